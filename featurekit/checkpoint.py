@@ -1,0 +1,127 @@
+"""featurekit checkpoint files.
+
+A checkpoint is a ``torch.save`` of a plain dict that ``torch.load(...,
+weights_only=True)`` can read -- tensors, numbers, strings, lists and dicts
+only, so loading one never executes pickled code::
+
+    {"format": "featurekit-checkpoint", "version": 1,
+     "arch": {...architecture dict, see featurekit.models.architecture...},
+     "state_dict": {...},
+     "meta": {"preprocessing": {...}, "class_names": [...], "layer_table": [...],
+              "training": {...}, "metrics": {...}, "lineage": [...], ...}}
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from featurekit.errors import WeightsError
+
+FORMAT = "featurekit-checkpoint"
+VERSION = 1
+
+
+def is_checkpoint(obj) -> bool:
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
+def read_weights_file(path: str | os.PathLike) -> dict:
+    """``torch.load`` a weights or checkpoint file safely, with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"{path} is not a loadable weights file (corrupt, truncated, or it holds objects other "
+            f"than tensors, which featurekit refuses to unpickle): {first}"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state_dict or featurekit checkpoint")
+    return obj
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    obj = read_weights_file(path)
+    if not is_checkpoint(obj):
+        raise WeightsError(f"{path} is not a featurekit checkpoint (no 'format: {FORMAT}' entry)")
+    if obj.get("version", 0) > VERSION:
+        raise WeightsError(f"{path} was written by a newer featurekit (checkpoint version {obj['version']})")
+    for key in ("arch", "state_dict", "meta"):
+        if key not in obj:
+            raise WeightsError(f"featurekit checkpoint {path} lacks its {key!r} entry")
+    return obj
+
+
+def plain(obj, where: str = "meta"):
+    """``obj`` as weights_only-safe data: dicts with str keys, lists, str, int, float, bool, None, tensors.
+
+    Tuples become lists, numpy scalars and arrays Python numbers and lists,
+    paths strings; anything else raises :class:`WeightsError` (naming where it
+    is) rather than producing a checkpoint that ``weights_only`` loading refuses.
+    """
+    import numpy as np
+
+    if obj is None:
+        return None
+    # exact builtin types: subclasses (numpy.float64, torch's TorchVersion str) would pickle as globals
+    if isinstance(obj, bool) or isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj)
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise WeightsError(f"checkpoint {where} has a non-string key {k!r}")
+            out[k] = plain(v, f"{where}.{k}")
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise WeightsError(f"checkpoint {where} holds a {type(obj).__name__}, which weights_only loading refuses")
+
+
+def save_checkpoint(path: str | os.PathLike, arch: dict, state_dict: dict, meta: dict) -> Path:
+    """Write a checkpoint atomically (a crash never leaves a half-written file).
+
+    ``arch`` and ``meta`` are converted with :func:`plain` so the file always
+    loads with ``torch.load(weights_only=True)``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    payload = {"format": FORMAT, "version": VERSION, "arch": plain(dict(arch), "arch"),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
+               "meta": plain(dict(meta), "meta")}
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def layer_table_records(table) -> list[dict]:
+    """A :class:`~featurekit.models.layers.LayerTable` as plain records for checkpoint meta."""
+    return [{"index": int(layer.index), "name": layer.name, "module": layer.module,
+             "shape": [int(s) for s in layer.shape]} for layer in table]

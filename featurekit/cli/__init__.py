@@ -1,0 +1,55 @@
+"""The ``featurekit`` command line: a thin layer over the Python API.
+
+Each sub-command lives in its own module with ``add_parser(subparsers)``
+and ``run(args) -> int``; :data:`COMMANDS` lists them in help order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from featurekit import __version__
+from featurekit.errors import FeaturekitError
+
+COMMANDS = ["demo", "extract", "layers", "cache"]
+OPTIONAL_COMMANDS = ["evaluate", "report", "finetune", "predict"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="featurekit",
+        description="Which features separate benign from malignant best, and how sure can we be? "
+                    "Extract handcrafted and per-layer CNN features into an HDF5 cache, compare them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'featurekit COMMAND --help' for the options and examples of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"featurekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS + OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(f"featurekit.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"featurekit.cli.{name}" and name in OPTIONAL_COMMANDS:
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except FeaturekitError as exc:
+        print(f"featurekit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Arguments shared by several commands, and how they become API calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from featurekit.errors import DataError
+
+EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", metavar="DATA",
+                   help="dataset: a class-folder tree (BUSI layout), a CSV manifest, a MedMNIST-style .npz, "
+                        "a MIAS folder (Info.txt + images), or 'phantom' (the embedded synthetic demo set)")
+    p.add_argument("--format", default="auto", choices=["auto", "folder", "csv", "npz", "mias"],
+                   help="dataset format (default: detected)")
+    p.add_argument("--classes", default=None,
+                   help="classes to keep, in label order, e.g. 'benign,malignant' (others dropped)")
+    p.add_argument("--positive", default=None, help="the positive class, e.g. 'malignant'")
+    p.add_argument("--roi", default="none", choices=["none", "mask", "mias"],
+                   help="region of interest: whole image, mask bounding box, or MIAS circle (default: none)")
+    p.add_argument("--roi-margin", type=float, default=0.1,
+                   help="relative margin added around the ROI box (default: 0.1)")
+
+
+def load_data(args):
+    """The dataset the data arguments name."""
+    from featurekit.data import load_dataset
+    from featurekit.data.phantom import make_phantom
+
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    if args.data == "phantom":
+        ds = make_phantom()
+        if classes:
+            ds = ds.select_classes(classes, positive=args.positive)
+        elif args.positive:
+            ds = ds.select_classes(ds.class_names, positive=args.positive)
+        return ds.with_roi(args.roi, args.roi_margin) if args.roi != "none" else ds
+    return load_dataset(args.data, format=args.format, classes=classes, positive=args.positive,
+                        roi=args.roi, roi_margin=args.roi_margin)
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=_jsonable))
+
+
+def _jsonable(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise DataError(message)

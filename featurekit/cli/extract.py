@@ -1,0 +1,83 @@
+"""``featurekit extract``: fill a feature cache with CNN layers and handcrafted features."""
+
+from __future__ import annotations
+
+from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int
+
+EXAMPLES = """layer specs (see 'featurekit layers MODEL' for the names):
+  vgg16:8-17                      Keras indices 8..17 = block3_conv2 .. block5_conv3
+  vgg16:block4_pool               one layer by name
+  resnet50:conv4_block6_out,conv5_block3_out
+  inception_v3:mixed0-mixed10     ranges take names too
+  resnet50:conv5_*                wildcards
+
+examples:
+  featurekit extract ../shared/data/busi --classes benign,malignant --positive malignant \\
+      --layers vgg16:8-17 --weights imagenet
+  featurekit extract busi/ --roi mask --handcrafted gabor,glcm,haar --layers vgg16:8-17
+  featurekit extract data.csv --layers resnet50:conv5_* --layers inception_v3:mixed0-mixed10 --pool gapgmp
+  featurekit extract breastmnist.npz --layers resnet18:all --weights none --size 64 --quiet
+  featurekit extract phantom --layers mobilenet_v2:all --weights none
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("extract", help="extract features into the HDF5 cache (reuses what is there)",
+                       description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
+    add_data_arguments(p)
+    p.add_argument("--layers", action="append", default=[], metavar="SPEC",
+                   help="MODEL:LAYERS to extract; repeat for several models")
+    p.add_argument("--handcrafted", default="", metavar="FAMILIES",
+                   help="comma-separated handcrafted families: gabor,glcm,haar")
+    p.add_argument("--weights", default="imagenet",
+                   help="imagenet (torchvision's, from the torch hub cache), none (random, seeded), or a "
+                        "state_dict / featurekit checkpoint PATH (default: imagenet)")
+    p.add_argument("--size", type=int, default=None, help="input size (default: the weights')")
+    p.add_argument("--resize", default="crop", choices=["crop", "squash"],
+                   help="crop: shorter side + centre crop as the weights do; squash: straight to size x size")
+    p.add_argument("--pool", default="gap", choices=["gap", "gmp", "gapgmp", "spp", "none"],
+                   help="pooling of each map to a vector (default: gap)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--float16", action="store_true", help="store features as float16")
+    p.add_argument("--seed", type=int, default=0, help="seed of random initialisation (--weights none)")
+    p.add_argument("--cache", default=None, metavar="FILE",
+                   help="cache file (default: cache/<dataset>-<fingerprint>.h5)")
+    p.add_argument("--lock-timeout", type=float, default=600.0,
+                   help="seconds to wait for another process writing the same cache (default: 600)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from featurekit.extraction.pipeline import extract
+
+    dataset = load_data(args)
+    families = [f.strip() for f in args.handcrafted.split(",") if f.strip()]
+    result = extract(
+        dataset, args.layers, families, cache=args.cache, weights=args.weights, size=args.size,
+        pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
+        amp=not args.no_amp, num_workers=args.workers, seed=args.seed,
+        dtype="float16" if args.float16 else "float32", progress=not args.quiet,
+        lock_timeout=args.lock_timeout,
+    )
+    if not args.quiet:
+        print(f"dataset: {dataset.name} ({len(dataset)} images; {_counts(dataset)})")
+        for name, lm in result.models.items():
+            note = "" if lm.weights.startswith(("imagenet", "file")) else "  (random init: NOT pretrained)"
+            sha = f" sha256={lm.weights_sha256[:12]}" if lm.weights_sha256 else ""
+            print(f"model: {name} weights={lm.weights}{sha}{note}")
+        print(f"cache: {result.cache.path}")
+        for spec in result.specs:
+            state = "computed" if spec in result.computed else "reused"
+            print(f"  {spec.key:<32} {spec.dim:>7} dims  {state}")
+    return 0
+
+
+def _counts(dataset) -> str:
+    import numpy as np
+
+    counts = np.bincount(dataset.labels[dataset.labels >= 0], minlength=len(dataset.class_names))
+    return ", ".join(f"{c}: {n}" for c, n in zip(dataset.class_names, counts))

@@ -1,0 +1,470 @@
+"""The :class:`Dataset`: ids, labels, groups and lazily decoded images and masks.
+
+A dataset is an immutable, cheap-to-copy, picklable description of samples:
+the per-sample metadata lives in small arrays, the pixels in one image
+*source* and an optional mask *source* (:mod:`featurekit.data.sources`).
+Every "modifier" (:meth:`Dataset.subset`, :meth:`Dataset.select_classes`,
+:meth:`Dataset.with_roi`, :meth:`Dataset.with_positive`) returns a new dataset
+sharing the sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+
+import numpy as np
+
+from featurekit.data.roi import ROI_MODES, circles_box, crop, expand_box, mask_box
+from featurekit.data.sources import feed
+from featurekit.errors import DataError
+
+__all__ = ["Sample", "Dataset", "SPLITS", "apply_options"]
+
+#: Accepted values of ``Dataset.split``.
+SPLITS = ("train", "val", "test")
+
+ClassSpec = Union[Sequence[str], Mapping[str, Union[str, Sequence[str]]]]
+
+_FINGERPRINT_VERSION = b"featurekit.Dataset.fingerprint/1"
+
+
+class Sample(NamedTuple):
+    """One sample: ``id``, native ``image`` after ROI crop, aligned ``mask`` (or None), ``label``."""
+
+    id: str
+    image: np.ndarray
+    mask: Optional[np.ndarray]
+    label: int
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr)  # own copy
+    arr.flags.writeable = False
+    return arr
+
+
+class Dataset:
+    """Labelled images with optional masks, groups, splits and a region of interest.
+
+    Parameters
+    ----------
+    ids : sequence of str
+        Unique sample ids.
+    labels : array-like of int
+        Index into ``class_names`` per sample; ``-1`` = unlabelled.
+    class_names : sequence of str
+        Unique class names.
+    images : image source
+        :class:`~featurekit.data.sources.FileImages` or
+        :class:`~featurekit.data.sources.ArrayImages`.
+    masks : mask source, optional
+        :class:`~featurekit.data.sources.FileMasks`,
+        :class:`~featurekit.data.sources.ArrayMasks` or
+        :class:`~featurekit.data.sources.CircleMasks`; ``None`` = no masks.
+    positive : str, optional
+        The positive class (for binary metrics); must be in ``class_names``.
+    groups : array-like of str, optional
+        Patient id per sample, for grouped cross-validation.
+    split : array-like of str, optional
+        ``'train'``, ``'val'`` or ``'test'`` per sample (predefined splits).
+    name, source : str
+        Human-readable name and where the data came from (a path).
+    roi : {'none', 'mask', 'mias'}
+        Region of interest returned by :meth:`image` and :meth:`mask`:
+
+        * ``'none'``: the whole image;
+        * ``'mask'``: the bounding box of the mask, enlarged by ``roi_margin``
+          times the box height (top and bottom) and width (left and right),
+          clipped to the image. An *empty* mask (e.g. a BUSI ``normal`` image)
+          gives the whole image;
+        * ``'mias'``: the square bounding the circle (the box bounding the
+          squares of several circles) of a circle-mask dataset, same margin
+          rule; a sample without circles gives the whole image.
+    roi_margin : float
+        Relative margin, >= 0 (default 0.1).
+    skipped : sequence of str
+        Files a loader ignored (e.g. non-image files in a class folder).
+    meta : mapping of str to array-like, optional
+        Extra per-sample columns (e.g. MIAS background tissue); subset along.
+
+    Notes
+    -----
+    Images are decoded by :func:`featurekit.imageio.read_image` in native units
+    and dtype. Instances are immutable by convention (label/group arrays are
+    read-only), picklable (for ``torch`` ``DataLoader`` workers) and cheap to
+    copy: subsets share the sources.
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        labels: Sequence[int],
+        class_names: Sequence[str],
+        images,
+        masks=None,
+        *,
+        positive: Optional[str] = None,
+        groups: Optional[Sequence[str]] = None,
+        split: Optional[Sequence[str]] = None,
+        name: str = "dataset",
+        source: str = "",
+        roi: str = "none",
+        roi_margin: float = 0.1,
+        skipped: Sequence[str] = (),
+        meta: Optional[Mapping[str, Sequence[Any]]] = None,
+    ):
+        self._ids = tuple(str(i) for i in ids)
+        self.labels = _readonly(np.asarray(labels, dtype=np.int64).reshape(-1))
+        self.class_names = [str(c) for c in class_names]
+        self._images = images
+        self._masks = masks
+        self.positive = None if positive is None else str(positive)
+        self.groups = None if groups is None else _readonly(np.asarray([str(g) for g in groups], dtype=str))
+        self.split = None if split is None else _readonly(np.asarray([str(s) for s in split], dtype=str))
+        self.name = str(name)
+        self.source = str(source)
+        self.roi = roi
+        self.roi_margin = float(roi_margin)
+        self.skipped = tuple(skipped)
+        self.meta = {k: _readonly(np.asarray(v)) for k, v in (meta or {}).items()}
+        self._fingerprint: Optional[str] = None
+        self._validate()
+
+    @classmethod
+    def from_arrays(
+        cls,
+        images: np.ndarray,
+        labels: Sequence[int],
+        class_names: Optional[Sequence[str]] = None,
+        masks: Optional[np.ndarray] = None,
+        ids: Optional[Sequence[str]] = None,
+        **kw,
+    ) -> "Dataset":
+        """In-memory dataset from stacked arrays.
+
+        Parameters
+        ----------
+        images : ndarray
+            ``(N, H, W)`` or ``(N, H, W, 3)``.
+        labels : sequence of int
+            Class index per image (-1 = unlabelled).
+        class_names : sequence of str, optional
+            Default ``'0', '1', ...`` up to the largest label.
+        masks : ndarray, optional
+            ``(N, H, W)``, nonzero = inside.
+        ids : sequence of str, optional
+            Default ``'0000', '0001', ...``.
+        **kw
+            Other :class:`Dataset` keywords (``positive``, ``groups``, ``roi``...).
+        """
+        from featurekit.data.sources import ArrayImages, ArrayMasks
+
+        images = np.asarray(images)
+        labels = np.asarray(labels, dtype=np.int64)
+        if class_names is None:
+            class_names = [str(k) for k in range(int(labels.max(initial=-1)) + 1)]
+        if ids is None:
+            width = max(4, len(str(len(images) - 1)))
+            ids = [f"{k:0{width}d}" for k in range(len(images))]
+        kw.setdefault("name", "arrays")
+        kw.setdefault("source", "<arrays>")
+        return cls(ids, labels, class_names, ArrayImages([images], names=["images"]),
+                   None if masks is None else ArrayMasks([np.asarray(masks)], names=["masks"]), **kw)
+
+    # ------------------------------------------------------------------ validation
+    def _fail(self, problem: str) -> DataError:
+        where = self.source or self.name
+        return DataError(f"{where}: {problem}")
+
+    def _validate(self) -> None:
+        n = len(self._ids)
+        if len(set(self._ids)) != n:
+            dup = [k for k, c in Counter(self._ids).items() if c > 1][:5]
+            raise self._fail(f"sample ids must be unique; duplicated: {dup}")
+        if len(set(self.class_names)) != len(self.class_names):
+            raise self._fail(f"class names must be unique, got {self.class_names}")
+        for what, arr in (("labels", self.labels), ("images", self._images), ("masks", self._masks),
+                          ("groups", self.groups), ("split", self.split), *self.meta.items()):
+            if arr is not None and len(arr) != n:
+                raise self._fail(f"{what} has {len(arr)} entries for {n} samples")
+        if n and (self.labels.min() < -1 or self.labels.max() >= len(self.class_names)):
+            raise self._fail(
+                f"labels must be in -1..{len(self.class_names) - 1} for classes {self.class_names}, "
+                f"got {self.labels.min()}..{self.labels.max()}"
+            )
+        if self.positive is not None and self.positive not in self.class_names:
+            raise self._fail(f"positive class {self.positive!r} is not one of {self.class_names}")
+        if self.split is not None:
+            bad = sorted(set(self.split.tolist()) - set(SPLITS))
+            if bad:
+                raise self._fail(f"split values must be in {SPLITS}, got {bad}")
+        self._validate_roi(self.roi, self.roi_margin)
+
+    def _validate_roi(self, roi: str, margin: float) -> None:
+        if roi not in ROI_MODES:
+            raise self._fail(f"roi must be one of {ROI_MODES}, got {roi!r}")
+        if not (np.isfinite(margin) and margin >= 0):
+            raise self._fail(f"roi_margin must be a finite number >= 0, got {margin!r}")
+        if roi == "mask":
+            if self._masks is None:
+                raise self._fail("roi='mask' needs masks, and this dataset has none")
+            missing = [self._ids[i] for i in range(len(self)) if not self._masks.has(i)]
+            if missing:
+                raise self._fail(
+                    f"roi='mask' but {len(missing)} sample(s) have no mask, e.g. {missing[:5]}"
+                )
+        if roi == "mias" and getattr(self._masks, "circles", None) is None:
+            raise self._fail("roi='mias' needs circle annotations (load_mias), and this dataset has none")
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def ids(self) -> list[str]:
+        """Sample ids (a fresh list)."""
+        return list(self._ids)
+
+    @property
+    def positive_index(self) -> Optional[int]:
+        """Index of :attr:`positive` in :attr:`class_names`, or ``None``."""
+        return None if self.positive is None else self.class_names.index(self.positive)
+
+    @property
+    def has_masks(self) -> bool:
+        return self._masks is not None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _index(self, i) -> int:
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"sample index must be an int, got {type(i).__name__}")
+        n = len(self)
+        j = int(i) + n if i < 0 else int(i)
+        if not 0 <= j < n:
+            raise IndexError(f"sample index {i} out of range for {n} samples")
+        return j
+
+    def __getitem__(self, i) -> Sample:
+        j = self._index(i)
+        image, mask = self._load(j, want_mask=True)
+        return Sample(self._ids[j], image, mask, int(self.labels[j]))
+
+    def __iter__(self) -> Iterator[Sample]:
+        for j in range(len(self)):
+            yield self[j]
+
+    def image(self, i) -> np.ndarray:
+        """Native image of sample ``i`` after the ROI crop."""
+        return self._load(self._index(i), want_mask=False)[0]
+
+    def mask(self, i) -> Optional[np.ndarray]:
+        """Bool mask of sample ``i`` after the ROI crop, aligned pixel-for-pixel with
+        :meth:`image`; ``None`` when the dataset (or this sample) has no mask."""
+        return self._load(self._index(i), want_mask=True)[1]
+
+    def image_path(self, i) -> str:
+        """The file (or ``array[row]``) sample ``i`` is read from, for messages and reports."""
+        return self._images.describe(self._index(i))
+
+    def __repr__(self) -> str:
+        return (f"Dataset(name={self.name!r}, n={len(self)}, classes={self.class_names}, "
+                f"positive={self.positive!r}, roi={self.roi!r})")
+
+    # ------------------------------------------------------------------ pixels
+    def _load(self, i: int, want_mask: bool):
+        image = self._images.load(i)
+        shape = image.shape[:2]
+        mask = None
+        if self._masks is not None and (want_mask or self.roi == "mask"):
+            mask = self._masks.load(i, shape, self._images.describe(i))
+        box = self._roi_box(i, shape, mask)
+        if box is not None:
+            image = crop(image, box)
+            mask = None if mask is None else crop(mask, box)
+        return image, mask
+
+    def _roi_box(self, i: int, shape, mask):
+        if self.roi == "none":
+            return None
+        if self.roi == "mask":
+            if mask is None:
+                raise DataError(f"{self._images.describe(i)}: roi='mask' but this image has no mask")
+            tight = mask_box(mask)
+        else:  # 'mias'
+            tight = circles_box(self._masks.circles[i])
+        if tight is None:
+            return None  # empty mask / no circle: whole image
+        box = expand_box(tight, self.roi_margin, shape)
+        if box[0] >= box[1] or box[2] >= box[3]:
+            raise DataError(
+                f"{self._images.describe(i)}: region of interest {tight} lies outside the "
+                f"{shape[0]}x{shape[1]} image"
+            )
+        return box
+
+    # ------------------------------------------------------------------ derived datasets
+    def _fields(self) -> dict:
+        return dict(
+            ids=self._ids, labels=self.labels, class_names=self.class_names, images=self._images,
+            masks=self._masks, positive=self.positive, groups=self.groups, split=self.split,
+            name=self.name, source=self.source, roi=self.roi, roi_margin=self.roi_margin,
+            skipped=self.skipped, meta=self.meta,
+        )
+
+    def _evolve(self, **changes) -> "Dataset":
+        fields = self._fields()
+        fields.update(changes)
+        return Dataset(**fields)
+
+    def _taken(self, idx: np.ndarray) -> dict:
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return dict(
+            ids=[self._ids[j] for j in idx], labels=self.labels[idx],
+            images=self._images.take(idx),
+            masks=None if self._masks is None else self._masks.take(idx),
+            groups=pick(self.groups), split=pick(self.split),
+            meta={k: v[idx] for k, v in self.meta.items()},
+        )
+
+    def subset(self, indices) -> "Dataset":
+        """Dataset of the samples at ``indices`` (ints, in that order, or a bool mask)."""
+        idx = np.asarray(indices)
+        if idx.dtype == np.bool_:
+            if idx.shape != (len(self),):
+                raise ValueError(f"bool mask has shape {idx.shape}, expected ({len(self)},)")
+            idx = np.flatnonzero(idx)
+        elif idx.size == 0:
+            idx = idx.astype(np.int64)
+        elif idx.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integers or a bool mask, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64).reshape(-1)
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"subset indices out of range for {n} samples")
+        idx = np.where(idx < 0, idx + n, idx)
+        if len(np.unique(idx)) != len(idx):
+            raise ValueError("subset indices must not repeat (ids must stay unique)")
+        return self._evolve(**self._taken(idx))
+
+    def select_classes(self, classes: ClassSpec, positive: Optional[str] = None) -> "Dataset":
+        """Keep some classes, relabel them in the given order, optionally merge.
+
+        Parameters
+        ----------
+        classes : sequence of str or mapping
+            Class names to keep, in the new label order; or
+            ``{new_name: [old names]}`` to merge classes (mapping order = new
+            label order). Samples of other classes, and unlabelled samples,
+            are dropped.
+        positive : str, optional
+            New positive class. When omitted the current one is kept if it is
+            still a class name, else the result has none.
+
+        Raises
+        ------
+        DataError
+            Unknown or repeated class names, or an unknown ``positive``.
+        """
+        if isinstance(classes, str):
+            classes = [classes]
+        if isinstance(classes, Mapping):
+            spec = [(str(new), [old] if isinstance(old, str) else list(old)) for new, old in classes.items()]
+        else:
+            spec = [(str(c), [str(c)]) for c in classes]
+        if not spec:
+            raise self._fail("select_classes needs at least one class")
+        new_names = [new for new, _ in spec]
+        if len(set(new_names)) != len(new_names):
+            raise self._fail(f"class names repeat in {new_names}")
+        mapping = np.full(len(self.class_names) + 1, -1, dtype=np.int64)  # last slot: label -1
+        seen: set[str] = set()
+        for k, (new, olds) in enumerate(spec):
+            for old in olds:
+                if old not in self.class_names:
+                    raise self._fail(f"unknown class {old!r}; classes are {self.class_names}")
+                if old in seen:
+                    raise self._fail(f"class {old!r} is listed twice in {classes!r}")
+                seen.add(old)
+                mapping[self.class_names.index(old)] = k
+        new_labels = mapping[self.labels]
+        keep = np.flatnonzero(new_labels >= 0)
+        if positive is None and self.positive in new_names:
+            positive = self.positive
+        if positive is not None and positive not in new_names:
+            raise self._fail(f"positive class {positive!r} is not one of {new_names}")
+        fields = self._taken(keep)
+        fields.update(labels=new_labels[keep], class_names=new_names, positive=positive)
+        return self._evolve(**fields)
+
+    def with_positive(self, positive: Optional[str]) -> "Dataset":
+        """Same samples, another positive class (must be a class name, or None)."""
+        return self._evolve(positive=positive)
+
+    def with_roi(self, roi: str, margin: float = 0.1) -> "Dataset":
+        """Same samples with another region of interest (see the class docstring)."""
+        self._validate_roi(roi, float(margin))
+        return self._evolve(roi=roi, roi_margin=float(margin))
+
+    # ------------------------------------------------------------------ summaries
+    def describe(self) -> dict:
+        """Summary: ``name, n, classes, counts, unlabelled, positive, roi, roi_margin,
+        masks, groups`` (number of distinct groups or None), ``splits`` (counts or
+        None), ``source``, ``skipped`` (count)."""
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
+        return {
+            "name": self.name,
+            "n": len(self),
+            "classes": list(self.class_names),
+            "counts": {c: int(k) for c, k in zip(self.class_names, counts)},
+            "unlabelled": int(np.sum(self.labels < 0)),
+            "positive": self.positive,
+            "roi": self.roi,
+            "roi_margin": self.roi_margin,
+            "masks": self.has_masks,
+            "groups": None if self.groups is None else int(len(np.unique(self.groups))),
+            "splits": None if self.split is None else {s: int(np.sum(self.split == s)) for s in SPLITS},
+            "source": self.source,
+            "skipped": len(self.skipped),
+        }
+
+    def fingerprint(self) -> str:
+        """SHA-256 hex digest identifying exactly what features would be computed from.
+
+        Hashed, in order and length-prefixed: a format version; the ids; the
+        labels (int64); the class names; ``roi`` and ``roi_margin``; then per
+        sample the raw bytes of the image *file* (or the image array's dtype,
+        shape and bytes) and of every mask file (or mask array, or circle
+        coordinates), or a "no mask" marker. Not hashed: ``name``, ``source``
+        (moving the data keeps the fingerprint), ``positive``, ``groups``,
+        ``split`` and ``meta``. Re-encoding a file with identical pixels
+        changes the fingerprint. Computed once (it reads every file) and
+        memoised on this instance; derived datasets compute their own.
+        """
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            feed(h, _FINGERPRINT_VERSION)
+            feed(h, "\x00".join(self._ids).encode("utf-8"))
+            feed(h, self.labels.astype("<i8").tobytes())
+            feed(h, "\x00".join(self.class_names).encode("utf-8"))
+            feed(h, f"{self.roi}|{self.roi_margin!r}".encode())
+            for i in range(len(self)):
+                self._images.hash_into(i, h)
+                if self._masks is None:
+                    feed(h, b"nomask")
+                else:
+                    self._masks.hash_into(i, h)
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+
+def apply_options(ds: Dataset, classes: Optional[ClassSpec] = None, positive: Optional[str] = None,
+                  roi: str = "none", roi_margin: float = 0.1) -> Dataset:
+    """Apply the options every loader shares: class selection, positive class, ROI."""
+    if classes is not None:
+        ds = ds.select_classes(classes, positive=positive)
+    elif positive is not None:
+        ds = ds.with_positive(positive)
+    if roi != ds.roi or float(roi_margin) != ds.roi_margin:
+        ds = ds.with_roi(roi, roi_margin)
+    return ds

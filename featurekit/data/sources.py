@@ -1,0 +1,247 @@
+"""Where a dataset's pixels come from: small, picklable "source" objects.
+
+A :class:`~featurekit.data.dataset.Dataset` never branches on how its images
+or masks are stored; it asks one image source and (optionally) one mask source.
+
+Image sources (``load(i) -> ndarray``)
+    :class:`FileImages` -- one file path per sample, decoded lazily by
+    :func:`featurekit.imageio.read_image` (nothing held in memory);
+    :class:`ArrayImages` -- rows of in-memory arrays (e.g. an ``.npz``).
+
+Mask sources (``load(i, shape, image_desc) -> bool ndarray | None``)
+    :class:`FileMasks` -- zero or more mask files per sample, union;
+    :class:`ArrayMasks` -- rows of in-memory arrays, nonzero = inside;
+    :class:`CircleMasks` -- zero or more circles ``(cx, cy, r)`` per sample in
+    image pixel coordinates (see :mod:`featurekit.data.roi`), union.
+
+Every source has ``len()``, ``take(indices)`` (a new source for a subset,
+sharing the underlying arrays), ``describe(i)`` (a file path or
+``name[row]`` for error messages) and ``hash_into(i, h)``, which feeds the
+sample's exact bytes (file bytes, array bytes or circle coordinates) into a
+``hashlib`` object for :meth:`Dataset.fingerprint`.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from featurekit.data.roi import circles_to_mask
+from featurekit.errors import DataError
+from featurekit.imageio import read_image, read_mask
+
+__all__ = [
+    "FileImages",
+    "ArrayImages",
+    "FileMasks",
+    "ArrayMasks",
+    "CircleMasks",
+    "feed",
+]
+
+_CHUNK = 1 << 20
+
+
+def feed(h, data: bytes) -> None:
+    """Update hash ``h`` with ``data`` preceded by its length (unambiguous framing)."""
+    h.update(struct.pack("<Q", len(data)))
+    h.update(data)
+
+
+def _feed_file(h, path: str) -> None:
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            h.update(struct.pack("<Q", size))
+            while True:
+                chunk = f.read(_CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found (while computing the dataset fingerprint)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc})") from None
+
+
+def _feed_array(h, arr: np.ndarray) -> None:
+    arr = np.ascontiguousarray(arr)
+    feed(h, f"{arr.dtype.str}{arr.shape}".encode())
+    feed(h, arr.tobytes())
+
+
+def _shape_mismatch(mask_desc: str, mshape, image_desc: str, ishape) -> DataError:
+    return DataError(
+        f"mask {mask_desc} is {mshape[0]}x{mshape[1]} (HxW) but image {image_desc} "
+        f"is {ishape[0]}x{ishape[1]}: mask and image sizes must match"
+    )
+
+
+# --------------------------------------------------------------------------- images
+class FileImages:
+    """One image file per sample, decoded on every :meth:`load`."""
+
+    def __init__(self, paths: Sequence[str | Path]):
+        self.paths = tuple(str(p) for p in paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, i: int) -> np.ndarray:
+        return read_image(self.paths[i])
+
+    def describe(self, i: int) -> str:
+        return self.paths[i]
+
+    def hash_into(self, i: int, h) -> None:
+        feed(h, b"file")
+        _feed_file(h, self.paths[i])
+
+    def take(self, indices: np.ndarray) -> "FileImages":
+        return FileImages([self.paths[j] for j in indices])
+
+
+class _Rows:
+    """Rows of one or more stacked arrays, addressed by an ``(n, 2)`` index.
+
+    ``index[k] = (a, r)`` means sample ``k`` is ``arrays[a][r]``; subsets
+    share the arrays and only copy the index.
+    """
+
+    def __init__(self, arrays: Sequence[np.ndarray], index: Optional[np.ndarray] = None,
+                 names: Optional[Sequence[str]] = None):
+        self.arrays = tuple(arrays)
+        if index is None:
+            index = np.array(
+                [(a, r) for a, arr in enumerate(self.arrays) for r in range(len(arr))], dtype=np.int64
+            ).reshape(-1, 2)
+        self.index = np.asarray(index, dtype=np.int64).reshape(-1, 2)
+        self.names = tuple(names) if names is not None else tuple(f"array{a}" for a in range(len(self.arrays)))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _row(self, i: int) -> np.ndarray:
+        a, r = self.index[i]
+        return self.arrays[a][r]
+
+    def describe(self, i: int) -> str:
+        a, r = self.index[i]
+        return f"{self.names[a]}[{r}]"
+
+    def hash_into(self, i: int, h) -> None:
+        feed(h, b"array")
+        _feed_array(h, self._row(i))
+
+    def take(self, indices: np.ndarray):
+        new = object.__new__(type(self))
+        new.arrays, new.names = self.arrays, self.names
+        new.index = self.index[np.asarray(indices, dtype=np.int64)]
+        return new
+
+
+class ArrayImages(_Rows):
+    """In-memory images: each array is ``(N, H, W)`` or ``(N, H, W, 3)``."""
+
+    def __init__(self, arrays, index=None, names=None):
+        super().__init__(arrays, index, names)
+        for name, arr in zip(self.names, self.arrays):
+            if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
+                raise DataError(f"{name}: images must be (N, H, W) or (N, H, W, 3), got {arr.shape}")
+
+    def load(self, i: int) -> np.ndarray:
+        return np.array(self._row(i))  # a copy: callers may modify it
+
+
+# --------------------------------------------------------------------------- masks
+class FileMasks:
+    """Zero or more mask files per sample; the mask is their union."""
+
+    circles = None
+
+    def __init__(self, paths: Sequence[Sequence[str | Path]]):
+        self.paths = tuple(tuple(str(p) for p in group) for group in paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def has(self, i: int) -> bool:
+        return bool(self.paths[i])
+
+    def load(self, i: int, shape: tuple[int, int], image_desc: str) -> Optional[np.ndarray]:
+        if not self.paths[i]:
+            return None
+        union = None
+        for p in self.paths[i]:
+            m = read_mask(p)
+            if m.shape != tuple(shape):
+                raise _shape_mismatch(p, m.shape, image_desc, shape)
+            union = m if union is None else (union | m)
+        return union
+
+    def describe(self, i: int) -> str:
+        return "; ".join(self.paths[i]) or "(no mask)"
+
+    def hash_into(self, i: int, h) -> None:
+        feed(h, b"maskfiles%d" % len(self.paths[i]))
+        for p in self.paths[i]:
+            _feed_file(h, p)
+
+    def take(self, indices: np.ndarray) -> "FileMasks":
+        return FileMasks([self.paths[j] for j in indices])
+
+
+class ArrayMasks(_Rows):
+    """In-memory masks: each array ``(N, H, W)``, nonzero = inside."""
+
+    circles = None
+
+    def __init__(self, arrays, index=None, names=None):
+        super().__init__(arrays, index, names)
+        for name, arr in zip(self.names, self.arrays):
+            if arr.ndim != 3:
+                raise DataError(f"{name}: masks must be (N, H, W), got {arr.shape}")
+
+    def has(self, i: int) -> bool:
+        return True
+
+    def load(self, i: int, shape: tuple[int, int], image_desc: str) -> np.ndarray:
+        m = np.asarray(self._row(i)) != 0
+        if m.shape != tuple(shape):
+            raise _shape_mismatch(self.describe(i), m.shape, image_desc, shape)
+        return m
+
+
+class CircleMasks:
+    """Zero or more circles ``(cx, cy, r)`` per sample, in image pixel coordinates."""
+
+    def __init__(self, circles: Sequence[Sequence[tuple[float, float, float]]]):
+        self.circles = tuple(tuple((float(cx), float(cy), float(r)) for cx, cy, r in group)
+                             for group in circles)
+        for group in self.circles:
+            for c in group:
+                if not c[2] > 0:
+                    raise DataError(f"circle {c}: radius must be positive")
+
+    def __len__(self) -> int:
+        return len(self.circles)
+
+    def has(self, i: int) -> bool:
+        return True  # no circle = an empty mask (e.g. a normal film)
+
+    def load(self, i: int, shape: tuple[int, int], image_desc: str) -> np.ndarray:
+        return circles_to_mask(self.circles[i], shape)
+
+    def describe(self, i: int) -> str:
+        return f"circles {list(self.circles[i])}"
+
+    def hash_into(self, i: int, h) -> None:
+        feed(h, b"circles")
+        feed(h, np.asarray(self.circles[i], dtype="<f8").tobytes())
+
+    def take(self, indices: np.ndarray) -> "CircleMasks":
+        return CircleMasks([self.circles[j] for j in indices])

@@ -1,0 +1,30 @@
+"""Exceptions raised by featurekit.
+
+Every error a user can cause derives from :class:`FeaturekitError`, so the CLI
+can print the message without a traceback. Each also derives from the builtin
+exception a Python caller would expect (``ValueError``, ``KeyError``...).
+"""
+
+
+class FeaturekitError(Exception):
+    """Base class of all user-facing featurekit errors."""
+
+
+class DataError(FeaturekitError, ValueError):
+    """Bad input data: unreadable image, empty folder, mask mismatch, bad manifest."""
+
+
+class LayerError(FeaturekitError, ValueError):
+    """Unknown model or layer name, or a malformed layer specification."""
+
+
+class WeightsError(FeaturekitError, RuntimeError):
+    """Weights that cannot be resolved, downloaded or loaded."""
+
+
+class CacheError(FeaturekitError, RuntimeError):
+    """A feature cache that cannot be read or written."""
+
+
+class CacheLockedError(CacheError):
+    """Another process holds the write lock of a feature cache."""

@@ -1,0 +1,176 @@
+"""Featurizers: turn batches of dataset rows into cache entries.
+
+A featurizer declares the :class:`~featurekit.cache.EntrySpec` s it produces
+and yields ``(start, stop, {entry_id: rows})`` for the grid batches it is
+asked for. :class:`CNNFeaturizer` computes every requested layer of one model
+in one forward pass per batch; :class:`HandcraftedFeaturizer` wraps a
+featurekit texture transformer (Gabor, GLCM, Haar-like).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torchvision
+
+from featurekit import __version__
+from featurekit.cache import EntrySpec
+from featurekit.errors import DataError, FeaturekitError
+from featurekit.extraction.activations import ActivationExtractor
+from featurekit.extraction.pooling import LARGE_DIM, pooled_dim
+from featurekit.models.layers import Layer
+from featurekit.models.weights import LoadedModel, ModelRef
+
+Batches = Sequence[tuple[int, int]]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise FeaturekitError("--device cuda was asked for, but no CUDA device is available")
+    return dev
+
+
+def default_workers() -> int:
+    # Decoding runs beside the forward pass; leave the cores to torch on small machines.
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def version_attrs() -> dict:
+    return {"featurekit_version": __version__, "torch_version": torch.__version__,
+            "torchvision_version": torchvision.__version__, "numpy_version": np.__version__,
+            "python_version": platform.python_version()}
+
+
+class _Images(torch.utils.data.Dataset):
+    """Dataset rows -> preprocessed tensors; errors travel back as text, not tracebacks."""
+
+    def __init__(self, dataset, preprocessing):
+        self.dataset, self.preprocessing = dataset, preprocessing
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        try:
+            return i, self.preprocessing(self.dataset.image(i)), None
+        except FeaturekitError as exc:
+            return i, None, str(exc)
+
+
+def _collate(items):
+    errors = [err for _, _, err in items if err is not None]
+    if errors:
+        return None, errors
+    return torch.stack([x for _, x, _ in items]), None
+
+
+class CNNFeaturizer:
+    """Pooled activations of several layers of one model, one forward pass per batch.
+
+    The model is built only when something must be computed: a cache hit
+    needs just the :class:`~featurekit.models.weights.ModelRef`.
+    """
+
+    def __init__(self, ref: ModelRef, layers: Sequence[Layer], pool: str = "gap",
+                 device: str = "auto", amp: bool = True, num_workers: int | None = None,
+                 dtype: str = "float32"):
+        self.ref = ref
+        self.layers = sorted(layers, key=lambda layer: layer.index)
+        self.pool = pool
+        self.device = resolve_device(device)
+        self.amp = bool(amp) and self.device.type == "cuda"
+        self.num_workers = default_workers() if num_workers is None else int(num_workers)
+        self.dtype = dtype
+        self.specs = [self._spec(layer) for layer in self.layers]
+        self.description = f"{ref.name} ({len(self.layers)} layers)"
+        self.loaded: LoadedModel | None = None
+
+    def _spec(self, layer: Layer) -> EntrySpec:
+        ref = self.ref
+        params = {
+            "family": "cnn", "model": ref.name, "layer": layer.name, "layer_index": layer.index,
+            "module": layer.module, "pool": self.pool, **ref.identity, "input_size": ref.preprocessing.size,
+            "preprocessing": ref.preprocessing.to_dict(),
+            "precision": "amp-fp16" if self.amp else "float32",
+        }
+        return EntrySpec(key=f"{ref.name}/{layer.name}", params=params,
+                         dim=pooled_dim(layer.shape, self.pool), dtype=self.dtype,
+                         attrs={**version_attrs(), "weights_path": ref.weights_path or ""})
+
+    def large_entries(self) -> list[EntrySpec]:
+        return [s for s in self.specs if s.dim > LARGE_DIM]
+
+    def load(self) -> LoadedModel:
+        if self.loaded is None:
+            self.loaded = self.ref.load()
+            for spec in self.specs:  # the hash of what was actually built (random init included)
+                spec.attrs["weights_sha256"] = self.loaded.weights_sha256
+        return self.loaded
+
+    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
+        wanted = {s.params["layer"]: s.entry_id for s in specs}
+        layers = [layer for layer in self.layers if layer.name in wanted]
+        if not batches or not layers:
+            return
+        loaded = self.load()
+        model = loaded.model.to(self.device)
+        cuda = self.device.type == "cuda"
+        if cuda:
+            model = model.to(memory_format=torch.channels_last)
+        loader = torch.utils.data.DataLoader(
+            _Images(dataset, loaded.preprocessing),
+            batch_sampler=[list(range(a, b)) for a, b in batches],
+            num_workers=self.num_workers, collate_fn=_collate, pin_memory=cuda,
+            persistent_workers=False,
+        )
+        with ActivationExtractor(model, layers, self.pool) as extractor:
+            for (start, stop), (x, errors) in zip(batches, loader):
+                if errors:
+                    raise DataError(errors[0])
+                x = x.to(self.device, non_blocking=cuda)
+                if cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                    out = extractor(x)
+                yield start, stop, {wanted[name]: t.float().cpu().numpy() for name, t in out.items()}
+
+
+class HandcraftedFeaturizer:
+    """A featurekit texture transformer (Gabor, GLCM, Haar-like) as a cache producer.
+
+    The transformer must provide ``featurize(images, masks) -> (n, D)`` and
+    ``get_feature_names_out()``; its ``get_params()`` identify the entry.
+    """
+
+    def __init__(self, family: str, transformer, dtype: str = "float32"):
+        self.family = family
+        self.transformer = transformer
+        self.dtype = dtype
+        names = list(transformer.get_feature_names_out())
+        params = {"family": family, "estimator": type(transformer).__name__,
+                  **{k: v for k, v in transformer.get_params().items() if k not in ("n_jobs", "device")}}
+        self.specs = [EntrySpec(key=family, params=params, dim=len(names), dtype=dtype,
+                                attrs=version_attrs(), feature_names=names)]
+        self.description = family
+
+    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
+        if not specs:
+            return
+        entry_id = self.specs[0].entry_id
+        for start, stop in batches:
+            rows = range(start, stop)
+            images = [dataset.image(i) for i in rows]
+            masks = [dataset.mask(i) for i in rows]
+            try:
+                values = self.transformer.featurize(images, masks)
+            except FeaturekitError as exc:
+                raise DataError(f"{self.family} features of rows {start}-{stop - 1} "
+                                f"({dataset.ids[start]} ...): {exc}") from exc
+            yield start, stop, {entry_id: np.asarray(values, dtype=np.float32)}

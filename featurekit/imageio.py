@@ -1,0 +1,375 @@
+"""Reading images and masks, with one documented rule for every image.
+
+Decoding rule (:func:`read_image`)
+----------------------------------
+Every file is decoded to a NumPy array in its *native* intensity units and
+dtype; nothing is rescaled, equalised or resized on read.
+
+===========================  ===============================================
+File / Pillow mode           Result
+===========================  ===============================================
+``L`` (8-bit gray)           ``uint8`` ``(H, W)``
+``1`` (bilevel)              ``uint8`` ``(H, W)`` with values {0, 255}
+``LA`` / ``La``              ``uint8`` ``(H, W)``, alpha dropped
+``RGB``                      ``uint8`` ``(H, W, 3)`` -- kept RGB even when the
+                             three channels are identical (no guessing)
+``RGBA`` / ``RGBX`` / ...    ``uint8`` ``(H, W, 3)``, alpha dropped
+``CMYK`` / ``YCbCr`` / ...   converted by Pillow to ``uint8`` RGB
+``P`` / ``PA`` (palette)     ``uint8`` ``(H, W)`` if every palette entry is gray
+                             (R == G == B), else ``uint8`` ``(H, W, 3)``
+``I;16*`` (16-bit PNG/TIFF)  ``uint16`` ``(H, W)``
+``I`` (32-bit int)           ``uint16`` ``(H, W)`` when all values lie in
+                             0..65535 (e.g. 16-bit PGM), else :class:`DataError`
+``F`` (32-bit float)         ``float32`` ``(H, W)``
+DICOM (``.dcm``)             see :func:`read_image`
+===========================  ===============================================
+
+Multi-frame files (animated GIF/PNG, multi-page TIFF) are read as their first
+frame. Pillow decodes 48/64-bit colour PNGs to 8-bit RGB, so such files lose
+their low byte; store 16-bit data as single-channel images.
+
+Model-input rule (:func:`to_model_input`)
+-----------------------------------------
+A CNN input is always a ``float32`` ``(H, W, 3)`` array in [0, 1]:
+
+* intensity: 8-bit images are scaled by 1/255, 16-bit images by 1/65535, bool
+  masks map to 0/1, float images are taken as already in [0, 1]
+  (:func:`to_unit_float`);
+* channels: a gray image is replicated to 3 channels, an RGB image is kept as
+  it is (:func:`to_rgb`).
+
+Handcrafted texture features work on :func:`to_gray`: a ``float64`` ``(H, W)``
+image in native units (an 8-bit image stays on the 0..255 scale), RGB reduced
+to luma with the ITU-R BT.709 weights used by :func:`skimage.color.rgb2gray`.
+
+Every bad input (missing, truncated or corrupt file, non-image file, unsupported
+mode, NaN) raises :class:`featurekit.errors.DataError` whose message names the
+file (or the array's shape) and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from featurekit.errors import DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DICOM_EXTENSIONS",
+    "LUMA_WEIGHTS",
+    "is_image_file",
+    "read_image",
+    "read_mask",
+    "image_shape",
+    "to_unit_float",
+    "to_gray",
+    "to_rgb",
+    "to_model_input",
+]
+
+PathLike = Union[str, os.PathLike]
+
+#: Extensions (lower case) read through DICOM rather than Pillow.
+DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
+
+#: Extensions (lower case) recognised as images by the loaders.
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".pbm", ".pnm"}
+) | DICOM_EXTENSIONS
+
+#: ITU-R BT.709 luma weights, identical to :func:`skimage.color.rgb2gray`.
+LUMA_WEIGHTS = (0.2125, 0.7154, 0.0721)
+
+_RGB_LIKE_MODES = frozenset({"RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV"})
+_GRAY_ALPHA_MODES = frozenset({"LA", "La"})
+_UINT16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def is_image_file(path: PathLike) -> bool:
+    """True when ``path`` has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file")
+
+
+# --------------------------------------------------------------------------- Pillow
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+
+
+def _decode_error(path: Path, exc: BaseException) -> DataError:
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return DataError(f"{path}: not a recognised image file (cannot identify format)")
+    if isinstance(exc, Image.DecompressionBombError):
+        return DataError(f"{path}: image too large to decode safely ({exc})")
+    return DataError(f"{path}: corrupt or truncated image ({exc})")
+
+
+def _open_pillow(path: Path):
+    from PIL import Image
+
+    try:
+        im = Image.open(path)
+    except _DECODE_ERRORS + (Image.DecompressionBombError,) as exc:
+        raise _decode_error(path, exc) from None
+    try:
+        im.load()
+    except _DECODE_ERRORS + (Image.DecompressionBombError,) as exc:
+        im.close()
+        raise _decode_error(path, exc) from None
+    return im
+
+
+def _palette_is_gray(im) -> bool:
+    palette = im.getpalette(rawmode="RGB")
+    if not palette:
+        return False
+    entries = np.asarray(palette, dtype=np.int32).reshape(-1, 3)
+    return bool(np.all(entries[:, 0] == entries[:, 1]) and np.all(entries[:, 1] == entries[:, 2]))
+
+
+def _pillow_to_array(im, path: Path) -> np.ndarray:
+    mode = im.mode
+    if mode == "L":
+        return np.asarray(im, dtype=np.uint8).copy()
+    if mode == "1":
+        return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+    if mode in _GRAY_ALPHA_MODES:
+        return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+    if mode in ("P", "PA"):
+        # via RGBA so that palette transparency is dropped cleanly (no Pillow warning)
+        rgb = np.asarray(im.convert("RGBA"), dtype=np.uint8)[..., :3]
+        return (rgb[..., 0] if _palette_is_gray(im) else rgb).copy()
+    if mode in _RGB_LIKE_MODES:
+        return np.asarray(im.convert("RGB") if mode != "RGB" else im, dtype=np.uint8).copy()
+    if mode in _UINT16_MODES:
+        return np.asarray(im).astype(np.uint16)
+    if mode == "I":
+        arr = np.asarray(im)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise DataError(
+                f"{path}: 32-bit integer image with values {arr.min()}..{arr.max()} outside "
+                "0..65535 is not supported (store it as 16-bit or float)"
+            )
+        return arr.astype(np.uint16)
+    if mode == "F":
+        return np.asarray(im, dtype=np.float32).copy()
+    raise DataError(f"{path}: unsupported image mode {mode!r}")
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    im = _open_pillow(path)
+    try:
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)
+        arr = _pillow_to_array(im, path)
+    finally:
+        im.close()
+    return arr
+
+
+# --------------------------------------------------------------------------- DICOM
+def _import_pydicom(path: Path):
+    try:
+        import pydicom
+    except ImportError:
+        raise DataError(
+            f"{path}: reading DICOM needs pydicom; install featurekit[dicom] "
+            "(pip install 'featurekit[dicom]')"
+        ) from None
+    return pydicom
+
+
+def _read_dicom(path: Path) -> np.ndarray:
+    pydicom = _import_pydicom(path)
+    try:
+        ds = pydicom.dcmread(str(path))
+    except Exception as exc:  # pydicom raises a zoo of exception types
+        raise DataError(f"{path}: not a readable DICOM file ({exc})") from None
+    if "PixelData" not in ds:
+        raise DataError(f"{path}: DICOM file has no pixel data")
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        raise DataError(
+            f"{path}: cannot decode DICOM pixel data ({exc}); compressed transfer syntaxes "
+            "need extra pydicom plugins"
+        ) from None
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise DataError(f"{path}: multi-frame DICOM ({frames} frames) is not supported")
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
+    if arr.ndim == 3:
+        if arr.shape[-1] != 3:
+            raise DataError(f"{path}: unsupported DICOM pixel array shape {arr.shape}")
+        return arr.astype(np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
+    if arr.ndim != 2:
+        raise DataError(f"{path}: unsupported DICOM pixel array shape {arr.shape}")
+
+    signed = arr.dtype.kind == "i"
+    if photometric == "MONOCHROME1":
+        if signed:
+            arr = -1 - arr.astype(np.int64)
+        else:
+            bits = int(getattr(ds, "BitsStored", arr.dtype.itemsize * 8))
+            arr = (2**bits - 1) - arr.astype(np.int64)
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    if slope != 1.0 or intercept != 0.0 or signed:
+        return (arr.astype(np.float64) * slope + intercept).astype(np.float32)
+    bits_allocated = int(getattr(ds, "BitsAllocated", arr.dtype.itemsize * 8))
+    return arr.astype(np.uint8 if bits_allocated <= 8 else np.uint16)
+
+
+# --------------------------------------------------------------------------- public
+def read_image(path: PathLike) -> np.ndarray:
+    """Decode an image file to an array in native units.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        PNG, JPEG, TIFF, BMP, PGM/PPM (through Pillow) or DICOM (``.dcm``,
+        through pydicom, imported only when needed).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` for gray, ``(H, W, 3)`` for colour; dtype ``uint8``,
+        ``uint16`` or ``float32`` following the table in the module docstring.
+        DICOM: MONOCHROME1 is inverted on the stored values
+        (``2**BitsStored - 1 - v``; ``-1 - v`` for signed data) so that bright
+        means dense, then ``RescaleSlope``/``RescaleIntercept`` are applied;
+        the result is ``float32`` when a rescale is present or the data are
+        signed, else ``uint8``/``uint16`` from ``BitsAllocated``.
+
+    Raises
+    ------
+    DataError
+        Missing file, undecodable / truncated / non-image file, unsupported
+        mode, empty image, or DICOM without pydicom installed.
+    """
+    p = Path(path)
+    _check_file(p)
+    if p.suffix.lower() in DICOM_EXTENSIONS:
+        arr = _read_dicom(p)
+    else:
+        arr = _read_pillow(p)
+    if arr.size == 0:
+        raise DataError(f"{p}: image has zero size {arr.shape}")
+    return arr
+
+
+def read_mask(path: PathLike) -> np.ndarray:
+    """Read a mask file as ``bool`` ``(H, W)``: nonzero is inside.
+
+    Colour masks are inside where any channel is nonzero.
+    """
+    arr = read_image(path)
+    if arr.ndim == 3:
+        return np.any(arr != 0, axis=-1)
+    return arr != 0
+
+
+def image_shape(path: PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image file, read from its header without decoding pixels."""
+    p = Path(path)
+    _check_file(p)
+    if p.suffix.lower() in DICOM_EXTENSIONS:
+        pydicom = _import_pydicom(p)
+        try:
+            ds = pydicom.dcmread(str(p), stop_before_pixels=True)
+            return int(ds.Rows), int(ds.Columns)
+        except Exception as exc:
+            raise DataError(f"{p}: not a readable DICOM header ({exc})") from None
+    from PIL import Image
+
+    try:
+        with Image.open(p) as im:
+            w, h = im.size
+    except _DECODE_ERRORS + (Image.DecompressionBombError,) as exc:
+        raise _decode_error(p, exc) from None
+    return int(h), int(w)
+
+
+def _describe(img: np.ndarray) -> str:
+    return f"array of shape {img.shape} and dtype {img.dtype}"
+
+
+def to_unit_float(img: np.ndarray) -> np.ndarray:
+    """Scale an image to ``float32`` in [0, 1] by its dtype, never by its content.
+
+    Rule: ``uint8`` / 255, ``uint16`` / 65535, ``bool`` -> 0.0 / 1.0; float
+    images are taken as already in [0, 1] and only cast to ``float32`` (not
+    clipped, not min-max normalised). Other dtypes raise :class:`DataError`:
+    convert them explicitly first.
+    """
+    img = np.asarray(img)
+    if img.dtype == np.bool_:
+        return img.astype(np.float32)
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / np.float32(255.0)
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / np.float32(65535.0)
+    if img.dtype.kind == "f":
+        return img.astype(np.float32, copy=False)
+    raise DataError(
+        f"to_unit_float: unsupported dtype {img.dtype} ({_describe(img)}); "
+        "expected uint8, uint16, bool or float"
+    )
+
+
+def _check_finite(img: np.ndarray, where: str) -> None:
+    if img.dtype.kind == "f" and not np.all(np.isfinite(img)):
+        raise DataError(f"{where}: image contains NaN or infinite values ({_describe(img)})")
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """Gray ``float64`` ``(H, W)`` image in native intensity units.
+
+    A gray image is only cast (a ``uint8`` image stays on the 0..255 scale);
+    an RGB image becomes ``0.2125 R + 0.7154 G + 0.0721 B`` (ITU-R BT.709, as
+    :func:`skimage.color.rgb2gray`, but without rescaling to [0, 1]).
+    ``(H, W, 1)`` is squeezed. NaN/inf or other shapes raise :class:`DataError`.
+    """
+    img = np.asarray(img)
+    _check_finite(img, "to_gray")
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim == 2:
+        return img.astype(np.float64)
+    if img.ndim == 3 and img.shape[-1] == 3:
+        return img.astype(np.float64) @ np.asarray(LUMA_WEIGHTS, dtype=np.float64)
+    raise DataError(f"to_gray: expected (H, W) or (H, W, 3), got {_describe(img)}")
+
+
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` image: gray replicated to three channels, colour kept; dtype kept."""
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=-1)
+    if img.ndim == 3 and img.shape[-1] == 3:
+        return img
+    raise DataError(f"to_rgb: expected (H, W) or (H, W, 3), got {_describe(img)}")
+
+
+def to_model_input(img: np.ndarray) -> np.ndarray:
+    """The model-input rule: ``float32`` ``(H, W, 3)`` in [0, 1].
+
+    Equivalent to ``to_rgb(to_unit_float(img))``; see the module docstring.
+    NaN/inf raise :class:`DataError`.
+    """
+    img = np.asarray(img)
+    _check_finite(img, "to_model_input")
+    return np.ascontiguousarray(to_rgb(to_unit_float(img)))

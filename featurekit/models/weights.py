@@ -1,0 +1,297 @@
+"""Resolving ``--weights imagenet | none | PATH`` into a ready model.
+
+* ``imagenet``: torchvision's default ImageNet weights for the model, through
+  torchvision's own weights API and torch hub cache (``$TORCH_HOME/hub/checkpoints``):
+  downloaded when online, read from the cache when present. Offline with the
+  file missing, a :class:`~featurekit.errors.WeightsError` names the exact file
+  and folder to put it in.
+* ``none``: random initialisation under a seed (``torch.manual_seed``), never
+  passed off as pretrained: its tag says ``none``.
+* ``PATH``: a torchvision state_dict file, or a featurekit checkpoint written by
+  ``featurekit finetune`` (architecture, head and preprocessing come with it).
+
+Each resolution records the weights' sha256 so every result can say exactly
+which weights made it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+import torch
+import torchvision
+from torch import nn
+
+from featurekit.checkpoint import is_checkpoint, read_weights_file
+from featurekit.errors import WeightsError
+from featurekit.models.architecture import apply_arch
+from featurekit.models.layers import LayerTable
+from featurekit.models.preprocessing import Preprocessing
+from featurekit.models.registry import ModelSpec, build, get_spec, head_modules, layer_table, table_for_model
+
+_HASHES: dict[tuple, str] = {}
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+                   "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+                   "orthogonal_")
+
+
+@dataclass
+class ModelRef:
+    """Everything about a model and its weights that identifies its features, without building it.
+
+    Resolving is cheap (no forward pass, no weight tensors); :meth:`load`
+    builds the model. A cache hit therefore never pays for building VGG16.
+    """
+
+    spec: ModelSpec
+    table: LayerTable
+    preprocessing: Preprocessing
+    weights: str          # "imagenet:IMAGENET1K_V1", "none:seed=0", "file:NAME"
+    weights_sha256: str | None  # None for random init until built (then the state_dict's hash)
+    weights_path: str | None = None
+    meta: dict = field(default_factory=dict)
+    _builder: Callable[[], nn.Module] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def identity(self) -> dict:
+        """What makes two feature sets of this model differ (hashed into cache entry ids)."""
+        ident = {"weights": self.weights, "weights_sha256": self.weights_sha256}
+        if self.weights.startswith("none:"):
+            # random init depends on the seed and on torch's initialisers
+            ident["weights_sha256"] = None
+            ident["init"] = f"torch-{torch.__version__.split('+')[0]}"
+        return ident
+
+    def load(self) -> "LoadedModel":
+        model = self._builder().eval()
+        sha = self.weights_sha256 or state_dict_sha256(model.state_dict())
+        return LoadedModel(model, self.spec, self.table, self.preprocessing, self.weights, sha,
+                           self.weights_path, self.meta)
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with everything recorded about how it was made."""
+
+    model: nn.Module
+    spec: ModelSpec
+    table: LayerTable
+    preprocessing: Preprocessing
+    weights: str
+    weights_sha256: str
+    weights_path: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Make ``torch.nn.init`` functions no-ops while building a model whose every
+    parameter is then overwritten by a strict ``load_state_dict`` (VGG16's random
+    initialisation alone takes seconds on a CPU)."""
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS if hasattr(nn.init, name)}
+    try:
+        for name in saved:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
+
+
+def _hash_memo_path() -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return root / "featurekit" / "sha256.json"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, memoised by (real path, size, mtime) in memory and on disk."""
+    st = os.stat(path)
+    key = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    if key in _HASHES:
+        return _HASHES[key]
+    memo_path = _hash_memo_path()
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key not in memo:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        memo[key] = h.hexdigest()
+        with contextlib.suppress(OSError):
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_path.with_name(f".{memo_path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(memo))
+            os.replace(tmp, memo_path)
+    _HASHES[key] = memo[key]
+    return memo[key]
+
+
+def state_dict_sha256(state_dict: dict) -> str:
+    h = hashlib.sha256()
+    for key, value in state_dict.items():
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def imagenet_weights(name: str, variant: str | None = None):
+    """torchvision's ImageNet weights enum of a model.
+
+    ``variant`` names one (``"IMAGENET1K_V1"``). Without it: the model's
+    DEFAULT weights, unless only another ImageNet-1k classification variant
+    is in the torch hub cache (e.g. MobileNet-V2's V1 file while DEFAULT is
+    V2) -- then that one, so an offline machine uses what it has rather than
+    fail; the weights tag records which variant was used.
+    """
+    try:
+        enum = torchvision.models.get_model_weights(name)
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise WeightsError(f"torchvision has no ImageNet weights for {name}") from exc
+    if variant:
+        try:
+            return enum[variant]
+        except KeyError:
+            raise WeightsError(f"{name} has no weights {variant!r}; torchvision has "
+                               f"{', '.join(w.name for w in enum)}") from None
+    if hub_file(enum.DEFAULT).is_file():
+        return enum.DEFAULT
+    cached = [w for w in enum if w.name.startswith("IMAGENET1K_V") and hub_file(w).is_file()]
+    return cached[-1] if cached else enum.DEFAULT
+
+
+def hub_file(weights) -> Path:
+    """Where torch hub keeps (or would download) a torchvision weights file."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+
+
+def resolve_model(name: str, weights: str = "imagenet", *, seed: int = 0, size: int | None = None,
+                  mode: str = "crop") -> ModelRef:
+    """Resolve a model and its weights (downloading ImageNet weights if needed), without building it."""
+    spec = get_spec(name)
+    choice = str(weights)
+    if choice.lower() == "imagenet" or choice.lower().startswith("imagenet:"):
+        return _resolve_imagenet(spec, choice.partition(":")[2] or None, size, mode)
+    if choice.lower() in {"none", "random"}:
+        return _resolve_random(spec, seed, size, mode)
+    return _resolve_file(spec, Path(choice), size, mode)
+
+
+def load_model(name: str, weights: str = "imagenet", *, seed: int = 0, size: int | None = None,
+               mode: str = "crop") -> LoadedModel:
+    """Build a registry model with its weights, layer table and bound preprocessing (eval mode)."""
+    return resolve_model(name, weights, seed=seed, size=size, mode=mode).load()
+
+
+def _resolve_imagenet(spec: ModelSpec, variant, size, mode) -> ModelRef:
+    tv_weights = imagenet_weights(spec.name, variant)
+    path = hub_file(tv_weights)
+    if not path.is_file():
+        try:  # torchvision's own download path into the hub cache
+            tv_weights.get_state_dict(progress=True, check_hash=True)
+        except OSError as exc:  # URLError is an OSError: offline and not cached
+            raise WeightsError(
+                f"ImageNet weights for {spec.name} are not available offline: expected the file "
+                f"{path.name} in {path.parent} (set TORCH_HOME to use another cache folder). "
+                f"Download {tv_weights.url} and put it there, or use --weights none / --weights PATH. "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def builder():
+        with skip_init():  # every parameter comes from the file
+            return build(spec.name, weights=tv_weights)
+
+    pre = Preprocessing.from_weights(tv_weights.transforms(), spec.default_size, size, mode)
+    return ModelRef(spec, layer_table(spec.name, pre.size), pre, f"imagenet:{tv_weights.name}",
+                    file_sha256(path), str(path), _builder=builder)
+
+
+def _resolve_random(spec: ModelSpec, seed: int, size, mode) -> ModelRef:
+    def builder():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            return build(spec.name, weights=None)
+
+    pre = Preprocessing.from_weights(None, spec.default_size, size, mode)
+    return ModelRef(spec, layer_table(spec.name, pre.size), pre, f"none:seed={int(seed)}", None,
+                    _builder=builder)
+
+
+def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
+    obj = read_weights_file(path)
+    if is_checkpoint(obj):
+        arch = obj["arch"]
+        if arch.get("name", spec.name) != spec.name:
+            raise WeightsError(f"checkpoint {path} is a {arch.get('name')} model, not {spec.name}")
+        meta = obj["meta"]
+        pre = Preprocessing.from_dict(meta["preprocessing"]) if "preprocessing" in meta else \
+            Preprocessing.from_weights(None, spec.default_size, size, mode)
+        if size is not None and int(size) != pre.size:
+            pre = Preprocessing(int(size), round(int(size) * pre.resize / pre.size), pre.mean, pre.std,
+                                pre.mode, pre.interpolation, pre.channels)
+
+        def builder():
+            with skip_init():  # strict load below sets every parameter
+                model = apply_arch(build(spec.name, weights=None), arch)
+            _load_state(model, obj["state_dict"], path, strict=True, spec=spec)
+            return model
+
+        with torch.device("meta"):
+            skeleton = apply_arch(build(spec.name, weights=None), arch)
+        _load_state(skeleton, obj["state_dict"], path, strict=True, spec=spec)  # validate now, on meta
+        table = table_for_model(skeleton, spec, pre.size, pre.channels)
+    else:
+        state = obj.get("state_dict", obj.get("model", obj))
+        pre = Preprocessing.from_weights(None, spec.default_size, size, mode)
+        meta = {}
+        table = layer_table(spec.name, pre.size)
+
+        def builder():
+            model = build(spec.name, weights=None)  # a head absent from the file keeps its fresh init
+            _load_state(model, state, path, strict=False, spec=spec)
+            return model
+
+        with torch.device("meta"):
+            _load_state(build(spec.name, weights=None), state, path, strict=False, spec=spec)  # validate now
+    return ModelRef(spec, table, pre, f"file:{path.name}", file_sha256(path), str(path.resolve()), meta,
+                    _builder=builder)
+
+
+def _load_state(model: nn.Module, state: dict, path: Path, strict: bool, spec: ModelSpec | None = None) -> None:
+    """Load a state_dict; with ``strict=False`` only the classifier head may differ."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path} does not hold a state_dict of tensors")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    heads = tuple(f"{h}." for h in head_modules(spec.name)) if (spec and not strict) else ()
+    if heads:  # a state_dict of the same backbone with another head: keep the fresh head
+        state = {k: v for k, v in state.items()
+                 if not (k.startswith(heads) and (k not in own or own[k].shape != v.shape))}
+    missing = [k for k in own if k not in state and not (heads and k.startswith(heads))]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k in state if k in own and own[k].shape != state[k].shape]
+    if missing or unexpected or mismatched:
+        raise WeightsError(
+            f"{path} does not fit {spec.name if spec else type(model).__name__}: "
+            + "; ".join(f"{what}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                        for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                           ("shape mismatch", mismatched)) if keys)
+        )
+    model.load_state_dict(state, strict=False)

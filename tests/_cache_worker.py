@@ -1,0 +1,54 @@
+"""Subprocess body for the cache crash and concurrency tests.
+
+usage: python _cache_worker.py CACHE MODE [LOCK_TIMEOUT]
+MODE slow:    extract with a pause after each journaled batch (to be killed)
+MODE crash:   extract, then die (os._exit) right before the atomic publish
+MODE hold:    take the write lock, print "locked", wait for CACHE.release, then extract
+MODE normal:  extract
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from conftest import random_dataset  # noqa: E402
+
+import featurekit.cache as cache_mod  # noqa: E402
+from featurekit.extraction.pipeline import extract  # noqa: E402
+
+SPEC = ["resnet18:conv2_block2_out,conv4_block1_out,avg_pool"]
+
+
+def run(cache_path: str, mode: str, lock_timeout: float = 600.0):
+    if mode == "slow":
+        original = cache_mod.CacheWriter.write
+
+        def slow_write(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            print("batch", flush=True)
+            time.sleep(0.3)
+
+        cache_mod.CacheWriter.write = slow_write
+    if mode == "crash":
+        def die(tmp, path):
+            os._exit(17)
+
+        cache_mod._publish = die
+    if mode == "hold":
+        from featurekit.cache import DatasetMeta, FeatureCache
+
+        release = Path(cache_path + ".release")
+        with FeatureCache(cache_path).writer(DatasetMeta.from_dataset(random_dataset(n=24, size=40))):
+            print("locked", flush=True)
+            while not release.exists():
+                time.sleep(0.05)
+    result = extract(random_dataset(n=24, size=40), SPEC, cache=cache_path, weights="none", size=40,
+                     batch_size=4, num_workers=0, progress=False, lock_timeout=lock_timeout)
+    print(f"computed={len(result.computed)} reused={len(result.reused)}", flush=True)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 600.0)

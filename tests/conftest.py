@@ -1,0 +1,59 @@
+"""Shared test fixtures.
+
+Real data lives in ``shared/`` beside the repository (``../shared`` from the
+repo root); ``FEATUREKIT_SHARED`` points elsewhere when it is mounted
+somewhere else. A missing folder fails the test rather than skipping it: a
+skipped test is not coverage.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_root() -> Path:
+    return Path(os.environ.get("FEATUREKIT_SHARED", REPO_ROOT.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    root = shared_root()
+    if not (root / "data").is_dir():
+        pytest.fail(f"shared data folder not found at {root}; set FEATUREKIT_SHARED")
+    return root
+
+
+@pytest.fixture(scope="session")
+def busi_dir(shared) -> Path:
+    return shared / "data" / "busi"
+
+
+@pytest.fixture(scope="session")
+def mias_dir(shared) -> Path:
+    return shared / "data" / "mini_mias"
+
+
+@pytest.fixture(scope="session")
+def torch_home(shared) -> Path:
+    return shared / "torch"
+
+
+def random_dataset(n: int = 12, size: int = 48, seed: int = 0, name: str = "random"):
+    """A small in-memory dataset of random uint8 images (two classes, alternating)."""
+    import numpy as np
+
+    from featurekit.data.dataset import Dataset
+    from featurekit.data.sources import ArrayImages
+
+    rng = np.random.default_rng(seed)
+    images = [(rng.random((size, size + 8)) * 255).astype(np.uint8) for _ in range(n)]
+    return Dataset([f"img{i:03d}" for i in range(n)], np.arange(n) % 2, ["benign", "malignant"],
+                   ArrayImages([np.stack(images)]), positive="malignant", name=name, source=f"memory:{name}")
+
+
+@pytest.fixture
+def tiny_dataset():
+    return random_dataset()
