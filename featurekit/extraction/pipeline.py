@@ -71,13 +71,19 @@ def build_featurizers(layers: Sequence[str] = (), handcrafted: Sequence = (), *,
 
 
 def default_handcrafted(family: str):
-    """The default transformer of a handcrafted family (``gabor``, ``glcm``, ``haar``)."""
+    """The default transformer of a handcrafted family (``gabor``, ``glcm``, ``haar``) for the cache.
+
+    Defaults are the transformers' own (the published Gabor bank, pyradiomics'
+    GLCM with bin width 25 over the ROI, the full 24x24 Haar set) except that
+    an empty mask falls back to the whole image instead of raising.
+    """
     from featurekit import handcrafted
 
     table = handcrafted.FAMILIES
     if family not in table:
         raise LayerError(f"unknown handcrafted family {family!r}; choose from {', '.join(table)}")
-    return table[family]()
+    # An empty mask (e.g. a BUSI 'normal' image) means "no lesion drawn": use the whole image.
+    return table[family](empty_mask="whole")
 
 
 def extract(dataset, layers: Sequence[str] = (), handcrafted: Sequence = (), *, cache=None,

@@ -106,20 +106,22 @@ def generic_names(model: nn.Module) -> list[tuple[str, str]]:
     return names
 
 
-def trace_shapes(model: nn.Module, modules: list[str], size: int, channels: int = 3) -> dict[str, tuple]:
-    """Output shape (without batch) and call order of the given modules for one forward.
+def trace_shapes(model: nn.Module, modules: list[str] | None, size: int, channels: int = 3) -> dict[str, tuple | None]:
+    """Output shapes (without batch) of modules in one eval-mode forward, in the order they finish.
 
-    Runs on the ``meta`` device when the model is there (no compute), else on
-    a single zero image. Modules that do not run in eval-mode ``forward``
-    (e.g. Inception's auxiliary head) are absent from the result.
+    ``modules=None`` traces every submodule. Runs on the ``meta`` device when
+    the model is there (no compute), else on a single zero image; the model's
+    training flag is restored. Modules that do not run in eval-mode
+    ``forward`` (e.g. Inception's auxiliary head) are absent; a module whose
+    output is not a tensor maps to ``None``. A module run twice keeps its first call.
     """
-    seen: dict[str, tuple] = {}
+    seen: dict[str, tuple | None] = {}
     handles = []
     lookup = dict(model.named_modules())
-    for path in modules:
+    for path in (modules if modules is not None else [p for p in lookup if p]):
         def hook(_m, _inp, out, path=path):
-            if path not in seen and isinstance(out, torch.Tensor):
-                seen[path] = tuple(out.shape[1:])
+            if path not in seen:
+                seen[path] = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
         handles.append(lookup[path].register_forward_hook(hook))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     was_training = model.training

@@ -255,7 +255,7 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
 
         with torch.device("meta"):
             skeleton = apply_arch(build(spec.name, weights=None), arch)
-        _load_state(skeleton, obj["state_dict"], path, strict=True, spec=spec)  # validate now, on meta
+        _load_state(skeleton, obj["state_dict"], path, strict=True, spec=spec, check_only=True)
         table = table_for_model(skeleton, spec, pre.size, pre.channels)
     else:
         state = obj.get("state_dict", obj.get("model", obj))
@@ -269,13 +269,18 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
             return model
 
         with torch.device("meta"):
-            _load_state(build(spec.name, weights=None), state, path, strict=False, spec=spec)  # validate now
+            _load_state(build(spec.name, weights=None), state, path, strict=False, spec=spec, check_only=True)
     return ModelRef(spec, table, pre, f"file:{path.name}", file_sha256(path), str(path.resolve()), meta,
                     _builder=builder)
 
 
-def _load_state(model: nn.Module, state: dict, path: Path, strict: bool, spec: ModelSpec | None = None) -> None:
-    """Load a state_dict; with ``strict=False`` only the classifier head may differ."""
+def _load_state(model: nn.Module, state: dict, path: Path, strict: bool, spec: ModelSpec | None = None,
+                check_only: bool = False) -> None:
+    """Load a state_dict; with ``strict=False`` only the classifier head may differ.
+
+    ``check_only`` validates keys and shapes (e.g. against a ``meta``-device
+    skeleton) without copying any tensor.
+    """
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path} does not hold a state_dict of tensors")
     state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -294,4 +299,5 @@ def _load_state(model: nn.Module, state: dict, path: Path, strict: bool, spec: M
                         for what, keys in (("missing", missing), ("unexpected", unexpected),
                                            ("shape mismatch", mismatched)) if keys)
         )
-    model.load_state_dict(state, strict=False)
+    if not check_only:
+        model.load_state_dict(state, strict=False)

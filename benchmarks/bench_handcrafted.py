@@ -1,0 +1,235 @@
+#!/usr/bin/env python
+"""Time featurekit's handcrafted features against scikit-image (and pyradiomics).
+
+Every family runs on the same BUSI images: ``--n-images`` lesion-centred
+``--size`` x ``--size`` crops (with their masks) read from
+``$FEATUREKIT_SHARED/data/busi`` (default ``../shared`` beside the repository).
+Times are per image: featurekit's batch call divided by the number of images
+(best of ``--repeats``), the references as their usual per-image loop. The
+last column checks, on the same run, that both sides computed the same numbers.
+
+Rows
+----
+gabor     64 features (8 orientations x 4 frequencies, magnitude mean + var)
+          vs ``skimage.filters.gabor`` per filter on the float image; one
+          process, plus a row with ``--n-jobs`` joblib workers.
+glcm-sk   4 distances x 4 angles at 256 levels, graycoprops' 6 classic
+          properties vs ``graycomatrix`` + ``graycoprops`` (no mask).
+glcm-pyr  pyradiomics' 24 features, bin width 25, with the lesion mask, vs
+          ``radiomics.glcm.RadiomicsGLCM`` (class) and the
+          ``RadiomicsFeatureExtractor`` (GLCM only); skipped if not installed.
+haar      the full 24 x 24 set (162,336 features) on the resized ROI vs
+          ``skimage.feature.haar_like_feature``; the resize is excluded from
+          both ("window") and included in featurekit's end-to-end row.
+
+Example::
+
+    .venv/bin/python benchmarks/bench_handcrafted.py --n-images 10 --size 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def shared_root() -> Path:
+    return Path(os.environ.get("FEATUREKIT_SHARED", REPO.parent / "shared")).resolve()
+
+
+def load_busi(n: int, size: int):
+    from featurekit.imageio import read_image, read_mask, to_gray
+
+    root = shared_root() / "data" / "busi"
+    if not root.is_dir():
+        sys.exit(f"BUSI not found at {root}; set FEATUREKIT_SHARED")
+    paths = []
+    for k in range(1, 10 * n + 10):  # alternate benign / malignant, natural numbering
+        for cls in ("benign", "malignant"):
+            p = root / cls / f"{cls} ({k}).png"
+            if p.exists():
+                paths.append(p)
+    images, masks = [], []
+    for p in paths:
+        img = to_gray(read_image(p))
+        mask = read_mask(str(p).replace(".png", "_mask.png"))
+        if img.shape[0] < size or img.shape[1] < size or not mask.any():
+            continue
+        rows, cols = np.nonzero(mask)
+        cy, cx = int(rows.mean()), int(cols.mean())
+        y0 = min(max(0, cy - size // 2), img.shape[0] - size)
+        x0 = min(max(0, cx - size // 2), img.shape[1] - size)
+        crop_m = mask[y0 : y0 + size, x0 : x0 + size]
+        if not crop_m.any() or crop_m.all():
+            continue
+        images.append(np.ascontiguousarray(img[y0 : y0 + size, x0 : x0 + size]))
+        masks.append(np.ascontiguousarray(crop_m))
+        if len(images) == n:
+            break
+    if len(images) < n:
+        sys.exit(f"only {len(images)} BUSI images of at least {size}x{size} found")
+    return images, masks
+
+
+def per_image(fn, n_images: int, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best / n_images
+
+
+def rel_diff(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.maximum(np.abs(b), 1e-12 * max(1.0, float(np.abs(b).max())))
+    return float(np.max(np.abs(a - b) / scale))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n-images", type=int, default=10, help="BUSI images (default 10)")
+    ap.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
+    ap.add_argument("--repeats", type=int, default=3, help="featurekit: best of R runs (default 3)")
+    ap.add_argument("--ref-images", type=int, default=None,
+                    help="run the slow references on the first K images only (default all)")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default torch's)")
+    ap.add_argument("--n-jobs", type=int, default=2,
+                    help="extra Gabor row with this many joblib workers (default 2; 1 = skip)")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from skimage.feature import graycomatrix, graycoprops, haar_like_feature
+    from skimage.filters import gabor as sk_gabor
+    from skimage.transform import integral_image
+
+    from featurekit.handcrafted import gabor_features, glcm_features, haar_features, quantize
+    from featurekit.handcrafted.glcm import PYRADIOMICS_FEATURES
+    from featurekit.handcrafted.haar import _resize
+
+    images, masks = load_busi(args.n_images, args.size)
+    n = len(images)
+    k = min(n, args.ref_images or n)
+    rows = []
+
+    # ---------------------------------------------------------------- Gabor
+    gabor_features(images[:1], device="cpu")  # warm-up (imports, FFT plans)
+    ours = per_image(lambda: gabor_features(images, device="cpu"), n, args.repeats)
+    ours64 = per_image(lambda: gabor_features(images, device="cpu", dtype="float64"), n, args.repeats)
+    F = gabor_features(images[:k], device="cpu")
+    ref_rows = []
+    t = time.perf_counter()
+    for img in images[:k]:
+        row = []
+        for f in (0.5, 0.25, 0.125, 0.1):
+            for o in range(8):
+                re, im = sk_gabor(img, f, o * math.pi / 8)
+                mag = np.hypot(re, im)
+                row += [mag.mean(), mag.var()]
+        ref_rows.append(row)
+    ref = (time.perf_counter() - t) / k
+    rows.append(("gabor (float32 FFT)", "skimage.filters.gabor", ours, ref, rel_diff(F, ref_rows)))
+    rows.append(("gabor (float64 FFT)", "skimage.filters.gabor", ours64, ref,
+                 rel_diff(gabor_features(images[:k], device="cpu", dtype="float64"), ref_rows)))
+    if args.n_jobs and args.n_jobs != 1:
+        gabor_features(images, device="cpu", n_jobs=args.n_jobs)  # warm-up: starts the workers
+        par = per_image(lambda: gabor_features(images, device="cpu", n_jobs=args.n_jobs), n, args.repeats)
+        rows.append((f"gabor (float32, n_jobs={args.n_jobs})", "skimage.filters.gabor", par, ref,
+                     rel_diff(gabor_features(images[:k], device="cpu", n_jobs=args.n_jobs), ref_rows)))
+
+    # ---------------------------------------------------------------- GLCM vs skimage
+    dists, angs = [1, 2, 3, 4], [0, 45, 90, 135]
+    props = ["contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correlation"]
+    kw = dict(bin_count=256, distances=dists, angles=angs, features=[f"sk-{p}" for p in props], aggregate="angle")
+    ours = per_image(lambda: glcm_features(images, **kw), n, args.repeats)
+    F = glcm_features(images[:k], **kw)
+    levels = [(quantize(img, bin_count=256) - 1).astype(np.uint8) for img in images[:k]]
+    ref_rows = []
+    t = time.perf_counter()
+    for lv in levels:
+        P = graycomatrix(lv, dists, np.deg2rad(angs), levels=256, symmetric=True, normed=True)
+        ref_rows.append(np.concatenate([[graycoprops(P, p)[d] for p in props] for d in range(4)]).ravel())
+    ref = (time.perf_counter() - t) / k
+    rows.append(("glcm 4d x 4a, 256 levels", "skimage graycomatrix+props", ours, ref, rel_diff(F, ref_rows)))
+
+    # ---------------------------------------------------------------- GLCM vs pyradiomics
+    try:
+        import SimpleITK as sitk
+        from radiomics import featureextractor
+        from radiomics import glcm as rglcm
+    except ImportError:
+        rows.append(("glcm pyradiomics set", "pyradiomics (not installed)", float("nan"), float("nan"), float("nan")))
+    else:
+        logging.getLogger("radiomics").setLevel(logging.ERROR)
+        ours = per_image(lambda: glcm_features(images, masks, features="pyradiomics"), n, args.repeats)
+        F = glcm_features(images[:k], masks[:k], features="pyradiomics")
+        sims = [(sitk.GetImageFromArray(im), sitk.GetImageFromArray(m.astype(np.uint8)))
+                for im, m in zip(images[:k], masks[:k])]
+        ref_rows = []
+        t = time.perf_counter()
+        for a, b in sims:
+            cls = rglcm.RadiomicsGLCM(a, b, binWidth=25)
+            cls.enableAllFeatures()
+            res = cls.execute()
+            ref_rows.append([float(res[f]) for f in PYRADIOMICS_FEATURES])
+        ref = (time.perf_counter() - t) / k
+        rows.append(("glcm 24 features, mask", "pyradiomics RadiomicsGLCM", ours, ref, rel_diff(F, ref_rows)))
+        # force2D=True on a 2-D image would keep only the 0-degree pairs (axis 0 is
+        # taken as the out-of-plane axis): plain 2-D extraction is the comparable setting
+        ext = featureextractor.RadiomicsFeatureExtractor(binWidth=25)
+        ext.disableAllFeatures()
+        ext.enableFeatureClassByName("glcm")
+        ref_rows = []
+        t = time.perf_counter()
+        for a, b in sims:
+            res = ext.execute(a, b)
+            ref_rows.append([float(res[f"original_glcm_{f}"]) for f in PYRADIOMICS_FEATURES])
+        ref = (time.perf_counter() - t) / k
+        rows.append(("glcm 24 features, mask", "pyradiomics FeatureExtractor", ours, ref, rel_diff(F, ref_rows)))
+
+    # ---------------------------------------------------------------- Haar
+    wins = [_resize(img, m, (24, 24)) for img, m in zip(images, masks)]
+    haar_features(wins[:1])  # warm-up: builds the sparse operator once
+    ours = per_image(lambda: haar_features(wins), n, args.repeats)
+    ours_e2e = per_image(lambda: haar_features(images, masks), n, args.repeats)
+    F = haar_features(wins[:k])
+    ref_rows = []
+    t = time.perf_counter()
+    for w in wins[:k]:
+        ref_rows.append(haar_like_feature(integral_image(w), 0, 0, 24, 24))
+    ref = (time.perf_counter() - t) / k
+    diff = float(np.max(np.abs(F - np.array(ref_rows))) / np.abs(np.array(ref_rows)).max())
+    rows.append(("haar 24x24 all (window)", "skimage haar_like_feature", ours, ref, diff))
+    rows.append(("haar 24x24 all (+resize)", "skimage haar_like_feature", ours_e2e, ref, diff))
+
+    # ---------------------------------------------------------------- report
+    print(f"featurekit handcrafted benchmark: {n} BUSI crops {args.size}x{args.size} "
+          f"(references on {k}); {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+          f"load avg {os.getloadavg()[0]:.2f}; {platform.processor() or platform.machine()}")
+    head = f"{'family / setup':<28} {'reference':<30} {'featurekit':>11} {'reference':>11} {'speed-up':>9} {'max rel diff':>13}"
+    print(head)
+    print("-" * len(head))
+    for name, refname, a, b, d in rows:
+        ratio = b / a if a == a and b == b else float("nan")
+        print(f"{name:<28} {refname:<30} {a * 1e3:>8.2f} ms {b * 1e3:>8.1f} ms {ratio:>8.1f}x {d:>13.1e}")
+    print("times per image; max rel diff: featurekit vs the reference on the same images "
+          "(haar: relative to the largest |feature|)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

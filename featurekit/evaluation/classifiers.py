@@ -1,0 +1,358 @@
+"""Classifiers by name: a table of factories, default parameters and search grids.
+
+:data:`CLASSIFIERS` maps a canonical name to a :class:`ClassifierSpec`;
+:func:`make_classifier` turns a name into an unfitted estimator,
+:func:`make_pipeline_for` puts features, standardisation and the classifier in
+one :class:`~sklearn.pipeline.Pipeline`, and :func:`with_search` nests a grid
+search (inner stratified, group-aware CV) inside it -- everything is fitted on
+the training part of an outer fold only.
+
+=============  ======================================  ==========================================
+name           estimator                               aliases
+=============  ======================================  ==========================================
+logreg         LogisticRegression (L2, liblinear)      lr, logistic, logistic_regression
+linear_svm     SVC(kernel="linear") + Platt sigmoid    svm_linear, linsvm, linear-svm
+svm            SVC(kernel="rbf") + Platt sigmoid       rbf_svm, svm_rbf, rbf-svm, svc
+rf             RandomForestClassifier                  random_forest, forest
+xgboost        XGBClassifier (hist)                    xgb
+knn            KNeighborsClassifier                    kneighbors, k-nn
+mlp            MLPClassifier                           nn, neural_net
+=============  ======================================  ==========================================
+
+Every pipeline standardises its input (z-score, fitted on the training fold)
+before the classifier: required by the linear/kernel models, kNN and the MLP,
+harmless for the trees. SVM probabilities come from Platt scaling
+(``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)``,
+what ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it),
+fitted by an internal 5-fold CV on the training data handed to ``fit`` (i.e.
+inside the outer fold).
+
+Class imbalance (``class_weight="balanced"``): passed as ``class_weight`` to
+the estimators that support it; XGBoost gets per-sample weights computed from
+the training labels at fit time (:class:`BalancedSampleWeight`); kNN and the
+MLP have no class weights, so they fall back to random oversampling of the
+training folds (:class:`~featurekit.evaluation.resampling.OversampledClassifier`)
+with a warning. ``oversample=True`` wraps any classifier in
+:class:`~featurekit.evaluation.resampling.OversampledClassifier`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import check_is_fitted
+
+from featurekit.errors import DataError
+from featurekit.evaluation.resampling import OversampledClassifier
+
+__all__ = [
+    "ClassifierSpec",
+    "CLASSIFIERS",
+    "ALIASES",
+    "BalancedSampleWeight",
+    "GroupedGridSearchCV",
+    "resolve_classifier",
+    "make_classifier",
+    "make_pipeline_for",
+    "with_search",
+    "search_grid",
+    "positive_scores",
+]
+
+
+def _svc(**params):
+    """SVC with Platt-scaled probabilities: ``CalibratedClassifierCV(SVC, sigmoid, cv=5, ensemble=False)``.
+
+    Equivalent to the deprecated ``SVC(probability=True)``: the sigmoid is fitted
+    on the out-of-fold decision values of an internal 5-fold CV of the data
+    handed to ``fit`` and the SVC is refitted on all of it.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+
+    return CalibratedClassifierCV(SVC(**params), method="sigmoid", cv=5, ensemble=False)
+
+
+def _xgb(**params):
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(**params)
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """One row of the classifier table.
+
+    Attributes
+    ----------
+    name : str
+    factory : callable
+        ``factory(**params) -> estimator``.
+    defaults : dict
+        Default parameters (``random_state`` is filled from the seed when listed
+        in ``seeded``).
+    grid : dict
+        Search grid over the estimator's own parameters (no prefixes).
+    class_weight : {"param", "sample_weight", "oversample"}
+        How ``class_weight="balanced"`` is honoured.
+    seeded : bool
+        Whether the estimator takes ``random_state``.
+    description : str
+    grid_prefix : str
+        Prefix from the factory's estimator to the parameters of ``grid``
+        (``"estimator__"`` when the factory wraps the model, as the SVMs' calibration does).
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    defaults: dict = field(default_factory=dict)
+    grid: dict = field(default_factory=dict)
+    class_weight: str = "param"
+    seeded: bool = True
+    description: str = ""
+    grid_prefix: str = ""
+
+
+#: canonical name -> ClassifierSpec (data, not branches)
+CLASSIFIERS: dict[str, ClassifierSpec] = {
+    "logreg": ClassifierSpec(
+        "logreg", LogisticRegression, {"C": 1.0, "solver": "liblinear", "max_iter": 5000},
+        {"C": [0.001, 0.01, 0.1, 1.0, 10.0]}, "param", True, "L2 logistic regression"),
+    "linear_svm": ClassifierSpec(
+        "linear_svm", _svc, {"kernel": "linear", "C": 1.0},
+        {"C": [0.001, 0.01, 0.1, 1.0, 10.0]}, "param", True, "linear SVM with Platt probabilities",
+        "estimator__"),
+    "svm": ClassifierSpec(
+        "svm", _svc, {"kernel": "rbf", "C": 1.0, "gamma": "scale"},
+        {"C": [0.1, 1.0, 10.0, 100.0], "gamma": ["scale", 1e-3, 1e-2]}, "param", True,
+        "RBF SVM with Platt probabilities", "estimator__"),
+    "rf": ClassifierSpec(
+        "rf", RandomForestClassifier, {"n_estimators": 300, "n_jobs": 1},
+        {"max_depth": [None, 4, 8], "max_features": ["sqrt", 0.3]}, "param", True, "random forest"),
+    "xgboost": ClassifierSpec(
+        "xgboost", _xgb, {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.1,
+                          "subsample": 0.8, "colsample_bytree": 0.8, "tree_method": "hist",
+                          "n_jobs": 1, "eval_metric": "logloss"},
+        {"max_depth": [2, 3, 5], "learning_rate": [0.03, 0.1, 0.3]}, "sample_weight", True,
+        "gradient-boosted trees (XGBoost)"),
+    "knn": ClassifierSpec(
+        "knn", KNeighborsClassifier, {"n_neighbors": 7},
+        {"n_neighbors": [3, 5, 7, 11, 15], "weights": ["uniform", "distance"]}, "oversample", False,
+        "k nearest neighbours"),
+    "mlp": ClassifierSpec(
+        "mlp", MLPClassifier, {"hidden_layer_sizes": (100,), "alpha": 1e-3, "max_iter": 2000,
+                               "early_stopping": False},
+        {"alpha": [1e-4, 1e-3, 1e-2, 1e-1], "hidden_layer_sizes": [(50,), (100,), (100, 50)]},
+        "oversample", True, "multi-layer perceptron"),
+}
+
+#: alternative name -> canonical name
+ALIASES: dict[str, str] = {
+    "lr": "logreg", "logistic": "logreg", "logistic_regression": "logreg", "logisticregression": "logreg",
+    "svm_linear": "linear_svm", "linsvm": "linear_svm", "linear-svm": "linear_svm", "linearsvm": "linear_svm",
+    "rbf_svm": "svm", "svm_rbf": "svm", "rbf-svm": "svm", "svc": "svm", "rbf": "svm",
+    "random_forest": "rf", "forest": "rf", "randomforest": "rf", "random-forest": "rf",
+    "xgb": "xgboost",
+    "kneighbors": "knn", "k-nn": "knn",
+    "nn": "mlp", "neural_net": "mlp",
+}
+
+
+def resolve_classifier(name: str) -> ClassifierSpec:
+    """The :class:`ClassifierSpec` of a name or alias (case-insensitive)."""
+    key = str(name).strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in CLASSIFIERS:
+        raise DataError(
+            f"unknown classifier {name!r}; choose from {', '.join(CLASSIFIERS)} "
+            f"(aliases: {', '.join(sorted(ALIASES))})"
+        )
+    return CLASSIFIERS[key]
+
+
+class BalancedSampleWeight(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Fit ``estimator`` with ``sample_weight = compute_sample_weight("balanced", y)``.
+
+    The weights are computed from the labels handed to :meth:`fit` (the
+    training fold), so nothing about the test fold is used.
+    """
+
+    def __init__(self, estimator: Any):
+        self.estimator = estimator
+
+    def fit(self, X, y, **fit_params):
+        w = compute_sample_weight("balanced", y)
+        self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=w, **fit_params)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(X)
+
+
+def make_classifier(name: str, *, params: dict | None = None, class_weight: str | None = None,
+                    oversample: bool = False, random_state: int | None = 0) -> Any:
+    """An unfitted classifier from the table.
+
+    Parameters
+    ----------
+    name : str
+        Name or alias (see :data:`CLASSIFIERS`).
+    params : dict, optional
+        Overrides of the default parameters.
+    class_weight : {None, "balanced"}
+        See the module docstring for how each classifier honours it.
+    oversample : bool
+        Random oversampling of the training data (wraps the classifier).
+    random_state : int or None
+        Seed of the estimator (and of the oversampling).
+
+    Returns
+    -------
+    estimator
+    """
+    spec = resolve_classifier(name)
+    kw = dict(spec.defaults)
+    if spec.seeded:
+        kw["random_state"] = random_state
+    kw.update(params or {})
+    if class_weight not in (None, "none", "balanced"):
+        raise DataError(f"class_weight must be None or 'balanced', got {class_weight!r}")
+    balanced = class_weight == "balanced"
+    if balanced and spec.class_weight == "param":
+        kw["class_weight"] = "balanced"
+    est = spec.factory(**kw)
+    if balanced and spec.class_weight == "sample_weight":
+        est = BalancedSampleWeight(est)
+    if balanced and spec.class_weight == "oversample" and not oversample:
+        warnings.warn(
+            f"{spec.name} has no class weights: class_weight='balanced' is honoured by random "
+            "oversampling of the training folds instead", UserWarning, stacklevel=2,
+        )
+        oversample = True
+    if oversample:
+        est = OversampledClassifier(est, random_state=random_state)
+    return est
+
+
+def _inner_estimator_prefix(est: Any) -> str:
+    """Parameter prefix from a (possibly wrapped) classifier to the table's estimator."""
+    prefix = ""
+    while isinstance(est, (OversampledClassifier, BalancedSampleWeight)):
+        prefix += "estimator__"
+        est = est.estimator
+    return prefix
+
+
+def make_pipeline_for(features: Any, classifier: Any, *, scale: bool = True) -> Pipeline:
+    """``Pipeline([("features", features), ("scale", StandardScaler()), ("clf", classifier)])``.
+
+    ``features`` is a transformer from ids to features (:class:`CachedFeatures`,
+    or an early-fusion union); ``scale=False`` drops the scaler (e.g. when the
+    features are already scaled per block).
+    """
+    steps = [("features", features)]
+    if scale:
+        steps.append(("scale", StandardScaler()))
+    steps.append(("clf", classifier))
+    return Pipeline(steps)
+
+
+def search_grid(name: str, classifier: Any, step: str = "clf") -> dict:
+    """The table's grid of ``name`` with the pipeline prefixes of ``classifier``."""
+    spec = resolve_classifier(name)
+    prefix = f"{step}__" + _inner_estimator_prefix(classifier) + spec.grid_prefix
+    return {prefix + k: list(v) for k, v in spec.grid.items()}
+
+
+class GroupedGridSearchCV(GridSearchCV):
+    """:class:`~sklearn.model_selection.GridSearchCV` whose inner CV is built at fit time.
+
+    ``cv`` is the number of inner folds: stratified k-fold on the training data,
+    stratified *group* k-fold when ``groups`` are passed to :meth:`fit` (so the
+    inner splits never separate a patient either); lowered to the size of the
+    smallest class (or the number of groups) when those are fewer. Scoring
+    defaults to ROC AUC.
+    """
+
+    def __init__(self, estimator, param_grid, *, scoring="roc_auc", n_jobs=None, refit=True,
+                 cv=3, verbose=0, pre_dispatch="2*n_jobs", error_score=np.nan,
+                 return_train_score=False, random_state=0):
+        super().__init__(estimator, param_grid, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv,
+                         verbose=verbose, pre_dispatch=pre_dispatch, error_score=error_score,
+                         return_train_score=return_train_score)
+        self.random_state = random_state
+
+    def fit(self, X, y=None, *, groups=None, **params):
+        k = int(self.cv) if isinstance(self.cv, (int, np.integer)) else self.cv
+        if isinstance(k, int):
+            y_arr = np.asarray(y)
+            _, counts = np.unique(y_arr, return_counts=True)
+            k = min(k, int(counts.min()))
+            if groups is not None:
+                k = min(k, int(np.unique(np.asarray(groups)).size))
+            if k < 2:
+                raise DataError("too few training samples per class (or groups) for the inner search CV")
+            if groups is not None:
+                splitter = StratifiedGroupKFold(k, shuffle=True, random_state=self.random_state)
+                splits = list(splitter.split(np.zeros(len(y)), y, groups))
+            else:
+                splitter = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
+                splits = list(splitter.split(np.zeros(len(y)), y))
+            original = self.cv
+            self.cv = splits
+            try:
+                return super().fit(X, y, **params)
+            finally:
+                self.cv = original
+        return super().fit(X, y, groups=groups, **params)
+
+
+def with_search(pipeline: Pipeline, grid: dict, *, inner_cv: int = 3, scoring: str = "roc_auc",
+                random_state: int | None = 0, n_jobs: int | None = None) -> GroupedGridSearchCV:
+    """Nest a grid search (inner stratified, group-aware CV) around ``pipeline``.
+
+    Used as the estimator of an outer fold, the search only sees that fold's
+    training data: the hyper-parameters are chosen without the test fold.
+    """
+    if not grid:
+        raise DataError("empty search grid")
+    return GroupedGridSearchCV(pipeline, grid, scoring=scoring, cv=inner_cv, n_jobs=n_jobs,
+                               random_state=random_state)
+
+
+def positive_scores(estimator: Any, X: Any, positive: Any = 1) -> np.ndarray:
+    """Probability of the ``positive`` class from a fitted classifier.
+
+    Uses ``predict_proba``; an estimator without it gets the logistic function
+    of its ``decision_function`` (a monotone map: AUCs are unchanged, but the
+    0.5 threshold then means a zero margin).
+    """
+    classes = list(getattr(estimator, "classes_", [0, 1]))
+    if positive not in classes:
+        raise DataError(f"the classifier was not trained on the positive class {positive!r} "
+                        f"(classes {classes})")
+    if hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        return proba[:, classes.index(positive)]
+    from scipy.special import expit
+
+    d = np.asarray(estimator.decision_function(X), dtype=np.float64)
+    return expit(d if classes.index(positive) == 1 else -d)

@@ -1,0 +1,219 @@
+"""Reading and writing run folders (the format is specified in :mod:`featurekit.evaluation.runner`).
+
+:func:`write_run` is what ``featurekit evaluate`` uses and what any other
+engine (``featurekit finetune``) should use to write a folder
+``featurekit report`` can read: ``results.csv``, ``results.json``,
+``predictions.csv``, ``provenance.json`` and, optionally, ``comparisons.csv``
+and ``training_curves.csv``. :func:`read_run` reads one back
+(:class:`RunFolder`); :func:`read_runs` merges several.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from featurekit.errors import DataError
+from featurekit.evaluation.summary import PREDICTION_COLUMNS
+
+__all__ = [
+    "RESULT_REQUIRED",
+    "TRAINING_CURVE_COLUMNS",
+    "RunFolder",
+    "write_run",
+    "read_run",
+    "read_runs",
+    "versions",
+    "jsonable",
+    "now",
+]
+
+#: columns every results.csv must have (the metric columns come on top)
+RESULT_REQUIRED = ["feature_set", "classifier", "kind", "model", "layer", "layer_index", "n", "n_pos",
+                   "protocol", "roc_auc", "roc_auc_sd", "roc_auc_ci_lo", "roc_auc_ci_hi"]
+#: columns of the optional training_curves.csv
+TRAINING_CURVE_COLUMNS = ["epoch", "split", "loss", "metric", "fold"]
+KINDS = ("handcrafted", "deep", "fused", "finetuned")
+
+
+def now() -> str:
+    """UTC time, ISO 8601, seconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Versions of featurekit and the libraries that made the numbers."""
+    from featurekit import __version__
+
+    out = {"featurekit": __version__, "python": platform.python_version()}
+    for mod in ("numpy", "scipy", "sklearn", "pandas", "torch", "torchvision", "xgboost", "h5py"):
+        m = sys.modules.get(mod)
+        if m is None:
+            try:
+                m = __import__(mod)
+            except Exception:  # pragma: no cover - optional
+                continue
+        out["scikit-learn" if mod == "sklearn" else mod] = str(getattr(m, "__version__", "?"))
+    return out
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy scalars/arrays converted, NaN/inf -> None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+@dataclass
+class RunFolder:
+    """One run folder read back."""
+
+    path: Path
+    results: pd.DataFrame
+    predictions: pd.DataFrame
+    provenance: dict = field(default_factory=dict)
+    comparisons: pd.DataFrame | None = None
+    training_curves: pd.DataFrame | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_run(folder: str | os.PathLike, results: pd.DataFrame, predictions: pd.DataFrame,
+              provenance: dict, *, comparisons: pd.DataFrame | None = None,
+              training_curves: pd.DataFrame | None = None) -> Path:
+    """Write a run folder (created if needed; files replaced atomically one by one).
+
+    Parameters
+    ----------
+    folder : path
+    results : DataFrame
+        One row per (feature_set, classifier), at least :data:`RESULT_REQUIRED`
+        (:func:`featurekit.evaluation.summary.summarise_predictions` makes them).
+    predictions : DataFrame
+        :data:`~featurekit.evaluation.summary.PREDICTION_COLUMNS`.
+    provenance : dict
+        Written as ``provenance.json`` (``created`` and ``versions`` are added when missing).
+    comparisons, training_curves : DataFrame, optional
+
+    Returns
+    -------
+    Path of the folder.
+    """
+    folder = Path(folder)
+    missing = [c for c in RESULT_REQUIRED if c not in results.columns]
+    if missing:
+        raise DataError(f"results lack the column(s) {missing}")
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise DataError(f"predictions lack the column(s) {missing}")
+    bad_kind = set(results["kind"].dropna()) - set(KINDS) - {""}
+    if bad_kind:
+        raise DataError(f"kind must be one of {KINDS}, got {sorted(bad_kind)}")
+    dup = results.duplicated(["feature_set", "classifier"])
+    if dup.any():
+        raise DataError(f"results repeat (feature_set, classifier) rows: "
+                        f"{results.loc[dup, ['feature_set', 'classifier']].values.tolist()[:3]}")
+    folder.mkdir(parents=True, exist_ok=True)
+    prov = dict(provenance)
+    prov.setdefault("created", now())
+    prov.setdefault("versions", versions())
+    prov.setdefault("format", {"name": "featurekit-run", "version": 1})
+    _atomic_text(folder / "results.csv", results.to_csv(index=False))
+    _atomic_text(folder / "results.json",
+                 json.dumps(jsonable(results.to_dict(orient="records")), indent=1) + "\n")
+    cols = PREDICTION_COLUMNS + [c for c in predictions.columns if c not in PREDICTION_COLUMNS]
+    _atomic_text(folder / "predictions.csv", predictions[cols].to_csv(index=False))
+    if comparisons is not None:
+        _atomic_text(folder / "comparisons.csv", comparisons.to_csv(index=False))
+    if training_curves is not None:
+        _atomic_text(folder / "training_curves.csv", training_curves.to_csv(index=False))
+    _atomic_text(folder / "provenance.json", json.dumps(jsonable(prov), indent=2) + "\n")
+    return folder
+
+
+def read_run(folder: str | os.PathLike) -> RunFolder:
+    """Read a run folder (``results.csv`` or ``results.json``, ``predictions.csv``, ...)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such run folder")
+    if (folder / "results.csv").is_file():
+        results = pd.read_csv(folder / "results.csv", keep_default_na=True)
+    elif (folder / "results.json").is_file():
+        raw = json.loads((folder / "results.json").read_text())
+        results = pd.DataFrame(raw["rows"] if isinstance(raw, dict) else raw)
+    else:
+        raise DataError(f"{folder}: not a run folder (no results.csv / results.json)")
+    for c in ("feature_set", "classifier", "kind", "model", "layer"):
+        if c in results.columns:
+            col = results[c].astype(object)
+            results[c] = col.where(col.notna(), "").astype(str)
+    pred_path = folder / "predictions.csv"
+    predictions = (pd.read_csv(pred_path, dtype={"id": str, "feature_set": str, "classifier": str})
+                   if pred_path.is_file() else pd.DataFrame(columns=PREDICTION_COLUMNS))
+    prov_path = folder / "provenance.json"
+    provenance = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
+    comp = pd.read_csv(folder / "comparisons.csv") if (folder / "comparisons.csv").is_file() else None
+    curves = None
+    if (folder / "training_curves.csv").is_file():
+        curves = pd.read_csv(folder / "training_curves.csv")
+    return RunFolder(folder, results, predictions, provenance, comp, curves)
+
+
+def read_runs(folders: Sequence[str | os.PathLike]) -> tuple[list[RunFolder], pd.DataFrame, pd.DataFrame]:
+    """Read several run folders; merged results and predictions get a ``run`` column.
+
+    Rows with the same (feature_set, classifier) in several runs are kept apart
+    by suffixing the later ones with ``@<run name>``.
+    """
+    runs = [read_run(f) for f in folders]
+    res_parts, pred_parts = [], []
+    seen: set = set()
+    for run in runs:
+        res = run.results.copy()
+        pred = run.predictions.copy()
+        res["run"] = run.name
+        pred["run"] = run.name
+        clash = [(fs, c) for fs, c in zip(res["feature_set"], res["classifier"]) if (fs, c) in seen]
+        if clash:
+            rename = {fs: f"{fs}@{run.name}" for fs, _ in clash}
+            res["feature_set"] = res["feature_set"].replace(rename)
+            pred["feature_set"] = pred["feature_set"].replace(rename)
+        seen.update(zip(res["feature_set"], res["classifier"]))
+        res_parts.append(res)
+        pred_parts.append(pred)
+    results = pd.concat(res_parts, ignore_index=True) if res_parts else pd.DataFrame()
+    predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame()
+    return runs, results, predictions

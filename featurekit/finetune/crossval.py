@@ -1,0 +1,217 @@
+"""Cross-validated fine-tuning with the protocols of ``featurekit evaluate``.
+
+The folds come from :func:`featurekit.evaluation.protocols.parse_cv` (k-fold
+with repeats, holdout, predefined split; grouped when the dataset has
+groups), seeded by ``config.seed`` -- the same splits the feature-based rows
+use for the same seed. In every fold a fresh copy of the starting model is
+fine-tuned on the training part; early stopping watches a validation split
+carved (stratified, group-aware) from the *training* fold -- or the
+predefined ``val`` images -- never the test fold.
+
+Folds are made exactly as :func:`featurekit.evaluation.runner.evaluate_pipelines`
+makes them (labelled images only, stratified on positive-vs-rest, the
+dataset's groups, ``parse_cv(cv, random_state=seed)``), so for the same data,
+``--cv`` and ``--seed`` a fine-tuned row and the feature-based rows are
+scored on the same test folds and their predictions are paired.
+
+The Youden threshold of a fold (the ``threshold`` column) is chosen on
+training data of the fold only: by default (``youden="val"``) on the
+validation part, which the weights never saw -- as ``evaluate`` chooses it on
+out-of-fold or ``val`` scores rather than on resubstitution scores of an
+overfitting model; ``youden="train"`` uses the whole training fold. When the
+validation part lacks a class, the whole training fold is used.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import platform
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from featurekit.checkpoint import save_checkpoint
+from featurekit.errors import DataError
+from featurekit.evaluation.metrics import youden_threshold
+from featurekit.evaluation.protocols import parse_cv
+from featurekit.evaluation.runner import describe_protocol
+from featurekit.evaluation.runfolder import versions
+from featurekit.extraction.featurizers import resolve_device
+from featurekit.finetune.augment import BaseImages, View
+from featurekit.finetune.config import FinetuneConfig
+from featurekit.finetune.freezing import freeze
+from featurekit.finetune.training import (
+    TrainResult,
+    carve_validation,
+    checkpoint_meta,
+    counts_by_class,
+    labelled,
+    predict_view,
+    train,
+)
+from featurekit.finetune.modeling import starting_point
+from featurekit.finetune.errors import FinetuneError
+from featurekit.finetune.results import curves_frame, results_rows, write_run
+
+
+@dataclass
+class CVResult:
+    """Everything a cross-validated fine-tuning produced."""
+
+    rows: pd.DataFrame
+    predictions: pd.DataFrame
+    curves: pd.DataFrame
+    provenance: dict
+    folds: list = field(default_factory=list)   # per fold: dict(repeat, fold, n_train, n_val, n_test, ...)
+    run_dir: Optional[Path] = None
+
+
+def feature_set_name(model: str) -> str:
+    return f"finetune:{model}"
+
+
+def fold_seed(seed: int, repeat: int, fold: int) -> int:
+    return int(seed) + 1000 * int(repeat) + int(fold)
+
+
+def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_boot: int = 2000,
+                   confidence: float = 0.95, youden: str = "val", save_checkpoints: bool = False,
+                   progress: bool = True, command: Optional[str] = None) -> CVResult:
+    """Fine-tune in every fold of ``cv`` and score the test folds.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Labelled images with a ``positive`` class (the binary metrics need one;
+        with more than two classes the model is trained on all of them and
+        scored one-vs-rest on the positive class).
+    config : FinetuneConfig
+    cv : str or splitter
+        ``"5"``, ``"5x3"``, ``"holdout:0.3x10"``, ``"predefined"`` (the dataset's
+        ``split`` column), or a splitter of :mod:`featurekit.evaluation.protocols`.
+    run_dir : path, optional
+        Write the run folder there (see :mod:`featurekit.finetune.results`).
+    n_boot, confidence : bootstrap of the confidence intervals.
+    youden : {"val", "train"}
+        Where each fold's Youden threshold is chosen (see the module docstring).
+    save_checkpoints : bool
+        Also write each fold's best model to ``run_dir/checkpoints/r{R}_f{F}.pt``.
+    command : str, optional
+        The command line to record (default: ``sys.argv``).
+    """
+    if youden not in ("val", "train"):
+        raise FinetuneError(f"youden must be 'val' or 'train', got {youden!r}")
+    dataset = labelled(dataset)
+    if dataset.positive is None:
+        raise DataError(f"{dataset.source or dataset.name}: cross-validated results need a positive class "
+                        f"(one of {dataset.class_names}; --positive)")
+    labels = np.asarray(dataset.labels)
+    pos = dataset.positive_index
+    y01 = (labels == pos).astype(np.int64)
+    if np.unique(y01).size < 2:
+        raise DataError(f"{dataset.source or dataset.name}: no image of the positive class "
+                        f"{dataset.positive!r} or none of the others")
+    groups = None if dataset.groups is None else np.asarray([str(v) for v in dataset.groups], dtype=object)
+    predefined = isinstance(cv, str) and cv.strip().lower() == "predefined"
+    splitter = parse_cv(cv, random_state=int(config.seed),
+                        split_labels=None if (dataset.split is None or not predefined) else list(dataset.split))
+    folds = list(splitter.iter_folds(np.zeros((len(labels), 1)), y01, groups))
+    protocol = describe_protocol(splitter, groups is not None)
+
+    start = starting_point(config, list(dataset.class_names))
+    base = BaseImages(dataset, start.preprocessing, cache=config.cache_images, progress=progress)
+    base.materialise()
+    fs_name = feature_set_name(start.arch["name"])
+    device = resolve_device(config.device)
+    pred_rows, histories, fold_info = [], [], []
+    for fold in folds:
+        seed = fold_seed(config.seed, fold.repeat, fold.fold)
+        train_rows = np.asarray(fold.train_idx)
+        if fold.val_idx is not None and len(fold.val_idx):
+            fit_rows, val_rows = train_rows, np.asarray(fold.val_idx)
+        else:
+            fit_rows, val_rows = carve_validation(labels, train_rows, config.val_fraction, seed, groups)
+        all_train = np.r_[fit_rows, val_rows]
+        threshold_rows = val_rows if (youden == "val" and np.unique(y01[val_rows]).size == 2) else all_train
+        test_rows = np.asarray(fold.test_idx)
+        if np.intersect1d(all_train, test_rows).size:  # never: the protocols and the carving are disjoint
+            raise DataError(f"fold {fold.repeat}/{fold.fold}: training or validation images in the test fold")
+        model = copy.deepcopy(start.model)
+        frozen = freeze(model, start.table, config.freeze_until, config.freeze) \
+            if (config.freeze_until or config.freeze) else None
+        desc = f"{fs_name} r{fold.repeat} f{fold.fold}"
+        tr: TrainResult = train(model, base, fit_rows, val_rows, labels, config, frozen=frozen,
+                                positive_index=pos, seed=seed, progress=progress, desc=desc)
+        model.to(device)
+        p_test, _, r_test = predict_view(model, View(base, test_rows, labels), config.batch_size, device,
+                                         config.amp)
+        p_thr, _, r_thr = predict_view(model, View(base, threshold_rows, labels), config.batch_size, device,
+                                       config.amp)
+        model.to("cpu")
+        try:
+            thr = float(youden_threshold(y01[r_thr], p_thr[:, pos], pos_label=1))
+        except DataError:
+            thr = 0.5  # one class only in the training fold: no Youden threshold
+        ids = dataset.ids
+        for k, row in enumerate(r_test):
+            pred_rows.append({"id": ids[row], "y_true": int(y01[row]), "feature_set": fs_name,
+                              "classifier": "finetuned", "repeat": int(fold.repeat), "fold": int(fold.fold),
+                              "score": float(p_test[k, pos]), "threshold": thr})
+        histories.append((fold.repeat, fold.fold, tr.history))
+        info = {"repeat": int(fold.repeat), "fold": int(fold.fold), "n_train": int(len(fit_rows)),
+                "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
+                "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": thr,
+                "threshold_on": "val" if threshold_rows is val_rows else "train",
+                "seconds": round(tr.seconds, 2)}
+        if save_checkpoints and run_dir is not None:
+            sub = dataset.subset(np.sort(fit_rows))
+            meta = checkpoint_meta(sub, config, start, model, tr, {"fold": info},
+                                   extra_lineage={"cv": str(cv), "repeat": int(fold.repeat), "fold": int(fold.fold)})
+            path = save_checkpoint(Path(run_dir) / "checkpoints" / f"r{fold.repeat}_f{fold.fold}.pt",
+                                   start.arch, model.state_dict(), meta)
+            info["checkpoint"] = str(path)
+        fold_info.append(info)
+
+    predictions = pd.DataFrame(pred_rows)
+    rows = results_rows(predictions, protocol=protocol, model=start.arch["name"], n_boot=n_boot,
+                        confidence=confidence, seed=int(config.seed))
+    curves = curves_frame(histories)
+    provenance = {
+        "kind": "finetuned",
+        "dataset": {"name": dataset.name, "source": str(dataset.source), "fingerprint": dataset.fingerprint(),
+                    "n": int(len(dataset)), "class_names": list(dataset.class_names),
+                    "counts": counts_by_class(dataset), "roi": dataset.roi, "roi_margin": dataset.roi_margin},
+        "positive": dataset.positive,
+        "cv": cv if isinstance(cv, (str, int)) else repr(cv),
+        "protocol": protocol,
+        "grouped": groups is not None,
+        "seed": int(config.seed),
+        "validation": "predefined val" if any(f.val_idx is not None and len(f.val_idx) for f in folds)
+        else f"stratified {config.val_fraction:g} of each training fold",
+        "model": start.arch["name"],
+        "arch": start.arch,
+        "preprocessing": start.preprocessing.to_dict(),
+        "weights": start.weights,
+        "weights_sha256": start.weights_sha256,
+        "weights_path": start.weights_path,
+        "lineage": start.lineage,
+        "head": start.head,
+        "options": {**config.to_dict(), "youden": youden, "n_boot": int(n_boot), "confidence": float(confidence)},
+        "device": str(device),
+        "folds": fold_info,
+        "command": command if command is not None else " ".join(shlex.quote(a) for a in sys.argv),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {**versions(), "platform": platform.platform()},
+        "format": {"name": "featurekit-run", "version": 1},
+    }
+    result = CVResult(rows, predictions, curves, provenance, fold_info)
+    if run_dir is not None:
+        result.run_dir = write_run(run_dir, rows, predictions, curves, provenance,
+                                   title=f"{fs_name} on {dataset.name} ({protocol})")
+    return result

@@ -1,0 +1,106 @@
+"""Training curves and the run folder of cross-validated fine-tuning.
+
+The run folder follows the contract of ``featurekit evaluate``
+(:mod:`featurekit.evaluation.runner`) and is written by the same writer
+(:func:`featurekit.evaluation.runfolder.write_run`); its results rows are made
+by the same function (:func:`featurekit.evaluation.summary.summarise_predictions`)
+from ``predictions.csv`` alone, so fine-tuned rows and feature-based rows carry
+exactly the same statistics::
+
+    runs/NAME/
+      results.csv, results.json   one row: feature_set "finetune:MODEL", classifier "finetuned",
+                                  kind "finetuned", model, n, n_pos, protocol, every metric with
+                                  _sd, _ci_lo, _ci_hi, _pooled and the _youden variants
+      predictions.csv             id, y_true, feature_set, classifier, repeat, fold, score, threshold
+      provenance.json             dataset (fingerprint, counts), positive, cv, protocol, seed, command,
+                                  versions, weights + sha256, lineage, arch, preprocessing, options, folds
+      training_curves.csv         fold, repeat, epoch, split (train/val), loss, metric (AUC)
+      training_curves.png
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from featurekit.evaluation.runfolder import jsonable
+from featurekit.evaluation.runfolder import write_run as write_run_folder
+from featurekit.evaluation.summary import PREDICTION_COLUMNS, summarise_predictions
+
+CURVE_COLUMNS = ["fold", "repeat", "epoch", "split", "loss", "metric"]
+
+
+def results_rows(predictions: pd.DataFrame, *, protocol: str, model: str, n_boot: int = 2000,
+                 confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """The results rows of fine-tuned predictions (the evaluation package's statistics)."""
+    meta = {(fs, clf): {"kind": "finetuned", "model": model, "layer": "", "layer_index": np.nan, "fusion": "",
+                        "parts": fs}
+            for fs, clf in predictions[["feature_set", "classifier"]].drop_duplicates().itertuples(index=False)}
+    return summarise_predictions(predictions, meta, protocol=protocol, n_boot=n_boot, confidence=confidence,
+                                 seed=seed)
+
+
+# ---------------------------------------------------------------------------- curves
+def curves_frame(histories: Sequence[tuple[int, int, list]], metric: str = "auc") -> pd.DataFrame:
+    """``[(repeat, fold, history)]`` -> the long training-curves table."""
+    rows = []
+    for repeat, fold, history in histories:
+        for h in history:
+            for split in ("train", "val"):
+                rows.append({"fold": int(fold), "repeat": int(repeat), "epoch": int(h["epoch"]), "split": split,
+                             "loss": h[f"{split}_loss"], "metric": h[f"{split}_{metric}"]})
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def plot_curves(curves: pd.DataFrame, path, title: str = "", metric_label: str = "AUC") -> Path:
+    """Loss and metric per epoch, one line per (repeat, fold) and split."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    colours = {"train": "tab:blue", "val": "tab:orange"}
+    for (repeat, fold, split), df in curves.groupby(["repeat", "fold", "split"], sort=True):
+        for ax, col in zip(axes, ("loss", "metric")):
+            if df[col].notna().any():
+                ax.plot(df["epoch"], df[col], color=colours.get(split, "gray"), alpha=0.6, lw=1,
+                        label=split if (repeat, fold) == (curves["repeat"].min(), curves["fold"].min()) else None)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, ylabel in zip(axes, ("loss", metric_label)):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend()
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------- run folder
+def write_json(path, obj) -> Path:
+    """Strict JSON (NaN -> null), written atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def write_run(folder, rows: pd.DataFrame, predictions: pd.DataFrame, curves: pd.DataFrame,
+              provenance: dict, title: str = "") -> Path:
+    """Write the run folder (see the module docstring); returns its path."""
+    folder = write_run_folder(folder, rows, predictions[PREDICTION_COLUMNS], provenance, training_curves=curves)
+    plot_curves(curves, Path(folder) / "training_curves.png", title=title)
+    return Path(folder)

@@ -1,0 +1,152 @@
+"""The scikit-learn transformer shared by the three handcrafted families.
+
+Contract (identical for :class:`GaborFeatures`, :class:`GLCMFeatures`,
+:class:`HaarFeatures`):
+
+* parameters are stored by ``__init__`` untouched; nothing is computed there;
+* the transformers are *stateless*: nothing is learnt from data. ``fit``
+  validates the parameters (and, for array input, the data) and records
+  ``feature_names_out_`` / ``n_features_out_``; ``transform`` works on an
+  unfitted instance too (scikit-learn tag ``requires_fit=False``), which is
+  what the feature cache relies on through :meth:`featurize`;
+* ``X`` is any input of :mod:`featurekit.handcrafted._input`; a featurekit
+  ``Dataset`` also supplies masks;
+* output: ``float32`` ``(n_samples, n_features_out)`` (the cache's dtype, so a
+  cached matrix equals a freshly transformed one), pandas with
+  ``set_output(transform="pandas")``;
+* 2-D tabular ``X`` (ndarray or DataFrame) follows scikit-learn's rules for
+  tabular data: ``fit`` records ``n_features_in_`` (and ``feature_names_in_``
+  for a DataFrame) and ``transform`` of 2-D tabular data checks them. Image
+  input (stacks, lists, Datasets) may have any size and clears them.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from featurekit.errors import DataError
+from featurekit.handcrafted._input import check_images, check_masks, is_dataset, is_tabular, load_images
+
+__all__ = ["HandcraftedTransformer"]
+
+
+class HandcraftedTransformer(TransformerMixin, BaseEstimator):
+    """Base class: subclasses define ``_check_params``, ``_names`` and ``_compute``."""
+
+    # ------------------------------------------------------------------ subclass API
+    def _check_params(self) -> dict:  # pragma: no cover - abstract
+        """Validated parameters as a dict (raises DataError on bad values)."""
+        raise NotImplementedError
+
+    def _names(self, params: dict) -> List[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _compute(self, images, masks, params: dict) -> np.ndarray:  # pragma: no cover
+        """float64 (n, D) features of validated images and masks."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ scikit-learn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = []  # always float32
+        tags.target_tags.required = False
+        return tags
+
+    def _validate_tabular(self, X, reset: bool) -> None:
+        from sklearn.utils.validation import validate_data
+
+        try:
+            validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False, skip_check_array=True)
+        except ValueError as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(str(exc)) from exc
+
+    def fit(self, X=None, y=None):
+        """Validate parameters (and array data); learn nothing.
+
+        Parameters
+        ----------
+        X : images, optional
+            Any accepted input; arrays and lists are checked (NaN, dtype,
+            shape), a Dataset is not read.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        params = self._check_params()
+        for attr in ("n_features_in_", "feature_names_in_"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        if X is not None and not is_dataset(X):
+            check_images(X)
+            if is_tabular(X):
+                self._validate_tabular(X, reset=True)
+        names = self._names(params)
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.n_features_out_ = len(names)
+        return self
+
+    def transform(self, X):
+        """Features of every sample of ``X``.
+
+        Parameters
+        ----------
+        X : Dataset, list of arrays, (N, H, W[, 3]) array or (N, W) array
+            See :mod:`featurekit.handcrafted._input`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32`` ``(n_samples, n_features_out)``.
+        """
+        if is_tabular(X) and hasattr(self, "n_features_in_"):
+            self._validate_tabular(X, reset=False)
+        images, masks = load_images(X, empty_mask=getattr(self, "empty_mask", "error"))
+        return self._featurize_checked(images, masks)
+
+    def featurize(self, images: Sequence[np.ndarray], masks: Optional[Sequence[Optional[np.ndarray]]] = None) -> np.ndarray:
+        """Batch entry point used by the feature cache.
+
+        Parameters
+        ----------
+        images : list of numpy.ndarray
+            Native images (gray ``(H, W)`` or RGB ``(H, W, 3)``; converted by
+            :func:`featurekit.imageio.to_gray`).
+        masks : list of (numpy.ndarray or None), optional
+            One bool mask (or ``None`` = whole image) per image.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32`` ``(len(images), n_features_out)``, columns named by
+            :meth:`get_feature_names_out`.
+        """
+        imgs = check_images(list(images))
+        msks = check_masks(imgs, masks, getattr(self, "empty_mask", "error"))
+        return self._featurize_checked(imgs, msks)
+
+    def _featurize_checked(self, images, masks) -> np.ndarray:
+        params = self._check_params()
+        out = np.asarray(self._compute(images, masks, params))
+        if not np.all(np.isfinite(out)):  # never hand out a silent NaN column
+            bad = np.argwhere(~np.isfinite(out))[0]
+            names = self._names(params)
+            raise DataError(
+                f"non-finite feature {names[bad[1]]!r} for sample {bad[0]}; please report this input"
+            )
+        return out.astype(np.float32, copy=False)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Output feature names (``input_features`` is ignored: features do not map to pixels)."""
+        return np.asarray(self._names(self._check_params()), dtype=object)

@@ -1,0 +1,140 @@
+"""``featurekit finetune`` / ``featurekit predict`` / pipelines from the command line."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from featurekit.checkpoint import load_checkpoint
+from featurekit.cli import main
+from featurekit.data import load_npz
+from featurekit.models.weights import file_sha256
+
+torch.set_num_threads(2)
+
+# torch's no-op notices when a checkpoint is validated on the meta device (featurekit.models.weights)
+pytestmark = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["--model", "resnet18", "--weights", "none", "--small-input", "--size", "28", "--epochs", "1",
+         "--batch-size", "8", "--optimizer", "adam", "--scheduler", "none", "--augment", "flip", "--quiet"]
+
+
+def write_npz(path, n=(16, 8, 8), classes=2, seed=0, size=28):
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, m in zip(("train", "val", "test"), n):
+        labels = np.arange(m) % classes
+        images = rng.normal(80, 20, (m, size, size)) + 40 * labels[:, None, None]
+        arrays[f"{split}_images"] = np.clip(images, 0, 255).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels[:, None].astype(np.uint8)
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    return write_npz(tmp_path_factory.mktemp("cli") / "small.npz")
+
+
+def test_finetune_cv_writes_run_folder(npz, tmp_path):
+    rc = main(["finetune", npz, "--positive", "1", *SMALL, "--cv", "2", "--runs-dir", str(tmp_path),
+               "--name", "cv2", "--n-boot", "50", "--freeze-until", "conv2_block2_out"])
+    assert rc == 0
+    run = tmp_path / "cv2"
+    for name in ("results.csv", "results.json", "predictions.csv", "provenance.json", "training_curves.csv",
+                 "training_curves.png"):
+        assert (run / name).is_file(), name
+    rows = pd.read_csv(run / "results.csv")
+    assert rows.loc[0, "feature_set"] == "finetune:resnet18" and rows.loc[0, "kind"] == "finetuned"
+    assert rows.loc[0, "n"] == 32 and rows.loc[0, "protocol"] == "stratified 2-fold"
+    prov = json.loads((run / "provenance.json").read_text())
+    assert "--cv 2" in prov["command"] and "--freeze-until conv2_block2_out" in prov["command"]
+    assert prov["options"]["freeze_until"] == "conv2_block2_out" and prov["options"]["small_input"] is True
+    assert prov["dataset"]["counts"] == {"0": 16, "1": 16}
+
+
+def test_single_run_then_predict_and_extract(npz, tmp_path, capsys):
+    ckpt = tmp_path / "model.pt"
+    assert main(["finetune", npz, "--positive", "1", *SMALL, "--head", "mlp", "--hidden", "16",
+                 "--out", str(ckpt)]) == 0
+    assert ckpt.is_file() and (tmp_path / "model_training_curves.csv").is_file()
+    meta = load_checkpoint(ckpt)["meta"]
+    assert meta["metrics"]["split"] == "predefined" and meta["metrics"]["n_test"] == 8
+
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(ckpt), npz, "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["id", "true_label", "p_0", "p_1", "predicted", "y_true"]
+    assert len(table) == 32
+    np.testing.assert_allclose(table[["p_0", "p_1"]].sum(axis=1), 1.0, rtol=1e-5)
+
+    cache = tmp_path / "feats.h5"
+    assert main(["extract", npz, "--weights", str(ckpt), "--layers", "resnet18:conv5_*", "--cache", str(cache),
+                 "--workers", "0", "--device", "cpu", "--quiet"]) == 0
+    assert cache.is_file()
+
+
+def test_pipeline_chains_two_stages(tmp_path):
+    three = write_npz(tmp_path / "three.npz", n=(12, 6, 6), classes=3, seed=1)
+    two = write_npz(tmp_path / "two.npz", seed=2)
+    spec = {
+        "variables": {"out": str(tmp_path / "out")},
+        "defaults": {"model": "resnet18", "weights": "none", "small_input": True, "size": 28, "epochs": 1,
+                     "batch_size": 8, "optimizer": "adam", "scheduler": "none", "augment": "none", "quiet": True},
+        "stages": [
+            {"name": "first", "data": three, "positive": "2", "out": "{out}/s1.pt"},
+            {"name": "second", "data": two, "positive": "1", "weights": "{previous}", "cv": "predefined",
+             "runs_dir": "{out}", "run_name": "second", "n_boot": 50, "save_fold_checkpoints": True},
+        ],
+    }
+    path = tmp_path / "pipe.json"
+    path.write_text(json.dumps(spec))
+    assert main(["finetune", "--pipeline", str(path), "--quiet"]) == 0
+    s1 = tmp_path / "out" / "s1.pt"
+    assert load_checkpoint(s1)["arch"]["num_classes"] == 3
+    prov = json.loads((tmp_path / "out" / "second" / "provenance.json").read_text())
+    assert prov["weights_sha256"] == file_sha256(s1) and prov["head"] == "new"
+    assert [s["stage"] for s in prov["lineage"]] == [1]
+    assert prov["lineage"][0]["dataset_fingerprint"] == load_npz(three).fingerprint()
+    fold = load_checkpoint(tmp_path / "out" / "second" / "checkpoints" / "r0_f0.pt")["meta"]["lineage"]
+    assert [s["stage"] for s in fold] == [1, 2] and fold[1]["init_weights_sha256"] == file_sha256(s1)
+
+
+def test_shipped_two_stage_pipeline_runs_on_real_subsets(shared, torch_home, tmp_path, monkeypatch, capsys):
+    """pipelines/two_stage_transfer.json: mini-MIAS (ImageNet MobileNet-V2) -> BUSI, shrunk to seconds."""
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    pipe = REPO / "pipelines" / "two_stage_transfer.json"
+    small = ["--set", f"shared={shared}", "--set", f"out={tmp_path}", "--set", "size=64", "--set", "epochs=1",
+             "--set", "subsample=16", "--set", "ultrasound.cv=2", "--set", "n_boot=50", "--set", "quiet=true"]
+    assert main(["finetune", "--pipeline", str(pipe), "--dry-run", *small]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("# stage")]
+    assert len(lines) == 2 and f"--weights {tmp_path}/stage1_mini_mias.pt" in lines[1]
+    assert main(["finetune", "--pipeline", str(pipe), *small]) == 0
+    stage1 = tmp_path / "stage1_mini_mias.pt"
+    meta1 = load_checkpoint(stage1)["meta"]
+    assert meta1["lineage"][0]["init_weights"] == "imagenet:IMAGENET1K_V1"
+    prov = json.loads((tmp_path / "stage2_busi_cv5" / "provenance.json").read_text())
+    assert prov["weights_sha256"] == file_sha256(stage1) and prov["lineage"] == meta1["lineage"]
+    assert prov["dataset"]["name"] == "busi" and prov["head"] == "kept"  # benign/malignant in both stages
+
+
+def test_cli_errors_name_the_file_or_layer(npz, tmp_path, capsys):
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(os.urandom(300))
+    assert main(["predict", str(bad), npz]) == 2
+    assert "corrupt.pt" in capsys.readouterr().err
+    assert main(["finetune", npz, "--positive", "1", *SMALL, "--weights", str(bad)]) == 2
+    assert "corrupt.pt" in capsys.readouterr().err
+    assert main(["finetune", npz, "--positive", "1", *SMALL, "--freeze-until", "block9_pool",
+                 "--out", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "block9_pool" in err and "conv5_block2_out" in err  # the valid layers are listed
+    assert main(["finetune", npz, *SMALL, "--cv", "2"]) == 2  # no positive class
+    assert "positive" in capsys.readouterr().err
+    assert main(["finetune", "--pipeline", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""The three handcrafted transformers as scikit-learn estimators: check_estimator,
+Dataset / list / stack input, masks, pandas output, featurize for the cache."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import check_estimator
+
+from featurekit.data.folder import load_folder
+from featurekit.errors import DataError
+from featurekit.handcrafted import (
+    GaborFeatures,
+    GLCMFeatures,
+    HaarFeatures,
+    gabor_features,
+    glcm_features,
+    haar_features,
+)
+
+# light configurations for the data tests (the defaults go through check_estimator)
+LIGHT = [
+    (GaborFeatures(frequencies=[0.25, 0.1], orientations=4, device="cpu"), gabor_features,
+     dict(frequencies=[0.25, 0.1], orientations=4, device="cpu")),
+    (GLCMFeatures(distances=[1, 2]), glcm_features, dict(distances=[1, 2])),
+    (HaarFeatures(window=12, n_features=500, random_state=3), haar_features,
+     dict(window=12, n_features=500, random_state=3)),
+]
+IDS = ["gabor", "glcm", "haar"]
+
+
+@pytest.mark.parametrize("est", [GaborFeatures(), GLCMFeatures(), HaarFeatures()], ids=IDS)
+def test_check_estimator(est):
+    """All of scikit-learn's checks pass with the default parameters.
+
+    Those checks feed 2-D tabular X: by the documented rule each row is a
+    1-pixel-high image (sample i = X[i]). The only checks that do not run are
+    skipped by scikit-learn itself (array-API checks need SCIPY_ARRAY_API=1).
+    """
+    results = check_estimator(est, on_skip=None, on_fail=None)
+    failed = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "failed"}
+    assert failed == {}
+    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
+    assert skipped <= {"check_array_api_input"}
+    assert sum(r["status"] == "passed" for r in results) >= 40
+
+
+@pytest.fixture(scope="module")
+def busi_ds(busi_dir):
+    ds = load_folder(busi_dir, roi="mask")
+    wanted = ["benign/benign (4)", "benign/benign (5)", "malignant/malignant (3)", "malignant/malignant (8)"]
+    idx = [ds.ids.index(w) for w in wanted]
+    return ds.subset(idx)
+
+
+@pytest.fixture(scope="module")
+def busi_normal(busi_dir):
+    ds = load_folder(busi_dir, roi="mask")
+    return ds.subset([ds.ids.index("normal/normal (1)")])
+
+
+@pytest.mark.parametrize("est,fn,kw", LIGHT, ids=IDS)
+def test_dataset_input_uses_rois_and_masks(busi_ds, est, fn, kw):
+    images = [busi_ds.image(i) for i in range(len(busi_ds))]
+    masks = [busi_ds.mask(i) for i in range(len(busi_ds))]
+    assert all(m is not None and m.any() and not m.all() for m in masks)
+    out = clone(est).fit(busi_ds).transform(busi_ds)
+    names = est.get_feature_names_out()
+    assert out.shape == (4, len(names)) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, est.featurize(images, masks))
+    np.testing.assert_allclose(out, fn(images, masks, **kw), rtol=2e-6, atol=1e-6)
+    assert not np.allclose(out, est.featurize(images))  # the masks change the features
+
+
+@pytest.mark.parametrize("est", [e for e, _, _ in LIGHT], ids=IDS)
+def test_empty_mask_is_an_error_unless_whole(busi_normal, est):
+    assert busi_normal.mask(0) is not None and not busi_normal.mask(0).any()
+    with pytest.raises(DataError, match="empty"):
+        clone(est).transform(busi_normal)
+    whole = clone(est).set_params(empty_mask="whole").transform(busi_normal)
+    np.testing.assert_array_equal(whole, est.featurize([busi_normal.image(0)]))
+
+
+@pytest.mark.parametrize("est", [e for e, _, _ in LIGHT], ids=IDS)
+def test_input_forms(est):
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 256, (3, 30, 34)).astype(np.uint8)
+    ref = est.transform(list(stack))
+    np.testing.assert_array_equal(est.transform(stack), ref)
+    s16 = stack.astype(np.uint16) * 4  # 16-bit input (0..1020)
+    np.testing.assert_array_equal(est.transform(s16), est.transform(list(s16.astype(np.float64))))
+    rgb = rng.integers(0, 256, (2, 30, 34, 3)).astype(np.uint8)
+    gray = rgb.astype(np.float64) @ np.array([0.2125, 0.7154, 0.0721])
+    np.testing.assert_allclose(est.transform(rgb), est.transform(gray), rtol=1e-6, atol=1e-5)
+    # 2-D X: row i is sample i, a 1-pixel-high image
+    X2 = rng.random((4, 40)) * 100
+    np.testing.assert_array_equal(est.fit(X2).transform(X2), est.transform([row[None] for row in X2]))
+    with pytest.raises(DataError, match="Reshape"):
+        est.transform(X2[0])
+
+
+@pytest.mark.parametrize("est", [e for e, _, _ in LIGHT], ids=IDS)
+def test_pandas_output_clone_and_params(est):
+    import pandas as pd
+    X = np.random.default_rng(1).random((3, 25, 25)) * 255
+    e = clone(est).set_output(transform="pandas")
+    df = e.fit_transform(X)
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == list(est.get_feature_names_out())
+    assert df.shape[0] == 3
+    c = clone(est)
+    assert c.get_params() == est.get_params() and c is not est
+    names = list(est.get_feature_names_out())
+    assert names == list(clone(est).fit(X).feature_names_out_)
+    assert len(set(names)) == len(names)
+
+
+def test_names_follow_the_documented_scheme():
+    assert "gabor_f0.25_t45_mean" in GaborFeatures().get_feature_names_out()
+    assert "glcm_Contrast_d1" in GLCMFeatures().get_feature_names_out()
+    assert HaarFeatures().get_feature_names_out()[0] == "haar_type-2-x_y0_x0_h1_w2"
+
+
+def test_init_does_no_work_and_fit_validates():
+    for est in (GaborFeatures(frequencies=[2.0]), GLCMFeatures(bin_count=-3), HaarFeatures(window=0)):
+        assert est.get_params()  # constructed without error
+        with pytest.raises(DataError):
+            est.fit(np.zeros((2, 8, 8)))
+
+
+def test_n_jobs_gives_identical_results():
+    rng = np.random.default_rng(2)
+    imgs = list(rng.integers(0, 256, (6, 40, 40)).astype(float))
+    a = GLCMFeatures().transform(imgs)
+    b = GLCMFeatures(n_jobs=2).transform(imgs)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_device_selection():
+    import torch
+
+    imgs = [np.random.default_rng(3).random((20, 20))]
+    if torch.cuda.is_available():
+        gpu = GaborFeatures(device="cuda").transform(imgs)
+        np.testing.assert_allclose(gpu, GaborFeatures(device="cpu").transform(imgs), rtol=1e-4)
+    else:
+        with pytest.raises(DataError, match="CUDA"):
+            GaborFeatures(device="cuda").transform(imgs)
+        np.testing.assert_array_equal(GaborFeatures(device="auto").transform(imgs),
+                                      GaborFeatures(device="cpu").transform(imgs))
+    with pytest.raises(DataError, match="device"):
+        GLCMFeatures(device="tpu").fit(imgs)
+
+
+def test_in_a_pipeline():
+    rng = np.random.default_rng(4)
+    smooth = [rng.normal(100, 2, (24, 24)) for _ in range(6)]
+    rough = [rng.normal(100, 40, (24, 24)) for _ in range(6)]
+    X = np.stack(smooth + rough)
+    y = np.array([0] * 6 + [1] * 6)
+    model = make_pipeline(GLCMFeatures(features=["Contrast", "JointEntropy"], bin_width=5),
+                          LogisticRegression(max_iter=1000))
+    assert model.fit(X, y).score(X, y) == 1.0
