@@ -13,6 +13,20 @@ protocols
     CV protocols as scikit-learn splitters and :func:`parse_cv`.
 resampling
     :class:`OversampledClassifier`, oversampling inside the training folds only.
+features
+    :class:`CachedFeatures`: a cached feature key as X inside a Pipeline.
+fusion
+    Early fusion (blocks scaled inside the fold) and :class:`LateFusionClassifier`.
+classifiers
+    Classifiers by name (:data:`CLASSIFIERS`), standardise -> classifier pipelines,
+    nested hyper-parameter search.
+runner
+    :func:`evaluate_pipelines` and :func:`evaluate_features`; the run-folder format.
+summary, comparison, runfolder, report
+    Result rows from predictions, paired DeLong comparisons, run folders, reports.
+
+The pipeline-level names (``CachedFeatures``, ``evaluate_features`` ...) are
+imported on first use, so ``import featurekit.evaluation`` stays light.
 """
 
 from featurekit.evaluation.bootstrap import (
@@ -107,3 +121,29 @@ __all__ = [
     # resampling
     "OversampledClassifier",
 ]
+
+
+_LAZY = {
+    "CachedFeatures": "featurekit.evaluation.features",
+    "early_fusion": "featurekit.evaluation.fusion",
+    "early_fusion_pipeline": "featurekit.evaluation.fusion",
+    "LateFusionClassifier": "featurekit.evaluation.fusion",
+    "CLASSIFIERS": "featurekit.evaluation.classifiers",
+    "make_classifier": "featurekit.evaluation.classifiers",
+    "make_pipeline_for": "featurekit.evaluation.classifiers",
+    "Evaluation": "featurekit.evaluation.runner",
+    "evaluate_pipelines": "featurekit.evaluation.runner",
+    "evaluate_features": "featurekit.evaluation.runner",
+    "compare_aucs": "featurekit.evaluation.comparison",
+    "summarise_predictions": "featurekit.evaluation.summary",
+    "build_report": "featurekit.evaluation.report",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'featurekit.evaluation' has no attribute {name!r}")

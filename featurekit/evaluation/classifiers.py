@@ -46,7 +46,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
@@ -56,6 +56,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
 from featurekit.errors import DataError
+from featurekit.evaluation.protocols import inner_splits
 from featurekit.evaluation.resampling import OversampledClassifier
 
 __all__ = [
@@ -301,21 +302,10 @@ class GroupedGridSearchCV(GridSearchCV):
         self.random_state = random_state
 
     def fit(self, X, y=None, *, groups=None, **params):
-        k = int(self.cv) if isinstance(self.cv, (int, np.integer)) else self.cv
-        if isinstance(k, int):
-            y_arr = np.asarray(y)
-            _, counts = np.unique(y_arr, return_counts=True)
-            k = min(k, int(counts.min()))
-            if groups is not None:
-                k = min(k, int(np.unique(np.asarray(groups)).size))
-            if k < 2:
+        if isinstance(self.cv, (int, np.integer)):
+            splits = inner_splits(y, groups, int(self.cv), self.random_state)
+            if splits is None:
                 raise DataError("too few training samples per class (or groups) for the inner search CV")
-            if groups is not None:
-                splitter = StratifiedGroupKFold(k, shuffle=True, random_state=self.random_state)
-                splits = list(splitter.split(np.zeros(len(y)), y, groups))
-            else:
-                splitter = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
-                splits = list(splitter.split(np.zeros(len(y)), y))
             original = self.cv
             self.cv = splits
             try:

@@ -27,7 +27,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
@@ -36,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from featurekit.errors import DataError
 from featurekit.evaluation.classifiers import positive_scores
 from featurekit.evaluation.features import CachedFeatures
+from featurekit.evaluation.protocols import inner_splits
 
 __all__ = [
     "EqualBlockWeight",
@@ -237,13 +237,9 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(f"late fusion is binary; got classes {self.classes_.tolist()}")
         X_arr = np.asarray(X, dtype=object)
         if self.method == "stack":
-            k = int(self.cv)
-            if groups is not None:
-                splitter = StratifiedGroupKFold(k, shuffle=True, random_state=self.random_state)
-                splits = list(splitter.split(np.zeros(len(y)), y, groups))
-            else:
-                splitter = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
-                splits = list(splitter.split(np.zeros(len(y)), y))
+            splits = inner_splits(y, groups, int(self.cv), self.random_state)
+            if splits is None:
+                raise DataError("too few training samples per class (or groups) for the stacking CV")
             oof = np.zeros((len(y), len(self.estimators)))
             for tr, te in splits:
                 g_tr = None if groups is None else np.asarray(groups)[tr]

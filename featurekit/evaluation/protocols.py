@@ -513,3 +513,25 @@ def parse_cv(spec: Any, *, random_state: int | None = 0, split_labels: Any = Non
             raise CVSpecError(f"CV specification {spec!r}: need at least 1 repeat, got {r}")
         return HoldoutCV(frac, r, random_state=random_state)
     raise CVSpecError(f"cannot parse CV specification {spec!r}: {CV_SPEC_HELP}")
+
+
+def inner_splits(y, groups=None, k: int = 3, random_state: int | None = 0) -> list | None:
+    """Stratified (group) k-fold splits of *training* data for inner CVs.
+
+    Used by nested searches, stacking and the Youden threshold: ``k`` is
+    lowered to the smallest class count (and, with ``groups``, the smallest
+    number of groups in a class) so every inner fold sees both classes.
+    Returns ``None`` when fewer than 2 folds are possible.
+    """
+    y = np.asarray(y)
+    _, counts = np.unique(y, return_counts=True)
+    k_eff = int(min(k, counts.min())) if counts.size > 1 else 0
+    if groups is not None:
+        groups = np.asarray(groups)
+        k_eff = min(k_eff, int(min(np.unique(groups[y == c]).size for c in np.unique(y))))
+    if k_eff < 2:
+        return None
+    dummy = np.zeros((y.shape[0], 1))
+    if groups is not None:
+        return list(StratifiedGroupKFold(k_eff, shuffle=True, random_state=random_state).split(dummy, y, groups))
+    return list(StratifiedKFold(k_eff, shuffle=True, random_state=random_state).split(dummy, y))

@@ -98,7 +98,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.utils import _safe_indexing
 
 from featurekit.errors import DataError
@@ -115,7 +115,7 @@ from featurekit.evaluation.delong import NestedModelWarning
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.fusion import LateFusionClassifier, early_fusion_pipeline, fit_accepts_groups
 from featurekit.evaluation.metrics import binarize_labels, youden_threshold
-from featurekit.evaluation.protocols import HoldoutCV, PredefinedSplitCV, StratifiedKFoldCV, parse_cv
+from featurekit.evaluation.protocols import HoldoutCV, PredefinedSplitCV, StratifiedKFoldCV, inner_splits, parse_cv
 from featurekit.evaluation.runfolder import now, versions, write_run
 from featurekit.evaluation.summary import summarise_predictions
 
@@ -203,20 +203,6 @@ def describe_protocol(splitter: Any, grouped: bool = False) -> str:
     return repr(splitter) + g
 
 
-def _inner_splits(y: np.ndarray, groups: np.ndarray | None, k: int, seed: int):
-    """Stratified (group) k-fold splits of training data, k reduced when classes are small."""
-    counts = np.bincount(y.astype(int), minlength=2)
-    k_eff = int(min(k, counts.min()))
-    if groups is not None:
-        k_eff = min(k_eff, int(min(np.unique(groups[y == c]).size for c in (0, 1))))
-    if k_eff < 2:
-        return None
-    dummy = np.zeros((y.shape[0], 1))
-    if groups is not None:
-        return list(StratifiedGroupKFold(k_eff, shuffle=True, random_state=seed).split(dummy, y, groups))
-    return list(StratifiedKFold(k_eff, shuffle=True, random_state=seed).split(dummy, y))
-
-
 def _fit(est: Any, X, y: np.ndarray, groups: np.ndarray | None):
     if groups is not None and fit_accepts_groups(est):
         return est.fit(X, y, groups=groups)
@@ -236,7 +222,7 @@ def inner_oof_scores(template: Any, X, y: np.ndarray, groups: np.ndarray | None,
 
     Returns None when a class has fewer than 2 samples (or groups).
     """
-    splits = _inner_splits(y, groups, k, seed)
+    splits = inner_splits(y, groups, k, seed)
     if splits is None:
         return None
     scores = np.empty(y.shape[0], dtype=np.float64)

@@ -75,13 +75,12 @@ class Preprocessing:
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         """Transform one native image array to a ``(C, size, size)`` float tensor."""
-        from featurekit.imageio import to_gray, to_rgb, to_unit_float
+        from featurekit.imageio import to_gray, to_unit_float
 
-        if self.channels == 1:
-            unit = to_unit_float(image)
-            arr = to_gray(unit)[None] if unit.ndim == 3 else unit[None]
-        else:
-            arr = np.moveaxis(to_rgb(to_unit_float(image)), -1, 0)
+        unit = to_unit_float(image)
+        if self.channels == 1 and unit.ndim == 3:
+            unit = to_gray(unit)
+        arr = unit[None] if unit.ndim == 2 else np.moveaxis(unit, -1, 0)
         x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
         interpolation = TF.InterpolationMode(self.interpolation)
         if self.mode == "squash":
@@ -89,4 +88,6 @@ class Preprocessing:
         else:
             x = TF.resize(x, [self.resize], interpolation=interpolation, antialias=True)
             x = TF.center_crop(x, [self.size, self.size])
+        # Gray is replicated after resizing: the same values, a third of the work.
+        x = x.expand(self.channels, -1, -1)
         return TF.normalize(x, list(self.mean), list(self.std))

@@ -113,6 +113,36 @@ def skip_init():
             setattr(nn.init, name, fn)
 
 
+@contextlib.contextmanager
+def _mapped_state_dict(tv_weights, path: Path):
+    """Let torchvision's builder read a cached weights file through ``mmap``.
+
+    torchvision's ``get_state_dict`` reads the whole file into memory before
+    the builder copies it into the model (528 MB for VGG16); mapping it skips
+    one full read. Only this call's weights are affected, and only while the
+    file is in the hub cache (the download path stays torchvision's own);
+    legacy-format files, which cannot be mapped, take torchvision's path.
+    """
+    cls = type(tv_weights)
+    own = cls.__dict__.get("get_state_dict")
+    original = cls.get_state_dict
+
+    def get_state_dict(self, *args, **kwargs):
+        if self is tv_weights and path.is_file():
+            with contextlib.suppress(RuntimeError):  # legacy (non-zip) files cannot be mapped
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return original(self, *args, **kwargs)
+
+    cls.get_state_dict = get_state_dict
+    try:
+        yield
+    finally:
+        if own is None:
+            del cls.get_state_dict
+        else:
+            cls.get_state_dict = own
+
+
 def _hash_memo_path() -> Path:
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return root / "featurekit" / "sha256.json"
@@ -215,7 +245,7 @@ def _resolve_imagenet(spec: ModelSpec, variant, size, mode) -> ModelRef:
             ) from exc
 
     def builder():
-        with skip_init():  # every parameter comes from the file
+        with skip_init(), _mapped_state_dict(tv_weights, path):  # every parameter comes from the file
             return build(spec.name, weights=tv_weights)
 
     pre = Preprocessing.from_weights(tv_weights.transforms(), spec.default_size, size, mode)
