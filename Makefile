@@ -21,10 +21,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
+# pyradiomics is a test-only reference (GLCM equality tests); its build needs its
+# build dependencies installed first and --no-build-isolation.
+$(VENV)/.test-extras: $(VENV)/.installed
+	$(PY) -m pip install --quiet versioneer SimpleITK PyWavelets pykwalify
+	$(PY) -m pip install --quiet --no-build-isolation pyradiomics
+	touch $@
+
 demo: setup
 	$(VENV)/bin/featurekit demo
 
-test: setup
+test: setup $(VENV)/.test-extras
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
 
 bench: setup

@@ -68,7 +68,13 @@ def run(args) -> int:
         return 0
     from featurekit.evaluation.runner import run_demo_evaluation
 
+    from featurekit.evaluation.report import text_table
+    from featurekit.evaluation.runfolder import read_run
+
     out = Path(args.out)
     report = run_demo_evaluation(dataset, result, out, progress=not args.quiet)
-    say(f"report: {report}")
+    say(f"\ncross-validated results (logistic regression, stratified 5-fold x3, positive = malignant; "
+        f"95% bootstrap CIs):\n{text_table(read_run(out).results)}")
+    say(f"run folder: {out}  (results.csv, predictions.csv, comparisons.csv, provenance.json)")
+    say(f"report: {report}  and {report.with_suffix('.md')}")
     return 0
