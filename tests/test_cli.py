@@ -91,3 +91,27 @@ def test_extract_phantom_offline(tmp_path, capsys):
                  "--cache", str(tmp_path / "p.h5"), "--workers", "0", "--quiet"]) == 0
     X = FeatureCache(tmp_path / "p.h5").get("resnet18/avg_pool")
     assert X.shape[1] == 512 and np.isfinite(X).all()
+
+
+def test_extract_handcrafted_and_cnn_in_one_cache(busi_subset, tmp_path, capsys):
+    cache = tmp_path / "busi.h5"
+    assert main(["extract", str(busi_subset), "--classes", "benign,malignant", "--roi", "mask",
+                 "--handcrafted", "gabor,glcm,haar", "--layers", "resnet18:avg_pool", "--weights", "none",
+                 "--size", "32", "--cache", str(cache), "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "gabor" in out and "glcm" in out and "haar" in out
+    fc = FeatureCache(cache)
+    assert fc.keys() == ["gabor", "glcm", "haar", "resnet18/avg_pool"]
+    assert fc.get("gabor").shape == (8, 64) and fc.get("haar").shape == (8, 162336)
+    assert fc.feature_names("gabor")[:2] == ["gabor_f0.5_t0_mean", "gabor_f0.5_t0_var"]
+    assert "glcm_Contrast_d1" in fc.feature_names("glcm")
+    (entry,) = fc.entries("glcm")
+    assert entry.params["quant_range"] == "roi" and entry.params["empty_mask"] == "whole"
+    # the cached rows equal the transformer applied to the same ROI images and masks
+    from featurekit.data import load_dataset
+    from featurekit.handcrafted import GLCMFeatures
+
+    ds = load_dataset(busi_subset, classes=["benign", "malignant"], roi="mask")
+    direct = GLCMFeatures(empty_mask="whole").featurize([ds.image(i) for i in range(8)],
+                                                        [ds.mask(i) for i in range(8)])
+    np.testing.assert_allclose(fc.get("glcm"), direct, rtol=1e-6)
