@@ -157,3 +157,12 @@ def test_results_only_folder_still_renders(runs):
     assert len(c.images) == 1
     table = text_table(run.results)
     assert table.splitlines()[0].startswith("feature set") and "net/block3+gabor" in table
+
+
+def test_random_weights_are_flagged_never_passed_off_as_pretrained(runs):
+    tmp, _ = runs
+    build_report([tmp / "features"], out=tmp / "flag" / "r.md")
+    md = (tmp / "flag" / "r.md").read_text()
+    assert "net (none:seed=0) come from RANDOM weights" in md
+    build_report([tmp / "finetune"], out=tmp / "flag" / "ft.md")  # no CNN feature entries: no such note
+    assert "RANDOM weights" not in (tmp / "flag" / "ft.md").read_text()

@@ -161,6 +161,10 @@ def run(args) -> int:
           + ", ".join(f"{k}: {v}" for k, v in (ds.get("counts") or {}).items())
           + f"); positive: {prov.get('positive')}; protocol: {prov.get('protocol')}")
     print(text_table(ev.results))
+    random = sorted({f"{e['model']} ({e['weights']})" for e in prov.get("entries", [])
+                     if str(e.get("weights", "")).startswith("none")})
+    if random:
+        print(f"note: CNN features of {', '.join(random)} come from RANDOM weights, not pretrained ones")
     if nested:
         print("note: some DeLong comparisons are nested (fusion vs its own part); the test is conservative "
               "there (see comparisons.csv, column 'nested')")

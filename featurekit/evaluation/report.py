@@ -554,6 +554,11 @@ def build_report(runs: Sequence[str | os.PathLike], out: str | os.PathLike | Non
                "pooled out-of-fold predictions per repeat, averaged over repeats, with the stratified-"
                "bootstrap percentile interval. @Youden / @Y: at the threshold maximising Youden's J on "
                "each fold's training data.")
+    random = sorted({f"{e.get('model')} ({e.get('weights')})" for f in folders
+                     for e in (f.provenance.get("entries") or []) if str(e.get("weights", "")).startswith("none")})
+    if random:  # never let random-weight features pass for pretrained ones
+        intro += (f" **Note: the CNN features of {', '.join(random)} come from RANDOM weights, not "
+                  "pretrained ones.**")
     sections.append(("Best of each kind", [intro, _summary_table(results, metric)]))
     fig = _layer_curves(results)
     lt = _layer_table(results)

@@ -482,7 +482,9 @@ def _entry_meta(entry) -> dict:
     return {"key": entry.key, "entry_id": entry.entry_id, "family": str(get("family")),
             "model": str(get("model")), "layer": str(get("layer")),
             "layer_index": get("layer_index", None), "weights": str(get("weights")),
-            "weights_sha256": str(get("weights_sha256")), "input_size": get("input_size", None),
+            # attrs hold the hash of what was built (random init included); params may leave it out
+            "weights_sha256": str(a.get("weights_sha256") or p.get("weights_sha256") or ""),
+            "input_size": get("input_size", None),
             "pool": str(get("pool")), "estimator": str(get("estimator")), "shape": list(entry.shape)}
 
 

@@ -36,7 +36,7 @@ from featurekit.models.layers import LayerTable
 from featurekit.models.preprocessing import Preprocessing
 from featurekit.models.registry import ModelSpec, build, get_spec, head_modules, layer_table, table_for_model
 
-_HASHES: dict[tuple, str] = {}
+_HASHES: dict[str, str] = {}  # "realpath|size|mtime_ns" -> sha256
 _INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
                    "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
                    "orthogonal_")
