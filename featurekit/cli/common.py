@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from featurekit.data.duplicates import DEFAULT_MAX_DISTANCE, group_near_duplicates
 from featurekit.errors import DataError
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
@@ -23,6 +24,11 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="region of interest: whole image, mask bounding box, or MIAS circle (default: none)")
     p.add_argument("--roi-margin", type=float, default=0.1,
                    help="relative margin added around the ROI box (default: 0.1)")
+    p.add_argument("--group-duplicates", type=int, nargs="?", const=DEFAULT_MAX_DISTANCE, default=None,
+                   metavar="BITS",
+                   help="put near-duplicate images (dHash distance <= BITS of 64, default "
+                        f"{DEFAULT_MAX_DISTANCE}) in one group, so grouped CV never splits them "
+                        "(BUSI has ~200 such pairs)")
 
 
 def load_data(args):
@@ -37,9 +43,13 @@ def load_data(args):
             ds = ds.select_classes(classes, positive=args.positive)
         elif args.positive:
             ds = ds.select_classes(ds.class_names, positive=args.positive)
-        return ds.with_roi(args.roi, args.roi_margin) if args.roi != "none" else ds
-    return load_dataset(args.data, format=args.format, classes=classes, positive=args.positive,
-                        roi=args.roi, roi_margin=args.roi_margin)
+        ds = ds.with_roi(args.roi, args.roi_margin) if args.roi != "none" else ds
+    else:
+        ds = load_dataset(args.data, format=args.format, classes=classes, positive=args.positive,
+                          roi=args.roi, roi_margin=args.roi_margin)
+    if getattr(args, "group_duplicates", None) is not None:
+        ds = group_near_duplicates(ds, args.group_duplicates)
+    return ds
 
 
 def print_json(obj) -> None:

@@ -8,6 +8,9 @@ Loaders (all lazy for file-based data; pixels are decoded on access):
 * :func:`load_mias` -- (mini-)MIAS ``Info.txt`` + images, circle annotations;
 * :func:`make_phantom` / :func:`write_phantom` -- the synthetic demo set;
 * :func:`load_dataset` -- detects the format and applies the common options.
+
+:func:`group_near_duplicates` puts near-duplicate images in one group so grouped
+cross-validation never splits them (BUSI has about 200 such pairs).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from featurekit.data.dataset import SPLITS, ClassSpec, Dataset, Sample
+from featurekit.data.duplicates import group_near_duplicates, near_duplicate_groups
 from featurekit.data.folder import load_folder
 from featurekit.data.manifest import load_csv
 from featurekit.data.mias import load_mias, parse_info
@@ -40,6 +44,8 @@ __all__ = [
     "parse_info",
     "make_phantom",
     "write_phantom",
+    "group_near_duplicates",
+    "near_duplicate_groups",
     "FileImages",
     "ArrayImages",
     "FileMasks",

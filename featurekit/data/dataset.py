@@ -401,6 +401,10 @@ class Dataset:
         """Same samples, another positive class (must be a class name, or None)."""
         return self._evolve(positive=positive)
 
+    def with_groups(self, groups: Optional[Sequence[str]]) -> "Dataset":
+        """Same samples with other group ids (e.g. patients, or near-duplicate clusters)."""
+        return self._evolve(groups=groups)
+
     def with_roi(self, roi: str, margin: float = 0.1) -> "Dataset":
         """Same samples with another region of interest (see the class docstring)."""
         self._validate_roi(roi, float(margin))
