@@ -60,8 +60,23 @@ __all__ = [
 _CHUNK_ELEMENTS = 2_000_000
 
 
+class _Interval:
+    """``ci`` and ``as_dict`` shared by the bootstrap results."""
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """``(lo, hi)``."""
+        return (self.lo, self.hi)
+
+    def as_dict(self) -> dict:
+        """Plain dict without the distribution."""
+        d = asdict(self)
+        d.pop("distribution")
+        return d
+
+
 @dataclass(frozen=True)
-class BootstrapResult:
+class BootstrapResult(_Interval):
     """A metric with its stratified-bootstrap percentile interval.
 
     Attributes
@@ -92,20 +107,10 @@ class BootstrapResult:
     std_error: float
     distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        """``(lo, hi)``."""
-        return (self.lo, self.hi)
-
-    def as_dict(self) -> dict:
-        """Plain dict without the distribution."""
-        d = asdict(self)
-        d.pop("distribution")
-        return d
 
 
 @dataclass(frozen=True)
-class PairedBootstrapResult:
+class PairedBootstrapResult(_Interval):
     """Difference of a metric between two paired score vectors, bootstrapped.
 
     Attributes
@@ -140,16 +145,6 @@ class PairedBootstrapResult:
     std_error: float
     distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        """``(lo, hi)``."""
-        return (self.lo, self.hi)
-
-    def as_dict(self) -> dict:
-        """Plain dict without the distribution."""
-        d = asdict(self)
-        d.pop("distribution")
-        return d
 
 
 # --------------------------------------------------------------------------
