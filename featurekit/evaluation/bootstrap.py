@@ -108,7 +108,6 @@ class BootstrapResult(_Interval):
     distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-
 @dataclass(frozen=True)
 class PairedBootstrapResult(_Interval):
     """Difference of a metric between two paired score vectors, bootstrapped.
