@@ -398,6 +398,8 @@ class CacheWriter:
         """Grid batches ``[k*B, (k+1)*B)`` that some spec still lacks in the journal."""
         n = len(self.dataset.ids)
         self._specs.update({s.entry_id: s for s in specs})
+        for spec in specs:
+            self._prepare_journal(spec)
         todo = []
         done = {s.entry_id: self._done_rows(s) for s in specs}
         for start in range(0, n, batch_size):
@@ -406,19 +408,23 @@ class CacheWriter:
                 todo.append((start, stop))
         return todo
 
+    def _prepare_journal(self, spec: EntrySpec) -> None:
+        """Create the entry's journal folder, clear debris of a killed write, describe the entry."""
+        d = self.cache.journal_dir / spec.entry_id
+        d.mkdir(parents=True, exist_ok=True)
+        for tmp in d.glob(".*tmp*"):
+            tmp.unlink(missing_ok=True)
+        (d / "spec.json").write_text(canonical_json({"key": spec.key, "params": spec.params, "dim": spec.dim}))
+
     def _done_rows(self, spec: EntrySpec) -> np.ndarray:
+        """Rows of ``spec`` already journaled (reads file names only)."""
         n = len(self.dataset.ids)
         d = self.cache.journal_dir / spec.entry_id
         done = np.zeros(n, dtype=bool)
         if d.is_dir():
-            for tmp in d.glob(".*tmp*"):
-                tmp.unlink(missing_ok=True)  # debris of a killed write
             for start, stop in _journal_ranges(d):
                 if stop <= n:
                     done[start:stop] = True
-        else:
-            d.mkdir(parents=True, exist_ok=True)
-        (d / "spec.json").write_text(canonical_json({"key": spec.key, "params": spec.params, "dim": spec.dim}))
         return done
 
     def write(self, start: int, stop: int, arrays: dict[str, np.ndarray]) -> None:
