@@ -28,3 +28,15 @@ class CacheError(FeaturekitError, RuntimeError):
 
 class CacheLockedError(CacheError):
     """Another process holds the write lock of a feature cache."""
+
+
+class StorageError(FeaturekitError, OSError):
+    """A write that the file system refused: full disk, read-only location, no permission."""
+
+
+class DiskFullError(StorageError):
+    """No space left where featurekit was writing (the folder and the size are named)."""
+
+
+class ReadOnlyError(StorageError):
+    """A location featurekit must write to is read-only or not writable."""

@@ -1,0 +1,195 @@
+"""File-system primitives every featurekit writer shares (the bottom layer, with ``errors``).
+
+One of each: the clock (:func:`utc_now`), the JSON forms (:func:`canonical_json`
+for hashing, :func:`jsonable` for strict JSON files), and the atomic write
+(:func:`atomic_write`, :func:`atomic_write_bytes`, :func:`atomic_write_text`,
+:func:`write_json`).
+
+Atomic write. Data go to a temporary file beside the target (same folder, so the
+rename stays on one file system), are flushed and ``fsync``-ed, and replace the
+target in one ``os.replace``; the folder is ``fsync``-ed after. A crash, a
+``kill -9`` or a full disk at any moment leaves either the old file or the new
+one, never a half-written file; on any failure the temporary file is removed, so
+a full disk is not kept full by debris. A full disk (``ENOSPC``/``EDQUOT``) is
+reported as :class:`~featurekit.errors.DiskFullError` naming the folder and the
+size being written; a read-only file system as :class:`~featurekit.errors.ReadOnlyError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import json
+import math
+import os
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+from featurekit.errors import DiskFullError, FeaturekitError, ReadOnlyError
+
+__all__ = [
+    "utc_now",
+    "canonical_json",
+    "jsonable",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "write_json",
+    "fsync_dir",
+    "storage_error",
+    "temp_name",
+]
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second (``2026-11-25T21:10:40+00:00``)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def canonical_json(obj: Any) -> str:
+    """Compact JSON with sorted keys: equal objects give equal strings (for hashing)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy scalars/arrays converted, NaN/inf -> None, paths -> str."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+def temp_name(path: str | os.PathLike) -> Path:
+    """A hidden temporary name beside ``path`` unique to this process and call."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def storage_error(exc: OSError, folder: str | os.PathLike, nbytes: int | None = None) -> FeaturekitError | None:
+    """The featurekit error for a write that failed with ``exc`` in ``folder`` (None if not a storage fault)."""
+    need = f" (about {_human(nbytes)} needed)" if nbytes else ""
+    if exc.errno in _FULL:
+        return DiskFullError(f"no space left on the device holding {folder}{need}: free space there "
+                             "or write elsewhere; nothing already saved was changed")
+    if exc.errno == errno.EROFS:
+        return ReadOnlyError(f"{folder} is on a read-only file system: cannot write there")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ReadOnlyError(f"no permission to write in {folder}")
+    return None
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable (best effort: some file systems refuse)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, nbytes: int | None = None,
+                 encoding: str | None = None) -> Iterator[IO]:
+    """Write ``path`` atomically: ``with atomic_write(p) as fh: fh.write(...)``.
+
+    Parameters
+    ----------
+    path : path
+        The target; its folder is created when missing.
+    mode : {"wb", "w"}
+    nbytes : int, optional
+        The expected size, named in the disk-full error.
+    encoding : str, optional
+        Text mode encoding (default UTF-8).
+    """
+    path = Path(path)
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write mode must be 'wb' or 'w', got {mode!r}")
+    tmp = temp_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, mode, encoding=(encoding or "utf-8") if mode == "w" else None) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        err = storage_error(exc, path.parent, nbytes)
+        if err is not None:
+            raise err from None
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "wb", nbytes=len(data)) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Replace ``path`` with UTF-8 ``text`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_call(path: str | os.PathLike, write: Callable[[Path], Any], *, nbytes: int | None = None) -> Path:
+    """Atomic write through a function that writes a named file (``torch.save``, ``fig.savefig``, h5py).
+
+    ``write(tmp)`` writes the temporary file; it then replaces ``path`` as in :func:`atomic_write`.
+    """
+    path = Path(path)
+    tmp = temp_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        err = storage_error(exc, path.parent, nbytes)
+        if err is not None:
+            raise err from None
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> Path:
+    """Strict JSON (NaN -> null, numpy -> plain), written atomically."""
+    text = json.dumps(jsonable(obj), indent=indent, allow_nan=False) + "\n"
+    return atomic_write_text(path, text)
