@@ -15,7 +15,7 @@ from featurekit.evaluation.fusion import (
     early_fusion_pipeline,
 )
 from featurekit.evaluation.metrics import roc_auc
-from featurekit.evaluation.runner import evaluate_pipelines
+from featurekit.evaluation.crossval import evaluate_pipelines
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.metrics import youden_threshold
 from featurekit.evaluation.resampling import OversampledClassifier
-from featurekit.evaluation.runner import evaluate_features, evaluate_pipelines
+from featurekit.evaluation.crossval import evaluate_pipelines
+from featurekit.orchestration import evaluate_features
 
 
 def _drifting(n=40, seed=0):

@@ -14,7 +14,7 @@ from _eval_helpers import make_cache, separable
 from featurekit.cli import main
 from featurekit.evaluation.report import build_report, report_paths, text_table
 from featurekit.evaluation.runfolder import read_run, write_run
-from featurekit.evaluation.runner import evaluate_features
+from featurekit.orchestration import evaluate_features
 from featurekit.evaluation.summary import summarise_predictions
 
 

@@ -17,7 +17,8 @@ from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.metrics import binary_report, roc_auc
 from featurekit.evaluation.runfolder import read_run, read_runs, write_run
-from featurekit.evaluation.runner import evaluate_features, evaluate_pipelines, run_demo_evaluation
+from featurekit.evaluation.crossval import evaluate_pipelines
+from featurekit.orchestration import evaluate_features, run_demo_evaluation
 from featurekit.evaluation.summary import METRIC_NAMES, PREDICTION_COLUMNS, THRESHOLD_METRICS, summarise_predictions
 
 # ---------------------------------------------------------------------------- statistics
@@ -166,7 +167,7 @@ def test_demo_evaluation_writes_a_report(tmp_path, torch_home, monkeypatch):
 
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     ds = make_phantom(n_per_class=12, size=64)
-    result = extract(ds, ["mobilenet_v2:features.4,features.14"], [("gabor", GaborFeatures(frequencies=(0.25, 0.1)))],
+    result = extract(ds, ["mobilenet_v2:features.4,features.14"], [GaborFeatures(frequencies=(0.25, 0.1), empty_mask="whole")],
                      cache=tmp_path / "ph.h5", weights="imagenet", size=64, progress=False)
     report = run_demo_evaluation(ds, result, tmp_path / "demo", progress=False, cv="3")
     assert report == tmp_path / "demo" / "report.html" and report.is_file()

@@ -2,16 +2,14 @@
 
 Builds the synthetic phantom set (textured lesions; smooth benign vs
 spiculated malignant borders; deterministic, generated on first use), extracts
-handcrafted features and MobileNet-V2 layers into the cache, then -- when the
-evaluation commands are installed -- evaluates them with cross-validation and
-writes a report. ImageNet weights are used when the torch hub cache has them
+handcrafted features and MobileNet-V2 layers into the cache, then evaluates
+them with cross-validation and writes a report. ImageNet weights are used when the torch hub cache has them
 (``TORCH_HOME``); otherwise the demo says so plainly and uses seeded random
 weights, labelled as such everywhere.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from featurekit.cli.common import EXAMPLES_FORMATTER
@@ -44,6 +42,7 @@ def imagenet_available(model: str = "mobilenet_v2") -> bool:
 def run(args) -> int:
     from featurekit.data.phantom import make_phantom
     from featurekit.extraction.pipeline import extract
+    from featurekit.orchestration import run_demo_evaluation
     from featurekit.models.weights import hub_file, imagenet_weights
 
     dataset = make_phantom()
@@ -63,11 +62,6 @@ def run(args) -> int:
     say(f"cache: {result.cache.path} ({len(result.computed)} entries computed, {len(result.reused)} reused)")
     for spec in result.specs:
         say(f"  {spec.key:<28} {spec.dim:>6} dims")
-    if importlib.util.find_spec("featurekit.evaluation.runner") is None:
-        say("evaluation is not installed in this version; stopping after extraction")
-        return 0
-    from featurekit.evaluation.runner import run_demo_evaluation
-
     from featurekit.evaluation.report import text_table
     from featurekit.evaluation.runfolder import read_run
 

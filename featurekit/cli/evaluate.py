@@ -93,7 +93,7 @@ def split_feature_sets(values) -> list[str]:
     ``:`` or ``/`` that follows a layer spec continues its selector, unless it
     is a handcrafted family or ``all``.
     """
-    from featurekit.evaluation.runner import HANDCRAFTED
+    from featurekit.specs import HANDCRAFTED
 
     out: list[str] = []
     for item in values:
@@ -130,7 +130,7 @@ def run(args) -> int:
     from featurekit.errors import DataError
     from featurekit.evaluation.delong import NestedModelWarning
     from featurekit.evaluation.report import text_table
-    from featurekit.evaluation.runner import evaluate_features
+    from featurekit.orchestration import evaluate_features
 
     features = split_feature_sets(args.features)
     classifiers = _split(args.classifier) or ["svm"]

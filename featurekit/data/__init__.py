@@ -51,7 +51,17 @@ __all__ = [
     "FileMasks",
     "ArrayMasks",
     "CircleMasks",
+    "ImagesOf",
 ]
+
+
+def __getattr__(name):
+    # scikit-learn is imported only by who uses the transformer
+    if name == "ImagesOf":
+        from featurekit.data.images_of import ImagesOf
+
+        return ImagesOf
+    raise AttributeError(f"module 'featurekit.data' has no attribute {name!r}")
 
 _LOADERS = {"folder": load_folder, "csv": load_csv, "npz": load_npz, "mias": load_mias}
 

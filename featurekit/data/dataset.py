@@ -267,6 +267,25 @@ class Dataset:
         """The file (or ``array[row]``) sample ``i`` is read from, for messages and reports."""
         return self._images.describe(self._index(i))
 
+    def rows(self, ids) -> np.ndarray:
+        """Positions of sample ``ids`` (in the given order); unknown ids are a DataError naming them."""
+        index = getattr(self, "_row_index", None)
+        if index is None:
+            index = {s: i for i, s in enumerate(self._ids)}
+            object.__setattr__(self, "_row_index", index)
+        ids = [str(v) for v in ids]
+        missing = [v for v in ids if v not in index]
+        if missing:
+            raise self._fail(f"{len(missing)} id(s) are not in this dataset, e.g. {missing[:3]}")
+        return np.fromiter((index[v] for v in ids), dtype=np.int64, count=len(ids))
+
+    def __copy__(self) -> "Dataset":
+        return self
+
+    def __deepcopy__(self, memo) -> "Dataset":
+        """A dataset is immutable: copies share it (scikit-learn's ``clone`` deep-copies parameters)."""
+        return self
+
     def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, n={len(self)}, classes={self.class_names}, "
                 f"positive={self.positive!r}, roi={self.roi!r})")

@@ -20,13 +20,17 @@ fusion
 classifiers
     Classifiers by name (:data:`CLASSIFIERS`), standardise -> classifier pipelines,
     nested hyper-parameter search.
-runner
-    :func:`evaluate_pipelines` and :func:`evaluate_features`; the run-folder format.
+crossval
+    The one cross-validation engine: :func:`cross_validate`, :func:`plan_folds`
+    (the one fold source), :class:`Evaluation`.
+featuresets
+    Feature sets of cache entries and the estimator of each result row.
 summary, comparison, runfolder, report
     Result rows from predictions, paired DeLong comparisons, run folders, reports.
 
-The pipeline-level names (``CachedFeatures``, ``evaluate_features`` ...) are
-imported on first use, so ``import featurekit.evaluation`` stays light.
+The pipeline-level names (``CachedFeatures``, ``cross_validate`` ...) are
+imported on first use, so ``import featurekit.evaluation`` stays light. Planning
+and extracting what an evaluation needs is :mod:`featurekit.orchestration`'s work.
 """
 
 from featurekit.evaluation.bootstrap import (
@@ -131,9 +135,10 @@ _LAZY = {
     "CLASSIFIERS": "featurekit.evaluation.classifiers",
     "make_classifier": "featurekit.evaluation.classifiers",
     "make_pipeline_for": "featurekit.evaluation.classifiers",
-    "Evaluation": "featurekit.evaluation.runner",
-    "evaluate_pipelines": "featurekit.evaluation.runner",
-    "evaluate_features": "featurekit.evaluation.runner",
+    "Evaluation": "featurekit.evaluation.crossval",
+    "cross_validate": "featurekit.evaluation.crossval",
+    "evaluate_pipelines": "featurekit.evaluation.crossval",
+    "plan_folds": "featurekit.evaluation.crossval",
     "compare_aucs": "featurekit.evaluation.comparison",
     "summarise_predictions": "featurekit.evaluation.summary",
     "build_report": "featurekit.evaluation.report",

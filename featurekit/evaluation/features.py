@@ -33,28 +33,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from featurekit.cache import FeatureCache
+from featurekit.data.images_of import as_ids
 from featurekit.errors import CacheError, DataError
 
 __all__ = ["CachedFeatures", "as_ids", "load_entry"]
-
-
-def as_ids(X: Any) -> np.ndarray:
-    """Sample ids from ``X``: shape ``(n,)``, ``(n, 1)``, a list or a one-column DataFrame.
-
-    Returns
-    -------
-    ndarray of str, shape (n,)
-    """
-    if hasattr(X, "iloc"):  # pandas Series / DataFrame
-        X = X.to_numpy()
-    arr = np.asarray(X, dtype=object)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise DataError(
-            f"CachedFeatures expects sample ids of shape (n,) or (n, 1), got shape {arr.shape}"
-        )
-    return np.asarray([str(v) for v in arr], dtype=object)
 
 
 @functools.lru_cache(maxsize=64)

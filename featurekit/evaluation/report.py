@@ -1,6 +1,6 @@
 """``featurekit report``: one or several run folders -> ``report.md`` + standalone ``report.html``.
 
-The report reads only the run-folder files (:mod:`featurekit.evaluation.runner`
+The report reads only the run-folder files (:mod:`featurekit.evaluation.runfolder`
 documents them), so rows of ``featurekit evaluate`` and ``featurekit finetune``
 runs sit side by side. Sections:
 

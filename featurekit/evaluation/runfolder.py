@@ -1,4 +1,4 @@
-"""Reading and writing run folders (the format is specified in :mod:`featurekit.evaluation.runner`).
+"""Reading and writing run folders.
 
 :func:`write_run` is what ``featurekit evaluate`` uses and what any other
 engine (``featurekit finetune``) should use to write a folder
@@ -6,6 +6,60 @@ engine (``featurekit finetune``) should use to write a folder
 ``predictions.csv``, ``provenance.json`` and, optionally, ``comparisons.csv``
 and ``training_curves.csv``. :func:`read_run` reads one back
 (:class:`RunFolder`); :func:`read_runs` merges several.
+
+Run folder contract (format version 1; ``featurekit finetune`` writes the same)
+------------------------------------------------------------------------------
+A run folder ``runs/NAME/`` holds (write it with
+:func:`featurekit.evaluation.runfolder.write_run`, read it with
+:func:`~featurekit.evaluation.runfolder.read_run`):
+
+``results.csv`` and ``results.json`` (the same rows; JSON: a list of row objects, NaN as null)
+    One row per (``feature_set``, ``classifier``). Columns:
+
+    * ``feature_set`` (``gabor``, ``mobilenet_v2/features.14``,
+      ``vgg16/block5_conv3+gabor``, ``vote(a+b)``, a fine-tuned model's name),
+      ``classifier`` (``svm``, ``logreg``..., ``finetuned`` for end-to-end nets);
+    * ``kind`` in {``handcrafted``, ``deep``, ``fused``, ``finetuned``};
+      ``model``, ``layer``, ``layer_index`` (CNN rows: the model name, canonical
+      layer name and table index; fused rows: those of their CNN part; empty /
+      NaN otherwise); ``fusion`` in {``""``, ``early``, ``vote``, ``stack``};
+      ``parts`` (``a+b``: the feature sets fused; the set itself otherwise);
+    * ``n``, ``n_pos``, ``n_neg`` (distinct samples predicted), ``n_repeats``,
+      ``n_folds``, ``protocol`` (e.g. ``stratified 5-fold x3``);
+    * for every metric ``m`` in accuracy, balanced_accuracy, precision, npv,
+      sensitivity, specificity, f1, mcc, youden_index, roc_auc, pr_auc:
+      ``m`` (mean over test folds of all repeats, at threshold 0.5),
+      ``m_sd``, ``m_ci_lo``, ``m_ci_hi`` (95% stratified-bootstrap interval of
+      the pooled out-of-fold predictions, pooled per repeat), ``m_pooled``
+      (the metric of the pooled predictions, averaged over repeats);
+    * for every threshold metric, the same five columns ``m_youden...`` at the
+      Youden threshold chosen on each fold's training data;
+    * ``threshold_youden``, ``threshold_youden_sd``; optional extras (``seconds``).
+
+    The statistics are defined in :mod:`featurekit.evaluation.summary`;
+    :func:`~featurekit.evaluation.summary.summarise_predictions` computes them
+    from ``predictions.csv`` alone.
+``predictions.csv``
+    Out-of-fold predictions, one row per (sample, feature_set, classifier,
+    repeat): ``id``, ``y_true`` (1 = positive class, 0 = other), ``feature_set``,
+    ``classifier``, ``repeat``, ``fold`` (0-based), ``score`` (probability of the
+    positive class), ``threshold`` (the Youden threshold fitted on that fold's
+    training data). Any metric can be recomputed from it.
+``provenance.json``
+    ``dataset`` (name, source, fingerprint, n, class_names, counts per class
+    of the evaluated samples, roi), ``positive`` (class name), ``entries`` (per
+    cache entry used: key, entry_id, family, model, layer, weights,
+    weights_sha256, input_size, pool), ``cache`` (path), ``cv`` (the spec),
+    ``protocol`` (text), ``grouped``, ``seed``, ``classifiers``, ``options``
+    (class_weight, oversample, search, late_fusion, youden, n_boot...),
+    ``command`` (command line), ``created`` (UTC ISO time), ``versions``
+    (featurekit, python, numpy, scipy, scikit-learn, pandas, torch, torchvision,
+    xgboost, h5py), ``format`` (``{"name": "featurekit-run", "version": 1}``).
+``comparisons.csv`` (optional)
+    Paired DeLong tests of all pairs of rows (see
+    :mod:`featurekit.evaluation.comparison`).
+``training_curves.csv`` (optional, fine-tuning runs)
+    ``epoch, split, loss, metric, fold``; plotted by ``featurekit report``.
 """
 
 from __future__ import annotations

@@ -18,20 +18,22 @@ from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
 from featurekit.errors import LayerError
-from featurekit.extraction.featurizers import CNNFeaturizer, HandcraftedFeaturizer
-from featurekit.models.layers import split_spec
-from featurekit.models.registry import get_spec
-from featurekit.models.weights import resolve_model
+from featurekit.specs import LayerSpec, Weights, parse_handcrafted, parse_layers
 
 
 @dataclass
 class ExtractionResult:
-    """What an extraction produced: the cache and, per entry, whether it was computed."""
+    """What an extraction produced: the cache and, per entry, whether it was computed.
+
+    ``layer_keys`` maps each layer spec (as text, e.g. ``"vgg16:8-17"``) to the
+    cache keys of the layers it selected, in table order.
+    """
 
     cache: FeatureCache
     computed: list[EntrySpec] = field(default_factory=list)
     reused: list[EntrySpec] = field(default_factory=list)
-    models: dict = field(default_factory=dict)  # model name -> ModelRef (provenance)
+    models: dict = field(default_factory=dict)  # model name -> ModelRef / LoadedModel (provenance)
+    layer_keys: dict = field(default_factory=dict)
 
     @property
     def specs(self) -> list[EntrySpec]:
@@ -42,73 +44,69 @@ class ExtractionResult:
         return self.cache.get(spec.key, entry_id=spec.entry_id)
 
 
-def group_layer_specs(specs: Sequence[str], size: int | None = None) -> dict[str, list[str]]:
-    """``["vgg16:8-10", "vgg16:17", "resnet50:conv5_*"]`` -> {model: [selectors]} (one pass per model)."""
-    grouped: dict[str, list[str]] = {}
-    for spec in specs:
-        model, selector = split_spec(spec)
-        grouped.setdefault(get_spec(model).name, []).append(selector)
-    return grouped
-
-
-def build_featurizers(layers: Sequence[str] = (), handcrafted: Sequence = (), *, weights: str = "imagenet",
+def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weights=None,
                       size: int | None = None, pool: str = "gap", mode: str = "crop", device: str = "auto",
-                      amp: bool = True, num_workers: int | None = None, seed: int = 0,
-                      dtype: str = "float32") -> list:
-    """Resolve layer specs and handcrafted families into featurizers (loads the models)."""
-    featurizers = []
-    for model, selectors in group_layer_specs(layers).items():
-        ref = resolve_model(model, weights, seed=seed, size=size, mode=mode)
-        chosen = {}
-        for selector in selectors:
-            for layer in ref.table.select(selector):
-                chosen[layer.index] = layer
-        featurizers.append(CNNFeaturizer(ref, list(chosen.values()), pool, device, amp, num_workers, dtype))
-    for item in handcrafted:
-        family, transformer = item if isinstance(item, tuple) else (item, None)
-        featurizers.append(HandcraftedFeaturizer(family, transformer or default_handcrafted(family), dtype))
-    return featurizers
+                      amp: bool = True, num_workers: int | None = None, seed: int | None = None,
+                      dtype: str = "float32") -> tuple[list, dict[str, list[str]]]:
+    """Featurizers for layer specs and handcrafted families (resolves models, builds none).
 
-
-def default_handcrafted(family: str):
-    """The default transformer of a handcrafted family (``gabor``, ``glcm``, ``haar``) for the cache.
-
-    Defaults are the transformers' own (the published Gabor bank, pyradiomics'
-    GLCM with bin width 25 over the ROI, the full 24x24 Haar set) except that
-    an empty mask falls back to the whole image instead of raising.
+    Returns the featurizers and ``{str(layer spec): [cache keys]}``.
     """
-    from featurekit import handcrafted
+    from featurekit.extraction.featurizers import CNNFeaturizer, HandcraftedFeaturizer
+    from featurekit.handcrafted import family_of, from_spec
+    from featurekit.models.registry import get_spec
+    from featurekit.models.weights import resolve_model
+    from featurekit.specs import HandcraftedSpec
 
-    table = handcrafted.FAMILIES
-    if family not in table:
-        raise LayerError(f"unknown handcrafted family {family!r}; choose from {', '.join(table)}")
-    # An empty mask (e.g. a BUSI 'normal' image) means "no lesion drawn": use the whole image.
-    return table[family](empty_mask="whole")
+    w = Weights.parse(weights, seed=seed)
+    specs = parse_layers(layers)
+    featurizers, keys = [], {}
+    by_model: dict[str, list[LayerSpec]] = {}
+    for spec in specs:
+        by_model.setdefault(get_spec(spec.model).name, []).append(spec)
+    for model, model_specs in by_model.items():
+        ref = resolve_model(model, w, size=size, mode=mode)
+        chosen = {}
+        for spec in model_specs:
+            picked = ref.table.select(spec.selector)
+            keys[str(spec)] = [f"{ref.name}/{layer.name}" for layer in picked]
+            chosen.update({layer.index: layer for layer in picked})
+        featurizers.append(CNNFeaturizer(ref, list(chosen.values()), pool, device, amp, num_workers, dtype))
+    for item in parse_handcrafted(handcrafted):
+        if isinstance(item, HandcraftedSpec):
+            featurizers.append(HandcraftedFeaturizer(item.family, from_spec(item), dtype))
+        else:
+            featurizers.append(HandcraftedFeaturizer(family_of(item), item, dtype))
+    return featurizers, keys
 
 
-def extract(dataset, layers: Sequence[str] = (), handcrafted: Sequence = (), *, cache=None,
-            weights: str = "imagenet", size: int | None = None, pool: str = "gap", mode: str = "crop",
+def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache=None,
+            weights=None, size: int | None = None, pool: str = "gap", mode: str = "crop",
             batch_size: int = 16, device: str = "auto", amp: bool = True, num_workers: int | None = None,
-            seed: int = 0, dtype: str = "float32", progress: bool = True,
+            seed: int | None = None, dtype: str = "float32", progress: bool = True,
             lock_timeout: float | None = 600.0) -> ExtractionResult:
     """Extract features of ``dataset`` into a feature cache.
 
     Parameters
     ----------
     dataset : featurekit.data.Dataset
-    layers : list of str
+    layers : list of str or LayerSpec
         Layer specs (``"vgg16:8-17"``, ``"resnet50:conv5_*"``); all layers of
         one model come from one forward pass per batch.
-    handcrafted : list of str or (family, transformer)
-        ``"gabor"``, ``"glcm"``, ``"haar"``, or a configured transformer.
+    handcrafted : list of str, HandcraftedSpec or transformer; or "gabor,glcm"
+        ``"gabor"``, ``"glcm:bin_count=64"``, or a configured transformer
+        (``GLCMFeatures(bin_count=64)``).
     cache : path, FeatureCache or None
         Default: ``cache/<dataset>-<fingerprint12>.h5``.
-    weights : {"imagenet", "none"} or path
+    weights : Weights or str
+        ``Weights.imagenet()`` (default), ``Weights.random(seed)``, ``Weights.file(path)``,
+        or their text forms ``"imagenet"``, ``"none"``, ``"none:seed=3"``, a path.
     size, mode : input size and resize mode (see Preprocessing); default the weights'.
     pool : {"gap", "gmp", "gapgmp", "spp", "none"}
     batch_size, device, amp, num_workers : execution (CUDA with AMP when present).
-    seed : int
-        Seed of random initialisation with ``weights="none"``.
+    seed : int, optional
+        Seed of random initialisation when ``weights`` is the text ``"none"``
+        (``Weights.random(seed)`` says it directly).
     progress : bool
         Show a progress bar (images/s and ETA).
     lock_timeout : float or None
@@ -119,9 +117,10 @@ def extract(dataset, layers: Sequence[str] = (), handcrafted: Sequence = (), *, 
     if len(dataset) == 0:
         raise LayerError(f"dataset {dataset.name!r} is empty")
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or default_cache_path(dataset))
-    featurizers = build_featurizers(layers, handcrafted, weights=weights, size=size, pool=pool, mode=mode,
-                                    device=device, amp=amp, num_workers=num_workers, seed=seed, dtype=dtype)
-    result = ExtractionResult(cache)
+    featurizers, keys = build_featurizers(layers, handcrafted, weights=weights, size=size, pool=pool, mode=mode,
+                                          device=device, amp=amp, num_workers=num_workers, seed=seed,
+                                          dtype=dtype)
+    result = ExtractionResult(cache, layer_keys=keys)
     for f in featurizers:
         big = getattr(f, "large_entries", lambda: [])()
         if big:

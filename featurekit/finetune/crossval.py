@@ -1,16 +1,17 @@
 """Cross-validated fine-tuning with the protocols of ``featurekit evaluate``.
 
-The folds come from :func:`featurekit.evaluation.protocols.parse_cv` (k-fold
-with repeats, holdout, predefined split; grouped when the dataset has
-groups), seeded by ``config.seed`` -- the same splits the feature-based rows
-use for the same seed. In every fold a fresh copy of the starting model is
+The folds come from the one fold source of featurekit,
+:func:`featurekit.evaluation.crossval.plan_folds` (k-fold with repeats,
+holdout, predefined split, or any scikit-learn splitter; grouped when the
+dataset has groups), seeded by ``config.seed`` -- the same splits the
+feature-based rows use for the same seed. In every fold a fresh copy of the starting model is
 fine-tuned on the training part; early stopping watches a validation split
 carved (stratified, group-aware) from the *training* fold -- or the
 predefined ``val`` images -- never the test fold.
 
-Folds are made exactly as :func:`featurekit.evaluation.runner.evaluate_pipelines`
+Folds are made exactly as :func:`featurekit.evaluation.crossval.cross_validate`
 makes them (labelled images only, stratified on positive-vs-rest, the
-dataset's groups, ``parse_cv(cv, random_state=seed)``), so for the same data,
+dataset's groups, the same ``plan_folds`` call), so for the same data,
 ``--cv`` and ``--seed`` a fine-tuned row and the feature-based rows are
 scored on the same test folds and their predictions are paired.
 
@@ -25,10 +26,7 @@ validation part lacks a class, the whole training fold is used.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import platform
-import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -38,10 +36,8 @@ import pandas as pd
 
 from featurekit.checkpoint import save_checkpoint
 from featurekit.errors import DataError
+from featurekit.evaluation.crossval import plan_folds, run_provenance
 from featurekit.evaluation.metrics import youden_threshold
-from featurekit.evaluation.protocols import parse_cv
-from featurekit.evaluation.runner import describe_protocol
-from featurekit.evaluation.runfolder import versions
 from featurekit.extraction.featurizers import resolve_device
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.config import FinetuneConfig
@@ -92,9 +88,10 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         with more than two classes the model is trained on all of them and
         scored one-vs-rest on the positive class).
     config : FinetuneConfig
-    cv : str or splitter
+    cv : str, int or splitter
         ``"5"``, ``"5x3"``, ``"holdout:0.3x10"``, ``"predefined"`` (the dataset's
-        ``split`` column), or a splitter of :mod:`featurekit.evaluation.protocols`.
+        ``split`` column), or any scikit-learn splitter (see
+        :func:`~featurekit.evaluation.crossval.plan_folds`).
     run_dir : path, optional
         Write the run folder there (see :mod:`featurekit.finetune.results`).
     n_boot, confidence : bootstrap of the confidence intervals.
@@ -117,12 +114,10 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     if np.unique(y01).size < 2:
         raise DataError(f"{dataset.source or dataset.name}: no image of the positive class "
                         f"{dataset.positive!r} or none of the others")
+    plan = plan_folds(cv, y01, dataset.groups, split=None if dataset.split is None else list(dataset.split),
+                      seed=int(config.seed))
+    folds, protocol = plan.folds, plan.protocol
     groups = None if dataset.groups is None else np.asarray([str(v) for v in dataset.groups], dtype=object)
-    predefined = isinstance(cv, str) and cv.strip().lower() == "predefined"
-    splitter = parse_cv(cv, random_state=int(config.seed),
-                        split_labels=None if (dataset.split is None or not predefined) else list(dataset.split))
-    folds = list(splitter.iter_folds(np.zeros((len(labels), 1)), y01, groups))
-    protocol = describe_protocol(splitter, groups is not None)
 
     start = starting_point(config, list(dataset.class_names))
     base = BaseImages(dataset, start.preprocessing, cache=config.cache_images, progress=progress)
@@ -182,34 +177,21 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     rows = results_rows(predictions, protocol=protocol, model=start.arch["name"], n_boot=n_boot,
                         confidence=confidence, seed=int(config.seed))
     curves = curves_frame(histories)
-    provenance = {
-        "kind": "finetuned",
-        "dataset": {"name": dataset.name, "source": str(dataset.source), "fingerprint": dataset.fingerprint(),
-                    "n": int(len(dataset)), "class_names": list(dataset.class_names),
-                    "counts": counts_by_class(dataset), "roi": dataset.roi, "roi_margin": dataset.roi_margin},
-        "positive": dataset.positive,
-        "cv": cv if isinstance(cv, (str, int)) else repr(cv),
-        "protocol": protocol,
-        "grouped": groups is not None,
-        "seed": int(config.seed),
-        "validation": "predefined val" if any(f.val_idx is not None and len(f.val_idx) for f in folds)
+    provenance = run_provenance(
+        plan, seed=int(config.seed), positive=dataset.positive, command=command,
+        samples={"n": int(len(y01)), "n_pos": int(y01.sum()), "n_neg": int(len(y01) - y01.sum())},
+        options={**config.to_dict(), "youden": youden, "n_boot": int(n_boot), "confidence": float(confidence)},
+        kind="finetuned",
+        dataset={"name": dataset.name, "source": str(dataset.source), "fingerprint": dataset.fingerprint(),
+                 "n": int(len(dataset)), "class_names": list(dataset.class_names),
+                 "counts": counts_by_class(dataset), "roi": dataset.roi, "roi_margin": dataset.roi_margin},
+        validation="predefined val" if any(f.val_idx is not None and len(f.val_idx) for f in folds)
         else f"stratified {config.val_fraction:g} of each training fold",
-        "model": start.arch["name"],
-        "arch": start.arch,
-        "preprocessing": start.preprocessing.to_dict(),
-        "weights": start.weights,
-        "weights_sha256": start.weights_sha256,
-        "weights_path": start.weights_path,
-        "lineage": start.lineage,
-        "head": start.head,
-        "options": {**config.to_dict(), "youden": youden, "n_boot": int(n_boot), "confidence": float(confidence)},
-        "device": str(device),
-        "folds": fold_info,
-        "command": command if command is not None else " ".join(shlex.quote(a) for a in sys.argv),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {**versions(), "platform": platform.platform()},
-        "format": {"name": "featurekit-run", "version": 1},
-    }
+        model=start.arch["name"], arch=start.arch, preprocessing=start.preprocessing.to_dict(),
+        weights=start.weights, weights_sha256=start.weights_sha256, weights_path=start.weights_path,
+        lineage=start.lineage, head=start.head, device=str(device), folds=fold_info,
+    )
+    provenance["versions"]["platform"] = platform.platform()
     result = CVResult(rows, predictions, curves, provenance, fold_info)
     if run_dir is not None:
         result.run_dir = write_run(run_dir, rows, predictions, curves, provenance,

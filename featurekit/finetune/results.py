@@ -1,7 +1,7 @@
 """Training curves and the run folder of cross-validated fine-tuning.
 
 The run folder follows the contract of ``featurekit evaluate``
-(:mod:`featurekit.evaluation.runner`) and is written by the same writer
+(:mod:`featurekit.evaluation.runfolder`) and is written by the same writer
 (:func:`featurekit.evaluation.runfolder.write_run`); its results rows are made
 by the same function (:func:`featurekit.evaluation.summary.summarise_predictions`)
 from ``predictions.csv`` alone, so fine-tuned rows and feature-based rows carry

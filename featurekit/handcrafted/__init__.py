@@ -45,8 +45,41 @@ from featurekit.handcrafted.haar import (
 #: The transformer of each family, by the key the feature cache stores it under.
 FAMILIES = {"gabor": GaborFeatures, "glcm": GLCMFeatures, "haar": HaarFeatures}
 
+
+def from_spec(spec, *, empty_mask: str = "whole"):
+    """The transformer a :class:`featurekit.specs.HandcraftedSpec` (or ``"glcm:bin_count=64"``) names.
+
+    Unknown parameter names are an error listing the valid ones. ``empty_mask``
+    is the cache's default (an empty mask -- e.g. a BUSI 'normal' image -- means
+    the whole image) unless the spec sets it.
+    """
+    from featurekit.errors import LayerError
+    from featurekit.specs import HandcraftedSpec
+
+    spec = HandcraftedSpec.parse(spec)
+    klass = FAMILIES[spec.family]
+    valid = klass().get_params(deep=False)
+    unknown = [k for k, _ in spec.params if k not in valid]
+    if unknown:
+        raise LayerError(f"{spec.family} has no parameter {', '.join(map(repr, unknown))}; "
+                         f"valid: {', '.join(sorted(valid))}")
+    return klass(**{"empty_mask": empty_mask, **dict(spec.params)})
+
+
+def family_of(transformer) -> str:
+    """The cache key of a configured handcrafted transformer (``"gabor"`` for a GaborFeatures)."""
+    from featurekit.errors import LayerError
+
+    for family, klass in FAMILIES.items():
+        if isinstance(transformer, klass):
+            return family
+    raise LayerError(f"{type(transformer).__name__} is not a featurekit handcrafted transformer "
+                     f"({', '.join(FAMILIES)})")
+
 __all__ = [
     "FAMILIES",
+    "from_spec",
+    "family_of",
     "GABOR_RESPONSES",
     "GABOR_STATISTICS",
     "MAX_LEVELS",

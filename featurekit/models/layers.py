@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from featurekit.errors import LayerError
+from featurekit.specs import split_layer_spec
 
 INPUT = "input"
 
@@ -147,13 +148,5 @@ class LayerTable(Sequence[Layer]):
         return "\n".join(lines)
 
 
-def split_spec(spec: str) -> tuple[str, str]:
-    """Split ``"vgg16:8-17"`` into ``("vgg16", "8-17")``."""
-    model, sep, selector = spec.partition(":")
-    model = model.strip().lower()
-    if not sep or not model or not selector.strip():
-        raise LayerError(
-            f"bad layer spec {spec!r}: expected MODEL:LAYERS, e.g. 'vgg16:8-17', "
-            "'vgg16:block4_pool', 'resnet50:conv5_*'"
-        )
-    return model, selector.strip()
+#: ``"vgg16:8-17"`` -> ``("vgg16", "8-17")`` (the grammar lives with the other specs)
+split_spec = split_layer_spec

@@ -34,6 +34,7 @@ from featurekit.errors import WeightsError
 from featurekit.models.architecture import apply_arch
 from featurekit.models.layers import LayerTable
 from featurekit.models.preprocessing import Preprocessing
+from featurekit.specs import Weights
 from featurekit.models.registry import ModelSpec, build, get_spec, head_modules, layer_table, table_for_model
 
 _HASHES: dict[str, str] = {}  # "realpath|size|mtime_ns" -> sha256
@@ -212,19 +213,24 @@ def hub_file(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
-def resolve_model(name: str, weights: str = "imagenet", *, seed: int = 0, size: int | None = None,
+def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, size: int | None = None,
                   mode: str = "crop") -> ModelRef:
-    """Resolve a model and its weights (downloading ImageNet weights if needed), without building it."""
+    """Resolve a model and its weights (downloading ImageNet weights if needed), without building it.
+
+    ``weights`` is a :class:`~featurekit.specs.Weights` or its text form
+    (``"imagenet"``, ``"imagenet:IMAGENET1K_V1"``, ``"none"``, ``"none:seed=3"``, a path);
+    ``seed`` seeds the text ``"none"``.
+    """
     spec = get_spec(name)
-    choice = str(weights)
-    if choice.lower() == "imagenet" or choice.lower().startswith("imagenet:"):
-        return _resolve_imagenet(spec, choice.partition(":")[2] or None, size, mode)
-    if choice.lower() in {"none", "random"}:
-        return _resolve_random(spec, seed, size, mode)
-    return _resolve_file(spec, Path(choice), size, mode)
+    w = Weights.parse(weights, seed=seed)
+    if w.source == "imagenet":
+        return _resolve_imagenet(spec, w.variant, size, mode)
+    if w.source == "none":
+        return _resolve_random(spec, w.seed, size, mode)
+    return _resolve_file(spec, Path(w.path), size, mode)
 
 
-def load_model(name: str, weights: str = "imagenet", *, seed: int = 0, size: int | None = None,
+def load_model(name: str, weights="imagenet", *, seed: int | None = None, size: int | None = None,
                mode: str = "crop") -> LoadedModel:
     """Build a registry model with its weights, layer table and bound preprocessing (eval mode)."""
     return resolve_model(name, weights, seed=seed, size=size, mode=mode).load()

@@ -1,0 +1,266 @@
+"""Plan feature sets, extract what is missing, cross-validate: ``featurekit evaluate`` as an API.
+
+This is the one place where the lower layers meet: specs are parsed
+(:mod:`featurekit.specs`), missing features extracted
+(:func:`featurekit.extraction.pipeline.extract`), feature sets resolved into
+cache entries (:mod:`featurekit.evaluation.featuresets`) and cross-validated by
+the one engine (:func:`featurekit.evaluation.crossval.cross_validate`).
+``evaluation/`` knows nothing of models or extraction; this module does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from featurekit.errors import DataError, LayerError
+from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, parse_feature_token
+
+__all__ = ["evaluate_features", "layer_keys", "run_demo_evaluation"]
+
+
+def _is_dataset(obj) -> bool:
+    return hasattr(obj, "fingerprint") and hasattr(obj, "image") and hasattr(obj, "class_names")
+
+
+def _tokens(features: Sequence[Any], fuse: Sequence[str]) -> list:
+    return [parse_feature_token(t) for t in list(features) + [p for spec in fuse for p in str(spec).split("+")]]
+
+
+def layer_keys(specs: Sequence[LayerSpec], cache) -> dict[str, list[str]]:
+    """Cache keys of layer specs, resolved against the layers ``cache`` holds.
+
+    The cache records each CNN entry's model, layer name and table index, so a
+    selector (index, name, range, glob, ``all``) picks among the cached layers
+    without building the model; a layer the cache lacks cannot be chosen (the
+    error says to extract it).
+    """
+    from featurekit.models.layers import Layer, LayerTable
+
+    entries = cache.entries()
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        layers: dict[int, Layer] = {}
+        for e in entries:
+            p = e.params
+            if p.get("family") == "cnn" and p.get("model") == spec.model and p.get("layer_index") is not None:
+                layers[int(p["layer_index"])] = Layer(int(p["layer_index"]), str(p["layer"]), "", ())
+        if not layers:
+            raise LayerError(f"the cache {cache.path} holds no layers of {spec.model}; extract them first "
+                             f"(featurekit extract DATA --layers {spec})")
+        table = LayerTable(spec.model, [layers[i] for i in sorted(layers)], 0)
+        try:
+            chosen = table.select(spec.selector)
+        except LayerError as exc:
+            raise LayerError(f"{exc} (without the dataset, only layers present in the cache can be chosen)") from None
+        out[str(spec)] = [f"{spec.model}/{layer.name}" for layer in chosen]
+    return out
+
+
+def _samples(source, positive):
+    """ids, int labels, class names, positive name, groups, split, dataset-info dict."""
+    from featurekit.cache import FeatureCache
+
+    if _is_dataset(source):
+        ids = np.asarray(source.ids, dtype=object)
+        labels = np.asarray(source.labels)
+        names = list(source.class_names)
+        pos = positive or source.positive
+        groups = None if source.groups is None else np.asarray(source.groups)
+        split = None if getattr(source, "split", None) is None else np.asarray(source.split)
+        info = {"name": source.name, "source": str(source.source), "fingerprint": source.fingerprint(),
+                "roi": getattr(source, "roi", None), "class_names": names}
+    else:
+        cache = source if isinstance(source, FeatureCache) else FeatureCache(source)
+        meta = cache.meta
+        ids = np.asarray(cache.ids, dtype=object)
+        labels = np.asarray(cache.labels)
+        names = list(meta.get("class_names", []))
+        pos = positive or (meta.get("positive") or None)
+        groups = cache.groups
+        split = None
+        info = {"name": str(meta.get("dataset", "")), "source": str(meta.get("source", "")),
+                "fingerprint": str(meta.get("fingerprint", "")), "roi": None, "class_names": names}
+    if pos is None:
+        if len(names) == 2:
+            raise DataError(f"name the positive class (classes: {names}), e.g. positive='{names[-1]}'")
+        raise DataError(f"name the positive class among {names}")
+    if str(pos) not in names:
+        raise DataError(f"positive class {pos!r} is not one of {names}")
+    return ids, labels, names, str(pos), groups, split, info
+
+
+def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequence[str] = ("svm",),
+                      cv: Any = "5", *, fuse: Sequence[str] = (), late_fusion: str | None = None,
+                      positive: str | None = None, cache: Any = None, match: Mapping[str, Any] | None = None,
+                      entries: Mapping[str, str] | None = None,
+                      weights: Any = "imagenet", size: int | None = None, pool: str = "gap", mode: str = "crop",
+                      batch_size: int = 16, device: str = "auto", seed: int = 0, class_weight: str | None = None,
+                      oversample: bool = False, search: bool = False, inner_cv: int = 3,
+                      reduce: str | None = None, block_weight: str | None = None, youden: str = "inner",
+                      youden_cv: int = 3, n_boot: int = 2000, confidence: float = 0.95, n_jobs: int | None = 1,
+                      out: str | Path | None = None, overwrite: bool = False, command: str | None = None,
+                      progress: bool = False):
+    """Evaluate cached feature sets (and their fusions) with each classifier.
+
+    Parameters
+    ----------
+    source : Dataset, FeatureCache or path of a cache file
+        With a Dataset, the layer specs and handcrafted families named are
+        extracted first (:func:`~featurekit.extraction.pipeline.extract`
+        computes only what the cache lacks). With a cache, everything must be
+        in it already.
+    features : list of str or typed specs
+        ``"gabor"``, ``"glcm:bin_count=64"``, ``"vgg16:8-17"``, a cache key
+        (``"mobilenet_v2/features.14"``) or ``"all"`` (see :func:`featurekit.specs.parse_feature_token`).
+    classifiers : list of str
+        Names of :data:`~featurekit.evaluation.classifiers.CLASSIFIERS`.
+    cv : str, int or splitter
+        ``"5"``, ``"5x3"``, ``"holdout:0.3x30"``, ``"predefined"`` (the dataset's split
+        column), or any scikit-learn splitter.
+    fuse : list of str
+        Early fusions, ``"vgg16:block5_conv3+gabor"``.
+    late_fusion : {None, "vote", "stack"}
+        Also evaluate a late fusion of each ``fuse`` combination.
+    positive : str
+        Positive class name (default: the dataset's / cache's). Other classes are
+        the negative class ("positive vs rest" when there are more than two).
+    cache : path, optional
+        Cache file (default ``cache/<dataset>-<fingerprint12>.h5`` for a Dataset).
+    match, entries : see :func:`~featurekit.evaluation.featuresets.resolve_feature_sets`.
+    weights : Weights or str
+        Weights of the CNN features to extract and use (``"imagenet"``, ``"none"``
+        = ``Weights.random(seed=0)``, ``"none:seed=3"``, a file). Independent of
+        ``seed``, which seeds the splits.
+    size, pool, mode, batch_size, device : extraction options.
+    seed : int
+        Seed of the protocol, classifiers, inner CVs and bootstrap.
+    class_weight : {None, "balanced"}; oversample : bool
+        Class-imbalance handling inside the training folds.
+    search : bool; inner_cv : int
+        Grid search of the classifier's grid nested in each outer fold.
+    reduce : {None, "pca", "select"}; block_weight : {None, "equal"}
+        Early-fusion options (see :mod:`featurekit.evaluation.fusion`).
+    youden, youden_cv, n_boot, confidence, n_jobs, progress : see
+        :func:`~featurekit.evaluation.crossval.cross_validate`.
+    out : path, optional
+        Write the run folder there (``overwrite`` to replace an existing one).
+    command : str, optional
+        Command line for the provenance (default ``sys.argv``).
+
+    Returns
+    -------
+    Evaluation
+    """
+    from featurekit.cache import FeatureCache, default_cache_path
+    from featurekit.evaluation.classifiers import resolve_classifier
+    from featurekit.evaluation.crossval import cross_validate
+    from featurekit.evaluation.featuresets import build_pipeline, resolve_feature_sets
+
+    if not features and not fuse:
+        raise DataError("name feature sets to evaluate (e.g. features=['gabor', 'vgg16:8-17'])")
+    if not classifiers:
+        raise DataError("name at least one classifier")
+    names_clf = [resolve_classifier(c).name for c in classifiers]
+    w = Weights.parse(weights)
+    tokens = _tokens(features, fuse)
+    ids, labels, names, pos, groups, split, info = _samples(source, positive)
+    entries = dict(entries or {})
+    layer_specs = list(dict.fromkeys(t for t in tokens if isinstance(t, LayerSpec)))
+    hand = list(dict.fromkeys(t for t in tokens if isinstance(t, HandcraftedSpec)))
+    if _is_dataset(source):
+        cache_obj = FeatureCache(cache) if cache is not None and not isinstance(cache, FeatureCache) else cache
+        cache_obj = cache_obj or FeatureCache(default_cache_path(source))
+        keys_by_spec: dict[str, list[str]] = {}
+        if layer_specs or hand:
+            from featurekit.extraction.pipeline import extract
+
+            result = extract(source, layer_specs, hand, cache=cache_obj, weights=w, size=size, pool=pool,
+                             mode=mode, batch_size=batch_size, device=device, progress=progress)
+            entries.update({s.key: s.entry_id for s in result.specs})
+            keys_by_spec = dict(result.layer_keys)
+    else:
+        cache_obj = source if isinstance(source, FeatureCache) else FeatureCache(source)
+        keys_by_spec = layer_keys(layer_specs, cache_obj)
+    sets, infos = resolve_feature_sets(tokens[:len(features)], fuse, cache=cache_obj, entries=entries,
+                                       layer_keys=keys_by_spec, late_fusion=late_fusion, match=match)
+
+    keep = labels >= 0
+    pos_idx = names.index(pos)
+    present = np.unique(labels[keep])
+    if present.size > 2:
+        warnings.warn(f"{present.size} classes: evaluating {pos!r} against all the others", UserWarning,
+                      stacklevel=2)
+    y = (labels[keep] == pos_idx).astype(np.int64)
+    X = ids[keep]
+    g = None if groups is None else np.asarray(groups)[keep]
+    sl = None if split is None else np.asarray(split)[keep]
+
+    pipelines, meta = {}, {}
+    for fs in sets:
+        for cname in names_clf:
+            key = f"{fs.name} | {cname}"
+            pipelines[key] = build_pipeline(fs, cname, cache_obj, class_weight=class_weight,
+                                            oversample=oversample, search=search, inner_cv=inner_cv, seed=seed,
+                                            reduce=reduce, block_weight=block_weight)
+            meta[key] = {"feature_set": fs.name, "classifier": cname, **fs.meta()}
+    ev = cross_validate(pipelines, X, y, g, cv, 1, seed=seed, split_labels=sl, youden=youden,
+                        youden_cv=youden_cv, n_boot=n_boot, confidence=confidence, meta=meta,
+                        n_jobs=n_jobs, progress=progress, command=command)
+    counts = {c: int(np.sum(labels[keep] == i)) for i, c in enumerate(names)}
+    ev.provenance.update({
+        "dataset": {**info, "n": int(keep.sum()), "counts": counts},
+        "positive": pos,
+        "cache": str(cache_obj.path),
+        "entries": list(infos.values()),
+        "feature_sets": [{"name": s.name, "blocks": [k for k, _ in s.blocks], "fusion": s.fusion} for s in sets],
+        "classifiers": names_clf,
+    })
+    ev.provenance["options"].update({
+        "class_weight": class_weight, "oversample": oversample, "search": search, "inner_cv": inner_cv,
+        "late_fusion": late_fusion, "reduce": reduce, "block_weight": block_weight,
+        "extraction": {"weights": w.tag, "size": size, "pool": pool, "mode": mode} if _is_dataset(source) else None,
+    })
+    if out is not None:
+        ev.save(out, **({"overwrite": True} if overwrite else {}))
+    return ev
+
+
+def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = True, *,
+                        classifier: str = "logreg", cv: str = "5x3", n_boot: int = 1000) -> Path:
+    """Evaluate the demo's cached features and write the run folder and report.
+
+    Every cached key is evaluated with a fast classifier (L2 logistic regression
+    behind a standard scaler, stratified 5-fold CV repeated 3 times); then the
+    best CNN layer (highest pooled out-of-fold ROC AUC) is fused with Gabor features ("V+Gabor")
+    and evaluated on the same folds. Returns the path of ``report.html``.
+    """
+    from featurekit.evaluation.crossval import command_line, merge_evaluations
+    from featurekit.evaluation.delong import NestedModelWarning
+    from featurekit.evaluation.report import build_report
+
+    out_dir = Path(out_dir)
+    specs = list(extraction_result.specs)
+    entries = {s.key: s.entry_id for s in specs}
+    keys = sorted(entries, key=lambda k: ("/" in k, k))
+    cache = extraction_result.cache
+    common = dict(classifiers=[classifier], cv=cv, cache=cache, entries=entries, positive=dataset.positive,
+                  seed=0, n_boot=n_boot, progress=progress, command=command_line())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NestedModelWarning)  # recorded in comparisons.csv and the report
+        first = evaluate_features(cache, keys, **common)
+        deep = first.results[first.results["kind"] == "deep"]
+        ev = first
+        hand = [k for k in ("gabor", "glcm", "haar") if k in entries]
+        if not deep.empty and hand:
+            best = deep.loc[deep["roc_auc_pooled"].astype(float).idxmax(), "feature_set"]
+            second = evaluate_features(cache, [], fuse=[f"{best}+{hand[0]}"], **common)
+            ev = merge_evaluations(first, second)
+    ev.provenance["dataset"] = {**ev.provenance.get("dataset", {}), "name": dataset.name,
+                                "source": str(dataset.source), "roi": getattr(dataset, "roi", None)}
+    ev.provenance["demo"] = True
+    ev.save(out_dir)
+    return build_report([out_dir], out=out_dir / "report.html")

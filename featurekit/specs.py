@@ -1,0 +1,356 @@
+"""Typed specifications, parsed once at the edge (CLI or API entry) and passed down.
+
+* :class:`Weights` -- which weights a CNN runs with: ``Weights.imagenet()``,
+  ``Weights.random(seed=0)``, ``Weights.file(path)``; ``Weights.parse("none:seed=3")``.
+* :class:`LayerSpec` -- ``vgg16:8-17``: a model and a layer selector.
+* :class:`HandcraftedSpec` -- ``glcm:bin_count=64``: a texture family and its parameters.
+* :func:`parse_feature_token` -- what one ``evaluate --features`` token names.
+* :data:`POOLS`, :data:`HANDCRAFTED`, :data:`RESIZE_MODES` -- the names the CLI offers as choices.
+
+This module sits at the bottom of the package with ``io`` and ``errors``: it imports
+nothing else of featurekit, nor torch or scikit-learn, so a command that has
+nothing to compute parses its arguments without loading them. The library
+accepts strings wherever a spec is asked for and converts them here, once.
+Turning a spec into working objects happens above: layer selectors against a
+model's :class:`~featurekit.models.layers.LayerTable`, a :class:`HandcraftedSpec`
+into a transformer with :func:`featurekit.handcrafted.from_spec`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+from featurekit.errors import LayerError, WeightsError
+
+__all__ = [
+    "POOLS",
+    "HANDCRAFTED",
+    "RESIZE_MODES",
+    "Weights",
+    "LayerSpec",
+    "HandcraftedSpec",
+    "CacheKey",
+    "AllFeatures",
+    "parse_feature_token",
+    "split_layer_spec",
+    "parse_handcrafted",
+    "parse_layers",
+    "group_layers",
+]
+
+#: spatial poolings of a CNN map (see :mod:`featurekit.extraction.pooling`)
+POOLS = ("gap", "gmp", "gapgmp", "spp", "none")
+#: handcrafted texture families, by the key the cache stores them under
+HANDCRAFTED = ("gabor", "glcm", "haar")
+#: how an image becomes the network's input size
+RESIZE_MODES = ("crop", "squash")
+
+
+# --------------------------------------------------------------------------- weights
+@dataclass(frozen=True)
+class Weights:
+    """Which weights a network runs with (torchvision-style weights choice).
+
+    Parameters
+    ----------
+    source : {"imagenet", "none", "file"}
+        ImageNet weights of torchvision (through the torch hub cache), seeded
+        random initialisation, or a weights file (state_dict or featurekit checkpoint).
+    variant : str, optional
+        The ImageNet variant (``"IMAGENET1K_V1"``); default: the model's default,
+        or the cached one offline.
+    seed : int
+        Seed of the random initialisation (``source="none"``).
+    path : str, optional
+        The weights file (``source="file"``).
+
+    Examples
+    --------
+    >>> Weights.parse("none:seed=3")
+    Weights(source='none', variant=None, seed=3, path=None)
+    >>> Weights.parse("imagenet").matches("imagenet:IMAGENET1K_V1")
+    True
+    >>> Weights.random().tag
+    'none:seed=0'
+    """
+
+    source: str
+    variant: str | None = None
+    seed: int = 0
+    path: str | None = None
+
+    def __post_init__(self):
+        if self.source not in ("imagenet", "none", "file"):
+            raise WeightsError(f"unknown weights source {self.source!r}: use imagenet, none or a file")
+        if self.source == "file" and not self.path:
+            raise WeightsError("Weights.file needs a path")
+
+    # constructors --------------------------------------------------------
+    @classmethod
+    def imagenet(cls, variant: str | None = None) -> "Weights":
+        """torchvision's ImageNet weights (``variant`` e.g. ``"IMAGENET1K_V1"``)."""
+        return cls("imagenet", variant=variant or None)
+
+    @classmethod
+    def random(cls, seed: int = 0) -> "Weights":
+        """Random initialisation under ``seed`` (never passed off as pretrained)."""
+        return cls("none", seed=_int(seed, "seed"))
+
+    @classmethod
+    def file(cls, path: str | os.PathLike) -> "Weights":
+        """A torchvision state_dict or a featurekit checkpoint file."""
+        return cls("file", path=os.fspath(path))
+
+    @classmethod
+    def parse(cls, value: Union["Weights", str, os.PathLike, None], *, seed: int | None = None) -> "Weights":
+        """``"imagenet"``, ``"imagenet:VARIANT"``, ``"none"``/``"random"`` (``:seed=N``), or a path.
+
+        ``seed`` sets the seed of ``"none"`` when the text does not name one.
+        """
+        if isinstance(value, Weights):
+            return value
+        if value is None:
+            return cls.imagenet()
+        if isinstance(value, os.PathLike):
+            return cls.file(value)
+        text = str(value).strip()
+        low = text.lower()
+        if low == "imagenet" or low.startswith("imagenet:"):
+            return cls.imagenet(text.partition(":")[2].strip() or None)
+        head, _, rest = low.partition(":")
+        if head in ("none", "random"):
+            if rest:
+                name, eq, number = rest.partition("=")
+                if not eq or name.strip() != "seed":
+                    raise WeightsError(f"bad weights {text!r}: random weights are 'none' or 'none:seed=N'")
+                return cls.random(number.strip())
+            return cls.random(0 if seed is None else seed)
+        if not text:
+            raise WeightsError("empty weights choice: use imagenet, none or a weights file")
+        return cls.file(text)
+
+    # properties ----------------------------------------------------------
+    @property
+    def pretrained(self) -> bool:
+        """False for random initialisation."""
+        return self.source != "none"
+
+    @property
+    def tag(self) -> str:
+        """The requested weights as recorded with results (``imagenet:V`` is resolved when loading)."""
+        if self.source == "imagenet":
+            return f"imagenet:{self.variant}" if self.variant else "imagenet"
+        if self.source == "none":
+            return f"none:seed={self.seed}"
+        return f"file:{Path(self.path).name}"
+
+    def __str__(self) -> str:
+        return self.tag
+
+    def matches(self, recorded: str) -> bool:
+        """Whether a recorded tag (``imagenet:IMAGENET1K_V1``, ``none:seed=0``, ``file:x.pt``) is this choice."""
+        try:
+            other = Weights.parse(str(recorded).replace("file:", "", 1) if str(recorded).startswith("file:")
+                                  else recorded)
+        except WeightsError:
+            return False
+        if other.source != self.source:
+            return False
+        if self.source == "imagenet":
+            return self.variant is None or other.variant == self.variant
+        if self.source == "none":
+            return other.seed == self.seed
+        return Path(other.path).name == Path(self.path).name
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise WeightsError(f"{what} must be an integer, got {value!r}") from None
+
+
+# --------------------------------------------------------------------------- layers
+def split_layer_spec(spec: str) -> tuple[str, str]:
+    """Split ``"vgg16:8-17"`` into ``("vgg16", "8-17")`` (model lower-cased)."""
+    model, sep, selector = str(spec).partition(":")
+    model = model.strip().lower()
+    if not sep or not model or not selector.strip():
+        raise LayerError(
+            f"bad layer spec {spec!r}: expected MODEL:LAYERS, e.g. 'vgg16:8-17', "
+            "'vgg16:block4_pool', 'resnet50:conv5_*'"
+        )
+    return model, selector.strip()
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """``MODEL:SELECTOR`` (see :mod:`featurekit.models.layers` for the selector grammar)."""
+
+    model: str
+    selector: str
+
+    @classmethod
+    def parse(cls, value: Union["LayerSpec", str]) -> "LayerSpec":
+        if isinstance(value, LayerSpec):
+            return value
+        model, selector = split_layer_spec(str(value))
+        return cls(model, selector)
+
+    def __str__(self) -> str:
+        return f"{self.model}:{self.selector}"
+
+
+def parse_layers(values: Iterable[Union[LayerSpec, str]]) -> list[LayerSpec]:
+    """Layer specs from strings or specs, in order, duplicates dropped."""
+    return list(dict.fromkeys(LayerSpec.parse(v) for v in values))
+
+
+def group_layers(specs: Iterable[LayerSpec]) -> dict[str, list[str]]:
+    """``{model: [selectors]}``: all layers of one model come from one forward pass."""
+    grouped: dict[str, list[str]] = {}
+    for spec in specs:
+        grouped.setdefault(spec.model, []).append(spec.selector)
+    return grouped
+
+
+# --------------------------------------------------------------------------- handcrafted
+@dataclass(frozen=True)
+class HandcraftedSpec:
+    """A handcrafted family with parameter overrides: ``glcm:bin_count=64;symmetric=true``.
+
+    Parameters are those of the family's transformer (``GLCMFeatures``...);
+    ``;`` separates them, ``,`` separates list items
+    (``gabor:frequencies=0.5,0.25``). Values are read as int, float, bool
+    (``true``/``false``), ``none`` or text.
+    :func:`featurekit.handcrafted.from_spec` makes the transformer.
+    """
+
+    family: str
+    params: tuple[tuple[str, Any], ...] = field(default=())
+
+    @classmethod
+    def parse(cls, value: Union["HandcraftedSpec", str]) -> "HandcraftedSpec":
+        if isinstance(value, HandcraftedSpec):
+            return value
+        text = str(value).strip()
+        family, _, rest = text.partition(":")
+        family = family.strip().lower()
+        if family not in HANDCRAFTED:
+            raise LayerError(f"unknown handcrafted family {family!r}; choose from {', '.join(HANDCRAFTED)}")
+        params: dict[str, Any] = {}
+        for item in filter(None, (p.strip() for p in rest.split(";"))):
+            name, eq, raw = item.partition("=")
+            if not eq or not name.strip():
+                raise LayerError(f"bad parameter {item!r} in {text!r}: expected NAME=VALUE")
+            params[name.strip()] = _value(raw)
+        return cls(family, tuple(sorted(params.items())))
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.family
+        return self.family + ":" + ";".join(f"{k}={_text(v)}" for k, v in self.params)
+
+
+def parse_handcrafted(values: Iterable[Any] | str) -> list[HandcraftedSpec | Any]:
+    """Families from ``"gabor,glcm:bin_count=64"``, a list of specs/strings, or transformers.
+
+    A configured transformer (``GaborFeatures(...)``) is kept as it is.
+    """
+    if isinstance(values, HandcraftedSpec):
+        values = [values]
+    if isinstance(values, str):
+        values = _split_families(values)
+    out = []
+    for v in values:
+        if isinstance(v, (str, HandcraftedSpec)):
+            out.append(HandcraftedSpec.parse(v))
+        elif hasattr(v, "get_params"):
+            out.append(v)
+        else:
+            raise LayerError(f"not a handcrafted family: {v!r}")
+    return out
+
+
+def _split_families(text: str) -> list[str]:
+    """``"gabor:frequencies=0.5,0.25,glcm"`` -> ``["gabor:frequencies=0.5,0.25", "glcm"]``."""
+    items: list[str] = []
+    for chunk in (c.strip() for c in text.split(",")):
+        if not chunk:
+            continue
+        if chunk.partition(":")[0].strip().lower() in HANDCRAFTED or not items:
+            items.append(chunk)
+        else:
+            items[-1] += "," + chunk  # a list value of the previous family's parameter
+    return items
+
+
+def _value(raw: str) -> Any:
+    raw = raw.strip()
+    if "," in raw:
+        return tuple(_value(p) for p in raw.split(",") if p.strip())
+    low = raw.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return ",".join(_text(x) for x in v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "none" if v is None else str(v)
+
+
+# --------------------------------------------------------------------------- feature tokens
+@dataclass(frozen=True)
+class CacheKey:
+    """A cache key named directly (``mobilenet_v2/features.14``, ``gabor``)."""
+
+    key: str
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
+class AllFeatures:
+    """Every key of the cache."""
+
+    def __str__(self) -> str:
+        return "all"
+
+
+FeatureToken = Union[LayerSpec, HandcraftedSpec, CacheKey, AllFeatures]
+
+
+def parse_feature_token(value: Any) -> FeatureToken:
+    """What one ``evaluate --features`` token names.
+
+    ``"all"``; a handcrafted family (``"gabor"``, ``"glcm:bin_count=64"``); a layer
+    spec (``"vgg16:8-17"``: one feature set per layer); else a cache key
+    (``"vgg16/block5_conv3"``).
+    """
+    if isinstance(value, (LayerSpec, HandcraftedSpec, CacheKey, AllFeatures)):
+        return value
+    text = str(value).strip()
+    if not text:
+        raise LayerError("empty feature-set name")
+    if text == "all":
+        return AllFeatures()
+    if text.partition(":")[0].strip().lower() in HANDCRAFTED:
+        return HandcraftedSpec.parse(text)
+    if ":" in text:
+        return LayerSpec.parse(text)
+    return CacheKey(text)
