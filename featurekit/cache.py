@@ -54,6 +54,7 @@ import numpy as np
 
 from featurekit import __version__
 from featurekit.errors import CacheError, CacheLockedError
+from featurekit.specs import Weights
 
 FORMAT_VERSION = 1
 _STR = h5py.string_dtype("utf-8")
@@ -113,10 +114,16 @@ class Entry:
         return json.loads(self.attrs.get("params", "{}"))
 
     def matches(self, **match) -> bool:
+        """Whether the entry's parameters equal ``match`` (``weights`` as a choice: ``"none"`` is seed 0)."""
         params = self.params
         for name, want in match.items():
             have = params.get(name, self.attrs.get(name))
-            if want is not None and str(have) != str(want):
+            if want is None:
+                continue
+            if name == "weights":
+                if not Weights.parse(want).matches(str(have)):
+                    return False
+            elif str(have) != str(want):
                 return False
         return True
 

@@ -39,7 +39,13 @@ __all__ = [
     "fsync_dir",
     "storage_error",
     "temp_name",
+    "versions",
+    "version_attrs",
 ]
+
+#: the libraries whose versions are recorded with every result (distribution names)
+RECORDED_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "torch", "torchvision", "xgboost", "h5py",
+                      "scikit-image", "timm")
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -47,6 +53,31 @@ _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second (``2026-11-25T21:10:40+00:00``)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Versions of featurekit, Python and the libraries that make the numbers (installed ones).
+
+    Read from the installed distributions' metadata: nothing is imported, so
+    recording provenance never loads torch.
+    """
+    import platform
+    from importlib import metadata
+
+    from featurekit import __version__
+
+    out = {"featurekit": __version__, "python": platform.python_version()}
+    for dist in RECORDED_LIBRARIES:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def version_attrs() -> dict[str, str]:
+    """:func:`versions` as flat ``<name>_version`` attributes (cache entries, checkpoints)."""
+    return {f"{k.replace('-', '_')}_version": v for k, v in versions().items()}
 
 
 def canonical_json(obj: Any) -> str:

@@ -14,7 +14,8 @@ import shlex
 import time
 import warnings
 
-from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int
+from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int, spec_type
+from featurekit.specs import POOLS, RESIZE_MODES, Weights
 
 EXAMPLES = """feature sets (--features, repeatable or comma-separated):
   gabor, glcm, haar               handcrafted families
@@ -69,10 +70,12 @@ def add_parser(sub) -> None:
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of the CIs (default: 2000)")
     p.add_argument("--jobs", type=int, default=1, help="parallel fold fits (default: 1)")
     g = p.add_argument_group("extraction of missing features")
-    g.add_argument("--weights", default="imagenet", help="imagenet, none (random, seeded) or a weights PATH")
+    g.add_argument("--weights", default="imagenet", type=spec_type(Weights.parse),
+                   help="imagenet, none (random init, seed 0), none:seed=N, or a weights PATH; "
+                        "--seed seeds the splits, not the weights")
     g.add_argument("--size", type=int, default=None, help="input size (default: the weights')")
-    g.add_argument("--resize", default="crop", choices=["crop", "squash"])
-    g.add_argument("--pool", default="gap", choices=["gap", "gmp", "gapgmp", "spp", "none"])
+    g.add_argument("--resize", default="crop", choices=RESIZE_MODES)
+    g.add_argument("--pool", default="gap", choices=POOLS)
     g.add_argument("--batch-size", type=positive_int, default=16)
     g.add_argument("--device", default="auto")
     g.add_argument("--cache", default=None, metavar="FILE",

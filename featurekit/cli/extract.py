@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int
+from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int, spec_type
+from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_handcrafted
 
 EXAMPLES = """layer specs (see 'featurekit layers MODEL' for the names):
   vgg16:8-17                      Keras indices 8..17 = block3_conv2 .. block5_conv3
@@ -25,17 +26,18 @@ def add_parser(sub) -> None:
     p = sub.add_parser("extract", help="extract features into the HDF5 cache (reuses what is there)",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     add_data_arguments(p)
-    p.add_argument("--layers", action="append", default=[], metavar="SPEC",
+    p.add_argument("--layers", action="append", default=[], metavar="SPEC", type=spec_type(LayerSpec.parse),
                    help="MODEL:LAYERS to extract; repeat for several models")
-    p.add_argument("--handcrafted", default="", metavar="FAMILIES",
-                   help="comma-separated handcrafted families: gabor,glcm,haar")
+    p.add_argument("--handcrafted", default=[], metavar="FAMILIES", type=spec_type(parse_handcrafted),
+                   help="comma-separated handcrafted families: gabor,glcm,haar; parameters after a colon, "
+                        "separated by ';' (e.g. glcm:bin_count=64;symmetric=true, gabor:frequencies=0.25,0.1)")
     p.add_argument("--weights", default="imagenet",
                    help="imagenet (torchvision's, from the torch hub cache), none (random, seeded), or a "
                         "state_dict / featurekit checkpoint PATH (default: imagenet)")
     p.add_argument("--size", type=int, default=None, help="input size (default: the weights')")
-    p.add_argument("--resize", default="crop", choices=["crop", "squash"],
+    p.add_argument("--resize", default="crop", choices=RESIZE_MODES,
                    help="crop: shorter side + centre crop as the weights do; squash: straight to size x size")
-    p.add_argument("--pool", default="gap", choices=["gap", "gmp", "gapgmp", "spp", "none"],
+    p.add_argument("--pool", default="gap", choices=POOLS,
                    help="pooling of each map to a vector (default: gap)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
@@ -55,11 +57,11 @@ def run(args) -> int:
     from featurekit.extraction.pipeline import extract
 
     dataset = load_data(args)
-    families = [f.strip() for f in args.handcrafted.split(",") if f.strip()]
     result = extract(
-        dataset, args.layers, families, cache=args.cache, weights=args.weights, size=args.size,
+        dataset, args.layers, args.handcrafted, cache=args.cache, weights=Weights.parse(args.weights, seed=args.seed),
+        size=args.size,
         pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
-        amp=not args.no_amp, num_workers=args.workers, seed=args.seed,
+        amp=not args.no_amp, num_workers=args.workers,
         dtype="float16" if args.float16 else "float32", progress=not args.quiet,
         lock_timeout=args.lock_timeout,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from featurekit.cli.common import EXAMPLES_FORMATTER
+from featurekit.specs import POOLS
 
 EXAMPLES = """examples:
   featurekit layers vgg16                 # Keras-indexed table: 8-17 = block3_conv2..block5_conv3
@@ -11,19 +12,17 @@ EXAMPLES = """examples:
   featurekit layers --list                # every model featurekit can load
 """
 
-
 def add_parser(sub) -> None:
     p = sub.add_parser("layers", help="print a model's layer table (index, name, module, shape, dim)",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     p.add_argument("model", nargs="?", help="model name, e.g. vgg16, resnet50, inception_v3, mobilenet_v2")
     p.add_argument("--size", type=int, default=None, help="input size in pixels (default: the model's)")
-    p.add_argument("--pool", default="gap", help="pooling used for the dim column (default: gap)")
+    p.add_argument("--pool", default="gap", choices=POOLS, help="pooling used for the dim column (default: gap)")
     p.add_argument("--list", action="store_true", help="list the models instead")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from featurekit.errors import LayerError
     from featurekit.models import SPECS, layer_table, list_models
 
     if args.list or not args.model:
@@ -31,8 +30,6 @@ def run(args) -> int:
         print("any torchvision classification model (generic layer names): " + ", ".join(list_models()))
         return 0 if args.list else 2
     table = layer_table(args.model, args.size)
-    if args.pool not in ("gap", "gmp", "gapgmp", "spp", "none"):
-        raise LayerError(f"unknown pooling {args.pool!r}")
     print(f"{table.model} at {table.input_size}x{table.input_size}")
     print(table.format(args.pool))
     return 0

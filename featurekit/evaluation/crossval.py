@@ -55,9 +55,9 @@ from featurekit.evaluation.protocols import (
     inner_splits,
     parse_cv,
 )
-from featurekit.evaluation.runfolder import versions, write_run
+from featurekit.evaluation.runfolder import write_run
 from featurekit.evaluation.summary import summarise_predictions
-from featurekit.io import utc_now
+from featurekit.io import utc_now, versions
 
 __all__ = [
     "Evaluation",

@@ -68,8 +68,6 @@ import datetime as _dt
 import json
 import math
 import os
-import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -78,6 +76,7 @@ import numpy as np
 import pandas as pd
 
 from featurekit.errors import DataError
+from featurekit.io import versions
 from featurekit.evaluation.summary import PREDICTION_COLUMNS
 
 __all__ = [
@@ -103,22 +102,6 @@ KINDS = ("handcrafted", "deep", "fused", "finetuned")
 def now() -> str:
     """UTC time, ISO 8601, seconds."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def versions() -> dict[str, str]:
-    """Versions of featurekit and the libraries that made the numbers."""
-    from featurekit import __version__
-
-    out = {"featurekit": __version__, "python": platform.python_version()}
-    for mod in ("numpy", "scipy", "sklearn", "pandas", "torch", "torchvision", "xgboost", "h5py"):
-        m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except Exception:  # pragma: no cover - optional
-                continue
-        out["scikit-learn" if mod == "sklearn" else mod] = str(getattr(m, "__version__", "?"))
-    return out
 
 
 def jsonable(obj: Any) -> Any:

@@ -10,14 +10,12 @@ featurekit texture transformer (Gabor, GLCM, Haar-like).
 from __future__ import annotations
 
 import os
-import platform
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-import torchvision
 
-from featurekit import __version__
+from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
 from featurekit.errors import DataError, FeaturekitError
 from featurekit.extraction.activations import ActivationExtractor
@@ -40,12 +38,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def default_workers() -> int:
     # Decoding runs beside the forward pass; leave the cores to torch on small machines.
     return min(4, max(0, (os.cpu_count() or 1) - 1))
-
-
-def version_attrs() -> dict:
-    return {"featurekit_version": __version__, "torch_version": torch.__version__,
-            "torchvision_version": torchvision.__version__, "numpy_version": np.__version__,
-            "python_version": platform.python_version()}
 
 
 class _Images(torch.utils.data.Dataset):

@@ -36,7 +36,8 @@ from featurekit.checkpoint import layer_table_records, save_checkpoint
 from featurekit.errors import DataError
 from featurekit.evaluation.protocols import HoldoutCV
 from featurekit.evaluation.resampling import random_oversample_indices
-from featurekit.extraction.featurizers import resolve_device, version_attrs
+from featurekit.extraction.featurizers import resolve_device
+from featurekit.io import version_attrs
 from featurekit.finetune.augment import BaseImages, View, build_augment
 from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.errors import FinetuneError
