@@ -57,3 +57,22 @@ def random_dataset(n: int = 12, size: int = 48, seed: int = 0, name: str = "rand
 @pytest.fixture
 def tiny_dataset():
     return random_dataset()
+
+
+def copy_busi(busi_dir: Path, dest: Path, per_class: dict) -> Path:
+    """A BUSI-layout folder with the given image numbers per class (masks included, names kept)."""
+    import shutil
+
+    for cls, numbers in per_class.items():
+        (dest / cls).mkdir(parents=True, exist_ok=True)
+        for k in numbers:
+            for f in busi_dir.joinpath(cls).glob(f"{cls} ({k})*.png"):
+                shutil.copy(f, dest / cls / f.name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def busi_small(busi_dir, tmp_path_factory) -> Path:
+    """10 benign + 10 malignant BUSI images with masks (a module-wide copy)."""
+    return copy_busi(busi_dir, tmp_path_factory.mktemp("busi_small"),
+                     {"benign": range(1, 11), "malignant": range(1, 11)})

@@ -67,10 +67,14 @@ def run(args) -> int:
     )
     if not args.quiet:
         print(f"dataset: {dataset.name} ({len(dataset)} images; {_counts(dataset)})")
-        for name, lm in result.models.items():
-            note = "" if lm.weights.startswith(("imagenet", "file")) else "  (random init: NOT pretrained)"
-            sha = f" sha256={lm.weights_sha256[:12]}" if lm.weights_sha256 else ""
-            print(f"model: {name} weights={lm.weights}{sha}{note}")
+        models = {}
+        for spec in result.specs:
+            if spec.params.get("family") == "cnn":
+                sha = spec.attrs.get("weights_sha256") or spec.params.get("weights_sha256") or ""
+                models.setdefault(spec.params["model"], (str(spec.params.get("weights")), str(sha)))
+        for name, (weights, sha) in models.items():
+            note = "" if weights.startswith(("imagenet", "file")) else "  (random init: NOT pretrained)"
+            print(f"model: {name} weights={weights}{f' sha256={sha[:12]}' if sha else ''}{note}")
         print(f"cache: {result.cache.path}")
         for spec in result.specs:
             state = "computed" if spec in result.computed else "reused"

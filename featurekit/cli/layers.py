@@ -31,5 +31,7 @@ def run(args) -> int:
         return 0 if args.list else 2
     table = layer_table(args.model, args.size)
     print(f"{table.model} at {table.input_size}x{table.input_size}")
-    print(table.format(args.pool))
+    from featurekit.extraction.pooling import pooled_dim
+
+    print(table.format(lambda shape: pooled_dim(shape, args.pool), f"dim ({args.pool})"))
     return 0

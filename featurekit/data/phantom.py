@@ -39,7 +39,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from featurekit.data.dataset import Dataset
 from featurekit.data.sources import ArrayImages, ArrayMasks
@@ -62,12 +61,16 @@ def _check_args(n_per_class: int, size: int) -> None:
 
 def _smooth_noise(rng, shape, sigma) -> np.ndarray:
     """Zero-mean, unit-variance Gaussian-filtered noise."""
+    from scipy import ndimage as ndi  # imported only to generate
+
     f = ndi.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
     return (f - f.mean()) / (f.std() + 1e-12)
 
 
 def _speckle(rng, shape, grain) -> np.ndarray:
     """Fully developed speckle: magnitude of correlated complex Gaussian noise, mean 1."""
+    from scipy import ndimage as ndi  # imported only to generate
+
     re = ndi.gaussian_filter(rng.standard_normal(shape), grain, mode="wrap")
     im = ndi.gaussian_filter(rng.standard_normal(shape), grain, mode="wrap")
     amp = np.hypot(re, im)
@@ -99,6 +102,8 @@ def _lesion_mask(rng, size: int, m: float) -> np.ndarray:
 
 
 def _phantom_image(rng, size: int, latent: float) -> tuple[np.ndarray, np.ndarray]:
+    from scipy import ndimage as ndi  # imported only to generate
+
     m = float(1.0 / (1.0 + np.exp(-1.6 * latent)))
     f = size / 128.0  # geometric scales are defined at 128 px; speckle grain stays in pixels
     shape = (size, size)

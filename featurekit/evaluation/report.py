@@ -499,15 +499,15 @@ border-left:3px solid #2b6cb0;padding:.4em .8em}
 """
 
 
-def build_report(runs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
+def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
                  top: int = 6, metric: str = "roc_auc_pooled", title: str | None = None) -> Path:
     """Write ``report.md`` and a standalone ``report.html`` for one or several run folders.
 
     Parameters
     ----------
-    runs : list of paths
-        Run folders (rows are merged; a (feature_set, classifier) seen in an
-        earlier run gets ``@run`` appended).
+    runs : path or list of paths
+        A run folder, or several (rows are merged; a (feature_set, classifier)
+        seen in an earlier run gets ``@run`` appended).
     out : path, optional
         ``FILE.html`` / ``FILE.md`` (both are written, side by side) or a folder
         (``report.md`` and ``report.html`` in it). Default: the first run folder.
@@ -522,6 +522,8 @@ def build_report(runs: Sequence[str | os.PathLike], out: str | os.PathLike | Non
     -------
     Path of report.html.
     """
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs]
     if not runs:
         raise DataError("name at least one run folder")
     folders, results, predictions = read_runs(runs)

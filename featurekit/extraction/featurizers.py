@@ -3,8 +3,8 @@
 A featurizer declares the :class:`~featurekit.cache.EntrySpec` s it produces
 and yields ``(start, stop, {entry_id: rows})`` for the grid batches it is
 asked for. :class:`CNNFeaturizer` computes every requested layer of one model
-in one forward pass per batch; :class:`HandcraftedFeaturizer` wraps a
-featurekit texture transformer (Gabor, GLCM, Haar-like).
+in one forward pass per batch; the handcrafted families are in
+:mod:`featurekit.extraction.texture` (no torch there).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 
+from featurekit.devices import torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
 from featurekit.errors import DataError, FeaturekitError
@@ -26,13 +26,8 @@ from featurekit.models.weights import LoadedModel, ModelRef
 Batches = Sequence[tuple[int, int]]
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise FeaturekitError("--device cuda was asked for, but no CUDA device is available")
-    return dev
+#: the one device resolver, as torch.device (see featurekit.devices)
+resolve_device = torch_device
 
 
 def default_workers() -> int:
@@ -129,37 +124,3 @@ class CNNFeaturizer:
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
                     out = extractor(x)
                 yield start, stop, {wanted[name]: t.float().cpu().numpy() for name, t in out.items()}
-
-
-class HandcraftedFeaturizer:
-    """A featurekit texture transformer (Gabor, GLCM, Haar-like) as a cache producer.
-
-    The transformer must provide ``featurize(images, masks) -> (n, D)`` and
-    ``get_feature_names_out()``; its ``get_params()`` identify the entry.
-    """
-
-    def __init__(self, family: str, transformer, dtype: str = "float32"):
-        self.family = family
-        self.transformer = transformer
-        self.dtype = dtype
-        names = list(transformer.get_feature_names_out())
-        params = {"family": family, "estimator": type(transformer).__name__,
-                  **{k: v for k, v in transformer.get_params().items() if k not in ("n_jobs", "device")}}
-        self.specs = [EntrySpec(key=family, params=params, dim=len(names), dtype=dtype,
-                                attrs=version_attrs(), feature_names=names)]
-        self.description = family
-
-    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
-        if not specs:
-            return
-        entry_id = self.specs[0].entry_id
-        for start, stop in batches:
-            rows = range(start, stop)
-            images = [dataset.image(i) for i in rows]
-            masks = [dataset.mask(i) for i in rows]
-            try:
-                values = self.transformer.featurize(images, masks)
-            except FeaturekitError as exc:
-                raise DataError(f"{self.family} features of rows {start}-{stop - 1} "
-                                f"({dataset.ids[start]} ...): {exc}") from exc
-            yield start, stop, {entry_id: np.asarray(values, dtype=np.float32)}

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
 from featurekit.errors import LayerError
-from featurekit.specs import LayerSpec, Weights, parse_handcrafted, parse_layers
+from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
+from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
 
 
 @dataclass
@@ -51,16 +52,17 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
 
     Returns the featurizers and ``{str(layer spec): [cache keys]}``.
     """
-    from featurekit.extraction.featurizers import CNNFeaturizer, HandcraftedFeaturizer
+    from featurekit.extraction.texture import HandcraftedFeaturizer
     from featurekit.handcrafted import family_of, from_spec
-    from featurekit.models.registry import get_spec
-    from featurekit.models.weights import resolve_model
     from featurekit.specs import HandcraftedSpec
 
     w = Weights.parse(weights, seed=seed)
     specs = parse_layers(layers)
     featurizers, keys = [], {}
     by_model: dict[str, list[LayerSpec]] = {}
+    if specs:
+        from featurekit.models.registry import get_spec
+        from featurekit.models.weights import resolve_model
     for spec in specs:
         by_model.setdefault(get_spec(spec.model).name, []).append(spec)
     for model, model_specs in by_model.items():
@@ -70,6 +72,8 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
             picked = ref.table.select(spec.selector)
             keys[str(spec)] = [f"{ref.name}/{layer.name}" for layer in picked]
             chosen.update({layer.index: layer for layer in picked})
+        from featurekit.extraction.featurizers import CNNFeaturizer
+
         featurizers.append(CNNFeaturizer(ref, list(chosen.values()), pool, device, amp, num_workers, dtype))
     for item in parse_handcrafted(handcrafted):
         if isinstance(item, HandcraftedSpec):
@@ -116,9 +120,17 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     if len(dataset) == 0:
         raise LayerError(f"dataset {dataset.name!r} is empty")
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or default_cache_path(dataset))
-    featurizers, keys = build_featurizers(layers, handcrafted, weights=weights, size=size, pool=pool, mode=mode,
-                                          device=device, amp=amp, num_workers=num_workers, seed=seed,
-                                          dtype=dtype)
+    w = Weights.parse(weights, seed=seed)
+    layer_specs, hand = parse_layers(layers), parse_handcrafted(handcrafted)
+    requests = {model: request_key(model, selectors, w, size=size, mode=mode, pool=pool, dtype=dtype,
+                                   device=device, amp=amp)
+                for model, selectors in group_layers(layer_specs).items()}
+    requests.update({str(item): hand_key(item, dtype) for item in hand if isinstance(item, HandcraftedSpec)})
+    cached = _fully_cached(dataset, cache, hand, requests, dtype)
+    if cached is not None:
+        return cached
+    featurizers, keys = build_featurizers(layer_specs, hand, weights=w, size=size, pool=pool, mode=mode,
+                                          device=device, amp=amp, num_workers=num_workers, dtype=dtype)
     result = ExtractionResult(cache, layer_keys=keys)
     for f in featurizers:
         big = getattr(f, "large_entries", lambda: [])()
@@ -145,4 +157,71 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
             result.computed += todo_specs
             if getattr(f, "loaded", None) is not None:
                 result.models[f.ref.name] = f.loaded
+    _remember(cache, layer_specs, hand, requests, featurizers, result, dtype)
     return result
+
+
+def _remember(cache: FeatureCache, layer_specs: list[LayerSpec], hand: list, requests: dict[str, str],
+              featurizers: list, result: ExtractionResult, dtype: str) -> None:
+    """Record how each request resolved (see :mod:`featurekit.extraction.memo`)."""
+    by_key = {s.key: s for s in result.specs}
+    answers = {}
+    for model, key in requests.items():
+        specs = [str(sp) for sp in layer_specs if sp.model == model]
+        if not specs:
+            continue
+        keys = {sp: result.layer_keys[sp] for sp in specs}
+        entries = [(k, by_key[k].entry_id) for sp in specs for k in keys[sp] if k in by_key]
+        answers[key] = {"layer_keys": keys, "entries": [list(e) for e in dict.fromkeys(entries)]}
+    # handcrafted featurizers come last, in the order of ``hand``
+    for item, f in zip(hand, featurizers[len(featurizers) - len(hand):]):
+        if isinstance(item, HandcraftedSpec):
+            answers[hand_key(item, dtype)] = {"layer_keys": {}, "entries": [[s.key, s.entry_id] for s in f.specs]}
+    if answers:
+        ResolutionMemo(cache.path).record(answers)
+
+
+def _fully_cached(dataset, cache: FeatureCache, hand: list, requests: dict[str, str],
+                  dtype: str) -> ExtractionResult | None:
+    """The result of a run whose every entry is already in ``cache`` (nothing resolved or built), else None.
+
+    ``requests`` maps each CNN model and handcrafted spec to its memo key;
+    configured transformer objects are planned directly (their specs are cheap).
+    """
+    from featurekit.errors import CacheError
+
+    if not cache.exists():
+        return None
+    memo = ResolutionMemo(cache.path)
+    answers = [memo.lookup(key) for key in requests.values()]
+    if any(a is None for a in answers):
+        return None
+    wanted: dict[tuple[str, str], EntrySpec | None] = {}
+    layer_keys: dict[str, list[str]] = {}
+    for answer in answers:
+        layer_keys.update(answer["layer_keys"])
+        wanted.update({(k, eid): None for k, eid in answer["entries"]})
+    for item in hand:
+        if not isinstance(item, HandcraftedSpec):
+            from featurekit.extraction.texture import HandcraftedFeaturizer
+            from featurekit.handcrafted import family_of
+
+            spec = HandcraftedFeaturizer(family_of(item), item, dtype).specs[0]
+            wanted[(spec.key, spec.entry_id)] = spec
+    try:
+        if cache.fingerprint != dataset.fingerprint():
+            return None
+        present = {(e.key, e.entry_id): e for e in cache.entries()}
+    except CacheError:
+        return None
+    reused = []
+    for (key, eid), spec in wanted.items():
+        entry = present.get((key, eid))
+        if entry is None:
+            return None
+        if spec is None:
+            spec = EntrySpec(key, entry.params, int(entry.shape[1]), entry.dtype, dict(entry.attrs))
+            if spec.entry_id != eid:  # params recorded differently: resolve in full
+                return None
+        reused.append(spec)
+    return ExtractionResult(cache, reused=reused, layer_keys=layer_keys)

@@ -38,7 +38,7 @@ from featurekit.checkpoint import save_checkpoint
 from featurekit.errors import DataError
 from featurekit.evaluation.crossval import plan_folds, run_provenance
 from featurekit.evaluation.metrics import youden_threshold
-from featurekit.extraction.featurizers import resolve_device
+from featurekit.devices import torch_device as resolve_device
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.freezing import freeze

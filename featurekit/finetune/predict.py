@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from featurekit.checkpoint import load_checkpoint
-from featurekit.extraction.featurizers import resolve_device
+from featurekit.devices import torch_device as resolve_device
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.errors import HeadMismatchError
 from featurekit.finetune.training import predict_view

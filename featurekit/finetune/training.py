@@ -36,7 +36,7 @@ from featurekit.checkpoint import layer_table_records, save_checkpoint
 from featurekit.errors import DataError
 from featurekit.evaluation.protocols import HoldoutCV
 from featurekit.evaluation.resampling import random_oversample_indices
-from featurekit.extraction.featurizers import resolve_device
+from featurekit.devices import torch_device as resolve_device
 from featurekit.io import version_attrs
 from featurekit.finetune.augment import BaseImages, View, build_augment
 from featurekit.finetune.config import FinetuneConfig

@@ -240,20 +240,14 @@ def load_images(
 
 
 def resolve_device(device: Any) -> str:
-    """``'auto'`` -> ``'cuda'`` when torch sees a GPU, else ``'cpu'``; validates the rest."""
-    if device is None or device == "auto":
-        import torch
+    """``'auto'`` -> ``'cuda'`` when torch sees a GPU, else ``'cpu'``; validates the rest.
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    dev = str(device)
-    if dev == "cpu" or dev.startswith("cuda"):
-        if dev.startswith("cuda"):
-            import torch
+    The one resolver of :mod:`featurekit.devices` (``auto`` on a machine without
+    an NVIDIA driver answers ``cpu`` without importing torch).
+    """
+    from featurekit.devices import resolve_device as resolve
 
-            if not torch.cuda.is_available():
-                raise DataError(f"device={device!r} requested but torch sees no CUDA device")
-        return dev
-    raise DataError(f"device must be 'auto', 'cpu' or 'cuda[:k]', got {device!r}")
+    return resolve(device)
 
 
 def chunks(n: int, size: int) -> List[slice]:

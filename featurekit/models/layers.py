@@ -127,21 +127,17 @@ class LayerTable(Sequence[Layer]):
     def _describe(self) -> str:
         return ", ".join(f"{layer.index}:{layer.name}" for layer in self._layers)
 
-    def format(self, pool: str = "gap") -> str:
-        """The table as text, as printed by ``featurekit layers MODEL``."""
-        from featurekit.extraction.pooling import pooled_dim
+    def format(self, dim_of=None, dim_label: str = "dim") -> str:
+        """The table as text, as printed by ``featurekit layers MODEL``.
 
-        rows = [("index", "name", "torchvision module", "output shape", f"dim ({pool})")]
+        ``dim_of(shape) -> int`` fills a last column (the feature dimension
+        after pooling, e.g. :func:`featurekit.extraction.pooling.pooled_dim`).
+        """
+        header = ("index", "name", "torchvision module", "output shape") + ((dim_label,) if dim_of else ())
+        rows = [header]
         for layer in self._layers:
-            rows.append(
-                (
-                    str(layer.index),
-                    layer.name,
-                    layer.module or "(input)",
-                    "x".join(str(s) for s in layer.shape),
-                    str(pooled_dim(layer.shape, pool)),
-                )
-            )
+            row = (str(layer.index), layer.name, layer.module or "(input)", "x".join(str(s) for s in layer.shape))
+            rows.append(row + ((str(dim_of(layer.shape)),) if dim_of else ()))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))

@@ -1,0 +1,53 @@
+"""The handcrafted featurizer: a featurekit texture transformer as a producer of cache entries.
+
+Kept apart from :mod:`featurekit.extraction.featurizers` so that planning a
+run of handcrafted features -- and a fully cached one -- never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from featurekit.cache import EntrySpec
+from featurekit.errors import DataError, FeaturekitError
+from featurekit.io import version_attrs
+
+__all__ = ["HandcraftedFeaturizer"]
+
+Batches = Sequence[tuple[int, int]]
+
+
+class HandcraftedFeaturizer:
+    """A featurekit texture transformer (Gabor, GLCM, Haar-like) as a cache producer.
+
+    The transformer must provide ``featurize(images, masks) -> (n, D)`` and
+    ``get_feature_names_out()``; its ``get_params()`` identify the entry.
+    """
+
+    def __init__(self, family: str, transformer, dtype: str = "float32"):
+        self.family = family
+        self.transformer = transformer
+        self.dtype = dtype
+        names = list(transformer.get_feature_names_out())
+        params = {"family": family, "estimator": type(transformer).__name__,
+                  **{k: v for k, v in transformer.get_params().items() if k not in ("n_jobs", "device")}}
+        self.specs = [EntrySpec(key=family, params=params, dim=len(names), dtype=dtype,
+                                attrs=version_attrs(), feature_names=names)]
+        self.description = family
+
+    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
+        if not specs:
+            return
+        entry_id = self.specs[0].entry_id
+        for start, stop in batches:
+            rows = range(start, stop)
+            images = [dataset.image(i) for i in rows]
+            masks = [dataset.mask(i) for i in rows]
+            try:
+                values = self.transformer.featurize(images, masks)
+            except FeaturekitError as exc:
+                raise DataError(f"{self.family} features of rows {start}-{stop - 1} "
+                                f"({dataset.ids[start]} ...): {exc}") from exc
+            yield start, stop, {entry_id: np.asarray(values, dtype=np.float32)}

@@ -1,0 +1,155 @@
+"""The package's shape: layers import downward only, and commands with nothing to compute stay light.
+
+Layers (top to bottom)::
+
+    cli -> orchestration -> finetune / evaluation / extraction
+        -> data / models / handcrafted / cache / imageio / checkpoint -> io / errors / specs / devices
+
+Every import counts, at module level or inside a function.
+"""
+
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "featurekit"
+
+LEVEL = {
+    "errors": 0, "io": 0, "specs": 0, "devices": 0,
+    "data": 1, "models": 1, "handcrafted": 1, "cache": 1, "imageio": 1, "checkpoint": 1,
+    "extraction": 2, "evaluation": 2, "finetune": 2,
+    "orchestration": 3, "executors": 3, "distributed": 3, "studies": 3,
+    "cli": 4,
+}
+#: within level 2, who may not import whom
+FORBIDDEN = {
+    "evaluation": {"extraction", "models", "handcrafted", "finetune", "checkpoint"},
+    "finetune": {"extraction", "cli"},
+    "extraction": {"evaluation", "finetune"},
+}
+#: statistics code knows nothing of torch
+NO_TORCH = {"evaluation", "specs", "io", "errors", "cache", "data"}
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = rel.parts[1:]
+        if not parts or parts == ("__init__",):
+            continue
+        yield path, parts[0]
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module, node.lineno
+
+
+def _violations():
+    out = []
+    for path, top in _modules():
+        if top not in LEVEL:
+            out.append(f"{path}: package part {top!r} has no layer in this test")
+            continue
+        for name, line in _imports(path):
+            where = f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
+            root = name.split(".")[0]
+            if root in ("torch", "torchvision", "timm") and top in NO_TORCH:
+                out.append(where + " (no torch here)")
+            if root != "featurekit" or name == "featurekit":
+                continue
+            target = name.split(".")[1]
+            if target == "__version__":
+                continue
+            if LEVEL.get(target, 99) > LEVEL[top]:
+                out.append(where + f" (layer {top} is below {target})")
+            if target in FORBIDDEN.get(top, ()):
+                out.append(where + f" ({top} must not import {target})")
+    return out
+
+
+def test_layers_import_downward_only():
+    assert _violations() == []
+
+
+def test_the_rule_checker_catches_an_upward_import(tmp_path, monkeypatch):
+    bad = PACKAGE / "evaluation" / "_upward_probe.py"
+    bad.write_text("def f():\n    from featurekit.extraction.pipeline import extract\n    import torch\n")
+    try:
+        found = _violations()
+    finally:
+        bad.unlink()
+    assert any("_upward_probe" in v and "must not import extraction" in v for v in found)
+    assert any("_upward_probe" in v and "no torch" in v for v in found)
+
+
+def _run_without_torch(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter and report whether torch / scikit-learn got imported."""
+    probe = textwrap.dedent(code) + textwrap.dedent("""
+        import sys
+        print("IMPORTED", "torch" in sys.modules, "sklearn" in sys.modules)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    return subprocess.run([sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cached_folder(tmp_path_factory):
+    """A small image folder whose CNN and handcrafted features are in the cache already."""
+    from featurekit.cli import main
+    from featurekit.data import write_phantom
+
+    root = tmp_path_factory.mktemp("light")
+    data = write_phantom(root / "data", n_per_class=6, size=64)
+    args = ["extract", str(data), "--positive", "malignant", "--layers", "mobilenet_v2:features.14,features.18",
+            "--weights", "none", "--size", "64", "--handcrafted", "gabor,glcm:bin_count=16",
+            "--cache", str(root / "c.h5"), "--quiet"]
+    assert main(args) == 0
+    return root, data, args
+
+
+def test_a_fully_cached_extract_imports_neither_torch_nor_sklearn(cached_folder):
+    root, _, args = cached_folder
+    proc = _run_without_torch(f"""
+        from featurekit.cli import main
+        assert main({args!r}[:-1]) == 0
+    """, root)
+    assert proc.returncode == 0, proc.stderr
+    assert "IMPORTED False False" in proc.stdout, proc.stdout
+    assert "reused" in proc.stdout and "computed" not in proc.stdout
+
+
+def test_a_changed_request_is_not_answered_from_the_memo(cached_folder):
+    root, data, args = cached_folder
+    other = [a if a != "none" else "none:seed=1" for a in args]
+    proc = _run_without_torch(f"""
+        from featurekit.cli import main
+        assert main({other!r}[:-1]) == 0
+    """, root)
+    assert proc.returncode == 0, proc.stderr
+    assert "IMPORTED True" in proc.stdout  # a new seed must be resolved (and computed)
+    assert "computed" in proc.stdout
+
+
+def test_cache_ls_layers_of_the_cache_and_report_stay_light(cached_folder):
+    root, _, _ = cached_folder
+    proc = _run_without_torch(f"""
+        from featurekit.cli import main
+        assert main(["cache", "ls", {str(root)!r}]) == 0
+        assert main(["cache", "info", {str(root / "c.h5")!r}]) == 0
+        import featurekit as fk
+        fk.Weights.parse("none"); fk.LayerSpec.parse("vgg16:8-17")
+    """, root)
+    assert proc.returncode == 0, proc.stderr
+    assert "IMPORTED False False" in proc.stdout, proc.stdout
