@@ -153,3 +153,22 @@ def test_cache_ls_layers_of_the_cache_and_report_stay_light(cached_folder):
     """, root)
     assert proc.returncode == 0, proc.stderr
     assert "IMPORTED False False" in proc.stdout, proc.stdout
+
+
+def test_evaluating_cached_features_and_reporting_never_import_torch(cached_folder, tmp_path):
+    root, data, _ = cached_folder
+    proc = _run_without_torch(f"""
+        import featurekit as fk
+        ds = fk.load_dataset({str(data)!r}, positive="malignant")
+        # from the dataset: the extraction is answered from the cache
+        ev = fk.evaluate_features(ds, ["mobilenet_v2:features.14,features.18", "gabor"], ["logreg"], cv="3",
+                                  cache={str(root / "c.h5")!r}, weights="none", size=64, n_boot=20)
+        assert list(ev.results["feature_set"]) == ["mobilenet_v2/features.14", "mobilenet_v2/features.18", "gabor"]
+        # from the cache file alone: layer specs resolve against the cached layers
+        ev2 = fk.evaluate_features({str(root / "c.h5")!r}, ["mobilenet_v2:all"], ["logreg"], cv="3", n_boot=20)
+        assert list(ev2.results["feature_set"]) == ["mobilenet_v2/features.14", "mobilenet_v2/features.18"]
+        ev.save({str(tmp_path / "run")!r})
+        fk.report({str(tmp_path / "run")!r})
+    """, root)
+    assert proc.returncode == 0, proc.stderr
+    assert "IMPORTED False True" in proc.stdout, proc.stdout
