@@ -113,3 +113,10 @@ def test_evaluate_seed_splits_do_not_reseed_random_weights(busi, tmp_path):
     eb = {e["key"]: e["entry_id"] for e in b.provenance["entries"]}
     assert ea == eb  # same random-init features; only the splits changed
     assert not a.predictions.sort_values("id")["fold"].equals(b.predictions.sort_values("id")["fold"])
+
+
+def test_handcrafted_families_are_named_in_one_place():
+    from featurekit.handcrafted import FAMILIES
+    from featurekit.specs import HANDCRAFTED
+
+    assert tuple(FAMILIES) == HANDCRAFTED

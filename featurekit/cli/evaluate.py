@@ -165,7 +165,7 @@ def run(args) -> int:
           + f"); positive: {prov.get('positive')}; protocol: {prov.get('protocol')}")
     print(text_table(ev.results))
     random = sorted({f"{e['model']} ({e['weights']})" for e in prov.get("entries", [])
-                     if str(e.get("weights", "")).startswith("none")})
+                     if e.get("weights") and not Weights.parse(str(e["weights"])).pretrained})
     if random:
         print(f"note: CNN features of {', '.join(random)} come from RANDOM weights, not pretrained ones")
     if nested:

@@ -73,7 +73,7 @@ def run(args) -> int:
                 sha = spec.attrs.get("weights_sha256") or spec.params.get("weights_sha256") or ""
                 models.setdefault(spec.params["model"], (str(spec.params.get("weights")), str(sha)))
         for name, (weights, sha) in models.items():
-            note = "" if weights.startswith(("imagenet", "file")) else "  (random init: NOT pretrained)"
+            note = "" if Weights.parse(weights).pretrained else "  (random init: NOT pretrained)"
             print(f"model: {name} weights={weights}{f' sha256={sha[:12]}' if sha else ''}{note}")
         print(f"cache: {result.cache.path}")
         for spec in result.specs:
