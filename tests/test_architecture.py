@@ -130,9 +130,14 @@ def test_a_fully_cached_extract_imports_neither_torch_nor_sklearn(cached_folder)
     assert "reused" in proc.stdout and "computed" not in proc.stdout
 
 
-def test_a_changed_request_is_not_answered_from_the_memo(cached_folder):
+def test_a_changed_request_is_not_answered_from_the_memo(cached_folder, tmp_path):
     root, data, args = cached_folder
+    # its own copy of the cache (and memo): the module's cache stays as the other tests expect it
+    import shutil
+    for f in root.glob("c.h5*"):
+        shutil.copy2(f, tmp_path / f.name.replace("c.h5", "own.h5"))
     other = [a if a != "none" else "none:seed=1" for a in args]
+    other[other.index(str(root / "c.h5"))] = str(tmp_path / "own.h5")
     proc = _run_without_torch(f"""
         from featurekit.cli import main
         assert main({other!r}[:-1]) == 0
