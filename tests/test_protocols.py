@@ -246,12 +246,27 @@ def test_grouped_kfold_counts_groups_per_class():
     assert len(folds) == 3 and all(set(y[f.test_idx]) == {"b", "m"} for f in folds)
 
 
-def test_holdout_and_predefined_refuse_a_test_part_without_both_classes():
+def test_holdout_puts_every_class_on_both_sides_and_predefined_refuses():
     y = np.array([0] * 50 + [1] * 2)
-    with pytest.raises(CVSpecError, match=r"no test sample of class\(es\) \[1\].*holdout:0.5"):
-        list(iter_folds("holdout:0.1", None, y))
-    (fold,) = list(iter_folds("holdout:0.5", None, y))
-    assert set(y[fold.test_idx]) == {0, 1} and set(y[fold.train_idx]) == {0, 1}
+    # 10% of 2 malignant images rounds to none: one is swapped into the test part, sizes kept
+    folds = list(iter_folds("holdout:0.1x20", None, y))
+    for f in folds:
+        assert np.count_nonzero(y[f.test_idx] == 1) == 1 and np.count_nonzero(y[f.train_idx] == 1) == 1
+        assert f.test_idx.size == 6 and np.array_equal(np.sort(np.r_[f.train_idx, f.test_idx]), np.arange(52))
+    assert len({tuple(f.test_idx) for f in folds}) > 1  # still random
+    # rounding that leaves nothing of a class in training is mended the same way
+    (f,) = list(iter_folds("holdout:0.9", None, np.array([0] * 20 + [1] * 2)))
+    assert np.count_nonzero(np.array([0] * 20 + [1] * 2)[f.train_idx] == 1) == 1
+    # splits that need no help are scikit-learn's, unchanged
+    y2 = _labels(200, seed=4)
+    ours = list(HoldoutCV(0.3, n_repeats=3, random_state=1).iter_folds(None, y2))
+    from sklearn.model_selection import StratifiedShuffleSplit
+    from featurekit.evaluation.protocols import repeat_seeds
+    for f, seed in zip(ours, repeat_seeds(1, 3)):
+        _, test = next(StratifiedShuffleSplit(1, test_size=0.3, random_state=seed).split(np.zeros((200, 1)), y2))
+        assert np.array_equal(f.test_idx, np.sort(test))
+    with pytest.raises(CVSpecError, match="1 member"):
+        list(iter_folds("holdout:0.3", None, np.array([0] * 20 + [1])))
     split = np.array(["train"] * 6 + ["test"] * 4)
     y = np.array([0, 1, 0, 1, 0, 1, 0, 0, 0, 0])
     with pytest.raises(CVSpecError, match=r"predefined split has no test sample of class\(es\) \[1\]"):

@@ -41,8 +41,9 @@ sensitivity, specificity... undefined there, and a fold mean over the other
 folds looks better founded than it is. So the splitters refuse upfront what
 cannot give every test part both classes, with a :class:`CVSpecError` that says
 what would: stratified k-fold with more folds than the smallest class has
-samples (or, grouped, groups), a holdout or predefined split whose test (or
-train) part lacks a class. What can still happen (grouped stratification is
+samples (or, grouped, groups), a grouped holdout or a predefined split whose
+test (or train) part lacks a class. The ungrouped holdout instead swaps one
+sample in where rounding would leave a class out of a part. What can still happen (grouped stratification is
 approximate; foreign splitters) is counted per metric in the results
 (``roc_auc_n_folds``) and flagged in the printed table and the report.
 
@@ -52,7 +53,6 @@ the scikit-learn plumbing of :class:`_BaseCV`.
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any, Iterator, NamedTuple
 
@@ -334,10 +334,13 @@ class HoldoutCV(_BaseCV):
     Notes
     -----
     Without groups each test set has ``ceil(test_size·n)`` samples and each class
-    is represented proportionally (scikit-learn's ``StratifiedShuffleSplit``). With
-    groups the split is greedy on whole groups, so sizes are approximate; a split
-    whose train or test side misses a class raises :class:`DataError` (too few
-    groups).
+    is represented proportionally (scikit-learn's ``StratifiedShuffleSplit``); when
+    that proportion rounds a class down to no test (or no training) sample, one of
+    its samples is swapped in for one of the most frequent class, so every class
+    with at least 2 samples is on both sides (a class with 1 sample raises
+    :class:`CVSpecError`). With groups the split is greedy on whole groups, so
+    sizes are approximate; a split whose train or test side misses a class raises
+    :class:`CVSpecError` (too few groups).
     """
 
     _param_names = ("test_size", "n_repeats", "random_state")
@@ -370,7 +373,8 @@ class HoldoutCV(_BaseCV):
                     train, test = next(sss.split(np.zeros((n, 1)), y_arr))
                 except ValueError as exc:
                     raise CVSpecError(f"{self!r}: {exc}") from exc
-                advice = self._advice(y_arr)
+                train, test = _both_classes_on_both_sides(y_arr, train, test, np.random.default_rng(seed))
+                advice = "every class needs at least 2 samples for a holdout split"
             else:
                 train, test = _stratified_group_holdout(y_arr, g, ts, np.random.default_rng(seed))
                 check_group_disjoint(g, train, test)
@@ -378,14 +382,27 @@ class HoldoutCV(_BaseCV):
             _check_both_sides(y_arr, train, test, f"{self!r}: the holdout split of repeat {r}", advice)
             yield Fold(r, 0, np.sort(train), np.sort(test))
 
-    def _advice(self, y: np.ndarray) -> str:
-        """What test fraction gives every class a sample on both sides (ungrouped)."""
-        classes, counts = np.unique(y, return_counts=True)
-        c = int(counts.min())
-        lo = math.ceil(100.0 / c) / 100.0 if c else 1.0
-        if c < 2 or lo > 1.0 - 1.0 / c:
-            return f"class {classes.tolist()[int(np.argmin(counts))]!r} has {c} sample(s): too few for a holdout split"
-        return f"a test fraction of at least {lo:g} puts some of each class in the test part (holdout:{lo:g})"
+
+def _both_classes_on_both_sides(y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Swap samples so that every class with >= 2 samples is in train and in test; sizes kept.
+
+    A class missing on one side gets one of its samples (drawn with ``rng``)
+    from the other side, in exchange for one sample of the class most frequent
+    on the receiving side. Splits where every class is on both sides are returned
+    unchanged.
+    """
+    train, test = np.array(train), np.array(test)
+    for c in np.unique(y):
+        for dst, src in ((test, train), (train, test)):
+            if np.any(y[dst] == c) or np.count_nonzero(y[src] == c) < 2:
+                continue
+            values, counts = np.unique(y[dst], return_counts=True)
+            donor = values[int(np.argmax(counts))]
+            i = rng.choice(np.flatnonzero(y[src] == c))
+            j = rng.choice(np.flatnonzero(y[dst] == donor))
+            src[i], dst[j] = dst[j], src[i]
+    return train, test
 
 
 _SPLIT_ALIASES = {
