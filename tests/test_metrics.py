@@ -217,3 +217,85 @@ def test_threshold_convention_is_greater_or_equal():
     s = [0.2, 0.5]
     assert METRICS["sensitivity"](y, s, 0.5) == 1.0
     assert METRICS["sensitivity"](y, s, 0.5000001, zero_division=0.0) == 0.0
+
+
+# --------------------------------------------------------------------------- the one ranking kernel
+
+
+def _tied_case(seed, n):
+    """Scores on a coarse grid (many ties, also across classes), ~30% positives."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    y[:2] = [0, 1]
+    s = np.round(rng.normal(size=n) + y, 1 if seed % 2 else 0)
+    return y, s
+
+
+@pytest.mark.parametrize("seed, n", [(0, 7), (1, 60), (2, 500), (3, 2000)])
+def test_one_auc_kernel_equals_sklearn_with_ties(seed, n):
+    from featurekit.evaluation.bootstrap import bootstrap_ci
+    from featurekit.evaluation.delong import delong_components
+    from featurekit.evaluation.ranking import auc_from_counts, value_counts
+
+    y, s = _tied_case(seed, n)
+    assert np.unique(s).size < n  # ties present
+    expected = skm.roc_auc_score(y, s)
+    # counts and placements are integers and half-integers: the only rounding is float64's
+    vc = value_counts(y == 1, s)
+    assert float(auc_from_counts(vc.pos, vc.neg)) == pytest.approx(expected, abs=1e-12)
+    assert M.roc_auc(y, s) == pytest.approx(expected, abs=1e-12)
+    assert binary_report(y, s)["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert bootstrap_ci(y, s, n_boot=1).estimate == pytest.approx(expected, abs=1e-12)
+    if min(y.sum(), (1 - y).sum()) >= 2:
+        aucs, v10, _ = delong_components(y, [s, -s])
+        np.testing.assert_allclose(aucs, [expected, 1 - expected], rtol=0, atol=1e-12)
+        assert v10[0].mean() == pytest.approx(expected, abs=1e-12)
+    fpr, tpr, thr = M.roc_curve(y, s)
+    sk_fpr, sk_tpr, sk_thr = skm.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(tpr, sk_tpr, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(thr[1:], sk_thr[1:])
+    assert np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2) == pytest.approx(expected, abs=1e-12)
+
+
+def test_every_auc_goes_through_the_one_kernel(monkeypatch):
+    """metrics, binary_report, bootstrap, DeLong and the report's ROC all count ranks in ranking.placements."""
+    from featurekit.evaluation import ranking
+    from featurekit.evaluation.bootstrap import bootstrap_ci
+    from featurekit.evaluation.delong import delong_roc_test
+
+    calls = []
+    real = ranking.placements
+
+    def spy(counts):
+        calls.append(np.shape(counts))
+        return real(counts)
+
+    monkeypatch.setattr(ranking, "placements", spy)
+    y, s = _tied_case(5, 80)
+    for compute in (lambda: M.roc_auc(y, s), lambda: binary_report(y, s),
+                    lambda: bootstrap_ci(y, s, n_boot=50), lambda: delong_roc_test(y, s, s + 0.3 * y)):
+        calls.clear()
+        compute()
+        assert calls, compute
+    calls.clear()
+    bootstrap_ci(y, s, n_boot=50)
+    assert any(len(shape) == 2 and shape[0] == 50 for shape in calls)  # all replicates in one call
+
+
+def test_metric_table_is_vectorised_over_counts():
+    """Arrays of counts (the bootstrap's replicates) give the metric of each, as single calls do."""
+    rng = np.random.default_rng(4)
+    counts = rng.integers(0, 6, size=(200, 4))
+    counts[:5] = [[0, 0, 3, 2], [2, 0, 0, 3], [0, 3, 2, 0], [1, 1, 1, 1], [0, 0, 0, 4]]  # degenerate rows
+    for name, metric in METRICS.items():
+        if metric.threshold_free:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            vec = metric.from_counts(tuple(counts.T), np.nan)
+            one = [float(metric.from_counts(tuple(int(v) for v in row), np.nan)) for row in counts]
+        np.testing.assert_array_equal(vec, one, err_msg=name)
+    assert {m.name for m in METRICS.values() if m.threshold_free} == THRESHOLD_FREE
+    assert all(m.higher_is_better for m in METRICS.values())
+    assert M.accuracy.__doc__.startswith("Accuracy ``(TP + TN)") and "zero_division" in M.f1.__doc__

@@ -16,6 +16,8 @@ from featurekit.evaluation.protocols import (
     HoldoutCV,
     PredefinedSplitCV,
     StratifiedKFoldCV,
+    describe_protocol,
+    iter_folds,
     parse_cv,
 )
 from featurekit.evaluation.resampling import OversampledClassifier, random_oversample_indices
@@ -216,6 +218,110 @@ def test_parse_cv_errors_are_clear(spec, pattern):
     with pytest.raises(CVSpecError, match=pattern) as info:
         parse_cv(spec)
     assert isinstance(info.value, FeaturekitError) and isinstance(info.value, ValueError)
+
+
+# --------------------------------------------------------------------------- thin data
+
+
+def test_kfold_refuses_more_folds_than_the_smallest_class_and_suggests_k():
+    y = np.array(["benign"] * 5 + ["malignant"] * 2)
+    with pytest.raises(CVSpecError, match=r"class 'malignant' has 2 samples.*3 of the 5 test folds.*cv='2'"):
+        list(iter_folds("5", None, y))
+    with pytest.raises(CVSpecError, match=r"cv='2x3'"):
+        list(StratifiedKFoldCV(3, 3).split(None, y))
+    for f in iter_folds("2x3", None, y):  # the suggested k: every test fold holds both classes
+        assert set(y[f.test_idx]) == {"benign", "malignant"}
+    with pytest.raises(CVSpecError, match="no k-fold can put"):
+        list(iter_folds(2, None, y[:6]))  # one malignant image
+    with pytest.raises(CVSpecError, match="two classes"):
+        list(iter_folds(2, None, y[:5]))
+
+
+def test_grouped_kfold_counts_groups_per_class():
+    y = np.array(["b"] * 12 + ["m"] * 6)
+    groups = np.r_[np.arange(12), [20, 20, 21, 21, 22, 22]]  # 6 malignant images, 3 patients
+    with pytest.raises(CVSpecError, match=r"4 groups of every class.*'m' has 3 groups.*cv='3'"):
+        list(iter_folds(4, None, y, groups))
+    folds = list(iter_folds(3, None, y, groups))
+    assert len(folds) == 3 and all(set(y[f.test_idx]) == {"b", "m"} for f in folds)
+
+
+def test_holdout_puts_every_class_on_both_sides_and_predefined_refuses():
+    y = np.array([0] * 50 + [1] * 2)
+    # 10% of 2 malignant images rounds to none: one is swapped into the test part, sizes kept
+    folds = list(iter_folds("holdout:0.1x20", None, y))
+    for f in folds:
+        assert np.count_nonzero(y[f.test_idx] == 1) == 1 and np.count_nonzero(y[f.train_idx] == 1) == 1
+        assert f.test_idx.size == 6 and np.array_equal(np.sort(np.r_[f.train_idx, f.test_idx]), np.arange(52))
+    assert len({tuple(f.test_idx) for f in folds}) > 1  # still random
+    # rounding that leaves nothing of a class in training is mended the same way
+    (f,) = list(iter_folds("holdout:0.9", None, np.array([0] * 20 + [1] * 2)))
+    assert np.count_nonzero(np.array([0] * 20 + [1] * 2)[f.train_idx] == 1) == 1
+    # splits that need no help are scikit-learn's, unchanged
+    y2 = _labels(200, seed=4)
+    ours = list(HoldoutCV(0.3, n_repeats=3, random_state=1).iter_folds(None, y2))
+    from sklearn.model_selection import StratifiedShuffleSplit
+    from featurekit.evaluation.protocols import repeat_seeds
+    for f, seed in zip(ours, repeat_seeds(1, 3)):
+        _, test = next(StratifiedShuffleSplit(1, test_size=0.3, random_state=seed).split(np.zeros((200, 1)), y2))
+        assert np.array_equal(f.test_idx, np.sort(test))
+    with pytest.raises(CVSpecError, match="1 member"):
+        list(iter_folds("holdout:0.3", None, np.array([0] * 20 + [1])))
+    split = np.array(["train"] * 6 + ["test"] * 4)
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 0, 0, 0])
+    with pytest.raises(CVSpecError, match=r"predefined split has no test sample of class\(es\) \[1\]"):
+        list(iter_folds("predefined", None, y, split_labels=split))
+    y[-1] = 1
+    assert len(list(iter_folds("predefined", None, y, split_labels=split))) == 1
+
+
+# --------------------------------------------------------------------------- any scikit-learn splitter
+
+
+def test_iter_folds_takes_specifications_and_featurekit_splitters():
+    y = _labels(60, seed=8)
+    ours = list(StratifiedKFoldCV(3, 2, random_state=5).iter_folds(None, y))
+    for cv in ("3x2", StratifiedKFoldCV(3, 2, random_state=5)):
+        got = list(iter_folds(cv, None, y, random_state=5))
+        assert [(f.repeat, f.fold) for f in got] == [(f.repeat, f.fold) for f in ours]
+        assert all(np.array_equal(a.test_idx, b.test_idx) for a, b in zip(got, ours))
+    assert describe_protocol("3x2") == "stratified 3-fold x2"
+    assert describe_protocol(HoldoutCV(0.3, 5), grouped=True) == "stratified holdout 0.3 x5 (grouped)"
+
+
+@pytest.mark.filterwarnings("ignore:The groups parameter is ignored by StratifiedKFold")
+def test_iter_folds_with_sklearn_splitters():
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, RepeatedStratifiedKFold, StratifiedKFold
+
+    y = _labels(90, seed=9)
+    X = np.zeros((90, 3))
+    groups = _patients(y, seed=9)
+    folds = list(iter_folds(StratifiedKFold(5, shuffle=True, random_state=0), X, y))
+    assert [(f.repeat, f.fold) for f in folds] == [(0, i) for i in range(5)]
+    assert np.array_equal(np.sort(np.concatenate([f.test_idx for f in folds])), np.arange(90))
+    assert all(f.val_idx is None for f in folds)
+
+    folds = list(iter_folds(RepeatedStratifiedKFold(n_splits=4, n_repeats=3, random_state=0), None, y))
+    assert [(f.repeat, f.fold) for f in folds] == [(r, k) for r in range(3) for k in range(4)]
+    for r in range(3):  # each repeat is a partition
+        test = np.concatenate([f.test_idx for f in folds if f.repeat == r])
+        assert np.array_equal(np.sort(test), np.arange(90))
+
+    folds = list(iter_folds(GroupKFold(4), X, y, groups))
+    assert len(folds) == 4
+    for f in folds:
+        assert not set(groups[f.train_idx]) & set(groups[f.test_idx])
+    with pytest.raises(CVSpecError, match="GroupKFold.*groups"):
+        list(iter_folds(GroupKFold(4), X, y))
+
+    folds = list(iter_folds(LeaveOneGroupOut(), None, y, groups))
+    assert len(folds) == np.unique(groups).size and {f.repeat for f in folds} == {0}
+    assert [f.fold for f in folds] == list(range(len(folds)))
+    assert all(np.unique(groups[f.test_idx]).size == 1 for f in folds)
+
+    with pytest.raises(DataError, match="does not keep the groups together"):
+        list(iter_folds(StratifiedKFold(5, shuffle=True, random_state=0), X, y, groups))
+    assert describe_protocol(GroupKFold(4), grouped=True).startswith("GroupKFold(")
 
 
 # --------------------------------------------------------------------------- oversampling

@@ -166,3 +166,45 @@ def test_random_weights_are_flagged_never_passed_off_as_pretrained(runs):
     assert "net (none:seed=0) come from RANDOM weights" in md
     build_report([tmp / "finetune"], out=tmp / "flag" / "ft.md")  # no CNN feature entries: no such note
     assert "RANDOM weights" not in (tmp / "flag" / "ft.md").read_text()
+
+
+def _thin_predictions():
+    """5 test folds of 4 images; only folds 0 and 1 hold malignant (positive) images."""
+    rng = np.random.default_rng(3)
+    y = np.zeros(20, dtype=int)
+    y[[0, 1, 4, 5]] = 1
+    fold = np.arange(20) // 4
+    score = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.1, 20), 0, 1)
+    return pd.DataFrame({"id": [f"s{i}" for i in range(20)], "y_true": y, "feature_set": "gabor",
+                         "classifier": "logreg", "repeat": 0, "fold": fold, "score": score, "threshold": 0.5})
+
+
+def test_thin_folds_are_counted_and_flagged(tmp_path):
+    pred = _thin_predictions()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = summarise_predictions(pred, {("gabor", "logreg"): {"kind": "handcrafted"}}, n_boot=50)
+    r = rows.iloc[0]
+    assert r["n_folds"] == 5
+    assert r["roc_auc_n_folds"] == 2 and r["sensitivity_n_folds"] == 2 and r["specificity_n_folds"] == 5
+    assert r["sensitivity_youden_n_folds"] == 2 and "roc_auc_youden_n_folds" not in rows
+    table = text_table(rows)
+    head, _, foot = table.partition("\n\n")
+    auc_cell = f"{r['roc_auc']:.3f} ± {r['roc_auc_sd']:.3f}‡"
+    assert auc_cell in head and f"{r['specificity']:.3f}‡" not in head
+    assert "roc_auc on 2 of 5 folds" in foot and "sensitivity on 2 of 5 folds" in foot
+    assert "specificity on" not in foot
+    write_run(tmp_path / "thin", rows, pred, {"positive": "malignant", "seed": 0, "cv": "custom"})
+    build_report([tmp_path / "thin"])
+    md = (tmp_path / "thin" / "report.md").read_text()
+    assert auc_cell in md and "‡ mean over only the test folds" in md and "roc_auc on 2 of 5 folds" in md
+    html_text = (tmp_path / "thin" / "report.html").read_text()
+    assert auc_cell in html_text and "roc_auc on 2 of 5 folds" in html_text
+
+
+def test_complete_folds_carry_no_flag(runs):
+    tmp, ev = runs
+    assert (ev.results["roc_auc_n_folds"] == ev.results["n_folds"]).all()
+    assert "‡" not in text_table(ev.results)
+    build_report([tmp / "features"], out=tmp / "noflag" / "r.md")
+    assert "‡" not in (tmp / "noflag" / "r.md").read_text()

@@ -12,8 +12,11 @@ quantiles of the ``B`` replicate values (``α = 1 − confidence``; linear
 interpolation, ``numpy.quantile``'s default). The point ``estimate`` is the
 metric on the original data, not the bootstrap mean.
 
-Speed: ``roc_auc`` and ``pr_auc`` are computed for all replicates at once from
-per-replicate counts of each distinct score value (``O(B·(m + n))``), and the
+Speed: every metric of :data:`~featurekit.evaluation.metrics.METRICS` is
+computed for all replicates at once by its own formula of counts
+(:meth:`~featurekit.evaluation.metrics.Metric.from_counts`): ``roc_auc`` and
+``pr_auc`` from per-replicate counts of each distinct score value (the ranking
+kernel of :mod:`featurekit.evaluation.ranking`, ``O(B·(m + n))``), the
 threshold metrics from per-replicate confusion counts; any other callable is
 evaluated replicate by replicate.
 
@@ -37,14 +40,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.evaluation.metrics import (
-    COUNT_METRICS,
-    THRESHOLD_FREE,
-    UndefinedMetricWarning,
-    _check_scores,
-    binarize_labels,
-    get_metric,
-)
+from featurekit.evaluation.labels import UndefinedMetricWarning, binarize_labels, check_scores
+from featurekit.evaluation.metrics import Metric, get_metric
+from featurekit.evaluation.ranking import value_counts
 
 __all__ = [
     "BootstrapResult",
@@ -152,33 +150,28 @@ class PairedBootstrapResult(_Interval):
 
 
 class _Spec:
-    """A metric to bootstrap: a registry name or a user callable."""
+    """A metric to bootstrap: a :class:`~featurekit.evaluation.metrics.Metric` (or its name) or a callable."""
 
-    def __init__(self, metric: str | Callable[..., float], threshold: float):
+    def __init__(self, metric: str | Metric | Callable[..., float], threshold: float):
         self.threshold = float(threshold)
-        if callable(metric):
+        if isinstance(metric, Metric):
+            self.name, self.metric = metric.name, metric
+        elif callable(metric):
             self.name = getattr(metric, "__name__", "metric")
-            self.kind = "callable"
+            self.metric = None
             self.fn = metric
         else:
-            self.name, self.fn = get_metric(metric)
-            if self.name == "roc_auc":
-                self.kind = "auc"
-            elif self.name == "pr_auc":
-                self.kind = "ap"
-            else:
-                self.kind = "counts"
+            self.name, self.metric = get_metric(metric)
 
     @property
     def needs_counts(self) -> bool:
-        return self.kind in ("auc", "ap")
+        """Whether the replicates need the counts per score value (threshold-free metrics)."""
+        return self.metric is not None and self.metric.threshold_free
 
     def estimate(self, y01: np.ndarray, s: np.ndarray) -> float:
-        if self.kind == "callable":
+        if self.metric is None:
             return float(self.fn(y01, s))
-        if self.name in THRESHOLD_FREE:
-            return float(self.fn(y01, s, pos_label=1))
-        return float(self.fn(y01, s, self.threshold, pos_label=1))
+        return self.metric(y01, s, self.threshold, pos_label=1)
 
 
 def _check_args(n_boot: int, confidence: float) -> None:
@@ -229,16 +222,16 @@ def _summarise(values: np.ndarray, confidence: float, what: str) -> tuple[float,
 
 
 class _Scores:
-    """Per score vector: positive/negative scores and their value codes."""
+    """Per score vector: positive/negative scores and the codes of their distinct values."""
 
-    def __init__(self, s: np.ndarray, pos: np.ndarray, neg: np.ndarray, need_codes: bool):
+    def __init__(self, s: np.ndarray, t: np.ndarray, pos: np.ndarray, neg: np.ndarray, need_codes: bool):
         self.sp = s[pos]
         self.sn = s[neg]
         if need_codes:
-            uniq, codes = np.unique(np.r_[self.sp, self.sn], return_inverse=True)
-            self.n_values = uniq.size
-            self.codes_p = codes[: pos.size]
-            self.codes_n = codes[pos.size:]
+            vc = value_counts(t, s)
+            self.n_values = vc.values.size
+            self.codes_p = vc.codes[pos]
+            self.codes_n = vc.codes[neg]
 
     def counts(self, ip: np.ndarray, ineg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per replicate (rows), counts of sampled positives/negatives per value (ascending)."""
@@ -247,21 +240,6 @@ class _Scores:
         cp = np.bincount((self.codes_p[ip] + offs).ravel(), minlength=c * u).reshape(c, u)
         cn = np.bincount((self.codes_n[ineg] + offs).ravel(), minlength=c * u).reshape(c, u)
         return cp.astype(np.float64), cn.astype(np.float64)
-
-
-def _auc_from_counts(cp: np.ndarray, cn: np.ndarray, m: int, n: int) -> np.ndarray:
-    # AUC = Σ_v cp(v) · (#neg below v + ½ #neg at v) / (m n)
-    below = np.cumsum(cn, axis=1) - cn
-    return np.einsum("ij,ij->i", cp, below + 0.5 * cn) / (m * n)
-
-
-def _ap_from_counts(cp: np.ndarray, cn: np.ndarray, m: int) -> np.ndarray:
-    # AP = Σ_v (cp(v)/m) · precision(score >= v), thresholds in decreasing order
-    cp_d = cp[:, ::-1]
-    tp = np.cumsum(cp_d, axis=1)
-    pp = tp + np.cumsum(cn[:, ::-1], axis=1)
-    prec = np.divide(tp, pp, out=np.zeros_like(tp), where=pp > 0)
-    return np.einsum("ij,ij->i", cp_d, prec) / m
 
 
 def _replicates(
@@ -276,7 +254,7 @@ def _replicates(
     """Replicate values: one dict (metric name -> (n_boot,)) per score vector."""
     m, n = pos.size, neg.size
     need_codes = any(sp.needs_counts for sp in specs)
-    prepared = [_Scores(s, pos, neg, need_codes) for s in score_vectors]
+    prepared = [_Scores(s, t, pos, neg, need_codes) for s in score_vectors]
     out = [{sp.name: np.empty(n_boot) for sp in specs} for _ in score_vectors]
     chunk = int(max(1, min(n_boot, _CHUNK_ELEMENTS // (m + n))))
     y_rep = np.r_[np.ones(m, dtype=np.int64), np.zeros(n, dtype=np.int64)]
@@ -290,21 +268,19 @@ def _replicates(
             for k, sc in enumerate(prepared):
                 cp = cn = None
                 for sp in specs:
-                    if sp.needs_counts and cp is None:
-                        cp, cn = sc.counts(ip, ineg)
-                    if sp.kind == "auc":
-                        vals = _auc_from_counts(cp, cn, m, n)
-                    elif sp.kind == "ap":
-                        vals = _ap_from_counts(cp, cn, m)
-                    elif sp.kind == "counts":
-                        tp = (sc.sp >= sp.threshold)[ip].sum(axis=1)
-                        fp = (sc.sn >= sp.threshold)[ineg].sum(axis=1)
-                        vals = COUNT_METRICS[sp.name](tp, fp, n - fp, m - tp, np.nan)
-                    else:
+                    if sp.metric is None:
                         vals = np.array([
                             float(sp.fn(y_rep, np.r_[sc.sp[ip[r]], sc.sn[ineg[r]]]))
                             for r in range(c)
                         ])
+                    elif sp.needs_counts:
+                        if cp is None:
+                            cp, cn = sc.counts(ip, ineg)
+                        vals = sp.metric.from_counts((cp, cn), np.nan)
+                    else:
+                        tp = (sc.sp >= sp.threshold)[ip].sum(axis=1)
+                        fp = (sc.sn >= sp.threshold)[ineg].sum(axis=1)
+                        vals = sp.metric.from_counts((tp, fp, n - fp, m - tp), np.nan)
                     out[k][sp.name][sl] = vals
     return out
 
@@ -343,8 +319,9 @@ def bootstrap_metrics(
     y_true : array-like of shape (n_samples,)
     y_score : array-like of shape (n_samples,)
         Pooled out-of-fold scores, higher meaning more likely ``pos_label``.
-    metrics : sequence of str or callable, default=("roc_auc",)
-        Names of :data:`~featurekit.evaluation.metrics.METRICS` (or aliases), or
+    metrics : sequence of str, Metric or callable, default=("roc_auc",)
+        Names of :data:`~featurekit.evaluation.metrics.METRICS` (or aliases), its
+        :class:`~featurekit.evaluation.metrics.Metric` objects, or other
         callables ``f(y01, scores) -> float`` where ``y01`` is 0/1 (1 = positive).
     threshold : float, default=0.5
         Threshold of the threshold metrics (positive iff ``score >= threshold``).
@@ -361,7 +338,7 @@ def bootstrap_metrics(
     """
     _check_args(n_boot, confidence)
     t, pos, neg = _split_classes(y_true, pos_label)
-    s = _check_scores(y_score, t.shape[0])
+    s = check_scores(y_score, t.shape[0])
     specs = _specs(metrics, threshold)
     y01 = t.astype(np.int64)
     estimates = {sp.name: sp.estimate(y01, s) for sp in specs}
@@ -450,8 +427,8 @@ def bootstrap_paired_ci(
     """
     _check_args(n_boot, confidence)
     t, pos, neg = _split_classes(y_true, pos_label)
-    sa = _check_scores(scores_a, t.shape[0], "scores_a")
-    sb = _check_scores(scores_b, t.shape[0], "scores_b")
+    sa = check_scores(scores_a, t.shape[0], "scores_a")
+    sb = check_scores(scores_b, t.shape[0], "scores_b")
     spec = _specs([metric], threshold)[0]
     y01 = t.astype(np.int64)
     est_a, est_b = spec.estimate(y01, sa), spec.estimate(y01, sb)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from featurekit.evaluation.delong import DegenerateTestWarning, NestedModelWarning, delong_roc_test
 from featurekit.evaluation.delong import NESTED_MESSAGE
+from featurekit.evaluation.summary import scores_by_row
 
 __all__ = ["compare_aucs", "parts_of", "is_nested", "pvalue_matrix"]
 
@@ -46,13 +47,6 @@ def is_nested(a: tuple, b: tuple, parts: dict | None = None) -> bool:
     pa = parts_of(a[0], (parts or {}).get(a))
     pb = parts_of(b[0], (parts or {}).get(b))
     return pa != pb and (pa < pb or pb < pa)
-
-
-def _scores(predictions: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
-    out = {}
-    for key, g in predictions.groupby(["feature_set", "classifier"], sort=False):
-        out[key] = g.groupby(g["id"].astype(str)).agg(y_true=("y_true", "first"), score=("score", "mean"))
-    return out
 
 
 def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None, *,
@@ -78,7 +72,7 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
         ``a_feature_set, a_classifier, b_feature_set, b_classifier, n, n_pos, auc_a, auc_b,
         delta_auc, ci_lo, ci_hi, se, z, p_value, nested``.
     """
-    scores = _scores(predictions)
+    scores = scores_by_row(predictions)
     keys = list(rows) if rows is not None else list(scores)
     out = []
     n_nested = 0

@@ -23,7 +23,9 @@ with ``T_z`` the midranks in the pooled sample, ``T_x`` within positives and
     ``θ = (Σ_i T_z(X_i) − m(m+1)/2) / (m·n)``.
 
 Midranks make ties count one half, so integer-valued scores are handled
-exactly.
+exactly. The computation is the ranking kernel of
+:mod:`featurekit.evaluation.ranking` (``T_z − T_x`` is the placement of ``X_i``
+among the negatives), the same that gives every other AUC in featurekit.
 
 The two-sided test of ``H0: θ_a = θ_b`` uses
 ``z = (θ_a − θ_b) / sqrt(S_aa + S_bb − 2 S_ab)`` and ``p = 2·(1 − Φ(|z|))``; the
@@ -48,10 +50,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 
 from featurekit.errors import DataError
-from featurekit.evaluation.metrics import _check_scores, binarize_labels
+from featurekit.evaluation.labels import binarize_labels, check_scores
+from featurekit.evaluation.ranking import auc_components
 
 __all__ = [
     "NestedModelWarning",
@@ -138,14 +141,14 @@ def _prepare(y_true: Any, scores: Any, pos_label: Any) -> tuple[np.ndarray, np.n
     """Return ``(is_pos, S)`` with ``S`` of shape (k, n_samples)."""
     t = binarize_labels(y_true, pos_label)
     if isinstance(scores, (list, tuple)) and len(scores) > 0 and np.ndim(scores[0]) == 1:
-        rows = [_check_scores(s, t.shape[0], f"scores[{i}]") for i, s in enumerate(scores)]
+        rows = [check_scores(s, t.shape[0], f"scores[{i}]") for i, s in enumerate(scores)]
         S = np.vstack(rows)
     else:
         arr = np.asarray(scores)
         if arr.ndim == 1:
-            S = _check_scores(arr, t.shape[0], "scores")[None, :]
+            S = check_scores(arr, t.shape[0], "scores")[None, :]
         elif arr.ndim == 2:
-            S = np.vstack([_check_scores(r, t.shape[0], f"scores[{i}]") for i, r in enumerate(arr)])
+            S = np.vstack([check_scores(r, t.shape[0], f"scores[{i}]") for i, r in enumerate(arr)])
         else:
             raise DataError(f"scores must be 1-D or (k, n_samples), got shape {arr.shape}")
     m = int(t.sum())
@@ -176,16 +179,7 @@ def delong_components(y_true: Any, scores: Any, *, pos_label: Any = 1):
         ``V01(Y_j) = 1 − (T_z(Y_j) − T_y(Y_j)) / m`` for the n negatives.
     """
     t, S = _prepare(y_true, scores, pos_label)
-    X = S[:, t]
-    Y = S[:, ~t]
-    m, n = X.shape[1], Y.shape[1]
-    tx = rankdata(X, axis=1)
-    ty = rankdata(Y, axis=1)
-    tz = rankdata(np.hstack([X, Y]), axis=1)
-    aucs = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-    v10 = (tz[:, :m] - tx) / n
-    v01 = 1.0 - (tz[:, m:] - ty) / m
-    return aucs, v10, v01
+    return auc_components(t, S)
 
 
 def _cov_from_components(v10: np.ndarray, v01: np.ndarray) -> np.ndarray:

@@ -1,46 +1,56 @@
-"""Binary classification metrics with an explicit positive class.
+"""Binary classification metrics with an explicit positive class, as data.
 
-Every function here is small and pure, and states its formula. Labels can be
-anything (``"benign"``/``"malignant"``, ``0``/``1``, booleans): the positive
-class is named explicitly with ``pos_label`` (default ``1``), never inferred
-from the sort order of the labels.
+Each metric is one row of a table (:data:`METRICS`): a :class:`Metric` holding
+its name, formula, numerator and denominator as a function of counts, when
+it is undefined, its direction and whether it needs a threshold. Everything
+else — the public functions (:func:`accuracy` ... :func:`roc_auc`), the
+registry, :func:`binary_report`, the vectorised bootstrap — is made from the
+table, so a metric is written once.
 
 Conventions
 -----------
+* Labels: anything comparable; the positive class is named with ``pos_label``
+  (default ``1``), never inferred from the sort order
+  (:mod:`featurekit.evaluation.labels` checks the input; malformed input raises
+  :class:`~featurekit.errors.DataError`).
 * Confusion counts: ``TP`` (positive, predicted positive), ``FP`` (negative,
   predicted positive), ``TN``, ``FN``; ``P = TP + FN``, ``N = TN + FP``.
 * From scores: a sample is predicted positive iff ``score >= threshold``
   (the convention of :func:`sklearn.metrics.roc_curve`; note that estimators'
   own ``predict`` usually uses ``>``, so a probability of exactly 0.5 may differ).
-* Degenerate cases never pass silently. A ratio whose denominator is zero
-  (precision with no predicted positive, sensitivity with no positive...) returns
+* Threshold-free metrics (ROC AUC, PR AUC) are functions of the counts of
+  positives and negatives per distinct score value, computed by the one ranking
+  kernel :mod:`featurekit.evaluation.ranking`.
+* Degenerate cases never pass silently. A metric whose denominator is zero
+  (precision with no predicted positive, ROC AUC with one class...) returns
   ``zero_division``: by default ``"warn"``, which returns **nan** and emits an
   :class:`UndefinedMetricWarning` (unlike scikit-learn, whose ``"warn"`` returns
   0). Pass ``zero_division=0.0`` (or ``1.0``, ``np.nan``) to get that value
-  silently. ``roc_auc`` and ``pr_auc`` with a single class in ``y_true`` return
-  nan with an :class:`UndefinedMetricWarning`. Malformed input (empty, NaN scores,
-  more than two classes, a ``pos_label`` that is not one of two labels) raises
-  :class:`~featurekit.errors.DataError`.
-
-The registry :data:`METRICS` maps a metric name to a function of
-``(y_true, y_score, threshold=0.5, *, pos_label=1)`` so callers iterate over
-data rather than branches; :data:`THRESHOLD_FREE` names those that ignore the
-threshold.
+  silently.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
-from scipy.stats import rankdata
 
 from featurekit.errors import DataError
+from featurekit.evaluation.labels import (
+    UndefinedMetricWarning,
+    binarize_labels,
+    binarize_predictions,
+    truth_and_scores,
+)
+from featurekit.evaluation.ranking import ap_terms, auc_terms, roc_points, value_counts
+from featurekit.evaluation.thresholds import predict_at, youden_threshold
 
 __all__ = [
     "UndefinedMetricWarning",
     "ConfusionCounts",
+    "Metric",
     "binarize_labels",
     "predict_at",
     "confusion_counts",
@@ -55,18 +65,14 @@ __all__ = [
     "youden_index",
     "roc_auc",
     "pr_auc",
+    "roc_curve",
     "youden_threshold",
     "binary_report",
     "METRICS",
-    "COUNT_METRICS",
     "THRESHOLD_FREE",
     "METRIC_ALIASES",
     "get_metric",
 ]
-
-
-class UndefinedMetricWarning(RuntimeWarning):
-    """A metric is undefined on this data (zero denominator, one class only)."""
 
 
 class ConfusionCounts(NamedTuple):
@@ -93,248 +99,11 @@ class ConfusionCounts(NamedTuple):
         return self.tp + self.fp + self.tn + self.fn
 
 
-# --------------------------------------------------------------------------
-# input handling
-# --------------------------------------------------------------------------
-
-
-def _as_1d(a: Any, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise DataError(
-            f"{name} must be one-dimensional, got shape {arr.shape}"
-            + (
-                "; for predict_proba output pass the positive-class column"
-                if arr.ndim == 2 and arr.shape[1] == 2
-                else ""
-            )
-        )
-    if arr.size == 0:
-        raise DataError(f"{name} is empty")
-    return arr
-
-
-def _same_label(a: Any, b: Any) -> bool:
-    """Label equality that never matches a string with a number."""
-    if isinstance(a, (str, bytes)) != isinstance(b, (str, bytes)):
-        return False
-    try:
-        return bool(a == b)
-    except Exception:  # pragma: no cover - exotic label types
-        return False
-
-
-def _classes(y: np.ndarray, name: str) -> list:
-    if y.dtype.kind == "f" and np.isnan(y).any():
-        raise DataError(f"{name} contains NaN labels")
-    try:
-        classes = np.unique(y)
-    except TypeError as exc:
-        raise DataError(f"{name} mixes label types that cannot be compared: {exc}") from exc
-    return classes.tolist()
-
-
-def binarize_labels(y_true: Any, pos_label: Any = 1) -> np.ndarray:
-    """Boolean array ``y_true == pos_label`` after checking the labels.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels of any comparable type (strings, integers, booleans).
-    pos_label : scalar, default=1
-        The positive class. It must be one of the labels when ``y_true`` holds
-        two classes. When ``y_true`` holds a single class that is not
-        ``pos_label`` (of the same type), every sample is negative.
-
-    Returns
-    -------
-    ndarray of bool, shape (n_samples,)
-
-    Raises
-    ------
-    DataError
-        Empty input, NaN labels, more than two classes, or ``pos_label`` not
-        among two labels / of another type than the labels.
-    """
-    y = _as_1d(y_true, "y_true")
-    classes = _classes(y, "y_true")
-    if len(classes) > 2:
-        raise DataError(
-            f"binary metrics need at most two classes in y_true, got {len(classes)}: "
-            f"{classes[:6]}"
-        )
-    match = [c for c in classes if _same_label(c, pos_label)]
-    if match:
-        return np.asarray(y == match[0], dtype=bool)
-    if len(classes) == 2:
-        raise DataError(f"pos_label={pos_label!r} is not one of the labels {classes}")
-    if isinstance(classes[0], (str, bytes)) != isinstance(pos_label, (str, bytes)):
-        raise DataError(
-            f"pos_label={pos_label!r} does not have the type of the labels {classes} "
-            "(string labels need a string pos_label and vice versa)"
-        )
-    return np.zeros(y.shape[0], dtype=bool)
-
-
-def _binarize_pred(y_true: Any, y_pred: Any, pos_label: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Binarize true labels and predicted labels (or booleans) consistently."""
-    t = binarize_labels(y_true, pos_label)
-    p = _as_1d(y_pred, "y_pred")
-    if p.shape[0] != t.shape[0]:
-        raise DataError(f"y_true has {t.shape[0]} samples but y_pred has {p.shape[0]}")
-    if p.dtype == bool:
-        return t, p
-    allowed = _classes(_as_1d(y_true, "y_true"), "y_true") + [pos_label]
-    pred_classes = _classes(p, "y_pred")
-    unknown = [c for c in pred_classes if not any(_same_label(c, a) for a in allowed)]
-    if unknown:
-        raise DataError(
-            f"y_pred holds labels {unknown[:6]} that are neither in y_true nor pos_label={pos_label!r}"
-        )
-    match = [c for c in pred_classes if _same_label(c, pos_label)]
-    if not match:
-        return t, np.zeros(p.shape[0], dtype=bool)
-    return t, np.asarray(p == match[0], dtype=bool)
-
-
-def _check_scores(y_score: Any, n: int, name: str = "y_score") -> np.ndarray:
-    s = _as_1d(y_score, name)
-    if s.shape[0] != n:
-        raise DataError(f"y_true has {n} samples but {name} has {s.shape[0]}")
-    try:
-        s = s.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numeric: {exc}") from exc
-    if not np.all(np.isfinite(s)):
-        raise DataError(f"{name} contains NaN or infinite values")
-    return s
-
-
-def predict_at(y_score: Any, threshold: float = 0.5) -> np.ndarray:
-    """Boolean predictions from scores: positive iff ``score >= threshold``.
-
-    Parameters
-    ----------
-    y_score : array-like of shape (n_samples,)
-        Scores, higher meaning more likely positive.
-    threshold : float, default=0.5
-
-    Returns
-    -------
-    ndarray of bool
-    """
-    s = _as_1d(y_score, "y_score").astype(np.float64)
-    return s >= threshold
-
-
-# --------------------------------------------------------------------------
-# count-level formulas (vectorised: scalars or arrays of counts)
-# --------------------------------------------------------------------------
-
-
-def _check_zero_division(zero_division: Any) -> None:
-    if isinstance(zero_division, str):
-        if zero_division != "warn":
-            raise DataError(f"zero_division must be 'warn' or a number, got {zero_division!r}")
-    elif not isinstance(zero_division, (int, float, np.floating, np.integer)):
-        raise DataError(f"zero_division must be 'warn' or a number, got {zero_division!r}")
-
-
-def _ratio(num, den, zero_division, what: str):
-    """``num / den`` with ``zero_division`` where ``den == 0``."""
-    _check_zero_division(zero_division)
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    zero = den == 0
-    fill = np.nan if zero_division == "warn" else float(zero_division)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(zero, fill, num / np.where(zero, 1.0, den))
-    if zero_division == "warn" and np.any(zero):
-        warnings.warn(f"{what}; returning nan", UndefinedMetricWarning, stacklevel=3)
-    return out[()] if out.ndim == 0 else out
-
-
-def _accuracy_c(tp, fp, tn, fn, zero_division="warn"):
-    return _ratio(np.add(tp, tn), np.add(np.add(tp, tn), np.add(fp, fn)), zero_division,
-                  "accuracy is undefined with no samples")
-
-
-def _sensitivity_c(tp, fp, tn, fn, zero_division="warn"):
-    return _ratio(tp, np.add(tp, fn), zero_division,
-                  "sensitivity is undefined with no positive sample (TP + FN = 0)")
-
-
-def _specificity_c(tp, fp, tn, fn, zero_division="warn"):
-    return _ratio(tn, np.add(tn, fp), zero_division,
-                  "specificity is undefined with no negative sample (TN + FP = 0)")
-
-
-def _precision_c(tp, fp, tn, fn, zero_division="warn"):
-    return _ratio(tp, np.add(tp, fp), zero_division,
-                  "precision is undefined with no predicted positive (TP + FP = 0)")
-
-
-def _npv_c(tp, fp, tn, fn, zero_division="warn"):
-    return _ratio(tn, np.add(tn, fn), zero_division,
-                  "NPV is undefined with no predicted negative (TN + FN = 0)")
-
-
-def _f1_c(tp, fp, tn, fn, zero_division="warn"):
-    return _ratio(np.multiply(2, tp), np.add(np.multiply(2, tp), np.add(fp, fn)), zero_division,
-                  "F1 is undefined with no positive and no predicted positive (2TP + FP + FN = 0)")
-
-
-def _both_classes(tp, fp, tn, fn):
-    return (np.add(tp, fn) > 0) & (np.add(tn, fp) > 0)
-
-
-def _balanced_accuracy_c(tp, fp, tn, fn, zero_division="warn"):
-    ok = _both_classes(tp, fp, tn, fn)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        sens = _sensitivity_c(tp, fp, tn, fn, 0.0)
-        spec = _specificity_c(tp, fp, tn, fn, 0.0)
-    return _ratio(np.where(ok, np.add(sens, spec), 0.0), np.where(ok, 2.0, 0.0), zero_division,
-                  "balanced accuracy is undefined with a single class in y_true")
-
-
-def _youden_c(tp, fp, tn, fn, zero_division="warn"):
-    ok = _both_classes(tp, fp, tn, fn)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        sens = _sensitivity_c(tp, fp, tn, fn, 0.0)
-        spec = _specificity_c(tp, fp, tn, fn, 0.0)
-    return _ratio(np.where(ok, np.add(sens, spec) - 1.0, 0.0), np.where(ok, 1.0, 0.0), zero_division,
-                  "Youden's J is undefined with a single class in y_true")
-
-
-def _mcc_c(tp, fp, tn, fn, zero_division="warn"):
-    tp, fp, tn, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, tn, fn))
-    num = tp * tn - fp * fn
-    den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return _ratio(num, den, zero_division,
-                  "MCC is undefined when a row or column of the confusion matrix is empty")
-
-
-#: count-level formulas, name -> f(tp, fp, tn, fn, zero_division); vectorised
-COUNT_METRICS: dict[str, Callable[..., Any]] = {
-    "accuracy": _accuracy_c,
-    "balanced_accuracy": _balanced_accuracy_c,
-    "precision": _precision_c,
-    "npv": _npv_c,
-    "sensitivity": _sensitivity_c,
-    "specificity": _specificity_c,
-    "f1": _f1_c,
-    "mcc": _mcc_c,
-    "youden_index": _youden_c,
-}
-
-
-# --------------------------------------------------------------------------
-# label-level metrics
-# --------------------------------------------------------------------------
+def _confusion(t: np.ndarray, p: np.ndarray) -> ConfusionCounts:
+    tp = int(np.count_nonzero(t & p))
+    fp = int(np.count_nonzero(~t & p))
+    fn = int(np.count_nonzero(t & ~p))
+    return ConfusionCounts(tp, fp, int(t.shape[0] - tp - fp - fn), fn)
 
 
 def confusion_counts(y_true: Any, y_pred: Any, *, pos_label: Any = 1) -> ConfusionCounts:
@@ -355,374 +124,174 @@ def confusion_counts(y_true: Any, y_pred: Any, *, pos_label: Any = 1) -> Confusi
         ``(tp, fp, tn, fn)`` with ``TP = #(y=pos, ŷ=pos)``, ``FP = #(y≠pos, ŷ=pos)``,
         ``TN = #(y≠pos, ŷ≠pos)``, ``FN = #(y=pos, ŷ≠pos)``.
     """
-    t, p = _binarize_pred(y_true, y_pred, pos_label)
-    tp = int(np.count_nonzero(t & p))
-    fp = int(np.count_nonzero(~t & p))
-    fn = int(np.count_nonzero(t & ~p))
-    tn = int(t.shape[0] - tp - fp - fn)
-    return ConfusionCounts(tp, fp, tn, fn)
-
-
-def accuracy(y_true: Any, y_pred: Any, *, pos_label: Any = 1) -> float:
-    """Accuracy ``(TP + TN) / (TP + FP + TN + FN)``.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-        True and predicted labels (or boolean predictions), see
-        :func:`confusion_counts`.
-    pos_label : scalar, default=1
-
-    Returns
-    -------
-    float
-    """
-    return float(_accuracy_c(*confusion_counts(y_true, y_pred, pos_label=pos_label)))
-
-
-def balanced_accuracy(y_true: Any, y_pred: Any, *, pos_label: Any = 1,
-                      zero_division: Any = "warn") -> float:
-    """Balanced accuracy ``(sensitivity + specificity) / 2``.
-
-    Undefined (``zero_division``) when ``y_true`` holds a single class.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-        Value when undefined; ``"warn"`` returns nan with a warning.
-
-    Returns
-    -------
-    float
-    """
-    return float(_balanced_accuracy_c(*confusion_counts(y_true, y_pred, pos_label=pos_label),
-                                      zero_division))
-
-
-def precision(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
-    """Precision (positive predictive value, PPV) ``TP / (TP + FP)``.
-
-    Undefined (``zero_division``) when nothing is predicted positive.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-
-    Returns
-    -------
-    float
-    """
-    return float(_precision_c(*confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
-
-
-def npv(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
-    """Negative predictive value ``TN / (TN + FN)``.
-
-    Undefined (``zero_division``) when nothing is predicted negative.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-
-    Returns
-    -------
-    float
-    """
-    return float(_npv_c(*confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
-
-
-def sensitivity(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
-    """Sensitivity (recall, true positive rate) ``TP / (TP + FN)``.
-
-    Undefined (``zero_division``) when ``y_true`` has no positive.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-
-    Returns
-    -------
-    float
-    """
-    return float(_sensitivity_c(*confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
-
-
-def specificity(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
-    """Specificity (true negative rate) ``TN / (TN + FP)``.
-
-    Undefined (``zero_division``) when ``y_true`` has no negative.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-
-    Returns
-    -------
-    float
-    """
-    return float(_specificity_c(*confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
-
-
-def f1(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
-    """F1 score ``2 TP / (2 TP + FP + FN)`` (harmonic mean of precision and recall).
-
-    Undefined (``zero_division``) when there is no positive and no predicted
-    positive.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-
-    Returns
-    -------
-    float
-    """
-    return float(_f1_c(*confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
-
-
-def mcc(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
-    """Matthews correlation coefficient.
-
-    ``(TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))``; undefined
-    (``zero_division``; scikit-learn returns 0) when a factor is zero. MCC is
-    symmetric in the choice of the positive class.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-
-    Returns
-    -------
-    float
-    """
-    return float(_mcc_c(*confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
-
-
-def youden_index(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
-    """Youden's J statistic ``sensitivity + specificity − 1``.
-
-    Undefined (``zero_division``) when ``y_true`` holds a single class.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-    zero_division : "warn" or float, default="warn"
-
-    Returns
-    -------
-    float
-    """
-    return float(_youden_c(*confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
+    return _confusion(*binarize_predictions(y_true, y_pred, pos_label))
 
 
 # --------------------------------------------------------------------------
-# score-level metrics
+# the table
 # --------------------------------------------------------------------------
 
 
-def _scores_and_truth(y_true: Any, y_score: Any, pos_label: Any) -> tuple[np.ndarray, np.ndarray]:
-    t = binarize_labels(y_true, pos_label)
-    return t, _check_scores(y_score, t.shape[0])
+def _check_zero_division(zero_division: Any) -> None:
+    if isinstance(zero_division, str):
+        if zero_division != "warn":
+            raise DataError(f"zero_division must be 'warn' or a number, got {zero_division!r}")
+    elif not isinstance(zero_division, (int, float, np.floating, np.integer)):
+        raise DataError(f"zero_division must be 'warn' or a number, got {zero_division!r}")
 
 
-def roc_auc(y_true: Any, y_score: Any, *, pos_label: Any = 1) -> float:
-    """Area under the ROC curve via the Mann–Whitney statistic.
+def _ratio(num, den, zero_division, what: str):
+    """``num / den`` with ``zero_division`` where ``den == 0`` (scalars or arrays)."""
+    _check_zero_division(zero_division)
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    zero = den == 0
+    fill = np.nan if zero_division == "warn" else float(zero_division)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(zero, fill, num / np.where(zero, 1.0, den))
+    if zero_division == "warn" and np.any(zero):
+        warnings.warn(f"{what}; returning nan", UndefinedMetricWarning, stacklevel=4)
+    return out[()] if out.ndim == 0 else out
 
-    ``AUC = (Σ_{i∈pos} R_i − P(P+1)/2) / (P·N)`` where ``R_i`` are the midranks
-    of the scores in the pooled sample; equivalently
-    ``AUC = P(X > Y) + ½·P(X = Y)`` for a random positive score X and negative
-    score Y (ties count one half, as the trapezoidal ROC area).
 
-    Parameters
+def _rate(a, b):
+    """``a / b``, 0 where ``b == 0`` (inside formulas already guarded by their denominator)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
+
+
+def _both(tp, fp, tn, fn):
+    return (np.add(tp, fn) > 0) & (np.add(tn, fp) > 0)
+
+
+def _sens_plus_spec(tp, fp, tn, fn):
+    return _rate(tp, np.add(tp, fn)) + _rate(tn, np.add(tn, fp))
+
+
+def _mcc(tp, fp, tn, fn):
+    tp, fp, tn, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, tn, fn))
+    return tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A binary metric as data, callable on scores.
+
+    Attributes
     ----------
-    y_true : array-like of shape (n_samples,)
-    y_score : array-like of shape (n_samples,)
-        Scores, higher meaning more likely ``pos_label``.
-    pos_label : scalar, default=1
+    name : str
+        Canonical name (a column of ``results.csv``).
+    title : str
+        Name in prose (in warnings: "precision is undefined ...").
+    formula : str
+        The formula, for documentation.
+    terms : callable
+        ``(numerator, denominator)`` as a function of the counts: of the
+        confusion counts ``(tp, fp, tn, fn)``, or, when ``threshold_free``, of
+        the counts of positives and negatives per distinct score value
+        ``(cp, cn)`` (:mod:`featurekit.evaluation.ranking`). Vectorised: arrays
+        of counts (e.g. one per bootstrap replicate) give arrays of values.
+    undefined : str
+        When the denominator is 0, in words ("with no predicted positive (TP + FP = 0)").
+    threshold_free : bool
+        Whether the metric ranks scores rather than thresholding them.
+    higher_is_better : bool
+    aliases : tuple of str
+        Other accepted names (:func:`get_metric`).
+    note : str
+        A remark for the documentation.
 
-    Returns
-    -------
-    float
-        nan, with an :class:`UndefinedMetricWarning`, when ``y_true`` holds a
-        single class.
+    Calling it, ``metric(y_true, y_score, threshold=0.5, *, pos_label=1,
+    zero_division="warn")``, gives its value on scores (predicted positive iff
+    ``score >= threshold``; threshold-free metrics ignore it).
     """
-    t, s = _scores_and_truth(y_true, y_score, pos_label)
-    n_pos = int(t.sum())
-    n_neg = t.shape[0] - n_pos
-    if n_pos == 0 or n_neg == 0:
-        warnings.warn("ROC AUC is undefined with a single class in y_true; returning nan",
-                      UndefinedMetricWarning, stacklevel=2)
-        return float("nan")
-    ranks = rankdata(s)
-    return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+    name: str
+    title: str
+    formula: str
+    terms: Callable[..., tuple]
+    undefined: str
+    threshold_free: bool = False
+    higher_is_better: bool = True
+    aliases: tuple = ()
+    note: str = ""
+
+    def from_counts(self, counts: tuple, zero_division: Any = "warn"):
+        """The metric of ``counts`` (``(tp, fp, tn, fn)``, or ``(cp, cn)`` when threshold-free)."""
+        num, den = self.terms(*counts)
+        return _ratio(num, den, zero_division, f"{self.title} is undefined {self.undefined}")
+
+    def counts(self, is_pos: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> tuple:
+        """The counts this metric is a function of, from checked labels and scores."""
+        if self.threshold_free:
+            vc = value_counts(is_pos, scores)
+            return vc.pos, vc.neg
+        return _confusion(is_pos, scores >= threshold)
+
+    def __call__(self, y_true: Any, y_score: Any, threshold: float = 0.5, *, pos_label: Any = 1,
+                 zero_division: Any = "warn") -> float:
+        t, s = truth_and_scores(y_true, y_score, pos_label)
+        return float(self.from_counts(self.counts(t, s, threshold), zero_division))
 
 
-def pr_auc(y_true: Any, y_score: Any, *, pos_label: Any = 1) -> float:
-    """Area under the precision–recall curve as average precision (AP).
+_TABLE = (
+    Metric("accuracy", "accuracy", "(TP + TN) / (TP + FP + TN + FN)",
+           lambda tp, fp, tn, fn: (tp + tn, tp + tn + fp + fn),
+           "with no samples", aliases=("acc",)),
+    Metric("balanced_accuracy", "balanced accuracy", "(sensitivity + specificity) / 2",
+           lambda *c: (np.where(_both(*c), _sens_plus_spec(*c), 0.0), np.where(_both(*c), 2.0, 0.0)),
+           "with a single class in y_true", aliases=("bacc",)),
+    Metric("precision", "precision", "TP / (TP + FP)",
+           lambda tp, fp, tn, fn: (tp, tp + fp),
+           "with no predicted positive (TP + FP = 0)", aliases=("ppv",),
+           note="Also called positive predictive value (PPV)."),
+    Metric("npv", "NPV", "TN / (TN + FN)",
+           lambda tp, fp, tn, fn: (tn, tn + fn),
+           "with no predicted negative (TN + FN = 0)", note="Negative predictive value."),
+    Metric("sensitivity", "sensitivity", "TP / (TP + FN)",
+           lambda tp, fp, tn, fn: (tp, tp + fn),
+           "with no positive sample (TP + FN = 0)", aliases=("recall", "tpr"),
+           note="Also called recall or true positive rate."),
+    Metric("specificity", "specificity", "TN / (TN + FP)",
+           lambda tp, fp, tn, fn: (tn, tn + fp),
+           "with no negative sample (TN + FP = 0)", aliases=("tnr",), note="True negative rate."),
+    Metric("f1", "F1", "2 TP / (2 TP + FP + FN)",
+           lambda tp, fp, tn, fn: (2 * tp, 2 * tp + fp + fn),
+           "with no positive and no predicted positive (2TP + FP + FN = 0)", aliases=("f1_score",),
+           note="The harmonic mean of precision and sensitivity."),
+    Metric("mcc", "MCC", "(TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))", _mcc,
+           "when a row or column of the confusion matrix is empty",
+           note="Matthews correlation coefficient, in [-1, 1], symmetric in the choice of the positive "
+                "class; scikit-learn returns 0 where it is undefined."),
+    Metric("youden_index", "Youden's J", "sensitivity + specificity − 1",
+           lambda *c: (np.where(_both(*c), _sens_plus_spec(*c) - 1.0, 0.0), np.where(_both(*c), 1.0, 0.0)),
+           "with a single class in y_true", aliases=("youden", "j")),
+    Metric("roc_auc", "ROC AUC", "(Σ_{i∈pos} R_i − P(P+1)/2) / (P·N) = P(X > Y) + ½·P(X = Y)", auc_terms,
+           "with a single class in y_true", threshold_free=True, aliases=("auc", "auroc"),
+           note="The Mann–Whitney statistic: R_i are the midranks of the scores in the pooled sample, "
+                "X a random positive and Y a random negative score (ties count one half, as the "
+                "trapezoidal area under the ROC curve); see :mod:`featurekit.evaluation.ranking`."),
+    Metric("pr_auc", "average precision", "Σ_k (R_k − R_{k−1}) · P_k", ap_terms,
+           "with no positive in y_true", threshold_free=True, aliases=("ap", "average_precision", "auprc"),
+           note="Area under the precision–recall curve: P_k and R_k are precision and recall when "
+                "predicting positive iff score >= t_k, over the distinct scores t_k in decreasing order "
+                "(R_0 = 0); scikit-learn's average_precision_score (a step function, no interpolation). "
+                "Its chance level is the prevalence P / (P + N); with no negative it is 1."),
+)
 
-    ``AP = Σ_k (R_k − R_{k−1}) · P_k`` over the distinct score values taken as
-    thresholds in decreasing order, where ``P_k`` and ``R_k`` are precision and
-    recall when predicting positive iff ``score >= t_k`` (``R_0 = 0``). This is
-    scikit-learn's ``average_precision_score`` (a step function, no
-    interpolation). Its chance level is the prevalence ``P / (P + N)``.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-    y_score : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-
-    Returns
-    -------
-    float
-        nan, with an :class:`UndefinedMetricWarning`, when ``y_true`` holds no
-        positive (with no negative it is 1).
-    """
-    t, s = _scores_and_truth(y_true, y_score, pos_label)
-    n_pos = int(t.sum())
-    if n_pos == 0:
-        warnings.warn("average precision is undefined with no positive in y_true; returning nan",
-                      UndefinedMetricWarning, stacklevel=2)
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted = s[order]
-    t_sorted = t[order]
-    # last index of each run of equal scores (distinct thresholds)
-    last = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), s_sorted.shape[0] - 1]
-    tps = np.cumsum(t_sorted)[last].astype(np.float64)
-    fps = (last + 1) - tps
-    prec = tps / (tps + fps)
-    recall_step = np.diff(np.r_[0.0, tps]) / n_pos
-    return float(np.sum(recall_step * prec))
-
-
-def youden_threshold(y_true: Any, y_score: Any, *, pos_label: Any = 1) -> float:
-    """Score threshold maximising Youden's J on the given (training) data.
-
-    The candidates are the distinct observed scores ``t``; predicting positive
-    iff ``score >= t`` gives ``J(t) = TPR(t) − FPR(t)``. J is compared exactly,
-    as the integer ``TP·N − FP·P``, so no floating-point near-tie decides.
-
-    **Tie rule:** among thresholds reaching the maximal J, the *highest* one is
-    returned (the most specific operating point). The value returned is an
-    observed score (as in :func:`sklearn.metrics.roc_curve`); any threshold in
-    the gap down to the next lower observed score gives the same training
-    predictions.
-
-    Choose the threshold on training (or validation) data only and apply it to
-    the test data; choosing it on the test data is optimistic.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-    y_score : array-like of shape (n_samples,)
-    pos_label : scalar, default=1
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    DataError
-        When ``y_true`` holds a single class (J is undefined).
-    """
-    t, s = _scores_and_truth(y_true, y_score, pos_label)
-    n_pos = int(t.sum())
-    n_neg = t.shape[0] - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise DataError("youden_threshold needs both classes in y_true")
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted = s[order]
-    t_sorted = t[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), s_sorted.shape[0] - 1]
-    tps = np.cumsum(t_sorted, dtype=np.int64)[last]
-    fps = (last + 1) - tps
-    j_num = tps * np.int64(n_neg) - fps * np.int64(n_pos)
-    best = int(np.argmax(j_num))  # first maximum = highest threshold
-    return float(s_sorted[last[best]])
-
-
-# --------------------------------------------------------------------------
-# registry and report
-# --------------------------------------------------------------------------
-
-
-def _threshold_metric(name: str, count_fn: Callable[..., Any]) -> Callable[..., float]:
-    def metric(y_true: Any, y_score: Any, threshold: float = 0.5, *, pos_label: Any = 1,
-               zero_division: Any = "warn") -> float:
-        t, s = _scores_and_truth(y_true, y_score, pos_label)
-        counts = confusion_counts(t, s >= threshold, pos_label=True)
-        return float(count_fn(*counts, zero_division))
-
-    metric.__name__ = name
-    metric.__qualname__ = name
-    metric.__doc__ = (
-        f"``{name}`` of the predictions ``score >= threshold``; see "
-        f":func:`featurekit.evaluation.metrics.{name}` for the formula."
-    )
-    return metric
-
-
-def _rank_metric(name: str, fn: Callable[..., float]) -> Callable[..., float]:
-    def metric(y_true: Any, y_score: Any, threshold: float = 0.5, *, pos_label: Any = 1) -> float:
-        return fn(y_true, y_score, pos_label=pos_label)
-
-    metric.__name__ = name
-    metric.__qualname__ = name
-    metric.__doc__ = (
-        f"``{name}`` of the scores (``threshold`` is ignored); see "
-        f":func:`featurekit.evaluation.metrics.{name}`."
-    )
-    return metric
-
-
-#: name -> function ``(y_true, y_score, threshold=0.5, *, pos_label=1) -> float``
-METRICS: dict[str, Callable[..., float]] = {
-    **{name: _threshold_metric(name, fn) for name, fn in COUNT_METRICS.items()},
-    "roc_auc": _rank_metric("roc_auc", roc_auc),
-    "pr_auc": _rank_metric("pr_auc", pr_auc),
-}
+#: name -> :class:`Metric` (callable ``(y_true, y_score, threshold=0.5, *, pos_label=1)``), in table order
+METRICS: dict[str, Metric] = {m.name: m for m in _TABLE}
 
 #: metrics of :data:`METRICS` that ignore the threshold
-THRESHOLD_FREE: frozenset[str] = frozenset({"roc_auc", "pr_auc"})
+THRESHOLD_FREE: frozenset[str] = frozenset(m.name for m in _TABLE if m.threshold_free)
 
 #: accepted alternative names -> canonical name in :data:`METRICS`
-METRIC_ALIASES: dict[str, str] = {
-    "acc": "accuracy",
-    "bacc": "balanced_accuracy",
-    "ppv": "precision",
-    "recall": "sensitivity",
-    "tpr": "sensitivity",
-    "tnr": "specificity",
-    "f1_score": "f1",
-    "youden": "youden_index",
-    "j": "youden_index",
-    "auc": "roc_auc",
-    "auroc": "roc_auc",
-    "ap": "pr_auc",
-    "average_precision": "pr_auc",
-    "auprc": "pr_auc",
-}
+METRIC_ALIASES: dict[str, str] = {a: m.name for m in _TABLE for a in m.aliases}
 
 
-def get_metric(name: str) -> tuple[str, Callable[..., float]]:
-    """Resolve a metric name (or alias, case-insensitive) to ``(name, function)``.
+def get_metric(name: str) -> tuple[str, Metric]:
+    """Resolve a metric name (or alias, case-insensitive) to ``(name, metric)``.
 
     Raises
     ------
@@ -737,6 +306,81 @@ def get_metric(name: str) -> tuple[str, Callable[..., float]]:
             f"(aliases: {', '.join(sorted(METRIC_ALIASES))})"
         )
     return key, METRICS[key]
+
+
+# --------------------------------------------------------------------------
+# the public functions, made from the table
+# --------------------------------------------------------------------------
+
+
+_ZERO_DIVISION_DOC = """\
+zero_division : "warn" or float, default="warn"
+    Value where the metric is undefined; ``"warn"`` returns nan with an
+    :class:`UndefinedMetricWarning`."""
+
+
+def _doc(metric: Metric, inputs: str) -> str:
+    return "\n".join([
+        f"{metric.title[:1].upper()}{metric.title[1:]} ``{metric.formula}``.", "",
+        *([metric.note, ""] if metric.note else []),
+        f"Undefined (``zero_division``) {metric.undefined}.", "",
+        "Parameters", "----------", inputs, "pos_label : scalar, default=1", _ZERO_DIVISION_DOC, "",
+        "Returns", "-------", "float",
+    ])
+
+
+def _label_metric(metric: Metric) -> Callable[..., float]:
+    def fn(y_true: Any, y_pred: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
+        return float(metric.from_counts(confusion_counts(y_true, y_pred, pos_label=pos_label), zero_division))
+
+    fn.__name__ = fn.__qualname__ = metric.name
+    fn.__doc__ = _doc(metric, "y_true, y_pred : array-like of shape (n_samples,)\n"
+                              "    True and predicted labels, or boolean predictions (True = positive); "
+                              "see :func:`confusion_counts`.")
+    return fn
+
+
+def _score_metric(metric: Metric) -> Callable[..., float]:
+    def fn(y_true: Any, y_score: Any, *, pos_label: Any = 1, zero_division: Any = "warn") -> float:
+        return metric(y_true, y_score, pos_label=pos_label, zero_division=zero_division)
+
+    fn.__name__ = fn.__qualname__ = metric.name
+    fn.__doc__ = _doc(metric, "y_true : array-like of shape (n_samples,)\n"
+                              "y_score : array-like of shape (n_samples,)\n"
+                              "    Scores, higher meaning more likely ``pos_label``.")
+    return fn
+
+
+accuracy = _label_metric(METRICS["accuracy"])
+balanced_accuracy = _label_metric(METRICS["balanced_accuracy"])
+precision = _label_metric(METRICS["precision"])
+npv = _label_metric(METRICS["npv"])
+sensitivity = _label_metric(METRICS["sensitivity"])
+specificity = _label_metric(METRICS["specificity"])
+f1 = _label_metric(METRICS["f1"])
+mcc = _label_metric(METRICS["mcc"])
+youden_index = _label_metric(METRICS["youden_index"])
+roc_auc = _score_metric(METRICS["roc_auc"])
+pr_auc = _score_metric(METRICS["pr_auc"])
+
+
+def roc_curve(y_true: Any, y_score: Any, *, pos_label: Any = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empirical ROC curve, one point per distinct threshold (positive iff ``score >= t``).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    y_score : array-like of shape (n_samples,)
+    pos_label : scalar, default=1
+
+    Returns
+    -------
+    fpr, tpr, thresholds : ndarray
+        From ``(0, 0)`` (threshold ``+inf``) to ``(1, 1)``; the trapezoidal
+        area under the points is :func:`roc_auc`.
+    """
+    t, s = truth_and_scores(y_true, y_score, pos_label)
+    return roc_points(value_counts(t, s))
 
 
 def binary_report(y_true: Any, y_score: Any, threshold: float = 0.5, pos_label: Any = 1) -> dict:
@@ -757,14 +401,13 @@ def binary_report(y_true: Any, y_score: Any, threshold: float = 0.5, pos_label: 
         ``fn``, then one float per entry of :data:`METRICS` (undefined ones are
         nan, each with an :class:`UndefinedMetricWarning`).
     """
-    t, s = _scores_and_truth(y_true, y_score, pos_label)
-    c = confusion_counts(t, s >= threshold, pos_label=True)
+    t, s = truth_and_scores(y_true, y_score, pos_label)
+    c = _confusion(t, s >= threshold)
+    vc = value_counts(t, s)
     out: dict[str, Any] = {
         "n": c.n, "n_pos": c.n_pos, "n_neg": c.n_neg, "threshold": float(threshold),
         "tp": c.tp, "fp": c.fp, "tn": c.tn, "fn": c.fn,
     }
-    for name, fn in COUNT_METRICS.items():
-        out[name] = float(fn(*c))
-    out["roc_auc"] = roc_auc(t, s, pos_label=True)
-    out["pr_auc"] = pr_auc(t, s, pos_label=True)
+    for name, metric in METRICS.items():
+        out[name] = float(metric.from_counts((vc.pos, vc.neg) if metric.threshold_free else c))
     return out

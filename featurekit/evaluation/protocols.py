@@ -1,51 +1,41 @@
-"""Cross-validation protocols as scikit-learn-compatible splitters.
+"""Where folds come from: CV specifications, any splitter -> :class:`Fold` records.
 
-Every splitter has ``split(X, y, groups)`` yielding ``(train_idx, test_idx)``
-(so it can be passed as ``cv=`` to scikit-learn) and ``get_n_splits``, plus
-:meth:`iter_folds` yielding :class:`Fold` records that also carry the repeat
-and fold numbers (and, for a predefined split, the validation indices).
+:func:`parse_cv` turns a specification (``"5"``, ``"5x3"``,
+``"holdout:0.3x30"``, ``"predefined"``, an int) into one of featurekit's
+splitters (:mod:`featurekit.evaluation.splitters`); :func:`iter_folds` gives the
+:class:`Fold` records (repeat, fold, train, test, val indices) of a
+specification, of featurekit's splitters or of **any scikit-learn splitter**
+(``StratifiedKFold``, ``RepeatedStratifiedKFold``, ``GroupKFold``,
+``LeaveOneGroupOut``... anything with ``split(X, y, groups)``), checking that
+no group is split; :func:`describe_protocol` names the protocol for tables and
+provenance. Every engine that cross-validates (``evaluate``, ``finetune``) gets
+its folds here.
 
-Protocols
----------
-:class:`StratifiedKFoldCV` (``"5"``, ``"5x3"``)
-    Repeated stratified k-fold. Repeat ``r`` uses a seed derived from the one
-    ``random_state`` (:class:`numpy.random.SeedSequence` spawning), so repeats
-    differ yet are reproducible. Without groups: :class:`~sklearn.model_selection.StratifiedKFold`
-    (each class spread over the folds to within ±1 sample). With groups (e.g.
-    patient ids): :class:`~sklearn.model_selection.StratifiedGroupKFold`
-    with shuffling, chosen automatically; a group is never in both train and test
-    and the stratification is then only approximate. In every repeat each sample is
-    in exactly one test fold.
-:class:`HoldoutCV` (``"holdout:0.3x30"``)
-    Repeated stratified holdout. Without groups:
-    :class:`~sklearn.model_selection.StratifiedShuffleSplit` (test size
-    ``ceil(test_size·n)``). With groups: a greedy stratified group split (groups in
-    random order are moved to the test set when that brings its class counts
-    closer to ``test_size`` of each class); test sizes are then approximate.
-:class:`PredefinedSplitCV` (``"predefined"``)
-    A fixed split given by a per-sample label ``train`` / ``val`` / ``test``:
-    models are fitted on ``train``; ``val`` is held out for early stopping or
-    threshold selection when a caller asks for it (:attr:`Fold.val_idx`), or
-    merged into training with ``merge_val=True``; metrics are reported on
-    ``test`` only.
-
-:func:`parse_cv` turns a CLI string into one of these.
-
-Every split is checked at run time: when groups are given, a group found in
-both train and test raises an error rather than leaking.
+The splitters themselves and :func:`inner_splits` live in
+:mod:`featurekit.evaluation.splitters` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import warnings
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
 
 from featurekit.errors import DataError, FeaturekitError
+from featurekit.evaluation.splitters import (
+    CVSpecError,
+    Fold,
+    HoldoutCV,
+    PredefinedSplitCV,
+    StratifiedKFoldCV,
+    _BaseCV,
+    _n_samples,
+    check_group_disjoint,
+    inner_splits,
+    repeat_seeds,
+)
 
 __all__ = [
     "CVSpecError",
@@ -54,386 +44,12 @@ __all__ = [
     "HoldoutCV",
     "PredefinedSplitCV",
     "parse_cv",
+    "iter_folds",
+    "describe_protocol",
     "repeat_seeds",
     "check_group_disjoint",
+    "inner_splits",
 ]
-
-
-class CVSpecError(FeaturekitError, ValueError):
-    """A cross-validation specification that cannot be parsed or is out of range."""
-
-
-class Fold(NamedTuple):
-    """One train/test split of a protocol.
-
-    Attributes
-    ----------
-    repeat : int
-        Repeat number (0-based).
-    fold : int
-        Fold number within the repeat (0-based).
-    train_idx : ndarray of int
-    test_idx : ndarray of int
-    val_idx : ndarray of int or None
-        Validation indices (predefined split only; ``None`` elsewhere).
-    """
-
-    repeat: int
-    fold: int
-    train_idx: np.ndarray
-    test_idx: np.ndarray
-    val_idx: np.ndarray | None = None
-
-
-def repeat_seeds(random_state: int | None, n_repeats: int) -> list[int]:
-    """One integer seed per repeat, derived from ``random_state``.
-
-    ``SeedSequence(random_state).spawn(n_repeats)``: independent streams,
-    reproducible for an integer seed; ``None`` draws fresh entropy (not
-    reproducible).
-    """
-    ss = np.random.SeedSequence(random_state)
-    return [int(child.generate_state(1)[0]) for child in ss.spawn(n_repeats)]
-
-
-def check_group_disjoint(groups: Any, a_idx: np.ndarray, b_idx: np.ndarray,
-                         what: str = "train and test") -> None:
-    """Raise :class:`DataError` if a group has samples in both index sets."""
-    g = np.asarray(groups)
-    shared = np.intersect1d(g[a_idx], g[b_idx])
-    if shared.size:
-        raise DataError(
-            f"{shared.size} group(s) appear in both {what} (e.g. {shared[:5].tolist()}): "
-            "samples of one group (patient) must stay on one side"
-        )
-
-
-def _n_samples(X: Any, y: Any, groups: Any, needs_y: bool = True) -> tuple[int, np.ndarray | None,
-                                                                              np.ndarray | None]:
-    y_arr = None if y is None else np.asarray(y)
-    if needs_y and y_arr is None:
-        raise DataError("stratified splitting needs y")
-    if y_arr is not None:
-        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
-            y_arr = y_arr[:, 0]
-        if y_arr.ndim != 1:
-            raise DataError(f"y must be one-dimensional, got shape {y_arr.shape}")
-    n = None
-    for name, arr in (("X", X), ("y", y_arr), ("groups", groups)):
-        if arr is None:
-            continue
-        k = arr.shape[0] if hasattr(arr, "shape") else len(arr)
-        if n is None:
-            n = k
-        elif k != n:
-            raise DataError(f"inconsistent numbers of samples: {name} has {k}, expected {n}")
-    if n is None:
-        raise DataError("split needs X, y or the split labels")
-    g = None
-    if groups is not None:
-        g = np.asarray(groups)
-        if g.ndim != 1:
-            raise DataError(f"groups must be one-dimensional, got shape {g.shape}")
-        if g.dtype.kind == "f" and np.isnan(g).any():
-            raise DataError("groups contain NaN")
-        if g.dtype == object and any(v is None for v in g):
-            raise DataError("groups contain None")
-    if n == 0:
-        raise DataError("cannot split zero samples")
-    return n, y_arr, g
-
-
-class _BaseCV:
-    """Shared plumbing: sklearn-style params, repr and ``split``."""
-
-    _param_names: tuple[str, ...] = ()
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in self._param_names}
-
-    def set_params(self, **params: Any):
-        for k, v in params.items():
-            if k not in self._param_names:
-                raise CVSpecError(f"unknown parameter {k!r} for {type(self).__name__}")
-            setattr(self, k, v)
-        self._validate()
-        return self
-
-    def _validate(self) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._param_names
-                         if k != "split_labels")
-        return f"{type(self).__name__}({args})"
-
-    def iter_folds(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[Fold]:
-        raise NotImplementedError
-
-    def split(self, X: Any = None, y: Any = None, groups: Any = None):
-        """Yield ``(train_idx, test_idx)`` pairs (scikit-learn protocol)."""
-        for f in self.iter_folds(X, y, groups):
-            yield f.train_idx, f.test_idx
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise CVSpecError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-class StratifiedKFoldCV(_BaseCV):
-    """Repeated stratified k-fold; stratified *group* k-fold when groups are given.
-
-    Parameters
-    ----------
-    n_splits : int, default=5
-        Folds per repeat (k >= 2).
-    n_repeats : int, default=1
-        Repeats R, each with its own seed derived from ``random_state``.
-    random_state : int or None, default=0
-        Master seed (``None``: different splits at every call).
-
-    Notes
-    -----
-    ``split`` yields ``n_splits·n_repeats`` pairs, repeat by repeat. Within a
-    repeat the test folds partition the samples; with ``n_repeats > 1`` the
-    splitter is not a partition overall, so scikit-learn's ``cross_val_predict``
-    (which needs one) only accepts ``n_repeats=1``; use :meth:`iter_folds` to get
-    the repeat index instead.
-    """
-
-    _param_names = ("n_splits", "n_repeats", "random_state")
-
-    def __init__(self, n_splits: int = 5, n_repeats: int = 1, random_state: int | None = 0):
-        self.n_splits = n_splits
-        self.n_repeats = n_repeats
-        self.random_state = random_state
-        self._validate()
-
-    def _validate(self) -> None:
-        _check_int("n_splits", self.n_splits, 2)
-        _check_int("n_repeats", self.n_repeats, 1)
-
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """Total number of splits, ``n_splits · n_repeats``."""
-        return int(self.n_splits) * int(self.n_repeats)
-
-    def iter_folds(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[Fold]:
-        """Yield :class:`Fold` records (``val_idx`` is None)."""
-        n, y_arr, g = _n_samples(X, y, groups)
-        k = int(self.n_splits)
-        if k > n:
-            raise DataError(f"cannot make {k} folds from {n} samples")
-        if g is not None:
-            n_groups = np.unique(g).size
-            if k > n_groups:
-                raise DataError(
-                    f"cannot make {k} group folds from {n_groups} groups; lower the number of "
-                    "folds or drop the groups"
-                )
-        dummy = np.zeros((n, 1))
-        for r, seed in enumerate(repeat_seeds(self.random_state, int(self.n_repeats))):
-            if g is None:
-                splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
-                it = splitter.split(dummy, y_arr)
-            else:
-                splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-                it = splitter.split(dummy, y_arr, g)
-            try:
-                folds = list(it)
-            except ValueError as exc:
-                raise DataError(f"{self!r}: {exc}") from exc
-            for f, (train, test) in enumerate(folds):
-                if g is not None:
-                    check_group_disjoint(g, train, test)
-                yield Fold(r, f, train, test)
-
-
-def _stratified_group_holdout(y: np.ndarray, groups: np.ndarray, test_size: float,
-                              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy stratified group holdout (see :class:`HoldoutCV`)."""
-    _, g_inv = np.unique(groups, return_inverse=True)
-    _, y_inv = np.unique(y, return_inverse=True)
-    n_groups = int(g_inv.max()) + 1
-    counts = np.zeros((n_groups, int(y_inv.max()) + 1))
-    np.add.at(counts, (g_inv, y_inv), 1.0)
-    target = test_size * counts.sum(axis=0)
-    in_test = np.zeros(n_groups, dtype=bool)
-    current = np.zeros(counts.shape[1])
-    dist = np.abs(current - target).sum()
-    for gi in rng.permutation(n_groups):
-        cand = current + counts[gi]
-        d = np.abs(cand - target).sum()
-        if d < dist:
-            in_test[gi] = True
-            current, dist = cand, d
-    test_mask = in_test[g_inv]
-    return np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
-
-
-class HoldoutCV(_BaseCV):
-    """Repeated stratified holdout (grouped when groups are given).
-
-    Parameters
-    ----------
-    test_size : float, default=0.3
-        Fraction of samples in the test set, in (0, 1).
-    n_repeats : int, default=30
-        Number of independent holdout splits, each with its own seed derived from
-        ``random_state``.
-    random_state : int or None, default=0
-
-    Notes
-    -----
-    Without groups each test set has ``ceil(test_size·n)`` samples and each class
-    is represented proportionally (scikit-learn's ``StratifiedShuffleSplit``). With
-    groups the split is greedy on whole groups, so sizes are approximate; a split
-    whose train or test side misses a class raises :class:`DataError` (too few
-    groups).
-    """
-
-    _param_names = ("test_size", "n_repeats", "random_state")
-
-    def __init__(self, test_size: float = 0.3, n_repeats: int = 30, random_state: int | None = 0):
-        self.test_size = test_size
-        self.n_repeats = n_repeats
-        self.random_state = random_state
-        self._validate()
-
-    def _validate(self) -> None:
-        ts = self.test_size
-        if isinstance(ts, bool) or not isinstance(ts, (float, int, np.floating, np.integer)) \
-                or not (0.0 < float(ts) < 1.0):
-            raise CVSpecError(f"test_size must be a fraction in (0, 1), got {ts!r}")
-        _check_int("n_repeats", self.n_repeats, 1)
-
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """Number of splits, ``n_repeats``."""
-        return int(self.n_repeats)
-
-    def iter_folds(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[Fold]:
-        """Yield one :class:`Fold` per repeat (``fold`` is always 0)."""
-        n, y_arr, g = _n_samples(X, y, groups)
-        ts = float(self.test_size)
-        for r, seed in enumerate(repeat_seeds(self.random_state, int(self.n_repeats))):
-            if g is None:
-                sss = StratifiedShuffleSplit(n_splits=1, test_size=ts, random_state=seed)
-                try:
-                    train, test = next(sss.split(np.zeros((n, 1)), y_arr))
-                except ValueError as exc:
-                    raise DataError(f"{self!r}: {exc}") from exc
-            else:
-                train, test = _stratified_group_holdout(y_arr, g, ts, np.random.default_rng(seed))
-                check_group_disjoint(g, train, test)
-                classes = np.unique(y_arr)
-                for side, idx in (("train", train), ("test", test)):
-                    missing = np.setdiff1d(classes, y_arr[idx])
-                    if idx.size == 0 or missing.size:
-                        raise DataError(
-                            f"{self!r}: the grouped holdout split of repeat {r} has no "
-                            f"{side} sample of class(es) {missing.tolist() or classes.tolist()}; "
-                            "too few groups for this test_size"
-                        )
-            yield Fold(r, 0, np.sort(train), np.sort(test))
-
-
-_SPLIT_ALIASES = {
-    "train": "train", "training": "train", "tr": "train",
-    "val": "val", "valid": "val", "validation": "val", "dev": "val", "va": "val",
-    "test": "test", "testing": "test", "te": "test",
-}
-
-
-class PredefinedSplitCV(_BaseCV):
-    """A fixed train / validation / test split given per sample.
-
-    Parameters
-    ----------
-    split_labels : array-like of str, shape (n_samples,), optional
-        ``"train"``, ``"val"`` or ``"test"`` per sample (case-insensitive; also
-        ``training``/``validation``/``valid``/``dev``/``testing``). May be set
-        later with ``set_params(split_labels=...)`` (e.g. once a manifest is read).
-    merge_val : bool, default=False
-        ``False``: fit on ``train`` only; ``val`` is exposed as
-        :attr:`Fold.val_idx` for early stopping or threshold selection when a
-        caller asks for it, and is otherwise unused. ``True``: ``val`` samples are
-        added to the training indices (``val_idx`` is then empty).
-
-    Notes
-    -----
-    ``split`` yields a single ``(train_idx, test_idx)``; metrics are reported on
-    ``test`` only. With groups, a group in both train (or val) and test raises
-    :class:`DataError`; a group shared by train and val only warns (it biases
-    early stopping / threshold choice, not the test estimate).
-    """
-
-    _param_names = ("split_labels", "merge_val")
-
-    def __init__(self, split_labels: Any = None, merge_val: bool = False):
-        self.split_labels = split_labels
-        self.merge_val = merge_val
-
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """Always 1."""
-        return 1
-
-    def _normalised(self) -> np.ndarray:
-        if self.split_labels is None:
-            raise DataError(
-                "the predefined split has no split labels: pass split_labels (a train/val/test "
-                "label per sample, e.g. the manifest's split column)"
-            )
-        raw = np.asarray(self.split_labels, dtype=object)
-        if raw.ndim != 1:
-            raise DataError(f"split_labels must be one-dimensional, got shape {raw.shape}")
-        out = np.empty(raw.shape[0], dtype=object)
-        bad = set()
-        for i, v in enumerate(raw):
-            key = _SPLIT_ALIASES.get(str(v).strip().lower()) if v is not None else None
-            if key is None:
-                bad.add(repr(v))
-            out[i] = key
-        if bad:
-            raise DataError(
-                f"unknown split label(s) {sorted(bad)[:6]}; expected train, val or test"
-            )
-        return out
-
-    def iter_folds(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[Fold]:
-        """Yield the single :class:`Fold` (with ``val_idx``)."""
-        labels = self._normalised()
-        for name, arr in (("X", X), ("y", y), ("groups", groups)):
-            if arr is None:
-                continue
-            k = arr.shape[0] if hasattr(arr, "shape") else len(arr)
-            if k != labels.shape[0]:
-                raise DataError(
-                    f"split_labels has {labels.shape[0]} entries but {name} has {k} samples"
-                )
-        train = np.flatnonzero(labels == "train")
-        val = np.flatnonzero(labels == "val")
-        test = np.flatnonzero(labels == "test")
-        if train.size == 0 or test.size == 0:
-            raise DataError(
-                f"the predefined split needs train and test samples, got {train.size} train, "
-                f"{val.size} val, {test.size} test"
-            )
-        if groups is not None:
-            g = np.asarray(groups)
-            check_group_disjoint(g, train, test, "train and test")
-            check_group_disjoint(g, val, test, "val and test")
-            shared = np.intersect1d(g[train], g[val])
-            if shared.size:
-                warnings.warn(
-                    f"{shared.size} group(s) appear in both train and val; early stopping or "
-                    "threshold selection on val will be optimistic",
-                    UserWarning, stacklevel=2,
-                )
-        if self.merge_val:
-            train = np.sort(np.r_[train, val])
-            val = np.empty(0, dtype=train.dtype)
-        yield Fold(0, 0, train, test, val)
 
 
 _KFOLD_RE = re.compile(r"^(\d+)(?:\s*x\s*(\d+))?$")
@@ -455,8 +71,8 @@ def parse_cv(spec: Any, *, random_state: int | None = 0, split_labels: Any = Non
         ``"5"`` → ``StratifiedKFoldCV(5, 1)``; ``"5x3"`` → ``StratifiedKFoldCV(5, 3)``;
         ``"holdout:0.3"`` → ``HoldoutCV(0.3, 1)``; ``"holdout:0.3x30"`` →
         ``HoldoutCV(0.3, 30)``; ``"predefined"`` → ``PredefinedSplitCV(split_labels)``.
-        Case and spaces are ignored. An int is ``K``; an object with ``split`` and
-        ``get_n_splits`` is returned unchanged.
+        Case and spaces are ignored. An int is ``K``; an object with ``split``
+        (any scikit-learn splitter) is returned unchanged.
     random_state : int or None, default=0
         Master seed of the randomised protocols.
     split_labels : array-like, optional
@@ -464,7 +80,7 @@ def parse_cv(spec: Any, *, random_state: int | None = 0, split_labels: Any = Non
 
     Returns
     -------
-    StratifiedKFoldCV, HoldoutCV or PredefinedSplitCV
+    StratifiedKFoldCV, HoldoutCV, PredefinedSplitCV or the splitter given
         Group-aware automatically: pass ``groups`` to ``split``.
 
     Raises
@@ -473,7 +89,7 @@ def parse_cv(spec: Any, *, random_state: int | None = 0, split_labels: Any = Non
         Unparseable or out-of-range specification; the message shows the
         accepted forms.
     """
-    if hasattr(spec, "split") and hasattr(spec, "get_n_splits"):
+    if hasattr(spec, "split") and not isinstance(spec, str):
         return spec
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         spec = str(int(spec))
@@ -515,23 +131,115 @@ def parse_cv(spec: Any, *, random_state: int | None = 0, split_labels: Any = Non
     raise CVSpecError(f"cannot parse CV specification {spec!r}: {CV_SPEC_HELP}")
 
 
-def inner_splits(y, groups=None, k: int = 3, random_state: int | None = 0) -> list | None:
-    """Stratified (group) k-fold splits of *training* data for inner CVs.
+def iter_folds(cv: Any, X: Any = None, y: Any = None, groups: Any = None, *,
+               random_state: int | None = 0, split_labels: Any = None) -> Iterator[Fold]:
+    """The folds of any CV protocol, as :class:`Fold` records.
 
-    Used by nested searches, stacking and the Youden threshold: ``k`` is
-    lowered to the smallest class count (and, with ``groups``, the smallest
-    number of groups in a class) so every inner fold sees both classes.
-    Returns ``None`` when fewer than 2 folds are possible.
+    Parameters
+    ----------
+    cv : str, int, featurekit splitter or scikit-learn splitter
+        A specification for :func:`parse_cv` (``"5x3"``, ``5``, ``"holdout:0.3x30"``,
+        ``"predefined"``), one of featurekit's splitters, or any object with
+        ``split(X, y, groups)`` (``get_n_splits`` optional).
+    X : array-like of shape (n_samples, ...), optional
+        Only its length matters; a placeholder is made from ``y`` when omitted.
+    y : array-like of shape (n_samples,), optional
+        Labels (needed by stratified protocols).
+    groups : array-like of shape (n_samples,), optional
+        Group (patient) per sample. featurekit's splitters then keep groups
+        together; for other splitters a group found on both sides of a split
+        raises :class:`~featurekit.errors.DataError` rather than leaking.
+    random_state : int or None, default=0
+        Seed of a protocol parsed from a specification.
+    split_labels : array-like, optional
+        Train/val/test label per sample, for ``"predefined"``.
+
+    Yields
+    ------
+    Fold
+        For featurekit's splitters, their own records (repeat, fold, and the
+        validation indices of a predefined split). For other splitters the
+        ``i``-th split is ``fold = i % k``, ``repeat = i // k`` where ``k`` is
+        the number of splits per repeat, ``get_n_splits() / n_repeats`` when the
+        splitter has an integer ``n_repeats`` (``RepeatedStratifiedKFold``,
+        ``RepeatedKFold``); otherwise ``repeat = 0`` and ``fold = i``.
+
+    Raises
+    ------
+    CVSpecError
+        An unparseable specification, or a splitter that refuses these data
+        (its ``ValueError``, e.g. more folds than samples, with the splitter named).
+    DataError
+        Bad labels or groups, or a group split across train and test.
     """
-    y = np.asarray(y)
-    _, counts = np.unique(y, return_counts=True)
-    k_eff = int(min(k, counts.min())) if counts.size > 1 else 0
-    if groups is not None:
-        groups = np.asarray(groups)
-        k_eff = min(k_eff, int(min(np.unique(groups[y == c]).size for c in np.unique(y))))
-    if k_eff < 2:
-        return None
-    dummy = np.zeros((y.shape[0], 1))
-    if groups is not None:
-        return list(StratifiedGroupKFold(k_eff, shuffle=True, random_state=random_state).split(dummy, y, groups))
-    return list(StratifiedKFold(k_eff, shuffle=True, random_state=random_state).split(dummy, y))
+    splitter = parse_cv(cv, random_state=random_state, split_labels=split_labels)
+    if isinstance(splitter, _BaseCV):
+        yield from splitter.iter_folds(X, y, groups)
+        return
+    n, y_arr, g = _n_samples(X, y, groups, needs_y=False)
+    Xd = X if X is not None else np.zeros((n, 1))
+    per_repeat = _splits_per_repeat(splitter, Xd, y_arr, g)
+    try:
+        for i, (train, test) in enumerate(splitter.split(Xd, y_arr, g)):
+            train, test = _indices(train, n), _indices(test, n)
+            if g is not None:
+                try:
+                    check_group_disjoint(g, train, test)
+                except DataError as exc:
+                    raise DataError(
+                        f"{splitter!r} does not keep the groups together: {exc}; use a group-aware splitter "
+                        "(GroupKFold, StratifiedGroupKFold, LeaveOneGroupOut...) or no groups") from None
+            repeat, fold = divmod(i, per_repeat) if per_repeat else (0, i)
+            yield Fold(repeat, fold, train, test)
+    except FeaturekitError:
+        raise
+    except ValueError as exc:
+        raise CVSpecError(f"{splitter!r}: {exc}") from exc
+
+
+def _splits_per_repeat(splitter: Any, X: Any, y: Any, groups: Any) -> int | None:
+    """Splits per repeat of a foreign splitter; None when it does not repeat."""
+    reps = getattr(splitter, "n_repeats", None)
+    if isinstance(reps, (int, np.integer)) and not isinstance(reps, bool) and reps > 1 \
+            and hasattr(splitter, "get_n_splits"):
+        try:
+            total = int(splitter.get_n_splits(X, y, groups))
+        except ValueError as exc:
+            raise CVSpecError(f"{splitter!r}: {exc}") from exc
+        if total % int(reps) == 0:
+            return total // int(reps)
+    return None
+
+
+def _indices(idx: Any, n: int) -> np.ndarray:
+    """Integer indices from a split's index array (or boolean mask)."""
+    a = np.asarray(idx)
+    if a.dtype == bool:
+        if a.shape != (n,):
+            raise DataError(f"a boolean split mask has shape {a.shape}, expected ({n},)")
+        return np.flatnonzero(a)
+    return a.astype(np.int64, copy=False)
+
+
+def describe_protocol(splitter: Any, grouped: bool = False) -> str:
+    """Human-readable protocol, e.g. ``stratified 5-fold x3 (grouped)``.
+
+    Parameters
+    ----------
+    splitter : splitter or specification
+        A featurekit splitter, a specification for :func:`parse_cv`, or any
+        other splitter (described by its ``repr``).
+    grouped : bool, default=False
+        Whether groups were given (appends `` (grouped)``).
+    """
+    g = " (grouped)" if grouped else ""
+    if isinstance(splitter, (str, int, np.integer)) and not isinstance(splitter, bool):
+        splitter = parse_cv(splitter)
+    if isinstance(splitter, StratifiedKFoldCV):
+        reps = f" x{splitter.n_repeats}" if int(splitter.n_repeats) > 1 else ""
+        return f"stratified {splitter.n_splits}-fold{reps}{g}"
+    if isinstance(splitter, HoldoutCV):
+        return f"stratified holdout {splitter.test_size:g} x{splitter.n_repeats}{g}"
+    if isinstance(splitter, PredefinedSplitCV):
+        return f"predefined split{' (val merged)' if splitter.merge_val else ''}{g}"
+    return repr(splitter) + g

@@ -31,7 +31,7 @@ import io
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,9 +40,11 @@ import pandas as pd
 
 from featurekit.errors import DataError
 from featurekit.evaluation.comparison import compare_aucs, pvalue_matrix
+from featurekit.evaluation.metrics import roc_auc, roc_curve
 from featurekit.evaluation.runfolder import read_runs
+from featurekit.evaluation.summary import mean_scores
 
-__all__ = ["build_report", "text_table", "report_paths", "Figure"]
+__all__ = ["build_report", "text_table", "partial_folds_note", "report_paths", "Figure", "PARTIAL"]
 
 KIND_ORDER = ["handcrafted", "deep", "fused", "finetuned"]
 
@@ -60,9 +62,49 @@ def _num(x: Any, digits: int = 3) -> str:
     return "–" if not math.isfinite(f) else f"{f:.{digits}f}"
 
 
+#: marks a fold mean that rests on only some test folds (the metric was undefined in the others)
+PARTIAL = "‡"
+
+
+def _partial(row: pd.Series, m: str) -> bool:
+    """Whether fold metric ``m`` was undefined in some test folds (``m_n_folds < n_folds``)."""
+    defined, folds = _f(row.get(f"{m}_n_folds")), _f(row.get("n_folds"))
+    return math.isfinite(defined) and math.isfinite(folds) and defined < folds
+
+
+def _fm(row: pd.Series, m: str) -> str:
+    """Fold mean of ``m``, marked with :data:`PARTIAL` when it rests on only some folds."""
+    return _num(row.get(m)) + (PARTIAL if _partial(row, m) else "")
+
+
 def _pm(row: pd.Series, m: str) -> str:
-    return f"{_num(row.get(m))} ± {_num(row.get(f'{m}_sd'))}" if math.isfinite(_f(row.get(f"{m}_sd"))) \
-        else _num(row.get(m))
+    """Fold mean ± sd of ``m``, marked like :func:`_fm`."""
+    if not math.isfinite(_f(row.get(f"{m}_sd"))):
+        return _fm(row, m)
+    return f"{_num(row.get(m))} ± {_num(row.get(f'{m}_sd'))}" + (PARTIAL if _partial(row, m) else "")
+
+
+def partial_folds_note(results: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+    """Footnote of the :data:`PARTIAL` marks of ``metrics`` in ``results`` (empty when none).
+
+    Returns
+    -------
+    list of str
+        A heading line, one line per flagged row (``feature set · classifier:
+        roc_auc on 2 of 5 folds, ...``) and an explanation.
+    """
+    rows = []
+    for _, r in results.iterrows():
+        bad = [f"{m} on {int(_f(r.get(f'{m}_n_folds')))} of {int(_f(r.get('n_folds')))} folds"
+               for m in metrics if _partial(r, m)]
+        if bad:
+            rows.append(f"{_label(r)}: {', '.join(bad)}")
+    if not rows:
+        return []
+    return ([f"{PARTIAL} mean over only the test folds where the metric is defined:"] + rows
+            + ["A test fold without a positive or without a negative sample (or, for precision and NPV, "
+               "without a predicted one) leaves the metric undefined there, so the fold mean rests on fewer "
+               "folds than the protocol made; the pooled estimates and their intervals use every prediction."])
 
 
 def _ci(row: pd.Series, m: str) -> str:
@@ -88,20 +130,28 @@ def _label(row) -> str:
 
 
 def text_table(results: pd.DataFrame, metric: str = "roc_auc") -> str:
-    """The results as a plain-text table (what ``featurekit evaluate`` prints)."""
+    """The results as a plain-text table (what ``featurekit evaluate`` prints).
+
+    A fold mean resting on only some test folds (the metric undefined in the
+    others, e.g. ROC AUC in folds without a positive sample) is marked with
+    :data:`PARTIAL`, and a footnote under the table says on how many folds.
+    """
     cols = [("feature set", lambda r: str(r["feature_set"])), ("classifier", lambda r: str(r["classifier"])),
             ("kind", lambda r: str(r.get("kind", ""))),
             ("AUC mean±sd", lambda r: _pm(r, "roc_auc")),
             ("pooled AUC [95% CI]", lambda r: _ci(r, "roc_auc")),
-            ("F1", lambda r: _num(r.get("f1"))), ("sens", lambda r: _num(r.get("sensitivity"))),
-            ("spec", lambda r: _num(r.get("specificity"))),
-            ("bal.acc@Youden", lambda r: _num(r.get("balanced_accuracy_youden")))]
+            ("F1", lambda r: _fm(r, "f1")), ("sens", lambda r: _fm(r, "sensitivity")),
+            ("spec", lambda r: _fm(r, "specificity")),
+            ("bal.acc@Youden", lambda r: _fm(r, "balanced_accuracy_youden"))]
     rows = [[name for name, _ in cols]]
     for _, r in results.iterrows():
         rows.append([fn(r) for _, fn in cols])
     widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    note = partial_folds_note(results, ["roc_auc", "f1", "sensitivity", "specificity", "balanced_accuracy_youden"])
+    if note:
+        lines += [""] + note[:1] + [f"  {line}" for line in note[1:-1]] + [note[-1]]
     return "\n".join(lines)
 
 
@@ -117,23 +167,28 @@ class Figure:
 
 @dataclass
 class Table:
-    """A table: header and rows of strings."""
+    """A table: header and rows of strings, and footnote lines under it."""
 
     header: list
     rows: list
+    notes: list = field(default_factory=list)
 
     def markdown(self) -> str:
         esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
         out = ["| " + " | ".join(esc(h) for h in self.header) + " |",
                "|" + "|".join("---" for _ in self.header) + "|"]
         out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
+        if self.notes:
+            out += [""] + [f"{line}  " for line in self.notes]
         return "\n".join(out)
 
     def html(self) -> str:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                        for row in self.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        notes = "<br>".join(html.escape(str(line)) for line in self.notes)
+        return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+                + (f"<p class='note'>{notes}</p>" if notes else ""))
 
 
 # ---------------------------------------------------------------------------
@@ -225,27 +280,22 @@ def _layer_curves(results: pd.DataFrame) -> Figure | None:
                   "black: fine-tuned networks; large markers: fusions placed at their CNN layer.")
 
 
-def _scores(predictions: pd.DataFrame, fs: str, clf: str) -> pd.DataFrame:
-    g = predictions[(predictions["feature_set"] == fs) & (predictions["classifier"] == clf)]
-    return g.groupby("id").agg(y_true=("y_true", "first"), score=("score", "mean"))
-
-
 def _roc_figure(predictions: pd.DataFrame, top: pd.DataFrame) -> Figure | None:
-    from sklearn.metrics import roc_curve
-
     if predictions.empty or top.empty:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.2, 5.6))
     drawn = 0
     for k, (_, r) in enumerate(top.iterrows()):
-        s = _scores(predictions, r["feature_set"], r["classifier"])
-        if s.empty or s["y_true"].nunique() < 2:
+        try:
+            s = mean_scores(predictions, r["feature_set"], r["classifier"])
+        except DataError:
             continue
-        fpr, tpr, _ = roc_curve(s["y_true"].astype(int), s["score"].astype(float))
-        from featurekit.evaluation.metrics import roc_auc
-
-        auc = roc_auc(s["y_true"].astype(int), s["score"].astype(float))
+        if s["y_true"].nunique() < 2:
+            continue
+        y, score = s["y_true"].astype(int), s["score"].astype(float)
+        fpr, tpr, _ = roc_curve(y, score)
+        auc = roc_auc(y, score)
         ax.plot(fpr, tpr, color=f"C{k}", label=f"{_label(r)} (AUC {auc:.3f})")
         drawn += 1
     if not drawn:
@@ -367,19 +417,21 @@ def _kind_rank(k: str) -> int:
 def _summary_table(results: pd.DataFrame, metric: str) -> Table:
     header = ["kind", "best feature set", "classifier", "AUC mean ± sd", "pooled AUC [95% CI]",
               "F1", "sensitivity", "specificity", "sens@Youden", "spec@Youden", "n (pos)"]
-    rows = []
+    rows, shown = [], []
     for kind in sorted(results["kind"].dropna().unique(), key=_kind_rank):
         g = results[results["kind"] == kind]
         if g[metric].notna().any():
             r = g.loc[g[metric].astype(float).idxmax()]
         else:
             r = g.iloc[0]
+        shown.append(r)
         rows.append([kind or "–", r["feature_set"], r["classifier"], _pm(r, "roc_auc"), _ci(r, "roc_auc"),
-                     _num(r.get("f1")), _num(r.get("sensitivity")), _num(r.get("specificity")),
-                     _num(r.get("sensitivity_youden")), _num(r.get("specificity_youden")),
+                     _fm(r, "f1"), _fm(r, "sensitivity"), _fm(r, "specificity"),
+                     _fm(r, "sensitivity_youden"), _fm(r, "specificity_youden"),
                      f"{int(_f(r.get('n')) or 0)} ({int(_f(r.get('n_pos')) or 0)})"
                      if math.isfinite(_f(r.get("n"))) else "–"])
-    return Table(header, rows)
+    return Table(header, rows, partial_folds_note(pd.DataFrame(shown), [
+        "roc_auc", "f1", "sensitivity", "specificity", "sensitivity_youden", "specificity_youden"]))
 
 
 def _results_table(results: pd.DataFrame) -> Table:
@@ -388,11 +440,13 @@ def _results_table(results: pd.DataFrame) -> Table:
     rows = []
     for _, r in results.iterrows():
         rows.append([r["feature_set"], r["classifier"], r.get("kind", ""), _pm(r, "roc_auc"), _ci(r, "roc_auc"),
-                     _num(r.get("pr_auc")), _num(r.get("balanced_accuracy")), _pm(r, "f1"), _num(r.get("mcc")),
-                     _num(r.get("sensitivity")), _num(r.get("specificity")),
-                     _num(r.get("sensitivity_youden")), _num(r.get("specificity_youden")),
-                     _num(r.get("f1_youden")), r.get("run", "")])
-    return Table(header, rows)
+                     _fm(r, "pr_auc"), _fm(r, "balanced_accuracy"), _pm(r, "f1"), _fm(r, "mcc"),
+                     _fm(r, "sensitivity"), _fm(r, "specificity"),
+                     _fm(r, "sensitivity_youden"), _fm(r, "specificity_youden"),
+                     _fm(r, "f1_youden"), r.get("run", "")])
+    return Table(header, rows, partial_folds_note(results, [
+        "roc_auc", "pr_auc", "balanced_accuracy", "f1", "mcc", "sensitivity", "specificity",
+        "sensitivity_youden", "specificity_youden", "f1_youden"]))
 
 
 def _layer_table(results: pd.DataFrame) -> Table | None:
@@ -403,9 +457,9 @@ def _layer_table(results: pd.DataFrame) -> Table | None:
     header = ["model", "index", "layer", "classifier", "AUC mean ± sd", "pooled AUC [95% CI]",
               "F1 mean ± sd", "pooled F1 [95% CI]", "bal. acc.@Youden"]
     rows = [[r["model"], str(int(_f(r["layer_index"]))), r["layer"], r["classifier"], _pm(r, "roc_auc"),
-             _ci(r, "roc_auc"), _pm(r, "f1"), _ci(r, "f1"), _num(r.get("balanced_accuracy_youden"))]
+             _ci(r, "roc_auc"), _pm(r, "f1"), _ci(r, "f1"), _fm(r, "balanced_accuracy_youden")]
             for _, r in deep.iterrows()]
-    return Table(header, rows)
+    return Table(header, rows, partial_folds_note(deep, ["roc_auc", "f1", "balanced_accuracy_youden"]))
 
 
 def _vs_best_table(comparisons: pd.DataFrame, best: tuple) -> Table | None:

@@ -29,6 +29,12 @@ pr_auc):
     the interval too narrow.
 ``m_pooled``
     The metric of the pooled out-of-fold predictions, averaged over repeats.
+``m_n_folds``
+    On how many of the ``n_folds`` test folds the metric was defined, i.e. how
+    many folds ``m`` and ``m_sd`` average. Fewer than ``n_folds`` means that
+    some test folds lack a class (ROC AUC, sensitivity...) or a predicted class
+    (precision, NPV): the fold mean then rests on the other folds only, and
+    :func:`featurekit.evaluation.report.text_table` and the report flag it.
 ``m_youden`` (and ``_sd``, ``_ci_lo``, ``_ci_hi``, ``_pooled``)
     The same at the Youden-optimal threshold chosen on each fold's training
     data (the ``threshold`` column); only for threshold metrics (ROC AUC and PR
@@ -36,7 +42,7 @@ pr_auc):
     threshold of its own fold.
 
 Other columns: ``n`` (distinct samples predicted), ``n_pos``, ``n_neg``,
-``n_repeats``, ``n_folds`` (folds in all), ``protocol``, ``threshold_youden``
+``n_repeats``, ``n_folds`` (test folds in all, of all repeats), ``protocol``, ``threshold_youden``
 and ``threshold_youden_sd`` (mean and sd of the fold thresholds).
 """
 
@@ -61,6 +67,7 @@ __all__ = [
     "summarise_predictions",
     "summarise_group",
     "mean_scores",
+    "scores_by_row",
 ]
 
 #: every metric reported, in table order
@@ -71,7 +78,7 @@ THRESHOLD_METRICS: list[str] = [m for m in METRIC_NAMES if m not in THRESHOLD_FR
 PREDICTION_COLUMNS = ["id", "y_true", "feature_set", "classifier", "repeat", "fold", "score", "threshold"]
 #: descriptive columns of results.csv, before the counts and metrics
 ID_COLUMNS = ["feature_set", "classifier", "kind", "model", "layer", "layer_index", "fusion", "parts"]
-_STATS = ("", "_sd", "_ci_lo", "_ci_hi", "_pooled")
+_STATS = ("", "_sd", "_ci_lo", "_ci_hi", "_pooled", "_n_folds")
 
 
 def metric_columns() -> list[str]:
@@ -116,12 +123,13 @@ def _fold_metrics(g: pd.DataFrame) -> dict[str, list[float]]:
     return out
 
 
-def _mean_sd(values: Iterable[float]) -> tuple[float, float]:
+def _mean_sd(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean, sd (``ddof=1``) and number of the finite values."""
     v = np.asarray(list(values), dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return float("nan"), float("nan")
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan")
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan"), int(v.size)
 
 
 def _bootstrap(g: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> dict[str, tuple]:
@@ -179,12 +187,12 @@ def summarise_group(g: pd.DataFrame, *, n_boot: int = 2000, confidence: float = 
     }
     names = METRIC_NAMES + [f"{m}_youden" for m in THRESHOLD_METRICS]
     for name in names:
-        mean, sd = _mean_sd(folds.get(name, []))
+        mean, sd, n_defined = _mean_sd(folds.get(name, []))
         est, lo, hi = boot.get(name, (float("nan"),) * 3)
         row.update({name: mean, f"{name}_sd": sd, f"{name}_ci_lo": lo, f"{name}_ci_hi": hi,
-                    f"{name}_pooled": est})
+                    f"{name}_pooled": est, f"{name}_n_folds": n_defined})
     thr = g.groupby(["repeat", "fold"])["threshold"].first().to_numpy(dtype=float)
-    row["threshold_youden"], row["threshold_youden_sd"] = _mean_sd(thr)
+    row["threshold_youden"], row["threshold_youden_sd"], _ = _mean_sd(thr)
     return row
 
 
@@ -231,15 +239,34 @@ def summarise_predictions(predictions: pd.DataFrame, meta: dict | None = None, *
     return df[cols + extra]
 
 
+def _mean_per_id(g: pd.DataFrame) -> pd.DataFrame:
+    return g.groupby(g["id"].astype(str)).agg(y_true=("y_true", "first"), score=("score", "mean"))
+
+
+def scores_by_row(predictions: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
+    """Per (feature_set, classifier): the mean out-of-fold score per sample id over repeats.
+
+    Returns
+    -------
+    dict of (feature_set, classifier) -> DataFrame
+        Columns ``y_true``, ``score``, indexed by id (as str, sorted).
+    """
+    return {key: _mean_per_id(g) for key, g in predictions.groupby(["feature_set", "classifier"], sort=False)}
+
+
 def mean_scores(predictions: pd.DataFrame, feature_set: str, classifier: str) -> pd.DataFrame:
     """Mean out-of-fold score per sample id over repeats (index: id, sorted), with ``y_true``.
 
     Returns
     -------
-    DataFrame with columns ``y_true``, ``score`` indexed by id.
+    DataFrame with columns ``y_true``, ``score`` indexed by id (as str).
+
+    Raises
+    ------
+    DataError
+        No prediction of that row.
     """
     g = predictions[(predictions["feature_set"] == feature_set) & (predictions["classifier"] == classifier)]
     if g.empty:
         raise DataError(f"no predictions of ({feature_set!r}, {classifier!r})")
-    out = g.groupby("id").agg(y_true=("y_true", "first"), score=("score", "mean"))
-    return out.sort_index()
+    return _mean_per_id(g)
