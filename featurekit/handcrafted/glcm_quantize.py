@@ -130,12 +130,14 @@ def _digitize(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _too_many_levels(lmax: int, lo: float, hi: float, bin_width) -> DataError:
     # levels = floor(hi/w) - floor(lo/w) + 1 <= (hi - lo)/w + 2: the smallest width that fits
-    w = max(1.0, math.ceil((hi - lo) / (MAX_LEVELS - 2)))
+    w = (hi - lo) / (MAX_LEVELS - 2)
+    step = 10.0 ** (math.floor(math.log10(w)) - 2)
+    w = math.ceil(w / step) * step  # rounded up to 3 significant digits
     given = DEFAULT_BIN_WIDTH if bin_width is None else bin_width
     return DataError(
         f"intensities {lo:g}..{hi:g} quantise to {lmax} grey levels with bin_width={given:g} "
-        f"(more than MAX_LEVELS={MAX_LEVELS}; a 16-bit image does with the default bin width): "
-        f"set bin_count (e.g. bin_count=64) or bin_width >= {w:g}"
+        f"(more than MAX_LEVELS={MAX_LEVELS}): "
+        f"set bin_count (e.g. bin_count=64) or bin_width >= {w:.3g}"
     )
 
 
