@@ -123,17 +123,31 @@ def check_features(features) -> Tuple[str, ...]:
     return features
 
 
+class _Levels:
+    """Constants of ``G`` grey levels shared by every stack of that size (cached)."""
+
+    def __init__(self, G: int):
+        self.lv = np.arange(1, G + 1, dtype=np.float64)  # grey level values i, j
+        self.kS = np.arange(2, 2 * G + 1, dtype=np.float64)  # i + j
+        self.kD = kD = np.arange(0, G, dtype=np.float64)  # |i - j|
+        ii, jj = np.meshgrid(np.arange(G), np.arange(G), indexing="ij")
+        self.add_index, self.sub_index = (ii + jj).ravel(), np.abs(ii - jj).ravel()
+        inv_k2 = np.zeros(G)
+        inv_k2[1:] = 1 / kD[1:] ** 2
+        #: weights of p_{x-y}: DifferenceAverage, Contrast, Idm, Id, InverseVariance
+        self.sub_weights = np.stack([kD, kD**2, 1 / (1 + kD**2), 1 / (1 + kD), inv_k2], axis=1)
+        self.ij = np.outer(self.lv, self.lv).ravel()  # Autocorrelation
+
+
 @lru_cache(maxsize=16)
-def _diag_index(G: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Indices ``i + j`` and ``|i - j|`` (0-based) of the flattened ``(G, G)`` matrix."""
-    ii, jj = np.meshgrid(np.arange(G), np.arange(G), indexing="ij")
-    return (ii + jj).ravel(), np.abs(ii - jj).ravel()
+def _levels(G: int) -> _Levels:
+    return _Levels(G)
 
 
 def _diag_sums(flatP: np.ndarray, index: np.ndarray, K: int) -> np.ndarray:
     """``out[b, k] = sum(flatP[b, index == k])`` for a stack ``(B, G*G)``: one weighted bincount."""
     B = flatP.shape[0]
-    codes = (np.arange(B)[:, None] * K + index[None, :]).ravel()
+    codes = (np.arange(B)[:, None] * K + index).ravel()
     return np.bincount(codes, weights=flatP.ravel(), minlength=B * K).reshape(B, K)
 
 
@@ -160,10 +174,10 @@ def haralick_features(P: np.ndarray, Ng: np.ndarray, n_levels_present: np.ndarra
     """
     B, G, _ = P.shape
     eps = _EPS
-    lv = np.arange(1, G + 1, dtype=np.float64)  # grey level values i, j
-    kS = np.arange(2, 2 * G + 1, dtype=np.float64)
-    kD = np.arange(0, G, dtype=np.float64)
+    k = _levels(G)
+    lv, kS, kD = k.lv, k.kS, k.kD
     flatP = P.reshape(B, G * G)
+    Ngf = Ng.astype(np.float64)[:, None]
     memo = {}
 
     def get(name):
@@ -171,33 +185,34 @@ def haralick_features(P: np.ndarray, Ng: np.ndarray, n_levels_present: np.ndarra
             memo[name] = _COEF[name](get)
         return memo[name]
 
+    def entropy(q, axis=1):  # -sum q log2(q + eps)
+        return -(q * np.log2(q + eps)).sum(axis)
+
     _COEF = {
-        "px": lambda g: P.sum(axis=2),
-        "py": lambda g: P.sum(axis=1),
+        "px": lambda g: P.sum(2),
+        "py": lambda g: P.sum(1),
         "ux": lambda g: g("px") @ lv,
         "uy": lambda g: g("py") @ lv,
-        "dx": lambda g: lv[None, :] - g("ux")[:, None],
-        "dy": lambda g: lv[None, :] - g("uy")[:, None],
-        "sigx": lambda g: np.sqrt(np.sum(g("px") * g("dx") ** 2, axis=1)),
-        "sigy": lambda g: np.sqrt(np.sum(g("py") * g("dy") ** 2, axis=1)),
+        "dx": lambda g: lv - g("ux")[:, None],
+        "dy": lambda g: lv - g("uy")[:, None],
+        "varx": lambda g: (g("px") * g("dx") ** 2).sum(1),
+        "sigx": lambda g: np.sqrt(g("varx")),
+        "sigy": lambda g: np.sqrt((g("py") * g("dy") ** 2).sum(1)),
         "corm": lambda g: np.einsum("bij,bi,bj->b", P, g("dx"), g("dy")),
-        "pxAddy": lambda g: _diag_sums(flatP, _diag_index(G)[0], 2 * G - 1),
-        "pxSuby": lambda g: _diag_sums(flatP, _diag_index(G)[1], G),
-        "c": lambda g: kS[None, :] - g("ux")[:, None] - g("uy")[:, None],
-        "da": lambda g: g("pxSuby") @ kD,
-        "HXY": lambda g: -np.sum(flatP * np.log2(flatP + eps), axis=1),
-        "HX": lambda g: -np.sum(g("px") * np.log2(g("px") + eps), axis=1),
-        "HY": lambda g: -np.sum(g("py") * np.log2(g("py") + eps), axis=1),
+        "pxAddy": lambda g: _diag_sums(flatP, k.add_index, 2 * G - 1),
+        "pxSuby": lambda g: _diag_sums(flatP, k.sub_index, G),
+        "sub": lambda g: g("pxSuby") @ k.sub_weights,  # DA, Contrast, Idm, Id, InverseVariance
+        "c": lambda g: kS - (g("ux") + g("uy"))[:, None],
+        "c2": lambda g: g("c") ** 2,
+        "HXY": lambda g: entropy(flatP),
         "pxy": lambda g: g("px")[:, :, None] * g("py")[:, None, :],
         "lpxy": lambda g: np.log2(g("pxy") + eps),
-        "HXY1": lambda g: -np.sum(P * g("lpxy"), axis=(1, 2)),
-        "HXY2": lambda g: -np.sum(g("pxy") * g("lpxy"), axis=(1, 2)),
-        "JointEnergy": lambda g: np.sum(flatP * flatP, axis=1),
-        "Idm": lambda g: g("pxSuby") @ (1 / (1 + kD**2)),
-        "sk-mean": lambda g: g("px") @ (lv - 1),
-        "sk-variance": lambda g: np.sum(g("px") * (lv[None, :] - 1 - g("sk-mean")[:, None]) ** 2, axis=1),
+        "HXY1": lambda g: -(P * g("lpxy")).sum((1, 2)),
+        "HXY2": lambda g: -(g("pxy") * g("lpxy")).sum((1, 2)),
+        "JointEnergy": lambda g: (flatP * flatP).sum(1),
+        "sk-mean": lambda g: g("ux") - 1,  # sum (i - 1) p(i, j)
+        "sk-variance": lambda g: g("varx"),  # the same spread, 0-based
     }
-    Ngf = Ng.astype(np.float64)[:, None]
 
     def corr(g):
         prod = g("sigx") * g("sigy")
@@ -208,7 +223,7 @@ def haralick_features(P: np.ndarray, Ng: np.ndarray, n_levels_present: np.ndarra
         return np.where(flat, 1.0, g("corm") / np.where(flat, 1.0, g("sigx") * g("sigy")))
 
     def imc1(g):
-        div = np.fmax(g("HX"), g("HY"))
+        div = np.fmax(entropy(g("px")), entropy(g("py")))
         return np.where(div != 0, (g("HXY") - g("HXY1")) / np.where(div != 0, div, 1.0), 0.0)
 
     def imc2(g):
@@ -216,38 +231,37 @@ def haralick_features(P: np.ndarray, Ng: np.ndarray, n_levels_present: np.ndarra
         return np.where(g("HXY2") == g("HXY"), 0.0, np.sqrt(1 - np.exp(-2 * arg)))
 
     def sk_entropy(g):
-        pos = flatP > 0
-        return -np.sum(flatP * np.log(np.where(pos, flatP, 1.0)), axis=1)
+        return -(flatP * np.log(np.where(flatP > 0, flatP, 1.0))).sum(1)
 
     feats = {
-        "Autocorrelation": lambda g: np.einsum("bij,i,j->b", P, lv, lv),
+        "Autocorrelation": lambda g: flatP @ k.ij,
         "JointAverage": lambda g: g("ux"),
-        "ClusterProminence": lambda g: np.sum(g("pxAddy") * g("c") ** 4, axis=1),
-        "ClusterShade": lambda g: np.sum(g("pxAddy") * g("c") ** 3, axis=1),
-        "ClusterTendency": lambda g: np.sum(g("pxAddy") * g("c") ** 2, axis=1),
-        "Contrast": lambda g: g("pxSuby") @ (kD**2),
+        "ClusterProminence": lambda g: (g("pxAddy") * g("c2") ** 2).sum(1),
+        "ClusterShade": lambda g: (g("pxAddy") * g("c2") * g("c")).sum(1),
+        "ClusterTendency": lambda g: (g("pxAddy") * g("c2")).sum(1),
+        "Contrast": lambda g: g("sub")[:, 1],
         "Correlation": corr,
-        "DifferenceAverage": lambda g: g("da"),
-        "DifferenceEntropy": lambda g: -np.sum(g("pxSuby") * np.log2(g("pxSuby") + eps), axis=1),
-        "DifferenceVariance": lambda g: np.sum(g("pxSuby") * (kD[None, :] - g("da")[:, None]) ** 2, axis=1),
+        "DifferenceAverage": lambda g: g("sub")[:, 0],
+        "DifferenceEntropy": lambda g: entropy(g("pxSuby")),
+        "DifferenceVariance": lambda g: (g("pxSuby") * (kD - g("sub")[:, :1]) ** 2).sum(1),
         "JointEnergy": lambda g: g("JointEnergy"),
         "JointEntropy": lambda g: g("HXY"),
         "Imc1": imc1,
         "Imc2": imc2,
-        "Idm": lambda g: g("Idm"),
+        "Idm": lambda g: g("sub")[:, 2],
         "MCC": lambda g: _mcc(P, g("px"), g("py"), n_levels_present),
-        "Idmn": lambda g: np.sum(g("pxSuby") / (1 + kD[None, :] ** 2 / Ngf**2), axis=1),
-        "Id": lambda g: g("pxSuby") @ (1 / (1 + kD)),
-        "Idn": lambda g: np.sum(g("pxSuby") / (1 + kD[None, :] / Ngf), axis=1),
-        "InverseVariance": lambda g: g("pxSuby")[:, 1:] @ (1 / kD[1:] ** 2) if G > 1 else np.zeros(B),
-        "MaximumProbability": lambda g: flatP.max(axis=1),
+        "Idmn": lambda g: (g("pxSuby") / (1 + kD**2 / Ngf**2)).sum(1),
+        "Id": lambda g: g("sub")[:, 3],
+        "Idn": lambda g: (g("pxSuby") / (1 + kD / Ngf)).sum(1),
+        "InverseVariance": lambda g: g("sub")[:, 4],
+        "MaximumProbability": lambda g: flatP.max(1),
         "SumAverage": lambda g: g("pxAddy") @ kS,
-        "SumEntropy": lambda g: -np.sum(g("pxAddy") * np.log2(g("pxAddy") + eps), axis=1),
-        "SumSquares": lambda g: np.sum(g("px") * g("dx") ** 2, axis=1),
+        "SumEntropy": lambda g: entropy(g("pxAddy")),
+        "SumSquares": lambda g: g("varx"),
         # skimage's graycoprops on 0-based levels
-        "sk-contrast": lambda g: g("pxSuby") @ (kD**2),
-        "sk-dissimilarity": lambda g: g("da"),
-        "sk-homogeneity": lambda g: g("Idm"),
+        "sk-contrast": lambda g: g("sub")[:, 1],
+        "sk-dissimilarity": lambda g: g("sub")[:, 0],
+        "sk-homogeneity": lambda g: g("sub")[:, 2],
         "sk-ASM": lambda g: g("JointEnergy"),
         "sk-energy": lambda g: np.sqrt(g("JointEnergy")),
         "sk-correlation": sk_corr,
@@ -256,7 +270,10 @@ def haralick_features(P: np.ndarray, Ng: np.ndarray, n_levels_present: np.ndarra
         "sk-std": lambda g: np.sqrt(g("sk-variance")),
         "sk-entropy": sk_entropy,
     }
-    return np.stack([np.asarray(feats[w](get), dtype=np.float64) for w in wanted], axis=1)
+    out = np.empty((B, len(wanted)))
+    for col, name in enumerate(wanted):
+        out[:, col] = feats[name](get)
+    return out
 
 
 def _mcc(P, px, py, n_levels_present) -> np.ndarray:

@@ -196,7 +196,7 @@ def quantize_levels(
     # integer ROI intensities (8/16-bit data): an exact lookup table over rlo..rhi; pixels
     # outside the ROI (any value) are clipped into the table and then zeroed by the mask
     base = 0 if 0 <= rlo and rhi < 4096 else math.floor(rlo)
-    if rhi - base < max(4096, 2 * roi.size) and np.array_equal(roi, np.floor(roi)):
+    if rhi - base < max(4096, 2 * roi.size) and (roi == np.floor(roi)).all():
         lut = np.searchsorted(edges, np.arange(base, rhi + 1, dtype=np.float64), side="right").astype(dtype)
         with np.errstate(invalid="ignore"):  # huge non-ROI values: clipped and masked anyway
             xi = x.astype(np.intp)
