@@ -90,16 +90,18 @@ def check_offsets(distances, angles) -> Tuple[List[float], List[float]]:
     return distances, angles
 
 
-def _count_skimage(levels: np.ndarray, G: int, distances, angles) -> np.ndarray:
-    """``(n_off, G, G)`` int64 counts of levels 1..G, offsets distance-major (``graycomatrix``)."""
+def _count_skimage(levels: np.ndarray, G: int, distances, angles, symmetric: bool) -> np.ndarray:
+    """``(n_off, G, G)`` uint32 counts of levels 1..G, offsets distance-major (``graycomatrix``)."""
     from skimage.feature import graycomatrix
 
     rad = [math.radians(float(a)) for a in angles]  # the radians glcm_offsets rounds
-    c = graycomatrix(levels, [float(d) for d in distances], rad, levels=G + 1)  # (G+1, G+1, nd, na)
-    return c[1:, 1:].transpose(2, 3, 0, 1).reshape(-1, G, G).astype(np.int64)
+    c = graycomatrix(levels, [float(d) for d in distances], rad, levels=G + 1)[1:, 1:]  # (G, G, nd, na)
+    if symmetric:  # uint32 holds 2 x the pairs of any image below 2**31 pixels
+        c = c + c.transpose(1, 0, 2, 3)
+    return c.transpose(2, 3, 0, 1).reshape(-1, G, G)
 
 
-def _count_torch(levels_list, G: int, offsets, device: str) -> np.ndarray:
+def _count_torch(levels_list, G: int, offsets, device: str, symmetric: bool) -> np.ndarray:
     """``(n, n_off, G, G)`` int64 counts of a batch by one ``torch.bincount`` on ``device``."""
     import torch
 
@@ -119,8 +121,10 @@ def _count_torch(levels_list, G: int, offsets, device: str) -> np.ndarray:
                 codes.append((tG[r0:r1, c0:c1] + t[r0 + dr:r1 + dr, c0 + dc:c1 + dc] + base).reshape(-1))
     if not codes:
         return np.zeros((n, n_off, G, G), dtype=np.int64)
-    cnt = torch.bincount(torch.cat(codes), minlength=size).cpu().numpy()
-    return cnt.reshape(n, n_off, G1, G1)[:, :, 1:, 1:].astype(np.int64)
+    cnt = torch.bincount(torch.cat(codes), minlength=size).reshape(n, n_off, G1, G1)[:, :, 1:, 1:]
+    if symmetric:
+        cnt = cnt + cnt.transpose(2, 3)
+    return cnt.cpu().numpy()
 
 
 def count_matrices(levels_list: Sequence[np.ndarray], Gs: Sequence[int], distances, angles,
@@ -150,14 +154,11 @@ def count_matrices(levels_list: Sequence[np.ndarray], Gs: Sequence[int], distanc
     G = max(1, max(int(g) for g in Gs))
     use_torch = (device != "cpu") if backend is None else backend == "torch"
     if use_torch:
-        P = _count_torch(levels_list, G, glcm_offsets(distances, angles), device).astype(np.float64)
-    else:
-        P = np.zeros((len(levels_list), len(distances) * len(angles), G, G), dtype=np.float64)
-        for k, (lv, g) in enumerate(zip(levels_list, Gs)):
-            g = max(1, int(g))
-            P[k, :, :g, :g] = _count_skimage(lv, g, distances, angles)
-    if symmetric:
-        P += P.transpose(0, 1, 3, 2)
+        return _count_torch(levels_list, G, glcm_offsets(distances, angles), device, symmetric).astype(np.float64), G
+    P = np.zeros((len(levels_list), len(distances) * len(angles), G, G), dtype=np.float64)
+    for k, (lv, g) in enumerate(zip(levels_list, Gs)):
+        g = max(1, int(g))
+        P[k, :, :g, :g] = _count_skimage(lv, g, distances, angles, symmetric)
     return P, G
 
 
