@@ -16,7 +16,8 @@ Pipeline (per image, vectorised over a batch), one module per step:
    0-degree pairs; plain 2-D extraction is the setting these features equal.)
 3. **Features** per offset, pyradiomics' 24 (v3 names and formulas) and
    :func:`skimage.feature.graycoprops`' set as ``sk-<prop>``:
-   :mod:`featurekit.handcrafted.glcm_formulas` (the formula table).
+   :mod:`featurekit.handcrafted.glcm_formulas` (the formula table, after
+   pyradiomics' documentation of its GLCM feature class).
 4. **Aggregation** over the angles of each distance (here): ``'mean'`` over
    the angles that have at least one pair (pyradiomics' ``nanmean``; an image
    with no pair at a distance raises), optionally the ``'range'`` (max - min)
@@ -33,9 +34,6 @@ References
 ----------
 R. M. Haralick, K. Shanmugam and I. Dinstein, "Textural features for image
 classification", IEEE Trans. Syst. Man Cybern. SMC-3(6):610-621, 1973.
-
-pyradiomics documentation, "Gray Level Co-occurrence Matrix (GLCM) Features",
-https://pyradiomics.readthedocs.io/en/latest/features.html
 
 J. J. M. van Griethuysen et al., "Computational Radiomics System to Decode the
 Radiographic Phenotype", Cancer Research 77(21):e104-e107, 2017.
@@ -295,8 +293,9 @@ def glcm_features(
     features : 'all', 'pyradiomics', 'skimage' or list of names
     aggregate : sequence of {'mean', 'range', 'angle'}, default ('mean',)
     device : {'cpu', 'cuda', 'auto'}, default 'cpu'
-        Where the pair counting runs (numpy on the CPU, ``torch.bincount``
-        on a GPU); the features are always computed with numpy.
+        Where the pair counting runs (skimage's ``graycomatrix`` on the CPU,
+        one ``torch.bincount`` per batch on a GPU); quantisation and features
+        are always computed with numpy.
     n_jobs : int, optional
     empty_mask : {'error', 'whole'}
 
