@@ -256,6 +256,10 @@ def test_box_quantisation_equals_whole_image():
     # levels equal numpy.digitize with pyradiomics' edges
     edges = np.arange(ints[mask].min() - ints[mask].min() % 25, ints[mask].max() + 50, 25.0)
     np.testing.assert_array_equal(quantize(ints, mask)[mask], np.digitize(ints[mask], edges))
+    # a fixed range with fractional ends makes integer pixels fractional once clipped
+    edges = np.arange(50.25, 149.5 + 0.5, 0.25)
+    np.testing.assert_array_equal(quantize(ints, mask, bin_width=0.25, quant_range=(50.25, 149.5))[mask],
+                                  np.digitize(np.clip(ints[mask], 50.25, 149.5), edges))
 
 
 def test_many_levels_in_uint16_equal_skimage():

@@ -179,13 +179,12 @@ def quantize_levels(
         cols = np.flatnonzero(mask.any(axis=0))
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         x, box_mask = img[box], mask[box]
-    roi = x if box_mask is None else x[box_mask]
-    rlo, rhi = float(roi.min()), float(roi.max())
     if fixed:
         lo, hi = (float(v) for v in quant_range)
         x = np.clip(x, lo, hi)
-        rlo, rhi = min(max(rlo, lo), hi), min(max(rhi, lo), hi)
-    else:
+    roi = x if box_mask is None else x[box_mask]
+    rlo, rhi = float(roi.min()), float(roi.max())
+    if not fixed:
         lo, hi = (float(img.min()), float(img.max())) if quant_range == "image" else (rlo, rhi)
     edges = bin_edges(lo, hi, bin_width, bin_count)
     lmin, lmax = (int(v) for v in np.searchsorted(edges, [rlo, rhi], side="right"))  # = digitize
