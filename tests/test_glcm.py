@@ -375,15 +375,19 @@ def test_sixteen_bit_png_through_extract_names_the_file(tmp_path, capsys):
     from featurekit.cli import main
 
     rng = np.random.default_rng(4)
+    data = tmp_path / "data"
     for cls in ("benign", "malignant"):
-        (tmp_path / cls).mkdir()
+        (data / cls).mkdir(parents=True)
         for k in range(2):
-            Image.fromarray(rng.integers(0, 256, (30, 40), dtype=np.uint8)).save(tmp_path / cls / f"{cls}{k}.png")
-    Image.fromarray(rng.integers(0, 65536, (30, 40), dtype=np.uint16)).save(tmp_path / "malignant" / "deep.png")
-    code = main(["extract", str(tmp_path), "--handcrafted", "glcm", "--cache", str(tmp_path / "c.h5"), "--quiet"])
+            Image.fromarray(rng.integers(0, 256, (30, 40), dtype=np.uint8)).save(data / cls / f"{cls}{k}.png")
+    Image.fromarray(rng.integers(0, 65536, (30, 40), dtype=np.uint16)).save(data / "malignant" / "deep.png")
+    code = main(["extract", str(data), "--handcrafted", "glcm", "--cache", str(tmp_path / "c.h5"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "malignant/deep.png" in err and "bin_count" in err and "Traceback" not in err
+    assert "malignant/deep.png" in err and "glcm:bin_count=64" in err and "Traceback" not in err
+    # ... and the parameter it names is the way out
+    assert main(["extract", str(data), "--handcrafted", "glcm:bin_count=64", "--cache", str(tmp_path / "c.h5"),
+                 "--quiet"]) == 0
 
 
 # --------------------------------------------------------------------------- errors & estimator

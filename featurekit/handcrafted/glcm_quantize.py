@@ -137,7 +137,8 @@ def _too_many_levels(lmax: int, lo: float, hi: float, bin_width) -> DataError:
     return DataError(
         f"intensities {lo:g}..{hi:g} quantise to {lmax} grey levels with bin_width={given:g} "
         f"(more than MAX_LEVELS={MAX_LEVELS}): "
-        f"set bin_count (e.g. bin_count=64) or bin_width >= {w:.3g}"
+        f"set bin_count (e.g. bin_count=64; on the command line --handcrafted glcm:bin_count=64) "
+        f"or bin_width >= {w:.3g}"
     )
 
 
