@@ -333,7 +333,8 @@ def test_matches_pyradiomics(busi):
             np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-12 * scale)
 
 
-def test_batch_equals_single_images_and_torch_counting(busi):
+def test_batch_equals_single_images_and_torch_counting(busi, monkeypatch):
+    from featurekit.handcrafted import glcm as glcm_module
     from featurekit.imageio import to_gray
 
     grays = [to_gray(img)[:200, :220] for img, _ in busi]
@@ -344,6 +345,16 @@ def test_batch_equals_single_images_and_torch_counting(busi):
     lv = quantize(grays[0], masks[0])
     np.testing.assert_array_equal(count_pairs(lv, int(lv.max()), [1, 3], ANGLES, backend="skimage"),
                                   count_pairs(lv, int(lv.max()), [1, 3], ANGLES, backend="torch"))
+    # the whole pipeline with the GPU's counting engine (one torch.bincount per batch), run on the CPU
+    engines = []
+
+    def torch_engine(*args, **kwargs):
+        engines.append("torch")
+        return count_matrices(*args, **kwargs, backend="torch")
+
+    monkeypatch.setattr(glcm_module, "count_matrices", torch_engine)
+    np.testing.assert_array_equal(glcm_features(grays, masks, distances=[1, 3]), batch)
+    assert engines
 
 
 def test_sixteen_bit_images():
