@@ -177,13 +177,20 @@ def quantize_levels(
     x = img
     if mask is not None and crop:
         rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        r0, r1 = rows[0], rows[-1] + 1
+        cols = np.flatnonzero(mask[r0:r1].any(axis=0))
+        box = (slice(r0, r1), slice(cols[0], cols[-1] + 1))
         x, box_mask = img[box], mask[box]
     if fixed:
         lo, hi = (float(v) for v in quant_range)
         x = np.clip(x, lo, hi)
-    roi = x if box_mask is None else x[box_mask]
+    # integer intensities (8/16-bit data, also as float64): int32 levels through a lookup table
+    with np.errstate(invalid="ignore"):  # values beyond int32 fail the test below
+        xi = x.astype(np.int32)
+    if not (xi == x).all():
+        xi = None
+    roi_of = x if xi is None else xi
+    roi = roi_of if box_mask is None else roi_of[box_mask]
     rlo, rhi = float(roi.min()), float(roi.max())
     if not fixed:
         lo, hi = (float(img.min()), float(img.max())) if quant_range == "image" else (rlo, rhi)
@@ -192,18 +199,15 @@ def quantize_levels(
     if lmax > MAX_LEVELS:
         raise _too_many_levels(lmax, lo, rhi, bin_width)  # bin_count <= MAX_LEVELS
     dtype = np.uint8 if len(edges) < 255 else np.uint16  # every level is <= len(edges)
-    levels = None
-    # integer ROI intensities (8/16-bit data): an exact lookup table over rlo..rhi; pixels
-    # outside the ROI (any value) are clipped into the table and then zeroed by the mask
-    base = 0 if 0 <= rlo and rhi < 4096 else math.floor(rlo)
-    if rhi - base < max(4096, 2 * roi.size) and (roi == np.floor(roi)).all():
+    base = 0 if 0 <= rlo and rhi < 4096 else int(rlo)
+    if xi is not None and rhi - base < max(4096, 2 * roi.size):
+        # the table covers the ROI's rlo..rhi; pixels outside the ROI are clipped into it
+        # and then zeroed by the mask
         lut = np.searchsorted(edges, np.arange(base, rhi + 1, dtype=np.float64), side="right").astype(dtype)
-        with np.errstate(invalid="ignore"):  # huge non-ROI values: clipped and masked anyway
-            xi = x.astype(np.intp)
         if base:
             xi -= base
         levels = np.take(lut, xi, mode="clip")
-    if levels is None:
+    else:
         levels = _digitize(x, edges).astype(dtype)
     if box_mask is not None:
         levels *= box_mask
