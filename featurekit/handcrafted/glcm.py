@@ -227,37 +227,34 @@ def _glcm_chunk(images, masks, *, distances, angles, bin_width, bin_count, quant
         ).reshape(m, n_off, len(features))
         valid[start:stop] = ok
         start = stop
-    F = F.reshape(n, n_d, n_a, len(features))
+    F = F.reshape(n, n_d, n_a, len(features)).transpose(0, 1, 3, 2)  # (n, n_d, nf, n_a)
     valid = valid.reshape(n, n_d, n_a)
-    cols = []
-    for di in range(n_d):
-        ok = valid[:, di, :]  # (n, n_a)
-        if not ok.any(axis=1).all():
-            i = first + int(np.flatnonzero(~ok.any(axis=1))[0])
-            raise DataError(
-                f"image {i}: no pixel pair inside the image/mask at distance {distances[di]:g} "
-                f"for any angle; the ROI is too small for this distance"
-            )
-        if "angle" in aggregate and not ok.all():
-            i, a = (int(v) for v in np.argwhere(~ok)[0])
-            raise DataError(
-                f"image {first + i}: no pixel pair at distance {distances[di]:g}, angle {angles[a]:g}; "
-                "per-angle features are undefined (use aggregate='mean')"
-            )
-        Fd = F[:, di]  # (n, n_a, nf)
-        w = ok[:, :, None].astype(np.float64)
-        mean = np.where(ok[:, :, None], Fd, 0.0).sum(axis=1) / w.sum(axis=1)
-        hi = np.where(ok[:, :, None], Fd, -np.inf).max(axis=1)
-        lo = np.where(ok[:, :, None], Fd, np.inf).min(axis=1)
-        for fi in range(len(features)):
-            for a in aggregate:
-                if a == "mean":
-                    cols.append(mean[:, fi])
-                elif a == "range":
-                    cols.append(hi[:, fi] - lo[:, fi])
-                else:
-                    cols.extend(Fd[:, ai, fi] for ai in range(n_a))
-    return np.stack(cols, axis=1)
+    none = ~valid.any(axis=2)  # (n, n_d): no pair at any angle of a distance
+    if none.any():
+        di = int(np.flatnonzero(none.any(axis=0))[0])
+        raise DataError(
+            f"image {first + int(np.flatnonzero(none[:, di])[0])}: no pixel pair inside the image/mask at "
+            f"distance {distances[di]:g} for any angle; the ROI is too small for this distance"
+        )
+    if "angle" in aggregate and not valid.all():
+        di = int(np.flatnonzero(~valid.all(axis=(0, 2)))[0])
+        i, ai = (int(v) for v in np.argwhere(~valid[:, di])[0])
+        raise DataError(
+            f"image {first + i}: no pixel pair at distance {distances[di]:g}, angle {angles[ai]:g}; "
+            "per-angle features are undefined (use aggregate='mean')"
+        )
+    ok = valid[:, :, None, :]  # angles without pairs are left out of the mean and range
+    blocks = []  # (n, n_d, nf, width) per aggregate, in the order of the names
+    for agg in aggregate:
+        if agg == "mean":
+            mean = F.mean(axis=3) if valid.all() else np.where(ok, F, 0.0).sum(axis=3) / ok.sum(axis=3)
+            blocks.append(mean[..., None])
+        elif agg == "range":
+            hi = np.where(ok, F, -np.inf).max(axis=3)
+            blocks.append((hi - np.where(ok, F, np.inf).min(axis=3))[..., None])
+        else:
+            blocks.append(F)
+    return np.concatenate(blocks, axis=3).reshape(n, -1)
 
 
 def glcm_features(
