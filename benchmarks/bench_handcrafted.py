@@ -17,7 +17,10 @@ glcm-sk   4 distances x 4 angles at 256 levels, graycoprops' 6 classic
           properties vs ``graycomatrix`` + ``graycoprops`` (no mask).
 glcm-pyr  pyradiomics' 24 features, bin width 25, with the lesion mask, vs
           ``radiomics.glcm.RadiomicsGLCM`` (class) and the
-          ``RadiomicsFeatureExtractor`` (GLCM only); skipped if not installed.
+          ``RadiomicsFeatureExtractor`` (GLCM only), featurekit on the batch and one
+          image per call, all timed in turn (best of ``--repeats`` rounds); the
+          ratios also in CPU time, and featurekit's time per step (input checks,
+          quantisation, counting, features); skipped if pyradiomics is not installed.
 haar      the full 24 x 24 set (162,336 features) on the resized ROI vs
           ``skimage.feature.haar_like_feature``; the resize is excluded from
           both ("window") and included in featurekit's end-to-end row.
