@@ -195,6 +195,7 @@ def glcm_feature_names(
 
 def _glcm_chunk(images, masks, *, distances, angles, bin_width, bin_count, quant_range, symmetric,
                 features, aggregate, device, first=0) -> np.ndarray:
+    """Features ``(n, D)`` of a chunk of checked images (``first``: index of its first image)."""
     n_d, n_a = len(distances), len(angles)
     n_off = n_d * n_a
     levels, Ng, n_present = [], [], []

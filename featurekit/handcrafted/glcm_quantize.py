@@ -167,7 +167,7 @@ def quantize_levels(
     Returns
     -------
     levels : numpy.ndarray
-        ``uint8`` when the highest level is below 255, else ``uint16``;
+        ``uint8`` when the binning has fewer than 255 bins, else ``uint16``;
         ``(H, W)`` or the bounding box.
     lmin, lmax : int
         Lowest and highest level inside the ROI (``lmax`` is :math:`N_g`).
