@@ -233,11 +233,15 @@ def test_box_quantisation_equals_whole_image():
     mask[6:20, 9:31] = rng.random((14, 22)) < 0.8
     mask[6, 9] = mask[19, 30] = True
     box = (slice(6, 20), slice(9, 31))
+    mask[7, 10] = False  # a pixel inside the box but outside the ROI
     ints = rng.integers(40, 200, (30, 40)).astype(np.float64)
-    ints[0, 0], ints[7, 10] = -3e5, 1e18  # outside the box / inside the box but outside the ROI
-    mask[7, 10] = False
-    data = {"ints": ints, "negative ints": ints - 1000, "floats": ints + rng.random((30, 40)),
-            "16-bit": rng.integers(0, 65536, (30, 40)).astype(np.float64)}
+    ints[0, 0], ints[7, 10] = 3, 65535  # outside the box / in the box, far from the ROI's range
+    small = rng.integers(0, 120, (30, 40)).astype(np.float64)  # bin edges from 0: x + w in uint16
+    small[7, 10] = 65530
+    wild = ints.copy()
+    wild[0, 0], wild[7, 10] = -3e5, 1e18  # not uint16: the float path
+    data = {"ints": ints, "small ints": small, "wild": wild, "negative ints": ints - 1000,
+            "floats": ints + rng.random((30, 40)), "16-bit": rng.integers(0, 65536, (30, 40)).astype(np.float64)}
     for name, img in data.items():
         scale = 13 if name == "16-bit" else 1  # 16-bit: fewer than MAX_LEVELS levels
         for binning in ({"bin_width": 25 * scale}, {"bin_count": 16}, {"bin_width": 7.5 * scale}):

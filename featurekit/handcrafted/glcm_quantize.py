@@ -22,13 +22,13 @@ width 25 gives 164 levels); a range that would need more levels (a full 16-bit
 range with bin width 25: 2,622) raises :class:`~featurekit.errors.DataError`
 saying to set ``bin_count`` or the smallest ``bin_width`` that fits.
 
-Speed: integer-valued images (8- and 16-bit data, also after the float64 cast
-of :func:`featurekit.imageio.to_gray`) go through a lookup table built by
-``numpy.digitize`` on the integer range, other images through an O(1)
-arithmetic bin with ``numpy.digitize`` near the edges; both equal
-``numpy.digitize`` exactly. The features only need the mask's bounding box,
-so :func:`quantize_levels` can quantise that box alone (``crop=True``), in
-``uint8``/``uint16``.
+Speed: 8- and 16-bit intensities (also after the float64 cast of
+:func:`featurekit.imageio.to_gray`) are binned on uint16 pixels, by an integer
+division for a whole bin width (the default) or else a lookup table over the
+ROI's range; other images get an O(1) arithmetic bin with ``numpy.digitize``
+near the edges. All equal ``numpy.digitize`` exactly (tests). The features
+only need the mask's bounding box, so :func:`quantize_levels` can quantise that
+box alone (``crop=True``), in ``uint8``/``uint16``.
 
 References
 ----------
@@ -184,9 +184,9 @@ def quantize_levels(
     if fixed:
         lo, hi = (float(v) for v in quant_range)
         x = np.clip(x, lo, hi)
-    # integer intensities (8/16-bit data, also as float64): int32 levels through a lookup table
-    with np.errstate(invalid="ignore"):  # values beyond int32 fail the test below
-        xi = x.astype(np.int32)
+    # 8/16-bit intensities (also as float64): the levels are computed on uint16 pixels
+    with np.errstate(invalid="ignore"):  # values beyond uint16 fail the test below
+        xi = x.astype(np.uint16)
     if not (xi == x).all():
         xi = None
     roi_of = x if xi is None else xi
@@ -199,16 +199,36 @@ def quantize_levels(
     if lmax > MAX_LEVELS:
         raise _too_many_levels(lmax, lo, rhi, bin_width)  # bin_count <= MAX_LEVELS
     dtype = np.uint8 if len(edges) < 255 else np.uint16  # every level is <= len(edges)
-    base = 0 if 0 <= rlo and rhi < 4096 else int(rlo)
-    if xi is not None and rhi - base < max(4096, 2 * roi.size):
-        # the table covers the ROI's rlo..rhi; pixels outside the ROI are clipped into it
-        # and then zeroed by the mask
-        lut = np.searchsorted(edges, np.arange(base, rhi + 1, dtype=np.float64), side="right").astype(dtype)
-        if base:
-            xi -= base
-        levels = np.take(lut, xi, mode="clip")
-    else:
-        levels = _digitize(x, edges).astype(dtype)
+    levels = None if xi is None else _integer_levels(xi, edges, rlo, rhi, bin_count is None, roi.size)
+    levels = (_digitize(x, edges) if levels is None else levels).astype(dtype, copy=False)
     if box_mask is not None:
         levels *= box_mask
     return levels, lmin, lmax
+
+
+def _integer_levels(xi: np.ndarray, edges: np.ndarray, rlo: float, rhi: float, by_width: bool,
+                    n_roi: int) -> Optional[np.ndarray]:
+    """``numpy.digitize(xi, edges)`` (uint16) for the uint16 pixels whose values lie in
+    ``rlo..rhi`` (the ROI); other pixels get some level (the mask zeroes them).
+
+    Integer edges ``low + k w`` (a bin width on integer data, the default): level
+    ``= (x - (low - w)) // w``, uint16 arithmetic. Otherwise a lookup table over
+    ``rlo..rhi``, other pixels clipped into it; ``None`` when that table would be
+    larger than the ROI (a wide 16-bit range) and the arithmetic path is cheaper.
+    """
+    low, w = float(edges[0]), float(edges[1] - edges[0])
+    if by_width and low.is_integer() and w.is_integer() and len(edges) > 2 and 0 < w < 65536:
+        c = int(low - w)  # levels of x >= low are (x - c) // w >= 1
+        if 0 <= c:
+            t = xi - np.uint16(c)  # pixels below c wrap around: outside the ROI
+            t //= np.uint16(w)
+            return t
+        if rhi - c <= 65535:
+            t = xi + np.uint16(-c)  # pixels above 65535 + c wrap around: outside the ROI
+            t //= np.uint16(w)
+            return t
+    if rhi - rlo >= max(4096, 2 * n_roi):
+        return None
+    base = int(rlo)
+    lut = np.searchsorted(edges, np.arange(base, rhi + 1, dtype=np.float64), side="right").astype(np.uint16)
+    return np.take(lut, xi - np.uint16(base) if base else xi, mode="clip")
