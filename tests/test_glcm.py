@@ -20,7 +20,8 @@ from featurekit.handcrafted import (
     glcm_offsets,
     quantize,
 )
-from featurekit.handcrafted.glcm import _count_pairs
+from featurekit.handcrafted.glcm_counts import count_matrices, count_pairs
+from featurekit.handcrafted.glcm_quantize import MAX_LEVELS, quantize_levels
 from featurekit.imageio import read_image, read_mask
 
 EPS = np.spacing(1)
@@ -33,7 +34,7 @@ OFFSETS = {0: (0, 1), 45: (1, 1), 90: (1, 0), 135: (1, -1)}  # skimage's (round(
 
 
 # --------------------------------------------------------------------------- reference (loops)
-def ref_counts(levels, mask, dr, dc, G):
+def ref_counts(levels, mask, dr, dc, G, symmetric=True):
     P = np.zeros((G, G))
     H, W = levels.shape
     for r in range(H):
@@ -41,7 +42,7 @@ def ref_counts(levels, mask, dr, dc, G):
             r2, c2 = r + dr, c + dc
             if 0 <= r2 < H and 0 <= c2 < W and mask[r, c] and mask[r2, c2]:
                 P[levels[r, c] - 1, levels[r2, c2] - 1] += 1
-    return P + P.T
+    return P + P.T if symmetric else P
 
 
 def ref_features(P, Ng, n_present):
@@ -191,6 +192,95 @@ def test_quantisation_rules():
     assert a[0, 0] != b[0, 0]
 
 
+# --------------------------------------------------------------------------- box & engines
+def _levels_with_mask(rng, shape, G):
+    lv = rng.integers(1, G + 1, shape)
+    mask = rng.random(shape) < 0.7
+    mask[0, :] = False  # the box is smaller than the image
+    return np.where(mask, lv, 0).astype(np.uint8), mask
+
+
+def test_counting_engines_equal_pair_loops():
+    """skimage's loop (CPU) and the one-bincount torch engine (run here on the CPU, as on a
+    GPU) count the same pairs as a plain loop, for offsets rounded either way."""
+    rng = np.random.default_rng(7)
+    dists, angs = [1, 2, 2.5], [0, 30, 45, 60, 90, 135, 150]
+    offs = glcm_offsets(dists, angs)
+    assert (2, 1) in offs and (1, 2) in offs and (-2, 1) not in offs  # rounding of 2 sin 60 etc.
+    levels, Gs, refs = [], [], []
+    for shape, G in (((13, 17), 5), ((9, 11), 3), ((15, 8), 6)):
+        lv, mask = _levels_with_mask(rng, shape, G)
+        g = int(lv.max())
+        levels.append(lv)
+        Gs.append(g)
+        refs.append(np.stack([ref_counts(lv, mask, dr, dc, g, symmetric=False) for dr, dc in offs]))
+    for backend in ("skimage", "torch"):
+        for symmetric in (False, True):
+            P, G = count_matrices(levels, Gs, dists, angs, symmetric, backend=backend)
+            assert P.shape == (3, len(offs), 6, 6) and G == 6
+            for k, ref in enumerate(refs):
+                want = ref + ref.transpose(0, 2, 1) if symmetric else ref
+                np.testing.assert_array_equal(P[k, :, : Gs[k], : Gs[k]], want)
+                assert not P[k, :, Gs[k]:].any() and not P[k, :, :, Gs[k]:].any()  # zero padding
+
+
+def test_box_quantisation_equals_whole_image():
+    """Quantising the mask's bounding box alone gives the whole image's levels on that box,
+    for every range rule, both binnings and integer (LUT) as well as float data, including
+    pixels outside the ROI far beyond its intensity range."""
+    rng = np.random.default_rng(8)
+    mask = np.zeros((30, 40), bool)
+    mask[6:20, 9:31] = rng.random((14, 22)) < 0.8
+    mask[6, 9] = mask[19, 30] = True
+    box = (slice(6, 20), slice(9, 31))
+    mask[7, 10] = False  # a pixel inside the box but outside the ROI
+    ints = rng.integers(40, 200, (30, 40)).astype(np.float64)
+    ints[0, 0], ints[7, 10] = 3, 65535  # outside the box / in the box, far from the ROI's range
+    small = rng.integers(0, 120, (30, 40)).astype(np.float64)  # bin edges from 0: x + w in uint16
+    small[7, 10] = 65530
+    wild = ints.copy()
+    wild[0, 0], wild[7, 10] = -3e5, 1e18  # not uint16: the float path
+    data = {"ints": ints, "small ints": small, "wild": wild, "negative ints": ints - 1000,
+            "floats": ints + rng.random((30, 40)), "16-bit": rng.integers(0, 65536, (30, 40)).astype(np.float64)}
+    for name, img in data.items():
+        scale = 13 if name == "16-bit" else 1  # 16-bit: fewer than MAX_LEVELS levels
+        for binning in ({"bin_width": 25 * scale}, {"bin_count": 16}, {"bin_width": 7.5 * scale}):
+            for qr in ("roi", "image", (50.0, 150.0)):
+                if name in ("16-bit", "negative ints") and qr != "roi":
+                    continue
+                if qr == "image":  # the image's own range: without the 1e18 outlier
+                    img = np.clip(img, -500, 500)
+                whole = quantize(img, mask, quant_range=qr, **binning)
+                lv, lmin, lmax = quantize_levels(img, mask, quant_range=qr, crop=True,
+                                                 bin_width=binning.get("bin_width"), bin_count=binning.get("bin_count"))
+                where = f"{name} {binning} {qr}"
+                assert lv.dtype == np.uint8 or (lv.dtype == np.uint16 and whole.max() >= 254), where
+                np.testing.assert_array_equal(lv, whole[box], err_msg=where)
+                assert (lmin, lmax) == (whole[mask].min(), whole[mask].max()), where
+    # levels equal numpy.digitize with pyradiomics' edges
+    edges = np.arange(ints[mask].min() - ints[mask].min() % 25, ints[mask].max() + 50, 25.0)
+    np.testing.assert_array_equal(quantize(ints, mask)[mask], np.digitize(ints[mask], edges))
+    # a fixed range with fractional ends makes integer pixels fractional once clipped
+    edges = np.arange(50.25, 149.5 + 0.5, 0.25)
+    np.testing.assert_array_equal(quantize(ints, mask, bin_width=0.25, quant_range=(50.25, 149.5))[mask],
+                                  np.digitize(np.clip(ints[mask], 50.25, 149.5), edges))
+
+
+def test_many_levels_in_uint16_equal_skimage():
+    """300 levels (uint16 levels, 301 x 301 counts) match skimage's graycomatrix."""
+    rng = np.random.default_rng(9)
+    img = rng.normal(1000, 300, (60, 70))
+    lv = quantize(img, bin_count=300)
+    assert lv.max() == 300
+    P = glcm_matrix(img, bin_count=300, distances=[1, 2], normed=False)
+    ref = graycomatrix((lv - 1).astype(np.uint16), [1, 2], np.deg2rad(ANGLES), levels=300, symmetric=True)
+    np.testing.assert_array_equal(P, ref)
+    F = glcm_features([img], bin_count=300, features="skimage", aggregate="angle", distances=[1, 2])[0]
+    Pn = ref / ref.sum(axis=(0, 1), keepdims=True)
+    want = np.concatenate([graycoprops(Pn, p)[d] for d in range(2) for p in SKIMAGE_FEATURES])
+    np.testing.assert_allclose(F, want, rtol=1e-9, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- real images
 @pytest.fixture(scope="module")
 def busi(busi_dir):
@@ -247,7 +337,8 @@ def test_matches_pyradiomics(busi):
             np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-12 * scale)
 
 
-def test_batch_equals_single_images_and_torch_counting(busi):
+def test_batch_equals_single_images_and_torch_counting(busi, monkeypatch):
+    from featurekit.handcrafted import glcm as glcm_module
     from featurekit.imageio import to_gray
 
     grays = [to_gray(img)[:200, :220] for img, _ in busi]
@@ -256,19 +347,62 @@ def test_batch_equals_single_images_and_torch_counting(busi):
     for i in range(len(grays)):
         np.testing.assert_allclose(batch[i], glcm_features([grays[i]], [masks[i]], distances=[1, 3])[0], rtol=1e-12)
     lv = quantize(grays[0], masks[0])
-    offs = glcm_offsets([1, 3], ANGLES)
-    np.testing.assert_array_equal(_count_pairs(lv, int(lv.max()), offs, backend="numpy"),
-                                  _count_pairs(lv, int(lv.max()), offs, backend="torch"))
+    np.testing.assert_array_equal(count_pairs(lv, int(lv.max()), [1, 3], ANGLES, backend="skimage"),
+                                  count_pairs(lv, int(lv.max()), [1, 3], ANGLES, backend="torch"))
+    # the whole pipeline with the GPU's counting engine (one torch.bincount per batch), run on the CPU
+    engines = []
+
+    def torch_engine(*args, **kwargs):
+        engines.append("torch")
+        return count_matrices(*args, **kwargs, backend="torch")
+
+    monkeypatch.setattr(glcm_module, "count_matrices", torch_engine)
+    np.testing.assert_array_equal(glcm_features(grays, masks, distances=[1, 3]), batch)
+    assert engines
 
 
 def test_sixteen_bit_images():
     rng = np.random.default_rng(3)
     img16 = rng.integers(0, 65536, (40, 40)).astype(np.uint16)
-    with pytest.raises(DataError, match="grey levels"):
-        glcm_features([img16])  # bin width 25 on a 16-bit range: ~2600 levels
+    # bin width 25 on a 16-bit range: ~2600 levels; the error says which parameter to set
+    with pytest.raises(DataError, match=r"image 0: .*2\d{3} grey levels.*set bin_count") as err:
+        glcm_features([img16])
+    width = float(str(err.value).rsplit(">= ", 1)[1])  # the smallest bin width it suggests works
+    assert glcm_features([img16], bin_width=width, features=["Contrast"]).shape == (1, 1)  # ~1020 levels
+    assert width < 65536 / (MAX_LEVELS - 2) * 1.01
     f16 = glcm_features([img16], bin_count=32)
     ff = glcm_features([img16.astype(np.float64)], bin_count=32)
     np.testing.assert_array_equal(f16, ff)
+    # 12-bit data in a 16-bit container quantise in native units with the default bin width
+    img12 = rng.integers(0, 4096, (40, 40)).astype(np.uint16)
+    edges = np.arange(img12.min() - img12.min() % 25, img12.max() + 50, 25.0)
+    np.testing.assert_array_equal(quantize(img12), np.digitize(img12, edges))
+    # the transformer on a uint16 stack: a DataError naming the image and the parameter
+    stack = np.stack([img12, img16])
+    with pytest.raises(DataError, match="image 1: .*bin_count"):
+        GLCMFeatures().fit_transform(stack)
+    assert np.isfinite(GLCMFeatures(bin_count=64).fit_transform(stack)).all()
+
+
+def test_sixteen_bit_png_through_extract_names_the_file(tmp_path, capsys):
+    from PIL import Image
+
+    from featurekit.cli import main
+
+    rng = np.random.default_rng(4)
+    data = tmp_path / "data"
+    for cls in ("benign", "malignant"):
+        (data / cls).mkdir(parents=True)
+        for k in range(2):
+            Image.fromarray(rng.integers(0, 256, (30, 40), dtype=np.uint8)).save(data / cls / f"{cls}{k}.png")
+    Image.fromarray(rng.integers(0, 65536, (30, 40), dtype=np.uint16)).save(data / "malignant" / "deep.png")
+    code = main(["extract", str(data), "--handcrafted", "glcm", "--cache", str(tmp_path / "c.h5"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "malignant/deep.png" in err and "glcm:bin_count=64" in err and "Traceback" not in err
+    # ... and the parameter it names is the way out
+    assert main(["extract", str(data), "--handcrafted", "glcm:bin_count=64", "--cache", str(tmp_path / "c.h5"),
+                 "--quiet"]) == 0
 
 
 # --------------------------------------------------------------------------- errors & estimator

@@ -37,6 +37,19 @@ class HandcraftedFeaturizer:
                                 attrs=version_attrs(), feature_names=names)]
         self.description = family
 
+    def _named_error(self, dataset, start: int, images, masks, exc: FeaturekitError) -> DataError:
+        """The batch's error, naming the file: the images are redone one by one (on this
+        error path only) and the first that fails is named with its own message."""
+        for k, (img, m) in enumerate(zip(images, masks)):
+            try:
+                self.transformer.featurize([img], [m])
+            except FeaturekitError as one:
+                msg = str(one).removeprefix("image 0: ")
+                return DataError(f"{self.family} features of {dataset.image_path(start + k)} "
+                                 f"(row {start + k}, id {dataset.ids[start + k]}): {msg}")
+        return DataError(f"{self.family} features of rows {start}-{start + len(images) - 1} "
+                         f"({dataset.ids[start]} ...): {exc}")
+
     def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
         if not specs:
             return
@@ -48,6 +61,5 @@ class HandcraftedFeaturizer:
             try:
                 values = self.transformer.featurize(images, masks)
             except FeaturekitError as exc:
-                raise DataError(f"{self.family} features of rows {start}-{stop - 1} "
-                                f"({dataset.ids[start]} ...): {exc}") from exc
+                raise self._named_error(dataset, start, images, masks, exc) from exc
             yield start, stop, {entry_id: np.asarray(values, dtype=np.float32)}

@@ -1,0 +1,234 @@
+r"""Quantisation of an image to GLCM grey levels ``1..N`` (pyradiomics' rule).
+
+* ``bin_width=W`` (default 25, as pyradiomics): edges
+  ``numpy.arange(lo - lo % W, hi + 2 W, W)``, i.e. equally spaced from 0, the
+  first edge at or below ``lo``; level = ``numpy.digitize(x, edges)``
+  (:math:`\lfloor x/W \rfloor - \lfloor lo/W \rfloor + 1`). A flat region gets
+  the single bin ``[lo - 0.5, lo + 0.5)``.
+* ``bin_count=N``: edges ``numpy.histogram(values, N)[1]`` (``N`` equal bins
+  from ``lo`` to ``hi``) with the last edge raised by 1 so that ``hi`` falls
+  into bin ``N``; level = ``numpy.digitize(x, edges)``.
+* the range ``(lo, hi)`` is, by ``quant_range``: ``'roi'`` (default,
+  pyradiomics) the min/max of the mask pixels (the whole image when there is
+  no mask); ``'image'`` the min/max of the whole image even with a mask; or a
+  fixed ``(lo, hi)`` given by the user, the same for every image, pixels
+  clipped to it first. The choice changes the features: ``'roi'`` adapts the
+  levels to each lesion's own contrast, a fixed range keeps one intensity
+  scale for the whole data set.
+
+Nothing is fitted from data. At most :data:`MAX_LEVELS` levels: 16-bit images
+are quantised in their native units by the same rule (a 12-bit range with bin
+width 25 gives 164 levels); a range that would need more levels (a full 16-bit
+range with bin width 25: 2,622) raises :class:`~featurekit.errors.DataError`
+saying to set ``bin_count`` or the smallest ``bin_width`` that fits.
+
+Speed: 8- and 16-bit intensities (also after the float64 cast of
+:func:`featurekit.imageio.to_gray`) are binned on uint16 pixels, by an integer
+division for a whole bin width (the default) or else a lookup table over the
+ROI's range; other images get an O(1) arithmetic bin with ``numpy.digitize``
+near the edges. All equal ``numpy.digitize`` exactly (tests). The features
+only need the mask's bounding box, so :func:`quantize_levels` can quantise that
+box alone (``crop=True``), in ``uint8``/``uint16``.
+
+References
+----------
+pyradiomics documentation, "Image pre-processing: discretization",
+https://pyradiomics.readthedocs.io/en/latest/radiomics.html#radiomics.imageoperations.binImage
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from featurekit.errors import DataError
+
+__all__ = ["MAX_LEVELS", "DEFAULT_BIN_WIDTH", "check_quant", "bin_edges", "quantize_levels"]
+
+#: Largest number of grey levels after quantisation.
+MAX_LEVELS = 1024
+#: pyradiomics' default bin width, used when neither bin_width nor bin_count is given.
+DEFAULT_BIN_WIDTH = 25.0
+
+QuantRange = Union[str, Tuple[float, float]]
+
+
+def check_quant(bin_width, bin_count, quant_range) -> None:
+    """Validate the binning parameters (raises :class:`DataError`)."""
+    if bin_width is not None and bin_count is not None:
+        raise DataError("give bin_width or bin_count, not both")
+    if bin_count is not None:
+        if isinstance(bin_count, bool) or not isinstance(bin_count, (int, np.integer)) or bin_count < 1:
+            raise DataError(f"bin_count must be an int >= 1, got {bin_count!r}")
+        if bin_count > MAX_LEVELS:
+            raise DataError(f"bin_count={bin_count} exceeds MAX_LEVELS={MAX_LEVELS}")
+    else:
+        w = DEFAULT_BIN_WIDTH if bin_width is None else bin_width
+        try:
+            w = float(w)
+        except (TypeError, ValueError):
+            raise DataError(f"bin_width must be a positive number, got {bin_width!r}") from None
+        if not (math.isfinite(w) and w > 0):
+            raise DataError(f"bin_width must be a positive number, got {bin_width!r}")
+    if isinstance(quant_range, str):
+        if quant_range not in ("roi", "image"):
+            raise DataError(f"quant_range must be 'roi', 'image' or (lo, hi), got {quant_range!r}")
+    else:
+        try:
+            lo, hi = (float(v) for v in quant_range)
+        except (TypeError, ValueError):
+            raise DataError(f"quant_range must be 'roi', 'image' or (lo, hi), got {quant_range!r}") from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise DataError(f"quant_range (lo, hi) needs finite lo < hi, got {quant_range!r}")
+
+
+def bin_edges(lo: float, hi: float, bin_width=None, bin_count=None) -> np.ndarray:
+    """Bin edges of the range ``[lo, hi]`` (float64), by the rules of the module docstring.
+
+    With ``bin_count`` these are ``numpy.histogram_bin_edges(values, bin_count)``
+    of values whose min/max are ``lo``/``hi`` (a flat range widened by 0.5 on
+    each side), the last edge raised by 1.
+    """
+    if bin_count is not None:  # numpy.histogram_bin_edges' own steps, without its overhead
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, int(bin_count) + 1, endpoint=True, dtype=np.float64)
+        edges[-1] += 1
+        return edges
+    w = DEFAULT_BIN_WIDTH if bin_width is None else float(bin_width)
+    low = lo - (lo % w)
+    if (hi - low) / w > 1 << 24:
+        raise DataError(f"bin_width={w:g} cuts the intensities {lo:g}..{hi:g} into more than 2**24 bins")
+    edges = np.arange(low, hi + 2 * w, w)
+    if len(edges) == 1:
+        edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+    return edges
+
+
+def _digitize(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``numpy.digitize(x, edges)`` (int64) for (nearly) uniform edges, in O(1) per pixel.
+
+    The bin is computed arithmetically; pixels within rounding of an edge, in
+    the first or last bins (whose edges may be irregular) get the exact
+    ``numpy.digitize`` result.
+    """
+    n = len(edges)
+    if n < 4:
+        return np.digitize(x, edges).astype(np.int64)
+    step = (edges[n - 2] - edges[1]) / (n - 3)
+    r = (x - edges[1]) * (1.0 / step)
+    f = np.floor(r)
+    k = f.astype(np.int64) + 2
+    frac = r - f
+    near = (frac < 1e-6) | (frac > 1 - 1e-6) | (k <= 1) | (k >= n - 1)
+    if near.any():
+        k[near] = np.digitize(x[near], edges)
+    return k
+
+
+def _too_many_levels(lmax: int, lo: float, hi: float, bin_width) -> DataError:
+    # levels = floor(hi/w) - floor(lo/w) + 1 <= (hi - lo)/w + 2: the smallest width that fits
+    w = (hi - lo) / (MAX_LEVELS - 2)
+    step = 10.0 ** (math.floor(math.log10(w)) - 2)
+    w = math.ceil(w / step) * step  # rounded up to 3 significant digits
+    given = DEFAULT_BIN_WIDTH if bin_width is None else bin_width
+    return DataError(
+        f"intensities {lo:g}..{hi:g} quantise to {lmax} grey levels with bin_width={given:g} "
+        f"(more than MAX_LEVELS={MAX_LEVELS}): "
+        f"set bin_count (e.g. bin_count=64; on the command line --handcrafted glcm:bin_count=64) "
+        f"or bin_width >= {w:.3g}"
+    )
+
+
+def quantize_levels(
+    img: np.ndarray,
+    mask: Optional[np.ndarray],
+    bin_width=None,
+    bin_count=None,
+    quant_range: QuantRange = "roi",
+    crop: bool = False,
+) -> Tuple[np.ndarray, int, int]:
+    """Levels of one checked image: ``(levels, lowest level, highest level)`` in the ROI.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        ``float64`` ``(H, W)`` (as :func:`featurekit.handcrafted._input.check_images` gives).
+    mask : numpy.ndarray or None
+        Bool ``(H, W)``, not empty; levels outside are 0.
+    bin_width, bin_count, quant_range
+        Validated by :func:`check_quant`.
+    crop : bool
+        Quantise only the bounding box of the mask (the pixels that can form a
+        pair inside the ROI); the whole image when there is no mask.
+
+    Returns
+    -------
+    levels : numpy.ndarray
+        ``uint8`` when the binning has fewer than 255 bins, else ``uint16``;
+        ``(H, W)`` or the bounding box.
+    lmin, lmax : int
+        Lowest and highest level inside the ROI (``lmax`` is :math:`N_g`).
+    """
+    fixed = not isinstance(quant_range, str)
+    box_mask = mask
+    x = img
+    if mask is not None and crop:
+        rows = np.flatnonzero(mask.any(axis=1))
+        r0, r1 = rows[0], rows[-1] + 1
+        cols = np.flatnonzero(mask[r0:r1].any(axis=0))
+        box = (slice(r0, r1), slice(cols[0], cols[-1] + 1))
+        x, box_mask = img[box], mask[box]
+    if fixed:
+        lo, hi = (float(v) for v in quant_range)
+        x = np.clip(x, lo, hi)
+    # 8/16-bit intensities (also as float64): the levels are computed on uint16 pixels
+    with np.errstate(invalid="ignore"):  # values beyond uint16 fail the test below
+        xi = x.astype(np.uint16)
+    if not (xi == x).all():
+        xi = None
+    roi_of = x if xi is None else xi
+    roi = roi_of if box_mask is None else roi_of[box_mask]
+    rlo, rhi = float(roi.min()), float(roi.max())
+    if not fixed:
+        lo, hi = (float(img.min()), float(img.max())) if quant_range == "image" else (rlo, rhi)
+    edges = bin_edges(lo, hi, bin_width, bin_count)
+    lmin, lmax = (int(v) for v in np.searchsorted(edges, [rlo, rhi], side="right"))  # = digitize
+    if lmax > MAX_LEVELS:
+        raise _too_many_levels(lmax, lo, rhi, bin_width)  # bin_count <= MAX_LEVELS
+    dtype = np.uint8 if len(edges) < 255 else np.uint16  # every level is <= len(edges)
+    levels = None if xi is None else _integer_levels(xi, edges, rlo, rhi, bin_count is None, roi.size)
+    levels = (_digitize(x, edges) if levels is None else levels).astype(dtype, copy=False)
+    if box_mask is not None:
+        levels *= box_mask
+    return levels, lmin, lmax
+
+
+def _integer_levels(xi: np.ndarray, edges: np.ndarray, rlo: float, rhi: float, by_width: bool,
+                    n_roi: int) -> Optional[np.ndarray]:
+    """``numpy.digitize(xi, edges)`` (uint16) for the uint16 pixels whose values lie in
+    ``rlo..rhi`` (the ROI); other pixels get some level (the mask zeroes them).
+
+    Integer edges ``low + k w`` (a bin width on integer data, the default): level
+    ``= (x - (low - w)) // w``, uint16 arithmetic. Otherwise a lookup table over
+    ``rlo..rhi``, other pixels clipped into it; ``None`` when that table would be
+    larger than the ROI (a wide 16-bit range) and the arithmetic path is cheaper.
+    """
+    low, w = float(edges[0]), float(edges[1] - edges[0])
+    if by_width and low.is_integer() and w.is_integer() and len(edges) > 2 and 0 < w < 65536:
+        c = int(low - w)  # levels of x >= low are (x - c) // w >= 1
+        if 0 <= c:
+            t = xi - np.uint16(c)  # pixels below c wrap around: outside the ROI
+            t //= np.uint16(w)
+            return t
+        if rhi - c <= 65535:
+            t = xi + np.uint16(-c)  # pixels above 65535 + c wrap around: outside the ROI
+            t //= np.uint16(w)
+            return t
+    if rhi - rlo >= max(4096, 2 * n_roi):
+        return None
+    base = int(rlo)
+    lut = np.searchsorted(edges, np.arange(base, rhi + 1, dtype=np.float64), side="right").astype(np.uint16)
+    return np.take(lut, xi - np.uint16(base) if base else xi, mode="clip")
