@@ -9,7 +9,9 @@ a fresh Python process, and reports that process's peak resident set size
 =========  =================================================================
 row        what runs
 =========  =================================================================
-decode     import featurekit, decode the PNG (the floor every row includes)
+decode     import featurekit, decode the PNG
+floor      also import the extraction pipeline (torch, torchvision, h5py):
+           what every row below includes before computing anything
 gabor      ``--handcrafted gabor`` (the default transformer of the cache)
 glcm       ``--handcrafted glcm``
 haar       ``--handcrafted haar``
@@ -44,15 +46,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ROWS = ("decode", "gabor", "glcm", "haar", "cnn")
+ROWS = ("decode", "floor", "gabor", "glcm", "haar", "cnn")
 
 CHILD = r"""
 import json, sys, time, warnings
 t0 = time.perf_counter()
+import featurekit
 from featurekit.data import load_dataset
 row, manifest, cache = sys.argv[1:4]
 ds = load_dataset(manifest)
-if row == "decode":
+if row in ("decode", "floor"):
+    if row == "floor":
+        import featurekit.extraction.pipeline
     img = ds.image(0)
     shape = img.shape
 else:
@@ -65,7 +70,7 @@ else:
         else:
             extract(ds, handcrafted=[row], cache=cache, device="cpu", progress=False)
     shape = [str(w.message)[:200] for w in caught]
-print(json.dumps({"seconds": time.perf_counter() - t0, "info": shape}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "info": shape, "featurekit": featurekit.__file__}))
 """
 
 
@@ -102,27 +107,33 @@ def _rss_bytes(pid: int) -> int:
 def measure(row: str, manifest: Path, cache: Path, pythonpath: str, limit: float) -> dict:
     """Run one row in a fresh process; peak RSS (bytes) from wait4, or killed above ``limit``."""
     env = dict(os.environ, PYTHONPATH=pythonpath, OMP_NUM_THREADS="1")
+    out_path, err_path = cache.with_suffix(".out"), cache.with_suffix(".err")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, row, str(manifest), str(cache)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    killed = []
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        # cwd: the temporary folder, so that sys.path[0] ('' with -c) cannot shadow PYTHONPATH
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, row, str(manifest), str(cache)], env=env,
+                                cwd=str(manifest.parent), stdout=out, stderr=err)
+    killed, done = [], threading.Event()
 
-    def watchdog():
-        while proc.poll() is None:
+    def watchdog():  # reads /proc only: never reaps the child, wait4 below does
+        while not done.is_set():
             if _rss_bytes(proc.pid) > limit:
                 killed.append(True)
-                proc.kill()
+                os.kill(proc.pid, 9)
                 return
             time.sleep(0.02)
 
     threading.Thread(target=watchdog, daemon=True).start()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = proc.communicate()
     result = {"row": row, "peak_bytes": usage.ru_maxrss * 1024, "wall_s": time.perf_counter() - t0,
               "killed": bool(killed), "rc": proc.returncode}
+    out, err = out_path.read_text(), err_path.read_text()
     if proc.returncode == 0 and out.strip():
         result.update(json.loads(out.strip().splitlines()[-1]))
+        if not Path(result["featurekit"]).resolve().is_relative_to(Path(pythonpath).resolve()):
+            raise SystemExit(f"the child imported {result['featurekit']}, not the code under {pythonpath}")
     elif not killed:
         result["error"] = (err.strip().splitlines() or ["?"])[-1][:300]
     return result
@@ -187,7 +198,7 @@ def main(argv=None) -> None:
         print(line)
     for (row, side), r in results.items():
         for w in r.get("info") or []:
-            if row != "decode" and isinstance(w, str):
+            if row not in ("decode", "floor") and isinstance(w, str):
                 print(f"# warning ({row}, {side}): {w}")
     if args.json:
         Path(args.json).write_text(json.dumps({f"{k[0]}/{k[1]}": v for k, v in results.items()}, indent=1))

@@ -1,5 +1,9 @@
 r"""Haar-like features (Viola & Jones 2001) on a fixed-size window.
 
+(Over 400 lines because one family is one concept: the definition, the two
+feature sets and their enumeration, the integral-image operator, the public
+functions and the transformer; the resize is :mod:`featurekit.handcrafted._resize`.)
+
 Each image (the region of interest) is resized to a ``window`` of
 ``(height, width)`` pixels (default 24 x 24) and described by the responses
 of rectangle features, identical to :func:`skimage.feature.haar_like_feature`
