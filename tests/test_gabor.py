@@ -235,7 +235,8 @@ def test_default_tiling_of_a_large_image_is_exact():
 
 def test_large_image_in_bounded_memory():
     """A 3000 x 3000 image is filtered tile by tile: the numpy allocations stay below
-    2.5x its float64 copy (the whole-image FFT path of before peaked above 10x)."""
+    1.5x the size of a float64 copy (the whole-image FFT path of before peaked above 10x);
+    the 8-bit image itself is read tile by tile, never copied whole."""
     img = (np.random.default_rng(7).random((3000, 3000)) * 255).astype(np.uint8)
     est = GaborFeatures(frequencies=[0.25, 0.1], orientations=2, statistics=("mean", "var", "skew"))
     tracemalloc.start()
@@ -244,7 +245,7 @@ def test_large_image_in_bounded_memory():
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 2.5 * img.size * 8, f"peak {peak / 2**20:.0f} MiB for a {img.size * 8 / 2**20:.0f} MiB image"
+    assert peak < 1.5 * img.size * 8, f"peak {peak / 2**20:.0f} MiB for a {img.size * 8 / 2**20:.0f} MiB image"
     assert out.shape == (1, 12) and np.all(np.isfinite(out))
 
 

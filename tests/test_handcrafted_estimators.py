@@ -292,3 +292,18 @@ def test_large_rgb_is_converted_in_blocks_by_the_one_rule():
     rgb = np.random.default_rng(6).integers(0, 256, (1500, 1100, 3)).astype(np.uint8)
     (gray,), _ = prepare([rgb])
     np.testing.assert_allclose(gray, to_gray(rgb), rtol=1e-15, atol=0)
+
+
+def test_integer_images_are_not_copied_by_families_that_read_blocks():
+    """Gabor and Haar-like read integer gray images block by block: a batch costs its
+    decoded size (no float64 copy, 8x an 8-bit image); GLCM gets float64 images."""
+    from featurekit.handcrafted._input import prepare
+
+    u8 = np.random.default_rng(8).integers(0, 256, (60, 50)).astype(np.uint8)
+    (kept,), _ = prepare([u8], keep_integers=True)
+    assert kept is u8
+    (conv,), _ = prepare([u8])
+    assert conv.dtype == np.float64
+    assert GaborFeatures._keep_integers and HaarFeatures._keep_integers and not GLCMFeatures._keep_integers
+    for est in (GaborFeatures(frequencies=[0.25], orientations=2), HaarFeatures()):
+        np.testing.assert_array_equal(est.transform([u8]), est.transform([u8.astype(np.float64)]))

@@ -55,6 +55,9 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
         Downsize images whose longer side exceeds this (with a warning).
     """
 
+    #: the family reads its images block by block: integer gray images need no float64 copy
+    _keep_integers = False
+
     def __init__(self, *, device="cpu", n_jobs=None, empty_mask="error", max_side=None):
         self.device = device
         self.n_jobs = n_jobs
@@ -168,7 +171,8 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
     def _run(self, X, masks) -> np.ndarray:
         """Validate the parameters, prepare the input (once each), compute, check finiteness."""
         params = self._check_params()
-        images, masks = prepare(X, masks, empty_mask=params["empty_mask"], max_side=params["max_side"])
+        images, masks = prepare(X, masks, empty_mask=params["empty_mask"], max_side=params["max_side"],
+                                keep_integers=self._keep_integers)
         out = np.asarray(self._compute(images, masks, params))
         if not np.all(np.isfinite(out)):  # never hand out a silent NaN column
             bad = np.argwhere(~np.isfinite(out))[0]

@@ -54,9 +54,12 @@ Parameters shared by the three transformers, validated here once per call
                 ``get_params``, hence of the feature cache's entry id.
 ==============  ===========================================================
 
-Memory. Every image becomes one ``float64`` gray array (8 bytes per pixel,
+Memory. Every image becomes one ``float64`` gray array (8 bytes per pixel;
 an RGB image is converted in row blocks, so no ``(H, W, 3)`` float copy is
-made); :func:`prepare` returns them as :class:`Prepared` lists, which the
+made), except that families which read their images block by block (Gabor,
+Haar-like) keep integer gray images (8/16-bit) as they are
+(``keep_integers``): a batch then costs its decoded size, not 8x it.
+:func:`prepare` returns the images as :class:`Prepared` lists, which the
 family functions take as they are (no second validation or copy).
 """
 
@@ -156,7 +159,7 @@ def _as_numeric(arr: Any, where: str) -> np.ndarray:
     return a  # NaN / inf are rejected by featurekit.imageio.to_gray
 
 
-def _one_image(a: np.ndarray, where: str) -> np.ndarray:
+def _one_image(a: np.ndarray, where: str, keep_integers: bool = False) -> np.ndarray:
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim == 3 and a.shape[-1] not in (1, 3):
@@ -167,6 +170,8 @@ def _one_image(a: np.ndarray, where: str) -> np.ndarray:
         raise DataError(f"{where}: expected a 2-D image, got an array of shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise DataError(f"{where}: empty image of shape {a.shape}")
+    if keep_integers and a.dtype.kind in "ui" and (a.ndim == 2 or a.shape[-1] == 1):
+        return a if a.ndim == 2 else a[..., 0]  # exact in float64 wherever it is read: no copy
     if a.ndim == 3 and a.shape[-1] == 3 and a.size > 3 * _GRAY_BLOCK:
         out = np.empty(a.shape[:2], dtype=np.float64)
         step = max(1, _GRAY_BLOCK // a.shape[1])
@@ -176,8 +181,9 @@ def _one_image(a: np.ndarray, where: str) -> np.ndarray:
     return _to_gray(a, where)
 
 
-def check_images(X: Any) -> List[np.ndarray]:
-    """Images of a non-Dataset ``X`` as a list of ``float64`` ``(H, W)`` arrays.
+def check_images(X: Any, keep_integers: bool = False) -> List[np.ndarray]:
+    """Images of a non-Dataset ``X`` as a list of ``float64`` ``(H, W)`` arrays
+    (integer gray images kept as they are with ``keep_integers``).
 
     See the module docstring for the accepted forms.
     """
@@ -188,7 +194,7 @@ def check_images(X: Any) -> List[np.ndarray]:
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise DataError("no images: X is an empty list (0 samples)")
-        return [_one_image(_as_numeric(x, f"image {i}"), f"image {i}") for i, x in enumerate(X)]
+        return [_one_image(_as_numeric(x, f"image {i}"), f"image {i}", keep_integers) for i, x in enumerate(X)]
     a = _as_numeric(X, "X")
     if a.ndim < 2:
         raise DataError(
@@ -206,7 +212,7 @@ def check_images(X: Any) -> List[np.ndarray]:
         raise DataError(f"Found array with 0 feature(s) (shape={a.shape}) while a minimum of 1 is required.")
     if a.size == 0:
         raise DataError(f"X: empty images in an array of shape {a.shape}")
-    return [_one_image(a[i], f"image {i}") for i in range(a.shape[0])]
+    return [_one_image(a[i], f"image {i}", keep_integers) for i in range(a.shape[0])]
 
 
 def check_masks(
@@ -270,6 +276,7 @@ def load_images(
     X: Any,
     masks: Optional[Sequence[Optional[np.ndarray]]] = None,
     empty_mask: str = "error",
+    keep_integers: bool = False,
 ) -> Tuple[List[np.ndarray], List[Optional[np.ndarray]]]:
     """``(images, masks)`` of any accepted ``X`` (see the module docstring).
 
@@ -287,10 +294,10 @@ def load_images(
         images, raw = [], []
         for i in range(n):
             img, m = _sample(X, i)
-            images.append(_one_image(_as_numeric(np.asarray(img), f"sample {i}"), f"sample {i}"))
+            images.append(_one_image(_as_numeric(np.asarray(img), f"sample {i}"), f"sample {i}", keep_integers))
             raw.append(m)
         return images, check_masks(images, raw, empty_mask)
-    images = check_images(X)
+    images = check_images(X, keep_integers)
     return images, check_masks(images, masks, empty_mask)
 
 
@@ -358,13 +365,15 @@ def limit_side(images: List[np.ndarray], masks: List[Optional[np.ndarray]], max_
 
 
 def prepare(X: Any, masks: Optional[Sequence[Optional[np.ndarray]]] = None, *, empty_mask: str = "error",
-            max_side: Optional[int] = None) -> Tuple[Prepared, Prepared]:
+            max_side: Optional[int] = None, keep_integers: bool = False) -> Tuple[Prepared, Prepared]:
     """The one input preparation of the transformers: ``load_images`` then ``max_side``.
 
     Returns :class:`Prepared` images and masks, taken as they are by every
-    function of this package.
+    function of this package. ``keep_integers``: integer gray images are
+    kept in their dtype (no float64 copy) for families that read them in
+    blocks.
     """
-    images, msks = load_images(X, masks, empty_mask)
+    images, msks = load_images(X, masks, empty_mask, keep_integers)
     images, msks = limit_side(images, msks, max_side)
     return Prepared(images), Prepared(msks)
 

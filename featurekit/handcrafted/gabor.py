@@ -499,7 +499,7 @@ def gabor_features(
     """
     params = _check(frequencies, orientations, bandwidth, sigma, n_stds, offset, statistics, response, dtype)
     params.update(check_shared(device, n_jobs, empty_mask))
-    imgs, msks = load_images(images, masks, empty_mask)
+    imgs, msks = load_images(images, masks, empty_mask, keep_integers=True)
     return _gabor(imgs, msks, params)
 
 
@@ -542,6 +542,8 @@ class GaborFeatures(HandcraftedTransformer):
     >>> GaborFeatures().fit_transform(X).shape
     (2, 64)
     """
+
+    _keep_integers = True
 
     def __init__(
         self,

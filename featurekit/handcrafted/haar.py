@@ -525,7 +525,7 @@ def haar_features(
     """
     params = _check(window, feature_types, feature_set, n_features, random_state)
     params.update(check_shared(device, n_jobs, empty_mask))
-    imgs, msks = load_images(images, masks, empty_mask)
+    imgs, msks = load_images(images, masks, empty_mask, keep_integers=True)
     return _haar(imgs, msks, params, dtype)
 
 
@@ -568,6 +568,8 @@ class HaarFeatures(HandcraftedTransformer):
     >>> HaarFeatures(feature_set="full").fit_transform(X).shape
     (2, 162336)
     """
+
+    _keep_integers = True
 
     def __init__(
         self,
