@@ -17,9 +17,9 @@ output sample: two interpolation taps, each a Gaussian of
 :math:`2\lceil 4\sigma\rceil + 1` input samples). The input is read in
 row blocks (any dtype, views welcome), so memory is the output, one
 ``(out_rows, W)`` intermediate and an 8 MB block, whatever the input size; time is
-:math:`O(\text{out\_rows} \cdot \sigma \cdot W)`. A 8000 x 8000 image reduced to
-24 x 24 costs 0.3 s and a few MB, against about 150 s and 2 GB for filtering
-the whole image first.
+:math:`O(\text{out\_rows} \cdot \sigma \cdot W)`. An 8000 x 8000 8-bit image reduced to
+24 x 24 costs 0.9 s and 18 MB of numpy allocations on the development VM,
+against 2-3 minutes and about 1.5 GB for filtering the whole image first.
 
 References
 ----------
