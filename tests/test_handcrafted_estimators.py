@@ -273,7 +273,7 @@ def test_a_thin_mask_survives_downsizing():
 def test_glcm_default_bounds_a_large_image_and_the_cache_records_max_side():
     """GLCM's default max_side=2048 applies to a 3000 x 2500 image; max_side is part
     of the cache entry's parameters, so a different limit is a different entry."""
-    from featurekit.extraction.featurizers import HandcraftedFeaturizer
+    from featurekit.extraction.texture import HandcraftedFeaturizer
 
     img = (np.random.default_rng(5).random((3000, 2500)) * 255).astype(np.uint8)
     with pytest.warns(DownsizedWarning, match="3000x2500 -> 2048x1707"):
