@@ -21,9 +21,12 @@ glcm-pyr  pyradiomics' 24 features, bin width 25, with the lesion mask, vs
           image per call, all timed in turn (best of ``--repeats`` rounds); the
           ratios also in CPU time, and featurekit's time per step (input checks,
           quantisation, counting, features); skipped if pyradiomics is not installed.
-haar      the full 24 x 24 set (162,336 features) on the resized ROI vs
-          ``skimage.feature.haar_like_feature``; the resize is excluded from
-          both ("window") and included in featurekit's end-to-end row.
+haar      the full 24 x 24 set (``feature_set='full'``, 162,336 features)
+          and the default grid set (2,763) on the resized ROI vs
+          ``skimage.feature.haar_like_feature`` (all features, or the grid's
+          ``feature_coord``); the resize is excluded from both ("window")
+          and included in featurekit's end-to-end rows; the resize itself
+          (featurekit's sparse operator) vs ``skimage.transform.resize``.
 
 Example::
 
@@ -284,19 +287,38 @@ def main(argv=None) -> int:
     rows += glcm_rows
 
     # ---------------------------------------------------------------- Haar
+    from skimage.transform import resize as sk_resize
+
+    from featurekit.handcrafted import haar_feature_coords
+
     wins = [_resize(img, m, (24, 24)) for img, m in zip(images, masks)]
-    haar_features(wins[:1])  # warm-up: builds the sparse operator once
-    ours = per_image(lambda: haar_features(wins), n, args.repeats)
-    ours_e2e = per_image(lambda: haar_features(images, masks), n, args.repeats)
-    F = haar_features(wins[:k])
-    ref_rows = []
+    for fset in ("full", "grid"):
+        haar_features(wins[:1], feature_set=fset)  # warm-up: builds the sparse operator once
+        ours = per_image(lambda: haar_features(wins, feature_set=fset), n, args.repeats)
+        ours_e2e = per_image(lambda: haar_features(images, masks, feature_set=fset), n, args.repeats)
+        F = haar_features(wins[:k], feature_set=fset)
+        coord, ftype = haar_feature_coords(24, feature_set=fset).to_skimage()
+        kw = {} if fset == "full" else dict(feature_type=ftype, feature_coord=coord)
+        ref_rows = []
+        t = time.perf_counter()
+        for w in wins[:k]:
+            ref_rows.append(haar_like_feature(integral_image(w), 0, 0, 24, 24, **kw))
+        ref = (time.perf_counter() - t) / k
+        diff = float(np.max(np.abs(F - np.array(ref_rows))) / np.abs(np.array(ref_rows)).max())
+        label = "all 162,336" if fset == "full" else "grid 2,763"
+        rows.append((f"haar {label} (window)", "skimage haar_like_feature", ours, ref, diff))
+        rows.append((f"haar {label} (+resize)", "skimage haar_like_feature", ours_e2e, ref, diff))
+    crops = []
+    for img, m in zip(images, masks):
+        r, c = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        crops.append(img[r[0] : r[-1] + 1, c[0] : c[-1] + 1])
+    ours = per_image(lambda: [_resize(cr, None, (24, 24)) for cr in crops], n, args.repeats)
     t = time.perf_counter()
-    for w in wins[:k]:
-        ref_rows.append(haar_like_feature(integral_image(w), 0, 0, 24, 24))
+    ref_wins = [sk_resize(cr, (24, 24), order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+                for cr in crops[:k]]
     ref = (time.perf_counter() - t) / k
-    diff = float(np.max(np.abs(F - np.array(ref_rows))) / np.abs(np.array(ref_rows)).max())
-    rows.append(("haar 24x24 all (window)", "skimage haar_like_feature", ours, ref, diff))
-    rows.append(("haar 24x24 all (+resize)", "skimage haar_like_feature", ours_e2e, ref, diff))
+    diff = max(float(np.max(np.abs(w - r)) / np.abs(r).max()) for w, r in zip(wins[:k], ref_wins))
+    rows.append(("haar ROI resize to 24x24", "skimage.transform.resize", ours, ref, diff))
 
     # ---------------------------------------------------------------- report
     print(f"featurekit handcrafted benchmark: {n} BUSI crops {args.size}x{args.size} "

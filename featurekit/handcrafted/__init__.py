@@ -3,10 +3,18 @@
 Each family has pure functions (``gabor_features``, ``glcm_features``,
 ``haar_features``, ...) and a scikit-learn transformer (:class:`GaborFeatures`,
 :class:`GLCMFeatures`, :class:`HaarFeatures`) whose ``featurize(images, masks)``
-is the batch entry point of the feature cache. Inputs follow
-:mod:`featurekit.handcrafted._input`.
+is the batch entry point of the feature cache. Inputs and the parameters the
+three transformers share (``device``, ``n_jobs``, ``empty_mask``,
+``max_side``) follow :mod:`featurekit.handcrafted._input`.
+
+Large images, per family: Gabor filters them tile by tile with exactly merged
+moments and Haar-like resizes them with an operator that reads only what the
+interpolation needs -- both exact at any size in bounded memory, so their
+``max_side`` defaults to None; GLCM downsizes images larger than
+``max_side=2048`` with a :class:`DownsizedWarning`.
 """
 
+from featurekit.handcrafted._input import DownsizedWarning
 from featurekit.handcrafted.gabor import (
     DEFAULT_FREQUENCIES,
     GABOR_RESPONSES,
@@ -31,6 +39,7 @@ from featurekit.handcrafted.glcm import (
     quantize,
 )
 from featurekit.handcrafted.haar import (
+    FEATURE_SETS,
     FEATURE_TYPES,
     MAX_FEATURES,
     HaarCoords,
@@ -80,6 +89,8 @@ __all__ = [
     "FAMILIES",
     "from_spec",
     "family_of",
+    "DownsizedWarning",
+    "FEATURE_SETS",
     "GABOR_RESPONSES",
     "GABOR_STATISTICS",
     "MAX_LEVELS",

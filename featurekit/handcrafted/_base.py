@@ -18,6 +18,14 @@ Contract (identical for :class:`GaborFeatures`, :class:`GLCMFeatures`,
   tabular data: ``fit`` records ``n_features_in_`` (and ``feature_names_in_``
   for a DataFrame) and ``transform`` of 2-D tabular data checks them. Image
   input (stacks, lists, Datasets) may have any size and clears them.
+
+The base class owns the parameters every family shares -- ``device``
+(default ``'cpu'`` for all three), ``n_jobs``, ``empty_mask`` and
+``max_side`` (see :mod:`featurekit.handcrafted._input`) -- and validates
+them together with the family's own parameters once per call
+(:meth:`_check_params`); the input is prepared once
+(:func:`~featurekit.handcrafted._input.prepare`) and handed to the family's
+``_compute`` with the validated parameters.
 """
 
 from __future__ import annotations
@@ -28,25 +36,52 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._input import check_images, check_masks, is_dataset, is_tabular, load_images
+from featurekit.handcrafted._input import check_images, check_shared, is_dataset, is_tabular, prepare
 
 __all__ = ["HandcraftedTransformer"]
 
 
 class HandcraftedTransformer(TransformerMixin, BaseEstimator):
-    """Base class: subclasses define ``_check_params``, ``_names`` and ``_compute``."""
+    """Base class: owns the shared parameters; subclasses define ``_check_family``,
+    ``_names`` and ``_compute``.
+
+    Parameters
+    ----------
+    device : {'cpu', 'cuda', 'cuda:k', 'auto'}, default 'cpu'
+    n_jobs : int, optional
+        joblib workers over images on the CPU.
+    empty_mask : {'error', 'whole'}, default 'error'
+    max_side : int, optional
+        Downsize images whose longer side exceeds this (with a warning).
+    """
+
+    #: the family reads its images block by block: integer gray images need no float64 copy
+    _keep_integers = False
+
+    def __init__(self, *, device="cpu", n_jobs=None, empty_mask="error", max_side=None):
+        self.device = device
+        self.n_jobs = n_jobs
+        self.empty_mask = empty_mask
+        self.max_side = max_side
 
     # ------------------------------------------------------------------ subclass API
-    def _check_params(self) -> dict:  # pragma: no cover - abstract
-        """Validated parameters as a dict (raises DataError on bad values)."""
+    def _check_family(self) -> dict:  # pragma: no cover - abstract
+        """The family's own parameters, validated, as a dict (raises DataError on bad values)."""
         raise NotImplementedError
 
     def _names(self, params: dict) -> List[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _compute(self, images, masks, params: dict) -> np.ndarray:  # pragma: no cover
-        """float64 (n, D) features of validated images and masks."""
+        """float64 (n, D) features of prepared images and masks, with validated ``params``."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ one validation per call
+    def _check_params(self) -> dict:
+        """Every parameter validated once: the shared ones (``device`` resolved) and the family's."""
+        params = check_shared(self.device, self.n_jobs, self.empty_mask, self.max_side)
+        params.update(self._check_family())
+        return params
 
     # ------------------------------------------------------------------ scikit-learn
     def __sklearn_tags__(self):
@@ -112,8 +147,7 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
         """
         if is_tabular(X) and hasattr(self, "n_features_in_"):
             self._validate_tabular(X, reset=False)
-        images, masks = load_images(X, empty_mask=getattr(self, "empty_mask", "error"))
-        return self._featurize_checked(images, masks)
+        return self._run(X, None)
 
     def featurize(self, images: Sequence[np.ndarray], masks: Optional[Sequence[Optional[np.ndarray]]] = None) -> np.ndarray:
         """Batch entry point used by the feature cache.
@@ -132,12 +166,13 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
             ``float32`` ``(len(images), n_features_out)``, columns named by
             :meth:`get_feature_names_out`.
         """
-        imgs = check_images(list(images))
-        msks = check_masks(imgs, masks, getattr(self, "empty_mask", "error"))
-        return self._featurize_checked(imgs, msks)
+        return self._run(list(images), masks)
 
-    def _featurize_checked(self, images, masks) -> np.ndarray:
+    def _run(self, X, masks) -> np.ndarray:
+        """Validate the parameters, prepare the input (once each), compute, check finiteness."""
         params = self._check_params()
+        images, masks = prepare(X, masks, empty_mask=params["empty_mask"], max_side=params["max_side"],
+                                keep_integers=self._keep_integers)
         out = np.asarray(self._compute(images, masks, params))
         if not np.all(np.isfinite(out)):  # never hand out a silent NaN column
             bad = np.argwhere(~np.isfinite(out))[0]

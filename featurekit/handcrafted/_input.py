@@ -35,6 +35,32 @@ Rejected with :class:`~featurekit.errors.DataError` (a ``ValueError``):
 NaN/inf pixels, complex or non-numeric data, sparse matrices, 1-D ``X``, empty
 images, masks whose shape differs from their image, and empty masks (unless
 ``empty_mask='whole'``, which then uses the whole image).
+
+Parameters shared by the three transformers, validated here once per call
+(:func:`check_shared`):
+
+==============  ===========================================================
+``device``      ``'cpu'`` (default for every family), ``'cuda[:k]'``, or
+                ``'auto'`` (a GPU when torch sees one)
+``n_jobs``      joblib workers over images on the CPU (``None`` = 1, ``-1`` =
+                all cores)
+``empty_mask``  ``'error'`` (default) or ``'whole'``
+``max_side``    ``None`` (never resize) or an int >= 8: an image whose longer
+                side exceeds it is downsized (aspect ratio kept; longer side
+                = ``max_side``) with :func:`featurekit.handcrafted._resize.resize`
+                (skimage's anti-aliased bilinear rule, in native units), its
+                mask resized the same way and kept where >= 0.5, and a
+                :class:`DownsizedWarning` names the images. Part of
+                ``get_params``, hence of the feature cache's entry id.
+==============  ===========================================================
+
+Memory. Every image becomes one ``float64`` gray array (8 bytes per pixel;
+an RGB image is converted in row blocks, so no ``(H, W, 3)`` float copy is
+made), except that families which read their images block by block (Gabor,
+Haar-like) keep integer gray images (8/16-bit) as they are
+(``keep_integers``): a batch then costs its decoded size, not 8x it.
+:func:`prepare` returns the images as :class:`Prepared` lists, which the
+family functions take as they are (no second validation or copy).
 """
 
 from __future__ import annotations
@@ -46,6 +72,10 @@ import numpy as np
 from featurekit.errors import DataError
 
 __all__ = [
+    "DownsizedWarning",
+    "Prepared",
+    "check_shared",
+    "prepare",
     "is_dataset",
     "is_tabular",
     "load_images",
@@ -58,6 +88,22 @@ __all__ = [
 ]
 
 EMPTY_MASK_MODES = ("error", "whole")
+#: Smallest accepted ``max_side``.
+MIN_SIDE = 8
+#: Pixels converted from RGB at a time (bounds the float64 temporaries to ~24 MB).
+_GRAY_BLOCK = 1 << 20
+
+
+class DownsizedWarning(UserWarning):
+    """An image larger than ``max_side`` was downsized before its features were computed."""
+
+
+class Prepared(list):
+    """Images (float64 gray) or masks (bool or None) already validated by :func:`prepare`.
+
+    :func:`check_images`, :func:`check_masks` and :func:`load_images` return
+    such a list unchanged: validation and the float conversion happen once.
+    """
 
 
 def is_dataset(X: Any) -> bool:
@@ -113,7 +159,7 @@ def _as_numeric(arr: Any, where: str) -> np.ndarray:
     return a  # NaN / inf are rejected by featurekit.imageio.to_gray
 
 
-def _one_image(a: np.ndarray, where: str) -> np.ndarray:
+def _one_image(a: np.ndarray, where: str, keep_integers: bool = False) -> np.ndarray:
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim == 3 and a.shape[-1] not in (1, 3):
@@ -124,20 +170,31 @@ def _one_image(a: np.ndarray, where: str) -> np.ndarray:
         raise DataError(f"{where}: expected a 2-D image, got an array of shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise DataError(f"{where}: empty image of shape {a.shape}")
+    if keep_integers and a.dtype.kind in "ui" and (a.ndim == 2 or a.shape[-1] == 1):
+        return a if a.ndim == 2 else a[..., 0]  # exact in float64 wherever it is read: no copy
+    if a.ndim == 3 and a.shape[-1] == 3 and a.size > 3 * _GRAY_BLOCK:
+        out = np.empty(a.shape[:2], dtype=np.float64)
+        step = max(1, _GRAY_BLOCK // a.shape[1])
+        for r in range(0, a.shape[0], step):  # the same per-pixel rule, bounded temporaries
+            out[r : r + step] = _to_gray(a[r : r + step], where)
+        return out
     return _to_gray(a, where)
 
 
-def check_images(X: Any) -> List[np.ndarray]:
-    """Images of a non-Dataset ``X`` as a list of ``float64`` ``(H, W)`` arrays.
+def check_images(X: Any, keep_integers: bool = False) -> List[np.ndarray]:
+    """Images of a non-Dataset ``X`` as a list of ``float64`` ``(H, W)`` arrays
+    (integer gray images kept as they are with ``keep_integers``).
 
     See the module docstring for the accepted forms.
     """
+    if isinstance(X, Prepared):
+        return X
     if is_dataset(X):
         raise TypeError("check_images does not read Datasets; use load_images")
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise DataError("no images: X is an empty list (0 samples)")
-        return [_one_image(_as_numeric(x, f"image {i}"), f"image {i}") for i, x in enumerate(X)]
+        return [_one_image(_as_numeric(x, f"image {i}"), f"image {i}", keep_integers) for i, x in enumerate(X)]
     a = _as_numeric(X, "X")
     if a.ndim < 2:
         raise DataError(
@@ -155,7 +212,7 @@ def check_images(X: Any) -> List[np.ndarray]:
         raise DataError(f"Found array with 0 feature(s) (shape={a.shape}) while a minimum of 1 is required.")
     if a.size == 0:
         raise DataError(f"X: empty images in an array of shape {a.shape}")
-    return [_one_image(a[i], f"image {i}") for i in range(a.shape[0])]
+    return [_one_image(a[i], f"image {i}", keep_integers) for i in range(a.shape[0])]
 
 
 def check_masks(
@@ -170,6 +227,8 @@ def check_masks(
     mask raises :class:`DataError` when ``empty_mask='error'`` and becomes
     ``None`` when ``empty_mask='whole'``.
     """
+    if isinstance(masks, Prepared) and len(masks) == len(images):
+        return masks
     if empty_mask not in EMPTY_MASK_MODES:
         raise DataError(f"empty_mask must be one of {EMPTY_MASK_MODES}, got {empty_mask!r}")
     n = len(images)
@@ -190,7 +249,7 @@ def check_masks(
             raise DataError(f"mask {i}: shape {m.shape} differs from its image's shape {img.shape}")
         if m.dtype.kind == "f" and not np.all(np.isfinite(m)):
             raise DataError(f"mask {i}: contains NaN or inf values")
-        m = m != 0
+        m = m if m.dtype == bool else m != 0  # a bool mask is only read: no copy
         if not m.any():
             if empty_mask == "error":
                 raise DataError(
@@ -217,12 +276,15 @@ def load_images(
     X: Any,
     masks: Optional[Sequence[Optional[np.ndarray]]] = None,
     empty_mask: str = "error",
+    keep_integers: bool = False,
 ) -> Tuple[List[np.ndarray], List[Optional[np.ndarray]]]:
     """``(images, masks)`` of any accepted ``X`` (see the module docstring).
 
     A Dataset supplies its own masks (``X.mask(i)``); ``masks`` is then not
     allowed. Otherwise ``masks`` is ``None`` or one entry per image.
     """
+    if isinstance(X, Prepared):
+        return X, check_masks(X, masks, empty_mask)
     if is_dataset(X):
         if masks is not None:
             raise DataError("a Dataset carries its own masks; do not pass masks as well")
@@ -232,10 +294,10 @@ def load_images(
         images, raw = [], []
         for i in range(n):
             img, m = _sample(X, i)
-            images.append(_one_image(_as_numeric(np.asarray(img), f"sample {i}"), f"sample {i}"))
+            images.append(_one_image(_as_numeric(np.asarray(img), f"sample {i}"), f"sample {i}", keep_integers))
             raw.append(m)
         return images, check_masks(images, raw, empty_mask)
-    images = check_images(X)
+    images = check_images(X, keep_integers)
     return images, check_masks(images, masks, empty_mask)
 
 
@@ -248,6 +310,72 @@ def resolve_device(device: Any) -> str:
     from featurekit.devices import resolve_device as resolve
 
     return resolve(device)
+
+
+def check_shared(device: Any = "cpu", n_jobs: Any = None, empty_mask: Any = "error",
+                 max_side: Any = None) -> dict:
+    """Validated shared parameters (module docstring): ``{'device': resolved, 'n_jobs',
+    'empty_mask', 'max_side'}``; raises :class:`DataError` naming the bad one."""
+    if empty_mask not in EMPTY_MASK_MODES:
+        raise DataError(f"empty_mask must be one of {EMPTY_MASK_MODES}, got {empty_mask!r}")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer))
+                               or n_jobs == 0):
+        raise DataError(f"n_jobs must be None or a non-zero int (-1 = all cores), got {n_jobs!r}")
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer))
+                                 or max_side < MIN_SIDE):
+        raise DataError(f"max_side must be None or an int >= {MIN_SIDE} (pixels), got {max_side!r}")
+    return {"device": resolve_device(device), "n_jobs": None if n_jobs is None else int(n_jobs),
+            "empty_mask": empty_mask, "max_side": None if max_side is None else int(max_side)}
+
+
+def _downsized_shape(shape: Tuple[int, int], max_side: int) -> Tuple[int, int]:
+    scale = max_side / max(shape)
+    return tuple(max(1, min(max_side, int(round(v * scale)))) for v in shape)
+
+
+def limit_side(images: List[np.ndarray], masks: List[Optional[np.ndarray]], max_side: Optional[int]):
+    """Downsize images whose longer side exceeds ``max_side`` (module docstring), with one warning."""
+    if max_side is None:
+        return images, masks
+    big = [i for i, img in enumerate(images) if max(img.shape) > max_side]
+    if not big:
+        return images, masks
+    from featurekit.handcrafted._resize import resize
+
+    images, masks = list(images), list(masks)
+    first = images[big[0]].shape
+    for i in big:
+        shape = _downsized_shape(images[i].shape, max_side)
+        images[i] = resize(images[i], shape)
+        if masks[i] is not None:
+            weight = resize(masks[i].view(np.uint8), shape)
+            m = weight >= 0.5
+            if not m.any():  # a mask too thin to survive the resize keeps its strongest pixel
+                m.flat[int(np.argmax(weight))] = True
+            masks[i] = m
+    import warnings
+
+    warnings.warn(
+        f"{len(big)} of {len(images)} images are larger than max_side={max_side} px and were downsized "
+        f"(image {big[0]}: {first[0]}x{first[1]} -> {'x'.join(map(str, images[big[0]].shape))}); "
+        "set max_side=None to compute the features at full resolution",
+        DownsizedWarning, stacklevel=4,
+    )
+    return images, masks
+
+
+def prepare(X: Any, masks: Optional[Sequence[Optional[np.ndarray]]] = None, *, empty_mask: str = "error",
+            max_side: Optional[int] = None, keep_integers: bool = False) -> Tuple[Prepared, Prepared]:
+    """The one input preparation of the transformers: ``load_images`` then ``max_side``.
+
+    Returns :class:`Prepared` images and masks, taken as they are by every
+    function of this package. ``keep_integers``: integer gray images are
+    kept in their dtype (no float64 copy) for families that read them in
+    blocks.
+    """
+    images, msks = load_images(X, masks, empty_mask, keep_integers)
+    images, msks = limit_side(images, msks, max_side)
+    return Prepared(images), Prepared(msks)
 
 
 def chunks(n: int, size: int) -> List[slice]:

@@ -1,5 +1,10 @@
 r"""Gabor filter-bank texture features.
 
+(Over 400 lines because one family is one concept: its definition with the
+formulas, the bank, the statistics and their exact merging over tiles, the
+public functions and the transformer; the tiled FFT engine is
+:mod:`featurekit.handcrafted._tiled_fft`.)
+
 A Gabor filter is a Gaussian envelope modulated by a complex plane wave
 (Daugman 1985); a bank of them at several frequencies and orientations, with
 first-order statistics of each response, is the classic texture descriptor of
@@ -40,11 +45,22 @@ half the kernel (e.g. 3 x 7 pixels against the 35 x 35 kernel of
 'symmetric')`` repeated as often as needed), so it equals skimage on every
 image at least that large.
 
-Computation: one FFT of the reflect-padded, mean-centred image per frequency
+Computation (:mod:`featurekit.handcrafted._tiled_fft`): one FFT of the
+reflect-padded, mean-centred image per frequency
 (padding = that frequency's largest kernel half-size), then per filter a
 product with the kernel's spectrum (the outer product of two 1-D spectra, as
 the kernel is separable) and an inverse FFT; the image mean is added back
-exactly as ``mean * sum(g)`` in the DC bin. On the CPU ``scipy.fft`` runs it
+exactly as ``mean * sum(g)`` in the DC bin.
+
+Large images: an image larger than :data:`TILE` (1024) pixels on a side is
+filtered in tiles of at most 1024 x 1024 pixels, each read with a margin of
+the largest kernel half-size (the image reflect-extended at its borders), so
+that every response on a tile equals the whole-image response; each tile's
+responses are reduced to their moments (count, mean, central sums of powers
+2-4) and the tiles' moments are merged exactly (Chan, Golub & LeVeque 1983;
+Pebay 2008). The statistics equal the whole-image ones up to float rounding,
+and memory is that of one tile (about 0.2 GB for the default bank) plus the
+image, whatever its size: a 8000 x 8000 image needs no ``max_side``. On the CPU ``scipy.fft`` runs it
 single-threaded per process (robust on a busy machine, where multi-threaded
 FFTs collapse; use ``n_jobs`` to spread images over cores); on a CUDA device
 ``torch.fft`` does.
@@ -62,19 +78,27 @@ filters", Pattern Recognition 24(12):1167-1186, 1991.
 
 B. S. Manjunath and W. Y. Ma, "Texture features for browsing and retrieval of
 image data", IEEE TPAMI 18(8):837-842, 1996.
+
+T. F. Chan, G. H. Golub and R. J. LeVeque, "Algorithms for computing the
+sample variance: analysis and recommendations", The American Statistician
+37(3):242-247, 1983.
+
+P. Pebay, "Formulas for robust, one-pass parallel computation of covariances
+and arbitrary-order statistical moments", Sandia Report SAND2008-6212, 2008.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache, partial
+from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from featurekit.errors import DataError
 from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import check_images, resolve_device, run_chunks
+from featurekit.handcrafted._input import check_images, check_shared, load_images, resolve_device, run_chunks
+from featurekit.handcrafted._tiled_fft import Plan, plan, responses, tiles
 
 __all__ = [
     "DEFAULT_FREQUENCIES",
@@ -212,135 +236,6 @@ def gabor_kernel(
     return g / (2 * np.pi * s * s)
 
 
-def _factors(f: float, t: float, s: float, half: int, offset: float):
-    """Separable factors: ``g(y, x) = scale * v(y) * u(x)``."""
-    m = np.arange(-half, half + 1, dtype=np.float64)
-    env = np.exp(-(m**2) / (2 * s * s))
-    u = env * np.exp(1j * 2 * np.pi * f * math.cos(t) * m)
-    v = env * np.exp(1j * 2 * np.pi * f * math.sin(t) * m)
-    scale = np.exp(1j * offset) / (2 * np.pi * s * s)
-    return u, v, scale
-
-
-def _reflect_index(n: int, pad: int) -> np.ndarray:
-    """Indices of scipy's 'reflect' extension of ``range(n)`` by ``pad`` on each side
-    (``d c b a | a b c d | d c b a``, periodic with period ``2n`` for any pad)."""
-    idx = np.arange(-pad, n + pad) % (2 * n)
-    return np.where(idx >= n, 2 * n - 1 - idx, idx)
-
-
-def _fast_len(n: int) -> int:
-    """Smallest 5-smooth integer (2^a 3^b 5^c) >= n: a fast FFT length."""
-    best = 1 << max(0, (n - 1).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
-class _Group:
-    """Spectra of the filters sharing one padding, for one image size and device."""
-
-    def __init__(self, filters, offset, shape, device, dtype, backend=None):
-        H, W = shape
-        self.index = [k for k, _ in filters]
-        self.P = max(b[3] for _, b in filters)
-        self.Ly = _fast_len(H + 2 * self.P)
-        self.Lx = _fast_len(W + 2 * self.P)
-        # scipy.fft on the CPU, torch.fft elsewhere (backend='torch' forces it, for tests)
-        self.use_torch = device != "cpu" or backend == "torch"
-        cdt = np.complex64 if dtype == "float32" else np.complex128
-        n = len(filters)
-        V = np.zeros((n, self.Ly), dtype=np.complex128)
-        U = np.zeros((n, self.Lx), dtype=np.complex128)
-        scales = np.zeros(n, dtype=np.complex128)
-        sums = np.zeros(n, dtype=np.complex128)
-        l1 = np.zeros(n)
-        for j, (_, (f, t, s, half)) in enumerate(filters):
-            u, v, scale = _factors(f, t, s, half, offset)
-            m = np.arange(-half, half + 1)
-            V[j, m % self.Ly] = v
-            U[j, m % self.Lx] = u
-            scales[j] = scale
-            sums[j] = scale * v.sum() * u.sum()
-            l1[j] = abs(scale) * np.abs(v).sum() * np.abs(u).sum()
-        self.V = (np.fft.fft(V, axis=1) * scales[:, None]).astype(cdt)
-        self.U = np.fft.fft(U, axis=1).astype(cdt)
-        # response to a constant image of value 1, as the DC bin of the product
-        self.sums = sums * (self.Ly * self.Lx)
-        self.l1 = l1  # sum |g|: bound of the response per unit of image amplitude
-        self.iy = _reflect_index(H, self.P)
-        self.ix = _reflect_index(W, self.P)
-        if self.use_torch:
-            import torch
-
-            self.V = torch.from_numpy(self.V).to(device)
-            self.U = torch.from_numpy(self.U).to(device)
-            self.iy = torch.from_numpy(self.iy).to(device)
-            self.ix = torch.from_numpy(self.ix).to(device)
-
-
-class _Plan:
-    """A bank split into groups of equal padding (one group per frequency)."""
-
-    def __init__(self, bank, offset, shape, device, dtype, backend=None):
-        by_pad = {}
-        for k, b in enumerate(bank):
-            by_pad.setdefault((b[0], b[2]), []).append((k, b))
-        self.groups = [_Group(fs, offset, shape, device, dtype, backend) for fs in by_pad.values()]
-        self.n = len(bank)
-        self.l1 = np.zeros(self.n)
-        for grp in self.groups:
-            self.l1[grp.index] = grp.l1
-
-
-def _responses(image: np.ndarray, plan: _Plan, device, dtype):
-    """Yield ``(k, response)`` for every filter ``k`` of the plan (complex (H, W) views:
-    numpy arrays, or torch tensors for groups on torch).
-
-    The image is mean-centred before the FFT (so rounding scales with the
-    texture, not with the mean intensity); the mean's exact response,
-    ``mean * sum(g)``, is put back into the DC bin of the product.
-    """
-    H, W = image.shape
-    mean = float(image.mean())
-    xc = (image - mean).astype(np.float32 if dtype == "float32" else np.float64)
-    x = None
-    for grp in plan.groups:
-        P = grp.P
-        if grp.use_torch:
-            import torch
-
-            if x is None:
-                x = torch.from_numpy(xc).to(device)
-            xp = x.index_select(0, grp.iy).index_select(1, grp.ix)
-            X = torch.fft.fft2(xp, s=(grp.Ly, grp.Lx))
-            buf = torch.empty_like(X)
-            for j, k in enumerate(grp.index):
-                torch.mul(X, grp.V[j][:, None], out=buf)
-                buf.mul_(grp.U[j][None, :])
-                buf[0, 0] += complex(mean * grp.sums[j])
-                yield k, torch.fft.ifft2(buf)[P : P + H, P : P + W]
-        else:
-            import scipy.fft as sfft
-
-            xp = xc[grp.iy][:, grp.ix]
-            X = sfft.fft2(xp, s=(grp.Ly, grp.Lx))
-            B = X[None] * grp.V[:, :, None]  # all filters of the group in one batch
-            B *= grp.U[:, None, :]
-            B[:, 0, 0] += mean * grp.sums
-            R = sfft.ifft2(B, overwrite_x=True)
-            for j, k in enumerate(grp.index):
-                yield k, R[j, P : P + H, P : P + W]
-
-
 def gabor_response(
     image: np.ndarray,
     frequency: float,
@@ -374,29 +269,61 @@ def gabor_response(
     dev = resolve_device(device)
     if dtype not in _DTYPES:
         raise DataError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
-    plan = _Plan(bank, offset, img.shape, dev, dtype)
-    ((_, r),) = list(_responses(img, plan, dev, dtype))
+    p = Plan(bank, offset, img.shape, dev, dtype)
+    ((_, r),) = list(responses(img, p, dev, dtype, float(img.mean())))
     r = r if isinstance(r, np.ndarray) else r.cpu().numpy()
     return r.astype(np.complex128)
 
 
-def _summarise(A: np.ndarray, statistics: Sequence[str], floor) -> np.ndarray:
-    """Statistics along axis 1 of ``A`` (filters x pixels); ``A`` is overwritten.
+#: Core side of the tiles a large image is filtered in (a 1024 x 1024 core plus
+#: the kernel margin: about 200 MB of FFT buffers for the default bank).
+TILE = 1024
 
-    Two-pass moments in ``A``'s dtype with numpy's pairwise summation (relative
-    error a few ``eps``). A response whose standard deviation is at most
-    ``floor`` (per filter: rounding noise) is constant: skew = kurtosis = 0.
-    Returns ``(n_filters, n_statistics)`` float64.
+
+def _moments(v: np.ndarray, higher: bool) -> np.ndarray:
+    """``[n, mean, M2, M3, M4]`` (float64) of the values ``v``, ``Mk = sum (v - mean)^k``.
+
+    Two passes in ``v``'s dtype with numpy's pairwise summation (relative error
+    a few ``eps``); M3, M4 only when ``higher``.
     """
-    n = A.shape[1]
-    mean = A.sum(axis=1) / n
-    d = np.subtract(A, mean[:, None], out=A)
-    want_hi = "skew" in statistics or "kurtosis" in statistics
-    d2 = np.square(d) if want_hi else np.square(d, out=d)
-    var = d2.sum(axis=1) / n
-    mean = mean.astype(np.float64)
-    var = var.astype(np.float64)
-    energy = var + mean * mean
+    n = v.size
+    mean = v.sum() / n
+    d = v - mean
+    d2 = np.square(d)
+    out = [n, float(mean), float(d2.sum()), 0.0, 0.0]
+    if higher:
+        out[3] = float((d2 * d).sum())
+        out[4] = float(np.square(d2).sum())
+    return np.array(out, dtype=np.float64)
+
+
+def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Moments ``(..., 5)`` of the union of two disjoint sets of values (Chan et al.
+    1983; Pebay 2008, eqs. 2.1-2.3), exact in exact arithmetic."""
+    na, nb = a[..., 0], b[..., 0]
+    n = na + nb
+    safe = np.where(n > 0, n, 1.0)
+    delta = b[..., 1] - a[..., 1]
+    ab = na * nb
+    out = np.empty_like(a)
+    out[..., 0] = n
+    out[..., 1] = a[..., 1] + delta * nb / safe
+    out[..., 2] = a[..., 2] + b[..., 2] + delta**2 * ab / safe
+    out[..., 3] = (a[..., 3] + b[..., 3] + delta**3 * ab * (na - nb) / safe**2
+                   + 3 * delta * (na * b[..., 2] - nb * a[..., 2]) / safe)
+    out[..., 4] = (a[..., 4] + b[..., 4] + delta**4 * ab * (na * na - ab + nb * nb) / safe**3
+                   + 6 * delta**2 * (na * na * b[..., 2] + nb * nb * a[..., 2]) / safe**2
+                   + 4 * delta * (na * b[..., 3] - nb * a[..., 3]) / safe)
+    return out
+
+
+def _statistics(mom: np.ndarray, statistics: Sequence[str], floor) -> np.ndarray:
+    """``(n_filters, n_statistics)`` from moments ``(n_filters, 5)``. A response whose
+    standard deviation is at most ``floor`` (per filter: rounding noise) is
+    constant: skew = kurtosis = 0."""
+    n = mom[:, 0]
+    mean = mom[:, 1]
+    var = mom[:, 2] / n
     flat = var <= np.square(floor)
     safe = np.where(flat, 1.0, var)
     cols = []
@@ -408,46 +335,59 @@ def _summarise(A: np.ndarray, statistics: Sequence[str], floor) -> np.ndarray:
         elif s == "std":
             cols.append(np.sqrt(var))
         elif s == "energy":
-            cols.append(energy)
+            cols.append(var + mean * mean)
         elif s == "skew":
-            m3 = (d2 * d).sum(axis=1).astype(np.float64) / n
-            cols.append(np.where(flat, 0.0, m3 / safe**1.5))
+            cols.append(np.where(flat, 0.0, mom[:, 3] / n / safe**1.5))
         elif s == "kurtosis":
-            m4 = np.square(d2).sum(axis=1).astype(np.float64) / n
-            cols.append(np.where(flat, 0.0, m4 / safe**2 - 3.0))
+            cols.append(np.where(flat, 0.0, mom[:, 4] / n / safe**2 - 3.0))
     return np.stack(cols, axis=1)
 
 
-@lru_cache(maxsize=8)
-def _plan(bank, offset, shape, device, dtype, backend=None) -> "_Plan":
-    return _Plan(bank, offset, shape, device, dtype, backend)
-
-
 def _gabor_chunk(images, masks, *, bank, offset, statistics, response, dtype, device, backend=None,
-                 first=0) -> np.ndarray:
+                 tile=None, first=0) -> np.ndarray:
+    """Features of a list of images, each filtered tile by tile.
+
+    An image is cut into tiles of at most ``tile`` x ``tile`` pixels (default
+    :data:`TILE`); each tile is filtered with its reflect-extended margin (so
+    its responses equal the whole image's there), summarised by its moments,
+    and the moments of the tiles are merged (:func:`_merge`). Memory is that
+    of one tile, whatever the image size; an image of at most one tile is
+    filtered whole. Tiles without mask pixels are skipped.
+    """
+    tile = TILE if tile is None else int(tile)
     eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
     on_cpu = device == "cpu"
+    higher = "skew" in statistics or "kurtosis" in statistics
     out = np.empty((len(images), len(bank), len(statistics)), dtype=np.float64)
     for i, (img, mask) in enumerate(zip(images, masks)):
-        plan = _plan(bank, offset, img.shape, device, dtype, backend)
-        sel = None if mask is None else np.flatnonzero(mask)
-        n_pix = img.size if sel is None else sel.size
-        A = np.empty((len(bank), n_pix), dtype=np.float32 if dtype == "float32" else np.float64)
-        for k, r in _responses(img, plan, device, dtype):
-            if on_cpu:
-                r = r if isinstance(r, np.ndarray) else r.numpy()
-                v = np.abs(r) if response == "magnitude" else (r.real if response == "real" else r.imag)
-            else:
-                v = r.abs() if response == "magnitude" else (r.real if response == "real" else r.imag)
-                v = v.cpu().numpy()
-            A[k] = v.reshape(-1) if sel is None else v.reshape(-1)[sel]
+        mean = float(img.mean())
+        mom = None
+        for r0, r1 in tiles(img.shape[0], tile):
+            for c0, c1 in tiles(img.shape[1], tile):
+                sel = None if mask is None else np.flatnonzero(mask[r0:r1, c0:c1])
+                if sel is not None and sel.size == 0:
+                    continue
+                tplan = plan(bank, offset, (r1 - r0, c1 - c0), device, dtype, backend)
+                part = np.empty((len(bank), 5))
+                for k, r in responses(img, tplan, device, dtype, mean, (r0, r1), (c0, c1)):
+                    if on_cpu:
+                        r = r if isinstance(r, np.ndarray) else r.numpy()
+                        v = np.abs(r) if response == "magnitude" else (r.real if response == "real" else r.imag)
+                    else:
+                        v = r.abs() if response == "magnitude" else (r.real if response == "real" else r.imag)
+                        v = v.cpu().numpy()
+                    v = v.reshape(-1) if sel is None else v.reshape(-1)[sel]
+                    part[k] = _moments(v, higher)
+                mom = part if mom is None else _merge(mom, part)
         # rounding floor of a response: 100 eps * max|image| * sum|g|
-        floor = 100 * eps * float(np.abs(img).max()) * plan.l1
-        out[i] = _summarise(A, statistics, floor)
+        floor = 100 * eps * max(abs(float(img.min())), abs(float(img.max()))) * tplan.l1
+        out[i] = _statistics(mom, statistics, floor)
     return out.reshape(len(images), -1)
 
 
-def _check(frequencies, orientations, bandwidth, sigma, n_stds, statistics, response, dtype):
+def _check(frequencies, orientations, bandwidth, sigma, n_stds, offset, statistics, response, dtype) -> dict:
+    """The family's parameters, validated: ``bank`` (see :func:`gabor_bank`), ``offset``,
+    ``statistics``, ``response``, ``dtype``."""
     bank = gabor_bank(frequencies, orientations, bandwidth, sigma, n_stds)
     if isinstance(statistics, str):
         statistics = (statistics,)
@@ -459,7 +399,27 @@ def _check(frequencies, orientations, bandwidth, sigma, n_stds, statistics, resp
         raise DataError(f"response must be one of {GABOR_RESPONSES}, got {response!r}")
     if dtype not in _DTYPES:
         raise DataError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
-    return bank, statistics
+    try:
+        offset = float(offset)
+    except (TypeError, ValueError):
+        offset = math.nan
+    if not math.isfinite(offset):
+        raise DataError(f"offset must be a finite number of radians, got {offset!r}")
+    return {"bank": tuple(bank), "offset": offset, "statistics": statistics, "response": response, "dtype": dtype}
+
+
+def _names(bank, statistics, response) -> List[str]:
+    part = "" if response == "magnitude" else f"{response}_"
+    return [f"gabor_f{f:g}_t{round(math.degrees(t), 6):g}_{part}{s}" for f, t, _, _ in bank for s in statistics]
+
+
+def _gabor(images, masks, params: dict) -> np.ndarray:
+    """Features of prepared images with validated parameters (family and shared)."""
+    fn = partial(
+        _gabor_chunk, bank=params["bank"], offset=params["offset"], statistics=params["statistics"],
+        response=params["response"], dtype=params["dtype"], device=params["device"],
+    )
+    return run_chunks(fn, images, masks, params["n_jobs"], params["device"], chunk_size=8)
 
 
 def gabor_feature_names(
@@ -471,13 +431,8 @@ def gabor_feature_names(
     """Names ``gabor_f<freq>_t<degrees>_<stat>`` (``..._<response>_<stat>`` for
     ``response`` other than ``'magnitude'``), in output order: frequency, then
     orientation, then statistic."""
-    bank, statistics = _check(frequencies, orientations, 1.0, None, 3.0, statistics, response, "float64")
-    part = "" if response == "magnitude" else f"{response}_"
-    return [
-        f"gabor_f{f:g}_t{round(math.degrees(t), 6):g}_{part}{s}"
-        for f, t, _, _ in bank
-        for s in statistics
-    ]
+    p = _check(frequencies, orientations, 1.0, None, 3.0, 0.0, statistics, response, "float64")
+    return _names(p["bank"], p["statistics"], p["response"])
 
 
 def gabor_features(
@@ -493,7 +448,7 @@ def gabor_features(
     statistics: Sequence[str] = ("mean", "var"),
     response: str = "magnitude",
     dtype: str = "float32",
-    device: str = "auto",
+    device: str = "cpu",
     n_jobs: Optional[int] = None,
     empty_mask: str = "error",
 ) -> np.ndarray:
@@ -531,7 +486,7 @@ def gabor_features(
     response : {'magnitude', 'real', 'imag'}
     dtype : {'float32', 'float64'}
         Working precision of the FFTs (statistics accumulate in float64).
-    device : {'auto', 'cpu', 'cuda'}
+    device : {'cpu', 'cuda', 'auto'}, default 'cpu'
     n_jobs : int, optional
         joblib workers on the CPU (``None`` = 1, ``-1`` = all cores).
     empty_mask : {'error', 'whole'}
@@ -542,16 +497,10 @@ def gabor_features(
         ``float64`` ``(n_images, n_filters * n_statistics)``, columns named by
         :func:`gabor_feature_names`.
     """
-    from featurekit.handcrafted._input import load_images
-
-    bank, statistics = _check(frequencies, orientations, bandwidth, sigma, n_stds, statistics, response, dtype)
-    imgs, msks = load_images(images, masks, empty_mask)
-    dev = resolve_device(device)
-    fn = partial(
-        _gabor_chunk, bank=tuple(bank), offset=float(offset), statistics=statistics,
-        response=response, dtype=dtype, device=dev,
-    )
-    return run_chunks(fn, imgs, msks, n_jobs, dev, chunk_size=8)
+    params = _check(frequencies, orientations, bandwidth, sigma, n_stds, offset, statistics, response, dtype)
+    params.update(check_shared(device, n_jobs, empty_mask))
+    imgs, msks = load_images(images, masks, empty_mask, keep_integers=True)
+    return _gabor(imgs, msks, params)
 
 
 class GaborFeatures(HandcraftedTransformer):
@@ -572,9 +521,13 @@ class GaborFeatures(HandcraftedTransformer):
     statistics : sequence of str, default ('mean', 'var')
     response : {'magnitude', 'real', 'imag'}, default 'magnitude'
     dtype : {'float32', 'float64'}, default 'float32'
-    device : {'auto', 'cpu', 'cuda'}, default 'auto'
+    device : {'cpu', 'cuda', 'auto'}, default 'cpu'
     n_jobs : int, optional
     empty_mask : {'error', 'whole'}, default 'error'
+    max_side : int, optional
+        Default None: every image is filtered at full resolution, tile by tile
+        (exact, memory of one 1024 x 1024 tile); an int downsizes larger
+        images first, with a warning (:mod:`featurekit.handcrafted._input`).
 
     Attributes
     ----------
@@ -590,6 +543,8 @@ class GaborFeatures(HandcraftedTransformer):
     (2, 64)
     """
 
+    _keep_integers = True
+
     def __init__(
         self,
         frequencies=DEFAULT_FREQUENCIES,
@@ -601,9 +556,10 @@ class GaborFeatures(HandcraftedTransformer):
         statistics=("mean", "var"),
         response="magnitude",
         dtype="float32",
-        device="auto",
+        device="cpu",
         n_jobs=None,
         empty_mask="error",
+        max_side=None,
     ):
         self.frequencies = frequencies
         self.orientations = orientations
@@ -614,25 +570,14 @@ class GaborFeatures(HandcraftedTransformer):
         self.statistics = statistics
         self.response = response
         self.dtype = dtype
-        self.device = device
-        self.n_jobs = n_jobs
-        self.empty_mask = empty_mask
+        super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
 
-    def _check_params(self) -> dict:
-        _check(self.frequencies, self.orientations, self.bandwidth, self.sigma, self.n_stds,
-               self.statistics, self.response, self.dtype)
-        if self.empty_mask not in ("error", "whole"):
-            raise DataError(f"empty_mask must be 'error' or 'whole', got {self.empty_mask!r}")
-        resolve_device(self.device)
-        return {}
+    def _check_family(self) -> dict:
+        return _check(self.frequencies, self.orientations, self.bandwidth, self.sigma, self.n_stds,
+                      self.offset, self.statistics, self.response, self.dtype)
 
     def _names(self, params) -> List[str]:
-        return gabor_feature_names(self.frequencies, self.orientations, self.statistics, self.response)
+        return _names(params["bank"], params["statistics"], params["response"])
 
     def _compute(self, images, masks, params) -> np.ndarray:
-        return gabor_features(
-            images, masks, frequencies=self.frequencies, orientations=self.orientations,
-            bandwidth=self.bandwidth, sigma=self.sigma, n_stds=self.n_stds, offset=self.offset,
-            statistics=self.statistics, response=self.response, dtype=self.dtype,
-            device=self.device, n_jobs=self.n_jobs, empty_mask=self.empty_mask,
-        )
+        return _gabor(images, masks, params)

@@ -336,6 +336,12 @@ class GLCMFeatures(HandcraftedTransformer):
     device : {'cpu', 'cuda', 'auto'}, default 'cpu'
     n_jobs : int, optional
     empty_mask : {'error', 'whole'}, default 'error'
+    max_side : int or None, default 2048
+        An image whose longer side exceeds it is downsized to it first, with
+        a warning (:mod:`featurekit.handcrafted._input`): the counting holds
+        several full-size integer copies of the image (about 3.8 GB for an
+        8000 x 8000 image), 2048 bounds it to about 0.3 GB. ``None`` keeps
+        the full resolution.
 
     Attributes
     ----------
@@ -356,6 +362,7 @@ class GLCMFeatures(HandcraftedTransformer):
         device="cpu",
         n_jobs=None,
         empty_mask="error",
+        max_side=2048,
     ):
         self.distances = distances
         self.angles = angles
@@ -365,18 +372,13 @@ class GLCMFeatures(HandcraftedTransformer):
         self.symmetric = symmetric
         self.features = features
         self.aggregate = aggregate
-        self.device = device
-        self.n_jobs = n_jobs
-        self.empty_mask = empty_mask
+        super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
 
-    def _check_params(self) -> dict:
+    def _check_family(self) -> dict:
         _check_offsets(self.distances, self.angles)
         _check_quant(self.bin_width, self.bin_count, self.quant_range)
         _check_features(self.features)
         _check_aggregate(self.aggregate)
-        if self.empty_mask not in ("error", "whole"):
-            raise DataError(f"empty_mask must be 'error' or 'whole', got {self.empty_mask!r}")
-        resolve_device(self.device)
         return {}
 
     def _names(self, params) -> List[str]:
@@ -386,6 +388,6 @@ class GLCMFeatures(HandcraftedTransformer):
         return glcm_features(
             images, masks, distances=self.distances, angles=self.angles, bin_width=self.bin_width,
             bin_count=self.bin_count, quant_range=self.quant_range, symmetric=self.symmetric,
-            features=self.features, aggregate=self.aggregate, device=self.device,
-            n_jobs=self.n_jobs, empty_mask=self.empty_mask,
+            features=self.features, aggregate=self.aggregate, device=params["device"],
+            n_jobs=params["n_jobs"], empty_mask=params["empty_mask"],
         )

@@ -1,5 +1,9 @@
 r"""Haar-like features (Viola & Jones 2001) on a fixed-size window.
 
+(Over 400 lines because one family is one concept: the definition, the two
+feature sets and their enumeration, the integral-image operator, the public
+functions and the transformer; the resize is :mod:`featurekit.handcrafted._resize`.)
+
 Each image (the region of interest) is resized to a ``window`` of
 ``(height, width)`` pixels (default 24 x 24) and described by the responses
 of rectangle features, identical to :func:`skimage.feature.haar_like_feature`
@@ -19,30 +23,50 @@ type          rectangles (each ``dy`` x ``dx``)    value
 
 where ``R`` is the sum of the window pixels in the rectangle. On a constant
 image of value ``c`` the two- and four-rectangle features are 0 and the
-three-rectangle ones are ``-c * dy * dx`` (skimage's definition). Enumeration
-(skimage's): per type in the order given, top-left corner ``y`` (rows) then
-``x``, then rectangle height ``dy`` (``1..H``) and width ``dx`` (``1..W``),
-keeping the features that fit the window. A 24 x 24 window has 162,336
-features:
-``type-2-x`` 43,200, ``type-2-y`` 43,200, ``type-3-x`` 27,600, ``type-3-y``
-27,600, ``type-4`` 20,736.
+three-rectangle ones are ``-c * dy * dx`` (skimage's definition).
+
+Feature sets (``feature_set``):
+
+* ``'grid'`` (default), a multi-scale descriptor of affordable size in the
+  spirit of the overcomplete Haar dictionaries classified with SVMs by
+  Papageorgiou & Poggio (2000): square rectangles (``dy = dx = s``) at the
+  scales ``s = 2, 4, 8, ...`` up to a third of the shorter window side (so
+  that every type fits at every scale; ``s = 1`` for windows under 6
+  pixels), their top-left corners on a grid of step ``max(1, s // 2)``
+  (neighbouring features overlap by half) from ``(0, 0)``, every type at
+  every scale. A 24 x 24 window has **2,763** such features (``type-2-x``
+  597, ``type-2-y`` 597, ``type-3-x`` 519, ``type-3-y`` 519, ``type-4`` 531).
+* ``'full'``: skimage's complete enumeration -- per type in the order given,
+  top-left corner ``y`` (rows) then ``x``, then rectangle height ``dy``
+  (``1..H``) and width ``dx`` (``1..W``), keeping the features that fit the
+  window. A 24 x 24 window has 162,336 features (``type-2-x`` 43,200,
+  ``type-2-y`` 43,200, ``type-3-x`` 27,600, ``type-3-y`` 27,600, ``type-4``
+  20,736): about 650 KB per image in float32, a 420 MB cache entry on the 647
+  BUSI benign/malignant images, and tens of minutes of cross-validation.
+
+Both are ordered as skimage enumerates (type, ``y``, ``x``, ``dy``, ``dx``),
+the grid being a subset of the full set with the same names
+(``haar_<type>_y<y>_x<x>_h<height>_w<width>``) and values. ``feature_types``
+keeps some types; ``n_features`` keeps a deterministic subset of the chosen
+set, drawn without replacement by ``numpy.random.default_rng(random_state)``
+and kept in enumeration order. Full-set coordinates are decoded
+arithmetically from the feature index, so a subset of a huge window costs no
+memory. A set larger than :data:`MAX_FEATURES` (e.g. skimage's full 200 x 200
+would need tens of GB) is rejected with a clear error unless ``n_features``
+is set.
 
 Resize rule: the image (cropped to the bounding box of its mask when one is
 given; mask pixels inside the box are not blanked) is converted to float
-(BT.709 gray for RGB) and resized with
+(BT.709 gray for RGB) and resized as
 ``skimage.transform.resize(img, window, order=1, mode='reflect',
 anti_aliasing=True, preserve_range=True)``: bilinear interpolation after a
 Gaussian anti-aliasing filter when shrinking, values in native intensity
 units. Feature values are therefore sums of native intensities (a 24 x 24
-window of an 8-bit image gives values up to about 24 * 24 * 255).
-
-Dimension control: all features, a subset of ``feature_types``, or a fixed
-deterministic subset of ``n_features`` drawn without replacement by
-``numpy.random.default_rng(random_state)`` from the full enumeration and kept
-in enumeration order. Coordinates are decoded arithmetically from the
-feature index, so a subset of a huge window costs no memory. A window whose
-full feature set exceeds :data:`MAX_FEATURES` (e.g. skimage's 200 x 200 would
-need tens of GB) is rejected with a clear error unless ``n_features`` is set.
+window of an 8-bit image gives values up to about 24 * 24 * 255). The resize
+is computed as two sparse linear maps that read only what the interpolation
+needs (:mod:`featurekit.handcrafted._resize`): equal to skimage's to float
+rounding, in memory independent of the image size (an 8000 x 8000 ROI: about 1 s
+and 18 MB instead of 2-3 minutes and 1.5 GB), so no ``max_side`` is needed.
 
 Computation: with the zero-padded integral image ``I`` (``I[0, :] = I[:, 0] =
 0``) a rectangle sum is ``I[r1+1, c1+1] - I[r0, c1+1] - I[r1+1, c0] +
@@ -55,6 +79,9 @@ References
 ----------
 P. Viola and M. Jones, "Rapid object detection using a boosted cascade of
 simple features", Proc. IEEE CVPR 2001, pp. I-511-518.
+
+C. Papageorgiou and T. Poggio, "A trainable system for object detection",
+International Journal of Computer Vision 38(1):15-33, 2000.
 
 P. Viola and M. J. Jones, "Robust real-time face detection", International
 Journal of Computer Vision 57(2):137-154, 2004.
@@ -70,9 +97,10 @@ import numpy as np
 
 from featurekit.errors import DataError
 from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import check_images, check_masks, load_images, resolve_device, run_chunks
+from featurekit.handcrafted._input import check_images, check_masks, check_shared, load_images, run_chunks
 
 __all__ = [
+    "FEATURE_SETS",
     "FEATURE_TYPES",
     "MAX_FEATURES",
     "HaarCoords",
@@ -90,6 +118,8 @@ FEATURE_TYPES = ("type-2-x", "type-2-y", "type-3-x", "type-3-y", "type-4")
 _SPAN = {"type-2-x": (1, 2), "type-2-y": (2, 1), "type-3-x": (1, 3), "type-3-y": (3, 1), "type-4": (2, 2)}
 #: Largest number of features computed per image (about 5 M: a 24x24 window has 162,336).
 MAX_FEATURES = 5_000_000
+#: Feature sets: a multi-scale grid (default) or skimage's full enumeration.
+FEATURE_SETS = ("grid", "full")
 #: Largest feature matrix a single call may return (bytes).
 MAX_OUTPUT_BYTES = 8 << 30
 
@@ -130,35 +160,77 @@ def _block_counts(h: int, w: int, t: str) -> Tuple[np.ndarray, np.ndarray, np.nd
     return counts, ny, nx
 
 
-def _check_haar(window, feature_types, n_features, random_state) -> Tuple[Tuple[int, int], Tuple[str, ...], int]:
-    """Validated ``(window, types, number of output features)``; never enumerates."""
+def _feature_set(feature_set) -> str:
+    if feature_set not in FEATURE_SETS:
+        raise DataError(f"feature_set must be one of {FEATURE_SETS}, got {feature_set!r}")
+    return feature_set
+
+
+def _grid_scales(h: int, w: int) -> List[int]:
+    """Rectangle sides of the 'grid' set: 2, 4, 8, ... with 3 s <= min(h, w); [1] if none."""
+    scales, s = [], 2
+    while 3 * s <= min(h, w):
+        scales.append(s)
+        s *= 2
+    return scales or [1]
+
+
+def _grid_arrays(h: int, w: int, types) -> Tuple[np.ndarray, ...]:
+    """``(type_index, y, x, dy, dx)`` of the 'grid' set in enumeration order."""
+    parts = []
+    for ti, t in enumerate(types):
+        ky, kx = _SPAN[t]
+        for s in _grid_scales(h, w):
+            step = max(1, s // 2)
+            ys = np.arange(0, h - ky * s + 1, step)
+            xs = np.arange(0, w - kx * s + 1, step)
+            y, x = (a.ravel() for a in np.meshgrid(ys, xs, indexing="ij"))
+            parts.append((np.full(y.size, ti), y, x, np.full(y.size, s), np.full(y.size, s)))
+    ti, y, x, dy, dx = (np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(5))
+    order = np.lexsort((dx, dy, x, y, ti))
+    return ti[order], y[order], x[order], dy[order], dx[order]
+
+
+def _set_size(h: int, w: int, types, feature_set: str) -> int:
+    if feature_set == "full":
+        return int(sum(_block_counts(h, w, t)[0].sum() for t in types))
+    return int(sum(
+        ((h - _SPAN[t][0] * s) // max(1, s // 2) + 1) * ((w - _SPAN[t][1] * s) // max(1, s // 2) + 1)
+        for t in types for s in _grid_scales(h, w)
+    ))
+
+
+def _check_haar(window, feature_types, n_features, random_state, feature_set="grid"):
+    """Validated ``(window, types, feature_set, number of output features)``; never enumerates."""
     h, w = _window(window)
     types = _types(feature_types)
+    feature_set = _feature_set(feature_set)
     if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
         raise DataError(f"random_state must be an int or None, got {random_state!r}")
-    total = haar_feature_count((h, w), types)
+    total = _set_size(h, w, types, feature_set)
     if n_features is None:
         if total > MAX_FEATURES:
             raise DataError(
-                f"a {h}x{w} window has {total:,} Haar-like features of types {list(types)} "
-                f"(> MAX_FEATURES={MAX_FEATURES:,}; about {total * 8 / 2**30:.1f} GiB per image in "
-                "float64); use a smaller window, fewer feature_types, or n_features=N for a "
-                "seeded subset"
+                f"a {h}x{w} window has {total:,} Haar-like features ({feature_set!r} set) of types "
+                f"{list(types)} (> MAX_FEATURES={MAX_FEATURES:,}; about {total * 8 / 2**30:.1f} GiB per "
+                "image in float64); use a smaller window, fewer feature_types, feature_set='grid', or "
+                "n_features=N for a seeded subset"
             )
-        return (h, w), types, total
+        return (h, w), types, feature_set, total
     if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) or n_features < 1:
         raise DataError(f"n_features must be a positive int or None, got {n_features!r}")
     if n_features > total:
-        raise DataError(f"n_features={n_features:,} exceeds the {total:,} features of a {h}x{w} window")
+        raise DataError(f"n_features={n_features:,} exceeds the {total:,} features of the {feature_set!r} "
+                        f"set of a {h}x{w} window")
     if n_features > MAX_FEATURES:
         raise DataError(f"n_features={n_features:,} exceeds MAX_FEATURES={MAX_FEATURES:,}")
-    return (h, w), types, int(n_features)
+    return (h, w), types, feature_set, int(n_features)
 
 
-def haar_feature_count(window=(24, 24), feature_types=None) -> int:
-    """Number of Haar-like features of a window (all types by default)."""
+def haar_feature_count(window=(24, 24), feature_types=None, feature_set: str = "grid") -> int:
+    """Number of Haar-like features of a window in a feature set (all types by default)."""
     h, w = _window(window)
-    return int(sum(_block_counts(h, w, t)[0].sum() for t in _types(feature_types)))
+    return _set_size(h, w, _types(feature_types), _feature_set(feature_set))
 
 
 @dataclass(frozen=True)
@@ -223,8 +295,8 @@ class HaarCoords:
 
 
 def haar_feature_coords(window=(24, 24), feature_types=None, n_features: Optional[int] = None,
-                        random_state: Optional[int] = 0) -> HaarCoords:
-    """The features of a window in skimage's order, or a seeded subset of them.
+                        random_state: Optional[int] = 0, feature_set: str = "grid") -> HaarCoords:
+    """The features of a window in enumeration order (module docstring), or a seeded subset.
 
     Parameters
     ----------
@@ -232,11 +304,12 @@ def haar_feature_coords(window=(24, 24), feature_types=None, n_features: Optiona
     feature_types : str or sequence of str, optional
         Subset of :data:`FEATURE_TYPES`, in the order wanted (default all).
     n_features : int, optional
-        Keep this many features, drawn without replacement with
+        Keep this many features of the set, drawn without replacement with
         ``numpy.random.default_rng(random_state).choice(total, n_features,
         replace=False)`` and sorted (enumeration order). ``None``: all.
     random_state : int, optional
         Seed of the subset (ignored when ``n_features`` is None).
+    feature_set : {'grid', 'full'}, default 'grid'
 
     Returns
     -------
@@ -245,10 +318,16 @@ def haar_feature_coords(window=(24, 24), feature_types=None, n_features: Optiona
     Raises
     ------
     DataError
-        Unknown types, bad window, ``n_features`` larger than the total, or more
-        than :data:`MAX_FEATURES` features.
+        Unknown types or set, bad window, ``n_features`` larger than the
+        set, or more than :data:`MAX_FEATURES` features.
     """
-    (h, w), types, _ = _check_haar(window, feature_types, n_features, random_state)
+    (h, w), types, feature_set, _ = _check_haar(window, feature_types, n_features, random_state, feature_set)
+    if feature_set == "grid":
+        ti, ys, xs, dys, dxs = _grid_arrays(h, w, types)
+        if n_features is not None:
+            keep = np.sort(np.random.default_rng(random_state).choice(ti.size, size=int(n_features), replace=False))
+            ti, ys, xs, dys, dxs = ti[keep], ys[keep], xs[keep], dys[keep], dxs[keep]
+        return HaarCoords((h, w), types, ti, ys, xs, dys, dxs)
     per_type = [_block_counts(h, w, t) for t in types]
     totals = np.array([c.sum() for c, _, _ in per_type], dtype=np.int64)
     total = int(totals.sum())
@@ -276,17 +355,18 @@ def haar_feature_coords(window=(24, 24), feature_types=None, n_features: Optiona
     return HaarCoords((h, w), types, ti.astype(np.int64), ys, xs, dys, dxs)
 
 
-def haar_feature_names(window=(24, 24), feature_types=None, n_features=None, random_state=0) -> List[str]:
-    """Output names, e.g. ``haar_type-2-x_y0_x0_h1_w2``; see :meth:`HaarCoords.names`."""
-    return haar_feature_coords(window, feature_types, n_features, random_state).names()
+def haar_feature_names(window=(24, 24), feature_types=None, n_features=None, random_state=0,
+                       feature_set: str = "grid") -> List[str]:
+    """Output names, e.g. ``haar_type-2-x_y0_x0_h2_w4``; see :meth:`HaarCoords.names`."""
+    return haar_feature_coords(window, feature_types, n_features, random_state, feature_set).names()
 
 
 @lru_cache(maxsize=4)
-def _operator(window, types, n_features, random_state):
+def _operator(window, types, n_features, random_state, feature_set="grid"):
     """Sparse ``(D, (h+1)(w+1))`` matrix mapping a padded integral image to the features."""
     import scipy.sparse as sp
 
-    coords = haar_feature_coords(window, types, n_features, random_state)
+    coords = haar_feature_coords(window, types, n_features, random_state, feature_set)
     h, w = coords.window
     W1 = w + 1
     rows, cols, vals = [], [], []
@@ -326,15 +406,13 @@ def haar_window(image: np.ndarray, mask: Optional[np.ndarray] = None, window=(24
 
 
 def _resize(img: np.ndarray, mask: Optional[np.ndarray], window: Tuple[int, int]) -> np.ndarray:
-    from skimage.transform import resize
+    from featurekit.handcrafted._resize import resize
 
     if mask is not None:
         rows = np.flatnonzero(mask.any(axis=1))
         cols = np.flatnonzero(mask.any(axis=0))
-        img = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    if img.shape == tuple(window):
-        return np.array(img, dtype=np.float64)
-    return resize(img, window, order=1, mode="reflect", anti_aliasing=True, preserve_range=True).astype(np.float64)
+        img = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # a view: never copied whole
+    return resize(img, window)
 
 
 def _integral(windows: np.ndarray) -> np.ndarray:
@@ -368,8 +446,9 @@ def _apply_torch(S, II: np.ndarray, device: str) -> np.ndarray:
     return (St @ X).T.contiguous().cpu().numpy()
 
 
-def _haar_chunk(images, masks, *, window, types, n_features, random_state, device, dtype, first=0) -> np.ndarray:
-    S = _operator(window, types, n_features, random_state)
+def _haar_chunk(images, masks, *, window, types, feature_set, n_features, random_state, device, dtype,
+                first=0) -> np.ndarray:
+    S = _operator(window, types, n_features, random_state, feature_set)
     wins = np.stack([_resize(img, m, window) for img, m in zip(images, masks)])
     out = np.empty((len(images), S.shape[0]), dtype=dtype)
     # bound the float64 temporaries to ~256 MiB
@@ -377,6 +456,30 @@ def _haar_chunk(images, masks, *, window, types, n_features, random_state, devic
     for s in range(0, len(images), step):
         out[s : s + step] = _apply(S, _integral(wins[s : s + step]), device)
     return out
+
+
+def _check(window, feature_types, feature_set, n_features, random_state) -> dict:
+    """The family's parameters, validated."""
+    win, types, feature_set, total = _check_haar(window, feature_types, n_features, random_state, feature_set)
+    return {"window": win, "types": types, "feature_set": feature_set, "n_features": n_features,
+            "random_state": random_state, "total": total}
+
+
+def _haar(images, masks, params: dict, dtype) -> np.ndarray:
+    """Features of prepared images with validated parameters (family and shared)."""
+    nbytes = len(images) * params["total"] * np.dtype(dtype).itemsize
+    if nbytes > MAX_OUTPUT_BYTES:
+        raise DataError(
+            f"{len(images)} images x {params['total']:,} Haar features would need {nbytes / 2**30:.1f} GiB "
+            f"(> {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); use feature_set='grid', n_features, fewer "
+            "feature_types, a smaller window, or fewer images per call"
+        )
+    fn = partial(
+        _haar_chunk, window=params["window"], types=params["types"], feature_set=params["feature_set"],
+        n_features=params["n_features"], random_state=params["random_state"], device=params["device"],
+        dtype=np.dtype(dtype),
+    )
+    return run_chunks(fn, images, masks, params["n_jobs"], params["device"], chunk_size=64)
 
 
 def haar_features(
@@ -387,6 +490,7 @@ def haar_features(
     feature_types=None,
     n_features: Optional[int] = None,
     random_state: Optional[int] = 0,
+    feature_set: str = "grid",
     device: str = "cpu",
     n_jobs: Optional[int] = None,
     empty_mask: str = "error",
@@ -403,8 +507,11 @@ def haar_features(
     feature_types : str or sequence of str, optional
         Default all five, in :data:`FEATURE_TYPES` order.
     n_features : int, optional
-        Seeded subset size (default: all features).
+        Seeded subset size (default: the whole set).
     random_state : int, default 0
+    feature_set : {'grid', 'full'}, default 'grid'
+        The multi-scale grid (2,763 features for 24 x 24) or skimage's full
+        enumeration (162,336); see the module docstring.
     device : {'cpu', 'cuda', 'auto'}, default 'cpu'
     n_jobs : int, optional
     empty_mask : {'error', 'whole'}
@@ -416,21 +523,10 @@ def haar_features(
     numpy.ndarray
         ``(n_images, n_features)``, columns named by :func:`haar_feature_names`.
     """
-    win, types, coords_total = _check_haar(window, feature_types, n_features, random_state)
-    imgs, msks = load_images(images, masks, empty_mask)
-    nbytes = len(imgs) * coords_total * np.dtype(dtype).itemsize
-    if nbytes > MAX_OUTPUT_BYTES:
-        raise DataError(
-            f"{len(imgs)} images x {coords_total:,} Haar features would need {nbytes / 2**30:.1f} GiB "
-            f"(> {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); use n_features, fewer feature_types, a smaller "
-            "window, or fewer images per call"
-        )
-    dev = resolve_device(device)
-    fn = partial(
-        _haar_chunk, window=win, types=types, n_features=n_features, random_state=random_state,
-        device=dev, dtype=np.dtype(dtype),
-    )
-    return run_chunks(fn, imgs, msks, n_jobs, dev, chunk_size=64)
+    params = _check(window, feature_types, feature_set, n_features, random_state)
+    params.update(check_shared(device, n_jobs, empty_mask))
+    imgs, msks = load_images(images, masks, empty_mask, keep_integers=True)
+    return _haar(imgs, msks, params, dtype)
 
 
 class HaarFeatures(HandcraftedTransformer):
@@ -438,24 +534,42 @@ class HaarFeatures(HandcraftedTransformer):
 
     See :func:`haar_features` and the module docstring. Output columns
     ``haar_<type>_y<row>_x<col>_h<height>_w<width>`` (e.g.
-    ``haar_type-2-x_y0_x0_h1_w2``), in skimage's enumeration order.
+    ``haar_type-2-x_y0_x0_h2_w4``), in skimage's enumeration order.
 
     Parameters
     ----------
     window : int or (height, width), default (24, 24)
     feature_types : str or sequence of str, optional
     n_features : int, optional
-        Seeded subset of this size (default all: 162,336 for 24 x 24).
+        Seeded subset of this size of the chosen set (default: all of it).
     random_state : int, default 0
+    feature_set : {'grid', 'full'}, default 'grid'
+        ``'grid'``: 2,763 multi-scale features for 24 x 24 (the default
+        descriptor); ``'full'``: skimage's 162,336 (module docstring).
     device : {'cpu', 'cuda', 'auto'}, default 'cpu'
     n_jobs : int, optional
     empty_mask : {'error', 'whole'}, default 'error'
+    max_side : int, optional
+        Default None: no image is too large (the resize to the window reads
+        only what it needs); see :mod:`featurekit.handcrafted._input`.
 
     Attributes
     ----------
     feature_names_out_ : ndarray of str
     n_features_out_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featurekit.handcrafted import HaarFeatures
+    >>> X = np.random.default_rng(0).random((2, 40, 30)) * 255
+    >>> HaarFeatures().fit_transform(X).shape
+    (2, 2763)
+    >>> HaarFeatures(feature_set="full").fit_transform(X).shape
+    (2, 162336)
     """
+
+    _keep_integers = True
 
     def __init__(
         self,
@@ -463,37 +577,30 @@ class HaarFeatures(HandcraftedTransformer):
         feature_types=None,
         n_features=None,
         random_state=0,
+        feature_set="grid",
         device="cpu",
         n_jobs=None,
         empty_mask="error",
+        max_side=None,
     ):
         self.window = window
         self.feature_types = feature_types
         self.n_features = n_features
         self.random_state = random_state
-        self.device = device
-        self.n_jobs = n_jobs
-        self.empty_mask = empty_mask
+        self.feature_set = feature_set
+        super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
 
-    def _check_params(self) -> dict:
-        _check_haar(self.window, self.feature_types, self.n_features, self.random_state)
-        if self.empty_mask not in ("error", "whole"):
-            raise DataError(f"empty_mask must be 'error' or 'whole', got {self.empty_mask!r}")
-        resolve_device(self.device)
-        return {}
+    def _check_family(self) -> dict:
+        return _check(self.window, self.feature_types, self.feature_set, self.n_features, self.random_state)
 
     def _names(self, params) -> List[str]:
-        return list(_names_cached(_window(self.window), _types(self.feature_types), self.n_features,
-                                  self.random_state))
+        return list(_names_cached(params["window"], params["types"], params["n_features"],
+                                  params["random_state"], params["feature_set"]))
 
     def _compute(self, images, masks, params) -> np.ndarray:
-        return haar_features(
-            images, masks, window=self.window, feature_types=self.feature_types,
-            n_features=self.n_features, random_state=self.random_state, device=self.device,
-            n_jobs=self.n_jobs, empty_mask=self.empty_mask, dtype=np.float32,
-        )
+        return _haar(images, masks, params, np.float32)
 
 
 @lru_cache(maxsize=8)
-def _names_cached(window, types, n_features, random_state) -> Tuple[str, ...]:
-    return tuple(haar_feature_coords(window, types, n_features, random_state).names())
+def _names_cached(window, types, n_features, random_state, feature_set) -> Tuple[str, ...]:
+    return tuple(haar_feature_coords(window, types, n_features, random_state, feature_set).names())
