@@ -22,6 +22,11 @@ class WeightsError(FeaturekitError, RuntimeError):
     """Weights that cannot be resolved, downloaded or loaded."""
 
 
+class DeviceError(FeaturekitError, ValueError):
+    """An unknown or unavailable compute device, or execution settings it cannot run
+    (worker count, a batch that cannot fit in memory)."""
+
+
 class CacheError(FeaturekitError, RuntimeError):
     """A feature cache that cannot be read or written."""
 
@@ -40,3 +45,7 @@ class DiskFullError(StorageError):
 
 class ReadOnlyError(StorageError):
     """A location featurekit must write to is read-only or not writable."""
+
+
+class OutputExistsError(FeaturekitError, FileExistsError):
+    """An output (run folder, checkpoint) already exists and overwriting it was not asked for."""

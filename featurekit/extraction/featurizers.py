@@ -17,7 +17,7 @@ import torch
 from featurekit.devices import torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
-from featurekit.errors import DataError, FeaturekitError
+from featurekit.errors import DataError, DeviceError, FeaturekitError
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pooling import LARGE_DIM, pooled_dim
 from featurekit.models.layers import Layer
@@ -28,6 +28,18 @@ Batches = Sequence[tuple[int, int]]
 
 #: the one device resolver, as torch.device (see featurekit.devices)
 resolve_device = torch_device
+
+
+def check_workers(num_workers) -> int:
+    """A DataLoader worker count: an integer >= 0 (0 = decode in the main process)."""
+    try:
+        n = int(num_workers)
+    except (TypeError, ValueError):
+        n = -1
+    if n < 0 or n != num_workers:
+        raise DeviceError(f"the number of workers must be an integer >= 0 (0 = no worker processes), "
+                          f"got {num_workers!r}")
+    return n
 
 
 def default_workers() -> int:
@@ -73,7 +85,7 @@ class CNNFeaturizer:
         self.pool = pool
         self.device = resolve_device(device)
         self.amp = bool(amp) and self.device.type == "cuda"
-        self.num_workers = default_workers() if num_workers is None else int(num_workers)
+        self.num_workers = default_workers() if num_workers is None else check_workers(num_workers)
         self.dtype = dtype
         self.specs = [self._spec(layer) for layer in self.layers]
         self.description = f"{ref.name} ({len(self.layers)} layers)"

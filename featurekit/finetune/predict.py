@@ -12,10 +12,12 @@ import torch
 
 from featurekit.checkpoint import load_checkpoint
 from featurekit.devices import torch_device as resolve_device
+from featurekit.extraction.featurizers import check_workers
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.errors import HeadMismatchError
 from featurekit.finetune.training import predict_view
 from featurekit.finetune.modeling import quiet_load_model
+from featurekit.io import atomic_write_text
 from featurekit.models.weights import LoadedModel
 
 
@@ -60,6 +62,7 @@ class Predictor:
                       num_workers: int = 0, progress: bool = False) -> np.ndarray:
         """``(N, K)`` probabilities in checkpoint class order, rows in dataset order."""
         dev = resolve_device(device)
+        num_workers = check_workers(num_workers)
         base = BaseImages(dataset, self.loaded.preprocessing, cache=False, progress=progress)
         view = View(base, np.arange(len(dataset)), np.zeros(len(dataset), dtype=np.int64))
         model = self.loaded.model.to(dev)
@@ -91,8 +94,7 @@ def predict(checkpoint, dataset, out=None, **kw) -> pd.DataFrame:
     """Predict ``dataset`` with a fine-tuned ``checkpoint``; write the table to ``out`` (CSV) when given."""
     table = Predictor.load(checkpoint).predict(dataset, **kw)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        atomic_write_text(out, table.to_csv(index=False))
     return table
 
 
