@@ -133,7 +133,7 @@ def plain(obj, where: str = "meta"):
 
 
 def save_checkpoint(path: str | os.PathLike, arch: dict, state_dict: dict, meta: dict, *,
-                    overwrite: bool = True) -> Path:
+                    overwrite: bool = False) -> Path:
     """Write a checkpoint atomically (a crash or a full disk never leaves a half-written file).
 
     ``arch`` and ``meta`` are converted with :func:`plain` so the file always

@@ -180,3 +180,27 @@ def test_nested_search_uses_groups_for_the_inner_folds(cache):
     for f in inner:  # every patient entirely in or entirely out of each inner training set
         inside = {group_of[i] for i in f}
         assert all(i in f for i in ids if group_of[i] in inside)
+
+
+def test_non_finite_cached_rows_are_a_clear_error_naming_them(tmp_path):
+    import h5py
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(12, 3))
+    c = make_cache(tmp_path / "c.h5", {"gabor": values})  # the writer refuses NaN: edit the file afterwards
+    values[4, 1] = np.nan
+    values[9, 0] = np.inf
+    entry = c.find("gabor").entry_id
+    with h5py.File(c.path, "r+", locking=False) as f:
+        f[f"features/gabor/{entry}"][...] = values.astype(np.float32)
+    ids = np.array(c.ids, dtype=object)
+    clean = ids[[0, 1, 2, 3, 5, 6]]
+    cf = CachedFeatures("gabor", cache=c.path).fit(clean)  # rows without NaN/inf are served
+    np.testing.assert_array_equal(cf.transform(clean), values[[0, 1, 2, 3, 5, 6]].astype(np.float32))
+    with pytest.raises(DataError, match=r"features 'gabor' .* hold NaN or infinite values in 2 of the rows "
+                                        r"asked for: id\(s\) s004, s009") as err:
+        cf.transform(ids)
+    assert str(c.path) in str(err.value) and "cache rm" in str(err.value)
+    pipe = make_pipeline(CachedFeatures("gabor", cache=c.path), StandardScaler(), LogisticRegression())
+    with pytest.raises(DataError, match="s004"):
+        pipe.fit(ids, c.labels)

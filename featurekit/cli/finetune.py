@@ -232,7 +232,8 @@ def run_stage(args, command: str) -> int:
     from featurekit.finetune.training import finetune, stratified_subsample
     from featurekit.io import StagedFolder, atomic_write_text, refuse_existing, write_json
 
-    from featurekit.extraction.featurizers import resolve_device
+    from featurekit.extraction.featurizers import check_memory, resolve_device
+    from featurekit.models.registry import get_spec
 
     config = config_from_args(args)
     resolve_device(config.device)  # a bad --device fails before any work
@@ -245,6 +246,10 @@ def run_stage(args, command: str) -> int:
     if args.subsample:
         dataset = stratified_subsample(dataset, args.subsample, seed=args.seed)
     progress = not args.quiet
+    size = config.size or get_spec(config.model).default_size
+    check_memory(config.model, size, config.batch_size, config.device, channels=config.channels, training=True,
+                 small_input=config.small_input,
+                 extra=len(dataset) * config.channels * size * size * 2 if config.cache_images else 0)
     folder = _run_folder(args, dataset, config.model)
     if args.cv:
         if args.out:

@@ -12,7 +12,7 @@ import torch
 
 from featurekit.checkpoint import load_checkpoint
 from featurekit.devices import torch_device as resolve_device
-from featurekit.extraction.featurizers import check_workers
+from featurekit.extraction.featurizers import check_memory, check_workers
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.errors import HeadMismatchError
 from featurekit.finetune.training import predict_view
@@ -29,6 +29,7 @@ class Predictor:
     class_names: list
     positive: Optional[str]
     path: Path
+    small_input: bool = False
 
     @classmethod
     def load(cls, path) -> "Predictor":
@@ -44,7 +45,7 @@ class Predictor:
         if n_out and len(names) != n_out:
             raise HeadMismatchError(f"checkpoint {path} has a {n_out}-class head but lists {len(names)} "
                                     f"class names {names}")
-        return cls(lm, names, meta.get("positive"), path)
+        return cls(lm, names, meta.get("positive"), path, bool(ckpt["arch"].get("small_input", False)))
 
     def label_mapping(self, dataset) -> np.ndarray:
         """Dataset label -> checkpoint class index; a class the checkpoint does not know is an error."""
@@ -63,6 +64,9 @@ class Predictor:
         """``(N, K)`` probabilities in checkpoint class order, rows in dataset order."""
         dev = resolve_device(device)
         num_workers = check_workers(num_workers)
+        pre = self.loaded.preprocessing
+        check_memory(self.loaded.name, pre.size, min(batch_size, max(len(dataset), 1)), dev, channels=pre.channels,
+                     small_input=self.small_input)
         base = BaseImages(dataset, self.loaded.preprocessing, cache=False, progress=progress)
         view = View(base, np.arange(len(dataset)), np.zeros(len(dataset), dtype=np.int64))
         model = self.loaded.model.to(dev)

@@ -66,6 +66,7 @@ class ModelRef:
     weights_sha256: str | None  # None for random init until built (then the state_dict's hash)
     weights_path: str | None = None
     meta: dict = field(default_factory=dict)
+    arch: dict | None = None  # a featurekit checkpoint's architecture (new head, small-input stem)
     _builder: Callable[[], nn.Module] | None = field(default=None, repr=False)
 
     @property
@@ -352,7 +353,7 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
         with torch.device("meta"):
             _load_state(build(spec.name, weights=None), state, path, strict=False, spec=spec, check_only=True)
     return ModelRef(spec, table, pre, f"file:{path.name}", file_sha256(path), str(path.resolve()), meta,
-                    _builder=builder)
+                    arch=dict(obj["arch"]) if is_checkpoint(obj) else None, _builder=builder)
 
 
 def _load_state(model: nn.Module, state: dict, path: Path, strict: bool, spec: ModelSpec | None = None,
