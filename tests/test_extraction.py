@@ -139,7 +139,8 @@ def test_mobilenet_v2_real_imagenet_weights(torch_home, monkeypatch, tiny_datase
     sd = torchvision.models.mobilenet_v2().state_dict()
     assert lm.model.state_dict()["features.0.0.weight"].shape == sd["features.0.0.weight"].shape
     result = extract(tiny_dataset, ["mobilenet_v2:features.3,features.14,features.18"], cache=tmp_path / "c.h5",
-                     weights="imagenet", size=96, batch_size=5, num_workers=0, progress=False)
+                     weights="imagenet", size=96, batch_size=5, num_workers=0, progress=False,
+                     device="cpu")  # float32 like the direct forward (CUDA would use AMP float16)
     x = torch.stack([lm.preprocessing(tiny_dataset.image(i)) for i in range(len(tiny_dataset))])
     with torch.no_grad():
         h = x
