@@ -22,9 +22,9 @@ class WeightsError(FeaturekitError, RuntimeError):
     """Weights that cannot be resolved, downloaded or loaded."""
 
 
-class DeviceError(FeaturekitError, ValueError):
-    """An unknown or unavailable compute device, or execution settings it cannot run
-    (worker count, a batch that cannot fit in memory)."""
+class ResourceError(FeaturekitError, ValueError):
+    """Execution settings the machine cannot run: a negative worker count, a batch whose
+    activations cannot fit in the device's free memory."""
 
 
 class CacheError(FeaturekitError, RuntimeError):

@@ -232,7 +232,8 @@ def run_stage(args, command: str) -> int:
     from featurekit.finetune.training import finetune, stratified_subsample
     from featurekit.io import StagedFolder, atomic_write_text, refuse_existing, write_json
 
-    from featurekit.extraction.featurizers import check_memory, resolve_device
+    from featurekit.devices import resolve_device
+    from featurekit.extraction.featurizers import check_memory
     from featurekit.models.registry import get_spec
 
     config = config_from_args(args)

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from featurekit.extraction.featurizers import resolve_device
+    from featurekit.devices import resolve_device
     from featurekit.finetune.predict import Predictor
 
     resolve_device(args.device)  # a bad device or file fails before the data are read

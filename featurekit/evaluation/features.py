@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from featurekit.cache import FeatureCache
 from featurekit.data.images_of import as_ids
-from featurekit.errors import CacheError
+from featurekit.errors import CacheError, DataError
 
 __all__ = ["CachedFeatures", "as_ids", "load_entry"]
 

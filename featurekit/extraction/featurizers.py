@@ -19,7 +19,7 @@ import torch
 from featurekit.devices import torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
-from featurekit.errors import DataError, DeviceError, FeaturekitError
+from featurekit.errors import DataError, FeaturekitError, ResourceError
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pooling import LARGE_DIM, pooled_dim
 from featurekit.models.layers import Layer
@@ -39,7 +39,7 @@ def check_workers(num_workers) -> int:
     except (TypeError, ValueError):
         n = -1
     if n < 0 or n != num_workers:
-        raise DeviceError(f"the number of workers must be an integer >= 0 (0 = no worker processes), "
+        raise ResourceError(f"the number of workers must be an integer >= 0 (0 = no worker processes), "
                           f"got {num_workers!r}")
     return n
 
@@ -101,7 +101,7 @@ def check_memory(model: str, size: int, batch_size: int, device, *, channels: in
 
     Raises
     ------
-    DeviceError
+    ResourceError
         Naming the size, batch and memory, and what to lower -- rather than
         an allocator traceback (or the kernel's OOM killer) halfway through.
     """
@@ -109,7 +109,7 @@ def check_memory(model: str, size: int, batch_size: int, device, *, channels: in
         + int(extra)
     free = available_memory(resolve_device(device) if not isinstance(device, torch.device) else device)
     if free is not None and need > free:
-        raise DeviceError(
+        raise ResourceError(
             f"{'training' if training else 'running'} {model} on batches of {batch_size} image(s) of "
             f"{size}x{size} px needs about {need / 2**30:.1f} GB, more than the {free / 2**30:.1f} GB "
             f"free on {device}: lower --size or --batch-size")
