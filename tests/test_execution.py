@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from featurekit.cli import main
-from featurekit.devices import resolve_device
+from featurekit.devices import check_workers, resolve_device
 from featurekit.errors import DataError, ResourceError
-from featurekit.extraction.featurizers import activation_bytes, check_memory, check_workers
+from featurekit.models.memory import activation_bytes, check_memory
 
 torch.set_num_threads(2)
 
@@ -85,7 +85,7 @@ def test_input_size_whose_batch_cannot_fit_fails_upfront(npz, tmp_path, capsys):
 
 
 def test_prediction_checks_its_batch_against_free_memory(tmp_path, monkeypatch):
-    import featurekit.extraction.featurizers as featurizers
+    import featurekit.models.memory as memory
     from featurekit.data import Dataset
     from featurekit.data.sources import ArrayImages
     from featurekit.finetune import FinetuneConfig, finetune
@@ -98,6 +98,6 @@ def test_prediction_checks_its_batch_against_free_memory(tmp_path, monkeypatch):
     ckpt = finetune(ds, cfg, out=tmp_path / "m.pt", progress=False).checkpoint
     predictor = Predictor.load(ckpt)
     assert predictor.predict_proba(ds, batch_size=4).shape == (8, 2)
-    monkeypatch.setattr(featurizers, "available_memory", lambda device: 1000)
+    monkeypatch.setattr(memory, "available_memory", lambda device: 1000)
     with pytest.raises(ResourceError, match=r"more than the 0\.0 GB free on cpu"):
         predictor.predict_proba(ds, batch_size=4, device="cpu")

@@ -233,7 +233,7 @@ def run_stage(args, command: str) -> int:
     from featurekit.io import StagedFolder, atomic_write_text, refuse_existing, write_json
 
     from featurekit.devices import resolve_device
-    from featurekit.extraction.featurizers import check_memory
+    from featurekit.models.memory import check_memory
     from featurekit.models.registry import get_spec
 
     config = config_from_args(args)

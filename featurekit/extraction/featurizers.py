@@ -9,20 +9,19 @@ in one forward pass per batch; the handcrafted families are in
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 from typing import Iterator, Sequence
 
 import torch
 
-from featurekit.devices import torch_device
+from featurekit.devices import check_workers, torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
-from featurekit.errors import DataError, FeaturekitError, ResourceError
+from featurekit.errors import DataError, FeaturekitError
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pooling import LARGE_DIM, pooled_dim
 from featurekit.models.layers import Layer
+from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel, ModelRef
 
 Batches = Sequence[tuple[int, int]]
@@ -30,90 +29,6 @@ Batches = Sequence[tuple[int, int]]
 
 #: the one device resolver, as torch.device (see featurekit.devices)
 resolve_device = torch_device
-
-
-def check_workers(num_workers) -> int:
-    """A DataLoader worker count: an integer >= 0 (0 = decode in the main process)."""
-    try:
-        n = int(num_workers)
-    except (TypeError, ValueError):
-        n = -1
-    if n < 0 or n != num_workers:
-        raise ResourceError(f"the number of workers must be an integer >= 0 (0 = no worker processes), "
-                          f"got {num_workers!r}")
-    return n
-
-
-@functools.lru_cache(maxsize=32)
-def activation_bytes(model: str, size: int, channels: int = 3, training: bool = False,
-                     small_input: bool = False) -> int:
-    """Bytes one image takes in a float32 pass of a registry model at ``size`` x ``size``.
-
-    Traced on the ``meta`` device (no memory, no compute). Inference
-    (``training=False``): the input plus the largest module's input and output,
-    the peak of a no-grad forward that keeps nothing else. Training: every
-    leaf module's output twice (kept for the backward pass, and its gradient).
-    An estimate from the output shapes: buffers of the kernels come on top.
-    ``small_input`` traces the small-input stem of fine-tuning.
-    """
-    from featurekit.models.architecture import make_small_input
-    from featurekit.models.registry import build, get_spec, trace_shapes
-
-    spec = get_spec(model)
-    with torch.device("meta"):
-        net = build(spec.name, weights=None)
-        if small_input:
-            make_small_input(net, int(channels))
-    leaves = [name for name, m in net.named_modules() if name and next(m.children(), None) is None]
-    shapes = trace_shapes(net, None if not training else leaves, int(size), int(channels))
-    sizes = [math.prod(shape) for shape in shapes.values() if shape]
-    first = int(channels) * int(size) ** 2
-    if training:
-        return 4 * (first + 2 * sum(sizes))
-    return 4 * (first + 2 * max(sizes, default=first))
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Free memory of ``device`` in bytes (CUDA: free device memory; CPU: MemAvailable), None if unknown."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_memory(model: str, size: int, batch_size: int, device, *, channels: int = 3,
-                 training: bool = False, small_input: bool = False, extra: int = 0) -> int:
-    """Refuse, before any work, a batch that cannot fit in ``device``'s free memory.
-
-    The estimate is :func:`activation_bytes` x ``batch_size`` + ``extra``
-    bytes (e.g. images kept in memory). Returns it.
-
-    Raises
-    ------
-    ResourceError
-        Naming the size, batch and memory, and what to lower -- rather than
-        an allocator traceback (or the kernel's OOM killer) halfway through.
-    """
-    need = activation_bytes(model, int(size), int(channels), bool(training), bool(small_input)) * int(batch_size) \
-        + int(extra)
-    free = available_memory(resolve_device(device) if not isinstance(device, torch.device) else device)
-    if free is not None and need > free:
-        raise ResourceError(
-            f"{'training' if training else 'running'} {model} on batches of {batch_size} image(s) of "
-            f"{size}x{size} px needs about {need / 2**30:.1f} GB, more than the {free / 2**30:.1f} GB "
-            f"free on {device}: lower --size or --batch-size")
-    return need
 
 
 def default_workers() -> int:

@@ -11,13 +11,14 @@ import pandas as pd
 import torch
 
 from featurekit.checkpoint import load_checkpoint
+from featurekit.devices import check_workers
 from featurekit.devices import torch_device as resolve_device
-from featurekit.extraction.featurizers import check_memory, check_workers
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.errors import HeadMismatchError
 from featurekit.finetune.training import predict_view
 from featurekit.finetune.modeling import quiet_load_model
 from featurekit.io import atomic_write_text
+from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel
 
 
