@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
 from featurekit.errors import WeightsError
+from featurekit.io import atomic_call, refuse_existing
 
 FORMAT = "featurekit-checkpoint"
 VERSION = 1
@@ -30,26 +33,55 @@ def is_checkpoint(obj) -> bool:
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
-def read_weights_file(path: str | os.PathLike) -> dict:
-    """``torch.load`` a weights or checkpoint file safely, with clear errors."""
+def load_weights_file(path: str | os.PathLike, *, mmap: bool = False) -> dict:
+    """Read a weights or checkpoint file: the one way featurekit reads one, on every path.
+
+    ``torch.load(path, map_location="cpu", weights_only=True)``: only tensors,
+    numbers, strings and plain containers are unpickled, so a file can never run
+    code (a crafted ``__reduce__`` is refused, never called). ImageNet files of
+    the torch hub cache, ``--weights FILE``, featurekit checkpoints (``predict``,
+    ``finetune --weights``, pipelines) all come through here.
+
+    Parameters
+    ----------
+    path : path
+    mmap : bool
+        Map the tensors instead of reading them (zip-format files; a legacy
+        file is read normally, still with ``weights_only``).
+
+    Raises
+    ------
+    WeightsError
+        Missing, corrupt or truncated file, one holding other objects than
+        tensors and plain data (named with the offending global), or one that
+        is not a dict -- the message names the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pickle protocol.*")  # legacy files: harmless
+            obj = torch.load(path, map_location="cpu", weights_only=True,
+                             mmap=bool(mmap) and zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. |\n|$)", str(exc))
         raise WeightsError(
-            f"{path} is not a loadable weights file (corrupt, truncated, or it holds objects other "
-            f"than tensors, which featurekit refuses to unpickle): {first}"
-        ) from exc
+            f"{path} holds Python objects other than tensors and plain data"
+            f"{f' ({found.group(1).strip()})' if found else ''}; featurekit never unpickles those, "
+            "because unpickling can run code hidden in the file. If the file is yours, load it where you "
+            "trust it and re-save the weights alone: torch.save(model.state_dict(), path)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes the safe unpickler raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path} is not a loadable weights file (corrupt or truncated): {first}") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state_dict or featurekit checkpoint")
     return obj
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    obj = read_weights_file(path)
+    obj = load_weights_file(path)
     if not is_checkpoint(obj):
         raise WeightsError(f"{path} is not a featurekit checkpoint (no 'format: {FORMAT}' entry)")
     if obj.get("version", 0) > VERSION:
@@ -100,25 +132,20 @@ def plain(obj, where: str = "meta"):
     raise WeightsError(f"checkpoint {where} holds a {type(obj).__name__}, which weights_only loading refuses")
 
 
-def save_checkpoint(path: str | os.PathLike, arch: dict, state_dict: dict, meta: dict) -> Path:
-    """Write a checkpoint atomically (a crash never leaves a half-written file).
+def save_checkpoint(path: str | os.PathLike, arch: dict, state_dict: dict, meta: dict, *,
+                    overwrite: bool = False) -> Path:
+    """Write a checkpoint atomically (a crash or a full disk never leaves a half-written file).
 
     ``arch`` and ``meta`` are converted with :func:`plain` so the file always
-    loads with ``torch.load(weights_only=True)``.
+    loads with ``torch.load(weights_only=True)``. With ``overwrite=False`` an
+    existing ``path`` is an :class:`~featurekit.errors.OutputExistsError`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    refuse_existing(path, overwrite)
     payload = {"format": FORMAT, "version": VERSION, "arch": plain(dict(arch), "arch"),
                "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
                "meta": plain(dict(meta), "meta")}
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_call(path, lambda tmp: torch.save(payload, tmp))
 
 
 def layer_table_records(table) -> list[dict]:

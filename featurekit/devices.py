@@ -1,5 +1,8 @@
 """The one device resolver: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` -> a validated device name.
 
+Also what a device offers a run: its free memory (:func:`available_memory`),
+and the one check of a DataLoader worker count (:func:`check_workers`).
+
 Extraction, fine-tuning and the handcrafted GPU paths all choose their device
 here. ``auto`` is CUDA when torch sees a GPU, else the CPU; on a machine
 without an NVIDIA driver it answers ``cpu`` without importing torch, so a run
@@ -12,9 +15,9 @@ import os
 import re
 from typing import Any
 
-from featurekit.errors import DataError
+from featurekit.errors import DataError, ResourceError
 
-__all__ = ["resolve_device", "torch_device", "gpu_present"]
+__all__ = ["resolve_device", "torch_device", "gpu_present", "check_workers", "available_memory"]
 
 _CUDA = re.compile(r"cuda(?::(\d+))?")
 
@@ -63,3 +66,40 @@ def torch_device(device: Any = "auto"):
     import torch
 
     return torch.device(resolve_device(device))
+
+
+def check_workers(num_workers) -> int:
+    """A DataLoader worker count: an integer >= 0 (0 = decode in the main process).
+
+    Raises
+    ------
+    ResourceError
+    """
+    try:
+        n = int(num_workers)
+    except (TypeError, ValueError):
+        n = -1
+    if n < 0 or n != num_workers:
+        raise ResourceError(f"the number of workers must be an integer >= 0 (0 = no worker processes), "
+                            f"got {num_workers!r}")
+    return n
+
+
+def available_memory(device: Any = "cpu") -> int | None:
+    """Free memory of a device in bytes (CUDA: free device memory; CPU: ``MemAvailable``), None if unknown."""
+    name = resolve_device(device)
+    if name.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(name))[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None

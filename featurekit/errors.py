@@ -22,6 +22,11 @@ class WeightsError(FeaturekitError, RuntimeError):
     """Weights that cannot be resolved, downloaded or loaded."""
 
 
+class ResourceError(FeaturekitError, ValueError):
+    """Execution settings the machine cannot run: a negative worker count, a batch whose
+    activations cannot fit in the device's free memory."""
+
+
 class CacheError(FeaturekitError, RuntimeError):
     """A feature cache that cannot be read or written."""
 
@@ -40,3 +45,7 @@ class DiskFullError(StorageError):
 
 class ReadOnlyError(StorageError):
     """A location featurekit must write to is read-only or not writable."""
+
+
+class OutputExistsError(FeaturekitError, FileExistsError):
+    """An output (run folder, checkpoint) already exists and overwriting it was not asked for."""

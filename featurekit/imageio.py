@@ -42,9 +42,17 @@ Handcrafted texture features work on :func:`to_gray`: a ``float64`` ``(H, W)``
 image in native units (an 8-bit image stays on the 0..255 scale), RGB reduced
 to luma with the ITU-R BT.709 weights used by :func:`skimage.color.rgb2gray`.
 
+Size rule (:func:`check_image_size`)
+------------------------------------
+An image (and a region of interest cropped from it) must be at least
+:data:`MIN_SIDE` = 2 pixels on each side: a 1-pixel side holds no texture and
+no shape, so resizing it to a network's input or computing texture features
+from it would give numbers that describe nothing. Smaller images are a
+:class:`DataError` naming the file, never silently featurised.
+
 Every bad input (missing, truncated or corrupt file, non-image file, unsupported
-mode, NaN) raises :class:`featurekit.errors.DataError` whose message names the
-file (or the array's shape) and the problem.
+mode, NaN, too small) raises :class:`featurekit.errors.DataError` whose message
+names the file (or the array's shape) and the problem.
 """
 
 from __future__ import annotations
@@ -60,6 +68,8 @@ from featurekit.errors import DataError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DICOM_EXTENSIONS",
+    "MIN_SIDE",
+    "check_image_size",
     "LUMA_WEIGHTS",
     "is_image_file",
     "read_image",
@@ -80,6 +90,9 @@ DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".pbm", ".pnm"}
 ) | DICOM_EXTENSIONS
+
+#: Smallest image side (pixels) featurekit processes; see the size rule in the module docstring.
+MIN_SIDE = 2
 
 #: ITU-R BT.709 luma weights, identical to :func:`skimage.color.rgb2gray`.
 LUMA_WEIGHTS = (0.2125, 0.7154, 0.0721)
@@ -266,7 +279,29 @@ def read_image(path: PathLike) -> np.ndarray:
         arr = _read_pillow(p)
     if arr.size == 0:
         raise DataError(f"{p}: image has zero size {arr.shape}")
-    return arr
+    return check_image_size(arr, str(p))
+
+
+def check_image_size(img: np.ndarray, where: str, what: str = "image") -> np.ndarray:
+    """Return ``img`` when both sides are at least :data:`MIN_SIDE` pixels, else raise.
+
+    Parameters
+    ----------
+    img : ndarray, ``(H, W)`` or ``(H, W, C)``
+    where : str
+        The file (or ``array[row]``) named in the error.
+    what : str
+        What the array is, for the message (``"image"``, ``"region of interest"``).
+
+    Raises
+    ------
+    DataError
+    """
+    h, w = (int(v) for v in np.shape(img)[:2])
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise DataError(f"{where}: {what} is {h}x{w} pixels (HxW); featurekit needs at least "
+                        f"{MIN_SIDE}x{MIN_SIDE} (a 1-pixel side has no texture or shape to describe)")
+    return img
 
 
 def read_mask(path: PathLike) -> np.ndarray:

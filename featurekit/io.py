@@ -3,7 +3,7 @@
 One of each: the clock (:func:`utc_now`), the JSON forms (:func:`canonical_json`
 for hashing, :func:`jsonable` for strict JSON files), and the atomic write
 (:func:`atomic_write`, :func:`atomic_write_bytes`, :func:`atomic_write_text`,
-:func:`write_json`).
+:func:`write_json`), and its counterpart for a whole folder (:class:`StagedFolder`).
 
 Atomic write. Data go to a temporary file beside the target (same folder, so the
 rename stays on one file system), are flushed and ``fsync``-ed, and replace the
@@ -13,6 +13,12 @@ one, never a half-written file; on any failure the temporary file is removed, so
 a full disk is not kept full by debris. A full disk (``ENOSPC``/``EDQUOT``) is
 reported as :class:`~featurekit.errors.DiskFullError` naming the folder and the
 size being written; a read-only file system as :class:`~featurekit.errors.ReadOnlyError`.
+
+Outputs are never overwritten silently: :func:`refuse_existing` raises
+:class:`~featurekit.errors.OutputExistsError` for an existing file or a
+non-empty folder unless ``overwrite`` is given, and a folder is then replaced
+wholesale (:class:`StagedFolder`: written beside it, swapped in when complete),
+so nothing of the old output is left beside the new one.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ import errno
 import json
 import math
 import os
+import shutil
+import weakref
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from featurekit.errors import DiskFullError, FeaturekitError, ReadOnlyError
+from featurekit.errors import DiskFullError, FeaturekitError, OutputExistsError, ReadOnlyError
 
 __all__ = [
     "utc_now",
@@ -41,6 +49,8 @@ __all__ = [
     "temp_name",
     "versions",
     "version_attrs",
+    "refuse_existing",
+    "StagedFolder",
 ]
 
 #: the libraries whose versions are recorded with every result (distribution names)
@@ -224,3 +234,101 @@ def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> 
     """Strict JSON (NaN -> null, numpy -> plain), written atomically."""
     text = json.dumps(jsonable(obj), indent=indent, allow_nan=False) + "\n"
     return atomic_write_text(path, text)
+
+
+# ---------------------------------------------------------------------------- outputs
+def refuse_existing(path: str | os.PathLike, overwrite: bool = False, *, what: str = "") -> Path:
+    """Raise :class:`~featurekit.errors.OutputExistsError` when ``path`` is an existing file or a
+    non-empty folder and ``overwrite`` is false (an empty folder counts as free)."""
+    path = Path(path)
+    if overwrite:
+        return path
+    if path.is_dir():
+        if next(path.iterdir(), None) is None:
+            return path
+        raise OutputExistsError(f"{what or 'output folder'} {path} already exists and is not empty: "
+                                "choose another one, or pass --overwrite (API: overwrite=True) to replace "
+                                "it as a whole")
+    if path.exists():
+        raise OutputExistsError(f"{what or 'output'} {path} already exists: choose another path, or pass "
+                                "--overwrite (API: overwrite=True) to replace it")
+    return path
+
+
+class StagedFolder:
+    """A folder written in full beside its destination, then swapped in whole.
+
+    ``StagedFolder(dest)`` checks ``dest`` at once (:func:`refuse_existing`:
+    a non-empty ``dest`` needs ``overwrite=True``), so a long computation is
+    refused before it starts. Files go to :attr:`path`, a hidden sibling
+    ``.NAME.new-*`` created on first use; :meth:`commit` moves it to ``dest``
+    (an old ``dest`` is first renamed aside, then deleted), so ``dest`` never
+    holds a mix of an old and a new output, whenever the process dies. A
+    stage that is never committed is removed when the object is dropped or
+    the interpreter exits (``kill -9`` may leave a hidden ``.NAME.new-*``).
+
+    Used as a context manager, it commits on success and discards on error.
+    """
+
+    def __init__(self, dest: str | os.PathLike, *, overwrite: bool = False, what: str = "output folder"):
+        self.dest = Path(dest)
+        self.overwrite = bool(overwrite)
+        self.what = what
+        if self.dest.exists() and not self.dest.is_dir():
+            raise OutputExistsError(f"{what} {self.dest} is a file, not a folder")
+        refuse_existing(self.dest, self.overwrite, what=what)
+        self._path: Path | None = None
+        self._finalizer = None
+
+    @property
+    def path(self) -> Path:
+        """The staging folder (created on first access)."""
+        if self._path is None:
+            tmp = self.dest.with_name(f".{self.dest.name}.new-{os.getpid()}-{os.urandom(4).hex()}")
+            try:
+                tmp.mkdir(parents=True)
+            except OSError as exc:
+                raise storage_error(exc, tmp.parent) or exc from None
+            self._path = tmp
+            self._finalizer = weakref.finalize(self, shutil.rmtree, str(tmp), True)
+        return self._path
+
+    def commit(self) -> Path:
+        """Swap the staged folder in as ``dest``; returns ``dest``."""
+        stage = self.path
+        refuse_existing(self.dest, self.overwrite, what=self.what)  # nobody filled it meanwhile
+        old = None
+        try:
+            if self.dest.is_dir() and next(self.dest.iterdir(), None) is not None:
+                old = self.dest.with_name(f".{self.dest.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+                os.rename(self.dest, old)
+            elif self.dest.is_dir():
+                self.dest.rmdir()
+            try:
+                os.rename(stage, self.dest)
+            except OSError:
+                if old is not None:
+                    os.rename(old, self.dest)  # put the old folder back
+                    old = None
+                raise
+        except OSError as exc:
+            raise storage_error(exc, self.dest.parent) or exc from None
+        self._finalizer.detach()
+        fsync_dir(self.dest.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.dest
+
+    def discard(self) -> None:
+        """Remove the staging folder (nothing is swapped in)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def __enter__(self) -> "StagedFolder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()

@@ -165,6 +165,10 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
     if not classifiers:
         raise DataError("name at least one classifier")
     names_clf = [resolve_classifier(c).name for c in classifiers]
+    if out is not None:
+        from featurekit.evaluation.runfolder import check_out
+
+        check_out(out, overwrite)  # refused before any work, not after it
     w = Weights.parse(weights)
     tokens = _tokens(features, fuse)
     ids, labels, names, pos, groups, split, info = _samples(source, positive)
@@ -225,12 +229,13 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         "extraction": {"weights": w.tag, "size": size, "pool": pool, "mode": mode} if _is_dataset(source) else None,
     })
     if out is not None:
-        ev.save(out, **({"overwrite": True} if overwrite else {}))
+        ev.save(out, overwrite=overwrite)
     return ev
 
 
 def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = True, *,
-                        classifier: str = "logreg", cv: str = "5x3", n_boot: int = 1000) -> Path:
+                        classifier: str = "logreg", cv: str = "5x3", n_boot: int = 1000,
+                        overwrite: bool = False) -> Path:
     """Evaluate the demo's cached features and write the run folder and report.
 
     Every cached key is evaluated with a fast classifier (L2 logistic regression
@@ -262,5 +267,5 @@ def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = Tr
     ev.provenance["dataset"] = {**ev.provenance.get("dataset", {}), "name": dataset.name,
                                 "source": str(dataset.source), "roi": getattr(dataset, "roi", None)}
     ev.provenance["demo"] = True
-    ev.save(out_dir)
+    ev.save(out_dir, overwrite=overwrite)
     return build_report([out_dir], out=out_dir / "report.html")

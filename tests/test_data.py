@@ -611,3 +611,84 @@ def test_write_phantom_roundtrip_and_idempotent(tmp_path):
         np.testing.assert_array_equal(disk.mask(i), mem.mask(i))
     with pytest.raises(DataError, match="other parameters"):
         write_phantom(tmp_path / "ph", n_per_class=4, size=48, seed=1)
+
+
+# --------------------------------------------------------------------------- bad input: one rule per class
+def test_mias_coordinates_must_be_finite(tmp_path):
+    for bad in ("nan 100 20", "500 inf 20", "500 100 nan", "500 100 -inf"):
+        info = tmp_path / "Info.txt"
+        info.write_text(f"mdb001 G CIRC B {bad}\n")
+        with pytest.raises(DataError, match=r"Info\.txt, line 1: X Y RADIUS must be finite"):
+            parse_info(info)
+
+
+def test_npz_that_is_not_a_zip_gets_no_pickle_advice(tmp_path):
+    np.save(tmp_path / "single.npy", np.zeros((2, 4, 4), np.uint8))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")
+    with open(tmp_path / "pickled.npz", "wb") as fh:
+        pickle.dump({"train_images": np.zeros((2, 4, 4), np.uint8)}, fh)
+    for name, what in (("single.npz", "a single .npy array"), ("pickled.npz", "not a zip archive")):
+        with pytest.raises(DataError, match=rf"{name}: not a \.npz file \({what}\)") as err:
+            load_npz(tmp_path / name)
+        assert "allow_pickle" not in str(err.value)
+    np.savez(tmp_path / "objects.npz", train_images=np.zeros((2, 4, 4), np.uint8),
+             train_labels=np.array([0, [1]], dtype=object))
+    with pytest.raises(DataError, match="objects.npz: array 'train_labels' holds Python objects") as err:
+        load_npz(tmp_path / "objects.npz")
+    assert "allow_pickle" not in str(err.value)
+
+
+def test_images_too_small_to_describe_are_refused(tmp_path, csv_dir):
+    # a file: named when read
+    _png(csv_dir / "img" / "dot.png", np.zeros((1, 1), np.uint8))
+    _png(csv_dir / "img" / "line.png", np.zeros((1, 7), np.uint8))
+    ds = load_csv(_write_csv(csv_dir, "path,label\nimg/i0.png,a\nimg/dot.png,b\nimg/line.png,b\n"))
+    assert ds.image(0).shape == (10, 12)
+    for i, shape in ((1, "1x1"), (2, "1x7")):
+        with pytest.raises(DataError, match=rf"{ds.image_path(i)}: image is {shape} pixels.*at least 2x2"):
+            ds.image(i)
+    # arrays: named when loaded
+    np.savez(tmp_path / "tiny.npz", train_images=np.zeros((3, 1, 1), np.uint8), train_labels=np.arange(3) % 2)
+    with pytest.raises(DataError, match=r"tiny\.npz:train_images: every image is 1x1"):
+        load_npz(tmp_path / "tiny.npz")
+    # a region of interest cropped to one pixel
+    masks = np.zeros((2, 5, 6), bool)
+    masks[:, 2, 3] = True
+    roi = Dataset.from_arrays(np.zeros((2, 5, 6), np.uint8), [0, 1], masks=masks, roi="mask", roi_margin=0)
+    with pytest.raises(DataError, match=r"images\[0\]: the mask region of interest is 1x1"):
+        roi.image(0)
+    assert Dataset.from_arrays(np.zeros((2, 5, 6), np.uint8), [0, 1], masks=masks, roi="mask").image(0).shape == (3, 3)
+
+
+def test_csv_one_file_under_two_spellings(csv_dir):
+    p = _write_csv(csv_dir, "path,label\nimg/i0.png,a\nimg/i1.png,b\n./img/i0.png,b\n", "two.csv")
+    with pytest.raises(DataError, match=r"two\.csv, row 3 \(line 4\): './img/i0.png' is the same image file as "
+                                        r"'img/i0.png' in row 1 \(line 2\), labelled 'a' there and 'b' here"):
+        load_csv(p)
+    p = _write_csv(csv_dir, "path,label\nimg/i0.png,a\nimg/../img/i0.png,a\n", "same.csv")
+    with pytest.raises(DataError, match=r"same\.csv, row 2.*'img/i0.png' in row 1.*same label"):
+        load_csv(p)
+    os.symlink(csv_dir / "img" / "i1.png", csv_dir / "img" / "link.png")
+    p = _write_csv(csv_dir, "path,label\nimg/i1.png,a\nimg/link.png,a\n", "link.csv")
+    with pytest.raises(DataError, match=r"link\.csv, row 2.*same image file"):
+        load_csv(p)
+    # the same image with other masks is another region of interest: allowed
+    p = _write_csv(csv_dir, "path,label,mask\nimg/i0.png,a,msk/a.png\n./img/i0.png,b,msk/b.png\n", "rois.csv")
+    assert load_csv(p).labels.tolist() == [0, 1]
+
+
+def test_csv_paths_outside_its_folder_are_allowed_with_one_warning(csv_dir, tmp_path_factory):
+    other = tmp_path_factory.mktemp("elsewhere")
+    for k in range(3):
+        _png(other / f"o{k}.png", np.full((4, 4), k, np.uint8))
+    sub = csv_dir / "lists"
+    sub.mkdir()
+    rel = os.path.relpath(other, sub)
+    p = _write_csv(sub, f"path,label\n../img/i0.png,a\n{rel}/o0.png,a\n{rel}/o1.png,b\n{other}/o2.png,b\n")
+    with pytest.warns(UserWarning) as caught:
+        ds = load_csv(p)
+    outside = [w for w in caught if "outside the manifest's folder" in str(w.message)]
+    assert len(outside) == 1
+    message = str(outside[0].message)
+    assert "4 path(s)" in message and "row 1 '../img/i0.png'" in message and str(csv_dir / "img") in message
+    assert len(ds) == 4 and ds.image(3).shape == (4, 4)

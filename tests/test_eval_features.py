@@ -109,11 +109,15 @@ def test_pipeline_over_ids_fits_and_grid_searches(cache):
     c, gabor, _ = cache
     ids = np.array(c.ids, dtype=object)
     y = c.labels
-    pipe = make_pipeline(CachedFeatures("gabor", cache=c.path), StandardScaler(), LogisticRegression())
+    # Both fits see the same float64 numbers (the float32 cache values); the solver converges to the unique
+    # optimum of the L2-regularised loss to tol=1e-10, so the probabilities agree to far better than 1e-7
+    # whichever BLAS kernel handles gathered vs sliced rows (with float32 input the scaler would compute in
+    # float32 instead, and the two paths would differ by ~1e-7: float32 rounding, not a pipeline difference).
+    stored = gabor.astype(np.float32).astype(np.float64)
+    pipe = make_pipeline(CachedFeatures("gabor", cache=c.path), StandardScaler(), LogisticRegression(tol=1e-10))
     pipe.fit(ids[:14], y[:14])
-    direct = make_pipeline(StandardScaler(), LogisticRegression()).fit(gabor[:14].astype(np.float32), y[:14])
-    np.testing.assert_allclose(pipe.predict_proba(ids[14:]),
-                               direct.predict_proba(gabor[14:].astype(np.float32)), atol=1e-8)
+    direct = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10)).fit(stored[:14], y[:14])
+    np.testing.assert_allclose(pipe.predict_proba(ids[14:]), direct.predict_proba(stored[14:]), rtol=0, atol=1e-7)
     gs = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(ids, y)
     assert gs.best_params_["logisticregression__C"] in (0.1, 1.0)
 
@@ -180,3 +184,27 @@ def test_nested_search_uses_groups_for_the_inner_folds(cache):
     for f in inner:  # every patient entirely in or entirely out of each inner training set
         inside = {group_of[i] for i in f}
         assert all(i in f for i in ids if group_of[i] in inside)
+
+
+def test_non_finite_cached_rows_are_a_clear_error_naming_them(tmp_path):
+    import h5py
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(12, 3))
+    c = make_cache(tmp_path / "c.h5", {"gabor": values})  # the writer refuses NaN: edit the file afterwards
+    values[4, 1] = np.nan
+    values[9, 0] = np.inf
+    entry = c.find("gabor").entry_id
+    with h5py.File(c.path, "r+", locking=False) as f:
+        f[f"features/gabor/{entry}"][...] = values.astype(np.float32)
+    ids = np.array(c.ids, dtype=object)
+    clean = ids[[0, 1, 2, 3, 5, 6]]
+    cf = CachedFeatures("gabor", cache=c.path).fit(clean)  # rows without NaN/inf are served
+    np.testing.assert_array_equal(cf.transform(clean), values[[0, 1, 2, 3, 5, 6]].astype(np.float32))
+    with pytest.raises(DataError, match=r"features 'gabor' .* hold NaN or infinite values in 2 of the rows "
+                                        r"asked for: id\(s\) s004, s009") as err:
+        cf.transform(ids)
+    assert str(c.path) in str(err.value) and "cache rm" in str(err.value)
+    pipe = make_pipeline(CachedFeatures("gabor", cache=c.path), StandardScaler(), LogisticRegression())
+    with pytest.raises(DataError, match="s004"):
+        pipe.fit(ids, c.labels)

@@ -139,7 +139,8 @@ def test_mobilenet_v2_real_imagenet_weights(torch_home, monkeypatch, tiny_datase
     sd = torchvision.models.mobilenet_v2().state_dict()
     assert lm.model.state_dict()["features.0.0.weight"].shape == sd["features.0.0.weight"].shape
     result = extract(tiny_dataset, ["mobilenet_v2:features.3,features.14,features.18"], cache=tmp_path / "c.h5",
-                     weights="imagenet", size=96, batch_size=5, num_workers=0, progress=False)
+                     weights="imagenet", size=96, batch_size=5, num_workers=0, progress=False,
+                     device="cpu")  # float32 like the direct forward (CUDA would use AMP float16)
     x = torch.stack([lm.preprocessing(tiny_dataset.image(i)) for i in range(len(tiny_dataset))])
     with torch.no_grad():
         h = x
@@ -151,14 +152,19 @@ def test_mobilenet_v2_real_imagenet_weights(torch_home, monkeypatch, tiny_datase
         np.testing.assert_allclose(result.get(f"mobilenet_v2/{name}"), direct[name], rtol=1e-5, atol=1e-5)
 
 
-def _write_fake_imagenet(torch_home, model_name, **kwargs):
-    """A random state_dict saved under torchvision's own file name in a temporary TORCH_HOME."""
+def _write_fake_imagenet(torch_home, model_name, monkeypatch, **kwargs):
+    """A random state_dict in a temporary TORCH_HOME under the name torchvision would give a file
+    with its sha256: the weights' URL is pointed at that name, so the hash rule holds."""
     weights = torchvision.models.get_model_weights(model_name).DEFAULT
-    path = torch_home / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[1]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(1)
     model = torchvision.models.get_model(model_name, weights=None, **kwargs)
-    torch.save(model.state_dict(), path)
+    tmp = folder / "tmp.pth"
+    torch.save(model.state_dict(), tmp)
+    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    path = tmp.rename(folder / f"{model_name}-{sha[:8]}.pth")
+    monkeypatch.setattr(weights.value, "url", f"https://download.pytorch.org/models/{path.name}")
     return path, model
 
 
@@ -169,7 +175,7 @@ def _write_fake_imagenet(torch_home, model_name, **kwargs):
 ])
 def test_imagenet_loading_path_with_written_checkpoint(tmp_path, monkeypatch, model_name, spec, kwargs):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    path, reference = _write_fake_imagenet(tmp_path, model_name, **kwargs)
+    path, reference = _write_fake_imagenet(tmp_path, model_name, monkeypatch, **kwargs)
     lm = load_model(model_name, "imagenet", size=96 if model_name != "inception_v3" else 139)
     assert lm.weights_path == str(path)
     assert lm.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

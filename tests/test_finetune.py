@@ -91,8 +91,10 @@ def npz28(tmp_path_factory):
 
 
 def _small_resnet(**kw):
+    # on the CPU: training there is bitwise deterministic in one process, which the equality tests rely on
     base = dict(model="resnet18", weights="none", small_input=True, size=28, epochs=2, batch_size=8,
-                optimizer="adam", lr=1e-3, scheduler="none", augment="flip", val_fraction=0.25, patience=0)
+                optimizer="adam", lr=1e-3, scheduler="none", augment="flip", val_fraction=0.25, patience=0,
+                device="cpu")
     return FinetuneConfig(**{**base, **kw})
 
 
@@ -164,9 +166,10 @@ def test_checkpoint_reload_gives_identical_predictions(mnv2_busi, busi12):
     after = _probs(lm.model, lm.preprocessing, busi12)
     assert torch.equal(before, after)
     assert lm.table.names == [r["name"] for r in meta["layer_table"]]
-    table = Predictor.load(ckpt).predict(busi12)
+    table = Predictor.load(ckpt).predict(busi12, device="cpu")  # CPU float32, as `before` (no AMP)
     assert list(table.columns) == ["id", "true_label", "p_benign", "p_malignant", "predicted", "y_true"]
-    np.testing.assert_allclose(table[["p_benign", "p_malignant"]].to_numpy(), before.numpy(), rtol=1e-6, atol=1e-7)
+    # other batches than `before`: float32 convolutions blocked differently, ~1e-6 on the logits
+    np.testing.assert_allclose(table[["p_benign", "p_malignant"]].to_numpy(), before.numpy(), rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- two-stage transfer

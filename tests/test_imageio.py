@@ -9,6 +9,8 @@ from skimage.color import rgb2gray
 
 from featurekit.errors import DataError
 from featurekit.imageio import (
+    MIN_SIDE,
+    check_image_size,
     image_shape,
     is_image_file,
     read_image,
@@ -299,3 +301,20 @@ def test_directory_is_not_an_image(tmp_path):
 def test_is_image_file():
     assert is_image_file("a/B (1).PNG") and is_image_file("x.dcm") and is_image_file("y.tiff")
     assert not is_image_file("notes.txt") and not is_image_file("noext")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1)])
+def test_images_under_two_pixels_a_side_are_refused(tmp_path, shape):
+    p = _save(tmp_path, "small.png", Image.fromarray(np.zeros(shape, np.uint8)))
+    with pytest.raises(DataError, match=rf"small\.png: image is {shape[0]}x{shape[1]} pixels"):
+        read_image(p)
+    rgb = _save(tmp_path, "small_rgb.png", Image.fromarray(np.zeros((*shape, 3), np.uint8)))
+    with pytest.raises(DataError, match="small_rgb.png"):
+        read_image(rgb)
+
+
+def test_two_pixels_a_side_is_enough(tmp_path):
+    assert MIN_SIDE == 2
+    p = _save(tmp_path, "two.png", Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8)))
+    assert read_image(p).shape == (2, 2)
+    assert check_image_size(np.zeros((2, 5, 3)), "x").shape == (2, 5, 3)

@@ -6,6 +6,10 @@ handcrafted features and MobileNet-V2 layers into the cache, then evaluates
 them with cross-validation and writes a report. ImageNet weights are used when the torch hub cache has them
 (``TORCH_HOME``); otherwise the demo says so plainly and uses seeded random
 weights, labelled as such everywhere.
+
+Running it again replaces its own earlier run folder (one whose
+``provenance.json`` says ``"demo": true``) as a whole; any other non-empty
+``--out`` folder is refused unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ def add_parser(sub) -> None:
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     p.add_argument("--out", default="runs/demo", help="output folder of the evaluation run (default: runs/demo)")
     p.add_argument("--cache", default=None, help="cache file (default: cache/phantom-<fingerprint>.h5)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out folder that is not an earlier demo run (an earlier demo "
+                        "run is always replaced)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=run)
 
@@ -39,12 +46,26 @@ def imagenet_available(model: str = "mobilenet_v2") -> bool:
     return hub_file(imagenet_weights(model)).is_file()
 
 
+def earlier_demo(folder: Path) -> bool:
+    """Whether ``folder`` is a run folder the demo wrote (its provenance says so)."""
+    import json
+
+    try:
+        return json.loads((folder / "provenance.json").read_text()).get("demo") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def run(args) -> int:
     from featurekit.data.phantom import make_phantom
     from featurekit.extraction.pipeline import extract
-    from featurekit.orchestration import run_demo_evaluation
+    from featurekit.io import refuse_existing
     from featurekit.models.weights import hub_file, imagenet_weights
+    from featurekit.orchestration import run_demo_evaluation
 
+    out = Path(args.out)
+    overwrite = bool(getattr(args, "overwrite", False)) or earlier_demo(out)
+    refuse_existing(out, overwrite, what="run folder")  # before any work
     dataset = make_phantom()
     say = (lambda *a: None) if args.quiet else print
     if imagenet_available():
@@ -65,8 +86,7 @@ def run(args) -> int:
     from featurekit.evaluation.report import text_table
     from featurekit.evaluation.runfolder import read_run
 
-    out = Path(args.out)
-    report = run_demo_evaluation(dataset, result, out, progress=not args.quiet)
+    report = run_demo_evaluation(dataset, result, out, progress=not args.quiet, overwrite=overwrite)
     say(f"\ncross-validated results (logistic regression, stratified 5-fold x3, positive = malignant; "
         f"95% bootstrap CIs):\n{text_table(read_run(out).results)}")
     say(f"run folder: {out}  (results.csv, predictions.csv, comparisons.csv, provenance.json)")

@@ -53,6 +53,8 @@ def add_parser(sub) -> None:
                         "(the manifest's split column); grouped automatically when the data have groups "
                         "(default: 5)")
     p.add_argument("--out", default=None, metavar="DIR", help="run folder (default: runs/<dataset>-<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out folder as a whole (otherwise refused before any work)")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits, classifiers and bootstrap (default: 0)")
     p.add_argument("--class-weight", choices=["balanced"], default=None,
                    help="class weights computed on each training fold")
@@ -142,6 +144,10 @@ def run(args) -> int:
                         "and/or --fuse A+B")
     if args.late_fusion and not args.fuse:
         raise DataError("--late-fusion fuses the --fuse combinations: give at least one --fuse A+B")
+    if args.out:
+        from featurekit.evaluation.runfolder import check_out
+
+        check_out(args.out, args.overwrite)  # before the data are even read
     dataset = load_data(args)
     out = Path(args.out) if args.out else Path("runs") / f"{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     command = command_line(args)
@@ -153,7 +159,8 @@ def run(args) -> int:
             mode=args.resize, batch_size=args.batch_size, device=args.device, seed=args.seed,
             class_weight=args.class_weight, oversample=args.oversample, search=args.search,
             inner_cv=args.inner_cv, reduce=args.reduce, block_weight=args.block_weight, youden=args.youden,
-            n_boot=args.n_boot, n_jobs=args.jobs, out=out, command=command, progress=not args.quiet)
+            n_boot=args.n_boot, n_jobs=args.jobs, out=out, command=command, progress=not args.quiet,
+            overwrite=args.overwrite)
     nested = [w for w in caught if issubclass(w.category, NestedModelWarning)]
     for w in caught:
         if not issubclass(w.category, (NestedModelWarning, FutureWarning, DeprecationWarning)):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int, spec_type
+from featurekit.cli.common import (EXAMPLES_FORMATTER, add_data_arguments, load_data, non_negative_int, positive_int,
+                                   spec_type)
 from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_handcrafted
 
 EXAMPLES = """layer specs (see 'featurekit layers MODEL' for the names):
@@ -40,7 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pool", default="gap", choices=POOLS,
                    help="pooling of each map to a vector (default: gap)")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
+    p.add_argument("--workers", type=non_negative_int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--float16", action="store_true", help="store features as float16")

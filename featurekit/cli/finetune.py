@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int
+from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, non_negative_int, positive_int
 
 EXAMPLES = """modes:
   without --cv   train on DATA (a stratified --val-fraction held out for early stopping; a dataset
@@ -108,6 +108,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cross-validate: K, KxR, holdout:FxR or predefined (as 'featurekit evaluate')")
     r.add_argument("--out", default=None, metavar="CKPT",
                    help="checkpoint of a single run (default: runs/NAME/model.pt)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out checkpoint or a non-empty --name run folder (as a whole); "
+                        "otherwise refused before training")
     r.add_argument("--runs-dir", default="runs", help="folder of run folders (default: runs)")
     r.add_argument("--name", dest="run_name", default=None, help="run folder name (default: finetune-MODEL-DATASET)")
     r.add_argument("--run-name", dest="run_name", help=argparse.SUPPRESS)
@@ -122,7 +125,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation, order, augmentation")
     e.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     e.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    e.add_argument("--workers", type=int, default=0, help="DataLoader workers (default: 0)")
+    e.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader workers (default: 0)")
     e.add_argument("--no-cache-images", action="store_true",
                    help="decode images every epoch instead of keeping them (resized) in memory")
     e.add_argument("--quiet", action="store_true", help="no progress bars or summary")
@@ -227,19 +230,35 @@ def run_stage(args, command: str) -> int:
 
     from featurekit.finetune.crossval import cross_validate
     from featurekit.finetune.training import finetune, stratified_subsample
+    from featurekit.io import StagedFolder, atomic_write_text, refuse_existing, write_json
+
+    from featurekit.devices import resolve_device
+    from featurekit.models.memory import check_memory
+    from featurekit.models.registry import get_spec
 
     config = config_from_args(args)
+    resolve_device(config.device)  # a bad --device fails before any work
+    overwrite = bool(getattr(args, "overwrite", False))
+    if args.out and not args.cv:
+        refuse_existing(args.out, overwrite, what="checkpoint")  # before the data are even read
+    elif args.run_name:
+        refuse_existing(Path(args.runs_dir) / args.run_name, overwrite, what="run folder")
     dataset = load_data(args)
     if args.subsample:
         dataset = stratified_subsample(dataset, args.subsample, seed=args.seed)
     progress = not args.quiet
+    size = config.size or get_spec(config.model).default_size
+    check_memory(config.model, size, config.batch_size, config.device, channels=config.channels, training=True,
+                 small_input=config.small_input,
+                 extra=len(dataset) * config.channels * size * size * 2 if config.cache_images else 0)
     folder = _run_folder(args, dataset, config.model)
     if args.cv:
         if args.out:
             print("note: --out is ignored with --cv (use --save-fold-checkpoints for the fold models)",
                   file=sys.stderr)
         result = cross_validate(dataset, config, args.cv, run_dir=folder, n_boot=args.n_boot, youden=args.youden,
-                                save_checkpoints=args.save_fold_checkpoints, progress=progress, command=command)
+                                save_checkpoints=args.save_fold_checkpoints, progress=progress, command=command,
+                                overwrite=overwrite)
         if progress:
             row = result.rows.iloc[0]
             print(f"dataset: {dataset.name} ({len(dataset)} images; positive {dataset.positive})")
@@ -250,21 +269,24 @@ def run_stage(args, command: str) -> int:
                   f"balanced accuracy (Youden) {row['balanced_accuracy_youden']:.3f}")
             print(f"run folder: {result.run_dir}")
         return 0
-    from featurekit.finetune.results import curves_frame, plot_curves, write_json
+    from featurekit.finetune.results import curves_frame, plot_curves
 
-    if args.out:
+    stage = None
+    if args.out:  # a checkpoint file (replaced atomically) and its curves beside it
         out = Path(args.out)
-        curves_csv = out.with_name(f"{out.stem}_training_curves.csv")
-    else:
-        out = folder / "model.pt"
-        curves_csv = folder / "training_curves.csv"
-    result = finetune(dataset, config, out=out, progress=progress)
+        where = out.with_name(f"{out.stem}_training_curves.csv")
+    else:  # a run folder, written beside and swapped in whole
+        stage = StagedFolder(folder, overwrite=overwrite, what="run folder")
+        out, where = stage.path / "model.pt", stage.path / "training_curves.csv"
+    result = finetune(dataset, config, out=out, progress=progress, overwrite=overwrite)
     curves = curves_frame([(0, 0, result.train.history)])
-    curves.to_csv(curves_csv, index=False)
-    plot_curves(curves, curves_csv.with_suffix(".png"), title=f"{config.model} on {dataset.name}")
-    if not args.out:
-        write_json(folder / "provenance.json",
+    atomic_write_text(where, curves.to_csv(index=False))
+    plot_curves(curves, where.with_suffix(".png"), title=f"{config.model} on {dataset.name}")
+    if stage is not None:
+        write_json(stage.path / "provenance.json",
                    {"command": command, **{k: v for k, v in result.meta.items() if k not in ("layer_table", "history")}})
+        stage.commit()
+        result.checkpoint = folder / "model.pt"
     if progress:
         best = result.train.best
         print(f"dataset: {dataset.name} ({len(dataset)} images; classes {dataset.class_names})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int
+from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, non_negative_int, positive_int
 
 EXAMPLES = """output columns:
   id, true_label (empty when unlabelled), p_<class> for every class of the checkpoint, predicted,
@@ -25,23 +25,24 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default: 0)")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader workers (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no summary")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from featurekit.devices import resolve_device
     from featurekit.finetune.predict import Predictor
 
-    predictor = Predictor.load(args.checkpoint)  # a bad file fails before the data is read
+    resolve_device(args.device)  # a bad device or file fails before the data are read
+    predictor = Predictor.load(args.checkpoint)
     dataset = load_data(args)
     table = predictor.predict(dataset, batch_size=args.batch_size, device=args.device, amp=not args.no_amp,
                               num_workers=args.workers, progress=not args.quiet)
     if args.out:
-        from pathlib import Path
+        from featurekit.io import atomic_write_text
 
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+        atomic_write_text(args.out, table.to_csv(index=False))
         if not args.quiet:
             labelled = table["true_label"] != ""
             acc = (table.loc[labelled, "true_label"] == table.loc[labelled, "predicted"]).mean() \

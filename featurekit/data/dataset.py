@@ -19,6 +19,7 @@ import numpy as np
 from featurekit.data.roi import ROI_MODES, circles_box, crop, expand_box, mask_box
 from featurekit.data.sources import feed
 from featurekit.errors import DataError
+from featurekit.imageio import check_image_size
 
 __all__ = ["Sample", "Dataset", "SPLITS", "apply_options"]
 
@@ -299,7 +300,7 @@ class Dataset:
             mask = self._masks.load(i, shape, self._images.describe(i))
         box = self._roi_box(i, shape, mask)
         if box is not None:
-            image = crop(image, box)
+            image = check_image_size(crop(image, box), self._images.describe(i), f"the {self.roi} region of interest")
             mask = None if mask is None else crop(mask, box)
         return image, mask
 

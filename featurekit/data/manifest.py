@@ -9,11 +9,26 @@ Format::
 ``path`` and ``label`` are required; ``mask`` (several paths separated by
 ``;``, united), ``group`` (patient id), ``split`` (``train``/``val``/``test``)
 and ``id`` are optional; other columns are ignored.
+
+Rules:
+
+* Paths are relative to the CSV's folder; absolute paths are kept. A path that
+  resolves *outside* that folder (``../other/a.png``, ``/data/a.png``) is
+  allowed -- manifests often point into a shared image store -- and all such
+  paths are counted in one warning with an example, so a stray ``..`` is seen.
+* One image file listed in two rows under two spellings (``a.png`` and
+  ``./a.png``, or through a symlink; the file is identified by device and
+  inode) with the same masks is one sample listed twice: an error naming both
+  rows (with different labels the labels contradict; with the same label the
+  copy would sit in training and test folds at once). The same image with
+  *different* masks is two regions of interest, which is allowed.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -73,6 +88,16 @@ def _existing_file(base: Path, rel: str, row: _Row, what: str) -> Path:
     return p
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def _outside(base: Path, path: Path) -> bool:
+    root = os.path.realpath(base)
+    return os.path.commonpath([root, os.path.realpath(path)]) != root
+
+
 def load_csv(
     path,
     classes: Optional[ClassSpec] = None,
@@ -111,7 +136,13 @@ def load_csv(
     DataError
         Missing file or required column, an image or mask file that does not
         exist, an empty ``group`` cell, an unknown split or label, duplicate
-        ids -- naming the CSV, the row number and the problem.
+        ids, one image file (with the same masks) listed in two rows -- naming
+        the CSV, the row number(s) and the problem.
+
+    Warns
+    -----
+    UserWarning
+        Once, counting the paths that resolve outside the CSV's folder.
     """
     csv_path = Path(path)
     if not csv_path.is_file():
@@ -126,15 +157,20 @@ def load_csv(
     index = {c: k for k, c in enumerate(names)}
     ids, labels, images, masks, groups, splits = [], [], [], [], [], []
     first_row: dict[str, int] = {}
+    samples: dict[tuple, tuple[_Row, dict]] = {}  # (image file, mask files) -> first row listing it
+    outside: list[tuple[_Row, str, Path]] = []
     for row, r in rows:
         images.append(_existing_file(base, r["path"], row, "image"))
         label = r["label"]
         if label and label not in index:
             raise row.error(f"label {label!r} is not one of the classes {names}")
         labels.append(index[label] if label else -1)
+        mask_rels = [m.strip() for m in r["mask"].split(";") if m.strip()] if has["mask"] else []
+        row_masks = [_existing_file(base, m, row, "mask") for m in mask_rels]
         if has["mask"]:
-            masks.append([_existing_file(base, m.strip(), row, "mask")
-                          for m in r["mask"].split(";") if m.strip()])
+            masks.append(row_masks)
+        outside += [(row, rel, p) for rel, p in zip([r["path"], *mask_rels], [images[-1], *row_masks])
+                    if _outside(base, p)]
         if has["group"]:
             if not r["group"]:
                 raise row.error("empty group (patient id)")
@@ -148,6 +184,22 @@ def load_csv(
             raise row.error(f"duplicate id {sid!r} (first in row {first_row[sid]})")
         first_row[sid] = row.number
         ids.append(sid)
+        key = (_identity(images[-1]), frozenset(_identity(m) for m in row_masks))
+        if key in samples:
+            other, first = samples[key]
+            where = (f"{r['path']!r} is the same image file{' with the same masks' if row_masks else ''} as "
+                     f"{first['path']!r} in row {other.number} (line {other.line})")
+            if first["label"] != label:
+                raise row.error(f"{where}, labelled {first['label']!r} there and {label!r} here: one image "
+                                "cannot have two labels; remove the wrong row")
+            raise row.error(f"{where}, listed again with the same label: the copy would sit in training and "
+                            "test folds at once; remove one of the two rows")
+        samples[key] = (row, r)
+    if outside:
+        row, rel, p = outside[0]
+        warnings.warn(f"{csv_path}: {len(outside)} path(s) resolve outside the manifest's folder {base}, e.g. "
+                      f"row {row.number} {rel!r} -> {os.path.realpath(p)}; they are used as listed",
+                      UserWarning, stacklevel=2)
     ds = Dataset(
         ids, labels, names, FileImages(images), FileMasks(masks) if has["mask"] else None,
         groups=groups if has["group"] else None, split=splits if has["split"] else None,

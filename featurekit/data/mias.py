@@ -28,6 +28,7 @@ References
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,8 @@ def _parse_line(tokens: list[str], info: Path, line: int) -> MiasRow:
         x, y, r = (float(t) for t in coords)
     except ValueError:
         raise bad("expected three numbers X Y RADIUS") from None
+    if not all(math.isfinite(v) for v in (x, y, r)):
+        raise bad("X Y RADIUS must be finite numbers (not nan or inf)")
     if r <= 0:
         raise bad("radius must be positive")
     return MiasRow(refnum, tissue, abnormality, severity, x, y, r, line)

@@ -29,8 +29,15 @@ __all__ = ["load_npz"]
 
 
 def _open(path: Path):
+    """The archive, read with ``allow_pickle=False`` (never anything else: a pickle can run code)."""
     if not path.is_file():
         raise DataError(f"{path}: npz file not found")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+        what = "a single .npy array" if head == b"\x93NUMPY" else "not a zip archive"
+        raise DataError(f"{path}: not a .npz file ({what}); a .npz is a zip archive of .npy arrays, as "
+                        "written by numpy.savez / savez_compressed")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
@@ -40,7 +47,13 @@ def _open(path: Path):
 def _get(npz, path: Path, key: str) -> np.ndarray:
     try:
         return npz[key]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except ValueError as exc:
+        if "pickle" in str(exc):  # an object array: numpy's hint (allow_pickle=True) is the wrong advice
+            raise DataError(f"{path}: array {key!r} holds Python objects, which featurekit never unpickles "
+                            "(unpickling can run code); store images, masks and labels as numeric arrays "
+                            "and class names as a string array") from None
+        raise DataError(f"{path}: cannot read array {key!r} ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: cannot read array {key!r} ({exc})") from None
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from featurekit.data.roi import circles_to_mask
 from featurekit.errors import DataError
-from featurekit.imageio import read_image, read_mask
+from featurekit.imageio import MIN_SIDE, check_image_size, read_image, read_mask
 
 __all__ = [
     "FileImages",
@@ -152,6 +152,8 @@ class ArrayImages(_Rows):
         for name, arr in zip(self.names, self.arrays):
             if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
                 raise DataError(f"{name}: images must be (N, H, W) or (N, H, W, 3), got {arr.shape}")
+            if len(arr) and min(arr.shape[1:3]) < MIN_SIDE:
+                check_image_size(arr[0], name, "every image")
 
     def load(self, i: int) -> np.ndarray:
         return np.array(self._row(i))  # a copy: callers may modify it

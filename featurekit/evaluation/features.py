@@ -19,6 +19,11 @@ Reading is memoised per process: the whole matrix of one cache entry is read
 once (keyed by file path, size, modification time and entry id) and rows are
 taken from memory afterwards, so a 5x3 cross-validation does not reopen the
 file 30 times. A cache file that is rewritten (new mtime) is read again.
+
+Rows holding NaN or infinite values are found when the entry is read; asking
+for one of them is a :class:`~featurekit.errors.DataError` naming the feature
+set, the cache file and the ids -- never a scaler or classifier traceback, and
+never numbers computed from them.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from featurekit.cache import FeatureCache
 from featurekit.data.images_of import as_ids
-from featurekit.errors import CacheError
+from featurekit.errors import CacheError, DataError
 
 __all__ = ["CachedFeatures", "as_ids", "load_entry"]
 
@@ -46,7 +51,8 @@ def _load(path: str, size: int, mtime_ns: int, entry_id: str, key: str):
     ids = cache.ids
     index = {s: i for i, s in enumerate(ids)}
     data.flags.writeable = False
-    return data, index
+    bad = np.flatnonzero(~np.isfinite(data).all(axis=1)) if data.dtype.kind == "f" else np.zeros(0, np.int64)
+    return data, index, bad
 
 
 def load_entry(cache: FeatureCache | str | os.PathLike, key: str, entry_id: str):
@@ -56,6 +62,8 @@ def load_entry(cache: FeatureCache | str | os.PathLike, key: str, entry_id: str)
     -------
     data : ndarray (read-only), shape (N, D)
     index : dict of str to int
+    bad : ndarray of int
+        Rows holding NaN or infinite values.
     """
     path = Path(cache.path if isinstance(cache, FeatureCache) else cache)
     try:
@@ -134,7 +142,7 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
 
     def _rows(self, X) -> np.ndarray:
         ids = as_ids(X)
-        data, index = load_entry(self._cache(), self.key, self.entry_id_)
+        data, index, bad = load_entry(self._cache(), self.key, self.entry_id_)
         try:
             rows = np.fromiter((index[s] for s in ids), dtype=np.int64, count=ids.shape[0])
         except KeyError:
@@ -143,6 +151,15 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
                 f"{len(missing)} sample id(s) are not in {self._cache().path} "
                 f"(features {self.key!r}), e.g. {missing[:3]}"
             ) from None
+        if bad.size:
+            hit = np.isin(rows, bad)
+            if hit.any():
+                where = sorted(set(ids[hit].tolist()))
+                raise DataError(
+                    f"features {self.key!r} (entry {self.entry_id_}) in {self._cache().path} hold NaN or "
+                    f"infinite values in {len(where)} of the rows asked for: id(s) {', '.join(where[:5])}"
+                    f"{' ...' if len(where) > 5 else ''}; drop these images, or remove the entry to recompute "
+                    f"it (featurekit cache rm {self._cache().path} --key {self.key} --entry {self.entry_id_})")
         return data[rows].astype(self.dtype, copy=True)
 
     # ------------------------------------------------------------------ sklearn API

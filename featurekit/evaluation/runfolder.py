@@ -60,24 +60,30 @@ A run folder ``runs/NAME/`` holds (write it with
     :mod:`featurekit.evaluation.comparison`).
 ``training_curves.csv`` (optional, fine-tuning runs)
     ``epoch, split, loss, metric, fold``; plotted by ``featurekit report``.
+
+A run folder is never overwritten silently: writing into a non-empty folder
+raises :class:`~featurekit.errors.OutputExistsError` unless ``overwrite=True``
+(``--overwrite``), and then the folder is replaced as a whole -- the new one is
+written beside it and swapped in (:class:`featurekit.io.StagedFolder`), so no
+file of an earlier run (``comparisons.csv``, ``report.html``...) is left
+beside the new results, and a crash never leaves a mix of the two. Each file
+is written atomically (:func:`featurekit.io.atomic_write`): a full disk is a
+:class:`~featurekit.errors.DiskFullError` and leaves no temporary file.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from featurekit.errors import DataError
-from featurekit.io import versions
+from featurekit.errors import DataError, StorageError
 from featurekit.evaluation.summary import PREDICTION_COLUMNS
+from featurekit.io import StagedFolder, atomic_write_text, jsonable, refuse_existing, utc_now, versions
 
 __all__ = [
     "RESULT_REQUIRED",
@@ -86,9 +92,7 @@ __all__ = [
     "write_run",
     "read_run",
     "read_runs",
-    "versions",
-    "jsonable",
-    "now",
+    "check_out",
 ]
 
 #: columns every results.csv must have (the metric columns come on top)
@@ -97,33 +101,6 @@ RESULT_REQUIRED = ["feature_set", "classifier", "kind", "model", "layer", "layer
 #: columns of the optional training_curves.csv
 TRAINING_CURVE_COLUMNS = ["epoch", "split", "loss", "metric", "fold"]
 KINDS = ("handcrafted", "deep", "fused", "finetuned")
-
-
-def now() -> str:
-    """UTC time, ISO 8601, seconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types: numpy scalars/arrays converted, NaN/inf -> None."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if obj is None or isinstance(obj, (str, int)):
-        return obj
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return str(obj)
 
 
 @dataclass
@@ -142,16 +119,22 @@ class RunFolder:
         return self.path.name
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def check_out(folder: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse, before any work, a run folder that is not empty unless ``overwrite``.
+
+    Raises
+    ------
+    OutputExistsError
+        Naming the folder and suggesting ``--overwrite``.
+    """
+    return refuse_existing(folder, overwrite, what="run folder")
 
 
 def write_run(folder: str | os.PathLike, results: pd.DataFrame, predictions: pd.DataFrame,
               provenance: dict, *, comparisons: pd.DataFrame | None = None,
-              training_curves: pd.DataFrame | None = None) -> Path:
-    """Write a run folder (created if needed; files replaced atomically one by one).
+              training_curves: pd.DataFrame | None = None, overwrite: bool = False,
+              stage: StagedFolder | None = None) -> Path:
+    """Write a run folder, whole: staged beside ``folder`` and swapped in when complete.
 
     Parameters
     ----------
@@ -164,6 +147,12 @@ def write_run(folder: str | os.PathLike, results: pd.DataFrame, predictions: pd.
     provenance : dict
         Written as ``provenance.json`` (``created`` and ``versions`` are added when missing).
     comparisons, training_curves : DataFrame, optional
+    overwrite : bool, default False
+        Replace a non-empty ``folder`` as a whole; without it, a non-empty
+        ``folder`` is an :class:`~featurekit.errors.OutputExistsError`.
+    stage : StagedFolder, optional
+        A stage of ``folder`` the caller already wrote files into (e.g. fold
+        checkpoints); the run files join them and the stage is committed.
 
     Returns
     -------
@@ -183,22 +172,32 @@ def write_run(folder: str | os.PathLike, results: pd.DataFrame, predictions: pd.
     if dup.any():
         raise DataError(f"results repeat (feature_set, classifier) rows: "
                         f"{results.loc[dup, ['feature_set', 'classifier']].values.tolist()[:3]}")
-    folder.mkdir(parents=True, exist_ok=True)
+    if stage is None:
+        stage = StagedFolder(folder, overwrite=overwrite, what="run folder")
+    elif stage.dest != folder:
+        raise ValueError(f"stage of {stage.dest} given to write {folder}")
     prov = dict(provenance)
-    prov.setdefault("created", now())
+    prov.setdefault("created", utc_now())
     prov.setdefault("versions", versions())
     prov.setdefault("format", {"name": "featurekit-run", "version": 1})
-    _atomic_text(folder / "results.csv", results.to_csv(index=False))
-    _atomic_text(folder / "results.json",
-                 json.dumps(jsonable(results.to_dict(orient="records")), indent=1) + "\n")
     cols = PREDICTION_COLUMNS + [c for c in predictions.columns if c not in PREDICTION_COLUMNS]
-    _atomic_text(folder / "predictions.csv", predictions[cols].to_csv(index=False))
-    if comparisons is not None:
-        _atomic_text(folder / "comparisons.csv", comparisons.to_csv(index=False))
-    if training_curves is not None:
-        _atomic_text(folder / "training_curves.csv", training_curves.to_csv(index=False))
-    _atomic_text(folder / "provenance.json", json.dumps(jsonable(prov), indent=2) + "\n")
-    return folder
+    texts = {
+        "results.csv": results.to_csv(index=False),
+        "results.json": json.dumps(jsonable(results.to_dict(orient="records")), indent=1) + "\n",
+        "predictions.csv": predictions[cols].to_csv(index=False),
+        "comparisons.csv": None if comparisons is None else comparisons.to_csv(index=False),
+        "training_curves.csv": None if training_curves is None else training_curves.to_csv(index=False),
+        "provenance.json": json.dumps(jsonable(prov), indent=2) + "\n",
+    }
+    try:
+        for name, text in texts.items():
+            if text is not None:
+                atomic_write_text(stage.path / name, text)
+        return stage.commit()
+    except StorageError as exc:  # name the run folder, not its hidden stage
+        raise type(exc)(str(exc).replace(str(stage.path), str(folder))) from None
+    finally:
+        stage.discard()  # no-op once committed
 
 
 def read_run(folder: str | os.PathLike) -> RunFolder:

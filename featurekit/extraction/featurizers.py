@@ -14,13 +14,14 @@ from typing import Iterator, Sequence
 
 import torch
 
-from featurekit.devices import torch_device
+from featurekit.devices import check_workers, torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
 from featurekit.errors import DataError, FeaturekitError
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pooling import LARGE_DIM, pooled_dim
 from featurekit.models.layers import Layer
+from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel, ModelRef
 
 Batches = Sequence[tuple[int, int]]
@@ -73,7 +74,7 @@ class CNNFeaturizer:
         self.pool = pool
         self.device = resolve_device(device)
         self.amp = bool(amp) and self.device.type == "cuda"
-        self.num_workers = default_workers() if num_workers is None else int(num_workers)
+        self.num_workers = default_workers() if num_workers is None else check_workers(num_workers)
         self.dtype = dtype
         self.specs = [self._spec(layer) for layer in self.layers]
         self.description = f"{ref.name} ({len(self.layers)} layers)"
@@ -106,6 +107,9 @@ class CNNFeaturizer:
         layers = [layer for layer in self.layers if layer.name in wanted]
         if not batches or not layers:
             return
+        check_memory(self.ref.name, self.ref.preprocessing.size, max(b - a for a, b in batches), self.device,
+                     channels=self.ref.preprocessing.channels,
+                     small_input=bool((self.ref.arch or {}).get("small_input")))
         loaded = self.load()
         cuda = self.device.type == "cuda"
         # channels_last: 1.3-2.1x faster convolutions on CPU (oneDNN) as on GPU, same values to ~1e-6

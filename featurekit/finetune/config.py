@@ -128,6 +128,8 @@ class FinetuneConfig:
                 raise FinetuneError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.patience < 0:
             raise FinetuneError(f"patience must be >= 0, got {self.patience}")
+        if not (isinstance(self.num_workers, int) and self.num_workers >= 0):
+            raise FinetuneError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise FinetuneError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if not 0.0 <= float(self.dropout) < 1.0:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from featurekit.checkpoint import save_checkpoint
+from featurekit.io import StagedFolder
 from featurekit.errors import DataError
 from featurekit.evaluation.crossval import plan_folds, run_provenance
 from featurekit.evaluation.metrics import youden_threshold
@@ -78,7 +79,7 @@ def fold_seed(seed: int, repeat: int, fold: int) -> int:
 
 def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_boot: int = 2000,
                    confidence: float = 0.95, youden: str = "val", save_checkpoints: bool = False,
-                   progress: bool = True, command: Optional[str] = None) -> CVResult:
+                   progress: bool = True, command: Optional[str] = None, overwrite: bool = False) -> CVResult:
     """Fine-tune in every fold of ``cv`` and score the test folds.
 
     Parameters
@@ -101,9 +102,13 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         Also write each fold's best model to ``run_dir/checkpoints/r{R}_f{F}.pt``.
     command : str, optional
         The command line to record (default: ``sys.argv``).
+    overwrite : bool, default False
+        Replace a non-empty ``run_dir`` as a whole (otherwise refused before training).
     """
     if youden not in ("val", "train"):
         raise FinetuneError(f"youden must be 'val' or 'train', got {youden!r}")
+    # the run folder is written beside run_dir and swapped in whole; a non-empty one is refused now
+    stage = StagedFolder(run_dir, overwrite=overwrite, what="run folder") if run_dir is not None else None
     dataset = labelled(dataset)
     if dataset.positive is None:
         raise DataError(f"{dataset.source or dataset.name}: cross-validated results need a positive class "
@@ -168,9 +173,9 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
             sub = dataset.subset(np.sort(fit_rows))
             meta = checkpoint_meta(sub, config, start, model, tr, {"fold": info},
                                    extra_lineage={"cv": str(cv), "repeat": int(fold.repeat), "fold": int(fold.fold)})
-            path = save_checkpoint(Path(run_dir) / "checkpoints" / f"r{fold.repeat}_f{fold.fold}.pt",
-                                   start.arch, model.state_dict(), meta)
-            info["checkpoint"] = str(path)
+            name = Path("checkpoints") / f"r{fold.repeat}_f{fold.fold}.pt"
+            save_checkpoint(stage.path / name, start.arch, model.state_dict(), meta)
+            info["checkpoint"] = str(Path(run_dir) / name)
         fold_info.append(info)
 
     predictions = pd.DataFrame(pred_rows)
@@ -195,5 +200,5 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     result = CVResult(rows, predictions, curves, provenance, fold_info)
     if run_dir is not None:
         result.run_dir = write_run(run_dir, rows, predictions, curves, provenance,
-                                   title=f"{fs_name} on {dataset.name} ({protocol})")
+                                   title=f"{fs_name} on {dataset.name} ({protocol})", stage=stage)
     return result

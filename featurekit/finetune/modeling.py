@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from featurekit.checkpoint import is_checkpoint, read_weights_file
+from featurekit.checkpoint import is_checkpoint, load_weights_file
 from featurekit.errors import LayerError
 from featurekit.finetune.errors import FinetuneError, HeadMismatchError
 from featurekit.models.architecture import make_small_input, normalize_arch, set_head
@@ -73,7 +73,7 @@ def starting_point(config, class_names: list[str], *, seed: int | None = None) -
     choice = str(config.weights)
     checkpoint = None
     if choice.lower() not in {"imagenet", "none", "random"} and not choice.lower().startswith("imagenet:"):
-        obj = read_weights_file(choice)
+        obj = load_weights_file(choice)
         checkpoint = obj if is_checkpoint(obj) else None
     if checkpoint is None and config.small_input and config.size is None:
         raise FinetuneError("the small-input stem is meant for 28-64 px images: give the input size (--size)")

@@ -11,11 +11,14 @@ import pandas as pd
 import torch
 
 from featurekit.checkpoint import load_checkpoint
+from featurekit.devices import check_workers
 from featurekit.devices import torch_device as resolve_device
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.errors import HeadMismatchError
 from featurekit.finetune.training import predict_view
 from featurekit.finetune.modeling import quiet_load_model
+from featurekit.io import atomic_write_text
+from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel
 
 
@@ -27,6 +30,7 @@ class Predictor:
     class_names: list
     positive: Optional[str]
     path: Path
+    small_input: bool = False
 
     @classmethod
     def load(cls, path) -> "Predictor":
@@ -42,7 +46,7 @@ class Predictor:
         if n_out and len(names) != n_out:
             raise HeadMismatchError(f"checkpoint {path} has a {n_out}-class head but lists {len(names)} "
                                     f"class names {names}")
-        return cls(lm, names, meta.get("positive"), path)
+        return cls(lm, names, meta.get("positive"), path, bool(ckpt["arch"].get("small_input", False)))
 
     def label_mapping(self, dataset) -> np.ndarray:
         """Dataset label -> checkpoint class index; a class the checkpoint does not know is an error."""
@@ -60,6 +64,10 @@ class Predictor:
                       num_workers: int = 0, progress: bool = False) -> np.ndarray:
         """``(N, K)`` probabilities in checkpoint class order, rows in dataset order."""
         dev = resolve_device(device)
+        num_workers = check_workers(num_workers)
+        pre = self.loaded.preprocessing
+        check_memory(self.loaded.name, pre.size, min(batch_size, max(len(dataset), 1)), dev, channels=pre.channels,
+                     small_input=self.small_input)
         base = BaseImages(dataset, self.loaded.preprocessing, cache=False, progress=progress)
         view = View(base, np.arange(len(dataset)), np.zeros(len(dataset), dtype=np.int64))
         model = self.loaded.model.to(dev)
@@ -91,8 +99,7 @@ def predict(checkpoint, dataset, out=None, **kw) -> pd.DataFrame:
     """Predict ``dataset`` with a fine-tuned ``checkpoint``; write the table to ``out`` (CSV) when given."""
     table = Predictor.load(checkpoint).predict(dataset, **kw)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        atomic_write_text(out, table.to_csv(index=False))
     return table
 
 

@@ -20,16 +20,15 @@ exactly the same statistics::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from featurekit.evaluation.runfolder import jsonable
 from featurekit.evaluation.runfolder import write_run as write_run_folder
 from featurekit.evaluation.summary import PREDICTION_COLUMNS, summarise_predictions
+from featurekit.io import StagedFolder, atomic_call
 
 CURVE_COLUMNS = ["fold", "repeat", "epoch", "split", "loss", "metric"]
 
@@ -83,24 +82,24 @@ def plot_curves(curves: pd.DataFrame, path, title: str = "", metric_label: str =
     if title:
         fig.suptitle(title)
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_call(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return path
 
 
 # ---------------------------------------------------------------------------- run folder
-def write_json(path, obj) -> Path:
-    """Strict JSON (NaN -> null), written atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return path
-
-
 def write_run(folder, rows: pd.DataFrame, predictions: pd.DataFrame, curves: pd.DataFrame,
-              provenance: dict, title: str = "") -> Path:
-    """Write the run folder (see the module docstring); returns its path."""
-    folder = write_run_folder(folder, rows, predictions[PREDICTION_COLUMNS], provenance, training_curves=curves)
-    plot_curves(curves, Path(folder) / "training_curves.png", title=title)
-    return Path(folder)
+              provenance: dict, title: str = "", *, overwrite: bool = False,
+              stage: StagedFolder | None = None) -> Path:
+    """Write the run folder (see the module docstring), whole; returns its path.
+
+    A non-empty ``folder`` is refused unless ``overwrite`` (then replaced as a
+    whole); ``stage`` is a :class:`~featurekit.io.StagedFolder` of ``folder``
+    already holding files of this run (fold checkpoints).
+    """
+    stage = stage if stage is not None else StagedFolder(folder, overwrite=overwrite, what="run folder")
+    plot_curves(curves, stage.path / "training_curves.png", title=title)
+    return write_run_folder(folder, rows, predictions[PREDICTION_COLUMNS], provenance, training_curves=curves,
+                            stage=stage)

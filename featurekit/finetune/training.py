@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from featurekit import __version__
 from featurekit.checkpoint import layer_table_records, save_checkpoint
+from featurekit.io import refuse_existing
 from featurekit.errors import DataError
 from featurekit.evaluation.protocols import HoldoutCV
 from featurekit.evaluation.resampling import random_oversample_indices
@@ -373,8 +374,10 @@ class FinetuneResult:
     def preprocessing(self):
         return self.start.preprocessing
 
-    def save(self, path) -> Path:
-        self.checkpoint = save_checkpoint(path, self.start.arch, self.model.state_dict(), self.meta)
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write the checkpoint (atomically); an existing ``path`` needs ``overwrite=True``."""
+        self.checkpoint = save_checkpoint(path, self.start.arch, self.model.state_dict(), self.meta,
+                                          overwrite=overwrite)
         return self.checkpoint
 
 
@@ -464,7 +467,8 @@ def prepare(dataset, config: FinetuneConfig, *, seed: Optional[int] = None):
     return start, frozen
 
 
-def finetune(dataset, config: FinetuneConfig, out=None, *, progress: bool = True) -> FinetuneResult:
+def finetune(dataset, config: FinetuneConfig, out=None, *, progress: bool = True,
+             overwrite: bool = False) -> FinetuneResult:
     """Fine-tune on a whole dataset and (with ``out``) write the best checkpoint.
 
     Splits: a dataset with a predefined ``split`` trains on ``train`` and stops
@@ -473,12 +477,16 @@ def finetune(dataset, config: FinetuneConfig, out=None, *, progress: bool = True
     used for training. Without a split column, a stratified ``val_fraction`` of
     the images is held out for early stopping.
 
+    An existing ``out`` is refused before training unless ``overwrite=True``.
+
     Returns
     -------
     FinetuneResult
         ``.model`` (best state, eval mode, CPU), ``.meta`` (checkpoint meta),
         ``.checkpoint`` (the written path, when ``out`` was given).
     """
+    if out is not None:
+        refuse_existing(out, overwrite, what="checkpoint")
     dataset = labelled(dataset)
     labels = np.asarray(dataset.labels)
     rows = np.arange(len(dataset))
@@ -512,7 +520,7 @@ def finetune(dataset, config: FinetuneConfig, out=None, *, progress: bool = True
     meta = checkpoint_meta(dataset, config, start, start.model, tr, metrics)
     result = FinetuneResult(start.model, start, tr, meta)
     if out is not None:
-        result.save(out)
+        result.save(out, overwrite=overwrite)
     return result
 
 

@@ -1,10 +1,11 @@
 """Resolving ``--weights imagenet | none | PATH`` into a ready model.
 
 * ``imagenet``: torchvision's default ImageNet weights for the model, through
-  torchvision's own weights API and torch hub cache (``$TORCH_HOME/hub/checkpoints``):
+  torchvision's weights API and torch hub cache (``$TORCH_HOME/hub/checkpoints``):
   downloaded when online, read from the cache when present. Offline with the
   file missing, a :class:`~featurekit.errors.WeightsError` names the exact file
-  and folder to put it in.
+  and folder to put it in. A cached file is trusted only when its sha256 starts
+  with the hash prefix in its name (torchvision's ``check_hash`` rule).
 * ``none``: random initialisation under a seed (``torch.manual_seed``), never
   passed off as pretrained: its tag says ``none``.
 * ``PATH``: a torchvision state_dict file, or a featurekit checkpoint written by
@@ -12,6 +13,11 @@
 
 Each resolution records the weights' sha256 so every result can say exactly
 which weights made it.
+
+No code runs from a weights file: every file, on every path, is read by
+:func:`featurekit.checkpoint.load_weights_file` (``torch.load(weights_only=True)``);
+torchvision's own loader, which unpickles hub files with ``weights_only=False``,
+is never called.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,15 +36,16 @@ import torch
 import torchvision
 from torch import nn
 
-from featurekit.checkpoint import is_checkpoint, read_weights_file
+from featurekit.checkpoint import is_checkpoint, load_weights_file
 from featurekit.errors import WeightsError
+from featurekit.io import write_json
 from featurekit.models.architecture import apply_arch
 from featurekit.models.layers import LayerTable
 from featurekit.models.preprocessing import Preprocessing
 from featurekit.specs import Weights
 from featurekit.models.registry import ModelSpec, build, get_spec, head_modules, layer_table, table_for_model
 
-_HASHES: dict[str, str] = {}  # "realpath|size|mtime_ns" -> sha256
+_HASHES: dict[str, str] = {}  # "realpath|inode|size|mtime_ns|ctime_ns" -> sha256
 _INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
                    "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
                    "orthogonal_")
@@ -58,6 +66,7 @@ class ModelRef:
     weights_sha256: str | None  # None for random init until built (then the state_dict's hash)
     weights_path: str | None = None
     meta: dict = field(default_factory=dict)
+    arch: dict | None = None  # a featurekit checkpoint's architecture (new head, small-input stem)
     _builder: Callable[[], nn.Module] | None = field(default=None, repr=False)
 
     @property
@@ -115,24 +124,22 @@ def skip_init():
 
 
 @contextlib.contextmanager
-def _mapped_state_dict(tv_weights, path: Path):
-    """Let torchvision's builder read a cached weights file through ``mmap``.
+def _safe_state_dict(tv_weights, path: Path):
+    """Make torchvision's builder take its state_dict from :func:`load_weights_file`.
 
-    torchvision's ``get_state_dict`` reads the whole file into memory before
-    the builder copies it into the model (528 MB for VGG16); mapping it skips
-    one full read. Only this call's weights are affected, and only while the
-    file is in the hub cache (the download path stays torchvision's own);
-    legacy-format files, which cannot be mapped, take torchvision's path.
+    torchvision's builders call ``weights.get_state_dict()``, which unpickles the
+    hub file with ``weights_only=False`` (code in a crafted file would run).
+    While this context is active, that call returns the verified ``path`` read
+    safely (and mapped, which skips one full read of a 528 MB VGG16 file);
+    nothing ever falls back to torchvision's loader.
     """
     cls = type(tv_weights)
     own = cls.__dict__.get("get_state_dict")
-    original = cls.get_state_dict
 
     def get_state_dict(self, *args, **kwargs):
-        if self is tv_weights and path.is_file():
-            with contextlib.suppress(RuntimeError):  # legacy (non-zip) files cannot be mapped
-                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return original(self, *args, **kwargs)
+        if self is not tv_weights:
+            raise WeightsError(f"torchvision asked for weights {self} while building with {tv_weights}")
+        return load_weights_file(path, mmap=True)
 
     cls.get_state_dict = get_state_dict
     try:
@@ -150,9 +157,9 @@ def _hash_memo_path() -> Path:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, memoised by (real path, size, mtime) in memory and on disk."""
+    """sha256 of a file, memoised by (real path, inode, size, mtime, ctime) in memory and on disk."""
     st = os.stat(path)
-    key = f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    key = f"{os.path.realpath(path)}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
     if key in _HASHES:
         return _HASHES[key]
     memo_path = _hash_memo_path()
@@ -166,11 +173,8 @@ def file_sha256(path: str | os.PathLike) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
         memo[key] = h.hexdigest()
-        with contextlib.suppress(OSError):
-            memo_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo_path.with_name(f".{memo_path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(memo))
-            os.replace(tmp, memo_path)
+        with contextlib.suppress(OSError):  # a memo that cannot be written only costs a re-hash
+            write_json(memo_path, memo, indent=None)
     _HASHES[key] = memo[key]
     return memo[key]
 
@@ -213,6 +217,43 @@ def hub_file(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
+def hash_prefix(path: str | os.PathLike) -> str | None:
+    """The sha256 prefix a torchvision file name carries (``mobilenet_v2-b0353104.pth`` -> ``b0353104``).
+
+    torchvision's ``check_hash`` rule: the 8 or more hex digits after the last
+    ``-`` of the file stem; None when the name has none.
+    """
+    stem = Path(path).name.split(".", 1)[0]
+    tail = stem.rsplit("-", 1)[-1] if "-" in stem else ""
+    return tail if re.fullmatch(r"[0-9a-f]{8,}", tail) else None
+
+
+def verify_hub_file(tv_weights, path: Path, model: str) -> str:
+    """The sha256 of a cached torchvision weights file, checked against the prefix in its name.
+
+    Raises
+    ------
+    WeightsError
+        The name carries no hash, or the file's sha256 does not start with it
+        (another file saved under that name, or a damaged one): never used
+        or recorded as ImageNet weights.
+    """
+    prefix = hash_prefix(path)
+    if prefix is None:
+        raise WeightsError(f"{path}: the file name of {model}'s {tv_weights.name} weights carries no sha256 "
+                           "prefix, so the file cannot be verified; pass it as --weights PATH to use it as "
+                           "a plain weights file")
+    sha = file_sha256(path)
+    if not sha.startswith(prefix):
+        raise WeightsError(
+            f"{path} has the name of torchvision's {model} ImageNet weights ({tv_weights.name}), whose sha256 "
+            f"starts with {prefix}, but this file's sha256 starts with {sha[:len(prefix)]}: it is another or "
+            f"a damaged file, and is not used as ImageNet weights. Delete it (it is downloaded again from "
+            f"{tv_weights.url} when online) or put the genuine file there; to use this file as your own "
+            f"weights, pass its path with --weights (it is then recorded as file:{path.name})")
+    return sha
+
+
 def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, size: int | None = None,
                   mode: str = "crop") -> ModelRef:
     """Resolve a model and its weights (downloading ImageNet weights if needed), without building it.
@@ -240,8 +281,10 @@ def _resolve_imagenet(spec: ModelSpec, variant, size, mode) -> ModelRef:
     tv_weights = imagenet_weights(spec.name, variant)
     path = hub_file(tv_weights)
     if not path.is_file():
-        try:  # torchvision's own download path into the hub cache
-            tv_weights.get_state_dict(progress=True, check_hash=True)
+        try:  # download only (hash-checked by torch hub); reading is ours
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(tv_weights.url, str(path), hash_prefix=hash_prefix(path),
+                                           progress=True)
         except OSError as exc:  # URLError is an OSError: offline and not cached
             raise WeightsError(
                 f"ImageNet weights for {spec.name} are not available offline: expected the file "
@@ -249,14 +292,17 @@ def _resolve_imagenet(spec: ModelSpec, variant, size, mode) -> ModelRef:
                 f"Download {tv_weights.url} and put it there, or use --weights none / --weights PATH. "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
+        except RuntimeError as exc:  # torch hub's hash check of the download
+            raise WeightsError(f"downloading {tv_weights.url} to {path} failed: {exc}") from exc
+    sha = verify_hub_file(tv_weights, path, spec.name)
 
     def builder():
-        with skip_init(), _mapped_state_dict(tv_weights, path):  # every parameter comes from the file
+        with skip_init(), _safe_state_dict(tv_weights, path):  # every parameter comes from the file
             return build(spec.name, weights=tv_weights)
 
     pre = Preprocessing.from_weights(tv_weights.transforms(), spec.default_size, size, mode)
     return ModelRef(spec, layer_table(spec.name, pre.size), pre, f"imagenet:{tv_weights.name}",
-                    file_sha256(path), str(path), _builder=builder)
+                    sha, str(path), _builder=builder)
 
 
 def _resolve_random(spec: ModelSpec, seed: int, size, mode) -> ModelRef:
@@ -271,7 +317,7 @@ def _resolve_random(spec: ModelSpec, seed: int, size, mode) -> ModelRef:
 
 
 def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
-    obj = read_weights_file(path)
+    obj = load_weights_file(path)
     if is_checkpoint(obj):
         arch = obj["arch"]
         if arch.get("name", spec.name) != spec.name:
@@ -307,7 +353,7 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
         with torch.device("meta"):
             _load_state(build(spec.name, weights=None), state, path, strict=False, spec=spec, check_only=True)
     return ModelRef(spec, table, pre, f"file:{path.name}", file_sha256(path), str(path.resolve()), meta,
-                    _builder=builder)
+                    arch=dict(obj["arch"]) if is_checkpoint(obj) else None, _builder=builder)
 
 
 def _load_state(model: nn.Module, state: dict, path: Path, strict: bool, spec: ModelSpec | None = None,
