@@ -2,7 +2,7 @@
 
 usage: python _cache_worker.py CACHE MODE [LOCK_TIMEOUT]
 MODE slow:    extract with a pause after each journaled batch (to be killed)
-MODE crash:   extract, then die (os._exit) right before the atomic publish
+MODE crash:   extract, then die (os._exit) after building the new file, right before the atomic replace
 MODE hold:    take the write lock, print "locked", wait for CACHE.release, then extract
 MODE normal:  extract
 """
@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import random_dataset  # noqa: E402
 
 import featurekit.cache as cache_mod  # noqa: E402
+import featurekit.cache.writer as writer_mod  # noqa: E402
 from featurekit.extraction.pipeline import extract  # noqa: E402
 
 SPEC = ["resnet18:conv2_block2_out,conv4_block1_out,avg_pool"]
@@ -33,10 +34,12 @@ def run(cache_path: str, mode: str, lock_timeout: float = 600.0):
 
         cache_mod.CacheWriter.write = slow_write
     if mode == "crash":
-        def die(tmp, path):
-            os._exit(17)
+        def die(path, write, nbytes=None):
+            tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}-crash")
+            write(tmp)  # the new file is complete beside the old one ...
+            os._exit(17)  # ... and the process dies before os.replace
 
-        cache_mod._publish = die
+        writer_mod.atomic_call = die
     if mode == "hold":
         from featurekit.cache import DatasetMeta, FeatureCache
 
