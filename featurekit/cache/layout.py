@@ -147,6 +147,21 @@ def json_attr(attrs: dict, name: str, where: str, kind: type, default=None):
     return value
 
 
+def attrs_digest(attrs: dict) -> str:
+    """The seal of a set of attributes (as :func:`read_attrs` returns them), ``attrs_sha256`` left out."""
+    return hashlib.sha256(canonical_json({k: v for k, v in attrs.items() if k != "attrs_sha256"}).encode()).hexdigest()
+
+
+def seal(obj) -> None:
+    """Store ``attrs_sha256`` on ``obj``, computed from its attributes as read back."""
+    obj.attrs["attrs_sha256"] = attrs_digest(read_attrs(obj, obj.name))
+
+
+def check_seal(attrs: dict, where: str) -> None:
+    if attrs.get("attrs_sha256") != attrs_digest(attrs):
+        raise CacheError(f"{where}: the attributes do not match their checksum (attrs_sha256): damaged")
+
+
 # ----------------------------------------------------------------------------- datasets
 def chunk_rows(n: int, row_bytes: int) -> int:
     return int(max(1, min(max(n, 1), CHUNK_BYTES // max(1, row_bytes))))

@@ -24,8 +24,8 @@ import h5py
 import numpy as np
 
 from featurekit.cache.entries import DatasetMeta, Entry, EntrySpec
-from featurekit.cache.layout import (FORMAT_VERSION, array_digest, dataset_blocks, json_attr, read_attrs,
-                                     read_strings, rows_digest)
+from featurekit.cache.layout import (FORMAT_VERSION, array_digest, check_seal, dataset_blocks, json_attr,
+                                     read_attrs, read_strings, rows_digest)
 from featurekit.errors import CacheError
 
 __all__ = ["FeatureCache", "default_cache_dir", "default_cache_path"]
@@ -102,6 +102,7 @@ def load_snapshot(path: Path) -> Snapshot:
                 f"it cannot be checked: remove it (`featurekit cache rm {path}`) and extract again")
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise CacheError(f"{path} has cache format {version!r}; this featurekit reads format {FORMAT_VERSION}")
+        check_seal(attrs, where)
         class_names = json_attr(attrs, "class_names", where, list)
         if not all(isinstance(c, str) for c in class_names):
             raise CacheError(f"{where}: attribute 'class_names' is not a list of names: not a featurekit cache")
@@ -149,6 +150,7 @@ def _walk(group: h5py.Group, prefix: str, snap: Snapshot, where: str) -> None:
         key, _, entry_id = path[len("features/"):].rpartition("/")
         try:
             attrs = read_attrs(obj, f"{where}: {path}")
+            check_seal(attrs, f"{where}: {path}")
             params = json_attr(attrs, "params", f"{where}: {path}", dict)
             for name_ in ("sha256", "rows_sha256"):
                 if not isinstance(attrs.get(name_), str):

@@ -31,7 +31,7 @@ from featurekit import __version__
 from featurekit.cache.entries import DatasetMeta, EntrySpec
 from featurekit.cache.journal import Journal
 from featurekit.cache.layout import (FORMAT_VERSION, LIBVER, attr_value, check_space, chunk_rows, create_checked,
-                                     h5_error, reserve, rows_digest, write_strings)
+                                     h5_error, reserve, rows_digest, seal, write_strings)
 from featurekit.cache.lock import FileLock
 from featurekit.cache.reader import FeatureCache, Snapshot, bound, warn
 from featurekit.cache.reuse import BLOCK_BYTES, FileRows, JournalRows, runs, sibling_sources
@@ -50,6 +50,7 @@ def _skeleton(attrs: dict, ids: Sequence[str], labels, groups, row_hashes: Seque
     buf = io.BytesIO()
     with h5py.File(buf, "w", libver=LIBVER) as f:
         f.attrs.update({**attrs, "featurekit_cache": FORMAT_VERSION, "n": len(ids)})
+        seal(f)
         write_strings(f, "ids", ids)
         create_checked(f, "labels", np.asarray(labels, dtype=np.int64))
         write_strings(f, "row_hashes", row_hashes)
@@ -459,6 +460,7 @@ class CacheWriter:
                 ds.attrs.update({"sha256": hashlib.sha256(
                     np.ascontiguousarray(data.astype(data.dtype.newbyteorder("<"), copy=False)).tobytes()
                 ).hexdigest(), "rows_sha256": digest})
+                seal(ds)
                 names = f"feature_names/{e.key}/{e.entry_id}"
                 if names in src:
                     src.copy(src[names], dst.require_group(f"feature_names/{e.key}"), e.entry_id)
@@ -492,6 +494,7 @@ class CacheWriter:
                       "sha256": h.hexdigest(),
                       "rows_sha256": rows_digest([self._ids[k] for k in rows], [self._hashes[k] for k in rows])})
         data.attrs.update(attrs)
+        seal(data)
         if spec.feature_names is not None:
             write_strings(f, f"feature_names/{spec.key}/{spec.entry_id}", list(spec.feature_names))
 
