@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 
 from _cache_helpers import RowSpy, change_image, folder, glcm, write_images
-from featurekit.cache import FeatureCache
-from featurekit.cache.journal import Journal
-from featurekit.cache.writer import CacheWriter
+from featurekit.cache import CacheWriter, FeatureCache
 from featurekit.cli import main
 from featurekit.errors import DataError
 
@@ -53,6 +51,8 @@ def test_journal_of_other_parameters_is_discarded(tmp_path, monkeypatch):
     # rows computed with other parameters, under this entry's folder: valid files, wrong numbers
     spec_json = entry_dir / "spec.json"
     spec_json.write_text(spec_json.read_text().replace('"distances":[1]', '"distances":[2]'))
+    from featurekit.cache.journal import Journal
+
     for batch in entry_dir.glob("*.npy"):
         rows = np.load(batch)
         batch.unlink()
