@@ -552,6 +552,8 @@ class CacheWriter:
 def remove_file(cache: FeatureCache, lock_timeout: float | None) -> int:
     """Remove a cache file, readable or not, with its journal; returns how many entries it had."""
     cache.check_path()
+    if not cache.exists() and not cache.journal_dir.exists():
+        raise CacheError(f"no feature cache at {cache.path}")
     with FileLock(cache.lock_path, lock_timeout, cache.path):
         try:
             n = len(cache.entries()) if cache.exists() else 0
@@ -570,6 +572,7 @@ def remove_file(cache: FeatureCache, lock_timeout: float | None) -> int:
 def remove_entries(cache: FeatureCache, key: str | None, entry_id: str | None, lock_timeout: float | None,
                    match: dict) -> int:
     """Rewrite the file without the matching entries (HDF5 never shrinks in place); returns the count."""
+    cache.snapshot()  # a clear error for a missing or unreadable file, before any lock is taken
     with FileLock(cache.lock_path, lock_timeout, cache.path):
         snap = cache.snapshot()
         doomed = {e.entry_id for e in snap.entries
