@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from featurekit.data import load_dataset
-from featurekit.extraction import featurizers
+from featurekit.extraction import texture
 from featurekit.extraction.pipeline import extract
 
 
@@ -49,14 +49,14 @@ class RowSpy:
 
     def __init__(self, monkeypatch):
         self.rows: list[int] = []
-        original = featurizers.HandcraftedFeaturizer.run
+        original = texture.HandcraftedFeaturizer.run
 
         def run(featurizer, dataset, batches, specs):
             for start, stop in batches:
                 self.rows += list(range(start, stop))
             yield from original(featurizer, dataset, batches, specs)
 
-        monkeypatch.setattr(featurizers.HandcraftedFeaturizer, "run", run)
+        monkeypatch.setattr(texture.HandcraftedFeaturizer, "run", run)
 
     def reset(self) -> None:
         self.rows = []

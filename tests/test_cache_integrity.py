@@ -21,7 +21,7 @@ GLCM = FAMILIES["glcm"]
 
 def _two_entries(ds, path):
     """Two GLCM entries (distance 1 and 2) in one file."""
-    return extract(ds, [], [("glcm", GLCM(empty_mask="whole")), ("glcm", GLCM(distances=(2,), empty_mask="whole"))],
+    return extract(ds, [], [GLCM(empty_mask="whole"), GLCM(distances=(2,), empty_mask="whole")],
                    cache=path, batch_size=4, progress=False)
 
 

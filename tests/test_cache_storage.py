@@ -74,7 +74,7 @@ FAULTS = {"journal": _fault_journal, "copy": _fault_copy, "reserve": _fault_rese
 
 
 def _second_entry(ds, path):
-    return extract(ds, [], [("glcm", FAMILIES["glcm"](distances=(2,), empty_mask="whole"))], cache=path,
+    return extract(ds, [], [FAMILIES["glcm"](distances=(2,), empty_mask="whole")], cache=path,
                    batch_size=4, progress=False)
 
 
@@ -226,7 +226,7 @@ def read_only_cache(tmp_path, monkeypatch):
 
 
 def test_a_complete_cache_on_a_read_only_folder_is_read(read_only_cache):
-    from featurekit.evaluation.runner import evaluate_features
+    from featurekit.orchestration import evaluate_features
 
     ds, path, listing = read_only_cache
     with pytest.raises(OSError):  # the folder really refuses writes
