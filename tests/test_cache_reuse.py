@@ -100,6 +100,11 @@ def test_on_error_skip_lists_and_records_unreadable_images(tmp_path, monkeypatch
     # the command line lists it by name, even with --quiet
     assert main(["extract", str(tmp_path / "data"), "--handcrafted", "glcm", "--on-error", "skip", "--quiet"]) == 0
     assert "skipped 1 unreadable image(s)" in capsys.readouterr().out
+    # another image changes: a new file, seeded from this one; the unreadable image is skipped again undecoded
+    change_image(paths[0], seed=1)
+    third = glcm(folder(tmp_path / "data"), on_error="skip")
+    assert list(third.skipped) == [bad] and "recorded in" in third.skipped[bad]
+    assert {p.rpartition("/")[2] for p in decoded} == {"img 00.png"} and third.reused_rows == 10
 
 
 def test_on_error_skip_with_a_missing_file_and_a_later_fix(tmp_path, monkeypatch):
@@ -127,3 +132,52 @@ def test_on_error_rejects_other_values(tmp_path):
     write_images(tmp_path / "data", n=2)
     with pytest.raises(DataError, match="on_error"):
         glcm(folder(tmp_path / "data"), tmp_path / "c.h5", on_error="ignore")
+
+
+def _two(ds, path, both=True):
+    from featurekit.extraction.pipeline import extract
+    from featurekit.handcrafted import FAMILIES
+
+    glcm_ = FAMILIES["glcm"]
+    hand = [glcm_(empty_mask="whole")] + ([glcm_(distances=(2,), empty_mask="whole")] if both else [])
+    return extract(ds, [], hand, cache=path, batch_size=4, progress=False)
+
+
+def test_a_named_cache_of_an_earlier_version_keeps_the_entries_not_asked_for(tmp_path):
+    """--cache FILE of the same dataset, one image removed: rebuilt; the other entry is carried over by id."""
+    paths = write_images(tmp_path / "data")
+    path = tmp_path / "c.h5"
+    first = _two(folder(tmp_path / "data"), path)
+    d2 = first.specs[1].entry_id
+    old = dict(zip(first.cache.ids, FeatureCache(path).get("glcm", entry_id=d2)))
+    paths[4].unlink()
+    ds = folder(tmp_path / "data")
+    with pytest.warns(UserWarning, match="another version"):
+        result = _two(ds, path, both=False)
+    assert result.reused_rows == 11 + 11  # the entry asked for, and the one carried over
+    cache = FeatureCache(path)
+    assert cache.ids == ds.ids and len(cache.entries("glcm")) == 2
+    np.testing.assert_array_equal(cache.get("glcm", entry_id=d2), np.stack([old[i] for i in ds.ids]))
+
+
+def test_entries_of_a_journal_of_other_data_not_asked_for_stay_pending(tmp_path, monkeypatch):
+    from featurekit.cache import CacheWriter
+
+    paths = write_images(tmp_path / "data")
+    path = tmp_path / "c.h5"
+    ds = folder(tmp_path / "data")
+    with monkeypatch.context() as m:  # killed before its commit: both entries only journaled
+        m.setattr(CacheWriter, "commit", lambda self, specs=None: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            _two(ds, path)
+    path.unlink()
+    change_image(paths[0], seed=3)
+    with pytest.warns(UserWarning, match="written for other data"):
+        result = _two(folder(tmp_path / "data"), path, both=False)
+    assert result.reused_rows == 11 + 11  # the entry asked for, and the other one, kept pending
+    pending = FeatureCache(path).pending()
+    assert list(pending.values()) == [11]  # the other entry's unchanged rows, bound to the new data
+    assert not list(tmp_path.glob(".c.h5.partial-stale-*"))
+    spy = RowSpy(monkeypatch)
+    final = _two(folder(tmp_path / "data"), path)
+    assert spy.rows == [0] and [s.entry_id for s in final.computed] == list(pending)

@@ -1,14 +1,13 @@
 """Reading a feature cache: :class:`FeatureCache`, checked on every read path.
 
-A :class:`FeatureCache` reads the file's description (root attributes, ids,
-labels, groups, row hashes, the list of entries) once into a snapshot and
-keeps it while the file is unchanged (same inode, size and mtime), so the
-properties do not reopen the file. Entries are listed one by one: an entry
-whose object header or attributes are damaged is reported in
-:meth:`FeatureCache.damaged` and the others stay readable. Reading an entry
-checks that it was written for the file's rows (``rows_sha256``), HDF5 checks
-the Fletcher-32 checksum of every chunk read, and a full read also checks the
-entry's ``sha256`` (once per process per file version and entry).
+A :class:`FeatureCache` reads the file's description once into a
+:class:`~featurekit.cache.snapshot.Snapshot` and keeps it while the file is
+unchanged (same inode, size and mtime), so the properties do not reopen the
+file; damaged entries are reported in :meth:`FeatureCache.damaged` and the
+others stay readable. Reading an entry checks that it was written for the
+file's rows (``rows_sha256``), HDF5 checks the Fletcher-32 checksum of every
+chunk read, and a full read also checks the entry's ``sha256`` (once per
+process per file version and entry).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -24,8 +22,8 @@ import h5py
 import numpy as np
 
 from featurekit.cache.entries import DatasetMeta, Entry, EntrySpec
-from featurekit.cache.layout import (FORMAT_VERSION, array_digest, check_seal, dataset_blocks, json_attr,
-                                     read_attrs, read_strings, rows_digest)
+from featurekit.cache.layout import array_digest, dataset_blocks, read_strings
+from featurekit.cache.snapshot import Snapshot, bound, h5open, load_snapshot, snap_skipped, stat_key
 from featurekit.errors import CacheError
 
 __all__ = ["FeatureCache", "default_cache_dir", "default_cache_path"]
@@ -46,122 +44,6 @@ def cache_file_name(name: str, fingerprint: str) -> str:
 def default_cache_path(dataset) -> Path:
     """``cache/<name>-<fingerprint[:12]>.h5``: different data never share a file."""
     return default_cache_dir() / cache_file_name(dataset.name, dataset.fingerprint())
-
-
-@dataclass
-class Snapshot:
-    """What a cache file says about itself, read once per file version."""
-
-    stat: tuple
-    attrs: dict
-    class_names: list
-    ids: list
-    labels: np.ndarray
-    groups: np.ndarray | None
-    row_hashes: list
-    skipped: list  # (id, row hash, reason)
-    entries: list = field(default_factory=list)
-    damaged: list = field(default_factory=list)  # (h5 path, reason)
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.attrs.get("fingerprint", ""))
-
-    @property
-    def rows_sha256(self) -> str:
-        return rows_digest(self.ids, self.row_hashes)
-
-
-def _stat_key(path: Path) -> tuple:
-    st = path.stat()
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _h5open(path: Path) -> h5py.File:
-    try:
-        return h5py.File(path, "r", locking=False)
-    except OSError as exc:
-        raise CacheError(f"{path} is not a readable HDF5 feature cache: {exc}") from None
-
-
-def load_snapshot(path: Path) -> Snapshot:
-    """Read and check a cache file's description; entries that cannot be read are listed as damaged."""
-    where = str(path)
-    stat = _stat_key(path)
-    with _h5open(path) as f:
-        try:
-            attrs = read_attrs(f, where)
-        except CacheError as exc:
-            raise CacheError(f"{exc}; not a featurekit cache") from None
-        version = attrs.get("featurekit_cache")
-        if version is None:
-            raise CacheError(f"{path} is an HDF5 file but not a featurekit cache")
-        if version == 1:
-            raise CacheError(
-                f"{path} was written by an older featurekit (cache format 1: no checksums, no row hashes), so "
-                f"it cannot be checked: remove it (`featurekit cache rm {path}`) and extract again")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise CacheError(f"{path} has cache format {version!r}; this featurekit reads format {FORMAT_VERSION}")
-        check_seal(attrs, where)
-        class_names = json_attr(attrs, "class_names", where, list)
-        if not all(isinstance(c, str) for c in class_names):
-            raise CacheError(f"{where}: attribute 'class_names' is not a list of names: not a featurekit cache")
-        for name in ("fingerprint", "dataset"):
-            if not isinstance(attrs.get(name), str):
-                raise CacheError(f"{where}: attribute {name!r} is missing or not text: not a featurekit cache")
-        try:
-            ids = read_strings(f["ids"])
-            labels = np.asarray(f["labels"][()], dtype=np.int64)
-            groups = np.asarray(read_strings(f["groups"])) if "groups" in f else None
-            row_hashes = read_strings(f["row_hashes"])
-            skipped = []
-            if "skipped" in f:
-                g = f["skipped"]
-                skipped = list(zip(read_strings(g["ids"]), read_strings(g["row_hashes"]), read_strings(g["reasons"])))
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise CacheError(f"{path}: the sample list (/ids, /labels, /row_hashes) is damaged or missing "
-                             f"({exc}); remove the file (`featurekit cache rm {path}`) and extract again") from None
-        if not (len(labels) == len(row_hashes) == len(ids)) or (groups is not None and len(groups) != len(ids)):
-            raise CacheError(f"{path}: /ids, /labels, /row_hashes and /groups differ in length: damaged file")
-        snap = Snapshot(stat, attrs, class_names, ids, labels, groups, row_hashes, skipped)
-        if "features" in f:
-            _walk(f["features"], "features", snap, where)
-    snap.entries.sort(key=lambda e: (e.key, e.entry_id))
-    return snap
-
-
-def _walk(group: h5py.Group, prefix: str, snap: Snapshot, where: str) -> None:
-    """List the entries under ``group``, each on its own: a damaged one is recorded and skipped."""
-    try:
-        names = list(group.keys())
-    except Exception as exc:  # noqa: BLE001 - HDF5 raises several types for damaged metadata
-        snap.damaged.append((prefix, f"cannot be listed ({exc})"))
-        return
-    for name in names:
-        path = f"{prefix}/{name}"
-        try:
-            obj = group[name]
-        except Exception as exc:  # noqa: BLE001
-            snap.damaged.append((path, f"cannot be opened ({exc})"))
-            continue
-        if isinstance(obj, h5py.Group):
-            _walk(obj, path, snap, where)
-            continue
-        key, _, entry_id = path[len("features/"):].rpartition("/")
-        try:
-            attrs = read_attrs(obj, f"{where}: {path}")
-            check_seal(attrs, f"{where}: {path}")
-            params = json_attr(attrs, "params", f"{where}: {path}", dict)
-            for name_ in ("sha256", "rows_sha256"):
-                if not isinstance(attrs.get(name_), str):
-                    raise CacheError(f"{where}: {path} has no {name_} checksum attribute")
-            if obj.ndim != 2:
-                raise CacheError(f"{where}: {path} has shape {obj.shape}, not (rows, features)")
-            shape, dtype = tuple(int(s) for s in obj.shape), str(obj.dtype)
-        except Exception as exc:  # noqa: BLE001
-            snap.damaged.append((path, str(exc)))
-            continue
-        snap.entries.append(Entry(key, entry_id, shape, dtype, attrs, params))
 
 
 class FeatureCache:
@@ -203,7 +85,7 @@ class FeatureCache:
         """The file's checked description (re-read when the file changed)."""
         self.check_path()
         try:
-            key = _stat_key(self.path)
+            key = stat_key(self.path)
         except FileNotFoundError:
             raise CacheError(f"no feature cache at {self.path}") from None
         if self._snap is None or self._snap.stat != key:
@@ -215,7 +97,7 @@ class FeatureCache:
         """Open the committed file read-only (h5py.File): the very file the snapshot describes."""
         for _ in range(3):
             snap = self.snapshot()
-            f = _h5open(self.path)
+            f = h5open(self.path)
             if os.fstat(f.id.get_vfd_handle()).st_ino == snap.stat[0]:
                 break
             f.close()  # replaced by a writer in between: describe the new file first
@@ -471,34 +353,11 @@ class FeatureCache:
     def remove(self, key: str | None = None, entry_id: str | None = None, lock_timeout: float | None = 60.0,
                **match) -> int:
         """Remove entries (or, with no key, the whole file and its journal, readable or not); returns the count."""
-        from featurekit.cache.writer import remove_entries, remove_file
+        from featurekit.cache.files import remove_entries, remove_file
 
         if key is None and entry_id is None:
             return remove_file(self, lock_timeout)
         return remove_entries(self, key, entry_id, lock_timeout, match)
-
-
-def bound(snap: Snapshot, dataset: DatasetMeta) -> bool:
-    """Whether the file ``snap`` is the cache of ``dataset``: same fingerprint and the same rows, by id and content.
-
-    The file's rows are the dataset's minus the images it records as skipped.
-    """
-    if snap.fingerprint != dataset.fingerprint:
-        return False
-    hashes = dataset.hashes
-    skipped = {i: h for i, h, _ in snap.skipped}
-    index = {s: k for k, s in enumerate(dataset.ids)}
-    if any(i in index and h != hashes[index[i]] for i, h in skipped.items()):
-        return False
-    keep = [k for k, s in enumerate(dataset.ids) if s not in skipped]
-    return (snap.ids == [dataset.ids[k] for k in keep]
-            and snap.row_hashes == [hashes[k] for k in keep])
-
-
-def snap_skipped(snap: Snapshot, dataset: DatasetMeta) -> dict[str, str]:
-    """The dataset's images that the file records as skipped (unreadable): id -> reason."""
-    ids = set(dataset.ids)
-    return {i: why for i, _, why in snap.skipped if i in ids}
 
 
 def warn(message: str) -> None:

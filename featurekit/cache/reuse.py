@@ -23,8 +23,10 @@ import numpy as np
 from featurekit.cache.entries import EntrySpec
 from featurekit.cache.journal import Journal
 from featurekit.cache.layout import read_attrs
-from featurekit.cache.reader import FeatureCache, Snapshot
-from featurekit.errors import CacheError
+from featurekit.cache.lock import FileLock
+from featurekit.cache.reader import FeatureCache
+from featurekit.cache.snapshot import Snapshot
+from featurekit.errors import CacheError, CacheLockedError
 from featurekit.io import canonical_json
 
 #: Rows are copied in blocks of about this many bytes.
@@ -127,6 +129,36 @@ def _dataset_name(path: Path) -> str | None:
     except (OSError, CacheError):
         return None
     return attrs.get("dataset") if attrs.get("featurekit_cache") == 2 else None
+
+
+def release_journals(sources: list, committed: set[str], folder: Path) -> None:
+    """After a commit: remove, from the sibling journals rows were taken from, the entries now committed.
+
+    Each sibling is touched only under its own lock (taken without waiting:
+    one in use is left alone); a journal left empty is removed, and so is its
+    cache file when that holds no entry (the skeleton of a run that never
+    committed, e.g. one stopped by an unreadable image).
+    """
+    for src in sources:
+        journal_dir = getattr(getattr(src, "journal", None), "folder", None)
+        if journal_dir is None or journal_dir.parent != folder or not journal_dir.name.endswith(".partial"):
+            continue
+        owner = journal_dir.with_name(journal_dir.name[:-len(".partial")])
+        lock = FileLock(owner.with_name(owner.name + ".lock"), 0, owner)
+        try:
+            lock.acquire()
+        except (CacheLockedError, OSError):
+            continue
+        try:
+            src.journal.discard([e for e in src.journal.entry_ids() if e in committed])
+            if src.journal.exists() and not src.journal.entry_ids():
+                src.journal.discard()
+            if not src.journal.exists() and owner.is_file():
+                with contextlib.suppress(CacheError):
+                    if not FeatureCache(owner).entries():
+                        owner.unlink()
+        finally:
+            lock.release()
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:

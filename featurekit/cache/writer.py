@@ -1,5 +1,8 @@
 """Writing a feature cache: the journaled, atomic :class:`CacheWriter`.
 
+(Over 400 lines: it is one protocol -- bind, plan with reuse, journal, commit --
+whose steps share the writer's state and read best in one place.)
+
 A writer holds the file's lock, binds the file and its journal to one dataset
 (:class:`~featurekit.cache.entries.DatasetMeta`), journals every finished
 batch (:mod:`featurekit.cache.journal`), seeds missing rows from other caches
@@ -16,8 +19,6 @@ stays as it was.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
 import shutil
 import time
@@ -30,59 +31,20 @@ import numpy as np
 from featurekit import __version__
 from featurekit.cache.entries import DatasetMeta, EntrySpec
 from featurekit.cache.journal import Journal
-from featurekit.cache.layout import (FORMAT_VERSION, LIBVER, attr_value, check_space, chunk_rows, create_checked,
-                                     h5_error, reserve, rows_digest, seal, write_strings)
+from featurekit.cache.files import copy_entry, h5_append, root_attrs, skeleton
+from featurekit.cache.layout import (attr_value, check_space, chunk_rows, create_checked, reserve, rows_digest, seal,
+                                     write_strings)
 from featurekit.cache.lock import FileLock
-from featurekit.cache.reader import FeatureCache, Snapshot, bound, warn
-from featurekit.cache.reuse import BLOCK_BYTES, FileRows, JournalRows, runs, sibling_sources
-from featurekit.errors import CacheError, CacheLockedError, DataError
+from featurekit.cache.reader import FeatureCache, warn
+from featurekit.cache.snapshot import Snapshot, bound
+from featurekit.cache.reuse import BLOCK_BYTES, FileRows, JournalRows, release_journals, runs, sibling_sources
+from featurekit.errors import CacheError, DataError
 from featurekit.io import atomic_call, atomic_write_bytes, canonical_json, storage_error, utc_now
 
-__all__ = ["CacheWriter", "remove_entries", "remove_file"]
+__all__ = ["CacheWriter"]
 
 #: Entry attributes that describe the stored array rather than how it was computed.
 _BOOKKEEPING = ("key", "params", "created", "sha256", "rows_sha256")
-
-
-def _skeleton(attrs: dict, ids: Sequence[str], labels, groups, row_hashes: Sequence[str],
-              skipped: Sequence[tuple[str, str, str]]) -> bytes:
-    """The bytes of a cache file without entries (built in memory: nothing half-written on disk)."""
-    buf = io.BytesIO()
-    with h5py.File(buf, "w", libver=LIBVER) as f:
-        f.attrs.update({**attrs, "featurekit_cache": FORMAT_VERSION, "n": len(ids)})
-        seal(f)
-        write_strings(f, "ids", ids)
-        create_checked(f, "labels", np.asarray(labels, dtype=np.int64))
-        write_strings(f, "row_hashes", row_hashes)
-        if groups is not None:
-            write_strings(f, "groups", [str(g) for g in groups])
-        if skipped:
-            g = f.create_group("skipped")
-            for k, name in enumerate(("ids", "row_hashes", "reasons")):
-                write_strings(g, name, [rec[k] for rec in skipped])
-    return buf.getvalue()
-
-
-def _root_attrs(ds: DatasetMeta) -> dict:
-    return {"fingerprint": ds.fingerprint, "dataset": ds.name, "source": ds.source,
-            "class_names": json.dumps(list(ds.class_names)), "positive": ds.positive or "",
-            "created": utc_now(), "featurekit_version": __version__}
-
-
-def _copy_entry(src: h5py.File, dst: h5py.File, key: str, entry_id: str) -> None:
-    for root in ("features", "feature_names"):
-        path = f"{root}/{key}/{entry_id}"
-        if path in src:
-            src.copy(src[path], dst.require_group(f"{root}/{key}"), entry_id)
-
-
-def _h5_write(path: Path, nbytes: int, body) -> None:
-    """Run ``body(f)`` on the temporary copy at ``path`` opened for appending, with h5py errors translated."""
-    try:
-        with h5py.File(path, "a", libver=LIBVER) as f:
-            body(f)
-    except (OSError, RuntimeError, ValueError, KeyError) as exc:
-        raise h5_error(exc, path, "write the cache", nbytes) from None
 
 
 class CacheWriter:
@@ -198,7 +160,7 @@ class CacheWriter:
         ds = self.dataset
         skipped = [(i, "", why) for i, why in ds.skipped]
         skipped += [(self._ids[k], self._hashes[k], why) for k, why in sorted(self._skipped.items())]
-        return _skeleton(_root_attrs(ds), [self._ids[k] for k in rows], np.asarray(ds.labels)[rows],
+        return skeleton(root_attrs(ds), [self._ids[k] for k in rows], np.asarray(ds.labels)[rows],
                          None if ds.groups is None else np.asarray(ds.groups)[rows],
                          [self._hashes[k] for k in rows], skipped)
 
@@ -304,7 +266,8 @@ class CacheWriter:
             return
         for src in self._row_sources():
             if self.on_error == "skip" and src.skipped:
-                known = {k: f"{why} (recorded in {src.name})" for k, (i, h) in enumerate(zip(self._ids, self._hashes))
+                known = {k: f"{src.skipped[(i, h)]} (recorded in {src.name})"
+                         for k, (i, h) in enumerate(zip(self._ids, self._hashes))
                          if k not in self._skipped and (i, h) in src.skipped}
                 if known:
                     self.skip(known)
@@ -431,7 +394,7 @@ class CacheWriter:
                 for spec in ready:
                     self._store(f, spec, rows)
 
-            _h5_write(tmp, need, body)
+            h5_append(tmp, need, body)
 
         atomic_call(path, build, nbytes=need)
 
@@ -448,7 +411,7 @@ class CacheWriter:
                 if e.entry_id in drop:
                     continue
                 if same:
-                    _copy_entry(src, dst, e.key, e.entry_id)
+                    copy_entry(src, dst, e.key, e.entry_id)
                     continue
                 try:
                     data = src[f"features/{e.key}/{e.entry_id}"][sel]
@@ -522,80 +485,5 @@ class CacheWriter:
                         self._sources = saved
             journal.discard()
         self._stale = []
-        for src in self._used:
-            if not isinstance(src, JournalRows) or src.journal.folder.parent != self.cache.path.parent:
-                continue
-            owner = src.journal.folder.with_name(src.journal.folder.name[:-len(".partial")])
-            if not src.journal.folder.name.endswith(".partial"):
-                continue
-            lock = FileLock(owner.with_name(owner.name + ".lock"), 0, owner)
-            try:
-                lock.acquire()
-            except (CacheLockedError, OSError):
-                continue  # in use by another run: leave it
-            try:
-                src.journal.discard([e for e in src.journal.entry_ids() if e in committed])
-                if src.journal.exists() and not src.journal.entry_ids():
-                    src.journal.discard()
-                if not src.journal.exists() and owner.is_file():
-                    try:
-                        if not FeatureCache(owner).entries():
-                            owner.unlink()  # an empty file of a run that never committed
-                    except CacheError:
-                        pass
-            finally:
-                lock.release()
+        release_journals(self._used, committed, self.cache.path.parent)
         self._used = []
-
-
-# ---------------------------------------------------------------------------- removal
-def remove_file(cache: FeatureCache, lock_timeout: float | None) -> int:
-    """Remove a cache file, readable or not, with its journal; returns how many entries it had."""
-    cache.check_path()
-    if not cache.exists() and not cache.journal_dir.exists():
-        raise CacheError(f"no feature cache at {cache.path}")
-    with FileLock(cache.lock_path, lock_timeout, cache.path):
-        try:
-            n = len(cache.entries()) if cache.exists() else 0
-        except CacheError:
-            n = 0
-        try:
-            cache.path.unlink(missing_ok=True)
-        except OSError as exc:
-            raise storage_error(exc, cache.path.parent) or exc from None
-        Journal(cache.journal_dir).discard()
-        for stale in cache.path.parent.glob(f".{cache.path.name}.partial-stale-*"):
-            Journal(stale).discard()
-    return n
-
-
-def remove_entries(cache: FeatureCache, key: str | None, entry_id: str | None, lock_timeout: float | None,
-                   match: dict) -> int:
-    """Rewrite the file without the matching entries (HDF5 never shrinks in place); returns the count."""
-    cache.snapshot()  # a clear error for a missing or unreadable file, before any lock is taken
-    with FileLock(cache.lock_path, lock_timeout, cache.path):
-        snap = cache.snapshot()
-        doomed = {e.entry_id for e in snap.entries
-                  if (key is None or e.key == key) and (entry_id is None or e.entry_id == entry_id)
-                  and e.matches(**match)}
-        if not doomed:
-            return 0
-        skeleton = _skeleton(snap.attrs, snap.ids, snap.labels, snap.groups, snap.row_hashes, snap.skipped)
-        need = cache.path.stat().st_size + (1 << 20)
-        check_space(cache.path.parent, need)
-
-        def build(tmp: Path) -> None:
-            tmp.write_bytes(skeleton)
-            reserve(tmp, need)
-
-            def body(f):
-                with h5py.File(cache.path, "r", locking=False) as src:
-                    for e in snap.entries:
-                        if e.entry_id not in doomed:
-                            _copy_entry(src, f, e.key, e.entry_id)
-
-            _h5_write(tmp, need, body)
-
-        atomic_call(cache.path, build, nbytes=need)
-        cache._snap = None
-        return len(doomed)

@@ -42,8 +42,8 @@ class ExtractionResult:
     ``layer_keys`` maps each layer spec (as text, e.g. ``"vgg16:8-17"``) to the
     cache keys of the layers it selected, in table order. ``skipped`` maps the
     ids of images left out (``on_error="skip"``) to the reason; ``reused_rows``
-    counts rows of computed entries taken from other caches of the same images
-    instead of being computed.
+    counts the rows taken from other caches and journals of the same images
+    (same id and content) instead of being computed.
     """
 
     cache: FeatureCache
