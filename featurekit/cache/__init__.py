@@ -27,11 +27,11 @@ its parameters as attributes (``model``, ``layer``, ``pool``, ``weights``,
 written for. Format-1 files (featurekit before checksums) are refused with a
 message: remove and rebuild them.
 
-Nothing wrong is served. Every dataset is chunked with HDF5's Fletcher-32
-checksum, verified by HDF5 on every chunk read; a full read also checks the
-entry's sha256 (once per process per file version and entry), and every read
-checks ``rows_sha256`` against ``/ids`` and ``/row_hashes``, so rows never
-move to other samples. A damaged entry is a :class:`~featurekit.errors.CacheError`
+Nothing wrong is served. Every read checks the entry's ``rows_sha256``
+against ``/ids`` and ``/row_hashes`` (rows never move to other samples) and,
+the first time the entry is read in a process (per file version), its
+``sha256``; the small datasets (ids, labels, names) carry HDF5's Fletcher-32
+checksum, object headers their own, and attributes a seal (``attrs_sha256``). A damaged entry is a :class:`~featurekit.errors.CacheError`
 naming the file and the entry; ``extract`` recomputes it; the other entries
 stay readable (``featurekit cache info`` lists the damaged ones, ``featurekit
 cache verify`` checks every checksum). Attributes are read as text and

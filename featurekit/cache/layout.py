@@ -4,13 +4,15 @@ Everything that touches the bytes of a cache file at the lowest level lives
 here, so the reader, the writer and ``featurekit cache verify`` agree on one
 format (see :mod:`featurekit.cache` for the layout).
 
-Checksums. Every dataset featurekit writes is chunked with HDF5's Fletcher-32
-filter, which HDF5 checks on every chunk it reads (a damaged chunk is a read
-error, never wrong numbers); files are written with the HDF5 1.8 object format,
-whose object headers carry their own checksums. On top of that each entry
-carries ``sha256`` (the digest of its array, little-endian, C order) and
-``rows_sha256`` (the digest of the ``/ids`` and ``/row_hashes`` it was written
-for), so rows never move to other samples unnoticed.
+Checksums. Each entry carries ``sha256`` (the digest of its array,
+little-endian, C order) and ``rows_sha256`` (the digest of the ``/ids`` and
+``/row_hashes`` it was written for), so neither damaged numbers nor rows moved
+to other samples go unnoticed. The small datasets (ids, labels, row hashes,
+groups, skipped images, feature names) are chunked with HDF5's Fletcher-32
+filter, which HDF5 checks on every read. Feature arrays are not: HDF5's
+Fletcher-32 doubles the time of every read of them (``benchmarks/bench_cache.py``),
+while their sha256 costs one pass, once per process and file version. Files are written with
+the HDF5 1.8 object format, whose object headers carry their own checksums.
 
 Attributes are read defensively: only strings and numbers are accepted (h5py
 never unpickles; anything else, e.g. an opaque blob, makes the file "not a
@@ -167,13 +169,13 @@ def chunk_rows(n: int, row_bytes: int) -> int:
     return int(max(1, min(max(n, 1), CHUNK_BYTES // max(1, row_bytes))))
 
 
-def create_checked(group: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
-    """A chunked, Fletcher-32 checksummed dataset holding ``data`` (1-D or 2-D)."""
+def create_checked(group: h5py.Group, name: str, data: np.ndarray, fletcher32: bool = True) -> h5py.Dataset:
+    """A chunked dataset holding ``data`` (1-D or 2-D), Fletcher-32 checksummed unless told otherwise."""
     data = np.asarray(data)
     if data.size == 0:
         return group.create_dataset(name, data=data)
     rows = chunk_rows(data.shape[0], int(np.prod(data.shape[1:], dtype=np.int64)) * data.dtype.itemsize)
-    return group.create_dataset(name, data=data, chunks=(rows, *data.shape[1:]), fletcher32=True)
+    return group.create_dataset(name, data=data, chunks=(rows, *data.shape[1:]), fletcher32=fletcher32)
 
 
 def strings_array(values: Iterable[str]) -> np.ndarray:
@@ -204,17 +206,24 @@ def rows_digest(ids: Sequence[str], row_hashes: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+def hash_rows(h, block: np.ndarray) -> None:
+    """Feed an array's bytes (little-endian, C order) to ``h`` without copying when they already are."""
+    block = np.ascontiguousarray(block)
+    if block.dtype.byteorder == ">" or (block.dtype.byteorder == "=" and np.little_endian is False):
+        block = block.astype(block.dtype.newbyteorder("<"))
+    h.update(block.reshape(-1).view(np.uint8))
+
+
 def array_digest(blocks: Iterable[np.ndarray]) -> str:
     """sha256 of an array given as consecutive row blocks (little-endian, C order)."""
     h = hashlib.sha256()
     for block in blocks:
-        block = np.ascontiguousarray(block)
-        h.update(block.astype(block.dtype.newbyteorder("<"), copy=False).tobytes())
+        hash_rows(h, block)
     return h.hexdigest()
 
 
 def dataset_blocks(ds: h5py.Dataset) -> Iterable[np.ndarray]:
-    """Read ``ds`` in chunk-sized row blocks (every chunk checked by Fletcher-32)."""
+    """Read ``ds`` in chunk-sized row blocks."""
     n = ds.shape[0]
     step = ds.chunks[0] if ds.chunks else max(1, n)
     for start in range(0, n, step):

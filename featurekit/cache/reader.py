@@ -4,10 +4,10 @@ A :class:`FeatureCache` reads the file's description once into a
 :class:`~featurekit.cache.snapshot.Snapshot` and keeps it while the file is
 unchanged (same inode, size and mtime), so the properties do not reopen the
 file; damaged entries are reported in :meth:`FeatureCache.damaged` and the
-others stay readable. Reading an entry checks that it was written for the
-file's rows (``rows_sha256``), HDF5 checks the Fletcher-32 checksum of every
-chunk read, and a full read also checks the entry's ``sha256`` (once per
-process per file version and entry).
+others stay readable. Every read of an entry checks that it was written for
+the file's rows (``rows_sha256``) and, the first time the entry is read in a
+process (per file version: inode, size, mtime), its ``sha256``: a full read
+hashes what it read, a read of some rows first checks the whole entry.
 """
 
 from __future__ import annotations
@@ -202,6 +202,8 @@ class FeatureCache:
     def _read(self, entry: Entry, rows: np.ndarray | None) -> np.ndarray:
         snap = self.snapshot()
         self._check_rows(entry, snap)
+        if rows is not None:
+            self.verify_entry(entry)  # memoised: a whole pass the first time only
         with self.open() as f:
             try:
                 data = f[f"features/{entry.key}/{entry.entry_id}"]

@@ -7,8 +7,8 @@ same (id, content hash). A writer looks, in this order, in the file it
 replaces (an earlier version of the same dataset), in its own journal when it
 was written for other data, and in the sibling caches and journals of the same
 folder that belong to a dataset of the same name (newest first). Rows are read
-through the same checks as any read (Fletcher-32, the rows digest, the journal
-digests), so nothing damaged is reused.
+through the same checks as any read (the entry's sha256 and rows digest, the
+journal digests), so nothing damaged is reused.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from featurekit import __version__
 from featurekit.cache.entries import DatasetMeta, EntrySpec
 from featurekit.cache.journal import Journal
 from featurekit.cache.files import copy_entry, h5_append, root_attrs, skeleton
-from featurekit.cache.layout import (attr_value, check_space, chunk_rows, create_checked, reserve, rows_digest, seal,
-                                     write_strings)
+from featurekit.cache.layout import (array_digest, attr_value, check_space, chunk_rows, create_checked, hash_rows,
+                                     reserve, rows_digest, seal, write_strings)
 from featurekit.cache.lock import FileLock
 from featurekit.cache.reader import FeatureCache, warn
 from featurekit.cache.snapshot import Snapshot, bound
@@ -418,11 +418,9 @@ class CacheWriter:
                 except (OSError, RuntimeError) as exc:
                     warn(f"{self.cache.path}: entry {e.key} [{e.entry_id}] is damaged ({exc}): dropped")
                     continue
-                ds = create_checked(dst, f"features/{e.key}/{e.entry_id}", data)
+                ds = create_checked(dst, f"features/{e.key}/{e.entry_id}", data, fletcher32=False)
                 ds.attrs.update(e.attrs)
-                ds.attrs.update({"sha256": hashlib.sha256(
-                    np.ascontiguousarray(data.astype(data.dtype.newbyteorder("<"), copy=False)).tobytes()
-                ).hexdigest(), "rows_sha256": digest})
+                ds.attrs.update({"sha256": array_digest([data]), "rows_sha256": digest})
                 seal(ds)
                 names = f"feature_names/{e.key}/{e.entry_id}"
                 if names in src:
@@ -433,8 +431,7 @@ class CacheWriter:
         skip = self._skip_mask()
         row_bytes = max(1, spec.dim * np.dtype(spec.dtype).itemsize)
         data = f.create_dataset(spec.h5path, shape=(m, spec.dim), dtype=spec.dtype,
-                                chunks=(chunk_rows(m, row_bytes), spec.dim) if spec.dim else None,
-                                fletcher32=bool(spec.dim))
+                                chunks=(chunk_rows(m, row_bytes), spec.dim) if spec.dim else None)
         h = hashlib.sha256()
         cursor, pos = 0, 0  # next dataset row to place, next file row to fill
         for b in self.journal.batches(spec.entry_id):
@@ -446,7 +443,7 @@ class CacheWriter:
             block = self.journal.load(b, spec.dim, spec.dtype)[start - b.start:]
             block = block[~skip[start:b.stop]]
             data[pos:pos + len(block)] = block
-            h.update(np.ascontiguousarray(block.astype(block.dtype.newbyteorder("<"), copy=False)).tobytes())
+            hash_rows(h, block)
             pos += len(block)
             cursor = b.stop
         if pos != m or skip[cursor:n].sum() != n - cursor:
