@@ -76,8 +76,19 @@ def test_other_data_never_reuses_a_cache(tmp_path):
     a, b = random_dataset(n=8, size=40, seed=0), random_dataset(n=8, size=40, seed=1)
     assert default_cache_path(a) != default_cache_path(b)
     _extract(a, tmp_path / "c.h5")
+    other = random_dataset(n=8, size=40, seed=1, name="other")
     with pytest.raises(CacheError, match="belongs to another dataset"):
-        _extract(b, tmp_path / "c.h5")
+        _extract(other, tmp_path / "c.h5")
+    assert FeatureCache(tmp_path / "c.h5").fingerprint == a.fingerprint()  # not overwritten
+    # another version of the same dataset (same name, same ids, every image different): rebuilt, nothing reused
+    with pytest.warns(UserWarning, match="another version of dataset 'random'"):
+        rebuilt = _extract(b, tmp_path / "c.h5")
+    assert len(rebuilt.computed) == 3 and rebuilt.reused_rows == 0
+    cache = FeatureCache(tmp_path / "c.h5")
+    assert cache.fingerprint == b.fingerprint() and cache.row_hashes == b.sample_hashes()
+    fresh = _extract(b, tmp_path / "fresh" / "c.h5")  # another folder: nothing to reuse there
+    for key in KEYS:
+        np.testing.assert_array_equal(cache.get(key), fresh.cache.get(key))
 
 
 def test_get_rows_follow_ids(reference):

@@ -20,6 +20,7 @@ examples:
   featurekit extract data.csv --layers resnet50:conv5_* --layers inception_v3:mixed0-mixed10 --pool gapgmp
   featurekit extract breastmnist.npz --layers resnet18:all --weights none --size 64 --quiet
   featurekit extract phantom --layers mobilenet_v2:all --weights none
+  featurekit extract busi/ --roi mask --handcrafted glcm --on-error skip   # list unreadable images, go on
 """
 
 
@@ -50,6 +51,9 @@ def add_parser(sub) -> None:
                    help="cache file (default: cache/<dataset>-<fingerprint>.h5)")
     p.add_argument("--lock-timeout", type=float, default=600.0,
                    help="seconds to wait for another process writing the same cache (default: 600)")
+    p.add_argument("--on-error", default="raise", choices=["raise", "skip"],
+                   help="an image that cannot be read or processed: raise (stop, naming it; finished work is "
+                        "kept) or skip (leave it out of the cache and list it) (default: raise)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
 
@@ -64,8 +68,12 @@ def run(args) -> int:
         pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
         amp=not args.no_amp, num_workers=args.workers,
         dtype="float16" if args.float16 else "float32", progress=not args.quiet,
-        lock_timeout=args.lock_timeout,
+        lock_timeout=args.lock_timeout, on_error=args.on_error,
     )
+    if result.skipped:  # printed even with --quiet: never dropped silently
+        print(f"skipped {len(result.skipped)} unreadable image(s), recorded in the cache, no rows:")
+        for sample_id, reason in result.skipped.items():
+            print(f"  {sample_id}: {reason}")
     if not args.quiet:
         print(f"dataset: {dataset.name} ({len(dataset)} images; {_counts(dataset)})")
         models = {}
@@ -77,6 +85,8 @@ def run(args) -> int:
             note = "" if Weights.parse(weights).pretrained else "  (random init: NOT pretrained)"
             print(f"model: {name} weights={weights}{f' sha256={sha[:12]}' if sha else ''}{note}")
         print(f"cache: {result.cache.path}")
+        if result.reused_rows:
+            print(f"  {result.reused_rows} rows reused from earlier caches of the same images")
         for spec in result.specs:
             state = "computed" if spec in result.computed else "reused"
             print(f"  {spec.key:<32} {spec.dim:>7} dims  {state}")

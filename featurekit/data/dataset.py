@@ -28,7 +28,8 @@ SPLITS = ("train", "val", "test")
 
 ClassSpec = Union[Sequence[str], Mapping[str, Union[str, Sequence[str]]]]
 
-_FINGERPRINT_VERSION = b"featurekit.Dataset.fingerprint/1"
+_FINGERPRINT_VERSION = b"featurekit.Dataset.fingerprint/2"
+_SAMPLE_HASH_VERSION = b"featurekit.Dataset.sample_hash/1"
 
 
 class Sample(NamedTuple):
@@ -131,6 +132,7 @@ class Dataset:
         self.skipped = tuple(skipped)
         self.meta = {k: _readonly(np.asarray(v)) for k, v in (meta or {}).items()}
         self._fingerprint: Optional[str] = None
+        self._hashes: list[Optional[str]] = [None] * len(self._ids)
         self._validate()
 
     @classmethod
@@ -332,10 +334,14 @@ class Dataset:
             skipped=self.skipped, meta=self.meta,
         )
 
-    def _evolve(self, **changes) -> "Dataset":
+    def _evolve(self, rows: Optional[np.ndarray] = None, **changes) -> "Dataset":
+        """A new dataset with ``changes``; ``rows`` = which samples it keeps (carries their content hashes)."""
         fields = self._fields()
         fields.update(changes)
-        return Dataset(**fields)
+        new = Dataset(**fields)
+        if (new.roi, new.roi_margin) == (self.roi, self.roi_margin):  # content hashes depend on the ROI
+            new._hashes = [self._hashes[j] for j in (range(len(self)) if rows is None else rows)]
+        return new
 
     def _taken(self, idx: np.ndarray) -> dict:
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
@@ -365,7 +371,7 @@ class Dataset:
         idx = np.where(idx < 0, idx + n, idx)
         if len(np.unique(idx)) != len(idx):
             raise ValueError("subset indices must not repeat (ids must stay unique)")
-        return self._evolve(**self._taken(idx))
+        return self._evolve(rows=idx, **self._taken(idx))
 
     def select_classes(self, classes: ClassSpec, positive: Optional[str] = None) -> "Dataset":
         """Keep some classes, relabel them in the given order, optionally merge.
@@ -415,7 +421,7 @@ class Dataset:
             raise self._fail(f"positive class {positive!r} is not one of {new_names}")
         fields = self._taken(keep)
         fields.update(labels=new_labels[keep], class_names=new_names, positive=positive)
-        return self._evolve(**fields)
+        return self._evolve(rows=keep, **fields)
 
     def with_positive(self, positive: Optional[str]) -> "Dataset":
         """Same samples, another positive class (must be a class name, or None)."""
@@ -452,18 +458,51 @@ class Dataset:
             "skipped": len(self.skipped),
         }
 
+    def sample_hash(self, i) -> str:
+        """SHA-256 hex digest of what the features of sample ``i`` are computed from.
+
+        Hashed, length-prefixed: a format version; ``roi`` and ``roi_margin``;
+        the raw bytes of the image *file* (or the image array's dtype, shape and
+        bytes); every mask file (or mask array, or circle coordinates), or a
+        "no mask" marker. The id and label are not hashed: the feature cache
+        keys its rows by (id, content hash), so a row is reused exactly when
+        the same image, mask and ROI come back under the same id. Memoised per
+        instance (each file is read once, shared with :meth:`fingerprint`);
+        subsets and class selections keep the hashes they have.
+
+        Raises
+        ------
+        DataError
+            The image or a mask file cannot be read (the message names it).
+        """
+        j = self._index(i)
+        if self._hashes[j] is None:
+            h = hashlib.sha256()
+            feed(h, _SAMPLE_HASH_VERSION)
+            feed(h, f"{self.roi}|{self.roi_margin!r}".encode())
+            self._images.hash_into(j, h)
+            if self._masks is None:
+                feed(h, b"nomask")
+            else:
+                self._masks.hash_into(j, h)
+            self._hashes[j] = h.hexdigest()
+        return self._hashes[j]
+
+    def sample_hashes(self) -> list[str]:
+        """:meth:`sample_hash` of every sample, in dataset order."""
+        return [self.sample_hash(i) for i in range(len(self))]
+
     def fingerprint(self) -> str:
         """SHA-256 hex digest identifying exactly what features would be computed from.
 
         Hashed, in order and length-prefixed: a format version; the ids; the
-        labels (int64); the class names; ``roi`` and ``roi_margin``; then per
-        sample the raw bytes of the image *file* (or the image array's dtype,
-        shape and bytes) and of every mask file (or mask array, or circle
-        coordinates), or a "no mask" marker. Not hashed: ``name``, ``source``
-        (moving the data keeps the fingerprint), ``positive``, ``groups``,
-        ``split`` and ``meta``. Re-encoding a file with identical pixels
-        changes the fingerprint. Computed once (it reads every file) and
-        memoised on this instance; derived datasets compute their own.
+        labels (int64); the class names; ``roi`` and ``roi_margin``; then the
+        :meth:`sample_hash` of every sample (its image and mask bytes). Not
+        hashed: ``name``, ``source`` (moving the data keeps the fingerprint),
+        ``positive``, ``groups``, ``split`` and ``meta``. Re-encoding a file
+        with identical pixels changes the fingerprint. Computed once (it reads
+        every file, once, through the per-sample hashes) and memoised on this
+        instance; derived datasets compute their own from the hashes they keep.
         """
         if self._fingerprint is None:
             h = hashlib.sha256()
@@ -472,12 +511,7 @@ class Dataset:
             feed(h, self.labels.astype("<i8").tobytes())
             feed(h, "\x00".join(self.class_names).encode("utf-8"))
             feed(h, f"{self.roi}|{self.roi_margin!r}".encode())
-            for i in range(len(self)):
-                self._images.hash_into(i, h)
-                if self._masks is None:
-                    feed(h, b"nomask")
-                else:
-                    self._masks.hash_into(i, h)
+            feed(h, "".join(self.sample_hashes()).encode("ascii"))
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 

@@ -3,11 +3,25 @@
 Fills one feature cache with CNN layer activations and handcrafted features
 for a dataset: parameters are resolved, what the cache already holds is
 reused, what is missing is computed in batches (journaled as they finish) and
-committed atomically at the end.
+committed atomically at the end, all entries of the run in one commit. A cache
+that already holds everything, intact, is only read: no lock, no write, so it
+may sit on a read-only file system.
+
+Unreadable images. With ``on_error="raise"`` (the default) the first image
+that cannot be read or processed stops the run with a
+:class:`~featurekit.errors.DataError` naming it; the finished batches stay in
+the journal, and once the image is fixed or removed the next run reuses every
+finished row (rows are keyed by id and content). With ``on_error="skip"`` such
+images are left out: files that cannot be read at all before anything starts,
+images whose decoding or features fail when their batch is computed (the batch
+is then computed image by image to find them). Their rows are absent from the
+cache (never zeros), they are listed in :attr:`ExtractionResult.skipped` and in
+the cache (``/skipped``), and reading them names them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -16,7 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
-from featurekit.errors import LayerError
+from featurekit.errors import DataError, FeaturekitError, LayerError
 from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
 
@@ -26,7 +40,10 @@ class ExtractionResult:
     """What an extraction produced: the cache and, per entry, whether it was computed.
 
     ``layer_keys`` maps each layer spec (as text, e.g. ``"vgg16:8-17"``) to the
-    cache keys of the layers it selected, in table order.
+    cache keys of the layers it selected, in table order. ``skipped`` maps the
+    ids of images left out (``on_error="skip"``) to the reason; ``reused_rows``
+    counts the rows taken from other caches and journals of the same images
+    (same id and content) instead of being computed.
     """
 
     cache: FeatureCache
@@ -34,6 +51,8 @@ class ExtractionResult:
     reused: list[EntrySpec] = field(default_factory=list)
     models: dict = field(default_factory=dict)  # model name -> ModelRef / LoadedModel (provenance)
     layer_keys: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    reused_rows: int = 0
 
     @property
     def specs(self) -> list[EntrySpec]:
@@ -87,7 +106,7 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
             weights=None, size: int | None = None, pool: str = "gap", mode: str = "crop",
             batch_size: int = 16, device: str = "auto", amp: bool = True, num_workers: int | None = None,
             seed: int | None = None, dtype: str = "float32", progress: bool = True,
-            lock_timeout: float | None = 600.0) -> ExtractionResult:
+            lock_timeout: float | None = 600.0, on_error: str = "raise") -> ExtractionResult:
     """Extract features of ``dataset`` into a feature cache.
 
     Parameters
@@ -114,20 +133,31 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         Show a progress bar (images/s and ETA).
     lock_timeout : float or None
         Seconds to wait for another writer of the same cache (None = forever).
+    on_error : {"raise", "skip"}
+        What an image that cannot be read or processed does: stop the run
+        (naming it), or be left out of the cache and listed (see the module).
     """
+    if on_error not in ("raise", "skip"):
+        raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if not layers and not handcrafted:
         raise LayerError("nothing to extract: give layer specs (e.g. 'vgg16:8-17') and/or handcrafted families")
     if len(dataset) == 0:
         raise LayerError(f"dataset {dataset.name!r} is empty")
+    pre_skipped: list[tuple[str, str]] = []
+    if on_error == "skip":
+        dataset, pre_skipped = _readable(dataset)
+    meta = DatasetMeta.from_dataset(dataset, skipped=pre_skipped)
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or default_cache_path(dataset))
+    cache.check_path()
     w = Weights.parse(weights, seed=seed)
     layer_specs, hand = parse_layers(layers), parse_handcrafted(handcrafted)
     requests = {model: request_key(model, selectors, w, size=size, mode=mode, pool=pool, dtype=dtype,
                                    device=device, amp=amp)
                 for model, selectors in group_layers(layer_specs).items()}
     requests.update({str(item): hand_key(item, dtype) for item in hand if isinstance(item, HandcraftedSpec)})
-    cached = _fully_cached(dataset, cache, hand, requests, dtype)
+    cached = _fully_cached(meta, cache, hand, requests, dtype, on_error)
     if cached is not None:
+        cached.skipped = {**dict(pre_skipped), **cache.skipped}
         return cached
     featurizers, keys = build_featurizers(layer_specs, hand, weights=w, size=size, pool=pool, mode=mode,
                                           device=device, amp=amp, num_workers=num_workers, dtype=dtype)
@@ -140,25 +170,82 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
                           stacklevel=2)
         if hasattr(f, "ref"):
             result.models[f.ref.name] = f.ref
-    with cache.writer(DatasetMeta.from_dataset(dataset), lock_timeout=lock_timeout) as writer:
-        for f in featurizers:
-            todo_specs = writer.missing(f.specs)
-            result.reused += [s for s in f.specs if s not in todo_specs]
-            if not todo_specs:
-                continue
-            batches = writer.plan(todo_specs, batch_size)
-            total = sum(b - a for a, b in batches)
-            with tqdm(total=total, unit="img", desc=f.description, disable=not progress or total == 0,
-                      dynamic_ncols=True, leave=True) as bar:
-                for start, stop, arrays in f.run(dataset, batches, todo_specs):
-                    writer.write(start, stop, arrays)
-                    bar.update(stop - start)
-            writer.commit(todo_specs)
-            result.computed += todo_specs
-            if getattr(f, "loaded", None) is not None:
-                result.models[f.ref.name] = f.loaded
+    all_specs = [s for f in featurizers for s in f.specs]
+    if cache.holds(meta, all_specs, allow_skipped=on_error == "skip"):
+        # everything is there and intact: read only (no lock, nothing written)
+        result.reused = all_specs
+        result.skipped = {**dict(pre_skipped), **cache.skipped}
+        _remember(cache, layer_specs, hand, requests, featurizers, result, dtype)
+        return result
+    with cache.writer(meta, lock_timeout=lock_timeout, on_error=on_error) as writer:
+        todo_all: list[EntrySpec] = []
+        try:
+            for f in featurizers:
+                todo_specs = writer.missing(f.specs)
+                result.reused += [s for s in f.specs if s not in todo_specs]
+                if not todo_specs:
+                    continue
+                batches = writer.plan(todo_specs, batch_size)
+                total = sum(b - a for a, b in batches)
+                with tqdm(total=total, unit="img", desc=f.description, disable=not progress or total == 0,
+                          dynamic_ncols=True, leave=True) as bar:
+                    _run(f, dataset, batches, todo_specs, writer, bar)
+                todo_all += todo_specs
+                if getattr(f, "loaded", None) is not None:
+                    result.models[f.ref.name] = f.loaded
+            writer.commit(todo_all)
+        except FeaturekitError:
+            # keep what is complete (the journal keeps the rest); the first error is the one to report
+            with contextlib.suppress(FeaturekitError):
+                writer.commit(todo_all)
+            raise
+        result.computed = todo_all
+        result.skipped = writer.skipped
+        result.reused_rows = writer.reused_rows
     _remember(cache, layer_specs, hand, requests, featurizers, result, dtype)
     return result
+
+
+def _readable(dataset):
+    """``on_error="skip"``: the dataset without the samples whose files cannot be read, and those (id, reason)."""
+    bad = []
+    for i in range(len(dataset)):
+        try:
+            dataset.sample_hash(i)
+        except DataError as exc:
+            bad.append((i, str(exc)))
+    if not bad:
+        return dataset, []
+    ids = dataset.ids
+    keep = sorted(set(range(len(dataset))) - {i for i, _ in bad})
+    if not keep:
+        raise DataError(f"no image of {dataset.name!r} can be read; e.g. {bad[0][1]}")
+    return dataset.subset(keep), [(ids[i], why) for i, why in bad]
+
+
+def _run(featurizer, dataset, batches, specs, writer, bar) -> None:
+    """Compute ``batches`` into the journal; with on_error="skip", a failing batch is redone image by image."""
+    remaining = list(batches)
+    while remaining:
+        finished = 0
+        try:
+            for start, stop, arrays in featurizer.run(dataset, remaining, specs):
+                writer.write(start, stop, arrays)
+                bar.update(stop - start)
+                finished += 1
+            return
+        except DataError:
+            if writer.on_error != "skip":
+                raise
+        start, stop = remaining[finished]
+        for i in range(start, stop):
+            try:
+                for a, b, arrays in featurizer.run(dataset, [(i, i + 1)], specs):
+                    writer.write(a, b, arrays)
+            except DataError as exc:
+                writer.skip({i: str(exc)})
+            bar.update(1)
+        remaining = remaining[finished + 1:]
 
 
 def _remember(cache: FeatureCache, layer_specs: list[LayerSpec], hand: list, requests: dict[str, str],
@@ -181,9 +268,9 @@ def _remember(cache: FeatureCache, layer_specs: list[LayerSpec], hand: list, req
         ResolutionMemo(cache.path).record(answers)
 
 
-def _fully_cached(dataset, cache: FeatureCache, hand: list, requests: dict[str, str],
-                  dtype: str) -> ExtractionResult | None:
-    """The result of a run whose every entry is already in ``cache`` (nothing resolved or built), else None.
+def _fully_cached(meta: DatasetMeta, cache: FeatureCache, hand: list, requests: dict[str, str],
+                  dtype: str, on_error: str) -> ExtractionResult | None:
+    """The result of a run whose every entry is already in ``cache``, intact (nothing resolved or built), else None.
 
     ``requests`` maps each CNN model and handcrafted spec to its memo key;
     configured transformer objects are planned directly (their specs are cheap).
@@ -209,8 +296,6 @@ def _fully_cached(dataset, cache: FeatureCache, hand: list, requests: dict[str, 
             spec = HandcraftedFeaturizer(family_of(item), item, dtype).specs[0]
             wanted[(spec.key, spec.entry_id)] = spec
     try:
-        if cache.fingerprint != dataset.fingerprint():
-            return None
         present = {(e.key, e.entry_id): e for e in cache.entries()}
     except CacheError:
         return None
@@ -224,4 +309,6 @@ def _fully_cached(dataset, cache: FeatureCache, hand: list, requests: dict[str, 
             if spec.entry_id != eid:  # params recorded differently: resolve in full
                 return None
         reused.append(spec)
+    if not cache.holds(meta, reused, allow_skipped=on_error == "skip"):  # bound to this data, every checksum
+        return None
     return ExtractionResult(cache, reused=reused, layer_keys=layer_keys)
