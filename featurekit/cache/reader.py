@@ -183,10 +183,6 @@ class FeatureCache:
             raise CacheError(f"no entry {entry_id} of {key!r} in {self.path}")
         return self.find(key, **match)
 
-    def _entry(self, key, entry_id, match) -> Entry:
-        """Former private name of :meth:`entry` (kept for callers not yet switched)."""
-        return self.entry(key, entry_id, **dict(match or {}))
-
     # ------------------------------------------------------------ checked reads
     def _damage(self, entry: Entry, what: str) -> CacheError:
         return CacheError(f"{self.path}: entry {entry.key} [{entry.entry_id}] is damaged ({what}); it is not "

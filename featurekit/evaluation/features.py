@@ -135,7 +135,7 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
     def _resolve(self):
         cache = self._cache()
         if self.entry_id is not None:
-            entry = cache._entry(self.key, self.entry_id, {})
+            entry = cache.entry(self.key, self.entry_id)
         else:
             entry = cache.find(self.key, **(self.match or {}))
         return cache, entry

@@ -122,7 +122,7 @@ def resolve_feature_sets(features: Sequence[Any], fuse: Sequence[str] = (), *, c
 
     def block(key: str) -> tuple[str, str]:
         if key not in infos:
-            entry = cache._entry(key, entries.get(key), dict(match or {}) if key not in entries else {})
+            entry = cache.entry(key, entries.get(key), **(dict(match or {}) if key not in entries else {}))
             infos[key] = entry_meta(entry)
         return key, infos[key]["entry_id"]
 
