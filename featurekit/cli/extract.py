@@ -19,6 +19,7 @@ examples:
   featurekit extract data.csv --layers resnet50:conv5_* --layers inception_v3:mixed0-mixed10 --pool gapgmp
   featurekit extract breastmnist.npz --layers resnet18:all --weights none --size 64 --quiet
   featurekit extract phantom --layers mobilenet_v2:all --weights none
+  featurekit extract busi/ --layers timm-vit_small_patch16_224.augreg_in21k:blocks.* --pool cls
 """
 
 
@@ -38,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resize", default="crop", choices=RESIZE_MODES,
                    help="crop: shorter side + centre crop as the weights do; squash: straight to size x size")
     p.add_argument("--pool", default="gap", choices=POOLS,
-                   help="pooling of each map to a vector (default: gap)")
+                   help="pooling of each map or token sequence to a vector: gap (default), gmp, gapgmp, spp, "
+                        "none; for vision transformers also cls (class token), mean (patch tokens), clsmean")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
