@@ -24,6 +24,7 @@ from featurekit.models import get_spec, layer_table, resolve_spec
 from featurekit.models import timm_weights
 from featurekit.models.registry import SPECS, table_for_model
 from featurekit.models.weights import file_sha256, load_model, resolve_model
+from featurekit.specs import Weights
 
 torch.set_num_threads(2)
 
@@ -63,10 +64,15 @@ def test_timm_name_round_trips_through_specs_cache_keys_and_feature_tokens(tmp_p
     cache = FeatureCache(tmp_path / "c.h5")
     assert keys <= set(cache.keys())
 
-    from featurekit.evaluation.runner import resolve_feature_sets
+    from featurekit.evaluation.featuresets import resolve_feature_sets
+    from featurekit.orchestration import layer_keys
+    from featurekit.specs import LayerSpec
 
+    resolved = layer_keys([LayerSpec.parse(f"{name}:blocks.1")], cache)  # from the cache alone, no model built
+    assert resolved == {f"{name}:blocks.1": [f"{name}/blocks.1"]}
+    assert result.layer_keys == {f"{name}:blocks.1,norm": [f"{name}/blocks.1", f"{name}/norm"]}
     sets, infos = resolve_feature_sets([f"{name}:blocks.1", f"{name}/norm"],
-                                       [f"{name}:blocks.1+{name}/norm"], cache=cache)
+                                       [f"{name}:blocks.1+{name}/norm"], cache=cache, layer_keys=resolved)
     assert [s.name for s in sets] == [f"{name}/blocks.1", f"{name}/norm", f"{name}/blocks.1+{name}/norm"]
     assert [(s.model, s.layer, s.layer_index) for s in sets[:2]] == [(name, "blocks.1", 2.0), (name, "norm", 13.0)]
     info = infos[f"{name}/norm"]
@@ -323,11 +329,13 @@ def test_unsafe_or_unfitting_files_are_refused(convnext_state, tmp_path):
     truncated.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
     with pytest.raises(WeightsError, match="cut.safetensors"):
         resolve_model("timm-convnext_atto", str(truncated))
-    with pytest.raises(WeightsError, match="tag in the model name"):
-        resolve_model("timm-convnext_atto", "imagenet:d2_in1k")
+    with pytest.raises(WeightsError, match=r"tag 'd2_in1k', not 'in22k'.*timm-convnext_atto\.TAG"):
+        resolve_model("timm-convnext_atto", "imagenet:in22k")
 
 
-def test_pretrained_tag_is_read_from_the_hub_cache(convnext_state, tmp_path, monkeypatch):
+@pytest.fixture
+def fake_hub(convnext_state, tmp_path, monkeypatch):
+    """A Hugging Face hub cache holding timm's convnext_atto.d2_in1k (random values), downloads forbidden."""
     from huggingface_hub import constants
     from safetensors.torch import save_file
 
@@ -337,15 +345,41 @@ def test_pretrained_tag_is_read_from_the_hub_cache(convnext_state, tmp_path, mon
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("abc123")
     (repo / "snapshots" / "abc123").mkdir(parents=True)
-    save_file(state, str(repo / "snapshots" / "abc123" / "model.safetensors"))
+    file = repo / "snapshots" / "abc123" / "model.safetensors"
+    save_file(state, str(file))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(timm_weights, "_download", lambda *a: pytest.fail("nothing may be downloaded"))
+    return file, state
+
+
+def test_pretrained_tag_is_read_from_the_hub_cache(fake_hub):
+    file, state = fake_hub
+    repo = file.parents[2]
     lm = load_model("timm-convnext_atto", "imagenet", size=32)
-    assert lm.weights == "timm:d2_in1k"
+    assert lm.weights == "imagenet:d2_in1k" and Weights.imagenet().matches(lm.weights)
+    assert resolve_model("timm-convnext_atto", "imagenet:d2_in1k").weights_sha256 == lm.weights_sha256
     assert lm.weights_sha256 == file_sha256(repo / "snapshots" / "abc123" / "model.safetensors")
     assert torch.equal(lm.model.state_dict()["stages.2.blocks.0.conv_dw.weight"],
                        state["stages.2.blocks.0.conv_dw.weight"])
     assert torch.equal(lm.model.head.fc.bias, state["head.fc.bias"])
+
+
+def test_a_changed_hub_file_is_never_served_from_the_cache(fake_hub, tmp_path):
+    from safetensors.torch import save_file
+
+    file, state = fake_hub
+    ds = random_dataset(n=4)
+    run = dict(weights="imagenet", size=32, cache=tmp_path / "c.h5", progress=False, num_workers=0, device="cpu")
+    first = extract(ds, ["timm-convnext_atto:stages.1"], **run)
+    again = extract(ds, ["timm-convnext_atto:stages.1"], **run)
+    assert again.reused and not again.computed  # a fully cached run (answered from the resolution memo)
+    key = "stages.1.blocks.0.mlp.fc1.weight"
+    state[key] = state[key] + torch.randn(state[key].shape, generator=torch.Generator().manual_seed(1))
+    save_file(state, str(file))  # the hub cache now holds other weights for the same tag
+    changed = extract(ds, ["timm-convnext_atto:stages.1"], **run)
+    assert changed.computed and changed.computed[0].entry_id != first.specs[0].entry_id
+    assert not np.allclose(changed.get("timm-convnext_atto/stages.1"), first.get("timm-convnext_atto/stages.1"))
 
 
 def test_missing_pretrained_file_offline_names_file_and_folder(tmp_path, monkeypatch):

@@ -33,8 +33,9 @@ def add_parser(sub) -> None:
                    help="comma-separated handcrafted families: gabor,glcm,haar; parameters after a colon, "
                         "separated by ';' (e.g. glcm:bin_count=64;symmetric=true, gabor:frequencies=0.25,0.1)")
     p.add_argument("--weights", default="imagenet",
-                   help="imagenet (torchvision's, from the torch hub cache), none (random, seeded), or a "
-                        "state_dict / featurekit checkpoint PATH (default: imagenet)")
+                   help="imagenet (torchvision's, from the torch hub cache; for timm-* models the pretrained "
+                        "weights of the tag, from the Hugging Face hub cache), none (random, seeded), or a "
+                        "state_dict (.pth, .safetensors) / featurekit checkpoint PATH (default: imagenet)")
     p.add_argument("--size", type=int, default=None, help="input size (default: the weights')")
     p.add_argument("--resize", default="crop", choices=RESIZE_MODES,
                    help="crop: shorter side + centre crop as the weights do; squash: straight to size x size")

@@ -41,8 +41,8 @@ from __future__ import annotations
 import math
 
 from featurekit.errors import LayerError
+from featurekit.specs import POOLS
 
-POOLS = ("gap", "gmp", "gapgmp", "spp", "none", "cls", "mean", "clsmean")
 TOKEN_POOLS = ("cls", "mean", "clsmean")
 LAYOUTS = ("chw", "hwc", "tokens")
 SPP_LEVELS = (1, 2, 4)

@@ -4,13 +4,12 @@
 
 ``imagenet``
     The pretrained weights of the tag (timm's default tag when the name has
-    none), whatever data they were trained on; the entry records
-    ``timm:<tag>``. The file is looked up in the Hugging Face hub cache
+    none), whatever data they were trained on. The file is looked up in the Hugging Face hub cache
     (``$HF_HUB_CACHE``, default ``~/.cache/huggingface/hub``) where timm
     keeps it -- ``model.safetensors``, else ``pytorch_model.bin`` -- or, for
     weights timm only knows by URL, in the torch hub cache. Missing and
     online: downloaded there; offline: a :class:`WeightsError` names the file
-    and the folder.
+    and the folder. Recorded as ``imagenet:<tag>``.
 ``none``
     timm's random initialisation under the seed.
 ``PATH``
@@ -58,6 +57,7 @@ from featurekit.models.timm_models import (
     timm_spec,
 )
 from featurekit.models.weights import ModelRef, file_sha256, skip_init
+from featurekit.specs import Weights
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -168,30 +168,36 @@ def pretrained_file(name: str) -> Path:
     raise WeightsError(f"timm has no pretrained weights for {label}; use --weights none or --weights PATH")
 
 
-def resolve_model(name: str, weights: str = "imagenet", *, seed: int = 0, size: int | None = None,
+def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, size: int | None = None,
                   mode: str = "crop") -> ModelRef:
-    """Resolve a timm model and its weights into a :class:`ModelRef` (the model is built by ``load()``)."""
+    """Resolve a timm model and its weights into a :class:`ModelRef` (the model is built by ``load()``).
+
+    ``weights`` is a :class:`~featurekit.specs.Weights` or its text. Pretrained
+    weights are recorded as ``imagenet:<tag>`` -- featurekit's word for "the
+    model's pretrained weights", the tag saying what they were trained on --
+    so ``Weights.imagenet()`` matches them. ``imagenet:TAG`` must name the tag
+    of the model name: the tag belongs to the name, as timm spells it.
+    """
     from featurekit.models.registry import layer_table as cached_table
 
     spec = timm_spec(name)
-    choice = str(weights)
-    low = choice.lower()
-    if low.startswith("imagenet:"):
-        arch, _ = split_name(spec.name)
-        raise WeightsError(f"a timm model's pretrained weights are named by the tag in the model name: "
-                           f"{TIMM_PREFIX}{arch}.TAG with --weights imagenet (tags of {arch}: "
-                           f"{', '.join(pretrained_tags(arch)) or 'none'})")
-    if low in ("none", "random"):
+    w = Weights.parse(weights, seed=seed)
+    if w.source == "none":
         pre = preprocessing(spec.name, size, mode)
 
         def random_builder():
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seed))
+                torch.manual_seed(int(w.seed))
                 return create(spec.name, size=pre.size)
 
-        return TimmModelRef(spec, cached_table(spec.name, pre.size), pre, f"none:seed={int(seed)}", None,
-                            _builder=random_builder)
-    if low == "imagenet":
+        return TimmModelRef(spec, cached_table(spec.name, pre.size), pre, w.tag, None, _builder=random_builder)
+    if w.source == "imagenet":
+        tag = pretrained_cfg(spec.name).get("tag")
+        if w.variant is not None and w.variant.lower() != str(tag).lower():
+            arch, _ = split_name(spec.name)
+            raise WeightsError(f"{spec.name} has the pretrained tag {tag!r}, not {w.variant!r}: a timm model's "
+                               f"weights are named by the tag in the model name, {TIMM_PREFIX}{arch}.TAG, with "
+                               f"--weights imagenet (tags of {arch}: {', '.join(pretrained_tags(arch)) or 'none'})")
         path = pretrained_file(spec.name)
         pre = preprocessing(spec.name, size, mode)
 
@@ -199,10 +205,9 @@ def resolve_model(name: str, weights: str = "imagenet", *, seed: int = 0, size: 
             with skip_init():  # the strict load below sets every parameter
                 return create(spec.name, size=pre.size, state_dict=read_state_file(path), source=path)
 
-        return TimmModelRef(spec, cached_table(spec.name, pre.size), pre,
-                            f"timm:{pretrained_cfg(spec.name).get('tag')}", file_sha256(path), str(path),
-                            _builder=pretrained_builder)
-    return _resolve_file(spec, Path(choice), size, mode)
+        return TimmModelRef(spec, cached_table(spec.name, pre.size), pre, f"imagenet:{tag}", file_sha256(path),
+                            str(path), _builder=pretrained_builder)
+    return _resolve_file(spec, Path(w.path), size, mode)
 
 
 @contextlib.contextmanager
