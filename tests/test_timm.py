@@ -445,7 +445,8 @@ def test_busi_evaluate_timm_vit_and_torchvision_cnn_in_one_table_and_figure(busi
     run = tmp_path / "run"
     code = main(["evaluate", str(root), "--classes", "benign,malignant", "--positive", "malignant",
                  "--roi", "mask", "--features", f"{VIT}:blocks.5,norm", "--features", "resnet18:conv3_block2_out",
-                 "--features", "resnet18:avg_pool", "--classifier", "logreg", "--cv", "3", "--n-boot", "100", "--youden", "train",
+                 "--features", "resnet18:avg_pool", "--classifier", "logreg", "--cv", "3", "--n-boot", "100",
+                 "--youden", "train",
                  "--weights", "none", "--size", "32", "--pool", "mean", "--cache", str(tmp_path / "busi.h5"),
                  "--out", str(run), "--quiet"])
     assert code == 0

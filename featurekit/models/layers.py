@@ -87,7 +87,8 @@ class Layer:
             return f"{dims} (HWC)"
         if self.layout == "tokens":
             extra = self.prefix_tokens - int(self.class_token)
-            parts = (["cls"] if self.class_token else []) + ([f"{extra} {'more ' if self.class_token else ''}prefix"] if extra else []) \
+            more = "more " if self.class_token else ""
+            parts = (["cls"] if self.class_token else []) + ([f"{extra} {more}prefix"] if extra else []) \
                 + [f"{int(self.shape[0]) - self.prefix_tokens} patches"]
             return f"{dims} tokens ({' + '.join(parts)})"
         return dims

@@ -1,4 +1,4 @@
-"""timm models (Wightman, *PyTorch Image Models*, 2019): names, layer tables, weights, preprocessing.
+"""timm models (Wightman, *PyTorch Image Models*, 2019, doi:10.5281/zenodo.4414861): names, layer tables, preprocessing.
 
 Names
 -----

@@ -61,6 +61,7 @@ from featurekit.specs import Weights
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
+
 @dataclass
 class TimmModelRef(ModelRef):
     """A :class:`ModelRef` whose random initialisation also depends on timm's version."""
