@@ -22,10 +22,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # pyradiomics is a test-only reference (GLCM equality tests); its build needs its
-# build dependencies installed first and --no-build-isolation.
+# build dependencies installed first and --no-build-isolation. timm is the optional
+# extra the timm-model tests need (make demo does without it).
 $(VENV)/.test-extras: $(VENV)/.installed
 	$(PY) -m pip install --quiet versioneer SimpleITK PyWavelets pykwalify
 	$(PY) -m pip install --quiet --no-build-isolation pyradiomics
+	$(PY) -m pip install --quiet -e ".[timm]"
 	touch $@
 
 demo: setup

@@ -41,8 +41,8 @@ __all__ = [
     "group_layers",
 ]
 
-#: spatial poolings of a CNN map (see :mod:`featurekit.extraction.pooling`)
-POOLS = ("gap", "gmp", "gapgmp", "spp", "none")
+#: poolings of a CNN map, and of a vision transformer's tokens (see :mod:`featurekit.extraction.pooling`)
+POOLS = ("gap", "gmp", "gapgmp", "spp", "none", "cls", "mean", "clsmean")
 #: handcrafted texture families, by the key the cache stores them under
 HANDCRAFTED = ("gabor", "glcm", "haar")
 #: how an image becomes the network's input size

@@ -10,7 +10,6 @@ import torchvision
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pipeline import extract
 from featurekit.extraction.pooling import pool_map, pooled_dim
-from featurekit.models import layer_table
 from featurekit.models.layers import Layer
 from featurekit.models.weights import load_model
 

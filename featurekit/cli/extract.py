@@ -21,6 +21,7 @@ examples:
   featurekit extract breastmnist.npz --layers resnet18:all --weights none --size 64 --quiet
   featurekit extract phantom --layers mobilenet_v2:all --weights none
   featurekit extract busi/ --roi mask --handcrafted glcm --on-error skip   # list unreadable images, go on
+  featurekit extract busi/ --layers timm-vit_small_patch16_224.augreg_in21k:blocks.* --pool cls
 """
 
 
@@ -34,13 +35,15 @@ def add_parser(sub) -> None:
                    help="comma-separated handcrafted families: gabor,glcm,haar; parameters after a colon, "
                         "separated by ';' (e.g. glcm:bin_count=64;symmetric=true, gabor:frequencies=0.25,0.1)")
     p.add_argument("--weights", default="imagenet",
-                   help="imagenet (torchvision's, from the torch hub cache), none (random, seeded), or a "
-                        "state_dict / featurekit checkpoint PATH (default: imagenet)")
+                   help="imagenet (torchvision's, from the torch hub cache; for timm-* models the pretrained "
+                        "weights of the tag, from the Hugging Face hub cache), none (random, seeded), or a "
+                        "state_dict (.pth, .safetensors) / featurekit checkpoint PATH (default: imagenet)")
     p.add_argument("--size", type=int, default=None, help="input size (default: the weights')")
     p.add_argument("--resize", default="crop", choices=RESIZE_MODES,
                    help="crop: shorter side + centre crop as the weights do; squash: straight to size x size")
     p.add_argument("--pool", default="gap", choices=POOLS,
-                   help="pooling of each map to a vector (default: gap)")
+                   help="pooling of each map or token sequence to a vector: gap (default), gmp, gapgmp, spp, "
+                        "none; for vision transformers also cls (class token), mean (patch tokens), clsmean")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--workers", type=non_negative_int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")

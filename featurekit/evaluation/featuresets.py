@@ -51,7 +51,8 @@ def entry_meta(entry) -> dict:
     get = lambda k, d="": p.get(k, a.get(k, d))  # noqa: E731
     return {"key": entry.key, "entry_id": entry.entry_id, "family": str(get("family")),
             "model": str(get("model")), "layer": str(get("layer")),
-            "layer_index": get("layer_index", None), "weights": str(get("weights")),
+            "layer_index": get("layer_index", None), "last_layer_index": get("last_layer_index", None),
+            "weights": str(get("weights")),
             # attrs hold the hash of what was built (random init included); params may leave it out
             "weights_sha256": str(a.get("weights_sha256") or p.get("weights_sha256") or ""),
             "input_size": get("input_size", None),

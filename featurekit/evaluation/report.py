@@ -7,7 +7,10 @@ runs sit side by side. Sections:
 1. best row of each kind (handcrafted, deep, fused, finetuned);
 2. layer-wise curves: ROC AUC and F1 against the layer index, one line per
    (model, classifier), pooled out-of-fold estimate with its 95% bootstrap band,
-   handcrafted rows as horizontal reference lines;
+   handcrafted rows as horizontal reference lines; when several models are
+   compared, first all of them on one relative-depth axis (0 = input, 1 = the
+   last layer of each model's table, from ``last_layer_index`` in the
+   provenance entries), so a 13-layer ViT and an 18-layer VGG16 share a figure;
 3. the per-layer table and the full results table;
 4. ROC curves of the best sets (mean out-of-fold score per sample over repeats);
 5. confusion matrices of the best sets at 0.5 and at the per-fold Youden
@@ -212,13 +215,62 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def relative_depth(results: pd.DataFrame, runs) -> pd.Series:
+    """Each row's layer index over the last index of its model's layer table (0 = input, 1 = last layer).
+
+    The last index comes from the ``last_layer_index`` of the run's
+    provenance entries (recorded at extraction); NaN where it is unknown
+    (handcrafted and fine-tuned rows, features cached before it was recorded).
+    """
+    last: dict[tuple[str, str], float] = {}
+    for run in runs:
+        for entry in run.provenance.get("entries") or []:
+            value = _f(entry.get("last_layer_index"))
+            if math.isfinite(value) and value > 0:
+                last[(run.name, str(entry.get("model", "")))] = value
+    run_names = results["run"] if "run" in results.columns else pd.Series([""] * len(results), index=results.index)
+    return pd.Series([_f(index) / last.get((str(run), str(model)), float("nan"))
+                      for index, model, run in zip(results["layer_index"], results["model"], run_names)],
+                     index=results.index, dtype=float)
+
+
+def _depth_row(axes, deep: pd.DataFrame) -> None:
+    """All models on one relative-depth axis: one line per (model, classifier)."""
+    for j, metric in enumerate(("roc_auc", "f1")):
+        ax = axes[j]
+        col = f"{metric}_pooled" if deep[f"{metric}_pooled"].notna().any() else metric
+        for k, ((model, clf), g) in enumerate(deep.groupby(["model", "classifier"], sort=False)):
+            g = g.sort_values("relative_depth")
+            x = g["relative_depth"].to_numpy(dtype=float)
+            ax.plot(x, g[col].astype(float), "o-", color=f"C{k % 10}", markersize=4, label=f"{model} · {clf}")
+            lo, hi = g[f"{metric}_ci_lo"].astype(float), g[f"{metric}_ci_hi"].astype(float)
+            if np.isfinite(lo).any():
+                ax.fill_between(x, lo, hi, color=f"C{k % 10}", alpha=0.1, linewidth=0)
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
+        ax.set_xticklabels(["0\ninput", "0.25", "0.5", "0.75", "1\nlast layer"], fontsize=8)
+        ax.set_xlabel("relative depth (layer index / last index of the model's table)")
+        ax.set_ylabel("ROC AUC" if metric == "roc_auc" else "F1 (threshold 0.5)")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("All models: ROC AUC against relative depth", fontsize=10)
+    axes[1].set_title("All models: F1 against relative depth", fontsize=10)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+
+
 def _layer_curves(results: pd.DataFrame) -> Figure | None:
     deep = results[(results["kind"] == "deep") & results["layer_index"].notna()]
     if deep.empty:
         return None
     plt = _plt()
     models = list(dict.fromkeys(deep["model"]))
-    fig, axes = plt.subplots(len(models), 2, figsize=(13, 4.2 * len(models)), squeeze=False)
+    depth = deep[np.isfinite(deep["relative_depth"].astype(float))] if "relative_depth" in deep.columns \
+        else deep.iloc[:0]
+    shared = depth["model"].nunique() >= 2
+    fig, all_axes = plt.subplots(len(models) + shared, 2, figsize=(13, 4.2 * (len(models) + shared)),
+                                 squeeze=False)
+    if shared:
+        _depth_row(all_axes[0], depth)
+    axes = all_axes[1:] if shared else all_axes
     hand = results[results["kind"] == "handcrafted"]
     fused = results[(results["kind"] == "fused") & results["layer_index"].notna()]
     markers = ["*", "P", "X", "D", "^", "v", "s", "h"]
@@ -274,8 +326,10 @@ def _layer_curves(results: pd.DataFrame) -> Figure | None:
         axes[i][1].legend(list(handles.values()), list(handles.keys()), fontsize=7, loc="upper left",
                           bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.tight_layout()
+    lead = (f"First row: {', '.join(dict.fromkeys(depth['model']))} on one relative-depth axis "
+            "(0 = input, 1 = each model's last layer); then each model on its own layer index. ") if shared else ""
     return Figure("layerwise", "Layer-wise performance", _png(fig),
-                  "Pooled out-of-fold estimate per layer with its 95% stratified-bootstrap band; "
+                  lead + "Pooled out-of-fold estimate per layer with its 95% stratified-bootstrap band; "
                   "coloured horizontal lines: handcrafted feature sets with the same classifier; "
                   "black: fine-tuned networks; large markers: fusions placed at their CNN layer.")
 
@@ -595,6 +649,7 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     if "layer_index" not in results.columns:
         results["layer_index"] = np.nan
     results["layer_index"] = pd.to_numeric(results["layer_index"], errors="coerce")
+    results["relative_depth"] = relative_depth(results, folders)
     results = results.sort_values(["kind", metric], key=lambda s: s.map(_kind_rank) if s.name == "kind"
                                   else -s.astype(float)).reset_index(drop=True)
     md_path, html_path = report_paths(runs, out)

@@ -6,6 +6,14 @@ operation (torchvision's ``ReLU(inplace=True)``, ResNet's ``out += identity``)
 can overwrite the tensor it saw -- and the hook of the deepest requested
 layer stops the forward pass, so nothing after it (later blocks, the
 classifier head) is computed.
+
+The same hooks serve every model source: torchvision modules, and for timm
+models the modules timm itself declares (``feature_info``: the outputs its
+``forward_intermediates`` returns, e.g. ViT ``blocks.N``, ConvNeXt
+``stages.N``) plus the final norm. Each layer is pooled by its layout (map,
+channels-last map or tokens, see :mod:`featurekit.extraction.pooling`); a
+pooling a layer cannot give (``cls`` of a feature map) fails when the
+extractor is made, before any image is read.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from featurekit.extraction.pooling import check_pool, pool_map
+from featurekit.extraction.pooling import check_pool, layer_dim, pool_map
 from featurekit.models.layers import INPUT, Layer
 
 
@@ -45,6 +53,8 @@ class ActivationExtractor:
         self.model = model.eval()
         self.layers = sorted(layers, key=lambda layer: layer.index)
         self.pool = check_pool(pool)
+        for layer in self.layers:
+            layer_dim(layer, self.pool)  # a pooling this layer cannot give fails here, naming it
         self._out: dict[str, torch.Tensor] = {}
         self._handles = []
         modules = dict(model.named_modules())
@@ -53,12 +63,14 @@ class ActivationExtractor:
             if layer.name == INPUT:
                 continue
             self._handles.append(modules[layer.module].register_forward_hook(
-                self._make_hook(layer.name, stop=layer is deepest)))
+                self._make_hook(layer, stop=layer is deepest)))
 
-    def _make_hook(self, name: str, stop: bool):
+    def _make_hook(self, layer: Layer, stop: bool):
+        name, form = layer.name, layer.form
+
         def hook(_module, _inputs, output):
             if name not in self._out:  # a module run twice keeps its first output
-                self._out[name] = pool_map(output, self.pool)
+                self._out[name] = pool_map(output, self.pool, **form)
             if stop:
                 raise _StopForward
         return hook

@@ -19,7 +19,7 @@ from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
 from featurekit.errors import DataError, FeaturekitError
 from featurekit.extraction.activations import ActivationExtractor
-from featurekit.extraction.pooling import LARGE_DIM, pooled_dim
+from featurekit.extraction.pooling import LARGE_DIM, layer_dim
 from featurekit.models.layers import Layer
 from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel, ModelRef
@@ -88,9 +88,12 @@ class CNNFeaturizer:
             "preprocessing": ref.preprocessing.to_dict(),
             "precision": "amp-fp16" if self.amp else "float32",
         }
+        if layer.layout != "chw":  # what the pool was applied to (maps keep their historical entry ids)
+            params.update(layer.form)
         return EntrySpec(key=f"{ref.name}/{layer.name}", params=params,
-                         dim=pooled_dim(layer.shape, self.pool), dtype=self.dtype,
-                         attrs={**version_attrs(), "weights_path": ref.weights_path or ""})
+                         dim=layer_dim(layer, self.pool, ref.name), dtype=self.dtype,
+                         attrs={**version_attrs(), "weights_path": ref.weights_path or "",
+                                "last_layer_index": len(ref.table) - 1})
 
     def large_entries(self) -> list[EntrySpec]:
         return [s for s in self.specs if s.dim > LARGE_DIM]

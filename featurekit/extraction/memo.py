@@ -11,9 +11,10 @@ same way, so a fully cached run does not import scikit-learn either.
 The memo is keyed by everything the answer depends on: the model and
 selectors as written, the weights choice (for a file: its real path, size and
 modification time; for ImageNet weights: the torch hub folder and the files in
-it), input size, resize mode, pooling, dtype, the device asked for with
-whether an NVIDIA driver is present (AMP entries differ from float32 ones),
-and the versions of featurekit, torch and torchvision. A memo answer is used
+it, and for a timm model its Hugging Face hub cache files), input size, resize
+mode, pooling, dtype, the device asked for with whether an NVIDIA driver is
+present (AMP entries differ from float32 ones), and the versions of
+featurekit, torch, torchvision and timm. A memo answer is used
 only when the cache holds every entry it names; anything else -- another
 weights file, a changed file, a new library version -- misses and resolves the
 request in full. The memo is an optimisation: losing it, or a read-only
@@ -53,13 +54,27 @@ def _stat(path: Path) -> list:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
-def _weights_state(w: Weights) -> Any:
+def hf_hub_dir() -> Path:
+    """The Hugging Face hub cache (where timm keeps pretrained weights), without importing it."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.path.expanduser(os.environ["HF_HUB_CACHE"]))
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def _weights_state(w: Weights, model: str = "") -> Any:
     if w.source == "file":
         return _stat(Path(w.path).resolve())
     if w.source == "imagenet":
         folder = torch_hub_dir() / "checkpoints"
         files = sorted(folder.glob("*")) if folder.is_dir() else []
-        return [str(folder), [_stat(p) for p in files]]
+        state = [str(folder), [_stat(p) for p in files]]
+        if model.startswith("timm-"):  # timm's pretrained files: the hub cache folders of the architecture
+            arch = model[len("timm-"):].partition(".")[0]
+            hub = sorted(hf_hub_dir().glob(f"models--timm--{arch}*/snapshots/*/*"))
+            state.append([_stat(p) for p in hub])
+        return state
     return None
 
 
@@ -75,7 +90,7 @@ def request_key(model: str, selectors: list[str], weights: Weights, *, size, mod
     """The canonical text of one model's request (what its resolution depends on)."""
     return canonical_json({
         "model": model, "selectors": list(selectors), "weights": weights.tag,
-        "weights_state": _weights_state(weights), "size": size, "mode": mode, "pool": pool, "dtype": dtype,
+        "weights_state": _weights_state(weights, model), "size": size, "mode": mode, "pool": pool, "dtype": dtype,
         "device": str(device), "amp": bool(amp), "gpu": gpu_present(),
         "versions": [__version__, _version("torch"), _version("torchvision"), _version("timm")],
     })

@@ -7,7 +7,9 @@ Two ways to say what is frozen (both may be combined):
   ``7``). Every parameter of every module that *runs* up to and including that
   layer's output in the forward pass is frozen -- found by one traced forward,
   so modules outside the table (a ResNet's ``conv1``/``bn1`` stem, the
-  ``downsample`` branch of a block) are frozen when they run before it.
+  ``downsample`` branch of a block) are frozen when they run before it, and
+  so are the parameters held directly by the modules enclosing the layer
+  (a ViT's class token and position embedding).
 * ``layers``: selectors as in ``featurekit extract --layers`` (``conv2_*,conv3_*``,
   ``8-17``, ``features.3``): every parameter inside the modules of those layers.
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from featurekit.errors import LayerError
@@ -89,6 +90,12 @@ def resolve_frozen_modules(model: nn.Module, table: LayerTable, until: str | int
                     chosen[path] = None
             for path, module in named[layer.module].named_modules(prefix=layer.module):
                 if _owns_state(module):
+                    chosen[path] = None
+            # modules enclosing the layer hold state used before it (a ViT's class token and position
+            # embedding on the model itself, torchvision's encoder.pos_embedding): frozen too
+            parts = layer.module.split(".")
+            for path in (".".join(parts[:k]) for k in range(len(parts))):
+                if list(named[path].parameters(recurse=False)):
                     chosen[path] = None
     if layers is not None and str(layers).strip():
         for layer in table.select(str(layers)):

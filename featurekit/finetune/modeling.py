@@ -72,7 +72,8 @@ def starting_point(config, class_names: list[str], *, seed: int | None = None) -
         raise FinetuneError(f"fine-tuning needs at least two classes, got {class_names}")
     choice = str(config.weights)
     checkpoint = None
-    if choice.lower() not in {"imagenet", "none", "random"} and not choice.lower().startswith("imagenet:"):
+    if choice.lower() not in {"imagenet", "none", "random"} and not choice.lower().startswith("imagenet:") \
+            and not choice.lower().endswith(".safetensors"):  # a .safetensors file is a state_dict, never a checkpoint
         obj = load_weights_file(choice)
         checkpoint = obj if is_checkpoint(obj) else None
     if checkpoint is None and config.small_input and config.size is None:

@@ -9,6 +9,11 @@ checkpoint's state_dict is loaded::
 The head replaced is the model's last ``nn.Linear`` (``fc`` in ResNet and
 Inception, ``classifier.6`` in VGG, ``classifier.1`` in MobileNet-V2), one
 rule for every torchvision classifier. Inception's auxiliary head is removed.
+A model that resets its own classifier -- every timm model, through
+``reset_classifier(num_classes)``, which keeps its pooling and pre-logits
+(ConvNeXt's ``head.norm``) and resets both heads of a distilled DeiT -- gets
+its head that way; an MLP head then takes the place of the new linear
+layer(s) at the paths timm's ``pretrained_cfg["classifier"]`` names.
 The small-input stem (for 28-64 px images, as in the BreastMNIST ResNet-18
 baseline of MedMNIST v2, Yang et al. 2023) replaces a ResNet's 7x7/2 conv by a
 3x3/1 conv taking ``in_chans`` channels and drops the stem max-pool.
@@ -61,8 +66,30 @@ def make_head(in_features: int, num_classes: int, head: str = "linear", hidden: 
     )
 
 
+def resets_own_head(model: nn.Module) -> bool:
+    """Whether the model replaces its classifier itself (timm's ``reset_classifier``)."""
+    return callable(getattr(model, "reset_classifier", None)) and isinstance(
+        getattr(model, "pretrained_cfg", None), dict)
+
+
+def _reset_own_head(model: nn.Module, num_classes: int, head: str, hidden: int, dropout: float) -> nn.Module:
+    model.reset_classifier(int(num_classes))
+    if head == "mlp":
+        paths = model.pretrained_cfg.get("classifier") or ()
+        for path in (paths,) if isinstance(paths, str) else paths:
+            linear = model.get_submodule(path)
+            if not isinstance(linear, nn.Linear):
+                raise LayerError(f"{type(model).__name__}'s classifier {path!r} is a {type(linear).__name__}, "
+                                 "not a linear layer: use --head linear")
+            _set_module(model, path, make_head(linear.in_features, int(num_classes), head, int(hidden),
+                                               float(dropout)))
+    return model
+
+
 def replace_head(model: nn.Module, num_classes: int, head: str = "linear", hidden: int = 512,
                  dropout: float = 0.5) -> nn.Module:
+    if resets_own_head(model):
+        return _reset_own_head(model, num_classes, head, hidden, dropout)
     if getattr(model, "AuxLogits", None) is not None:
         model.AuxLogits = None
         model.aux_logits = False
@@ -110,6 +137,10 @@ def head_path(name: str) -> str:
     from featurekit.models.registry import build, get_spec
 
     spec = get_spec(name)
+    if spec.source == "timm":
+        from featurekit.models.timm_models import head_paths
+
+        return head_paths(spec.name)[0]
     with torch.device("meta"):
         model = build(spec.name, weights=None)
     return last_linear(model)[0]
@@ -130,6 +161,8 @@ def set_head(model: nn.Module, name: str, num_classes: int, head: str = "linear"
     """Replace the whole head of a (possibly already fine-tuned) registry model."""
     if head not in HEADS:
         raise LayerError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    if resets_own_head(model):
+        return _reset_own_head(model, num_classes, head, hidden, dropout)
     if getattr(model, "AuxLogits", None) is not None:
         model.AuxLogits = None
         model.aux_logits = False

@@ -2,8 +2,11 @@
 
 A *layer table* lists the layers of one model that featurekit can extract, in
 execution order: an index, a canonical name (Keras-compatible where the
-papers use Keras names) and the torchvision module whose output it is.
-Index 0 is always ``input``, the preprocessed image tensor.
+papers use Keras names), the module whose output it is, and the output's
+layout: a ``(C, H, W)`` map (CNNs), an ``(H, W, C)`` channels-last map (Swin)
+or an ``(L, D)`` token sequence (vision transformers, with its leading class /
+distillation / register tokens counted). Index 0 is always ``input``, the
+preprocessed image tensor.
 
 Layer specification grammar (``featurekit extract --layers SPEC``)::
 
@@ -15,6 +18,9 @@ Layer specification grammar (``featurekit extract --layers SPEC``)::
 * ``resnet50:conv4_block6_out,conv5_block3_out``
 * ``inception_v3:mixed0-mixed10``     ranges accept names as well as indices
 * ``resnet50:conv5_*``                shell-style wildcards (fnmatch)
+* ``timm-vit_small_patch16_224.augreg_in21k:blocks.3-blocks.11``
+                                      a timm model: ``timm-`` + timm's own name
+                                      (architecture, optionally ``.tag``)
 
 Ranges are inclusive and follow table order. Duplicates are dropped, and the
 selection is returned in table (= execution) order.
@@ -43,20 +49,49 @@ class Layer:
     name : str
         Canonical name (``block4_pool``, ``conv5_block3_out``, ``mixed3``).
     module : str
-        Dotted torchvision module path whose forward output is the
-        activation (``features.23``); ``""`` for the input.
+        Dotted module path whose forward output is the activation
+        (``features.23``, ``blocks.8``); ``""`` for the input.
     shape : tuple of int
-        Output shape ``(C, H, W)`` at the table's input size.
+        Output shape without the batch axis at the table's input size, in
+        the layout's order: ``(C, H, W)``, ``(H, W, C)`` or ``(L, D)``.
+    layout : {"chw", "hwc", "tokens"}
+        How the output is laid out (see the module docstring).
+    prefix_tokens : int
+        ``tokens`` only: leading tokens that are not image patches (class,
+        distillation, register tokens); the patch tokens follow them.
+    class_token : bool
+        ``tokens`` only: token 0 is a class token.
     """
 
     index: int
     name: str
     module: str
     shape: tuple[int, ...]
+    layout: str = "chw"
+    prefix_tokens: int = 0
+    class_token: bool = False
 
     @property
     def channels(self) -> int:
-        return int(self.shape[0])
+        return int(self.shape[0] if self.layout == "chw" else self.shape[-1])
+
+    @property
+    def form(self) -> dict:
+        """The layout keywords of :func:`featurekit.extraction.pooling.pool_map` for this layer."""
+        return {"layout": self.layout, "prefix_tokens": self.prefix_tokens, "class_token": self.class_token}
+
+    def describe_shape(self) -> str:
+        """``512x14x14``; ``197x768 tokens (cls + 196 patches)``; ``7x7x768 (HWC)``."""
+        dims = "x".join(str(s) for s in self.shape)
+        if self.layout == "hwc":
+            return f"{dims} (HWC)"
+        if self.layout == "tokens":
+            extra = self.prefix_tokens - int(self.class_token)
+            more = "more " if self.class_token else ""
+            parts = (["cls"] if self.class_token else []) + ([f"{extra} {more}prefix"] if extra else []) \
+                + [f"{int(self.shape[0]) - self.prefix_tokens} patches"]
+            return f"{dims} tokens ({' + '.join(parts)})"
+        return dims
 
 
 class LayerTable(Sequence[Layer]):
@@ -130,14 +165,21 @@ class LayerTable(Sequence[Layer]):
     def format(self, dim_of=None, dim_label: str = "dim") -> str:
         """The table as text, as printed by ``featurekit layers MODEL``.
 
-        ``dim_of(shape) -> int`` fills a last column (the feature dimension
-        after pooling, e.g. :func:`featurekit.extraction.pooling.pooled_dim`).
+        ``dim_of(layer) -> int`` fills a last column (the feature dimension
+        after pooling, e.g. :func:`featurekit.extraction.pooling.layer_dim`);
+        a layer it raises a :class:`LayerError` for (a class token asked of a
+        feature map) shows ``-``.
         """
-        header = ("index", "name", "torchvision module", "output shape") + ((dim_label,) if dim_of else ())
+        header = ("index", "name", "module", "output shape") + ((dim_label,) if dim_of else ())
         rows = [header]
         for layer in self._layers:
-            row = (str(layer.index), layer.name, layer.module or "(input)", "x".join(str(s) for s in layer.shape))
-            rows.append(row + ((str(dim_of(layer.shape)),) if dim_of else ()))
+            row = (str(layer.index), layer.name, layer.module or "(input)", layer.describe_shape())
+            if dim_of:
+                try:
+                    row += (str(dim_of(layer)),)
+                except LayerError:
+                    row += ("-",)
+            rows.append(row)
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))

@@ -264,6 +264,10 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
     """
     spec = get_spec(name)
     w = Weights.parse(weights, seed=seed)
+    if spec.source == "timm":  # timm's tags, hub cache and loader
+        from featurekit.models import timm_weights
+
+        return timm_weights.resolve_model(spec.name, w, size=size, mode=mode)
     if w.source == "imagenet":
         return _resolve_imagenet(spec, w.variant, size, mode)
     if w.source == "none":
