@@ -40,3 +40,7 @@ class DiskFullError(StorageError):
 
 class ReadOnlyError(StorageError):
     """A location featurekit must write to is read-only or not writable."""
+
+
+class ClusterError(FeaturekitError, RuntimeError):
+    """A cluster that cannot be reached or used (Dask missing, bad scheduler address)."""

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
 from featurekit.errors import LayerError
+from featurekit.extraction.distributed import run_featurizer
 from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
 
@@ -87,7 +88,7 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
             weights=None, size: int | None = None, pool: str = "gap", mode: str = "crop",
             batch_size: int = 16, device: str = "auto", amp: bool = True, num_workers: int | None = None,
             seed: int | None = None, dtype: str = "float32", progress: bool = True,
-            lock_timeout: float | None = 600.0) -> ExtractionResult:
+            lock_timeout: float | None = 600.0, executor=None, shard_size: int | None = None) -> ExtractionResult:
     """Extract features of ``dataset`` into a feature cache.
 
     Parameters
@@ -114,6 +115,10 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         Show a progress bar (images/s and ETA).
     lock_timeout : float or None
         Seconds to wait for another writer of the same cache (None = forever).
+    executor : None, "local", Executor or dask.distributed.Client
+        Where the batches are computed: here (default), or in shards of about
+        ``shard_size`` rows on a Dask cluster (:mod:`featurekit.extraction.distributed`);
+        the cache is written here either way.
     """
     if not layers and not handcrafted:
         raise LayerError("nothing to extract: give layer specs (e.g. 'vgg16:8-17') and/or handcrafted families")
@@ -150,7 +155,8 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
             total = sum(b - a for a, b in batches)
             with tqdm(total=total, unit="img", desc=f.description, disable=not progress or total == 0,
                       dynamic_ncols=True, leave=True) as bar:
-                for start, stop, arrays in f.run(dataset, batches, todo_specs):
+                for start, stop, arrays in run_featurizer(f, dataset, batches, todo_specs, executor=executor,
+                                                          shard_size=shard_size, device=device):
                     writer.write(start, stop, arrays)
                     bar.update(stop - start)
             writer.commit(todo_specs)
