@@ -22,8 +22,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # pyradiomics is a test-only reference (GLCM equality tests); its build needs its
-# build dependencies installed first and --no-build-isolation.
+# build dependencies installed first and --no-build-isolation. The cluster extra
+# (dask.distributed) lets the tests run the real Dask engine on a LocalCluster.
 $(VENV)/.test-extras: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test,cluster]"
 	$(PY) -m pip install --quiet versioneer SimpleITK PyWavelets pykwalify
 	$(PY) -m pip install --quiet --no-build-isolation pyradiomics
 	touch $@

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featurekit.cli.cluster import add_executor_arguments, executor_from_args
 from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int, spec_type
 from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_handcrafted
 
@@ -19,6 +20,8 @@ examples:
   featurekit extract data.csv --layers resnet50:conv5_* --layers inception_v3:mixed0-mixed10 --pool gapgmp
   featurekit extract breastmnist.npz --layers resnet18:all --weights none --size 64 --quiet
   featurekit extract phantom --layers mobilenet_v2:all --weights none
+  featurekit extract busi/ --layers vgg16:8-17 --handcrafted gabor,glcm,haar --scheduler local:2
+  featurekit extract busi/ --layers vgg16:8-17 --executor dask --scheduler tcp://head:8786 --shard-size 256
 """
 
 
@@ -50,10 +53,16 @@ def add_parser(sub) -> None:
     p.add_argument("--lock-timeout", type=float, default=600.0,
                    help="seconds to wait for another process writing the same cache (default: 600)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_executor_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    with executor_from_args(args) as executor:
+        return _run(args, executor)
+
+
+def _run(args, executor) -> int:
     from featurekit.extraction.pipeline import extract
 
     dataset = load_data(args)
@@ -63,7 +72,7 @@ def run(args) -> int:
         pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
         amp=not args.no_amp, num_workers=args.workers,
         dtype="float16" if args.float16 else "float32", progress=not args.quiet,
-        lock_timeout=args.lock_timeout,
+        lock_timeout=args.lock_timeout, executor=executor, shard_size=args.shard_size,
     )
     if not args.quiet:
         print(f"dataset: {dataset.name} ({len(dataset)} images; {_counts(dataset)})")
