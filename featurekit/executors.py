@@ -284,8 +284,6 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
         try:
             if scheduler.startswith("local:"):
                 n = _local_workers(scheduler.partition(":")[2])
-                # non-daemon workers may start DataLoader processes (decoding beside the forward pass)
-                stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
                 cluster = stack.enter_context(distributed.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"))
                 client = stack.enter_context(distributed.Client(cluster, timeout=timeout))
@@ -323,13 +321,6 @@ def in_dask_worker():
         return get_worker()
     except ValueError:
         return None
-
-
-def worker_is_daemon() -> bool:
-    """Whether this process may not start child processes (Dask's default worker processes)."""
-    import multiprocessing
-
-    return bool(multiprocessing.current_process().daemon)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ relative between 1 and 2 threads, in one process too), so the local references
 of the torch results run with one thread, as each worker does.
 """
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ from featurekit.executors import DaskExecutor, LocalExecutor, as_executor, conne
 from featurekit.extraction.distributed import plan_shards
 from featurekit.extraction.pipeline import extract
 from featurekit.finetune import FinetuneConfig
+from featurekit.finetune.errors import FinetuneError
 from featurekit.finetune.crossval import cross_validate as finetune_cv
 from featurekit.orchestration import evaluate_features
 
@@ -184,6 +186,7 @@ def test_full_maps_are_refused_on_a_cluster(client):
                 executor=client, weights="none", size=32, progress=False)
 
 
+@pytest.mark.filterwarnings("ignore::featurekit.evaluation.delong.NestedModelWarning")
 def test_evaluate_on_a_cluster_equals_local(client, tmp_path):
     n = 60
     y = np.arange(n) % 2
@@ -230,6 +233,8 @@ def test_finetuning_cv_on_a_cluster_equals_local(client, one_torch_thread):
     cols = [c for c in here.rows.columns if c != "seconds"]
     pd.testing.assert_frame_equal(here.rows[cols], there.rows[cols])
     assert [f["best_epoch"] for f in here.folds] == [f["best_epoch"] for f in there.folds]
+    with pytest.raises(FinetuneError, match="--workers 0"):  # DataLoader processes: local runs only
+        finetune_cv(ds, dataclasses.replace(cfg, num_workers=1), "2", n_boot=50, progress=False, executor=client)
 
 
 # ---------------------------------------------------------------------------- without a cluster
@@ -260,6 +265,15 @@ def test_choosing_an_executor():
         pass
     with pytest.raises(ClusterError, match="positive number"), connect("local:0"):
         pass
+
+
+def test_local_n_starts_and_closes_a_cluster():
+    lines = []
+    with connect("local:1", echo=lines.append) as ex:
+        assert ex.n_workers == 1 and ex.map(abs, [(-3,), (4,)]) == [3, 4]
+        cluster = ex.client.cluster
+    assert "1 workers, 1 threads; dashboard http" in lines[0]
+    assert cluster.status.name == "closed"
 
 
 def test_client_is_wrapped(client):

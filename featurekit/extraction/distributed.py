@@ -28,7 +28,10 @@ on a cluster: every map would cross the network to the one writer.
 Device on a worker: ``device="auto"`` is resolved by each worker (a GPU worker
 uses its GPU, ``cuda:0`` of what ``CUDA_VISIBLE_DEVICES`` -- set per worker by
 dask-cuda -- shows it); precision stays what the caller planned and recorded in
-the entry (mixed precision only when the caller itself resolved to CUDA).
+the entry (mixed precision only when the caller itself resolved to CUDA). A
+worker decodes its shard's images in the task's thread, not in DataLoader
+processes (Dask workers start processes with ``spawn``: each would import torch
+afresh); more worker processes per machine decode in parallel.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import math
 from typing import Iterator, Sequence
 
 from featurekit.errors import ClusterError
-from featurekit.executors import as_executor, exclusive_worker, worker_is_daemon
+from featurekit.executors import as_executor, exclusive_worker
 
 __all__ = ["run_featurizer", "plan_shards", "SHARDS_PER_WORKER", "MAX_SHARD_ROWS"]
 
@@ -77,15 +80,17 @@ def plan_shards(batches: Sequence[tuple[int, int]], shard_size: int | None = Non
 
 
 def _adopt_worker_device(featurizer, device_request: str) -> None:
-    """On a worker: resolve ``device="auto"`` there; DataLoader workers only where allowed."""
+    """On a worker: resolve ``device="auto"`` there; decode in the task's own thread."""
     import torch
 
     current = getattr(featurizer, "device", None)
     if (str(device_request) == "auto" and isinstance(current, torch.device) and current.type == "cpu"
             and torch.cuda.is_available()):
         featurizer.device = torch.device("cuda")  # float32 as planned: featurizer.amp stays False
-    if getattr(featurizer, "num_workers", 0) and worker_is_daemon():
-        featurizer.num_workers = 0  # Dask's worker processes are daemons: decode in the worker itself
+    if getattr(featurizer, "num_workers", 0):
+        # Dask workers start processes with "spawn": a DataLoader process per shard would
+        # import torch afresh (seconds). Decoding does not change the values.
+        featurizer.num_workers = 0
 
 
 def _run_shard(batches, specs, device_request, featurizer, dataset):

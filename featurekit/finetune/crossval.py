@@ -39,7 +39,7 @@ from featurekit.errors import DataError
 from featurekit.evaluation.crossval import plan_folds, run_provenance
 from featurekit.evaluation.metrics import youden_threshold
 from featurekit.devices import torch_device as resolve_device
-from featurekit.executors import as_executor, exclusive_worker, worker_is_daemon
+from featurekit.executors import as_executor, exclusive_worker, in_dask_worker
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.freezing import freeze
@@ -86,9 +86,10 @@ def _fit_fold(fold, desc, *, base, start, config, labels, y01, groups, pos, youd
     """
     with exclusive_worker():
         device = resolve_device(config.device)
-        if config.num_workers and worker_is_daemon():
-            raise FinetuneError("DataLoader workers cannot start inside a Dask worker process (a daemon): "
-                                "use --workers 0, or start the workers with distributed.worker.daemon: false")
+        if config.num_workers and in_dask_worker() is not None:
+            raise FinetuneError("--workers N (DataLoader processes) is for local runs: a Dask worker would "
+                                "start them afresh for every epoch; give --workers 0 (the cluster's "
+                                "workers are the parallelism)")
         seed = fold_seed(config.seed, fold.repeat, fold.fold)
         train_rows = np.asarray(fold.train_idx)
         if fold.val_idx is not None and len(fold.val_idx):
