@@ -13,8 +13,9 @@ Work (BUSI benign + malignant from $FEATUREKIT_SHARED, every k-th image, mask RO
   costs the same with any weights), ``--size`` px, batch 16;
 * ``handcrafted`` -- gabor, glcm, haar (default parameters);
 * ``cv fits``    -- the fan-out (``cross_validate``): every (feature set x
-  classifier x outer fold) fit with its Youden inner CV (the 13 cached feature
-  sets x ``--classifiers`` x ``--cv``), ``n_boot=0``, no DeLong. The bootstrap
+  classifier x outer fold) fit with its Youden inner CV (the 12 cached feature
+  sets: all but haar -- its 162,336-dim fits would dominate -- x ``--classifiers`` x
+  ``--cv``), ``n_boot=0``, no DeLong. The bootstrap
   intervals and DeLong tests run in the calling process in every mode: their
   cost per row is printed apart.
 
@@ -129,7 +130,8 @@ def main(argv=None) -> int:
         ids = np.asarray(cache.ids, dtype=object)
         y = np.asarray(cache.labels)
         pipes, meta = {}, {}
-        for key in cache.keys():
+        keys = [k for k in cache.keys() if k != "haar"]  # 162,336-dim haar fits would dominate every mode
+        for key in keys:
             for clf in args.classifiers.split(","):
                 pipes[f"{key} | {clf}"] = make_pipeline_for(CachedFeatures(key, cache=cache.path), make_classifier(clf))
                 meta[f"{key} | {clf}"] = {"feature_set": key, "classifier": clf}

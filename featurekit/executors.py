@@ -37,6 +37,7 @@ Dask executor is used (``pip install featurekit[cluster]``).
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -232,7 +233,8 @@ def as_executor(executor: Any = None, n_jobs: int | None = 1) -> Executor:
                                "(executor=Client(...)); the command line takes --scheduler ADDRESS")
         raise ClusterError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)} "
                            "or pass a dask.distributed.Client")
-    if type(executor).__name__ == "Client" and hasattr(executor, "submit") and hasattr(executor, "scatter"):
+    distributed = sys.modules.get("distributed")  # a Client exists only once dask.distributed is imported
+    if distributed is not None and isinstance(executor, distributed.Client):
         return DaskExecutor(executor)
     raise ClusterError(f"executor must be 'local', an Executor or a dask.distributed.Client, "
                        f"got {type(executor).__name__}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -120,8 +120,10 @@ def _fit_fold(fold, desc, *, base, start, config, labels, y01, groups, pos, youd
             "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
             "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": thr,
             "threshold_on": "val" if threshold_rows is val_rows else "train",
-            "seconds": round(tr.seconds, 2)}
-    return np.asarray(r_test), np.asarray(p_test[:, pos]), thr, tr, info, fit_rows, model if keep_model else None
+            "seconds": round(tr.seconds, 2), "device": str(device)}
+    if not keep_model:  # what comes back from a worker: scores and history, not the weights
+        tr, model = replace(tr, model=None), None
+    return np.asarray(r_test), np.asarray(p_test[:, pos]), thr, tr, info, fit_rows, model
 
 
 def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_boot: int = 2000,
