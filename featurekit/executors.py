@@ -329,18 +329,20 @@ def in_dask_worker():
 def exclusive_worker():
     """In a Dask worker: one heavy task at a time, with all the worker's threads for torch.
 
-    Outside a worker this does nothing (the caller's process keeps its settings).
+    Outside a worker this does nothing (the caller's process keeps its settings);
+    torch's thread count is set only where torch is already imported.
     """
     worker = in_dask_worker()
     if worker is None:
         yield
         return
     with _WORKER_LOCK:
-        nthreads = int(getattr(getattr(worker, "state", worker), "nthreads", 1) or 1)
-        import torch
-
+        torch = sys.modules.get("torch")
+        if torch is None:
+            yield
+            return
         before = torch.get_num_threads()
-        torch.set_num_threads(nthreads)
+        torch.set_num_threads(int(getattr(getattr(worker, "state", worker), "nthreads", 1) or 1))
         try:
             yield
         finally:

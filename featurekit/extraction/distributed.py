@@ -80,17 +80,18 @@ def plan_shards(batches: Sequence[tuple[int, int]], shard_size: int | None = Non
 
 
 def _adopt_worker_device(featurizer, device_request: str) -> None:
-    """On a worker: resolve ``device="auto"`` there; decode in the task's own thread."""
-    import torch
-
-    current = getattr(featurizer, "device", None)
-    if (str(device_request) == "auto" and isinstance(current, torch.device) and current.type == "cpu"
-            and torch.cuda.is_available()):
-        featurizer.device = torch.device("cuda")  # float32 as planned: featurizer.amp stays False
+    """On a worker: decode in the task's own thread; resolve ``device="auto"`` there."""
     if getattr(featurizer, "num_workers", 0):
         # Dask workers start processes with "spawn": a DataLoader process per shard would
         # import torch afresh (seconds). Decoding does not change the values.
         featurizer.num_workers = 0
+    current = getattr(featurizer, "device", None)
+    if current is None or str(device_request) != "auto":
+        return
+    import torch
+
+    if current.type == "cpu" and torch.cuda.is_available():
+        featurizer.device = torch.device("cuda")  # float32 as planned: featurizer.amp stays False
 
 
 def _run_shard(batches, specs, device_request, featurizer, dataset):
