@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from typing import Iterator, Sequence
 
+from featurekit.devices import torch_device
 from featurekit.errors import ClusterError
 from featurekit.executors import as_executor, exclusive_worker
 
@@ -86,12 +87,11 @@ def _adopt_worker_device(featurizer, device_request: str) -> None:
         # import torch afresh (seconds). Decoding does not change the values.
         featurizer.num_workers = 0
     current = getattr(featurizer, "device", None)
-    if current is None or str(device_request) != "auto":
+    if current is None or str(device_request) != "auto" or current.type != "cpu":
         return
-    import torch
-
-    if current.type == "cpu" and torch.cuda.is_available():
-        featurizer.device = torch.device("cuda")  # float32 as planned: featurizer.amp stays False
+    here = torch_device("auto")  # this worker's own answer
+    if here.type == "cuda":
+        featurizer.device = here  # float32 as planned: featurizer.amp stays False
 
 
 def _run_shard(batches, specs, device_request, featurizer, dataset):
