@@ -22,9 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # pyradiomics is a test-only reference (GLCM equality tests); its build needs its
-# build dependencies installed first and --no-build-isolation. timm is the optional
-# extra the timm-model tests need (make demo does without it).
+# build dependencies installed first and --no-build-isolation. The cluster extra
+# (dask.distributed) lets the tests run the real Dask engine on a LocalCluster; timm is
+# the optional extra the timm-model tests need (make demo does without both).
 $(VENV)/.test-extras: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test,cluster]"
 	$(PY) -m pip install --quiet versioneer SimpleITK PyWavelets pykwalify
 	$(PY) -m pip install --quiet --no-build-isolation pyradiomics
 	$(PY) -m pip install --quiet -e ".[timm]"

@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 from featurekit.errors import (  # noqa: E402
     CacheError,
     CacheLockedError,
+    ClusterError,
     DataError,
     DiskFullError,
     FeaturekitError,
@@ -60,6 +61,9 @@ _LAZY = {
     "delong_roc_test": "featurekit.evaluation.delong",
     "read_run": "featurekit.evaluation.runfolder",
     "build_report": "featurekit.evaluation.report",
+    # where the work runs (a Dask cluster: pass a dask.distributed.Client as executor=)
+    "LocalExecutor": "featurekit.executors",
+    "DaskExecutor": "featurekit.executors",
     # fine-tuning
     "FinetuneConfig": "featurekit.finetune",
     "predict": "featurekit.finetune",
@@ -77,6 +81,7 @@ __all__ = [
     "WeightsError",
     "CacheError",
     "CacheLockedError",
+    "ClusterError",
     "StorageError",
     "DiskFullError",
     "ReadOnlyError",

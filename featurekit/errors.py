@@ -49,3 +49,7 @@ class ReadOnlyError(StorageError):
 
 class OutputExistsError(FeaturekitError, FileExistsError):
     """An output (run folder, checkpoint) already exists and overwriting it was not asked for."""
+
+
+class ClusterError(FeaturekitError, RuntimeError):
+    """A cluster that cannot be reached or used (Dask missing, bad scheduler address)."""

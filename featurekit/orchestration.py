@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from featurekit.errors import DataError, LayerError
+from featurekit.executors import as_executor
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, parse_feature_token
 
 __all__ = ["evaluate_features", "layer_keys", "run_demo_evaluation"]
@@ -103,7 +104,7 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
                       reduce: str | None = None, block_weight: str | None = None, youden: str = "inner",
                       youden_cv: int = 3, n_boot: int = 2000, confidence: float = 0.95, n_jobs: int | None = 1,
                       out: str | Path | None = None, overwrite: bool = False, command: str | None = None,
-                      progress: bool = False):
+                      progress: bool = False, executor: Any = None, shard_size: int | None = None):
     """Evaluate cached feature sets (and their fusions) with each classifier.
 
     Parameters
@@ -150,6 +151,10 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         Write the run folder there (``overwrite`` to replace an existing one).
     command : str, optional
         Command line for the provenance (default ``sys.argv``).
+    executor, shard_size : where extraction shards and fits run (a ``dask.distributed.Client``
+        for a cluster; see :func:`~featurekit.extraction.pipeline.extract` and
+        :func:`~featurekit.evaluation.crossval.cross_validate`). On a cluster the workers
+        read the committed cache file, so it must be on a file system they share.
 
     Returns
     -------
@@ -183,12 +188,15 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
             from featurekit.extraction.pipeline import extract
 
             result = extract(source, layer_specs, hand, cache=cache_obj, weights=w, size=size, pool=pool,
-                             mode=mode, batch_size=batch_size, device=device, progress=progress)
+                             mode=mode, batch_size=batch_size, device=device, progress=progress,
+                             executor=executor, shard_size=shard_size)
             entries.update({s.key: s.entry_id for s in result.specs})
             keys_by_spec = dict(result.layer_keys)
     else:
         cache_obj = source if isinstance(source, FeatureCache) else FeatureCache(source)
         keys_by_spec = layer_keys(layer_specs, cache_obj)
+    if not as_executor(executor).is_local:  # workers open the cache by the path given here
+        cache_obj = FeatureCache(Path(cache_obj.path).absolute())
     sets, infos = resolve_feature_sets(tokens[:len(features)], fuse, cache=cache_obj, entries=entries,
                                        layer_keys=keys_by_spec, late_fusion=late_fusion, match=match)
 
@@ -213,7 +221,7 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
             meta[key] = {"feature_set": fs.name, "classifier": cname, **fs.meta()}
     ev = cross_validate(pipelines, X, y, g, cv, 1, seed=seed, split_labels=sl, youden=youden,
                         youden_cv=youden_cv, n_boot=n_boot, confidence=confidence, meta=meta,
-                        n_jobs=n_jobs, progress=progress, command=command)
+                        n_jobs=n_jobs, progress=progress, command=command, executor=executor)
     counts = {c: int(np.sum(labels[keep] == i)) for i, c in enumerate(names)}
     ev.provenance.update({
         "dataset": {**info, "n": int(keep.sum()), "counts": counts},

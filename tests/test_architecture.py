@@ -3,7 +3,7 @@
 Layers (top to bottom)::
 
     cli -> orchestration -> finetune / evaluation / extraction
-        -> data / models / handcrafted / cache / imageio / checkpoint -> io / errors / specs / devices
+        -> data / models / handcrafted / cache / imageio / checkpoint -> io / errors / specs / devices / executors
 
 Every import counts, at module level or inside a function.
 """
@@ -20,10 +20,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "featurekit"
 
 LEVEL = {
-    "errors": 0, "io": 0, "specs": 0, "devices": 0,
+    # executors: where independent tasks run (this process or a Dask cluster) -- a utility
+    # that extraction, evaluation and fine-tuning call; it imports only errors (dask lazily)
+    "errors": 0, "io": 0, "specs": 0, "devices": 0, "executors": 0,
     "data": 1, "models": 1, "handcrafted": 1, "cache": 1, "imageio": 1, "checkpoint": 1,
     "extraction": 2, "evaluation": 2, "finetune": 2,
-    "orchestration": 3, "executors": 3, "distributed": 3, "studies": 3,
+    "orchestration": 3, "distributed": 3, "studies": 3,
     "cli": 4,
 }
 #: within level 2, who may not import whom

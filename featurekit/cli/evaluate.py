@@ -14,6 +14,7 @@ import shlex
 import time
 import warnings
 
+from featurekit.cli.cluster import add_executor_arguments, executor_from_args
 from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, positive_int, spec_type
 from featurekit.specs import POOLS, RESIZE_MODES, Weights
 
@@ -32,6 +33,7 @@ examples:
   featurekit evaluate data.csv --positive malignant --features resnet50:conv5_* --cv holdout:0.3x30 \\
       --class-weight balanced --out runs/holdout
   featurekit evaluate phantom --positive malignant --features gabor,glcm --classifier logreg,rf,knn --out runs/ph
+  featurekit evaluate busi/ --positive malignant --features gabor,glcm --cv 5x20 --search --scheduler local:2
 """
 
 
@@ -83,6 +85,7 @@ def add_parser(sub) -> None:
     g.add_argument("--cache", default=None, metavar="FILE",
                    help="cache file (default: cache/<dataset>-<fingerprint>.h5)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_executor_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -151,7 +154,7 @@ def run(args) -> int:
     dataset = load_data(args)
     out = Path(args.out) if args.out else Path("runs") / f"{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     command = command_line(args)
-    with warnings.catch_warnings(record=True) as caught:
+    with executor_from_args(args) as executor, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NestedModelWarning)
         ev = evaluate_features(
             dataset, features, classifiers, args.cv, fuse=args.fuse, late_fusion=args.late_fusion,
@@ -160,7 +163,7 @@ def run(args) -> int:
             class_weight=args.class_weight, oversample=args.oversample, search=args.search,
             inner_cv=args.inner_cv, reduce=args.reduce, block_weight=args.block_weight, youden=args.youden,
             n_boot=args.n_boot, n_jobs=args.jobs, out=out, command=command, progress=not args.quiet,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite, executor=executor, shard_size=args.shard_size)
     nested = [w for w in caught if issubclass(w.category, NestedModelWarning)]
     for w in caught:
         if not issubclass(w.category, (NestedModelWarning, FutureWarning, DeprecationWarning)):

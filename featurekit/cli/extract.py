@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featurekit.cli.cluster import add_executor_arguments, executor_from_args
 from featurekit.cli.common import (EXAMPLES_FORMATTER, add_data_arguments, load_data, non_negative_int, positive_int,
                                    spec_type)
 from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_handcrafted
@@ -22,6 +23,8 @@ examples:
   featurekit extract phantom --layers mobilenet_v2:all --weights none
   featurekit extract busi/ --roi mask --handcrafted glcm --on-error skip   # list unreadable images, go on
   featurekit extract busi/ --layers timm-vit_small_patch16_224.augreg_in21k:blocks.* --pool cls
+  featurekit extract busi/ --layers vgg16:8-17 --handcrafted gabor,glcm,haar --scheduler local:2
+  featurekit extract busi/ --layers vgg16:8-17 --executor dask --scheduler tcp://head:8786 --shard-size 256
 """
 
 
@@ -58,10 +61,16 @@ def add_parser(sub) -> None:
                    help="an image that cannot be read or processed: raise (stop, naming it; finished work is "
                         "kept) or skip (leave it out of the cache and list it) (default: raise)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_executor_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    with executor_from_args(args) as executor:
+        return _run(args, executor)
+
+
+def _run(args, executor) -> int:
     from featurekit.extraction.pipeline import extract
 
     dataset = load_data(args)
@@ -71,7 +80,7 @@ def run(args) -> int:
         pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
         amp=not args.no_amp, num_workers=args.workers,
         dtype="float16" if args.float16 else "float32", progress=not args.quiet,
-        lock_timeout=args.lock_timeout, on_error=args.on_error,
+        lock_timeout=args.lock_timeout, on_error=args.on_error, executor=executor, shard_size=args.shard_size,
     )
     if result.skipped:  # printed even with --quiet: never dropped silently
         print(f"skipped {len(result.skipped)} unreadable image(s), recorded in the cache, no rows:")

@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from featurekit.cli.cluster import add_executor_arguments, executor_from_args
 from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data, non_negative_int, positive_int
 
 EXAMPLES = """modes:
@@ -21,6 +22,11 @@ examples:
   # ImageNet MobileNet-V2 on BUSI benign vs malignant, 5-fold CV, early layers frozen
   featurekit finetune ../shared/data/busi --classes benign,malignant --positive malignant \\
       --model mobilenet_v2 --freeze-until features.6 --cv 5 --epochs 20 --name busi_mnv2
+
+  # the same, one fold per task on a Dask cluster (one GPU per worker with dask-cuda)
+  featurekit finetune ../shared/data/busi --classes benign,malignant --positive malignant \\
+      --model mobilenet_v2 --freeze-until features.6 --cv 5 --epochs 20 \\
+      --dask-scheduler scheduler.json
 
   # ResNet-18 MLP head, StepLR(7, 0.1), class weights, early stopping on validation AUC
   featurekit finetune busi/ --classes benign,malignant --positive malignant --model resnet18 \\
@@ -129,6 +135,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--no-cache-images", action="store_true",
                    help="decode images every epoch instead of keeping them (resized) in memory")
     e.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    add_executor_arguments(p, shards=False)
     pl = p.add_argument_group("pipelines")
     pl.add_argument("--pipeline", default=None, metavar="FILE", help="run the stages of a pipeline JSON file")
     pl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -256,9 +263,10 @@ def run_stage(args, command: str) -> int:
         if args.out:
             print("note: --out is ignored with --cv (use --save-fold-checkpoints for the fold models)",
                   file=sys.stderr)
-        result = cross_validate(dataset, config, args.cv, run_dir=folder, n_boot=args.n_boot, youden=args.youden,
-                                save_checkpoints=args.save_fold_checkpoints, progress=progress, command=command,
-                                overwrite=overwrite)
+        with executor_from_args(args) as executor:
+            result = cross_validate(dataset, config, args.cv, run_dir=folder, n_boot=args.n_boot,
+                                    youden=args.youden, save_checkpoints=args.save_fold_checkpoints,
+                                    progress=progress, command=command, overwrite=overwrite, executor=executor)
         if progress:
             row = result.rows.iloc[0]
             print(f"dataset: {dataset.name} ({len(dataset)} images; positive {dataset.positive})")

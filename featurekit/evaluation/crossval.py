@@ -43,6 +43,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils import _safe_indexing
 
 from featurekit.errors import DataError
+from featurekit.executors import as_executor
 from featurekit.evaluation.classifiers import positive_scores
 from featurekit.evaluation.comparison import compare_aucs
 from featurekit.evaluation.fusion import LateFusionClassifier, fit_accepts_groups
@@ -254,11 +255,19 @@ def inner_oof_scores(template: Any, X, y: np.ndarray, groups: np.ndarray | None,
     splits = inner_splits(y, groups, k, seed)
     if splits is None:
         return None
+    from joblib import Parallel, delayed
+
     scores = np.empty(y.shape[0], dtype=np.float64)
-    for tr, te in splits:
-        m = _fit(clone(template), _safe_indexing(X, tr), y[tr], None if groups is None else groups[tr])
-        scores[te] = positive_scores(m, _safe_indexing(X, te), 1)
+    # sequential unless a joblib backend is configured (fits fanned out on a cluster)
+    parts = Parallel()(delayed(_fit_scores)(template, X, y, groups, tr, te) for tr, te in splits)
+    for (_, te), part in zip(splits, parts):
+        scores[te] = part
     return scores
+
+
+def _fit_scores(template, X, y, groups, tr, te) -> np.ndarray:
+    m = _fit(clone(template), _safe_indexing(X, tr), y[tr], None if groups is None else groups[tr])
+    return positive_scores(m, _safe_indexing(X, te), 1)
 
 
 def _fold_threshold(fitted, template, X, y, groups, fold, mode: str, k: int, seed: int) -> float:
@@ -279,7 +288,7 @@ def _fold_threshold(fitted, template, X, y, groups, fold, mode: str, k: int, see
     return youden_threshold(y_tr, scores)
 
 
-def _run_fold(name, template, X, y, groups, fold, youden, youden_cv, seed, keep):
+def _run_fold(name, template, fold, *, X, y, groups, youden, youden_cv, seed, keep):
     t0 = time.perf_counter()
     tr, te = fold.train_idx, fold.test_idx
     model = _fit(clone(template), _safe_indexing(X, tr), y[tr], None if groups is None else groups[tr])
@@ -330,7 +339,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
                    ids: Sequence[str] | None = None, youden: str = "inner", youden_cv: int = 3,
                    n_boot: int = 2000, confidence: float = 0.95, meta: Mapping[str, dict] | None = None,
                    n_jobs: int | None = 1, keep_estimators: bool = False, compare: bool = True,
-                   progress: bool = False, command: str | None = None) -> Evaluation:
+                   progress: bool = False, command: str | None = None, executor: Any = None) -> Evaluation:
     """Cross-validate several estimators on the same folds.
 
     Parameters
@@ -364,6 +373,12 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         (defaults: ``feature_set=name``, ``classifier`` = the final estimator's class).
     n_jobs : int
         Parallel fold fits (joblib); 1 = sequential.
+    executor : None, "local", Executor or dask.distributed.Client
+        Where the fits run: here (default; ``n_jobs`` applies), or one task per
+        (estimator, outer fold) on a Dask cluster (:mod:`featurekit.executors`), its
+        search and Youden inner fits inside it -- or, when those tasks are fewer than
+        twice the cluster's threads, fanned out as tasks of their own. Same seeds, same
+        results.
     keep_estimators : bool
         Keep every fitted fold model in :attr:`Evaluation.estimators`.
     compare : bool
@@ -419,18 +434,10 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         raise DataError(f"two estimators share a (feature_set, classifier) row: {keys}")
 
     tasks = [(name, est, fold) for name, est in estimators.items() for fold in folds]
-    if n_jobs is not None and n_jobs != 1 and len(tasks) > 1:
-        from joblib import Parallel, delayed
-
-        outs = Parallel(n_jobs=n_jobs)(
-            delayed(_run_fold)(name, est, X, y01, g, fold, youden, youden_cv, seed, keep_estimators)
-            for name, est, fold in tasks)
-    else:
-        from tqdm.auto import tqdm
-
-        outs = [_run_fold(name, est, X, y01, g, fold, youden, youden_cv, seed, keep_estimators)
-                for name, est, fold in tqdm(tasks, desc="cross-validation", unit="fit", disable=not progress,
-                                            dynamic_ncols=True)]
+    outs = as_executor(executor, n_jobs).map(
+        _run_fold, tasks, shared=dict(X=X, y=y01, groups=g, youden=youden, youden_cv=youden_cv, seed=seed,
+                                      keep=keep_estimators), progress=progress, desc="cross-validation", unit="fit",
+        nested="auto")
 
     frames, seconds, fitted = [], {}, {}
     for o in outs:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
 from featurekit.errors import DataError, FeaturekitError, LayerError
+from featurekit.extraction.distributed import run_featurizer
 from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
 
@@ -106,7 +107,8 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
             weights=None, size: int | None = None, pool: str = "gap", mode: str = "crop",
             batch_size: int = 16, device: str = "auto", amp: bool = True, num_workers: int | None = None,
             seed: int | None = None, dtype: str = "float32", progress: bool = True,
-            lock_timeout: float | None = 600.0, on_error: str = "raise") -> ExtractionResult:
+            lock_timeout: float | None = 600.0, on_error: str = "raise", executor=None,
+            shard_size: int | None = None) -> ExtractionResult:
     """Extract features of ``dataset`` into a feature cache.
 
     Parameters
@@ -136,6 +138,10 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     on_error : {"raise", "skip"}
         What an image that cannot be read or processed does: stop the run
         (naming it), or be left out of the cache and listed (see the module).
+    executor : None, "local", Executor or dask.distributed.Client
+        Where the batches are computed: here (default), or in shards of about
+        ``shard_size`` rows on a Dask cluster (:mod:`featurekit.extraction.distributed`);
+        the cache is written here either way.
     """
     if on_error not in ("raise", "skip"):
         raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -189,7 +195,8 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
                 total = sum(b - a for a, b in batches)
                 with tqdm(total=total, unit="img", desc=f.description, disable=not progress or total == 0,
                           dynamic_ncols=True, leave=True) as bar:
-                    _run(f, dataset, batches, todo_specs, writer, bar)
+                    _run(f, dataset, batches, todo_specs, writer, bar, executor=executor,
+                         shard_size=shard_size, device=device)
                 todo_all += todo_specs
                 if getattr(f, "loaded", None) is not None:
                     result.models[f.ref.name] = f.loaded
@@ -223,29 +230,14 @@ def _readable(dataset):
     return dataset.subset(keep), [(ids[i], why) for i, why in bad]
 
 
-def _run(featurizer, dataset, batches, specs, writer, bar) -> None:
-    """Compute ``batches`` into the journal; with on_error="skip", a failing batch is redone image by image."""
-    remaining = list(batches)
-    while remaining:
-        finished = 0
-        try:
-            for start, stop, arrays in featurizer.run(dataset, remaining, specs):
-                writer.write(start, stop, arrays)
-                bar.update(stop - start)
-                finished += 1
-            return
-        except DataError:
-            if writer.on_error != "skip":
-                raise
-        start, stop = remaining[finished]
-        for i in range(start, stop):
-            try:
-                for a, b, arrays in featurizer.run(dataset, [(i, i + 1)], specs):
-                    writer.write(a, b, arrays)
-            except DataError as exc:
-                writer.skip({i: str(exc)})
-            bar.update(1)
-        remaining = remaining[finished + 1:]
+def _run(featurizer, dataset, batches, specs, writer, bar, **where) -> None:
+    """Compute ``batches`` into the journal, here or on a cluster; skipped images are recorded as such."""
+    for start, stop, arrays in run_featurizer(featurizer, dataset, batches, specs, on_error=writer.on_error, **where):
+        if isinstance(arrays, str):  # on_error="skip": this image could not be read or processed
+            writer.skip({start: arrays})
+        else:
+            writer.write(start, stop, arrays)
+        bar.update(stop - start)
 
 
 def _remember(cache: FeatureCache, layer_specs: list[LayerSpec], hand: list, requests: dict[str, str],

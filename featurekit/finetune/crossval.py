@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -40,6 +40,7 @@ from featurekit.errors import DataError
 from featurekit.evaluation.crossval import plan_folds, run_provenance
 from featurekit.evaluation.metrics import youden_threshold
 from featurekit.devices import torch_device as resolve_device
+from featurekit.executors import as_executor, exclusive_worker, in_dask_worker
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.freezing import freeze
@@ -77,9 +78,59 @@ def fold_seed(seed: int, repeat: int, fold: int) -> int:
     return int(seed) + 1000 * int(repeat) + int(fold)
 
 
+def _fit_fold(fold, desc, *, base, start, config, labels, y01, groups, pos, youden, keep_model, progress):
+    """Fine-tune one fold and score its test part (here, or as one task on a Dask worker).
+
+    Returns the test rows, their positive-class scores, the fold's Youden threshold,
+    the :class:`TrainResult`, the fold's info, its training rows and (``keep_model``)
+    the model on the CPU.
+    """
+    with exclusive_worker():
+        device = resolve_device(config.device)
+        if config.num_workers and in_dask_worker() is not None:
+            raise FinetuneError("--workers N (DataLoader processes) is for local runs: a Dask worker would "
+                                "start them afresh for every epoch; give --workers 0 (the cluster's "
+                                "workers are the parallelism)")
+        seed = fold_seed(config.seed, fold.repeat, fold.fold)
+        train_rows = np.asarray(fold.train_idx)
+        if fold.val_idx is not None and len(fold.val_idx):
+            fit_rows, val_rows = train_rows, np.asarray(fold.val_idx)
+        else:
+            fit_rows, val_rows = carve_validation(labels, train_rows, config.val_fraction, seed, groups)
+        all_train = np.r_[fit_rows, val_rows]
+        threshold_rows = val_rows if (youden == "val" and np.unique(y01[val_rows]).size == 2) else all_train
+        test_rows = np.asarray(fold.test_idx)
+        if np.intersect1d(all_train, test_rows).size:  # never: the protocols and the carving are disjoint
+            raise DataError(f"fold {fold.repeat}/{fold.fold}: training or validation images in the test fold")
+        model = copy.deepcopy(start.model)
+        frozen = freeze(model, start.table, config.freeze_until, config.freeze) \
+            if (config.freeze_until or config.freeze) else None
+        tr: TrainResult = train(model, base, fit_rows, val_rows, labels, config, frozen=frozen,
+                                positive_index=pos, seed=seed, progress=progress, desc=desc)
+        model.to(device)
+        p_test, _, r_test = predict_view(model, View(base, test_rows, labels), config.batch_size, device,
+                                         config.amp)
+        p_thr, _, r_thr = predict_view(model, View(base, threshold_rows, labels), config.batch_size, device,
+                                       config.amp)
+        model.to("cpu")
+    try:
+        thr = float(youden_threshold(y01[r_thr], p_thr[:, pos], pos_label=1))
+    except DataError:
+        thr = 0.5  # one class only in the training fold: no Youden threshold
+    info = {"repeat": int(fold.repeat), "fold": int(fold.fold), "n_train": int(len(fit_rows)),
+            "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
+            "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": thr,
+            "threshold_on": "val" if threshold_rows is val_rows else "train",
+            "seconds": round(tr.seconds, 2), "device": str(device)}
+    if not keep_model:  # what comes back from a worker: scores and history, not the weights
+        tr, model = replace(tr, model=None), None
+    return np.asarray(r_test), np.asarray(p_test[:, pos]), thr, tr, info, fit_rows, model
+
+
 def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_boot: int = 2000,
                    confidence: float = 0.95, youden: str = "val", save_checkpoints: bool = False,
-                   progress: bool = True, command: Optional[str] = None, overwrite: bool = False) -> CVResult:
+                   progress: bool = True, command: Optional[str] = None, overwrite: bool = False,
+                   executor=None) -> CVResult:
     """Fine-tune in every fold of ``cv`` and score the test folds.
 
     Parameters
@@ -104,6 +155,11 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         The command line to record (default: ``sys.argv``).
     overwrite : bool, default False
         Replace a non-empty ``run_dir`` as a whole (otherwise refused before training).
+    executor : None, "local", Executor or dask.distributed.Client
+        Where the folds are trained: here, one after the other (default), or one
+        task per fold on a Dask cluster (each worker decodes the images once and
+        trains one fold at a time with all its threads, or on its GPU). Same seed,
+        same folds, same results on the same kind of device.
     """
     if youden not in ("val", "train"):
         raise FinetuneError(f"youden must be 'val' or 'train', got {youden!r}")
@@ -126,50 +182,25 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
 
     start = starting_point(config, list(dataset.class_names))
     base = BaseImages(dataset, start.preprocessing, cache=config.cache_images, progress=progress)
-    base.materialise()
     fs_name = feature_set_name(start.arch["name"])
     device = resolve_device(config.device)
+    ex = as_executor(executor)
+    if ex.is_local:
+        base.materialise()  # on a cluster each worker decodes the images once, on its first fold
+    outs = ex.map(_fit_fold, [(fold, f"{fs_name} r{fold.repeat} f{fold.fold}") for fold in folds],
+                  shared=dict(base=base, start=start, config=config, labels=labels, y01=y01, groups=groups,
+                              pos=pos, youden=youden, keep_model=save_checkpoints and run_dir is not None,
+                              progress=progress and ex.is_local),
+                  progress=progress and not ex.is_local, desc=f"{fs_name} folds", unit="fold")
     pred_rows, histories, fold_info = [], [], []
-    for fold in folds:
-        seed = fold_seed(config.seed, fold.repeat, fold.fold)
-        train_rows = np.asarray(fold.train_idx)
-        if fold.val_idx is not None and len(fold.val_idx):
-            fit_rows, val_rows = train_rows, np.asarray(fold.val_idx)
-        else:
-            fit_rows, val_rows = carve_validation(labels, train_rows, config.val_fraction, seed, groups)
-        all_train = np.r_[fit_rows, val_rows]
-        threshold_rows = val_rows if (youden == "val" and np.unique(y01[val_rows]).size == 2) else all_train
-        test_rows = np.asarray(fold.test_idx)
-        if np.intersect1d(all_train, test_rows).size:  # never: the protocols and the carving are disjoint
-            raise DataError(f"fold {fold.repeat}/{fold.fold}: training or validation images in the test fold")
-        model = copy.deepcopy(start.model)
-        frozen = freeze(model, start.table, config.freeze_until, config.freeze) \
-            if (config.freeze_until or config.freeze) else None
-        desc = f"{fs_name} r{fold.repeat} f{fold.fold}"
-        tr: TrainResult = train(model, base, fit_rows, val_rows, labels, config, frozen=frozen,
-                                positive_index=pos, seed=seed, progress=progress, desc=desc)
-        model.to(device)
-        p_test, _, r_test = predict_view(model, View(base, test_rows, labels), config.batch_size, device,
-                                         config.amp)
-        p_thr, _, r_thr = predict_view(model, View(base, threshold_rows, labels), config.batch_size, device,
-                                       config.amp)
-        model.to("cpu")
-        try:
-            thr = float(youden_threshold(y01[r_thr], p_thr[:, pos], pos_label=1))
-        except DataError:
-            thr = 0.5  # one class only in the training fold: no Youden threshold
+    for fold, (test_rows, scores, thr, tr, info, fit_rows, model) in zip(folds, outs):
         ids = dataset.ids
-        for k, row in enumerate(r_test):
+        for row, score in zip(test_rows, scores):
             pred_rows.append({"id": ids[row], "y_true": int(y01[row]), "feature_set": fs_name,
                               "classifier": "finetuned", "repeat": int(fold.repeat), "fold": int(fold.fold),
-                              "score": float(p_test[k, pos]), "threshold": thr})
+                              "score": float(score), "threshold": thr})
         histories.append((fold.repeat, fold.fold, tr.history))
-        info = {"repeat": int(fold.repeat), "fold": int(fold.fold), "n_train": int(len(fit_rows)),
-                "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
-                "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": thr,
-                "threshold_on": "val" if threshold_rows is val_rows else "train",
-                "seconds": round(tr.seconds, 2)}
-        if save_checkpoints and run_dir is not None:
+        if model is not None:
             sub = dataset.subset(np.sort(fit_rows))
             meta = checkpoint_meta(sub, config, start, model, tr, {"fold": info},
                                    extra_lineage={"cv": str(cv), "repeat": int(fold.repeat), "fold": int(fold.fold)})

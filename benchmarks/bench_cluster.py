@@ -1,0 +1,244 @@
+"""Local vs Dask: the same extraction and cross-validation, side by side in one run.
+
+Three ways to run the same work, each from a fresh cache file:
+
+* ``local``   -- the local executor (today's behaviour);
+* ``dask 1w`` -- a ``LocalCluster`` of 1 worker process with as many threads as
+  the machine has cores (the resources ``local`` has);
+* ``dask 2w`` -- a ``LocalCluster`` of 2 worker processes x 1 thread.
+
+Work (BUSI benign + malignant from $FEATUREKIT_SHARED, every k-th image, mask ROI):
+
+* ``cnn``        -- ``vgg16:8-17`` (10 layers, GAP), ``--weights none`` (a forward pass
+  costs the same with any weights), ``--size`` px, batch 16;
+* ``handcrafted`` -- gabor, glcm, haar (default parameters);
+* ``cv fits``    -- the fan-out (``cross_validate``): every (feature set x
+  classifier x outer fold) fit with its Youden inner CV (the 12 cached feature
+  sets: all but haar -- its 162,336-dim fits would dominate -- x ``--classifiers`` x
+  ``--cv``), ``n_boot=0``, no DeLong. The bootstrap
+  intervals and DeLong tests run in the calling process in every mode: their
+  cost per row is printed apart.
+
+The clusters are started and warmed (featurekit and torch imported in every
+worker) before timing; their start-up is printed apart. Repeats are interleaved
+and the best of each kept; the load average is printed with the figures (the
+VM is shared). Then per-image costs for the "at scale" estimate of
+benchmarks/README.md: decode + preprocess, the CPU forward pass, the single
+writer's journal and commit.
+
+Targets (2-core VM): ``dask 1w`` <= 1.10x the local time; ``dask 2w`` >= 1.6x
+faster than local on ``cv fits`` and ``handcrafted``.
+
+    python benchmarks/bench_cluster.py            # the recorded run (see benchmarks/README.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def busi(n: int, shared: Path):
+    from featurekit.data import load_dataset
+
+    ds = load_dataset(shared / "data" / "busi", classes=["benign", "malignant"], positive="malignant", roi="mask")
+    step = max(1, len(ds) // n)
+    rows = list(range(0, step * n, step))[:n]
+    return ds.subset(rows), f"BUSI benign+malignant, every {step}th of {len(ds)} images ({len(rows)}), mask ROI"
+
+
+def warm(client) -> None:
+    def imports():
+        import featurekit.extraction.pipeline  # noqa: F401
+        import featurekit.evaluation.crossval  # noqa: F401
+        import featurekit.handcrafted  # noqa: F401
+        import torch  # noqa: F401
+
+    client.run(imports)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n-images", type=int, default=96, help="images of the CNN extraction and the CV")
+    p.add_argument("--n-handcrafted", type=int, default=320, help="images of the handcrafted extraction")
+    p.add_argument("--size", type=int, default=128, help="vgg16 input size (default 128)")
+    p.add_argument("--cv", default="5x2")
+    p.add_argument("--classifiers", default="logreg", help="classifiers of the CV (default: logreg)")
+    p.add_argument("--repeats", type=int, default=2, help="interleaved repeats (best of)")
+    p.add_argument("--only", default="cnn,handcrafted,cv,costs", help="parts to run")
+    args = p.parse_args(argv)
+    parts = set(args.only.split(","))
+
+    import dask
+    import torch
+    from distributed import Client, LocalCluster
+
+    from featurekit.cache import FeatureCache
+    from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
+    from featurekit.evaluation.crossval import cross_validate
+    from featurekit.evaluation.features import CachedFeatures
+    from featurekit.extraction.pipeline import extract
+
+    shared = Path(os.environ.get("FEATUREKIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    ds, what = busi(args.n_images, shared)
+    ds_hand, what_hand = busi(args.n_handcrafted, shared)
+    cores = os.cpu_count() or 1
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}, torch "
+          f"{torch.__version__}, dask {dask.__version__}; torch threads here {torch.get_num_threads()}")
+    print(f"data: CNN and CV: {what}; handcrafted: {what_hand}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_cluster_"))
+
+    clusters = {}
+    for name, (n, threads) in {"dask 1w": (1, cores), "dask 2w": (2, 1)}.items():
+        t0 = time.perf_counter()
+        cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, dashboard_address=":0")
+        client = Client(cluster)
+        warm(client)
+        clusters[name] = (cluster, client)
+        print(f"{name}: {n} worker(s) x {threads} thread(s), started and warmed in "
+              f"{time.perf_counter() - t0:.1f} s; dashboard {client.dashboard_link}", flush=True)
+    modes = {"local": None, **{k: c for k, (_, c) in clusters.items()}}
+
+    counter = iter(range(10**6))
+
+    def run_extract(executor, layers, hand, data=ds):
+        path = tmp / f"c{next(counter)}.h5"
+        t0 = time.perf_counter()
+        extract(data, layers, hand, cache=path, weights="none", size=args.size, batch_size=16, progress=False,
+                executor=executor)
+        return time.perf_counter() - t0, path
+
+    work = []
+    if "cnn" in parts:
+        work.append(("cnn: vgg16:8-17", lambda ex: run_extract(ex, ["vgg16:8-17"], [])[0]))
+    if "handcrafted" in parts:
+        work.append(("handcrafted: gabor,glcm,haar",
+                     lambda ex: run_extract(ex, [], ["gabor", "glcm", "haar"], ds_hand)[0]))
+    if "cv" in parts:
+        _, path = run_extract(None, ["vgg16:8-17"], ["gabor", "glcm", "haar"])
+        cache = FeatureCache(path.absolute())
+        ids = np.asarray(cache.ids, dtype=object)
+        y = np.asarray(cache.labels)
+        pipes, meta = {}, {}
+        keys = [k for k in cache.keys() if k != "haar"]  # 162,336-dim haar fits would dominate every mode
+        for key in keys:
+            for clf in args.classifiers.split(","):
+                pipes[f"{key} | {clf}"] = make_pipeline_for(CachedFeatures(key, cache=cache.path), make_classifier(clf))
+                meta[f"{key} | {clf}"] = {"feature_set": key, "classifier": clf}
+
+        def cv(executor):
+            t0 = time.perf_counter()
+            ev = cross_validate(pipes, ids, y, cv=args.cv, positive=1, seed=0, n_boot=0, compare=False,
+                                meta=meta, executor=executor)
+            return time.perf_counter() - t0, ev
+
+        t_fits, ev = cv(None)
+        n_folds = int(ev.results["n_folds"].iloc[0])
+        print(f"cv {args.cv}: {len(pipes)} pipelines x {n_folds} outer folds = {len(pipes) * n_folds} outer fits, "
+              f"each with a 3-fold Youden inner CV ({4 * len(pipes) * n_folds} fits); first local run {t_fits:.1f} s")
+        work.append(("cv fits", lambda ex: cv(ex)[0]))
+        stats_cost(ev, len(pipes))
+
+    best = {(w, m): float("inf") for w, _ in work for m in modes}
+    loads = []
+    for r in range(args.repeats):
+        for wname, fn in work:
+            for mname, ex in modes.items():
+                loads.append(os.getloadavg()[0])
+                best[(wname, mname)] = min(best[(wname, mname)], fn(ex))
+                print(f"  repeat {r + 1} {wname:<34} {mname:<8} {best[(wname, mname)]:7.2f} s (best so far); "
+                      f"load {load_average()}", flush=True)
+
+    print(f"\nload average (1 min) during the runs: min {min(loads):.1f}, max {max(loads):.1f}")
+    print("| work | local s | dask 1w s | dask 2w s | 1w / local time | local / 2w (speed-up) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for wname, _ in work:
+        t = [best[(wname, m)] for m in ("local", "dask 1w", "dask 2w")]
+        print(f"| {wname} | {t[0]:.2f} | {t[1]:.2f} | {t[2]:.2f} | {t[1] / t[0]:.2f} | {t[0] / t[2]:.2f}x |")
+
+    for cluster, client in clusters.values():
+        client.close()
+        cluster.close()
+
+    if "costs" in parts:
+        per_image_costs(ds, args.size)
+    return 0
+
+
+def stats_cost(ev, n_rows: int) -> None:
+    """What the calling process adds to the fits: bootstrap CIs (2000 replicates) and DeLong tests."""
+    from featurekit.evaluation.comparison import compare_aucs
+    from featurekit.evaluation.summary import summarise_predictions
+
+    t0 = time.perf_counter()
+    summarise_predictions(ev.predictions, n_boot=2000, seed=0)
+    boot = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    compare_aucs(ev.predictions)
+    delong = time.perf_counter() - t0
+    print(f"statistics in the calling process: bootstrap 2000 x {n_rows} rows {boot:.2f} s "
+          f"({boot / n_rows * 1e3:.0f} ms per row), DeLong all {n_rows * (n_rows - 1) // 2} pairs {delong:.2f} s",
+          flush=True)
+
+
+def per_image_costs(ds, size: int) -> None:
+    """Decode + preprocess, forward, journal write and commit per image (the at-scale inputs)."""
+    import torch
+
+    from featurekit.cache import DatasetMeta, FeatureCache
+    from featurekit.extraction.pipeline import build_featurizers
+
+    n = min(32, len(ds))
+    sub = ds.subset(list(range(n)))
+    for px in sorted({size, 224}):
+        (f,), _ = build_featurizers(["vgg16:8-17"], weights="none", size=px, num_workers=0)
+        pre = f.ref.preprocessing
+        t0 = time.perf_counter()
+        x = torch.stack([pre(sub.image(i)) for i in range(n)])
+        decode = (time.perf_counter() - t0) / n
+        loaded = f.load()
+        model = loaded.model.to(memory_format=torch.channels_last)
+        from featurekit.extraction.activations import ActivationExtractor
+
+        with torch.inference_mode(), ActivationExtractor(model, f.layers, "gap") as ext:
+            ext(x[:4].contiguous(memory_format=torch.channels_last))
+            t0 = time.perf_counter()
+            for a in range(0, n, 16):
+                ext(x[a:a + 16].contiguous(memory_format=torch.channels_last))
+            forward = (time.perf_counter() - t0) / n
+        dims = sum(s.dim for s in f.specs)
+        print(f"\nper image at {px} px: decode+preprocess {decode * 1e3:.1f} ms (one core), CPU forward "
+              f"{forward * 1e3:.1f} ms ({torch.get_num_threads()} threads); result {dims * 4 / 1024:.1f} KB "
+              f"({dims} float32 over {len(f.specs)} layers)")
+    # the single writer: journal every batch of 16 for the 10 entries, then commit
+    tmp = Path(tempfile.mkdtemp(prefix="bench_writer_"))
+    N = 4096
+    meta = DatasetMeta([f"s{i}" for i in range(N)], np.zeros(N, dtype=np.int64), ["a", "b"], "f" * 64)
+    cache = FeatureCache(tmp / "w.h5")
+    rng = np.random.default_rng(0)
+    with cache.writer(meta) as w:
+        batches = w.plan(f.specs, 16)
+        arrays = {s.entry_id: rng.random((16, s.dim), dtype=np.float32) for s in f.specs}
+        t0 = time.perf_counter()
+        for a, b in batches:
+            w.write(a, b, {k: v[: b - a] for k, v in arrays.items()})
+        journal = (time.perf_counter() - t0) / N
+        t0 = time.perf_counter()
+        w.commit(f.specs)
+        commit = (time.perf_counter() - t0) / N
+    print(f"single writer, {N} images x {len(f.specs)} entries: journal {journal * 1e3:.2f} ms/image "
+          f"({1 / journal:.0f} images/s), commit {commit * 1e3:.3f} ms/image")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,349 @@
+"""Where featurekit's independent tasks run: this process, or a Dask cluster.
+
+An *executor* runs many independent calls of one function -- the shards of an
+extraction, the fits of a cross-validation, the folds of a fine-tuning -- and
+hands their results back to the one process that owns the outputs (the cache
+writer, the run folder). Two exist:
+
+:class:`LocalExecutor`
+    Today's behaviour: the calls run in this process, in order (``n_jobs != 1``:
+    joblib's default backend on this machine's cores).
+:class:`DaskExecutor`
+    Wraps a user-supplied :class:`dask.distributed.Client`: each call is one
+    Dask task (``client.submit``), results come back as tasks finish
+    (``as_completed``), the progress bar follows the cluster. Objects shared by
+    every call (a dataset, a featurizer, the cross-validation's ``X``) are
+    scattered once to every worker (``broadcast=True``), not pickled into each
+    task. A worker that dies takes its running tasks with it; the scheduler
+    runs them again elsewhere (up to ``distributed.scheduler.allowed-failures``
+    times), so a run completes with the same results. An error raised by a task
+    (say a :class:`~featurekit.errors.DataError` naming a corrupt image) reaches
+    the caller as the same exception, and the tasks still pending are cancelled.
+
+The Python API never starts a cluster: pass a ``Client`` you made
+(``extract(..., executor=client)``). :func:`connect` is what the command line
+uses for ``--scheduler``: an address (``tcp://host:8786``), a scheduler file
+(as ``dask-scheduler --scheduler-file`` and dask-jobqueue write), or
+``local:N`` -- a ``LocalCluster`` of N single-threaded worker processes that
+:func:`connect` starts and closes.
+
+Inside a worker, :func:`exclusive_worker` makes heavy tasks (a CNN shard, a
+fine-tuning fold) take turns: one at a time per worker process, using all of
+the worker's threads for torch -- the worker's model is shared by its threads
+and its forward hooks must not interleave. Dask itself is imported only when a
+Dask executor is used (``pip install featurekit[cluster]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from featurekit.errors import ClusterError
+
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "DaskExecutor",
+    "as_executor",
+    "connect",
+    "exclusive_worker",
+    "in_dask_worker",
+    "EXECUTORS",
+]
+
+#: the ``--executor`` choices
+EXECUTORS = ("local", "dask")
+
+_INSTALL = 'pip install "featurekit[cluster]"  (or: pip install "dask[distributed]")'
+
+
+def _progress(total: int, progress: bool, desc: str | None, unit: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not progress or total == 0, dynamic_ncols=True)
+
+
+class Executor:
+    """Runs independent calls ``fn(*args, **shared)`` (see the module docstring)."""
+
+    #: whether the calls run in this process (the caller may then prepare data here, once)
+    is_local = True
+
+    def stream(self, fn: Callable, items: Sequence[tuple], *, shared: Mapping[str, Any] | None = None,
+               name: str = "task", nested: bool | str = False) -> Iterator[tuple[int, Any]]:
+        """Yield ``(i, fn(*items[i], **shared))`` as the calls finish (any order).
+
+        ``nested``: let joblib calls inside ``fn`` (a grid search's fits, an inner CV)
+        fan out too -- on a cluster they become tasks of their own; ``"auto"``: only
+        when the calls are too few to keep every worker thread busy twice over.
+        Locally nothing changes.
+        """
+        raise NotImplementedError
+
+    def map(self, fn: Callable, items: Sequence[tuple], *, shared: Mapping[str, Any] | None = None,
+            progress: bool = False, desc: str | None = None, unit: str = "task",
+            nested: bool | str = False) -> list:
+        """``[fn(*args, **shared) for args in items]``, in order, with a progress bar."""
+        items = list(items)
+        out: list = [None] * len(items)
+        with _progress(len(items), progress, desc, unit) as bar:
+            for i, result in self.stream(fn, items, shared=shared, name=desc or unit, nested=nested):
+                out[i] = result
+                bar.update(1)
+        return out
+
+    @property
+    def n_workers(self) -> int:
+        """How many calls can run at the same time."""
+        return 1
+
+    def describe(self) -> str:
+        return "local"
+
+
+class LocalExecutor(Executor):
+    """This process, in order; ``n_jobs != 1`` spreads :meth:`map` over joblib's default backend."""
+
+    def __init__(self, n_jobs: int | None = 1):
+        self.n_jobs = n_jobs
+
+    def stream(self, fn, items, *, shared=None, name="task", nested=False):
+        shared = dict(shared or {})
+        for i, args in enumerate(items):
+            yield i, fn(*args, **shared)
+
+    def map(self, fn, items, *, shared=None, progress=False, desc=None, unit="task", nested=False):
+        items = list(items)
+        if self.n_jobs is not None and self.n_jobs != 1 and len(items) > 1:
+            from joblib import Parallel, delayed
+
+            shared = dict(shared or {})
+            return Parallel(n_jobs=self.n_jobs)(delayed(fn)(*args, **shared) for args in items)
+        return super().map(fn, items, shared=shared, progress=progress, desc=desc, unit=unit)
+
+    @property
+    def n_workers(self) -> int:
+        from joblib import effective_n_jobs
+
+        return 1 if self.n_jobs in (None, 1) else effective_n_jobs(self.n_jobs)
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(n_jobs={self.n_jobs})"
+
+
+class DaskExecutor(Executor):
+    """Tasks on the cluster of a :class:`dask.distributed.Client` (not created here).
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    """
+
+    is_local = False
+
+    def __init__(self, client):
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.client!r})"
+
+    @property
+    def n_workers(self) -> int:
+        """Worker threads of the cluster now (at least 1)."""
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # a cluster still starting its workers
+            return 1
+
+    @property
+    def dashboard_link(self) -> str | None:
+        try:
+            return self.client.dashboard_link
+        except Exception:
+            return None
+
+    def describe(self) -> str:
+        info = self.client.scheduler_info()
+        workers = info.get("workers", {})
+        threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
+        dash = self.dashboard_link
+        text = f"dask scheduler {info.get('address', '?')}: {len(workers)} workers, {threads} threads"
+        return text + (f"; dashboard {dash}" if dash else "")
+
+    def stream(self, fn, items, *, shared=None, name="task", nested=False):
+        from distributed import as_completed
+
+        items = list(items)
+        if nested == "auto":
+            nested = len(items) < 2 * self.n_workers
+        client = self.client
+        token = uuid.uuid4().hex[:8]
+        label = "".join(c if c.isalnum() else "-" for c in f"featurekit-{name}")
+        # One copy per worker, not one per task. Scattered data lost with a dying worker are
+        # fetched from the other workers' copies.
+        common = client.scatter([dict(shared or {})], broadcast=True, hash=False)[0]
+        futures, index = [], {}
+        try:
+            for i, args in enumerate(items):
+                fut = client.submit(_apply, fn, tuple(args), common, bool(nested), key=f"{label}-{i}-{token}",
+                                    pure=False)
+                index[fut.key] = i
+                futures.append(fut)
+            for fut in as_completed(futures):
+                result = fut.result()  # a task's exception is raised here, as it was raised there
+                fut.release()
+                yield index[fut.key], result
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                client.cancel(pending)
+            common.release()
+
+
+def _apply(fn, args, shared, nested=False):
+    """Worker side of a task; ``nested``: joblib inside ``fn`` submits to the same cluster."""
+    if not nested:
+        return fn(*args, **shared)
+    from joblib import parallel_config
+
+    with parallel_config(backend="dask", n_jobs=-1):  # the worker's client; joblib secedes while it waits
+        return fn(*args, **shared)
+
+
+def as_executor(executor: Any = None, n_jobs: int | None = 1) -> Executor:
+    """An :class:`Executor` from what a caller passed.
+
+    ``None`` or ``"local"``: :class:`LocalExecutor` (with ``n_jobs``); an
+    Executor: itself; a :class:`dask.distributed.Client`: a
+    :class:`DaskExecutor` on it. ``"dask"`` alone is refused: the API does not
+    start clusters (make a ``Client``; the command line has ``--scheduler``).
+    """
+    if executor is None or (isinstance(executor, str) and executor == "local"):
+        return LocalExecutor(n_jobs)
+    if isinstance(executor, Executor):
+        return executor
+    if isinstance(executor, str):
+        if executor == "dask":
+            raise ClusterError("executor='dask' needs a cluster: pass a dask.distributed.Client "
+                               "(executor=Client(...)); the command line takes --scheduler ADDRESS")
+        raise ClusterError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)} "
+                           "or pass a dask.distributed.Client")
+    distributed = sys.modules.get("distributed")  # a Client exists only once dask.distributed is imported
+    if distributed is not None and isinstance(executor, distributed.Client):
+        return DaskExecutor(executor)
+    raise ClusterError(f"executor must be 'local', an Executor or a dask.distributed.Client, "
+                       f"got {type(executor).__name__}")
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError(f"the Dask executor needs dask.distributed: {_INSTALL}") from None
+    return distributed
+
+
+def _local_workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ClusterError(f"--scheduler local:N takes a positive number of workers, got {text!r}")
+    return n
+
+
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, *, timeout: float = 30.0,
+            echo: Callable[[str], None] | None = None) -> Iterator[DaskExecutor]:
+    """A :class:`DaskExecutor` on the cluster ``scheduler`` names (the command line's ``--scheduler``).
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        ``tcp://host:8786`` (any Dask address), the path of a scheduler file,
+        or ``local:N`` (start a ``LocalCluster`` of N worker processes with one
+        thread each, closed on exit). ``None``: Dask's configured
+        ``scheduler-address`` (``$DASK_SCHEDULER_ADDRESS``).
+    timeout : float
+        Seconds to wait for the scheduler.
+    echo : callable, optional
+        Receives one line describing the cluster and its dashboard.
+    """
+    distributed = _import_distributed()
+    import dask
+
+    scheduler = scheduler or dask.config.get("scheduler-address", None)
+    if not scheduler:
+        raise ClusterError("--executor dask needs a cluster: --scheduler (finetune: --dask-scheduler) "
+                           "tcp://HOST:8786, a SCHEDULER_FILE.json or local:N (or set DASK_SCHEDULER_ADDRESS)")
+    with contextlib.ExitStack() as stack:
+        try:
+            if scheduler.startswith("local:"):
+                n = _local_workers(scheduler.partition(":")[2])
+                cluster = stack.enter_context(distributed.LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"))
+                client = stack.enter_context(distributed.Client(cluster, timeout=timeout))
+            elif "://" in scheduler:
+                client = stack.enter_context(distributed.Client(scheduler, timeout=timeout))
+            else:
+                path = Path(scheduler)
+                if not path.is_file():
+                    raise ClusterError(f"scheduler {scheduler}: no such scheduler file (expected "
+                                       "tcp://HOST:PORT, a scheduler file written by dask-scheduler "
+                                       "--scheduler-file, or local:N)")
+                client = stack.enter_context(distributed.Client(scheduler_file=str(path), timeout=timeout))
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from exc
+        executor = DaskExecutor(client)
+        if echo is not None:
+            echo(executor.describe())
+        yield executor
+
+
+# ---------------------------------------------------------------------------
+# worker side
+# ---------------------------------------------------------------------------
+
+_WORKER_LOCK = threading.Lock()
+
+
+def in_dask_worker():
+    """The Dask worker running this code, or None (a plain process)."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        return get_worker()
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def exclusive_worker():
+    """In a Dask worker: one heavy task at a time, with all the worker's threads for torch.
+
+    Outside a worker this does nothing (the caller's process keeps its settings);
+    torch's thread count is set only where torch is already imported.
+    """
+    worker = in_dask_worker()
+    if worker is None:
+        yield
+        return
+    with _WORKER_LOCK:
+        torch = sys.modules.get("torch")
+        if torch is None:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(int(getattr(getattr(worker, "state", worker), "nthreads", 1) or 1))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)

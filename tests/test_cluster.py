@@ -1,0 +1,283 @@
+"""Extraction, evaluation and fine-tuning on a real Dask cluster equal the local runs.
+
+One ``LocalCluster`` of two single-threaded worker processes serves the whole
+module (the real engine: scheduler, nannies, worker processes, pickling).
+
+CPU convolutions round differently with another number of torch threads
+(oneDNN splits the work by thread: MobileNet-V2's last layer moves by ~1e-6
+relative between 1 and 2 threads, in one process too), so the local references
+of the torch results run with one thread, as each worker does.
+"""
+
+import dataclasses
+import os
+import shutil
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+from _eval_helpers import make_cache, separable
+from conftest import random_dataset
+from featurekit.cache import CacheWriter, FeatureCache
+from featurekit.cli import main
+from featurekit.data import load_dataset
+from featurekit.errors import ClusterError, DataError
+from featurekit.executors import DaskExecutor, LocalExecutor, as_executor, connect
+from featurekit.extraction.distributed import plan_shards
+from featurekit.extraction.pipeline import extract
+from featurekit.finetune import FinetuneConfig
+from featurekit.finetune.errors import FinetuneError
+from featurekit.finetune.crossval import cross_validate as finetune_cv
+from featurekit.orchestration import evaluate_features
+
+LAYERS = ["mobilenet_v2:features.4,features.18"]
+SMALL = dict(weights="none", size=64, batch_size=4, num_workers=0, progress=False)
+
+
+def _import_featurekit():
+    import featurekit.extraction.pipeline  # noqa: F401
+    import featurekit.finetune.crossval  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as c:
+        c.run(_import_featurekit)  # torch and featurekit once per worker, before the timed tests
+        yield c
+
+
+@pytest.fixture
+def one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def busi_files(busi_dir, tmp_path_factory):
+    """6 benign + 6 malignant BUSI files with masks (the workers read them from disk)."""
+    root = tmp_path_factory.mktemp("busi")
+    for cls in ("benign", "malignant"):
+        (root / cls).mkdir()
+        for k in range(1, 7):
+            for f in busi_dir.joinpath(cls).glob(f"{cls} ({k})*.png"):
+                shutil.copy(f, root / cls / f.name)
+    return root
+
+
+def _load(root):
+    return load_dataset(root, classes=["benign", "malignant"], positive="malignant", roi="mask")
+
+
+def _entries(path):
+    cache = FeatureCache(path)
+    return {(e.key, e.entry_id): (cache.get(e.key, entry_id=e.entry_id), e.attrs.get("weights_sha256"))
+            for e in cache.entries()}
+
+
+def _assert_same_cache(a, b):
+    ea, eb = _entries(a), _entries(b)
+    assert sorted(ea) == sorted(eb)
+    for k in ea:
+        np.testing.assert_array_equal(ea[k][0], eb[k][0], err_msg=str(k))  # bit for bit
+        assert ea[k][1] == eb[k][1]
+
+
+@pytest.fixture(scope="module")
+def local_cache(busi_files, tmp_path_factory):
+    import torch
+
+    path = tmp_path_factory.mktemp("local") / "busi.h5"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker (module docstring)
+    try:
+        extract(_load(busi_files), LAYERS, ["glcm"], cache=path, **SMALL)
+    finally:
+        torch.set_num_threads(before)
+    return path
+
+
+def _count_model_builds(client):
+    """Make every worker count its model builds (returns a function reading the counts)."""
+    def install():
+        from featurekit.models import weights
+
+        if not hasattr(weights.ModelRef, "_builds"):
+            original = weights.ModelRef.load
+
+            def counted(self):
+                weights.ModelRef._builds += 1
+                return original(self)
+
+            weights.ModelRef.load = counted
+        weights.ModelRef._builds = 0
+
+    def read():
+        from featurekit.models import weights
+
+        return weights.ModelRef._builds
+
+    client.run(install)
+    return lambda: client.run(read)
+
+
+def test_extraction_on_a_cluster_equals_local_bit_for_bit(client, busi_files, local_cache, tmp_path):
+    builds = _count_model_builds(client)
+    path = tmp_path / "dask.h5"
+    result = extract(_load(busi_files), LAYERS, ["glcm"], cache=path, executor=client, shard_size=4, **SMALL)
+    assert len(result.computed) == 3
+    _assert_same_cache(local_cache, path)
+    # 3 shards of the CNN on 2 workers: each worker built the model at most once
+    assert all(n <= 1 for n in builds().values()) and sum(builds().values()) >= 1
+    assert not FeatureCache(path).journal_dir.exists()
+
+
+def test_a_worker_killed_mid_extraction_changes_nothing(client, busi_files, local_cache, tmp_path, monkeypatch):
+    pids = client.run(os.getpid)
+    killed = []
+    write = CacheWriter.write
+
+    def write_then_kill(self, start, stop, arrays):
+        write(self, start, stop, arrays)
+        if not killed:  # the first shard is back: kill a worker that is busy with another one
+            busy = [w for w, keys in client.processing().items() if keys] or list(pids)
+            killed.append(pids[busy[0]])
+            os.kill(pids[busy[0]], signal.SIGKILL)
+
+    monkeypatch.setattr(CacheWriter, "write", write_then_kill)
+    path = tmp_path / "killed.h5"
+    extract(_load(busi_files), LAYERS, ["glcm"], cache=path, executor=client, shard_size=4, **SMALL)
+    monkeypatch.undo()
+    assert killed and killed[0] not in client.run(os.getpid).values()
+    _assert_same_cache(local_cache, path)
+    client.wait_for_workers(2, timeout=120)
+
+
+def test_a_bad_image_on_a_worker_is_the_local_error(client, busi_files, tmp_path, capsys):
+    root = tmp_path / "busi"
+    shutil.copytree(busi_files, root)
+    bad = root / "malignant" / "malignant (2).png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    with pytest.raises(DataError) as here:
+        extract(_load(root), LAYERS, [], cache=tmp_path / "a.h5", **SMALL)
+    with pytest.raises(DataError) as there:
+        extract(_load(root), LAYERS, [], cache=tmp_path / "b.h5", executor=client, shard_size=4, **SMALL)
+    assert "malignant (2).png" in str(here.value)
+    assert str(there.value) == str(here.value)
+    # the command line prints it without a traceback, through the same cluster
+    args = ["extract", str(root), "--classes", "benign,malignant", "--positive", "malignant", "--roi", "mask",
+            "--handcrafted", "glcm", "--cache", str(tmp_path / "c.h5"), "--quiet",
+            "--executor", "dask", "--scheduler", client.scheduler.address, "--shard-size", "4"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "malignant (2).png" in err and "Traceback" not in err
+
+
+def test_full_maps_are_refused_on_a_cluster(client):
+    with pytest.raises(ClusterError, match="pool='none'"):
+        extract(random_dataset(4, 32), ["mobilenet_v2:features.1"], cache=None, pool="none",
+                executor=client, weights="none", size=32, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::featurekit.evaluation.delong.NestedModelWarning")
+def test_evaluate_on_a_cluster_equals_local(client, tmp_path):
+    n = 60
+    y = np.arange(n) % 2
+    cache = make_cache(tmp_path / "c.h5", {"gabor": separable(n, 6, 1.0, 0), "net/layer3": separable(n, 8, 0.7, 1)},
+                       labels=y)
+    common = dict(classifiers=["logreg"], cv="3x2", fuse=["net/layer3+gabor"], n_boot=300)
+    here = evaluate_features(cache.path, ["gabor", "net/layer3"], **common)
+    there = evaluate_features(cache.path, ["gabor", "net/layer3"], executor=client, **common)
+    assert len(here.results) == 3 and len(here.predictions) == 3 * 2 * n
+    cols = [c for c in here.results.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(here.results[cols], there.results[cols])
+    pd.testing.assert_frame_equal(here.predictions, there.predictions)
+    pd.testing.assert_frame_equal(here.comparisons, there.comparisons)
+
+
+def test_few_outer_fits_fan_their_inner_fits_out(client, tmp_path):
+    from distributed import get_task_stream
+
+    n = 40
+    cache = make_cache(tmp_path / "c.h5", {"gabor": separable(n, 5, 0.8, 3)})
+    common = dict(classifiers=["logreg"], cv="2", search=True, n_boot=200)
+    here = evaluate_features(cache.path, ["gabor"], **common)
+    with get_task_stream(client) as stream:
+        there = evaluate_features(cache.path, ["gabor"], executor=client, **common)
+    # 2 outer fits < 2 x 2 worker threads: the grid search and Youden fits became tasks of their own
+    keys = [str(t["key"]) for t in stream.data]
+    outer = [k for k in keys if k.startswith("featurekit-cross-validation")]
+    assert len(outer) == 2 and len(keys) > len(outer) + 2
+    assert any("fit_and_score" in k for k in keys) and any("_fit_scores" in k for k in keys)
+    pd.testing.assert_frame_equal(here.predictions, there.predictions)
+    cols = [c for c in here.results.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(here.results[cols], there.results[cols])
+
+
+def test_finetuning_cv_on_a_cluster_equals_local(client, one_torch_thread):
+    ds = random_dataset(16, 28)
+    cfg = FinetuneConfig(model="resnet18", weights="none", small_input=True, size=28, epochs=2, batch_size=4,
+                         optimizer="adam", lr=1e-3, scheduler="none", augment=["flip"], val_fraction=0.25,
+                         patience=0, device="cpu")
+    here = finetune_cv(ds, cfg, "2", n_boot=50, progress=False)
+    there = finetune_cv(ds, cfg, "2", n_boot=50, progress=False, executor=client)
+    assert len(there.predictions) == 16
+    pd.testing.assert_frame_equal(here.predictions, there.predictions)
+    cols = [c for c in here.rows.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(here.rows[cols], there.rows[cols])
+    assert [f["best_epoch"] for f in here.folds] == [f["best_epoch"] for f in there.folds]
+    with pytest.raises(FinetuneError, match="--workers 0"):  # DataLoader processes: local runs only
+        finetune_cv(ds, dataclasses.replace(cfg, num_workers=1), "2", n_boot=50, progress=False, executor=client)
+
+
+# ---------------------------------------------------------------------------- without a cluster
+
+
+def test_shards_are_whole_batches():
+    batches = [(0, 4), (4, 8), (8, 12), (12, 16), (16, 18)]
+    assert plan_shards(batches, 8) == [[(0, 4), (4, 8)], [(8, 12), (12, 16)], [(16, 18)]]
+    assert plan_shards(batches, 5) == [[(0, 4), (4, 8)], [(8, 12), (12, 16)], [(16, 18)]]
+    assert plan_shards(batches, 1) == [[b] for b in batches]
+    # default: about 4 shards per worker thread
+    assert len(plan_shards([(i, i + 1) for i in range(80)], None, n_workers=2)) == 8
+    assert plan_shards([], 8) == []
+    with pytest.raises(ClusterError):
+        plan_shards(batches, 0)
+
+
+def test_choosing_an_executor():
+    assert isinstance(as_executor(None), LocalExecutor) and isinstance(as_executor("local", 2), LocalExecutor)
+    assert as_executor("local", 2).n_jobs == 2
+    ex = LocalExecutor()
+    assert as_executor(ex) is ex
+    with pytest.raises(ClusterError, match="Client"):
+        as_executor("dask")
+    with pytest.raises(ClusterError, match="unknown executor"):
+        as_executor("slurm")
+    with pytest.raises(ClusterError, match="no such scheduler file"), connect("/nonexistent/scheduler.json"):
+        pass
+    with pytest.raises(ClusterError, match="positive number"), connect("local:0"):
+        pass
+
+
+def test_local_n_starts_and_closes_a_cluster():
+    lines = []
+    with connect("local:1", echo=lines.append) as ex:
+        assert ex.n_workers == 1 and ex.map(abs, [(-3,), (4,)]) == [3, 4]
+        cluster = ex.client.cluster
+    assert "1 workers, 1 threads; dashboard http" in lines[0]
+    assert cluster.status.name == "closed"
+
+
+def test_client_is_wrapped(client):
+    ex = as_executor(client)
+    assert isinstance(ex, DaskExecutor) and ex.n_workers == 2 and "2 workers" in ex.describe()
+    assert ex.map(divmod, [(7, 2), (9, 4)], progress=False) == [(3, 1), (2, 1)]
+    assert ex.map(pow, [(2,), (3,)], shared={"exp": 3}) == [8, 27]
