@@ -61,13 +61,13 @@ _LAZY = {
     "read_run": "featurekit.evaluation.runfolder",
     "build_report": "featurekit.evaluation.report",
     # fine-tuning
-    "FinetuneConfig": "featurekit.finetune",
-    "predict": "featurekit.finetune",
+    "FinetuneConfig": "featurekit.finetune.config",
 }
 # names that differ from the defining module's (``featurekit.finetune`` is the subpackage itself)
 _ALIASES = {"report": ("featurekit.evaluation.report", "build_report"),
             "fine_tune": ("featurekit.finetune.training", "finetune"),
-            "fine_tune_cv": ("featurekit.finetune.crossval", "cross_validate")}
+            "fine_tune_cv": ("featurekit.finetune.crossval", "cross_validate"),
+            "predict": ("featurekit.finetune.predict", "predict")}
 
 __all__ = [
     "__version__",
@@ -86,6 +86,7 @@ __all__ = [
     "report",
     "fine_tune",
     "fine_tune_cv",
+    "predict",
     *_LAZY,
 ]
 

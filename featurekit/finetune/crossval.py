@@ -26,6 +26,7 @@ validation part lacks a class, the whole training fold is used.
 from __future__ import annotations
 
 import copy
+import hashlib
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,47 @@ def fold_seed(seed: int, repeat: int, fold: int) -> int:
     return int(seed) + 1000 * int(repeat) + int(fold)
 
 
+def ids_sha256(ids) -> str:
+    """SHA-256 of a set of sample ids (order-free): which images a test fold holds."""
+    return hashlib.sha256("\x00".join(sorted(str(i) for i in ids)).encode("utf-8")).hexdigest()
+
+
+def fold_checkpoints(weights) -> Optional[dict]:
+    """``{(repeat, fold): path}`` of a cross-validated run folder's fold models, or None for other weights."""
+    folder = Path(str(weights)) if weights is not None else None
+    if folder is None or not folder.is_dir():
+        return None
+    found = {}
+    for path in sorted((folder / "checkpoints").glob("r*_f*.pt")):
+        r, _, f = path.stem[1:].partition("_f")
+        if r.isdigit() and f.isdigit():
+            found[(int(r), int(f))] = path
+    if not found:
+        raise FinetuneError(f"{folder} is a folder but holds no fold checkpoints (checkpoints/rR_fF.pt): "
+                            "a cross-validated run continues fold by fold only from a run saved with "
+                            "--save-fold-checkpoints")
+    return found
+
+
+def _fold_start(fold_models: dict, fold, test_sha: str, config: FinetuneConfig, dataset, first):
+    """The starting point of one fold from the earlier run's model of the same fold (same test images)."""
+    from featurekit.checkpoint import load_checkpoint
+
+    path = fold_models.get((int(fold.repeat), int(fold.fold)))
+    if path is None:
+        raise FinetuneError(f"no fold checkpoint r{fold.repeat}_f{fold.fold}.pt in {config.weights}: the earlier "
+                            f"run used other folds (it has {', '.join(p.stem for p in fold_models.values())})")
+    recorded = ((load_checkpoint(path)["meta"].get("metrics") or {}).get("fold") or {}).get("test_ids_sha256")
+    if recorded != test_sha:
+        raise FinetuneError(f"{path} was trained in a fold whose test images differ from fold "
+                            f"{fold.repeat}/{fold.fold} here ({'not recorded' if recorded is None else 'other ids'}): "
+                            "continuing from it would train on test images. Use the same data, cv and seed.")
+    start = starting_point(config.replace(weights=str(path)), list(dataset.class_names))
+    if start.preprocessing != first.preprocessing:
+        raise FinetuneError(f"{path}: its preprocessing differs from the other folds' ({start.preprocessing})")
+    return start
+
+
 def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_boot: int = 2000,
                    confidence: float = 0.95, youden: str = "val", save_checkpoints: bool = False,
                    progress: bool = True, command: Optional[str] = None) -> CVResult:
@@ -99,6 +141,10 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         Where each fold's Youden threshold is chosen (see the module docstring).
     save_checkpoints : bool
         Also write each fold's best model to ``run_dir/checkpoints/r{R}_f{F}.pt``.
+        When ``config.weights`` is such a run folder, every fold starts from the
+        model of the same fold there (a second fine-tuning of the same folds); its
+        test images must be the same ones (checked: ``test_ids_sha256``), so no
+        fold ever trains on images it is tested on.
     command : str, optional
         The command line to record (default: ``sys.argv``).
     """
@@ -119,7 +165,9 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     folds, protocol = plan.folds, plan.protocol
     groups = None if dataset.groups is None else np.asarray([str(v) for v in dataset.groups], dtype=object)
 
-    start = starting_point(config, list(dataset.class_names))
+    fold_models = fold_checkpoints(config.weights)
+    first = next(iter(fold_models.values()), None) if fold_models else None
+    start = starting_point(config.replace(weights=str(first)) if first else config, list(dataset.class_names))
     base = BaseImages(dataset, start.preprocessing, cache=config.cache_images, progress=progress)
     base.materialise()
     fs_name = feature_set_name(start.arch["name"])
@@ -137,8 +185,12 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         test_rows = np.asarray(fold.test_idx)
         if np.intersect1d(all_train, test_rows).size:  # never: the protocols and the carving are disjoint
             raise DataError(f"fold {fold.repeat}/{fold.fold}: training or validation images in the test fold")
-        model = copy.deepcopy(start.model)
-        frozen = freeze(model, start.table, config.freeze_until, config.freeze) \
+        test_sha = ids_sha256(dataset.ids[i] for i in test_rows)
+        fold_start = start
+        if fold_models is not None:
+            fold_start = _fold_start(fold_models, fold, test_sha, config, dataset, start)
+        model = copy.deepcopy(fold_start.model) if fold_start is start else fold_start.model
+        frozen = freeze(model, fold_start.table, config.freeze_until, config.freeze) \
             if (config.freeze_until or config.freeze) else None
         desc = f"{fs_name} r{fold.repeat} f{fold.fold}"
         tr: TrainResult = train(model, base, fit_rows, val_rows, labels, config, frozen=frozen,
@@ -163,10 +215,12 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
                 "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
                 "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": thr,
                 "threshold_on": "val" if threshold_rows is val_rows else "train",
-                "seconds": round(tr.seconds, 2)}
+                "seconds": round(tr.seconds, 2), "test_ids_sha256": test_sha}
+        if fold_models is not None:
+            info.update(init_weights=fold_start.weights_path, init_weights_sha256=fold_start.weights_sha256)
         if save_checkpoints and run_dir is not None:
             sub = dataset.subset(np.sort(fit_rows))
-            meta = checkpoint_meta(sub, config, start, model, tr, {"fold": info},
+            meta = checkpoint_meta(sub, config, fold_start, model, tr, {"fold": info},
                                    extra_lineage={"cv": str(cv), "repeat": int(fold.repeat), "fold": int(fold.fold)})
             path = save_checkpoint(Path(run_dir) / "checkpoints" / f"r{fold.repeat}_f{fold.fold}.pt",
                                    start.arch, model.state_dict(), meta)
@@ -188,7 +242,10 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         validation="predefined val" if any(f.val_idx is not None and len(f.val_idx) for f in folds)
         else f"stratified {config.val_fraction:g} of each training fold",
         model=start.arch["name"], arch=start.arch, preprocessing=start.preprocessing.to_dict(),
-        weights=start.weights, weights_sha256=start.weights_sha256, weights_path=start.weights_path,
+        weights=start.weights if fold_models is None else f"folds:{Path(str(config.weights)).name}",
+        weights_sha256=start.weights_sha256 if fold_models is None else hashlib.sha256(
+            "".join(f.get("init_weights_sha256", "") for f in fold_info).encode()).hexdigest(),
+        weights_path=start.weights_path if fold_models is None else str(config.weights),
         lineage=start.lineage, head=start.head, device=str(device), folds=fold_info,
     )
     provenance["versions"]["platform"] = platform.platform()
