@@ -2,7 +2,6 @@
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,6 @@ torch.set_num_threads(2)
 # torch's no-op notices when a checkpoint is validated on the meta device (featurekit.models.weights)
 pytestmark = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--model", "resnet18", "--weights", "none", "--small-input", "--size", "28", "--epochs", "1",
          "--batch-size", "8", "--optimizer", "adam", "--scheduler", "none", "--augment", "flip", "--quiet"]
 

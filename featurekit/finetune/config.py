@@ -20,7 +20,7 @@ papers' settings of the studies in ``pipelines/`` are recipes too
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 from featurekit.finetune.errors import FinetuneError

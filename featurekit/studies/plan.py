@@ -178,7 +178,10 @@ class _Expander:
         return out
 
     def text(self, s: str, trail: tuple = ()) -> str:
-        return os.path.expandvars(_VAR.sub(lambda m: self.var(m.group(1), trail), s))
+        def sub(m):  # {previous} is a stage reference, resolved with the stages
+            return m.group(0) if m.group(1) == "previous" else self.var(m.group(1), trail)
+
+        return os.path.expandvars(_VAR.sub(sub, s))
 
     def value(self, v: Any) -> Any:
         if isinstance(v, str):
