@@ -200,6 +200,11 @@ epochs = 5
     h1 = plan_study(study, overrides=["images=x.npz", "one.lr=0.02"]).steps[2].stages
     h0 = plan_study(study, overrides=["images=x.npz"]).steps[2].stages
     assert h1[0].hash != h0[0].hash and h1[1].hash != h0[1].hash  # a changed first stage changes what follows
+    with pytest.raises(StudyError, match="'two' starts from 'one', but stage 'one' is cross-validated.*"
+                                         "save_fold_checkpoints"):
+        plan_study(study, overrides=["images=x.npz", "one.cv=2"])
+    with pytest.raises(StudyError, match=r"\{stage:none\} names no earlier stage"):
+        plan_study(study, overrides=["images=x.npz", "two.weights={stage:none}"])
 
 
 # ---------------------------------------------------------------------------- resumability

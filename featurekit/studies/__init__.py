@@ -4,6 +4,7 @@
 * :mod:`featurekit.studies.steps` -- the step kinds (extract, evaluate, finetune, report) as
   typed objects, with the options of the commands;
 * :mod:`featurekit.studies.plan` -- profiles, variables, ``--set`` overrides, checks and hashes;
+* :mod:`featurekit.studies.describe` -- the plan as text (``--dry-run``);
 * :mod:`featurekit.studies.execute` -- running the steps through the Python API, reusing
   finished ones.
 
@@ -16,7 +17,8 @@ The shipped studies are in ``pipelines/`` (see ``pipelines/README.md``)::
 """
 
 from featurekit.studies.execute import marker_state, references_of, run_plan
-from featurekit.studies.plan import Plan, describe_plan, plan_study
+from featurekit.studies.describe import describe_plan
+from featurekit.studies.plan import Plan, plan_study
 from featurekit.studies.steps import StudyError
 from featurekit.studies.study import Study, find_study, load_study, shipped_studies
 

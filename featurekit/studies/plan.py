@@ -14,6 +14,7 @@ Resolution, in order:
 3. The study's conventions fill what a step leaves out: an evaluate step
    writes ``{out}/STEP``, a fine-tuning stage ``{out}/STAGE``, the report
    ``{out}/report.html`` over every run folder of the study.
+   (:func:`featurekit.studies.describe.describe_plan` prints the result.)
 4. Every step becomes a typed object (:mod:`featurekit.studies.steps`);
    ``{stage:NAME}`` / ``{previous}`` become the earlier stage's checkpoint or run folder.
 5. Problems that need the user -- an unset variable, a data path that does
@@ -36,11 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from featurekit.finetune.pipeline import chain_target, resolve_stage_refs, stage_command, stage_outputs
+from featurekit.errors import FeaturekitError
 from featurekit.io import canonical_json
-from featurekit.studies.steps import NOT_HASHED, OPTIONS, StudyError, build_step
+from featurekit.studies.steps import NOT_HASHED, OPTIONS, StudyError, build_step, finetune_stage
 from featurekit.studies.study import Study
 
-__all__ = ["Plan", "PlannedStep", "PlannedStage", "plan_study", "parse_value", "describe_plan", "MARKER"]
+__all__ = ["Plan", "PlannedStep", "PlannedStage", "plan_study", "parse_value", "cli_command", "MARKER"]
 
 MARKER = "study-step.json"
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -235,8 +238,6 @@ def _data_problem(raw_data: Any, spec, where: str, study: Study) -> Optional[str
 
 def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[str] = ()) -> Plan:
     """Resolve a study into typed, hashed steps (see the module docstring)."""
-    from featurekit.finetune.pipeline import chain_target, resolve_stage_refs, stage_command, stage_outputs
-
     if profile is None:
         profile = study.default_profile
     if profile is not None and profile not in study.profiles:
@@ -264,6 +265,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
     planned: list[PlannedStep] = []
     targets: dict[str, str] = {}
     hashes: dict[str, str] = {}
+    unchainable: dict[str, str] = {}   # stage -> why a later stage cannot start from it
     for raw in steps:
         kind, name = raw["kind"], raw["name"]
         where = f"step {name!r}"
@@ -272,8 +274,8 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
             continue
         own = {k: v for k, v in raw.items() if k not in ("name", "kind", "skip", "stages")}
         if kind == "finetune":
-            planned.append(_plan_finetune(raw, own, out_root, ex, study, targets, hashes, problems, where,
-                                          chain_target, resolve_stage_refs, stage_command, stage_outputs))
+            planned.append(_plan_finetune(raw, own, out_root, ex, study, targets, hashes, unchainable, problems,
+                                          where))
             continue
         conventions = {"evaluate": {"out": f"{out_root}/{name}"}, "report": {"out": out_root},
                        "extract": {}}[kind]
@@ -298,10 +300,11 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
     return plan
 
 
-def _plan_finetune(raw, own, out_root, ex, study, targets, hashes, problems, where,
-                   chain_target, resolve_stage_refs, stage_command, stage_outputs) -> PlannedStep:
+def _plan_finetune(raw, own, out_root, ex, study, targets, hashes, unchainable, problems, where) -> PlannedStep:
+    """The stages of a finetune step: options merged (stage > step > conventions), references resolved, hashed."""
     p = PlannedStep(raw["name"], "finetune")
     previous_name = None
+
     for st in raw["stages"]:
         sname = st["name"]
         swhere = f"{where} stage {sname!r}" if sname != raw["name"] else where
@@ -311,19 +314,17 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, hashes, problems, whe
         refs = re.findall(r"\{stage:([^{}]+)\}", str(opts.get("weights") or ""))
         if "{previous}" in str(opts.get("weights") or ""):
             refs.append(previous_name)
+        for r in refs:
+            if r in unchainable:
+                raise StudyError(f"{swhere} starts from {r!r}, but {unchainable[r]}")
         try:
             opts["weights"] = resolve_stage_refs(opts["weights"], targets,
                                                  targets.get(previous_name) if previous_name else None, swhere)
-        except Exception as exc:
-            raise StudyError(str(exc)) from None
-        from featurekit.studies.steps import finetune_stage
-
-        try:
             stage = finetune_stage(sname, opts, swhere)
         except StudyError:
             raise
-        except Exception as exc:  # FeaturekitError from the config's own checks
-            raise StudyError(f"{swhere}: {exc}") from None
+        except FeaturekitError as exc:  # a reference to no earlier stage; the configuration's own checks
+            raise StudyError(exc if str(exc).startswith(swhere) else f"{swhere}: {exc}") from None
         problem = _data_problem({**own, **st}.get("data"), stage.data, swhere, study)
         if problem:
             problems.append(problem)
@@ -336,8 +337,8 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, hashes, problems, whe
         p.stages.append(PlannedStage(stage, h, marker, outputs, stage_command(stage)))
         try:
             targets[sname] = chain_target(stage)
-        except Exception:
-            targets.pop(sname, None)
+        except FeaturekitError as exc:  # said only if a later stage starts from it
+            unchainable[sname] = str(exc)
         previous_name = sname
     return p
 
@@ -367,39 +368,3 @@ def _default_report_runs(plan: Plan) -> None:
         s.step = type(s.step)(s.step.name, tuple(dict.fromkeys(runs)), s.step.out, s.step.top, s.step.metric)
         s.command = cli_command("report", {"runs": list(s.step.runs), "out": s.step.out, "top": s.step.top,
                                            "metric": s.step.metric})
-
-
-def describe_plan(plan: Plan, status: Optional[dict] = None) -> str:
-    """The resolved plan as text (``featurekit run --dry-run``)."""
-    st = plan.study
-    lines = [f"study: {st.name}" + (f" -- {st.title}" if st.title else ""), f"file: {st.path}",
-             f"profile: {plan.profile}" + (f" ({st.profiles[plan.profile].description})"
-                                          if plan.profile in st.profiles and st.profiles[plan.profile].description
-                                          else "")]
-    if plan.overrides:
-        lines.append("overrides: " + ", ".join(plan.overrides))
-    lines.append("variables: " + ", ".join(f"{k}={v}" for k, v in plan.variables.items()))
-    if plan.substitutions:
-        lines.append("substitutions:")
-        lines += [f"  - {s}" for s in plan.substitutions]
-    status = status or {}
-    for n, s in enumerate(plan.steps, 1):
-        if s.skipped:
-            lines.append(f"[{n}] {s.name} ({s.kind}): skipped")
-            continue
-        if s.kind == "finetune":
-            lines.append(f"[{n}] {s.name} (finetune, {len(s.stages)} stage{'s' if len(s.stages) > 1 else ''})")
-            for ps in s.stages:
-                lines.append(f"    stage {ps.stage.name} [{status.get(ps.stage.name, 'to run')}] "
-                             f"hash {ps.hash} -> {ps.outputs[0]}")
-                lines.append(f"      {ps.command}")
-            continue
-        state = f" [{status.get(s.name, 'to run')}]" if s.hash else ""
-        lines.append(f"[{n}] {s.name} ({s.kind}){state}" + (f" hash {s.hash}" if s.hash else ""))
-        if s.kind == "report":
-            lines.append(f"      report of {len(s.step.runs)} run folder(s) -> {s.step.out}")
-        lines.append(f"      {s.command}")
-    if plan.problems:
-        lines.append("problems (fix before running):")
-        lines += [f"  - {p}" for p in plan.problems]
-    return "\n".join(lines)
