@@ -312,3 +312,41 @@ def test_quick_breastmnist_study(breastmnist, tmp_path):
     assert prov["protocol"].startswith("predefined")
     pred = pd.read_csv(out / "resnet18_test_split" / "predictions.csv")
     assert 0 < len(pred) < 60  # scored on the test part of the subsample only
+
+
+def test_a_stage_after_a_rerun_stage_runs_again(tmp_path):
+    """Markers record when the stages a stage starts from finished: a re-run upstream invalidates it."""
+    from featurekit.studies.execute import _reusable, _write_marker
+
+    npz = write_medmnist(tmp_path / "d.npz", n=(8, 4, 4))
+    text = SMALL_STUDY.format(extra="""
+[[steps]]
+name = "chain"
+kind = "finetune"
+data = "{images}"
+recipe = "breastmnist"
+  [[steps.stages]]
+  name = "one"
+  out = "{out}/one.pt"
+  [[steps.stages]]
+  name = "two"
+  weights = "{stage:one}"
+  cv = "2"
+""")
+    plan = plan_study(load_study(_write(tmp_path, text)), overrides=[f"images={npz}", f"out={tmp_path / 'o'}"])
+    one, two = plan.steps[2].stages
+    assert two.after == [one]
+    one.outputs[0].parent.mkdir(parents=True)
+    one.outputs[0].write_bytes(b"a checkpoint")
+    two.outputs[0].mkdir(parents=True)
+    (two.outputs[0] / "results.csv").write_text("x")
+    fp = one.stage.data.load().fingerprint()
+    _write_marker(plan, one.marker, one.hash, "one", fp, 1.0, "")
+    _write_marker(plan, two.marker, two.hash, "two", fp, 1.0, "", [one.marker])
+    said = []
+    assert _reusable(two.hash, two.marker, two.outputs, True, two.stage.data, said.append, "two", [one.marker])[0]
+    rec = json.loads(one.marker.read_text())
+    one.marker.write_text(json.dumps({**rec, "finished": "2999-01-01T00:00:00+00:00"}))  # stage one ran again
+    assert not _reusable(two.hash, two.marker, two.outputs, True, two.stage.data, said.append, "two",
+                         [one.marker])[0]
+    assert said[-1] == "two: a stage it starts from was run again: running again"

@@ -6,8 +6,8 @@ complete -- holds the same hash as the plan (the resolved configuration,
 recipe values filled in, plus the hashes of the stages it starts from), its
 outputs exist, and its data still have the fingerprint recorded then
 (:meth:`~featurekit.data.dataset.Dataset.fingerprint`: ids, labels and file
-bytes). Anything else runs again: a changed option, an edited image, an
-earlier stage that was re-run. Extraction steps always run -- the feature
+bytes), and the stages it starts from finished when they did then. Anything
+else runs again: a changed option, an edited image, an earlier stage that was re-run. Extraction steps always run -- the feature
 cache itself computes only what it lacks -- and so does the report.
 
 ``featurekit run`` prints a line per step and a summary, and writes
@@ -59,19 +59,33 @@ def references_of(plan: Plan) -> dict:
             "substitutions": list(plan.substitutions), "profile": plan.profile}
 
 
+def _finished(markers: list) -> dict:
+    """``{marker path: its 'finished' time}`` of the stages a stage starts from (None: not finished)."""
+    out = {}
+    for m in markers:
+        try:
+            out[str(m)] = json.loads(Path(m).read_text()).get("finished")
+        except (OSError, ValueError):
+            out[str(m)] = None
+    return out
+
+
 def _write_marker(plan: Plan, marker: Path, hash_: str, name: str, fingerprint: str, seconds: float,
-                  command: str) -> None:
+                  command: str, after: list = ()) -> None:
     write_json(marker, {"study": plan.study.name, "study_file": str(plan.study.path), "profile": plan.profile,
                         "step": name, "hash": hash_, "data_fingerprint": fingerprint, "finished": utc_now(),
-                        "seconds": round(seconds, 1), "command": command})
+                        "seconds": round(seconds, 1), "command": command, "after": _finished(list(after))})
 
 
-def _reusable(plan_hash: str, marker: Path, outputs: list, cv: bool, data_spec, echo, label: str):
+def _reusable(plan_hash: str, marker: Path, outputs: list, cv: bool, data_spec, echo, label: str, after=()):
     """``(reuse?, dataset)``: the dataset is loaded when the marker matches, to check its fingerprint."""
     state, rec = marker_state(marker, plan_hash, outputs, cv)
     if state == "changed":
         echo(f"{label}: configuration changed since {rec.get('finished', '?')}: running again")
     if state != "done":
+        return False, None
+    if (rec.get("after") or {}) != _finished(list(after)):
+        echo(f"{label}: a stage it starts from was run again: running again")
         return False, None
     dataset = data_spec.load()
     if dataset.fingerprint() != rec.get("data_fingerprint"):
@@ -107,7 +121,9 @@ def _run_stage(plan: Plan, ps: PlannedStage, progress: bool, echo) -> tuple[str,
 
     stage = ps.stage
     label = f"{stage.name} (finetune)"
-    reuse, dataset = _reusable(ps.hash, ps.marker, ps.outputs, stage.run.cv is not None, stage.data, echo, label)
+    after = [a.marker for a in ps.after]
+    reuse, dataset = _reusable(ps.hash, ps.marker, ps.outputs, stage.run.cv is not None, stage.data, echo, label,
+                               after)
     if reuse:
         return "reused", 0.0
     dataset = dataset or stage.data.load()
@@ -115,7 +131,7 @@ def _run_stage(plan: Plan, ps: PlannedStage, progress: bool, echo) -> tuple[str,
     t0 = time.perf_counter()
     run_stage(stage, dataset=dataset, command=ps.command, progress=progress, echo=echo)
     seconds = time.perf_counter() - t0
-    _write_marker(plan, ps.marker, ps.hash, stage.name, dataset.fingerprint(), seconds, ps.command)
+    _write_marker(plan, ps.marker, ps.hash, stage.name, dataset.fingerprint(), seconds, ps.command, after)
     return "ran", seconds
 
 

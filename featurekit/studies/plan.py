@@ -22,7 +22,8 @@ Resolution, in order:
 
 Each step and stage gets a *hash* of everything that changes its results (its
 typed configuration, with the recipe's values filled in, and the hashes of the
-stages it starts from): a finished step whose marker (``study-step.json``)
+stages it starts from; the marker also records when those stages finished, so a
+stage re-run for any reason makes the stages after it run again): a finished step whose marker (``study-step.json``)
 holds the same hash is reused, not recomputed (:mod:`featurekit.studies.execute`).
 """
 
@@ -56,6 +57,7 @@ class PlannedStage:
     marker: Path
     outputs: list
     command: str
+    after: list = field(default_factory=list)   # the PlannedStages it starts from
 
 
 @dataclass
@@ -264,7 +266,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
     out_root = ex.var("out")
     planned: list[PlannedStep] = []
     targets: dict[str, str] = {}
-    hashes: dict[str, str] = {}
+    earlier: dict[str, PlannedStage] = {}
     unchainable: dict[str, str] = {}   # stage -> why a later stage cannot start from it
     for raw in steps:
         kind, name = raw["kind"], raw["name"]
@@ -274,7 +276,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
             continue
         own = {k: v for k, v in raw.items() if k not in ("name", "kind", "skip", "stages")}
         if kind == "finetune":
-            planned.append(_plan_finetune(raw, own, out_root, ex, study, targets, hashes, unchainable, problems,
+            planned.append(_plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable, problems,
                                           where))
             continue
         conventions = {"evaluate": {"out": f"{out_root}/{name}"}, "report": {"out": out_root},
@@ -300,7 +302,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
     return plan
 
 
-def _plan_finetune(raw, own, out_root, ex, study, targets, hashes, unchainable, problems, where) -> PlannedStep:
+def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable, problems, where) -> PlannedStep:
     """The stages of a finetune step: options merged (stage > step > conventions), references resolved, hashed."""
     p = PlannedStep(raw["name"], "finetune")
     previous_name = None
@@ -329,12 +331,13 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, hashes, unchainable, 
         if problem:
             problems.append(problem)
         cfg = _hashable(stage.to_dict())
-        h = _hash({"kind": "finetune", **cfg, "after": [hashes.get(r) for r in refs]})
-        hashes[sname] = h
+        after = [earlier[r] for r in refs]
+        h = _hash({"kind": "finetune", **cfg, "after": [a.hash for a in after]})
         run_dir, ckpt = stage_outputs(stage)
         outputs = [run_dir] if stage.run.cv is not None else [ckpt]
         marker = run_dir / MARKER if run_dir is not None else ckpt.with_name(ckpt.name + "." + MARKER)
-        p.stages.append(PlannedStage(stage, h, marker, outputs, stage_command(stage)))
+        p.stages.append(PlannedStage(stage, h, marker, outputs, stage_command(stage), after))
+        earlier[sname] = p.stages[-1]
         try:
             targets[sname] = chain_target(stage)
         except FeaturekitError as exc:  # said only if a later stage starts from it
