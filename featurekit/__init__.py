@@ -65,13 +65,13 @@ _LAZY = {
     "LocalExecutor": "featurekit.executors",
     "DaskExecutor": "featurekit.executors",
     # fine-tuning
-    "FinetuneConfig": "featurekit.finetune",
-    "predict": "featurekit.finetune",
+    "FinetuneConfig": "featurekit.finetune.config",
 }
 # names that differ from the defining module's (``featurekit.finetune`` is the subpackage itself)
 _ALIASES = {"report": ("featurekit.evaluation.report", "build_report"),
             "fine_tune": ("featurekit.finetune.training", "finetune"),
-            "fine_tune_cv": ("featurekit.finetune.crossval", "cross_validate")}
+            "fine_tune_cv": ("featurekit.finetune.crossval", "cross_validate"),
+            "predict": ("featurekit.finetune.predict", "predict")}
 
 __all__ = [
     "__version__",
@@ -91,6 +91,7 @@ __all__ = [
     "report",
     "fine_tune",
     "fine_tune_cv",
+    "predict",
     *_LAZY,
 ]
 

@@ -76,3 +76,25 @@ def busi_small(busi_dir, tmp_path_factory) -> Path:
     """10 benign + 10 malignant BUSI images with masks (a module-wide copy)."""
     return copy_busi(busi_dir, tmp_path_factory.mktemp("busi_small"),
                      {"benign": range(1, 11), "malignant": range(1, 11)})
+
+
+def write_medmnist(path, n=(24, 8, 8), size=28, seed=0, classes=2):
+    """A MedMNIST-layout npz (``train/val/test_images`` (N, size, size) uint8, ``_labels`` (N, 1)):
+    class k has a disc of brightness ~k in noise. ``n=(546, 78, 156)`` is BreastMNIST's shape."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    arrays = {}
+    for split, m in zip(("train", "val", "test"), n):
+        labels = np.arange(m) % classes
+        images = []
+        for lab in labels:
+            img = rng.normal(80, 25, (size, size))
+            cx, cy = rng.uniform(size * 0.35, size * 0.65, 2)
+            img[(xx - cx) ** 2 + (yy - cy) ** 2 < (size / 5) ** 2] += 70 * lab
+            images.append(np.clip(img, 0, 255).astype(np.uint8))
+        arrays[f"{split}_images"] = np.stack(images)
+        arrays[f"{split}_labels"] = labels[:, None].astype(np.uint8)
+    np.savez(path, **arrays)
+    return path

@@ -32,6 +32,8 @@ from featurekit.finetune.freezing import resolve_frozen_modules
 from featurekit.finetune.results import CURVE_COLUMNS, PREDICTION_COLUMNS
 from featurekit.models.weights import file_sha256, load_model
 
+from conftest import write_medmnist
+
 torch.set_num_threads(2)
 
 # torch's no-op notices when a checkpoint is validated on the meta device (featurekit.models.weights)
@@ -64,25 +66,6 @@ def busi12(busi_dir):
 @pytest.fixture(scope="module")
 def mias12(mias_dir):
     return _first_per_class(load_mias(mias_dir), 4)  # benign, malignant, normal: 4 films each
-
-
-def write_medmnist(path, n=(24, 8, 8), size=28, seed=0, classes=2):
-    """A MedMNIST-layout npz: class k has a disc of brightness ~k in noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    arrays = {}
-    for split, m in zip(("train", "val", "test"), n):
-        labels = np.arange(m) % classes
-        images = []
-        for lab in labels:
-            img = rng.normal(80, 25, (size, size))
-            cx, cy = rng.uniform(size * 0.35, size * 0.65, 2)
-            img[(xx - cx) ** 2 + (yy - cy) ** 2 < (size / 5) ** 2] += 70 * lab
-            images.append(np.clip(img, 0, 255).astype(np.uint8))
-        arrays[f"{split}_images"] = np.stack(images)
-        arrays[f"{split}_labels"] = labels[:, None].astype(np.uint8)
-    np.savez(path, **arrays)
-    return path
 
 
 @pytest.fixture(scope="module")

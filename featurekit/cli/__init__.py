@@ -13,7 +13,7 @@ import sys
 from featurekit import __version__
 from featurekit.errors import FeaturekitError
 
-COMMANDS = ["demo", "extract", "layers", "cache"]
+COMMANDS = ["demo", "run", "extract", "layers", "cache"]
 OPTIONAL_COMMANDS = ["evaluate", "report", "finetune", "predict"]
 
 

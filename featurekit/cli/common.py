@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from featurekit.data.duplicates import DEFAULT_MAX_DISTANCE, group_near_duplicates
+from featurekit.data.duplicates import DEFAULT_MAX_DISTANCE
 from featurekit.errors import DataError
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
@@ -29,27 +29,23 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="put near-duplicate images (dHash distance <= BITS of 64, default "
                         f"{DEFAULT_MAX_DISTANCE}) in one group, so grouped CV never splits them "
                         "(BUSI has ~200 such pairs)")
+    p.add_argument("--subsample", type=positive_int, default=None, metavar="N",
+                   help="use a stratified random N of the labelled images, drawn with seed 0 (the same N for "
+                        "every command, so their rows are paired; smoke tests, quick studies)")
+
+
+def data_spec(args):
+    """The :class:`~featurekit.data.spec.DataSpec` the data arguments name."""
+    from featurekit.data.spec import DataSpec
+
+    return DataSpec(args.data, format=args.format, classes=args.classes, positive=args.positive, roi=args.roi,
+                    roi_margin=args.roi_margin, group_duplicates=getattr(args, "group_duplicates", None),
+                    subsample=getattr(args, "subsample", None))
 
 
 def load_data(args):
     """The dataset the data arguments name."""
-    from featurekit.data import load_dataset
-    from featurekit.data.phantom import make_phantom
-
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    if args.data == "phantom":
-        ds = make_phantom()
-        if classes:
-            ds = ds.select_classes(classes, positive=args.positive)
-        elif args.positive:
-            ds = ds.select_classes(ds.class_names, positive=args.positive)
-        ds = ds.with_roi(args.roi, args.roi_margin) if args.roi != "none" else ds
-    else:
-        ds = load_dataset(args.data, format=args.format, classes=classes, positive=args.positive,
-                          roi=args.roi, roi_margin=args.roi_margin)
-    if getattr(args, "group_duplicates", None) is not None:
-        ds = group_near_duplicates(ds, args.group_duplicates)
-    return ds
+    return data_spec(args).load()
 
 
 def print_json(obj) -> None:

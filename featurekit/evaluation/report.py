@@ -306,7 +306,7 @@ def _layer_curves(results: pd.DataFrame) -> Figure | None:
                                    marker_of[fs], color=color, markersize=10,
                                    markeredgecolor="black", markeredgewidth=0.5)
                     add(h, f"{fs} · {clf}")
-            ft = results[(results["kind"] == "finetuned") & results["model"].isin([model, ""])]
+            ft = results[results["kind"] == "finetuned"]  # every fine-tuned net, whatever its model
             for h_i, (_, fr) in enumerate(ft.iterrows()):
                 v = _f(fr.get(col))
                 if math.isfinite(v):
@@ -326,12 +326,50 @@ def _layer_curves(results: pd.DataFrame) -> Figure | None:
         axes[i][1].legend(list(handles.values()), list(handles.keys()), fontsize=7, loc="upper left",
                           bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.tight_layout()
+    for ax in all_axes.flat:
+        _declutter_ticks(fig, ax)
+    fig.tight_layout()
+    for ax in all_axes.flat:
+        _declutter_ticks(fig, ax)
     lead = (f"First row: {', '.join(dict.fromkeys(depth['model']))} on one relative-depth axis "
             "(0 = input, 1 = each model's last layer); then each model on its own layer index. ") if shared else ""
     return Figure("layerwise", "Layer-wise performance", _png(fig),
                   lead + "Pooled out-of-fold estimate per layer with its 95% stratified-bootstrap band; "
                   "coloured horizontal lines: handcrafted feature sets with the same classifier; "
                   "black: fine-tuned networks; large markers: fusions placed at their CNN layer.")
+
+
+def ticks_overlap(fig, ax) -> bool:
+    """Whether two neighbouring visible x tick labels of ``ax`` overlap as drawn.
+
+    Horizontal labels: their boxes. Rotated ones (parallel slanted lines of
+    text): the gap between neighbouring anchors times sin(angle) must exceed a line height.
+    """
+    renderer = fig.canvas.get_renderer()
+    shown = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    if len(shown) < 2:
+        return False
+    angle = math.radians(shown[0].get_rotation() % 180)
+    if abs(math.sin(angle)) < 1e-6:
+        boxes = sorted((t.get_window_extent(renderer) for t in shown), key=lambda b: b.x0)
+        return any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:]))
+    xs = sorted(ax.transData.transform((t.get_position()[0], 0))[0] for t in shown)
+    line = shown[0].get_fontsize() * fig.dpi / 72 * 1.2
+    return min(b - a for a, b in zip(xs, xs[1:])) * abs(math.sin(angle)) < line
+
+
+def _declutter_ticks(fig, ax) -> None:
+    """Keep neighbouring x tick labels apart: one line and rotated when they collide, then every k-th."""
+    if not ticks_overlap(fig, ax):
+        return
+    labels = ax.get_xticklabels()
+    ax.set_xticklabels([t.get_text().replace("\n", " ") for t in labels], fontsize=7, rotation=60,
+                       ha="right", rotation_mode="anchor")
+    step = 1
+    while ticks_overlap(fig, ax) and step < len(labels):
+        step += 1
+        for i, t in enumerate(ax.get_xticklabels()):
+            t.set_visible(i % step == 0)
 
 
 def _roc_figure(predictions: pd.DataFrame, top: pd.DataFrame) -> Figure | None:
@@ -608,7 +646,8 @@ border-left:3px solid #2b6cb0;padding:.4em .8em}
 
 
 def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
-                 top: int = 6, metric: str = "roc_auc_pooled", title: str | None = None) -> Path:
+                 top: int = 6, metric: str = "roc_auc_pooled", title: str | None = None,
+                 references: dict | None = None) -> Path:
     """Write ``report.md`` and a standalone ``report.html`` for one or several run folders.
 
     Parameters
@@ -625,6 +664,10 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
         Ranking metric (a results column). Default ``roc_auc_pooled``: the AUC of
         the pooled out-of-fold predictions, the estimate the interval, the ROC
         curves and DeLong's test refer to (the fold mean is noisier with small folds).
+
+    references : dict, optional
+        A paper's reported numbers and the substitutions a study made: a first
+        section "Beside the paper" (see :mod:`featurekit.evaluation.references`).
 
     Returns
     -------
@@ -670,6 +713,11 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     if random:  # never let random-weight features pass for pretrained ones
         intro += (f" **Note: the CNN features of {', '.join(random)} come from RANDOM weights, not "
                   "pretrained ones.**")
+    if references:
+        from featurekit.evaluation.references import reference_items
+
+        sections.append(("Beside the paper", [Table(*x) if isinstance(x, tuple) else x
+                                              for x in reference_items(results, references)]))
     sections.append(("Best of each kind", [intro, _summary_table(results, metric)]))
     fig = _layer_curves(results)
     lt = _layer_table(results)

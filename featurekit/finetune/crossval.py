@@ -26,6 +26,7 @@ validation part lacks a class, the whole training fold is used.
 from __future__ import annotations
 
 import copy
+import hashlib
 import platform
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,9 +79,11 @@ def fold_seed(seed: int, repeat: int, fold: int) -> int:
     return int(seed) + 1000 * int(repeat) + int(fold)
 
 
-def _fit_fold(fold, desc, *, base, start, config, labels, y01, groups, pos, youden, keep_model, progress):
+def _fit_fold(fold, desc, fold_start, test_sha, *, base, start, config, labels, y01, groups, pos, youden, keep_model, progress):
     """Fine-tune one fold and score its test part (here, or as one task on a Dask worker).
 
+    ``fold_start`` is the fold's own starting point (continuing an earlier run fold
+    by fold) or None for the shared ``start``; ``test_sha`` identifies its test images.
     Returns the test rows, their positive-class scores, the fold's Youden threshold,
     the :class:`TrainResult`, the fold's info, its training rows and (``keep_model``)
     the model on the CPU.
@@ -102,8 +105,10 @@ def _fit_fold(fold, desc, *, base, start, config, labels, y01, groups, pos, youd
         test_rows = np.asarray(fold.test_idx)
         if np.intersect1d(all_train, test_rows).size:  # never: the protocols and the carving are disjoint
             raise DataError(f"fold {fold.repeat}/{fold.fold}: training or validation images in the test fold")
-        model = copy.deepcopy(start.model)
-        frozen = freeze(model, start.table, config.freeze_until, config.freeze) \
+        own = fold_start is not None
+        fold_start = fold_start if own else start
+        model = copy.deepcopy(fold_start.model)
+        frozen = freeze(model, fold_start.table, config.freeze_until, config.freeze) \
             if (config.freeze_until or config.freeze) else None
         tr: TrainResult = train(model, base, fit_rows, val_rows, labels, config, frozen=frozen,
                                 positive_index=pos, seed=seed, progress=progress, desc=desc)
@@ -121,10 +126,53 @@ def _fit_fold(fold, desc, *, base, start, config, labels, y01, groups, pos, youd
             "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
             "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": thr,
             "threshold_on": "val" if threshold_rows is val_rows else "train",
-            "seconds": round(tr.seconds, 2), "device": str(device)}
+            "seconds": round(tr.seconds, 2), "device": str(device), "test_ids_sha256": test_sha}
+    if own:
+        info.update(init_weights=fold_start.weights_path, init_weights_sha256=fold_start.weights_sha256)
     if not keep_model:  # what comes back from a worker: scores and history, not the weights
         tr, model = replace(tr, model=None), None
     return np.asarray(r_test), np.asarray(p_test[:, pos]), thr, tr, info, fit_rows, model
+
+
+def ids_sha256(ids) -> str:
+    """SHA-256 of a set of sample ids (order-free): which images a test fold holds."""
+    return hashlib.sha256("\x00".join(sorted(str(i) for i in ids)).encode("utf-8")).hexdigest()
+
+
+def fold_checkpoints(weights) -> Optional[dict]:
+    """``{(repeat, fold): path}`` of a cross-validated run folder's fold models, or None for other weights."""
+    folder = Path(str(weights)) if weights is not None else None
+    if folder is None or not folder.is_dir():
+        return None
+    found = {}
+    for path in sorted((folder / "checkpoints").glob("r*_f*.pt")):
+        r, _, f = path.stem[1:].partition("_f")
+        if r.isdigit() and f.isdigit():
+            found[(int(r), int(f))] = path
+    if not found:
+        raise FinetuneError(f"{folder} is a folder but holds no fold checkpoints (checkpoints/rR_fF.pt): "
+                            "a cross-validated run continues fold by fold only from a run saved with "
+                            "--save-fold-checkpoints")
+    return found
+
+
+def _fold_start(fold_models: dict, fold, test_sha: str, config: FinetuneConfig, dataset, first):
+    """The starting point of one fold from the earlier run's model of the same fold (same test images)."""
+    from featurekit.checkpoint import load_checkpoint
+
+    path = fold_models.get((int(fold.repeat), int(fold.fold)))
+    if path is None:
+        raise FinetuneError(f"no fold checkpoint r{fold.repeat}_f{fold.fold}.pt in {config.weights}: the earlier "
+                            f"run used other folds (it has {', '.join(p.stem for p in fold_models.values())})")
+    recorded = ((load_checkpoint(path)["meta"].get("metrics") or {}).get("fold") or {}).get("test_ids_sha256")
+    if recorded != test_sha:
+        raise FinetuneError(f"{path} was trained in a fold whose test images differ from fold "
+                            f"{fold.repeat}/{fold.fold} here ({'not recorded' if recorded is None else 'other ids'}): "
+                            "continuing from it would train on test images. Use the same data, cv and seed.")
+    start = starting_point(config.replace(weights=str(path)), list(dataset.class_names))
+    if start.preprocessing != first.preprocessing:
+        raise FinetuneError(f"{path}: its preprocessing differs from the other folds' ({start.preprocessing})")
+    return start
 
 
 def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_boot: int = 2000,
@@ -151,6 +199,10 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         Where each fold's Youden threshold is chosen (see the module docstring).
     save_checkpoints : bool
         Also write each fold's best model to ``run_dir/checkpoints/r{R}_f{F}.pt``.
+        When ``config.weights`` is such a run folder, every fold starts from the
+        model of the same fold there (a second fine-tuning of the same folds); its
+        test images must be the same ones (checked: ``test_ids_sha256``), so no
+        fold ever trains on images it is tested on.
     command : str, optional
         The command line to record (default: ``sys.argv``).
     overwrite : bool, default False
@@ -180,21 +232,28 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     folds, protocol = plan.folds, plan.protocol
     groups = None if dataset.groups is None else np.asarray([str(v) for v in dataset.groups], dtype=object)
 
-    start = starting_point(config, list(dataset.class_names))
+    fold_models = fold_checkpoints(config.weights)
+    first = next(iter(fold_models.values()), None) if fold_models else None
+    start = starting_point(config.replace(weights=str(first)) if first else config, list(dataset.class_names))
     base = BaseImages(dataset, start.preprocessing, cache=config.cache_images, progress=progress)
     fs_name = feature_set_name(start.arch["name"])
     device = resolve_device(config.device)
     ex = as_executor(executor)
     if ex.is_local:
         base.materialise()  # on a cluster each worker decodes the images once, on its first fold
-    outs = ex.map(_fit_fold, [(fold, f"{fs_name} r{fold.repeat} f{fold.fold}") for fold in folds],
+    ids = dataset.ids
+    test_shas = [ids_sha256(ids[i] for i in fold.test_idx) for fold in folds]
+    fold_starts = [None if fold_models is None else _fold_start(fold_models, fold, sha, config, dataset, start)
+                   for fold, sha in zip(folds, test_shas)]
+    outs = ex.map(_fit_fold, [(fold, f"{fs_name} r{fold.repeat} f{fold.fold}", fs, sha)
+                              for fold, fs, sha in zip(folds, fold_starts, test_shas)],
                   shared=dict(base=base, start=start, config=config, labels=labels, y01=y01, groups=groups,
                               pos=pos, youden=youden, keep_model=save_checkpoints and run_dir is not None,
                               progress=progress and ex.is_local),
                   progress=progress and not ex.is_local, desc=f"{fs_name} folds", unit="fold")
     pred_rows, histories, fold_info = [], [], []
-    for fold, (test_rows, scores, thr, tr, info, fit_rows, model) in zip(folds, outs):
-        ids = dataset.ids
+    for fold, fold_start, (test_rows, scores, thr, tr, info, fit_rows, model) in zip(folds, fold_starts, outs):
+        fold_start = start if fold_start is None else fold_start
         for row, score in zip(test_rows, scores):
             pred_rows.append({"id": ids[row], "y_true": int(y01[row]), "feature_set": fs_name,
                               "classifier": "finetuned", "repeat": int(fold.repeat), "fold": int(fold.fold),
@@ -202,7 +261,7 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         histories.append((fold.repeat, fold.fold, tr.history))
         if model is not None:
             sub = dataset.subset(np.sort(fit_rows))
-            meta = checkpoint_meta(sub, config, start, model, tr, {"fold": info},
+            meta = checkpoint_meta(sub, config, fold_start, model, tr, {"fold": info},
                                    extra_lineage={"cv": str(cv), "repeat": int(fold.repeat), "fold": int(fold.fold)})
             name = Path("checkpoints") / f"r{fold.repeat}_f{fold.fold}.pt"
             save_checkpoint(stage.path / name, start.arch, model.state_dict(), meta)
@@ -224,7 +283,10 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         validation="predefined val" if any(f.val_idx is not None and len(f.val_idx) for f in folds)
         else f"stratified {config.val_fraction:g} of each training fold",
         model=start.arch["name"], arch=start.arch, preprocessing=start.preprocessing.to_dict(),
-        weights=start.weights, weights_sha256=start.weights_sha256, weights_path=start.weights_path,
+        weights=start.weights if fold_models is None else f"folds:{Path(str(config.weights)).name}",
+        weights_sha256=start.weights_sha256 if fold_models is None else hashlib.sha256(
+            "".join(f.get("init_weights_sha256", "") for f in fold_info).encode()).hexdigest(),
+        weights_path=start.weights_path if fold_models is None else str(config.weights),
         lineage=start.lineage, head=start.head, device=str(device), folds=fold_info,
     )
     provenance["versions"]["platform"] = platform.platform()

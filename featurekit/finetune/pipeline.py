@@ -1,171 +1,327 @@
-"""Pipeline files: several ``featurekit finetune`` stages chained (e.g. two-stage transfer).
+"""Fine-tuning stages as typed objects, and chains of them (two-stage transfer).
 
-A pipeline is a JSON file (``featurekit finetune --pipeline FILE``)::
+A :class:`FinetuneStage` is one ``featurekit finetune`` run: *which images*
+(:class:`~featurekit.data.spec.DataSpec`), *how to train*
+(:class:`~featurekit.finetune.config.FinetuneConfig`) and *where the results go*
+(:class:`RunOptions`). The command line builds one from its arguments, a study
+file (``featurekit run``, :mod:`featurekit.studies`) from its stage tables, a
+script directly::
 
-    {
-      "description": "ImageNet -> mini-MIAS -> BUSI",
-      "variables": {"out": "runs/two_stage_transfer"},
-      "defaults":  {"model": "resnet18", "size": 224, "epochs": 15, "freeze_until": "conv3_block2_out"},
-      "stages": [
-        {"name": "mammography", "data": "{shared}/data/mini_mias", "weights": "imagenet",
-         "out": "{out}/stage1_mias.pt"},
-        {"name": "ultrasound", "data": "{shared}/data/busi", "classes": "benign,malignant",
-         "positive": "malignant", "weights": "{stage:mammography}", "cv": "5", "run_name": "two_stage_busi"}
-      ]
-    }
+    from featurekit.data.spec import DataSpec
+    from featurekit.finetune import FinetuneConfig
+    from featurekit.finetune.pipeline import FinetuneStage, RunOptions, run_stages
 
-* Every key of ``defaults`` and of a stage is an option of ``featurekit finetune``
-  with dashes written as underscores (``freeze_until`` is ``--freeze-until``), plus
-  ``data`` (the DATA argument) and ``name`` (the stage's name). ``true`` turns a
-  flag on (``"small_input": true``); ``false`` / ``null`` leave an option out.
-* Strings may use ``{VARIABLE}`` (from ``variables``; ``{shared}`` is built in:
-  ``$FEATUREKIT_SHARED``, else ``../shared``), ``$ENV`` / ``${ENV}`` environment
-  variables, ``{stage:NAME}`` (the checkpoint written by an earlier stage) and
-  ``{previous}`` (the checkpoint of the stage just before).
-* A stage whose checkpoint is used later must be a single training run (no
-  ``cv``) with an ``out`` path.
-* ``--set KEY=VALUE`` on the command line overrides a variable (``--set out=/tmp/x``),
-  a default of every stage (``--set epochs=2``) or one stage's option
-  (``--set ultrasound.cv=3``); ``--dry-run`` prints the commands without running them.
+    mias = FinetuneStage(DataSpec("mini_mias", classes="benign,malignant", roi="mias"),
+                         FinetuneConfig(model="mobilenet_v2"), RunOptions(out="runs/stage1.pt"),
+                         name="mammography")
+    busi = FinetuneStage(DataSpec("busi", classes="benign,malignant", positive="malignant"),
+                         FinetuneConfig(model="mobilenet_v2", weights="{stage:mammography}"),
+                         RunOptions(cv="5", runs_dir="runs", run_name="two_stage"), name="ultrasound")
+    run_stages([mias, busi])
 
-Each stage runs exactly as its command line would: the lineage of the last
-checkpoint lists every stage (dataset fingerprint, initial weights sha256).
+``weights`` may refer to an earlier stage: ``{stage:NAME}`` or ``{previous}``
+is that stage's checkpoint (a single run), or -- for a cross-validated stage
+saved with ``save_fold_checkpoints`` -- its run folder, from which every fold
+starts from the model of the same fold (:func:`featurekit.finetune.crossval.cross_validate`
+checks that the test folds are the same).
 """
 
 from __future__ import annotations
 
-import json
-import os
+import datetime as _dt
 import re
 import shlex
+import sys
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
+from featurekit.data.spec import DataSpec
+from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.errors import FinetuneError
 
-_REF = re.compile(r"\{(stage:[^{}]+|previous|[A-Za-z_][A-Za-z0-9_]*)\}")
+__all__ = ["RunOptions", "FinetuneStage", "StageOutcome", "stage_outputs", "chain_target", "run_stage",
+           "run_stages", "stage_command", "resolve_stage_refs"]
+
+_REF = re.compile(r"\{(stage:[^{}]+|previous)\}")
+YOUDEN = ("val", "train")
 
 
-def default_shared() -> str:
-    return os.environ.get("FEATUREKIT_SHARED", "../shared")
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a fine-tuning run writes and how it is scored.
+
+    Parameters
+    ----------
+    cv : str, optional
+        Cross-validate with a protocol of ``featurekit evaluate`` (``"5"``, ``"5x3"``,
+        ``"holdout:0.3x10"``, ``"predefined"``); None: one training run.
+    out : str, optional
+        Checkpoint of a single run (default ``runs_dir/run_name/model.pt``).
+    runs_dir, run_name : str
+        The run folder is ``runs_dir/run_name`` (default name ``finetune-MODEL-DATASET``).
+    n_boot : int
+        Bootstrap replicates of the confidence intervals.
+    youden : {"val", "train"}
+        With ``cv``: where each fold's Youden threshold is chosen.
+    save_fold_checkpoints : bool
+        With ``cv``: keep each fold's best model (needed to chain a later stage fold by fold).
+    overwrite : bool
+        Replace an existing ``out`` checkpoint or a non-empty named run folder (as a
+        whole); otherwise refused before training.
+    """
+
+    cv: Optional[str] = None
+    out: Optional[str] = None
+    runs_dir: str = "runs"
+    run_name: Optional[str] = None
+    n_boot: int = 2000
+    youden: str = "val"
+    save_fold_checkpoints: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if self.youden not in YOUDEN:
+            raise FinetuneError(f"youden must be one of {', '.join(YOUDEN)}, got {self.youden!r}")
+        if int(self.n_boot) < 1:
+            raise FinetuneError(f"n_boot must be >= 1, got {self.n_boot}")
+        if self.cv is not None:
+            object.__setattr__(self, "cv", str(self.cv))
+
+    @classmethod
+    def field_names(cls) -> tuple:
+        return tuple(f.name for f in fields(cls))
 
 
-def _coerce(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+@dataclass(frozen=True)
+class FinetuneStage:
+    """One fine-tuning run: data, training configuration, outputs."""
+
+    data: DataSpec
+    config: FinetuneConfig
+    run: RunOptions = field(default_factory=RunOptions)
+    name: str = "finetune"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "data": self.data.to_dict(), "config": self.config.to_dict(),
+                "run": asdict(self.run)}
+
+
+@dataclass
+class StageOutcome:
+    """What running a stage produced: a run folder (with ``cv``) and/or a checkpoint."""
+
+    stage: FinetuneStage
+    run_dir: Optional[Path]
+    checkpoint: Optional[Path]
+    result: Any = None
+    dataset: Any = None
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def stage_outputs(stage: FinetuneStage, dataset_name: Optional[str] = None) -> tuple[Optional[Path], Optional[Path]]:
+    """``(run folder, checkpoint)`` a stage writes; either may be None.
+
+    With ``cv``: the run folder (fold checkpoints inside with
+    ``save_fold_checkpoints``), no single checkpoint. Without: the checkpoint
+    (``out``, else ``runs_dir/run_name/model.pt``) and, without ``out``, its folder.
+    The default run name needs ``dataset_name``.
+    """
+    run = stage.run
+    name = run.run_name
+    if name is None and (run.cv is not None or run.out is None):
+        if dataset_name is None:
+            return None, None
+        name = _safe(f"finetune-{stage.config.model}-{dataset_name}")
+    folder = Path(run.runs_dir) / name if name is not None else None
+    if run.cv is not None:
+        return folder, None
+    if run.out:
+        return None, Path(run.out)
+    return folder, folder / "model.pt"
+
+
+def chain_target(stage: FinetuneStage) -> str:
+    """What ``{stage:NAME}`` means in a later stage: the checkpoint, or the CV run folder."""
+    run_dir, ckpt = stage_outputs(stage)
+    if stage.run.cv is not None:
+        if not stage.run.save_fold_checkpoints or run_dir is None:
+            raise FinetuneError(f"stage {stage.name!r} is cross-validated: a later stage can start from it fold "
+                                "by fold only when it keeps its fold models (save_fold_checkpoints) and has "
+                                "a run_name")
+        return str(run_dir)
+    if ckpt is None:
+        raise FinetuneError(f"stage {stage.name!r}: a later stage starts from its checkpoint, so give it an "
+                            "'out' path or a 'run_name'")
+    return str(ckpt)
+
+
+def resolve_stage_refs(text: Any, targets: dict, previous: Optional[str], where: str) -> Any:
+    """Replace ``{stage:NAME}`` and ``{previous}`` in a string by earlier stages' :func:`chain_target`."""
+    if not isinstance(text, str):
         return text
-
-
-def load_pipeline(path, overrides: Sequence[str] = ()) -> dict:
-    """Read and validate a pipeline file, applying ``KEY=VALUE`` overrides."""
-    path = Path(path)
-    try:
-        spec = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FinetuneError(f"pipeline file {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise FinetuneError(f"pipeline file {path} is not valid JSON: {exc}") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("stages"), list) or not spec["stages"]:
-        raise FinetuneError(f"pipeline file {path} needs a non-empty 'stages' list")
-    unknown = sorted(set(spec) - {"description", "variables", "defaults", "stages"})
-    if unknown:
-        raise FinetuneError(f"pipeline file {path}: unknown top-level key(s) {unknown}")
-    variables = {"shared": default_shared(), **spec.get("variables", {})}
-    defaults = dict(spec.get("defaults", {}))
-    stages = []
-    for k, stage in enumerate(spec["stages"]):
-        if not isinstance(stage, dict) or "data" not in stage:
-            raise FinetuneError(f"pipeline file {path}: stage {k + 1} needs at least a 'data' entry")
-        stages.append({"name": stage.get("name", f"stage{k + 1}"), **stage})
-    names = [s["name"] for s in stages]
-    if len(set(names)) != len(names):
-        raise FinetuneError(f"pipeline file {path}: stage names repeat: {names}")
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise FinetuneError(f"--set expects KEY=VALUE, got {item!r}")
-        value = _coerce(value)
-        target, _, option = key.partition(".")
-        if option:
-            if target not in names:
-                raise FinetuneError(f"--set {item}: no stage named {target!r} (stages: {', '.join(names)})")
-            stages[names.index(target)][option] = value
-        elif key in variables:
-            variables[key] = value
-        else:
-            defaults[key] = value
-            for stage in stages:  # a command-line default beats the file's stage values
-                stage[key] = value
-    return {"path": str(path), "description": spec.get("description", ""), "variables": variables,
-            "defaults": defaults, "stages": stages}
-
-
-def _expand(value, variables: dict, outputs: dict, previous: Optional[str], where: str):
-    if not isinstance(value, str):
-        return value
 
     def sub(m):
         key = m.group(1)
         if key == "previous":
             if previous is None:
-                raise FinetuneError(f"{where}: {{previous}} used where no earlier stage wrote a checkpoint")
+                raise FinetuneError(f"{where}: {{previous}} used where no earlier stage wrote a model")
             return previous
-        if key.startswith("stage:"):
-            name = key[6:]
-            if name not in outputs:
-                raise FinetuneError(f"{where}: {{stage:{name}}} names no earlier stage that writes a checkpoint "
-                                    f"(known: {', '.join(outputs) or 'none'})")
-            return outputs[name]
-        if key in variables:
-            return str(variables[key])
-        raise FinetuneError(f"{where}: unknown variable {{{key}}} (variables: {', '.join(variables)})")
+        name = key[len("stage:"):]
+        if name not in targets:
+            raise FinetuneError(f"{where}: {{stage:{name}}} names no earlier stage "
+                                f"(earlier stages: {', '.join(targets) or 'none'})")
+        return targets[name]
 
-    out = _REF.sub(sub, value)
-    return os.path.expandvars(out)
+    return _REF.sub(sub, text)
 
 
-def stage_argv(stage: dict, defaults: dict, variables: dict, outputs: dict, previous: Optional[str]) -> list[str]:
-    """The ``featurekit finetune`` arguments of one stage."""
-    merged = {**defaults, **stage}
-    where = f"stage {stage['name']!r}"
-    argv = [str(_expand(merged.pop("data"), variables, outputs, previous, where))]
-    merged.pop("name", None)
-    for key, value in merged.items():
-        value = _expand(value, variables, outputs, previous, where)
-        flag = "--" + key.replace("_", "-")
-        if value is None or value is False:
+# ---------------------------------------------------------------------------- the equivalent command line
+_FLAG = {"num_workers": "--workers", "run_name": "--name"}
+_NEGATED = {"amp": "--no-amp", "cache_images": "--no-cache-images"}
+
+
+def stage_command(stage: FinetuneStage) -> str:
+    """The ``featurekit finetune`` command line doing what ``stage`` does (for provenance and dry runs)."""
+    argv = [stage.data.data]
+    defaults_data = DataSpec("x")
+    items: list[tuple[str, Any, Any]] = []
+    for f in fields(DataSpec):
+        if f.name != "data":
+            items.append((f.name, getattr(stage.data, f.name), getattr(defaults_data, f.name)))
+    cfg = stage.config
+    items.append(("recipe", cfg.recipe, None))
+    base = FinetuneConfig(model=cfg.model, weights=cfg.weights, recipe=cfg.recipe)
+    for f in fields(FinetuneConfig):
+        if f.name != "recipe":
+            always = f.name in ("model", "weights")
+            items.append((f.name, getattr(cfg, f.name), None if always else getattr(base, f.name)))
+    default_run = RunOptions()
+    for f in fields(RunOptions):
+        items.append((f.name, getattr(stage.run, f.name), getattr(default_run, f.name)))
+    for name, value, default in items:
+        if value == default or value is None:
             continue
+        if name in _NEGATED:
+            if not value:
+                argv.append(_NEGATED[name])
+            continue
+        flag = _FLAG.get(name, "--" + name.replace("_", "-"))
         if value is True:
             argv.append(flag)
-        elif isinstance(value, list):
-            argv += [flag, ",".join(str(v) for v in value)]
+        elif value is False:
+            continue
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, ",".join(str(v) for v in value) or "none"]
         else:
             argv += [flag, str(value)]
-    return argv
+    return "featurekit finetune " + shlex.join(argv)
 
 
-def run_pipeline(path, overrides: Sequence[str] = (), *, runner: Callable[[list], object],
-                 dry_run: bool = False, echo: Callable[[str], None] = print) -> list[list[str]]:
-    """Run every stage of a pipeline file in order with ``runner(argv)``; returns the argv lists.
+# ---------------------------------------------------------------------------- running
+def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = None, progress: bool = True,
+              echo: Callable[[str], None] = print, executor=None) -> StageOutcome:
+    """Run one stage: cross-validated (``run.cv``) or one training run writing a checkpoint.
 
-    ``runner`` is :func:`featurekit.cli.finetune.run_argv` from the command
-    line; the checkpoint written by a stage (``out``) is what ``{stage:NAME}``
-    and ``{previous}`` refer to in later stages.
+    ``dataset`` is ``stage.data.load()`` when not given. ``command`` is recorded
+    in the provenance (default: :func:`stage_command`). ``echo`` gets the
+    summary lines (``progress=False`` prints nothing). ``executor`` (None, "local",
+    an Executor or a ``dask.distributed.Client``): where the folds of ``run.cv`` are
+    trained. A bad device, an existing output (without ``run.overwrite``) or a batch
+    that cannot fit in memory is refused before the data are read or anything trained.
     """
-    spec = load_pipeline(path, overrides)
-    outputs: dict = {}
+    import numpy as np
+
+    from featurekit.devices import resolve_device
+    from featurekit.finetune.crossval import cross_validate
+    from featurekit.finetune.results import curves_frame, plot_curves
+    from featurekit.finetune.training import finetune
+    from featurekit.io import StagedFolder, atomic_write_text, refuse_existing, write_json
+    from featurekit.models.memory import check_memory
+    from featurekit.models.registry import get_spec
+
+    config, run = stage.config, stage.run
+    resolve_device(config.device)  # a bad device fails before any work
+    if run.out and run.cv is None:
+        refuse_existing(run.out, run.overwrite, what="checkpoint")  # before the data are even read
+    elif run.run_name:
+        refuse_existing(Path(run.runs_dir) / run.run_name, run.overwrite, what="run folder")
+    dataset = stage.data.load() if dataset is None else dataset
+    size = config.size or get_spec(config.model).default_size
+    check_memory(config.model, size, config.batch_size, config.device, channels=config.channels, training=True,
+                 small_input=config.small_input,
+                 extra=len(dataset) * config.channels * size * size * 2 if config.cache_images else 0)
+    command = command or stage_command(stage)
+    run_dir, ckpt = stage_outputs(stage, dataset.name)
+    if run_dir is not None and run.run_name is None and run_dir.exists() and any(run_dir.iterdir()):
+        run_dir = run_dir.with_name(f"{run_dir.name}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        ckpt = run_dir / "model.pt" if ckpt is not None else None
+    say = echo if progress else (lambda s: None)
+    if run.cv is not None:
+        if run.out:
+            print("note: --out is ignored with --cv (use --save-fold-checkpoints for the fold models)",
+                  file=sys.stderr)
+        result = cross_validate(dataset, config, run.cv, run_dir=run_dir, n_boot=run.n_boot, youden=run.youden,
+                                save_checkpoints=run.save_fold_checkpoints, progress=progress, command=command,
+                                overwrite=run.overwrite, executor=executor)
+        row = result.rows.iloc[0]
+        say(f"dataset: {dataset.name} ({len(dataset)} images; positive {dataset.positive})")
+        say(f"model: {config.model} (recipe {config.recipe}) weights={result.provenance['weights']} "
+            f"sha256={str(result.provenance['weights_sha256'])[:12]}")
+        say(f"{row['feature_set']}  {row['protocol']}: AUC {row['roc_auc']:.3f} "
+            f"[{row['roc_auc_ci_lo']:.3f}, {row['roc_auc_ci_hi']:.3f}]  "
+            f"balanced accuracy (Youden) {row['balanced_accuracy_youden']:.3f}")
+        say(f"run folder: {result.run_dir}")
+        return StageOutcome(stage, result.run_dir, None, result, dataset)
+    staged = None
+    if run.out:  # a checkpoint file (replaced atomically) and its curves beside it
+        out, curves_csv = ckpt, ckpt.with_name(f"{ckpt.stem}_training_curves.csv")
+    else:  # a run folder, written beside and swapped in whole
+        staged = StagedFolder(run_dir, overwrite=run.overwrite, what="run folder")
+        out, curves_csv = staged.path / ckpt.name, staged.path / "training_curves.csv"
+    result = finetune(dataset, config, out=out, progress=progress, overwrite=run.overwrite)
+    curves = curves_frame([(0, 0, result.train.history)])
+    atomic_write_text(curves_csv, curves.to_csv(index=False))
+    plot_curves(curves, curves_csv.with_suffix(".png"), title=f"{config.model} on {dataset.name}")
+    if staged is not None:
+        write_json(staged.path / "provenance.json",
+                   {"command": command, **{k: v for k, v in result.meta.items() if k not in ("layer_table", "history")}})
+        staged.commit()
+        result.checkpoint = ckpt
+    best = result.train.best
+    say(f"dataset: {dataset.name} ({len(dataset)} images; classes {dataset.class_names})")
+    say(f"start: {result.start.weights} (head {result.start.head}; recipe {config.recipe}); "
+        f"stage {len(result.meta['lineage'])} of its lineage")
+    say(f"best epoch {result.train.best_epoch}/{len(result.train.history)}: "
+        + ", ".join(f"{k} {best[k]:.4f}" for k in ("train_loss", "val_loss", "val_auc", "val_acc")
+                    if k in best and np.isfinite(best[k])))
+    if "test" in result.meta["metrics"]:
+        t = result.meta["metrics"]["test"]
+        say(f"test: accuracy {t['accuracy']:.3f}, AUC {t['auc']:.3f}")
+    say(f"checkpoint: {result.checkpoint}")
+    return StageOutcome(stage, run_dir if not run.out else None, Path(result.checkpoint), result, dataset)
+
+
+def run_stages(stages: Sequence[FinetuneStage], *, progress: bool = True,
+               echo: Callable[[str], None] = print) -> list[StageOutcome]:
+    """Run stages in order; ``{stage:NAME}`` / ``{previous}`` in a stage's weights name earlier stages."""
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise FinetuneError(f"stage names repeat: {names}")
+    targets: dict[str, str] = {}
     previous = None
-    done = []
-    for stage in spec["stages"]:
-        argv = stage_argv(stage, spec["defaults"], spec["variables"], outputs, previous)
-        merged = {**spec["defaults"], **stage}
-        echo(f"# stage {stage['name']}: featurekit finetune {shlex.join(argv)}")
-        if not dry_run:
-            runner(argv)
-        if merged.get("out") and not merged.get("cv"):
-            out = str(_expand(merged["out"], spec["variables"], outputs, previous, f"stage {stage['name']!r}"))
-            outputs[stage["name"]] = out
-            previous = out
-        done.append(argv)
-    return done
+    outcomes = []
+    for stage in stages:
+        weights = resolve_stage_refs(stage.config.weights, targets, previous, f"stage {stage.name!r}")
+        if weights != stage.config.weights:
+            stage = FinetuneStage(stage.data, stage.config.replace(weights=weights), stage.run, stage.name)
+        outcomes.append(run_stage(stage, progress=progress, echo=echo))
+        try:
+            previous = targets[stage.name] = chain_target(stage)
+        except FinetuneError:
+            previous = None  # cannot be chained from; a later reference says so
+            targets.pop(stage.name, None)
+    return outcomes

@@ -3,7 +3,8 @@
 One epoch: the training view (augmented, balanced as configured) in a
 seeded order, the trainable parameters updated (frozen BatchNorm layers in
 eval mode), then the validation view evaluated without augmentation. The
-state with the best validation score (``val_loss`` or ``val_auc``) is kept
+state with the best validation score (``val_loss``, ``val_auc``, ``val_acc`` or
+``val_auc_acc``, the mean of AUC and accuracy) is kept
 and restored at the end; training stops after ``patience`` epochs without
 improvement.
 
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 
 from featurekit import __version__
 from featurekit.checkpoint import layer_table_records, save_checkpoint
+from featurekit.data.spec import stratified_subsample  # noqa: F401  (re-exported by featurekit.finetune)
 from featurekit.io import refuse_existing
 from featurekit.errors import DataError
 from featurekit.evaluation.protocols import HoldoutCV
@@ -194,9 +196,9 @@ def _improved(score: float, best: float, monitor: str, min_delta: float) -> bool
         return False
     if not math.isfinite(best):
         return True
-    if monitor == "val_auc":
-        return score > best + min_delta
-    return score < best - min_delta
+    if monitor == "val_loss":
+        return score < best - min_delta
+    return score > best + min_delta  # AUC, accuracy and their mean: higher is better
 
 
 def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, config: FinetuneConfig, *,
@@ -288,8 +290,8 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
             record = {"epoch": epoch, "train_loss": total / max(count, 1),
                       "train_auc": monitor_auc(np.concatenate(tr_labels), np.concatenate(tr_probs), positive_index)
                       if tr_probs else float("nan"),
-                      "val_loss": float("nan"), "val_auc": float("nan"),
-                      "lr": float(optimizer.param_groups[0]["lr"])}
+                      "val_loss": float("nan"), "val_auc": float("nan"), "val_acc": float("nan"),
+                      "val_auc_acc": float("nan"), "lr": float(optimizer.param_groups[0]["lr"])}
             if val_view is not None:
                 probs, y_val, _ = predict_view(model, val_view, config.batch_size, device, config.amp,
                                                config.num_workers)
@@ -299,6 +301,8 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
                     denom = float(weight[torch.from_numpy(y_val).to(device)].sum()) if weight is not None else len(y_val)
                 record["val_loss"] = float(vl) / max(denom, 1e-12)
                 record["val_auc"] = monitor_auc(y_val, probs, positive_index)
+                record["val_acc"] = float(np.mean(probs.argmax(1) == y_val))
+                record["val_auc_acc"] = (record["val_auc"] + record["val_acc"]) / 2  # NaN when AUC is
             result.history.append(record)
             score = record[config.monitor] if val_view is not None else float("nan")
             if val_view is None or _improved(score, best, config.monitor, float(config.min_delta)):
@@ -387,22 +391,6 @@ def labelled(dataset):
     if len(keep) == 0:
         raise DataError(f"{dataset.source or dataset.name}: no labelled images to fine-tune on")
     return dataset if len(keep) == len(dataset) else dataset.subset(keep)
-
-
-def stratified_subsample(dataset, n: int, seed: int = 0):
-    """A seeded stratified random subset of ``n`` labelled images (all of them when ``n >= len``)."""
-    from sklearn.model_selection import StratifiedShuffleSplit
-
-    dataset = labelled(dataset)
-    if n >= len(dataset):
-        return dataset
-    y = np.asarray(dataset.labels)
-    counts = np.unique(y, return_counts=True)[1]
-    if n < len(counts) or counts.min() < 2:
-        rng = np.random.default_rng(seed)
-        return dataset.subset(np.sort(rng.choice(len(dataset), size=n, replace=False)))
-    idx, _ = next(StratifiedShuffleSplit(1, train_size=int(n), random_state=int(seed)).split(np.zeros((len(y), 1)), y))
-    return dataset.subset(np.sort(idx))
 
 
 def counts_by_class(dataset) -> dict:

@@ -3,7 +3,7 @@
 An *architecture* dict describes a model fully enough to rebuild it before a
 checkpoint's state_dict is loaded::
 
-    {"name": "resnet18", "num_classes": 2, "head": "linear" | "mlp",
+    {"name": "resnet18", "num_classes": 2, "head": "linear" | "mlp" | "dropout_linear",
      "hidden": 512, "dropout": 0.5, "small_input": False, "in_chans": 3}
 
 The head replaced is the model's last ``nn.Linear`` (``fc`` in ResNet and
@@ -28,7 +28,8 @@ from torch import nn
 
 from featurekit.errors import LayerError
 
-HEADS = ("linear", "mlp")
+#: the new heads (the same names as :data:`featurekit.finetune.config.HEADS`)
+HEADS = ("linear", "mlp", "dropout_linear")
 DEFAULT_ARCH = {"head": "linear", "hidden": 512, "dropout": 0.5, "small_input": False, "in_chans": 3}
 
 
@@ -54,9 +55,18 @@ def _set_module(model: nn.Module, path: str, new: nn.Module) -> None:
 
 def make_head(in_features: int, num_classes: int, head: str = "linear", hidden: int = 512,
               dropout: float = 0.5) -> nn.Module:
-    """A new classification head: linear, or Dense(hidden) + BatchNorm + ReLU + Dropout + Dense."""
+    """A new classification head.
+
+    ``linear``: Dense; ``dropout_linear``: Dropout(``dropout``) + Dense (the
+    BreastMNIST ResNet-18 head); ``mlp``: Dense(``hidden``) + BatchNorm + ReLU +
+    Dropout(``dropout``) + Dense.
+    """
     if head == "linear":
         return nn.Linear(in_features, num_classes)
+    if head == "dropout_linear":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
+    if head != "mlp":
+        raise LayerError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     return nn.Sequential(
         nn.Linear(in_features, hidden),
         nn.BatchNorm1d(hidden),

@@ -10,7 +10,9 @@ std. ``mode="squash"`` resizes straight to ``size`` x ``size`` instead (no crop,
 aspect ratio not kept), which keeps a whole ROI in view.
 
 With ``--size S`` the weights' resize/crop ratio is kept (``resize = S * 256/224``
-for most ImageNet weights).
+for most ImageNet weights). An image already ``size`` x ``size`` passes unchanged in
+both modes: resizing a 28-px image to 32 and cropping the centre 28 back would
+only blur it and cut its border.
 """
 
 from __future__ import annotations
@@ -83,7 +85,9 @@ class Preprocessing:
         arr = unit[None] if unit.ndim == 2 else np.moveaxis(unit, -1, 0)
         x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
         interpolation = TF.InterpolationMode(self.interpolation)
-        if self.mode == "squash":
+        if tuple(x.shape[-2:]) == (self.size, self.size):
+            pass  # already at the input size: no resampling, no crop (a 28-px image stays whole at size 28)
+        elif self.mode == "squash":
             x = TF.resize(x, [self.size, self.size], interpolation=interpolation, antialias=True)
         else:
             x = TF.resize(x, [self.resize], interpolation=interpolation, antialias=True)
