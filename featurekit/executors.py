@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from featurekit.errors import ClusterError
 
 __all__ = [
+    "on_cluster",
     "Executor",
     "LocalExecutor",
     "DaskExecutor",
@@ -347,3 +348,13 @@ def exclusive_worker():
             yield
         finally:
             torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def on_cluster(scheduler: str | None, *, echo: Callable[[str], None] | None = None) -> Iterator[DaskExecutor | None]:
+    """``None`` (run here) when ``scheduler`` is None, else :func:`connect` to it (``""``: Dask's configured one)."""
+    if scheduler is None:
+        yield None
+        return
+    with connect(scheduler or None, echo=echo) as ex:
+        yield ex

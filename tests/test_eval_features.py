@@ -195,8 +195,13 @@ def test_non_finite_cached_rows_are_a_clear_error_naming_them(tmp_path):
     values[4, 1] = np.nan
     values[9, 0] = np.inf
     entry = c.find("gabor").entry_id
-    with h5py.File(c.path, "r+", locking=False) as f:
-        f[f"features/gabor/{entry}"][...] = values.astype(np.float32)
+    from featurekit.cache.layout import array_digest, seal
+
+    with h5py.File(c.path, "r+", locking=False) as f:  # edited and resealed: the checksums agree with the NaN
+        ds = f[f"features/gabor/{entry}"]
+        ds[...] = values.astype(np.float32)
+        ds.attrs["sha256"] = array_digest([values.astype(np.float32)])
+        seal(ds)
     ids = np.array(c.ids, dtype=object)
     clean = ids[[0, 1, 2, 3, 5, 6]]
     cf = CachedFeatures("gabor", cache=c.path).fit(clean)  # rows without NaN/inf are served

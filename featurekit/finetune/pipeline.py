@@ -69,6 +69,9 @@ class RunOptions:
     overwrite : bool
         Replace an existing ``out`` checkpoint or a non-empty named run folder (as a
         whole); otherwise refused before training.
+    cluster : str, optional
+        With ``cv``: train the folds on this Dask cluster (a scheduler address or
+        file, ``local:N``; ``""`` = Dask's configured address); None: here.
     """
 
     cv: Optional[str] = None
@@ -79,6 +82,7 @@ class RunOptions:
     youden: str = "val"
     save_fold_checkpoints: bool = False
     overwrite: bool = False
+    cluster: Optional[str] = None
 
     def __post_init__(self):
         if self.youden not in YOUDEN:
@@ -236,6 +240,7 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
     import numpy as np
 
     from featurekit.devices import resolve_device
+    from featurekit.executors import on_cluster
     from featurekit.finetune.crossval import cross_validate
     from featurekit.finetune.results import curves_frame, plot_curves
     from featurekit.finetune.training import finetune
@@ -264,9 +269,10 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
         if run.out:
             print("note: --out is ignored with --cv (use --save-fold-checkpoints for the fold models)",
                   file=sys.stderr)
-        result = cross_validate(dataset, config, run.cv, run_dir=run_dir, n_boot=run.n_boot, youden=run.youden,
-                                save_checkpoints=run.save_fold_checkpoints, progress=progress, command=command,
-                                overwrite=run.overwrite, executor=executor)
+        with on_cluster(run.cluster if executor is None else None) as here:
+            result = cross_validate(dataset, config, run.cv, run_dir=run_dir, n_boot=run.n_boot, youden=run.youden,
+                                    save_checkpoints=run.save_fold_checkpoints, progress=progress,
+                                    command=command, overwrite=run.overwrite, executor=executor or here)
         row = result.rows.iloc[0]
         say(f"dataset: {dataset.name} ({len(dataset)} images; positive {dataset.positive})")
         say(f"model: {config.model} (recipe {config.recipe}) weights={result.provenance['weights']} "

@@ -39,7 +39,8 @@ def activation_bytes(model: str, size: int, channels: int = 3, training: bool = 
 
     spec = get_spec(model)
     with torch.device("meta"):
-        net = build(spec.name, weights=None)
+        # a timm transformer is built for its input size (fixed-size patch embedding)
+        net = build(spec.name, weights=None, **({"size": int(size)} if spec.source == "timm" else {}))
         if small_input:
             make_small_input(net, int(channels))
     leaves = [name for name, m in net.named_modules() if name and next(m.children(), None) is None]

@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
+from featurekit.executors import on_cluster
 from featurekit.io import utc_now, write_json
 from featurekit.studies.plan import Plan, PlannedStage, PlannedStep
 from featurekit.studies.steps import StudyError
@@ -107,10 +109,12 @@ def _run_evaluate(plan: Plan, s: PlannedStep, progress: bool, echo) -> tuple[str
     echo(f"{s.name} (evaluate): {s.command}")
     t0 = time.perf_counter()
     o = dict(step.options)
-    with warnings.catch_warnings():
+    # a folder holding this step's marker is the study's own output: a re-run replaces it
+    o["overwrite"] = o["overwrite"] or s.marker.is_file()
+    with warnings.catch_warnings(), on_cluster(o.pop("cluster")) as executor:
         warnings.simplefilter("ignore", NestedModelWarning)  # flagged in comparisons.csv and the report
         evaluate_features(dataset, list(step.features), list(step.classifiers), o.pop("cv"), fuse=list(o.pop("fuse")),
-                          out=step.out, command=s.command, progress=progress, **o)
+                          out=step.out, command=s.command, progress=progress, executor=executor, **o)
     seconds = time.perf_counter() - t0
     _write_marker(plan, s.marker, s.hash, s.name, dataset.fingerprint(), seconds, s.command)
     return "ran", seconds
@@ -129,6 +133,8 @@ def _run_stage(plan: Plan, ps: PlannedStage, progress: bool, echo) -> tuple[str,
     dataset = dataset or stage.data.load()
     echo(f"{label}: {ps.command}")
     t0 = time.perf_counter()
+    if ps.marker.is_file() and not stage.run.overwrite:  # the study's own output: a re-run replaces it
+        stage = replace(stage, run=replace(stage.run, overwrite=True))
     run_stage(stage, dataset=dataset, command=ps.command, progress=progress, echo=echo)
     seconds = time.perf_counter() - t0
     _write_marker(plan, ps.marker, ps.hash, stage.name, dataset.fingerprint(), seconds, ps.command, after)
@@ -141,8 +147,10 @@ def _run_extract(s: PlannedStep, progress: bool, echo) -> tuple[str, float]:
     step = s.step
     echo(f"{s.name} (extract): {s.command}")
     t0 = time.perf_counter()
-    result = extract(step.data.load(), list(step.layers), list(step.handcrafted), weights=step.weights,
-                     progress=progress, **step.options)
+    o = dict(step.options)
+    with on_cluster(o.pop("cluster")) as executor:
+        result = extract(step.data.load(), list(step.layers), list(step.handcrafted), weights=step.weights,
+                         progress=progress, executor=executor, **o)
     computed = len(result.computed)
     echo(f"{s.name} (extract): {computed} of {len(result.specs)} feature entries computed, the rest reused "
          f"({result.cache.path})")

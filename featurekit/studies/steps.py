@@ -31,16 +31,20 @@ class StudyError(FeaturekitError, ValueError):
 _DATA = {"data": None, "format": "auto", "classes": None, "positive": None, "roi": "none", "roi_margin": 0.1,
          "group_duplicates": None, "subsample": None}
 
+#: where a step's work runs (the commands' --executor, --scheduler, --shard-size)
+_WHERE = {"executor": "local", "dask_scheduler": None, "shard_size": None}
+
 #: Options of each step kind (the command's option names) and the command's defaults.
 OPTIONS: dict[str, dict[str, Any]] = {
     "extract": {**_DATA, "layers": [], "handcrafted": [], "weights": "imagenet", "size": None, "resize": "crop",
                 "pool": "gap", "batch_size": 16, "workers": None, "device": "auto", "no_amp": False,
-                "float16": False, "seed": 0, "cache": None, "lock_timeout": 600.0, "quiet": False},
+                "float16": False, "seed": 0, "cache": None, "lock_timeout": 600.0, "on_error": "raise", "quiet": False,
+                **_WHERE},
     "evaluate": {**_DATA, "features": [], "fuse": [], "late_fusion": None, "classifier": [], "cv": "5",
                  "out": None, "seed": 0, "class_weight": None, "oversample": False, "search": False,
                  "inner_cv": 3, "reduce": None, "block_weight": None, "youden": "inner", "n_boot": 2000,
                  "jobs": 1, "weights": "imagenet", "size": None, "resize": "crop", "pool": "gap", "batch_size": 16,
-                 "device": "auto", "cache": None, "quiet": False},
+                 "device": "auto", "cache": None, "overwrite": False, "quiet": False, **_WHERE},
     "finetune": {**_DATA, "recipe": None, "model": "resnet18", "weights": None, "head": None, "hidden": None,
                  "dropout": None, "small_input": None, "in_chans": None, "head_policy": "auto", "size": None,
                  "resize": None, "freeze_until": None, "freeze": None, "optimizer": None, "lr": None,
@@ -50,12 +54,14 @@ OPTIONS: dict[str, dict[str, Any]] = {
                  "contrast": None, "crop_scale": None, "balance": None, "cv": None, "out": None,
                  "runs_dir": "runs", "run_name": None, "n_boot": 2000, "youden": "val",
                  "save_fold_checkpoints": False, "seed": 0, "device": "auto", "no_amp": False, "workers": 0,
-                 "no_cache_images": False, "quiet": False},
+                 "no_cache_images": False, "quiet": False, "overwrite": False, "executor": "local",
+                 "dask_scheduler": None},
     "report": {"runs": [], "out": None, "top": 6, "metric": "roc_auc_pooled"},
 }
 KINDS = tuple(OPTIONS)
 #: Options that change how a step runs, not what it computes: not part of its hash.
-NOT_HASHED = frozenset({"quiet", "workers", "jobs", "lock_timeout", "num_workers", "cache_images"})
+NOT_HASHED = frozenset({"quiet", "workers", "jobs", "lock_timeout", "num_workers", "cache_images", "overwrite",
+                        "executor", "dask_scheduler", "shard_size", "cluster"})
 #: Keys of every step besides its options.
 STEP_KEYS = ("name", "kind", "skip")
 
@@ -90,6 +96,14 @@ def _choice(value: Any, key: str, allowed, where: str) -> Any:
     if value is not None and value not in allowed:
         raise StudyError(f"{where}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     return value
+
+
+def _cluster(o: dict, where: str) -> Optional[str]:
+    """None (this process) or the Dask scheduler a step runs on ("" = Dask's configured address)."""
+    _choice(o["executor"], "executor", ("local", "dask"), where)
+    if o["executor"] == "local" and not o["dask_scheduler"]:
+        return None
+    return str(o["dask_scheduler"] or "")
 
 
 def _data(opts: dict, where: str) -> DataSpec:
@@ -175,7 +189,9 @@ def _extract(name: str, o: dict, where: str) -> ExtractStep:
                "batch_size": _int(o["batch_size"], "batch_size", where, 1), "device": str(o["device"]),
                "amp": not o["no_amp"], "num_workers": _int(o["workers"], "workers", where, 0),
                "dtype": "float16" if o["float16"] else "float32", "cache": o["cache"],
-               "lock_timeout": float(o["lock_timeout"])}
+               "lock_timeout": float(o["lock_timeout"]),
+               "on_error": _choice(o["on_error"], "on_error", ("raise", "skip"), where),
+               "shard_size": _int(o["shard_size"], "shard_size", where, 1), "cluster": _cluster(o, where)}
     return ExtractStep(name, _data(o, where), layers, hand, Weights.parse(o["weights"], seed=int(o["seed"])),
                        options)
 
@@ -210,7 +226,9 @@ def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
                "reduce": _choice(o["reduce"], "reduce", ("pca", "select"), where),
                "block_weight": _choice(o["block_weight"], "block_weight", ("equal",), where),
                "youden": _choice(o["youden"], "youden", ("inner", "train"), where),
-               "n_boot": _int(o["n_boot"], "n_boot", where, 1), "n_jobs": _int(o["jobs"], "jobs", where)}
+               "n_boot": _int(o["n_boot"], "n_boot", where, 1), "n_jobs": _int(o["jobs"], "jobs", where),
+               "overwrite": bool(o["overwrite"]), "shard_size": _int(o["shard_size"], "shard_size", where, 1),
+               "cluster": _cluster(o, where)}
     return EvaluateStep(name, _data(o, where), features, classifiers, str(o["out"]), options)
 
 
@@ -237,7 +255,8 @@ def finetune_stage(name: str, o: dict, where: str):
     config = FinetuneConfig(**cfg, amp=not o["no_amp"], cache_images=not o["no_cache_images"])
     run = RunOptions(cv=None if o["cv"] is None else str(o["cv"]), out=o["out"], runs_dir=str(o["runs_dir"]),
                      run_name=o["run_name"], n_boot=_int(o["n_boot"], "n_boot", where, 1), youden=o["youden"],
-                     save_fold_checkpoints=bool(o["save_fold_checkpoints"]))
+                     save_fold_checkpoints=bool(o["save_fold_checkpoints"]), overwrite=bool(o["overwrite"]),
+                     cluster=_cluster(o, where))
     return FinetuneStage(_data(o, where), config, run, name)
 
 
