@@ -157,6 +157,29 @@ def fsync_dir(folder: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
+def _replaced_atomically(path: Path, nbytes: int | None) -> Iterator[Path]:
+    """The temporary file beside ``path`` that replaces it, durably, once the block has written it.
+
+    A disk-full or read-only error is raised as featurekit's (naming the folder);
+    the temporary file never survives, whatever happens.
+    """
+    tmp = temp_name(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        err = storage_error(exc, path.parent, nbytes)
+        if err is not None:
+            raise err from None
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb", *, nbytes: int | None = None,
                  encoding: str | None = None) -> Iterator[IO]:
     """Write ``path`` atomically: ``with atomic_write(p) as fh: fh.write(...)``.
@@ -171,26 +194,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, nbytes: int | Non
     encoding : str, optional
         Text mode encoding (default UTF-8).
     """
-    path = Path(path)
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write mode must be 'wb' or 'w', got {mode!r}")
-    tmp = temp_name(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with _replaced_atomically(Path(path), nbytes) as tmp:
         with open(tmp, mode, encoding=(encoding or "utf-8") if mode == "w" else None) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        err = storage_error(exc, path.parent, nbytes)
-        if err is not None:
-            raise err from None
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -211,22 +221,10 @@ def atomic_call(path: str | os.PathLike, write: Callable[[Path], Any], *, nbytes
     ``write(tmp)`` writes the temporary file; it then replaces ``path`` as in :func:`atomic_write`.
     """
     path = Path(path)
-    tmp = temp_name(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with _replaced_atomically(path, nbytes) as tmp:
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        err = storage_error(exc, path.parent, nbytes)
-        if err is not None:
-            raise err from None
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return path
 
 

@@ -49,11 +49,9 @@ from featurekit.evaluation.comparison import compare_aucs
 from featurekit.evaluation.fusion import LateFusionClassifier, fit_accepts_groups
 from featurekit.evaluation.metrics import binarize_labels, youden_threshold
 from featurekit.evaluation.protocols import (
-    Fold,
-    HoldoutCV,
-    PredefinedSplitCV,
-    StratifiedKFoldCV,
+    describe_protocol,
     inner_splits,
+    iter_folds,
     parse_cv,
 )
 from featurekit.evaluation.runfolder import write_run
@@ -146,35 +144,6 @@ class FoldPlan:
         return self.cv if isinstance(self.cv, (str, int)) else repr(self.cv)
 
 
-def describe_protocol(splitter: Any, grouped: bool = False) -> str:
-    """Human-readable protocol, e.g. ``stratified 5-fold x3 (grouped)``."""
-    g = " (grouped)" if grouped else ""
-    if isinstance(splitter, StratifiedKFoldCV):
-        reps = f" x{splitter.n_repeats}" if int(splitter.n_repeats) > 1 else ""
-        return f"stratified {splitter.n_splits}-fold{reps}{g}"
-    if isinstance(splitter, HoldoutCV):
-        return f"stratified holdout {splitter.test_size:g} x{splitter.n_repeats}{g}"
-    if isinstance(splitter, PredefinedSplitCV):
-        return f"predefined split{' (val merged)' if splitter.merge_val else ''}{g}"
-    return repr(splitter) + g
-
-
-def _splitter_folds(splitter: Any, n: int, y01: np.ndarray, groups: np.ndarray | None) -> list[Fold]:
-    """Folds of any object with ``split(X, y, groups)`` (scikit-learn's splitter API)."""
-    if not callable(getattr(splitter, "split", None)):
-        raise DataError(f"cv={splitter!r} is neither a CV specification nor a splitter with split(X, y, groups)")
-    n_splits = getattr(splitter, "n_splits", None)
-    per_repeat = getattr(splitter, "cvargs", {}).get("n_splits", n_splits)  # Repeated*KFold keep it there
-    repeated = hasattr(splitter, "n_repeats") and per_repeat
-    folds = []
-    for i, (train, test) in enumerate(splitter.split(np.zeros((n, 1)), y01, groups)):
-        repeat, fold = (divmod(i, int(per_repeat)) if repeated else (0, i))
-        folds.append(Fold(repeat, fold, np.asarray(train), np.asarray(test), None))
-    if not folds:
-        raise DataError(f"cv={splitter!r} made no folds")
-    return folds
-
-
 def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, split: Any = None,
                seed: int = 0) -> FoldPlan:
     """The outer folds for binary labels ``y01`` (the one fold source of featurekit).
@@ -197,15 +166,14 @@ def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, sp
     y01 = np.asarray(y01)
     n = y01.shape[0]
     g = None if groups is None else np.asarray([str(v) for v in np.asarray(groups)], dtype=object)
-    if isinstance(cv, (str, int, np.integer)):
-        predefined = isinstance(cv, str) and cv.strip().lower() == "predefined"
-        splitter = parse_cv(cv, random_state=seed, split_labels=split if predefined else None)
-    else:
-        splitter = cv
-    if callable(getattr(splitter, "iter_folds", None)):
-        folds = list(splitter.iter_folds(np.zeros((n, 1)), y01, g))
-    else:
-        folds = _splitter_folds(splitter, n, y01, g)
+    predefined = isinstance(cv, str) and cv.strip().lower() == "predefined"
+    if not isinstance(cv, (str, int, np.integer)) and not callable(getattr(cv, "split", None)) \
+            and not callable(getattr(cv, "iter_folds", None)):
+        raise DataError(f"cv={cv!r} is neither a CV specification nor a splitter with split(X, y, groups)")
+    splitter = parse_cv(cv, random_state=seed, split_labels=split if predefined else None)
+    folds = list(iter_folds(splitter, np.zeros((n, 1)), y01, g))
+    if not folds:
+        raise DataError(f"cv={splitter!r} made no folds")
     return FoldPlan(folds, describe_protocol(splitter, g is not None), g is not None, cv)
 
 

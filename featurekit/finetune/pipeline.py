@@ -237,16 +237,8 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
     trained. A bad device, an existing output (without ``run.overwrite``) or a batch
     that cannot fit in memory is refused before the data are read or anything trained.
     """
-    import numpy as np
-
     from featurekit.devices import resolve_device
-    from featurekit.executors import on_cluster
-    from featurekit.finetune.crossval import cross_validate
-    from featurekit.finetune.results import curves_frame, plot_curves
-    from featurekit.finetune.training import finetune
     from featurekit.io import StagedFolder, atomic_write_text, refuse_existing, write_json
-    from featurekit.models.memory import check_memory
-    from featurekit.models.registry import get_spec
 
     config, run = stage.config, stage.run
     resolve_device(config.device)  # a bad device fails before any work
@@ -254,6 +246,15 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
         refuse_existing(run.out, run.overwrite, what="checkpoint")  # before the data are even read
     elif run.run_name:
         refuse_existing(Path(run.runs_dir) / run.run_name, run.overwrite, what="run folder")
+    import numpy as np
+
+    from featurekit.executors import on_cluster
+    from featurekit.finetune.crossval import cross_validate
+    from featurekit.finetune.results import curves_frame, plot_curves
+    from featurekit.finetune.training import finetune
+    from featurekit.models.memory import check_memory
+    from featurekit.models.registry import get_spec
+
     dataset = stage.data.load() if dataset is None else dataset
     size = config.size or get_spec(config.model).default_size
     check_memory(config.model, size, config.batch_size, config.device, channels=config.channels, training=True,
