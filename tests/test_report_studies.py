@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from _eval_helpers import make_cache, separable
-from featurekit.evaluation import report as report_module
+from featurekit.evaluation import report_figures as report_module
 from featurekit.evaluation.report import build_report
 from featurekit.evaluation.runfolder import write_run
 from featurekit.evaluation.summary import summarise_predictions
