@@ -1,5 +1,8 @@
 """The :class:`Dataset`: ids, labels, groups and lazily decoded images and masks.
 
+(Over 400 lines: one class -- its validation, modifiers, decoding with ROI, and the
+content hashes the cache and the study markers rely on -- whose parts share its state.)
+
 A dataset is an immutable, cheap-to-copy, picklable description of samples:
 the per-sample metadata lives in small arrays, the pixels in one image
 *source* and an optional mask *source* (:mod:`featurekit.data.sources`).

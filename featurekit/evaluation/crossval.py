@@ -1,5 +1,8 @@
 """The one cross-validation engine: folds, fits, out-of-fold scores, statistics, provenance.
 
+(Over 400 lines: the one engine -- the fold plan, the fits of every fold, the
+:class:`Evaluation` they make and its provenance -- kept in one place on purpose.)
+
 :func:`plan_folds` is the one fold source of featurekit -- ``evaluate`` and
 fine-tuning both take their folds from it: a CV string (``"5"``, ``"5x3"``,
 ``"holdout:0.3x30"``, ``"predefined"``), an int, a splitter of

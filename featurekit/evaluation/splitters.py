@@ -1,5 +1,8 @@
 """featurekit's cross-validation protocols as scikit-learn-compatible splitters.
 
+(Over 400 lines: three splitters that share one base class, its fold records and
+the group-aware stratified assignment; apart they would import each other.)
+
 Every splitter has ``split(X, y, groups)`` yielding ``(train_idx, test_idx)``
 (so it can be passed as ``cv=`` to scikit-learn) and ``get_n_splits``, plus
 :meth:`iter_folds` yielding :class:`Fold` records that also carry the repeat
