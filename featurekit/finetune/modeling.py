@@ -23,14 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from featurekit.checkpoint import is_checkpoint, load_weights_file
 from featurekit.errors import LayerError
 from featurekit.finetune.errors import FinetuneError, HeadMismatchError
 from featurekit.models.architecture import make_small_input, normalize_arch, set_head
 from featurekit.models.layers import LayerTable
 from featurekit.models.preprocessing import Preprocessing
 from featurekit.models.registry import get_spec, table_for_model
-from featurekit.models.weights import load_model
+from featurekit.models.weights import load_model, resolve_model
+from featurekit.specs import Weights
 
 
 @dataclass
@@ -71,15 +71,17 @@ def starting_point(config, class_names: list[str], *, seed: int | None = None) -
     if num_classes < 2:
         raise FinetuneError(f"fine-tuning needs at least two classes, got {class_names}")
     choice = str(config.weights)
-    checkpoint = None
-    if choice.lower() not in {"imagenet", "none", "random"} and not choice.lower().startswith("imagenet:") \
-            and not choice.lower().endswith(".safetensors"):  # a .safetensors file is a state_dict, never a checkpoint
-        obj = load_weights_file(choice)
-        checkpoint = obj if is_checkpoint(obj) else None
+    weights = Weights.parse(config.weights, seed=seed)  # parsed once; a file is read once, here
+    with warnings.catch_warnings():  # the meta-device check of a checkpoint: per-tensor no-op warnings
+        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+        ref = resolve_model(spec.name, weights, seed=seed, size=config.size, mode=config.resize_mode)
+    # a featurekit checkpoint (arch and meta recorded), or None for ImageNet, random init and plain state_dicts
+    checkpoint = {"arch": ref.arch, "meta": ref.meta} if ref.arch is not None else None
     if checkpoint is None and config.small_input and config.size is None:
         raise FinetuneError("the small-input stem is meant for 28-64 px images: give the input size (--size)")
-    mode = config.resize_mode
-    lm = quiet_load_model(spec.name, choice, seed=seed, size=config.size, mode=mode)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+        lm = ref.load()
     model = lm.model
     want = {"name": spec.name, "num_classes": num_classes, "head": config.head, "hidden": int(config.hidden),
             "dropout": float(config.dropout), "small_input": bool(config.small_input),
@@ -114,7 +116,7 @@ def starting_point(config, class_names: list[str], *, seed: int | None = None) -
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed) + 7919)
         if checkpoint is None and want["small_input"]:
-            make_small_input(model, want["in_chans"], adapt_pretrained=not choice.lower().startswith(("none", "random")))
+            make_small_input(model, want["in_chans"], adapt_pretrained=weights.pretrained)
         if head_state == "new":
             set_head(model, spec.name, num_classes, want["head"], want["hidden"], want["dropout"])
     arch = normalize_arch(want)

@@ -253,7 +253,7 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
             _load_strict(skeleton, obj["state_dict"], path)
         table = table_for_model(skeleton, spec, pre.size, pre.channels)
         return TimmModelRef(spec, table, pre, f"file:{path.name}", file_sha256(path), str(path.resolve()), meta,
-                            _builder=checkpoint_builder)
+                            arch=dict(arch), _builder=checkpoint_builder)
     state = obj.get("state_dict", obj.get("model", obj)) if isinstance(obj, dict) else obj
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path} does not hold a state_dict of tensors")
