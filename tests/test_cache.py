@@ -203,7 +203,9 @@ def test_remove_entries_and_file(tmp_path):
     assert cache.remove("resnet18/avg_pool") == 1
     assert cache.keys() == KEYS[:2]
     np.testing.assert_array_equal(cache.get(KEYS[0]).shape, (8, 64))
-    assert cache.remove() == 2 and not path.exists()
+    memo = path.with_name(path.name + ".resolved.json")  # the extraction's memo goes with its cache
+    assert memo.is_file()
+    assert cache.remove() == 2 and not path.exists() and not memo.exists()
 
 
 def test_float16_storage(tmp_path):

@@ -19,8 +19,8 @@ import numpy as np
 from featurekit import __version__
 from featurekit.cache.entries import DatasetMeta
 from featurekit.cache.journal import Journal
-from featurekit.cache.layout import (FORMAT_VERSION, LIBVER, check_space, create_checked, h5_error, reserve, seal,
-                                     write_strings)
+from featurekit.cache.layout import (FORMAT_VERSION, LIBVER, SIDECARS, check_space, create_checked, h5_error,
+                                     reserve, seal, write_strings)
 from featurekit.cache.lock import FileLock
 from featurekit.cache.reader import FeatureCache
 from featurekit.errors import CacheError
@@ -85,6 +85,8 @@ def remove_file(cache: FeatureCache, lock_timeout: float | None) -> int:
         except OSError as exc:
             raise storage_error(exc, cache.path.parent) or exc from None
         Journal(cache.journal_dir).discard()
+        for suffix in SIDECARS:
+            cache.path.with_name(cache.path.name + suffix).unlink(missing_ok=True)
         for stale in cache.path.parent.glob(f".{cache.path.name}.partial-stale-*"):
             Journal(stale).discard()
     return n

@@ -44,6 +44,8 @@ LIBVER = ("v108", "v108")
 ENTRY_ID = re.compile(r"^v[0-9a-f]{16}$")
 #: Rows per chunk are chosen so a chunk holds about this many bytes.
 CHUNK_BYTES = 1 << 20
+#: files beside a cache that belong to it (removed with it): the extraction's resolution memo
+SIDECARS = (".resolved.json",)
 
 _MESSAGE_ERRNO = re.compile(r"errno = (\d+)")
 

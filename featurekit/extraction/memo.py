@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from featurekit import __version__
+from featurekit.cache.layout import SIDECARS
 from featurekit.devices import gpu_present
 from featurekit.io import atomic_write_text, canonical_json
 from featurekit.specs import Weights
@@ -108,7 +109,7 @@ class ResolutionMemo:
 
     def __init__(self, cache_path: str | os.PathLike):
         cache_path = Path(cache_path)
-        self.path = cache_path.with_name(cache_path.name + ".resolved.json")
+        self.path = cache_path.with_name(cache_path.name + SIDECARS[0])
 
     def _read(self) -> dict:
         try:
