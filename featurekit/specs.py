@@ -21,11 +21,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Mapping, Union
 
-from featurekit.errors import LayerError, WeightsError
+from featurekit.errors import DataError, LayerError, WeightsError
 
 __all__ = [
+    "lookup",
     "POOLS",
     "HANDCRAFTED",
     "RESIZE_MODES",
@@ -164,6 +165,22 @@ class Weights:
         if self.source == "none":
             return other.seed == self.seed
         return Path(other.path).name == Path(self.path).name
+
+
+def lookup(name: Any, table: Mapping[str, Any], aliases: Mapping[str, str], what: str) -> tuple[str, Any]:
+    """``(key, table[key])`` of a name or alias (case-insensitive) of a table of named things.
+
+    Raises
+    ------
+    DataError
+        Unknown name; the message lists the known names and aliases.
+    """
+    key = str(name).strip().lower()
+    key = aliases.get(key, key)
+    if key not in table:
+        raise DataError(f"unknown {what} {name!r}; choose from {', '.join(table)} "
+                        f"(aliases: {', '.join(sorted(aliases))})")
+    return key, table[key]
 
 
 def _int(value: Any, what: str) -> int:

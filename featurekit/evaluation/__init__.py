@@ -3,14 +3,19 @@
 Submodules
 ----------
 metrics
-    Binary metrics with an explicit positive class, the :data:`METRICS` registry,
-    :func:`youden_threshold` and :func:`binary_report`.
+    Binary metrics with an explicit positive class, as one table (:data:`METRICS`)
+    and :func:`binary_report`.
+ranking
+    The one AUC kernel (midranks), shared by metrics, bootstrap, DeLong and reports.
+labels, thresholds
+    Positive-class handling of labels; :func:`youden_threshold`.
 delong
     DeLong's test of correlated AUCs (fast midrank algorithm of Sun & Xu, 2014).
 bootstrap
     Stratified bootstrap percentile intervals, single and paired (ΔAUC).
-protocols
-    CV protocols as scikit-learn splitters and :func:`parse_cv`.
+splitters, protocols
+    CV protocols as scikit-learn splitters; :func:`parse_cv`, :func:`iter_folds`
+    (folds of any splitter, group leaks refused) and :func:`describe_protocol`.
 resampling
     :class:`OversampledClassifier`, oversampling inside the training folds only.
 features
@@ -25,8 +30,10 @@ crossval
     (the one fold source), :class:`Evaluation`.
 featuresets
     Feature sets of cache entries and the estimator of each result row.
-summary, comparison, runfolder, report
-    Result rows from predictions, paired DeLong comparisons, run folders, reports.
+summary, comparison, runfolder
+    Result rows from predictions, paired DeLong comparisons, run folders.
+report, report_tables, report_figures
+    Reports of run folders: assembly, tables, plots.
 
 The pipeline-level names (``CachedFeatures``, ``cross_validate`` ...) are
 imported on first use, so ``import featurekit.evaluation`` stays light. Planning

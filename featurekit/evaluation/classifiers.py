@@ -58,6 +58,7 @@ from sklearn.utils.validation import check_is_fitted
 from featurekit.errors import DataError
 from featurekit.evaluation.protocols import inner_splits
 from featurekit.evaluation.resampling import OversampledClassifier
+from featurekit.specs import lookup
 
 __all__ = [
     "ClassifierSpec",
@@ -173,14 +174,7 @@ ALIASES: dict[str, str] = {
 
 def resolve_classifier(name: str) -> ClassifierSpec:
     """The :class:`ClassifierSpec` of a name or alias (case-insensitive)."""
-    key = str(name).strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in CLASSIFIERS:
-        raise DataError(
-            f"unknown classifier {name!r}; choose from {', '.join(CLASSIFIERS)} "
-            f"(aliases: {', '.join(sorted(ALIASES))})"
-        )
-    return CLASSIFIERS[key]
+    return lookup(name, CLASSIFIERS, ALIASES, "classifier")[1]
 
 
 class BalancedSampleWeight(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):

@@ -46,6 +46,7 @@ from featurekit.evaluation.labels import (
 )
 from featurekit.evaluation.ranking import ap_terms, auc_terms, roc_points, value_counts
 from featurekit.evaluation.thresholds import predict_at, youden_threshold
+from featurekit.specs import lookup
 
 __all__ = [
     "UndefinedMetricWarning",
@@ -298,14 +299,7 @@ def get_metric(name: str) -> tuple[str, Metric]:
     DataError
         Unknown name; the message lists the known ones.
     """
-    key = str(name).strip().lower()
-    key = METRIC_ALIASES.get(key, key)
-    if key not in METRICS:
-        raise DataError(
-            f"unknown metric {name!r}; known: {', '.join(METRICS)} "
-            f"(aliases: {', '.join(sorted(METRIC_ALIASES))})"
-        )
-    return key, METRICS[key]
+    return lookup(name, METRICS, METRIC_ALIASES, "metric")
 
 
 # --------------------------------------------------------------------------
