@@ -55,6 +55,27 @@ def _load(path: str, size: int, mtime_ns: int, entry_id: str, key: str):
     return data, index, bad
 
 
+@functools.lru_cache(maxsize=64)
+def _names(path: str, size: int, mtime_ns: int, entry_id: str, key: str) -> tuple | None:
+    names = FeatureCache(path).feature_names(key, entry_id=entry_id)
+    return None if names is None else tuple(names)
+
+
+def _file_version(cache: FeatureCache | str | os.PathLike) -> tuple[str, int, int]:
+    """The cache file's identity for the memos: resolved path, size, modification time."""
+    path = Path(cache.path if isinstance(cache, FeatureCache) else cache)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise CacheError(f"no feature cache at {path}") from None
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+def entry_feature_names(cache: FeatureCache | str | os.PathLike, key: str, entry_id: str) -> tuple | None:
+    """The feature names of one entry (memoised per file version: a 162k-name Haar entry is read once)."""
+    return _names(*_file_version(cache), entry_id, key)
+
+
 def load_entry(cache: FeatureCache | str | os.PathLike, key: str, entry_id: str):
     """The full matrix of one entry and an ``id -> row`` index (memoised).
 
@@ -65,12 +86,7 @@ def load_entry(cache: FeatureCache | str | os.PathLike, key: str, entry_id: str)
     bad : ndarray of int
         Rows holding NaN or infinite values.
     """
-    path = Path(cache.path if isinstance(cache, FeatureCache) else cache)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise CacheError(f"no feature cache at {path}") from None
-    return _load(str(path.resolve()), st.st_size, st.st_mtime_ns, entry_id, key)
+    return _load(*_file_version(cache), entry_id, key)
 
 
 class CachedFeatures(TransformerMixin, BaseEstimator):
@@ -178,7 +194,7 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
         """
         cache, entry = self._resolve()
         self.entry_id_ = entry.entry_id
-        names = cache.feature_names(self.key, entry_id=entry.entry_id)
+        names = entry_feature_names(cache, self.key, entry.entry_id)
         dim = int(entry.shape[1]) if len(entry.shape) > 1 else 1
         if not names or len(names) != dim:
             names = [f"{self.key}_{i}" for i in range(dim)]
