@@ -253,12 +253,13 @@ def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = Tr
     """
     from featurekit.evaluation.crossval import command_line, merge_evaluations
     from featurekit.evaluation.delong import NestedModelWarning
+    from featurekit.evaluation.featuresets import depth_order
     from featurekit.evaluation.report import build_report
 
     out_dir = Path(out_dir)
     specs = list(extraction_result.specs)
     entries = {s.key: s.entry_id for s in specs}
-    keys = sorted(entries, key=lambda k: ("/" in k, k))
+    keys = depth_order(specs)  # handcrafted first, then each model's layers by depth
     cache = extraction_result.cache
     common = dict(classifiers=[classifier], cv=cv, cache=cache, entries=entries, positive=dataset.positive,
                   seed=0, n_boot=n_boot, progress=progress, command=command_line())

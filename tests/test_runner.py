@@ -173,6 +173,8 @@ def test_demo_evaluation_writes_a_report(tmp_path, torch_home, monkeypatch):
     assert report == tmp_path / "demo" / "report.html" and report.is_file()
     res = read_run(tmp_path / "demo").results
     assert set(res["kind"]) == {"handcrafted", "deep", "fused"}
+    # layers by depth, not alphabetically ("features.14" < "features.4" as text)
+    assert list(res[res["kind"] == "deep"]["feature_set"]) == ["mobilenet_v2/features.4", "mobilenet_v2/features.14"]
     fused = res[res["kind"] == "fused"]["feature_set"].iloc[0]
     best = res[res["kind"] == "deep"].sort_values("roc_auc_pooled").iloc[-1]["feature_set"]
     assert fused == f"{best}+gabor"
