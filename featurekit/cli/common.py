@@ -74,25 +74,25 @@ def spec_type(parse):
     return convert
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+def int_at_least(minimum: int, what: str):
+    """An argparse type of integers >= ``minimum`` (``what`` names them in the error)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return value
+
+    convert.__name__ = "int"
+    return convert
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type of counts where 0 means none (``--workers``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
+#: argparse type of sizes and counts that must be at least 1
+positive_int = int_at_least(1, "a positive integer")
+#: argparse type of counts where 0 means none (``--workers``)
+non_negative_int = int_at_least(0, "an integer >= 0")
 
 
 def require(condition: bool, message: str) -> None:
