@@ -45,18 +45,22 @@ def glcm(ds, cache=None, **kw):
 
 
 class RowSpy:
-    """Counts the rows handcrafted featurizers are asked to compute (install with ``monkeypatch``)."""
+    """Counts the rows handcrafted featurizers are asked to compute (install with ``monkeypatch``).
+
+    It records the batches each featurizer's session is opened for: every planned row, whether it is
+    computed or fails (the one decoding pass and a featurizer's own ``run`` both open one).
+    """
 
     def __init__(self, monkeypatch):
         self.rows: list[int] = []
-        original = texture.HandcraftedFeaturizer.run
+        original = texture.HandcraftedFeaturizer.session
 
-        def run(featurizer, dataset, batches, specs):
+        def session(featurizer, dataset, batches, specs):
             for start, stop in batches:
                 self.rows += list(range(start, stop))
-            yield from original(featurizer, dataset, batches, specs)
+            return original(featurizer, dataset, batches, specs)
 
-        monkeypatch.setattr(texture.HandcraftedFeaturizer, "run", run)
+        monkeypatch.setattr(texture.HandcraftedFeaturizer, "session", session)
 
     def reset(self) -> None:
         self.rows = []

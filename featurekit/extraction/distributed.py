@@ -1,8 +1,12 @@
 """One featurizer's batches, computed here or in shards on a Dask cluster.
 
-:func:`run_featurizer` is what the extraction loop iterates: ``(start, stop,
-{entry_id: rows})`` for every grid batch the cache writer planned. With the
-local executor it is exactly :meth:`featurizer.run` (today's behaviour). With a
+:func:`run_featurizer` is what the extraction loop iterates on a cluster, one
+featurizer after the other: ``(start, stop, {entry_id: rows})`` for every grid
+batch the cache writer planned. (Locally the extraction loop runs all
+featurizers of a run from one decoding pass instead,
+:mod:`featurekit.extraction.decode`; on a cluster each featurizer's shards
+decode their own images.) With the local executor it is exactly
+:meth:`featurizer.run`. With a
 :class:`~featurekit.executors.DaskExecutor` the batches are cut into *shards*
 (whole batches, about ``shard_size`` rows each), one Dask task per shard:
 

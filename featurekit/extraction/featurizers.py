@@ -2,13 +2,16 @@
 
 A featurizer declares the :class:`~featurekit.cache.EntrySpec` s it produces
 and yields ``(start, stop, {entry_id: rows})`` for the grid batches it is
-asked for. :class:`CNNFeaturizer` computes every requested layer of one model
+asked for (:meth:`run`, decoding its own images), or computes batches decoded
+once for every featurizer of a run (:meth:`input_transform`, :meth:`session`;
+see :mod:`featurekit.extraction.decode`). :class:`CNNFeaturizer` computes every requested layer of one model
 in one forward pass per batch; the handcrafted families are in
 :mod:`featurekit.extraction.texture` (no torch there).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterator, Sequence
 
@@ -105,11 +108,16 @@ class CNNFeaturizer:
                 spec.attrs["weights_sha256"] = self.loaded.weights_sha256
         return self.loaded
 
-    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
+    def input_transform(self):
+        """What turns one decoded image into this model's input (picklable: it runs in DataLoader workers)."""
+        return self.load().preprocessing
+
+    @contextlib.contextmanager
+    def session(self, dataset, batches: Batches, specs: Sequence[EntrySpec]):
+        """The model set up for ``batches`` (hooks on): yields ``compute(start, x) -> {entry_id: rows}``
+        for ``x``, the stacked inputs of a batch (:meth:`input_transform` of each image)."""
         wanted = {s.params["layer"]: s.entry_id for s in specs}
         layers = [layer for layer in self.layers if layer.name in wanted]
-        if not batches or not layers:
-            return
         check_memory(self.ref.name, self.ref.preprocessing.size, max(b - a for a, b in batches), self.device,
                      channels=self.ref.preprocessing.channels,
                      small_input=bool((self.ref.arch or {}).get("small_input")))
@@ -117,17 +125,27 @@ class CNNFeaturizer:
         cuda = self.device.type == "cuda"
         # channels_last: 1.3-2.1x faster convolutions on CPU (oneDNN) as on GPU, same values to ~1e-6
         model = loaded.model.to(self.device, memory_format=torch.channels_last)
-        loader = torch.utils.data.DataLoader(
-            _Images(dataset, loaded.preprocessing),
-            batch_sampler=[list(range(a, b)) for a, b in batches],
-            num_workers=self.num_workers, collate_fn=_collate, pin_memory=cuda,
-            persistent_workers=False,
-        )
         with ActivationExtractor(model, layers, self.pool) as extractor:
-            for (start, stop), (x, errors) in zip(batches, loader):
-                if errors:
-                    raise DataError(errors[0])
+            def compute(start: int, x) -> dict:
                 x = x.to(self.device, non_blocking=cuda).contiguous(memory_format=torch.channels_last)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
                     out = extractor(x)
-                yield start, stop, {wanted[name]: t.float().cpu().numpy() for name, t in out.items()}
+                return {wanted[name]: t.float().cpu().numpy() for name, t in out.items()}
+
+            yield compute
+
+    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
+        wanted = {s.params["layer"] for s in specs}
+        if not batches or not any(layer.name in wanted for layer in self.layers):
+            return
+        with self.session(dataset, batches, specs) as compute:
+            loader = torch.utils.data.DataLoader(
+                _Images(dataset, self.input_transform()),
+                batch_sampler=[list(range(a, b)) for a, b in batches],
+                num_workers=self.num_workers, collate_fn=_collate, pin_memory=self.device.type == "cuda",
+                persistent_workers=False,
+            )
+            for (start, stop), (x, errors) in zip(batches, loader):
+                if errors:
+                    raise DataError(errors[0])
+                yield start, stop, compute(start, x)

@@ -7,6 +7,16 @@ committed atomically at the end, all entries of the run in one commit. A cache
 that already holds everything, intact, is only read: no lock, no write, so it
 may sit on a read-only file system.
 
+One decoding pass. The featurizers of a run (one per CNN model, one per
+handcrafted family) do not each read the images: every image is decoded once
+(with its mask and region of interest) and the arrays feed all featurizers
+that lack its rows; each CNN's own resize and normalisation run beside the
+decoding in DataLoader worker processes (:mod:`featurekit.extraction.decode`).
+Each featurizer still computes exactly the batches the cache writer planned
+for it, so the values are those of separate runs, bit for bit. On a Dask
+cluster (``executor``) each featurizer's shards are run in turn and decode
+their own images (:mod:`featurekit.extraction.distributed`).
+
 Unreadable images. With ``on_error="raise"`` (the default) the first image
 that cannot be read or processed stops the run with a
 :class:`~featurekit.errors.DataError` naming it; the finished batches stay in
@@ -31,6 +41,8 @@ from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
 from featurekit.errors import DataError, FeaturekitError, LayerError
+from featurekit.executors import as_executor
+from featurekit.extraction.decode import run_together
 from featurekit.extraction.distributed import run_featurizer
 from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
@@ -186,18 +198,16 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     with cache.writer(meta, lock_timeout=lock_timeout, on_error=on_error) as writer:
         todo_all: list[EntrySpec] = []
         try:
+            jobs = []
             for f in featurizers:
                 todo_specs = writer.missing(f.specs)
                 result.reused += [s for s in f.specs if s not in todo_specs]
-                if not todo_specs:
-                    continue
-                batches = writer.plan(todo_specs, batch_size)
-                total = sum(b - a for a, b in batches)
-                with tqdm(total=total, unit="img", desc=f.description, disable=not progress or total == 0,
-                          dynamic_ncols=True, leave=True) as bar:
-                    _run(f, dataset, batches, todo_specs, writer, bar, executor=executor,
-                         shard_size=shard_size, device=device)
-                todo_all += todo_specs
+                if todo_specs:
+                    jobs.append((f, writer.plan(todo_specs, batch_size), todo_specs))
+                    todo_all += todo_specs
+            _run(jobs, dataset, writer, batch_size, progress, executor=executor, shard_size=shard_size,
+                 device=device)
+            for f, _, _ in jobs:
                 if getattr(f, "loaded", None) is not None:
                     result.models[f.ref.name] = f.loaded
             writer.commit(todo_all)
@@ -230,14 +240,40 @@ def _readable(dataset):
     return dataset.subset(keep), [(ids[i], why) for i, why in bad]
 
 
-def _run(featurizer, dataset, batches, specs, writer, bar, **where) -> None:
-    """Compute ``batches`` into the journal, here or on a cluster; skipped images are recorded as such."""
-    for start, stop, arrays in run_featurizer(featurizer, dataset, batches, specs, on_error=writer.on_error, **where):
+def _run(jobs: list, dataset, writer, batch_size: int, progress: bool, *, executor=None, **where) -> None:
+    """Compute every job's batches into the journal; skipped images are recorded as such.
+
+    Here: one decoding pass for all featurizers (:func:`~featurekit.extraction.decode.run_together`), one
+    progress bar over the rows decoded. On a cluster: each featurizer's shards in turn (they decode their own).
+    """
+    if as_executor(executor).is_local:
+        rows = len({i for _, batches, _ in jobs for a, b in batches for i in range(a, b)})
+        desc = " + ".join(f.description for f, _, _ in jobs)
+        with _bar(rows, desc, progress) as bar:
+            _write(run_together(dataset, jobs, batch_size, on_error=writer.on_error), writer, bar)
+        return
+    for f, batches, specs in jobs:
+        with _bar(sum(b - a for a, b in batches), f.description, progress) as bar:
+            _write(run_featurizer(f, dataset, batches, specs, on_error=writer.on_error, executor=executor,
+                                  **where), writer, bar)
+
+
+def _bar(total: int, desc: str, progress: bool):
+    return tqdm(total=total, unit="img", desc=desc, disable=not progress or total == 0, dynamic_ncols=True,
+                leave=True)
+
+
+def _write(items, writer, bar) -> None:
+    """Journal computed batches (or record skipped images); the bar counts each row once."""
+    seen: set[int] = set()
+    for start, stop, arrays in items:
         if isinstance(arrays, str):  # on_error="skip": this image could not be read or processed
             writer.skip({start: arrays})
         else:
             writer.write(start, stop, arrays)
-        bar.update(stop - start)
+        new = set(range(start, stop)) - seen
+        seen |= new
+        bar.update(len(new))
 
 
 def _remember(cache: FeatureCache, layer_specs: list[LayerSpec], hand: list, requests: dict[str, str],

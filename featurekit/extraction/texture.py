@@ -6,6 +6,7 @@ run of handcrafted features -- and a fully cached one -- never imports torch.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -50,16 +51,29 @@ class HandcraftedFeaturizer:
         return DataError(f"{self.family} features of rows {start}-{start + len(images) - 1} "
                          f"({dataset.ids[start]} ...): {exc}")
 
-    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
-        if not specs:
-            return
+    def input_transform(self):
+        """None: this featurizer takes the decoded image and mask arrays (see :mod:`featurekit.extraction.decode`)."""
+        return None
+
+    @contextlib.contextmanager
+    def session(self, dataset, batches: Batches, specs: Sequence[EntrySpec]):
+        """Yields ``compute(start, (images, masks)) -> {entry_id: rows}`` for the decoded rows from ``start`` on."""
         entry_id = self.specs[0].entry_id
-        for start, stop in batches:
-            rows = range(start, stop)
-            images = [dataset.image(i) for i in rows]
-            masks = [dataset.mask(i) for i in rows]
+
+        def compute(start: int, x) -> dict:
+            images, masks = x
             try:
                 values = self.transformer.featurize(images, masks)
             except FeaturekitError as exc:
                 raise self._named_error(dataset, start, images, masks, exc) from exc
-            yield start, stop, {entry_id: np.asarray(values, dtype=np.float32)}
+            return {entry_id: np.asarray(values, dtype=np.float32)}
+
+        yield compute
+
+    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
+        if not specs:
+            return
+        with self.session(dataset, batches, specs) as compute:
+            for start, stop in batches:
+                samples = [dataset[i] for i in range(start, stop)]  # image and mask from one decode
+                yield start, stop, compute(start, ([s.image for s in samples], [s.mask for s in samples]))

@@ -1,0 +1,138 @@
+"""One decoding pass for every featurizer of a run: same values as separate runs, each image read once."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import copy_busi
+
+from featurekit.data import load_dataset, sources
+from featurekit.errors import DataError, FeaturekitError
+from featurekit.extraction.decode import _cut, plan_cells
+from featurekit.extraction.pipeline import extract
+from featurekit.handcrafted import GLCMFeatures
+
+LAYERS = ["mobilenet_v2:1-3", "resnet18:pool1,conv2_block1_out"]
+FAMILIES = ["gabor", "glcm", "haar"]
+KW = {"weights": "none", "size": 32, "batch_size": 4, "progress": False}
+
+
+@pytest.fixture
+def busi6(busi_dir, tmp_path):
+    """3 benign + 3 malignant BUSI images with masks, the tumour region of interest (small crops, fast)."""
+    copy_busi(busi_dir, tmp_path / "busi", {"benign": [1, 2, 3], "malignant": [1, 2, 3]})
+    return tmp_path / "busi"
+
+
+def _load(root, **kw):
+    return load_dataset(root, classes=["benign", "malignant"], roi="mask", **kw)
+
+
+def _separately(ds, folder, **kw) -> dict:
+    """Every entry from runs of one featurizer each (their own caches): key -> (cache, entry id)."""
+    out = {}
+    runs = [([layer], []) for layer in LAYERS] + [([], [family]) for family in FAMILIES]
+    for k, (layers, hand) in enumerate(runs):
+        result = extract(ds, layers, hand, cache=folder / f"alone{k}.h5", num_workers=0, **KW, **kw)
+        out.update({s.key: (result.cache, s.entry_id) for s in result.specs})
+    return out
+
+
+def _assert_same(result, alone: dict) -> None:
+    """Every entry of ``result`` equals the separate run's, bit for bit, on the rows ``result`` holds."""
+    keys = {s.key for s in result.specs}
+    assert keys == set(alone) and len(keys) == 3 + 2 + 3
+    ids = result.cache.ids
+    for s in result.specs:
+        cache, entry_id = alone[s.key]
+        np.testing.assert_array_equal(result.cache.get(s.key, entry_id=s.entry_id, ids=ids),
+                                      cache.get(s.key, entry_id=entry_id, ids=ids), err_msg=s.key)
+
+
+def test_one_pass_equals_separate_runs_bit_for_bit(busi6, tmp_path):
+    ds = _load(busi6)
+    alone = _separately(ds, tmp_path)
+    # decoding and the CNN preprocessing in a DataLoader worker process, the features here
+    together = extract(ds, LAYERS, FAMILIES, cache=tmp_path / "together.h5", num_workers=1, **KW)
+    assert len(together.computed) == 8 and together.cache.ids == ds.ids
+    _assert_same(together, alone)
+
+
+def test_featurizers_missing_different_rows_get_their_own_rows(busi6, tmp_path):
+    """GLCM rows of the first 3 images come from a sibling cache: the pass decodes the union, GLCM gets the rest."""
+    ds = _load(busi6)
+    extract(ds.subset([0, 1, 2]), [], ["glcm"], cache=tmp_path / "first.h5", num_workers=0, **KW)
+    alone = _separately(ds, tmp_path / "alone")
+    asked = Counter()
+    original = GLCMFeatures.featurize
+
+    def spy(self, images, masks=None):
+        asked["rows"] += len(images)
+        return original(self, images, masks)
+
+    GLCMFeatures.featurize = spy
+    try:
+        together = extract(ds, LAYERS, FAMILIES, cache=tmp_path / "together.h5", num_workers=0, **KW)
+    finally:
+        GLCMFeatures.featurize = original
+    assert together.reused_rows == 3 and asked["rows"] == 3
+    _assert_same(together, alone)
+
+
+def test_each_image_and_mask_is_decoded_once(busi6, tmp_path, monkeypatch):
+    ds = _load(busi6)
+    images, masks = Counter(), Counter()
+    read_image, read_mask = sources.read_image, sources.read_mask
+    monkeypatch.setattr(sources, "read_image", lambda p: (images.update([p]), read_image(p))[1])
+    monkeypatch.setattr(sources, "read_mask", lambda p: (masks.update([p]), read_mask(p))[1])
+    extract(ds, LAYERS, FAMILIES, cache=tmp_path / "c.h5", num_workers=0, **KW)
+    assert len(images) == len(ds) and set(images.values()) == {1}
+    assert len(masks) == len(ds) and set(masks.values()) == {1}
+
+
+def test_an_unreadable_image_stops_the_run_naming_it(busi6, tmp_path):
+    bad = busi6 / "malignant" / "malignant (2).png"
+    bad.write_bytes(bad.read_bytes()[:300])  # truncated PNG
+    with pytest.raises(DataError, match=r"malignant \(2\)\.png"):
+        extract(_load(busi6), LAYERS, FAMILIES, cache=tmp_path / "c.h5", num_workers=1, **KW)
+
+
+@pytest.mark.parametrize("why", ["decoding", "features"])
+def test_on_error_skip_leaves_out_just_the_bad_image_for_every_featurizer(busi6, tmp_path, monkeypatch, why):
+    ds = _load(busi6)
+    bad = "malignant/malignant (1)"
+    row = ds.ids.index(bad)
+    if why == "decoding":
+        path = busi6 / "malignant" / "malignant (1).png"
+        path.write_bytes(path.read_bytes()[:300])
+        ds = _load(busi6)  # a dataset memoises its content hashes
+    else:  # GLCM fails on that image only (in a batch of four, then alone)
+        shape = ds.image(row).shape
+        original = GLCMFeatures.featurize
+
+        def failing(self, images, masks=None):
+            if any(img.shape == shape for img in images):
+                raise FeaturekitError("image 0: no texture here")
+            return original(self, images, masks)
+
+        monkeypatch.setattr(GLCMFeatures, "featurize", failing)
+    good = [i for i in ds.ids if i != bad]
+    alone = _separately(ds, tmp_path / "alone", on_error="skip")  # each redoes the failing batch image by image
+    together = extract(ds, LAYERS, FAMILIES, cache=tmp_path / "c.h5", num_workers=1, on_error="skip", **KW)
+    assert list(together.skipped) == [bad]
+    assert ("malignant (1).png" in together.skipped[bad]) and (why == "decoding" or "no texture" in together.skipped[bad])
+    assert together.cache.ids == good
+    _assert_same(together, alone)
+
+
+def test_plan_cells_groups_each_featurizers_batches_by_grid_cell():
+    cells = plan_cells([[(0, 4), (4, 6)], [(1, 3), (6, 8)], []], 4, [False, True, True])
+    assert [c.rows for c in cells] == [(0, 1, 2, 3), (4, 5, 6, 7)]
+    assert [c.batches for c in cells] == [(((0, 4),), ((1, 3),), ()), (((4, 6),), ((6, 8),), ())]
+    assert [c.keep for c in cells] == [(1, 2), (6, 7)]
+    with pytest.raises(ValueError, match="crosses the grid"):
+        plan_cells([[(2, 6)]], 4, [False])
+    # a featurizer after one that skipped rows 2 and 5 gets the runs around them (as writer.plan would cut them)
+    assert _cut(0, 6, {2, 5}) == [(0, 2), (3, 5)] and _cut(4, 8, set()) == [(4, 8)] and _cut(0, 1, {0}) == []
