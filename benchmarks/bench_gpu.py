@@ -189,7 +189,8 @@ def describe(device) -> str:
 
 
 def report(cnn: list[dict], hand: list[dict], args, device, source: str) -> None:
-    print(f"# GPU benchmark{' (DRY RUN: CPU, tiny models -- the figures say nothing about speed)' if args.dry_run else ''}")
+    dry = " (DRY RUN: CPU, tiny models -- the figures say nothing about speed)" if args.dry_run else ""
+    print(f"# GPU benchmark{dry}")
     print(f"# device {describe(device)}; {os.cpu_count()} cores; torch {torch.__version__}; "
           f"python {platform.python_version()}")
     print(f"# images: {source}; weights none (random init: a forward pass costs the same whatever the weights)")
@@ -218,7 +219,8 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true",
                    help="every code path on the CPU, tiny models, 4 images, batch 2, one repeat (the tests)")
     p.add_argument("--device", default="auto", help="auto (CUDA; without one, stop unless --dry-run), cuda:N, cpu")
-    p.add_argument("--n-images", type=int, default=1024, help="rows per timed run (real images, cycled)")
+    p.add_argument("--n-images", type=int, default=4096,
+                   help="rows per timed run (256 real images, cycled; enough batches for every worker)")
     p.add_argument("--batch-sizes", default="64,128,256")
     p.add_argument("--amp", default="fp16,bf16", help="autocast precisions: fp16, bf16, none")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: featurekit's)")

@@ -25,7 +25,8 @@ def test_dry_run_prints_every_row_with_its_ratios():
     for row in cnn:
         bare, host, device, host_ratio, dev_ratio = map(float, row[4:9])
         assert min(bare, host, device) > 0
-        assert abs(host_ratio - host / bare) <= 2e-3 * host_ratio + 1e-3  # the ratios are of the printed rates (4 digits)
+        # the ratios are of the printed rates (4 digits)
+        assert abs(host_ratio - host / bare) <= 2e-3 * host_ratio + 1e-3
         assert abs(dev_ratio - device / bare) <= 2e-3 * dev_ratio + 1e-3
         decode, prep, workers, busy, dec_ratio = float(row[9]), float(row[10]), int(row[11]), int(row[12]), \
             float(row[13])

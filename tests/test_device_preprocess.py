@@ -94,12 +94,13 @@ def _mixed_dataset():
 def test_extract_device_preprocess_same_entries_and_values(tmp_path):
     ds = _mixed_dataset()
     kw = dict(weights="none", size=32, batch_size=4, num_workers=0, progress=False, device="cpu")
-    host = extract(ds, ["resnet18:conv3_block2_out,conv5_block2_out"], cache=tmp_path / "host.h5", **kw)
-    dev = extract(ds, ["resnet18:conv3_block2_out,conv5_block2_out"], cache=tmp_path / "dev.h5", preprocess="device", **kw)
+    layers = ["resnet18:conv3_block2_out,conv5_block2_out"]
+    host = extract(ds, layers, cache=tmp_path / "host.h5", **kw)
+    dev = extract(ds, layers, cache=tmp_path / "dev.h5", preprocess="device", **kw)
     assert [s.entry_id for s in host.computed] == [s.entry_id for s in dev.computed]  # same computation
     for spec in host.computed:
         np.testing.assert_allclose(dev.get(spec.key), host.get(spec.key), rtol=1e-5, atol=1e-5)
-    again = extract(ds, ["resnet18:conv3_block2_out,conv5_block2_out"], cache=tmp_path / "host.h5", preprocess="device", **kw)
+    again = extract(ds, layers, cache=tmp_path / "host.h5", preprocess="device", **kw)
     assert not again.computed  # the host path's entries serve the device path
 
 
@@ -109,7 +110,8 @@ def test_extract_device_preprocess_with_worker_processes(tmp_path):
     kw = dict(weights="none", size=32, batch_size=3, progress=False, device="cpu")
     host = extract(ds, ["resnet18:conv2_block2_out"], cache=tmp_path / "h.h5", num_workers=0, **kw)
     dev = extract(ds, ["resnet18:conv2_block2_out"], cache=tmp_path / "d.h5", num_workers=2, preprocess="device", **kw)
-    np.testing.assert_allclose(dev.get("resnet18/conv2_block2_out"), host.get("resnet18/conv2_block2_out"), rtol=1e-5, atol=1e-5)
+    key = "resnet18/conv2_block2_out"
+    np.testing.assert_allclose(dev.get(key), host.get(key), rtol=1e-5, atol=1e-5)
 
 
 def test_bf16_autocast_recorded_and_applied_on_cpu(tmp_path):
@@ -150,11 +152,14 @@ def test_precision_rules_on_cuda(monkeypatch):
         resolve_precision("bf16", "cuda")
 
 
-def test_preprocess_choices():
+def test_preprocess_choices(tmp_path):
     assert resolve_preprocess("auto", "cpu") == "host"
     assert resolve_preprocess("device", "cpu") == "device"
     with pytest.raises(DataError, match="unknown preprocess 'gpu'"):
         resolve_preprocess("gpu", "cpu")
+    with pytest.raises(DataError, match="unknown preprocess 'gpu'"):  # before anything is read or built
+        extract(random_dataset(n=2), ["resnet18:all"], cache=tmp_path / "c.h5", weights="none", preprocess="gpu")
+    assert not (tmp_path / "c.h5").exists()
 
 
 def test_request_key_tells_precisions_apart_and_keeps_old_keys():

@@ -49,7 +49,8 @@ def add_parser(sub) -> None:
                    help="pooling of each map or token sequence to a vector: gap (default), gmp, gapgmp, spp, "
                         "none; for vision transformers also cls (class token), mean (patch tokens), clsmean")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--workers", type=non_negative_int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
+    p.add_argument("--workers", type=non_negative_int, default=None,
+                   help="DataLoader workers (default: cores-1, at most 4; on CUDA every core but one)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--amp", default="auto", choices=AMP_CHOICES,
                    help="autocast precision, recorded with the features: auto (float16 on CUDA, float32 on the "

@@ -40,6 +40,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
+from featurekit.devices import PREPROCESS_CHOICES
 from featurekit.errors import DataError, FeaturekitError, LayerError
 from featurekit.executors import as_executor
 from featurekit.extraction.decode import run_together
@@ -166,6 +167,8 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     """
     if on_error not in ("raise", "skip"):
         raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if preprocess not in PREPROCESS_CHOICES:  # checked even when everything is cached
+        raise DataError(f"unknown preprocess {preprocess!r}: use {', '.join(PREPROCESS_CHOICES)}")
     if not layers and not handcrafted:
         raise LayerError("nothing to extract: give layer specs (e.g. 'vgg16:8-17') and/or handcrafted families")
     if len(dataset) == 0:
