@@ -184,8 +184,19 @@ def test_cli_amp_and_no_amp():
     parser = build_parser()
     base = ["extract", "phantom", "--layers", "resnet18:all"]
     assert parser.parse_args(base).amp == "auto"
-    assert parser.parse_args(base + ["--no-amp"]).amp == "none"
+    assert parser.parse_args(base + ["--no-amp"]).no_amp is True  # kept: study files name it too
     assert parser.parse_args(base + ["--amp", "bf16"]).amp == "bf16"
     assert parser.parse_args(base + ["--preprocess", "device"]).preprocess == "device"
     with pytest.raises(SystemExit):
         parser.parse_args(base + ["--amp", "fp8"])
+
+
+def test_study_extract_step_takes_amp_and_preprocess():
+    from featurekit.studies.steps import OPTIONS, StudyError, build_step
+
+    opts = {**OPTIONS["extract"], "data": "phantom", "layers": ["resnet18:all"]}
+    step = build_step("extract", "x", {**opts, "amp": "bf16", "preprocess": "device"}, "study")
+    assert step.options["amp"] == "bf16" and step.options["preprocess"] == "device"
+    assert build_step("extract", "x", {**opts, "no_amp": True}, "study").options["amp"] == "none"
+    with pytest.raises(StudyError, match="amp"):
+        build_step("extract", "x", {**opts, "amp": "fp8"}, "study")

@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
     p.add_argument("--amp", default="auto", choices=AMP_CHOICES,
                    help="autocast precision, recorded with the features: auto (float16 on CUDA, float32 on the "
                         "CPU), fp16, bf16 (GPUs from Ampere on; CPUs too), none (default: auto)")
-    p.add_argument("--no-amp", dest="amp", action="store_const", const="none", help="the same as --amp none")
+    p.add_argument("--no-amp", action="store_true", help="the same as --amp none")
     p.add_argument("--preprocess", default="host", choices=PREPROCESS_CHOICES,
                    help="where resize and normalisation run: host (DataLoader workers), device (on the GPU after "
                         "uploading the decoded uint8 images; same values, same cache entries), auto (device on "
@@ -87,7 +87,7 @@ def _run(args, executor) -> int:
         dataset, args.layers, args.handcrafted, cache=args.cache, weights=Weights.parse(args.weights, seed=args.seed),
         size=args.size,
         pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
-        amp=args.amp, num_workers=args.workers, preprocess=args.preprocess,
+        amp="none" if args.no_amp else args.amp, num_workers=args.workers, preprocess=args.preprocess,
         dtype="float16" if args.float16 else "float32", progress=not args.quiet,
         lock_timeout=args.lock_timeout, on_error=args.on_error, executor=executor, shard_size=args.shard_size,
     )
