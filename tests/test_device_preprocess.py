@@ -18,6 +18,7 @@ from featurekit.data.dataset import Dataset
 from featurekit.data.sources import ArrayImages
 from featurekit.devices import amp_choice, resolve_precision, resolve_preprocess
 from featurekit.errors import DataError, ResourceError
+from featurekit.extraction.decode import stack_of
 from featurekit.extraction.device_preprocess import DeviceFeed
 from featurekit.extraction.featurizers import default_workers
 from featurekit.extraction.memo import request_key
@@ -45,9 +46,9 @@ def _mixed_images(seed=0):
 
 def _device_batch(pre, images):
     feed = DeviceFeed(pre, torch.device("cpu"))
-    groups, errors = feed.collate([(i, feed.decode(im), None) for i, im in enumerate(images)])
-    assert errors is None
-    return groups, feed.to_device(groups)
+    xs = feed.stack([feed(im) for im in images])  # what the workers hand over: a list
+    assert isinstance(xs, list)
+    return xs, feed.to_device(xs)
 
 
 @pytest.mark.parametrize("mode", ["crop", "squash"])
@@ -57,29 +58,26 @@ def test_device_half_equals_host_transform(mode, channels):
                         mean=(0.5,) if channels == 1 else (0.485, 0.456, 0.406),
                         std=(0.25,) if channels == 1 else (0.229, 0.224, 0.225))
     images = _mixed_images()
-    groups, got = _device_batch(pre, images)
+    xs, got = _device_batch(pre, images)
     want = torch.stack([pre(im) for im in images])
     assert got.shape == want.shape == (len(images), channels, 32, 32)
     torch.testing.assert_close(got, want, rtol=0, atol=INPUT_ATOL)
-    # same-shaped uint8 images travel together; the others alone
-    assert len(groups) < len(images)
-    dtypes = {x.dtype for _, x in groups}
-    assert torch.uint8 in dtypes and torch.float32 in dtypes
+    assert {x.dtype for x in xs} == {torch.uint8, torch.float32}  # uint8 travels as it is
+    # one shape only: the whole batch is one group
+    same = [images[1], images[6]]
+    torch.testing.assert_close(_device_batch(pre, same)[1], torch.stack([pre(im) for im in same]),
+                               rtol=0, atol=INPUT_ATOL)
 
 
-def test_decode_keeps_uint8_and_sends_the_rest_through_the_host_half():
+def test_feed_keeps_uint8_and_sends_the_rest_through_the_host_half():
     pre = Preprocessing(size=32, resize=36)
     feed = DeviceFeed(pre, torch.device("cpu"))
     rgb = np.zeros((5, 6, 3), np.uint8)
-    assert feed.decode(rgb).dtype == torch.uint8 and feed.decode(rgb).shape == (3, 5, 6)
-    assert feed.decode(np.zeros((5, 6), np.uint16)).dtype == torch.float32
+    assert feed(rgb).dtype == torch.uint8 and feed(rgb).shape == (3, 5, 6)
+    assert feed(np.zeros((5, 6), np.uint16)).dtype == torch.float32
     gray_model = DeviceFeed(Preprocessing(size=32, resize=36, mean=(0.5,), std=(0.25,), channels=1), "cpu")
-    assert gray_model.decode(rgb).shape == (1, 5, 6)  # to_gray on the host, float
-
-
-def test_collate_reports_errors_instead_of_stacking():
-    x = torch.zeros(1, 4, 4, dtype=torch.uint8)
-    assert DeviceFeed.collate([(0, x, None), (1, None, "bad.png: truncated")]) == (None, ["bad.png: truncated"])
+    assert gray_model(rgb).shape == (1, 5, 6)  # to_gray on the host, float
+    assert stack_of(feed) is DeviceFeed.stack and stack_of(pre) is torch.stack
 
 
 def _mixed_dataset():
@@ -102,6 +100,29 @@ def test_extract_device_preprocess_same_entries_and_values(tmp_path):
         np.testing.assert_allclose(dev.get(spec.key), host.get(spec.key), rtol=1e-5, atol=1e-5)
     again = extract(ds, layers, cache=tmp_path / "host.h5", preprocess="device", **kw)
     assert not again.computed  # the host path's entries serve the device path
+
+
+def test_device_preprocess_skips_a_bad_image_in_the_shared_decode_pass(tmp_path):
+    """A batch with an undecodable PNG is redone image by image: device inputs are lists, sliced."""
+    from PIL import Image
+
+    from featurekit.data import load_dataset
+
+    rng = np.random.default_rng(5)
+    for cls in ("benign", "malignant"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for k in range(3):
+            shape = (40 + 4 * k, 52) if cls == "benign" else (60, 45, 3)
+            Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(tmp_path / "data" / cls / f"{k}.png")
+    bad = tmp_path / "data" / "benign" / "1.png"
+    bad.write_bytes(bad.read_bytes()[:60])  # truncated: readable bytes, no image
+    ds = load_dataset(tmp_path / "data", classes=["benign", "malignant"])
+    kw = dict(weights="none", size=32, batch_size=4, num_workers=0, progress=False, device="cpu", on_error="skip")
+    both = extract(ds, ["resnet18:conv3_block2_out"], ["glcm"], cache=tmp_path / "d.h5", preprocess="device", **kw)
+    host = extract(ds, ["resnet18:conv3_block2_out"], cache=tmp_path / "h.h5", **kw)
+    assert list(both.skipped) == list(host.skipped) == ["benign/1"]
+    key = "resnet18/conv3_block2_out"
+    np.testing.assert_allclose(both.get(key), host.get(key), rtol=1e-5, atol=1e-5)
 
 
 def test_extract_device_preprocess_with_worker_processes(tmp_path):
