@@ -39,8 +39,8 @@ _WHERE = {"executor": "local", "dask_scheduler": None, "shard_size": None}
 OPTIONS: dict[str, dict[str, Any]] = {
     "extract": {**_DATA, "layers": [], "handcrafted": [], "weights": "imagenet", "size": None, "resize": "crop",
                 "pool": "gap", "batch_size": 16, "workers": None, "device": "auto", "amp": "auto",
-                "no_amp": False, "preprocess": "host", "float16": False, "seed": 0, "cache": None, "lock_timeout": 600.0, "on_error": "raise", "quiet": False,
-                **_WHERE},
+                "no_amp": False, "preprocess": "host", "float16": False, "seed": 0, "cache": None,
+                "lock_timeout": 600.0, "on_error": "raise", "quiet": False, **_WHERE},
     "evaluate": {**_DATA, "features": [], "fuse": [], "late_fusion": None, "classifier": [], "cv": "5",
                  "out": None, "seed": 0, "class_weight": None, "oversample": False, "search": False,
                  "inner_cv": 3, "reduce": None, "block_weight": None, "youden": "inner", "n_boot": 2000,
