@@ -49,14 +49,28 @@ from featurekit.models.weights import load_model
 LAYERS = "vgg16:8-17"
 
 
-def images(n: int):
+def images(n: int, png: bool = False):
+    """``n`` BUSI images (from $FEATUREKIT_SHARED or ../shared), else phantom images: in memory, or
+    with ``png=True`` written as PNG files in a temporary folder (so that decoding costs what it does)."""
     shared = Path(os.environ.get("FEATUREKIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     busi = shared / "data" / "busi"
     if busi.is_dir():
         ds = load_dataset(busi, classes=["benign", "malignant"], positive="malignant")
         step = max(1, len(ds) // n)
         return ds.subset(list(range(0, step * n, step))[:n]), f"BUSI ({busi})"
-    return make_phantom().subset(list(range(n))), "phantom"
+    full = make_phantom()
+    half = len(full) // 2  # the classes in turn: both in every subset
+    phantom = full.subset([k // 2 + (k % 2) * half for k in range(n)])
+    if not png:
+        return phantom, "phantom"
+    from PIL import Image
+
+    folder = Path(tempfile.mkdtemp())
+    for i in range(n):
+        cls = phantom.class_names[phantom.labels[i]]
+        (folder / cls).mkdir(exist_ok=True)
+        Image.fromarray(phantom.image(i)).save(folder / cls / f"{cls} ({i}).png")
+    return load_dataset(folder, classes=list(phantom.class_names)), "phantom PNGs"
 
 
 def timed(fn, repeat: int = 1) -> float:

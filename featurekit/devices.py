@@ -1,7 +1,9 @@
 """The one device resolver: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` -> a validated device name.
 
 Also what a device offers a run: its free memory (:func:`available_memory`),
-and the one check of a DataLoader worker count (:func:`check_workers`).
+the mixed precision it runs (:func:`resolve_precision`), where the images are
+resized and normalised (:func:`resolve_preprocess`), and the one check of a
+DataLoader worker count (:func:`check_workers`).
 
 Extraction, fine-tuning and the handcrafted GPU paths all choose their device
 here. ``auto`` is CUDA when torch sees a GPU, else the CPU; on a machine
@@ -17,7 +19,8 @@ from typing import Any
 
 from featurekit.errors import DataError, ResourceError
 
-__all__ = ["resolve_device", "torch_device", "gpu_present", "check_workers", "available_memory"]
+__all__ = ["resolve_device", "torch_device", "gpu_present", "check_workers", "available_memory",
+           "AMP_CHOICES", "amp_choice", "resolve_precision", "PREPROCESS_CHOICES", "resolve_preprocess"]
 
 _CUDA = re.compile(r"cuda(?::(\d+))?")
 
@@ -66,6 +69,76 @@ def torch_device(device: Any = "auto"):
     import torch
 
     return torch.device(resolve_device(device))
+
+
+#: ``amp`` choices: auto = float16 autocast on CUDA, float32 elsewhere (the default, as before bf16 existed)
+AMP_CHOICES = ("auto", "fp16", "bf16", "none")
+_PRECISION = {"fp16": "amp-fp16", "bf16": "amp-bf16", "none": "float32"}
+
+
+def amp_choice(amp: Any = True) -> str:
+    """``amp`` as one of :data:`AMP_CHOICES`: ``True`` is ``"auto"``, ``False``/``None`` is ``"none"``.
+
+    Raises
+    ------
+    DataError
+        Anything else (``"fp8"``).
+    """
+    if amp is True or amp is False or amp is None:
+        return "auto" if amp else "none"
+    text = str(amp).strip().lower()
+    text = {"float16": "fp16", "half": "fp16", "bfloat16": "bf16", "off": "none", "float32": "none"}.get(text, text)
+    if text not in AMP_CHOICES:
+        raise DataError(f"unknown amp {amp!r}: use {', '.join(AMP_CHOICES)}")
+    return text
+
+
+def resolve_precision(amp: Any, device: Any) -> str:
+    """The precision a forward pass runs in on ``device``: ``"float32"``, ``"amp-fp16"`` or ``"amp-bf16"``.
+
+    ``auto`` (``amp=True``) is float16 autocast on CUDA and float32 elsewhere;
+    an explicit ``fp16``/``bf16`` is honoured on CPU too (torch autocasts there;
+    bfloat16 is fast on CPUs with AVX-512 BF16/AMX, slow but exact to its
+    precision elsewhere). ``bf16`` on a GPU without bfloat16 (before Ampere) is
+    refused rather than silently run in another precision.
+
+    Raises
+    ------
+    ResourceError
+        bf16 on a CUDA device that does not support it.
+    """
+    choice = amp_choice(amp)
+    name = resolve_device(device)
+    if choice == "auto":
+        return "amp-fp16" if name.startswith("cuda") else "float32"
+    if choice == "bf16" and name.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_bf16_supported(including_emulation=False):
+            raise ResourceError(f"{torch.cuda.get_device_name(torch.device(name))} has no bfloat16: "
+                                f"use --amp fp16 (or none)")
+    return _PRECISION[choice]
+
+
+#: where resize / normalisation run: host (DataLoader workers), device (the model's), auto (device on CUDA)
+PREPROCESS_CHOICES = ("host", "device", "auto")
+
+
+def resolve_preprocess(preprocess: Any, device: Any) -> str:
+    """``"host"`` or ``"device"`` (:mod:`featurekit.extraction.device_preprocess`): ``auto`` is the device
+    on CUDA, the host on the CPU.
+
+    Raises
+    ------
+    DataError
+        An unknown choice.
+    """
+    text = str(preprocess).strip().lower()
+    if text not in PREPROCESS_CHOICES:
+        raise DataError(f"unknown preprocess {preprocess!r}: use {', '.join(PREPROCESS_CHOICES)}")
+    if text == "auto":
+        return "device" if resolve_device(device).startswith("cuda") else "host"
+    return text
 
 
 def check_workers(num_workers) -> int:

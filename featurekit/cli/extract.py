@@ -5,6 +5,7 @@ from __future__ import annotations
 from featurekit.cli.cluster import add_executor_arguments, executor_from_args
 from featurekit.cli.common import (EXAMPLES_FORMATTER, add_data_arguments, load_data, non_negative_int, positive_int,
                                    spec_type)
+from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES
 from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_handcrafted
 
 EXAMPLES = """layer specs (see 'featurekit layers MODEL' for the names):
@@ -48,9 +49,17 @@ def add_parser(sub) -> None:
                    help="pooling of each map or token sequence to a vector: gap (default), gmp, gapgmp, spp, "
                         "none; for vision transformers also cls (class token), mean (patch tokens), clsmean")
     p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--workers", type=non_negative_int, default=None, help="DataLoader workers (default: cores-1, at most 4)")
+    p.add_argument("--workers", type=non_negative_int, default=None,
+                   help="DataLoader workers (default: cores-1, at most 4; on CUDA every core but one)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--amp", default="auto", choices=AMP_CHOICES,
+                   help="autocast precision, recorded with the features: auto (float16 on CUDA, float32 on the "
+                        "CPU), fp16, bf16 (GPUs from Ampere on; CPUs too), none (default: auto)")
+    p.add_argument("--no-amp", action="store_true", help="the same as --amp none")
+    p.add_argument("--preprocess", default="host", choices=PREPROCESS_CHOICES,
+                   help="where resize and normalisation run: host (DataLoader workers), device (on the GPU after "
+                        "uploading the decoded uint8 images; same values, same cache entries), auto (device on "
+                        "CUDA) (default: host)")
     p.add_argument("--float16", action="store_true", help="store features as float16")
     p.add_argument("--seed", type=int, default=0, help="seed of random initialisation (--weights none)")
     p.add_argument("--cache", default=None, metavar="FILE",
@@ -78,7 +87,7 @@ def _run(args, executor) -> int:
         dataset, args.layers, args.handcrafted, cache=args.cache, weights=Weights.parse(args.weights, seed=args.seed),
         size=args.size,
         pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
-        amp=not args.no_amp, num_workers=args.workers,
+        amp="none" if args.no_amp else args.amp, num_workers=args.workers, preprocess=args.preprocess,
         dtype="float16" if args.float16 else "float32", progress=not args.quiet,
         lock_timeout=args.lock_timeout, on_error=args.on_error, executor=executor, shard_size=args.shard_size,
     )

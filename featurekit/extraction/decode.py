@@ -35,7 +35,7 @@ from typing import Iterator, Sequence
 
 from featurekit.errors import DataError, FeaturekitError
 
-__all__ = ["Cell", "plan_cells", "CellDecoder", "run_together"]
+__all__ = ["Cell", "plan_cells", "CellDecoder", "run_together", "stack_of"]
 
 Batch = tuple[int, int]
 
@@ -69,6 +69,17 @@ def plan_cells(plans: Sequence[Sequence[Batch]], batch_size: int, wants_arrays: 
         keep = sorted({i for k, part in enumerate(parts) if wants_arrays[k] for a, b in part for i in range(a, b)})
         cells.append(Cell(tuple(rows), tuple(tuple(p) for p in parts), tuple(keep)))
     return cells
+
+
+def stack_of(transform):
+    """How a batch of ``transform``'s outputs is stacked: its own ``stack`` (device preprocessing keeps
+    images of several sizes as a list, :mod:`featurekit.extraction.device_preprocess`), else ``torch.stack``."""
+    stack = getattr(transform, "stack", None)
+    if stack is None:
+        import torch
+
+        stack = torch.stack
+    return stack
 
 
 class CellDecoder:
@@ -113,7 +124,7 @@ class CellDecoder:
                 xs[i] = transform(arrays[i][0])
             except FeaturekitError as exc:
                 failed[i] = str(exc)
-        return (xs, failed) if failed else (torch.stack([xs[i] for i in range(a, b)]), {})
+        return (xs, failed) if failed else (stack_of(transform)([xs[i] for i in range(a, b)]), {})
 
 
 class _Cells:
@@ -144,9 +155,10 @@ def _decoded(decoder: CellDecoder, cells: list[Cell], workers: int, pin: bool) -
                                             persistent_workers=False))
 
 
-def _batch_input(decoded: dict, k: int, j: int, a: int, b: int):
+def _batch_input(decoded: dict, k: int, j: int, a: int, b: int, stack=None):
     """Featurizer ``k``'s ``j``-th batch ``a:b`` of the cell: ``take(start, stop)`` (the input of consecutive
-    rows of it) and ``{row: reason}`` for its rows that failed to decode or transform."""
+    rows of it) and ``{row: reason}`` for its rows that failed to decode or transform; ``stack``: how
+    featurizer ``k`` stacks its inputs (:func:`stack_of`)."""
     inputs = decoded["inputs"][k]
     if inputs is None:
         arrays = decoded["arrays"]
@@ -154,9 +166,8 @@ def _batch_input(decoded: dict, k: int, j: int, a: int, b: int):
         return lambda s, e: ([arrays[i][0] for i in range(s, e)], [arrays[i][1] for i in range(s, e)]), failed
     x, failed = inputs[j]
     if failed:
-        import torch
-
-        return lambda s, e: torch.stack([x[i] for i in range(s, e)]), failed
+        stack = stack or stack_of(None)
+        return lambda s, e: stack([x[i] for i in range(s, e)]), failed
     return lambda s, e: x[s - a:e - a], {}
 
 
@@ -232,7 +243,7 @@ def run_together(dataset, jobs: Sequence[tuple], batch_size: int,
             skipped: set[int] = set()
             for k, compute in enumerate(computes):
                 for j, (a, b) in enumerate(cell.batches[k]):
-                    take, failed = _batch_input(decoded, k, j, a, b)
+                    take, failed = _batch_input(decoded, k, j, a, b, stack_of(transforms[k]))
                     for start, stop in _cut(a, b, skipped):
                         for item in _batch(compute, take, failed, start, stop, on_error):
                             if isinstance(item[2], str):

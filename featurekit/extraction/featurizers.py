@@ -12,16 +12,18 @@ in one forward pass per batch; the handcrafted families are in
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from typing import Iterator, Sequence
 
 import torch
 
-from featurekit.devices import check_workers, torch_device
+from featurekit.devices import check_workers, resolve_precision, resolve_preprocess, torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
 from featurekit.errors import DataError, FeaturekitError
 from featurekit.extraction.activations import ActivationExtractor
+from featurekit.extraction.decode import stack_of
 from featurekit.extraction.pooling import LARGE_DIM, layer_dim
 from featurekit.models.layers import Layer
 from featurekit.models.memory import check_memory
@@ -34,9 +36,15 @@ Batches = Sequence[tuple[int, int]]
 resolve_device = torch_device
 
 
-def default_workers() -> int:
-    # Decoding runs beside the forward pass; leave the cores to torch on small machines.
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
+#: autocast dtype of each recorded precision
+_AUTOCAST = {"amp-fp16": torch.float16, "amp-bf16": torch.bfloat16}
+
+
+def default_workers(cuda: bool = False) -> int:
+    """DataLoader workers: on the CPU, decoding runs beside the forward pass, so the cores are left to torch
+    on small machines (cores - 1, at most 4); on CUDA every core but the one driving the GPU decodes."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, cores - 1) if cuda else min(4, max(0, cores - 1))
 
 
 class _Images(torch.utils.data.Dataset):
@@ -55,11 +63,11 @@ class _Images(torch.utils.data.Dataset):
             return i, None, str(exc)
 
 
-def _collate(items):
+def _collate(items, stack=torch.stack):
     errors = [err for _, _, err in items if err is not None]
     if errors:
         return None, errors
-    return torch.stack([x for _, x, _ in items]), None
+    return stack([x for _, x, _ in items]), None
 
 
 class CNNFeaturizer:
@@ -67,17 +75,26 @@ class CNNFeaturizer:
 
     The model is built only when something must be computed: a cache hit
     needs just the :class:`~featurekit.models.weights.ModelRef`.
+
+    ``amp`` (True = ``"auto"``, ``"fp16"``, ``"bf16"``, ``"none"``/False) is
+    the autocast precision, resolved by :func:`featurekit.devices.resolve_precision`
+    and recorded in every entry (``"precision"``). ``preprocess`` (``"host"``,
+    ``"device"``, ``"auto"``) is where resize and normalisation run
+    (:mod:`featurekit.extraction.device_preprocess`); the values are the same,
+    so it is not recorded.
     """
 
     def __init__(self, ref: ModelRef, layers: Sequence[Layer], pool: str = "gap",
-                 device: str = "auto", amp: bool = True, num_workers: int | None = None,
-                 dtype: str = "float32"):
+                 device: str = "auto", amp=True, num_workers: int | None = None,
+                 dtype: str = "float32", preprocess: str = "host"):
         self.ref = ref
         self.layers = sorted(layers, key=lambda layer: layer.index)
         self.pool = pool
         self.device = resolve_device(device)
-        self.amp = bool(amp) and self.device.type == "cuda"
-        self.num_workers = default_workers() if num_workers is None else check_workers(num_workers)
+        self.precision = resolve_precision(amp, self.device)
+        self.preprocess = resolve_preprocess(preprocess, self.device)
+        cuda = self.device.type == "cuda"
+        self.num_workers = default_workers(cuda) if num_workers is None else check_workers(num_workers)
         self.dtype = dtype
         self.specs = [self._spec(layer) for layer in self.layers]
         self.description = f"{ref.name} ({len(self.layers)} layers)"
@@ -89,7 +106,7 @@ class CNNFeaturizer:
             "family": "cnn", "model": ref.name, "layer": layer.name, "layer_index": layer.index,
             "module": layer.module, "pool": self.pool, **ref.identity, "input_size": ref.preprocessing.size,
             "preprocessing": ref.preprocessing.to_dict(),
-            "precision": "amp-fp16" if self.amp else "float32",
+            "precision": self.precision,
         }
         if layer.layout != "chw":  # what the pool was applied to (maps keep their historical entry ids)
             params.update(layer.form)
@@ -97,6 +114,11 @@ class CNNFeaturizer:
                          dim=layer_dim(layer, self.pool, ref.name), dtype=self.dtype,
                          attrs={**version_attrs(), "weights_path": ref.weights_path or "",
                                 "last_layer_index": len(ref.table) - 1})
+
+    @property
+    def amp(self) -> bool:
+        """Whether the forward pass autocasts (see ``precision``)."""
+        return self.precision != "float32"
 
     def large_entries(self) -> list[EntrySpec]:
         return [s for s in self.specs if s.dim > LARGE_DIM]
@@ -109,7 +131,16 @@ class CNNFeaturizer:
         return self.loaded
 
     def input_transform(self):
-        """What turns one decoded image into this model's input (picklable: it runs in DataLoader workers)."""
+        """What turns one decoded image into this model's input (picklable: it runs in DataLoader workers).
+
+        ``preprocess="device"``: a :class:`~featurekit.extraction.device_preprocess.DeviceFeed`, which
+        only prepares the decoded image for the upload; its ``stack`` keeps a batch as a list (images
+        of several sizes) and ``compute`` finishes the transform on the device.
+        """
+        if self.preprocess == "device":
+            from featurekit.extraction.device_preprocess import DeviceFeed
+
+            return DeviceFeed(self.load().preprocessing, self.device)
         return self.load().preprocessing
 
     @contextlib.contextmanager
@@ -125,10 +156,13 @@ class CNNFeaturizer:
         cuda = self.device.type == "cuda"
         # channels_last: 1.3-2.1x faster convolutions on CPU (oneDNN) as on GPU, same values to ~1e-6
         model = loaded.model.to(self.device, memory_format=torch.channels_last)
+        feed = self.input_transform() if self.preprocess == "device" else None
         with ActivationExtractor(model, layers, self.pool) as extractor:
             def compute(start: int, x) -> dict:
-                x = x.to(self.device, non_blocking=cuda).contiguous(memory_format=torch.channels_last)
-                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                # device preprocessing: x is the batch's decoded images; they go up and are resized there
+                x = feed.to_device(x) if feed else x.to(self.device, non_blocking=cuda)
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(self.device.type, dtype=_AUTOCAST.get(self.precision), enabled=self.amp):
                     out = extractor(x)
                 return {wanted[name]: t.float().cpu().numpy() for name, t in out.items()}
 
@@ -139,11 +173,12 @@ class CNNFeaturizer:
         if not batches or not any(layer.name in wanted for layer in self.layers):
             return
         with self.session(dataset, batches, specs) as compute:
+            transform = self.input_transform()
             loader = torch.utils.data.DataLoader(
-                _Images(dataset, self.input_transform()),
+                _Images(dataset, transform),
                 batch_sampler=[list(range(a, b)) for a, b in batches],
-                num_workers=self.num_workers, collate_fn=_collate, pin_memory=self.device.type == "cuda",
-                persistent_workers=False,
+                num_workers=self.num_workers, collate_fn=functools.partial(_collate, stack=stack_of(transform)),
+                pin_memory=self.device.type == "cuda", persistent_workers=False,
             )
             for (start, stop), (x, errors) in zip(batches, loader):
                 if errors:

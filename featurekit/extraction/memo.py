@@ -31,7 +31,7 @@ from typing import Any
 
 from featurekit import __version__
 from featurekit.cache.layout import SIDECARS
-from featurekit.devices import gpu_present
+from featurekit.devices import amp_choice, gpu_present
 from featurekit.io import atomic_write_text, canonical_json
 from featurekit.specs import Weights
 
@@ -87,14 +87,20 @@ def _version(dist: str) -> str | None:
 
 
 def request_key(model: str, selectors: list[str], weights: Weights, *, size, mode: str, pool: str,
-                dtype: str, device: str, amp: bool) -> str:
+                dtype: str, device: str, amp) -> str:
     """The canonical text of one model's request (what its resolution depends on)."""
     return canonical_json({
         "model": model, "selectors": list(selectors), "weights": weights.tag,
         "weights_state": _weights_state(weights, model), "size": size, "mode": mode, "pool": pool, "dtype": dtype,
-        "device": str(device), "amp": bool(amp), "gpu": gpu_present(),
+        "device": str(device), "amp": _amp_key(amp), "gpu": gpu_present(),
         "versions": [__version__, _version("torch"), _version("torchvision"), _version("timm")],
     })
+
+
+def _amp_key(amp):
+    """``amp`` in a request key: True/False as before bf16 existed (old memos stay valid), else the choice."""
+    choice = amp_choice(amp)
+    return {"auto": True, "none": False}.get(choice, choice)
 
 
 def hand_key(spec, dtype: str) -> str:

@@ -40,6 +40,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
+from featurekit.devices import PREPROCESS_CHOICES
 from featurekit.errors import DataError, FeaturekitError, LayerError
 from featurekit.executors import as_executor
 from featurekit.extraction.decode import run_together
@@ -78,8 +79,8 @@ class ExtractionResult:
 
 def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weights=None,
                       size: int | None = None, pool: str = "gap", mode: str = "crop", device: str = "auto",
-                      amp: bool = True, num_workers: int | None = None, seed: int | None = None,
-                      dtype: str = "float32") -> tuple[list, dict[str, list[str]]]:
+                      amp=True, num_workers: int | None = None, seed: int | None = None,
+                      dtype: str = "float32", preprocess: str = "host") -> tuple[list, dict[str, list[str]]]:
     """Featurizers for layer specs and handcrafted families (resolves models, builds none).
 
     Returns the featurizers and ``{str(layer spec): [cache keys]}``.
@@ -106,7 +107,8 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
             chosen.update({layer.index: layer for layer in picked})
         from featurekit.extraction.featurizers import CNNFeaturizer
 
-        featurizers.append(CNNFeaturizer(ref, list(chosen.values()), pool, device, amp, num_workers, dtype))
+        featurizers.append(CNNFeaturizer(ref, list(chosen.values()), pool, device, amp, num_workers, dtype,
+                                         preprocess))
     for item in parse_handcrafted(handcrafted):
         if isinstance(item, HandcraftedSpec):
             featurizers.append(HandcraftedFeaturizer(item.family, from_spec(item), dtype))
@@ -117,10 +119,10 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
 
 def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache=None,
             weights=None, size: int | None = None, pool: str = "gap", mode: str = "crop",
-            batch_size: int = 16, device: str = "auto", amp: bool = True, num_workers: int | None = None,
+            batch_size: int = 16, device: str = "auto", amp=True, num_workers: int | None = None,
             seed: int | None = None, dtype: str = "float32", progress: bool = True,
             lock_timeout: float | None = 600.0, on_error: str = "raise", executor=None,
-            shard_size: int | None = None) -> ExtractionResult:
+            shard_size: int | None = None, preprocess: str = "host") -> ExtractionResult:
     """Extract features of ``dataset`` into a feature cache.
 
     Parameters
@@ -139,7 +141,15 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         or their text forms ``"imagenet"``, ``"none"``, ``"none:seed=3"``, a path.
     size, mode : input size and resize mode (see Preprocessing); default the weights'.
     pool : {"gap", "gmp", "gapgmp", "spp", "none"}
-    batch_size, device, amp, num_workers : execution (CUDA with AMP when present).
+    batch_size, device, num_workers : execution (CUDA when present).
+    amp : {True/"auto", "fp16", "bf16", "none"/False}
+        Autocast precision of the forward pass, recorded in each entry
+        (``"precision"``): ``auto`` is float16 on CUDA, float32 elsewhere.
+    preprocess : {"host", "device", "auto"}
+        Where resize and normalisation run: in the DataLoader workers (default),
+        or on the model's device after uploading the decoded uint8 images
+        (``auto``: on CUDA). Same values, same entries
+        (:mod:`featurekit.extraction.device_preprocess`).
     seed : int, optional
         Seed of random initialisation when ``weights`` is the text ``"none"``
         (``Weights.random(seed)`` says it directly).
@@ -157,6 +167,8 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     """
     if on_error not in ("raise", "skip"):
         raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if preprocess not in PREPROCESS_CHOICES:  # checked even when everything is cached
+        raise DataError(f"unknown preprocess {preprocess!r}: use {', '.join(PREPROCESS_CHOICES)}")
     if not layers and not handcrafted:
         raise LayerError("nothing to extract: give layer specs (e.g. 'vgg16:8-17') and/or handcrafted families")
     if len(dataset) == 0:
@@ -178,7 +190,8 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         cached.skipped = {**dict(pre_skipped), **cache.skipped}
         return cached
     featurizers, keys = build_featurizers(layer_specs, hand, weights=w, size=size, pool=pool, mode=mode,
-                                          device=device, amp=amp, num_workers=num_workers, dtype=dtype)
+                                          device=device, amp=amp, num_workers=num_workers, dtype=dtype,
+                                          preprocess=preprocess)
     result = ExtractionResult(cache, layer_keys=keys)
     for f in featurizers:
         big = getattr(f, "large_entries", lambda: [])()

@@ -77,13 +77,24 @@ class Preprocessing:
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         """Transform one native image array to a ``(C, size, size)`` float tensor."""
+        return self.finish(self.to_tensor(image))
+
+    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """The host half: a native image -> ``(c, H, W)`` float32 in [0, 1] (gray for ``channels=1``)."""
         from featurekit.imageio import to_gray, to_unit_float
 
         unit = to_unit_float(image)
         if self.channels == 1 and unit.ndim == 3:
             unit = to_gray(unit)
         arr = unit[None] if unit.ndim == 2 else np.moveaxis(unit, -1, 0)
-        x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """The geometric and intensity half, on any device: ``(..., c, H, W)`` unit floats -> the model input.
+
+        Resize (or not), centre-crop, replicate gray to ``channels``, normalise;
+        a batch of same-sized images gives the rows each image gives alone.
+        """
         interpolation = TF.InterpolationMode(self.interpolation)
         if tuple(x.shape[-2:]) == (self.size, self.size):
             pass  # already at the input size: no resampling, no crop (a 28-px image stays whole at size 28)
@@ -93,5 +104,5 @@ class Preprocessing:
             x = TF.resize(x, [self.resize], interpolation=interpolation, antialias=True)
             x = TF.center_crop(x, [self.size, self.size])
         # Gray is replicated after resizing: the same values, a third of the work.
-        x = x.expand(self.channels, -1, -1)
+        x = x.expand(*x.shape[:-3], self.channels, -1, -1)
         return TF.normalize(x, list(self.mean), list(self.std))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from featurekit.data.spec import DataSpec
+from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES
 from featurekit.errors import FeaturekitError
 from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_feature_token, parse_handcrafted
 
@@ -37,9 +38,9 @@ _WHERE = {"executor": "local", "dask_scheduler": None, "shard_size": None}
 #: Options of each step kind (the command's option names) and the command's defaults.
 OPTIONS: dict[str, dict[str, Any]] = {
     "extract": {**_DATA, "layers": [], "handcrafted": [], "weights": "imagenet", "size": None, "resize": "crop",
-                "pool": "gap", "batch_size": 16, "workers": None, "device": "auto", "no_amp": False,
-                "float16": False, "seed": 0, "cache": None, "lock_timeout": 600.0, "on_error": "raise", "quiet": False,
-                **_WHERE},
+                "pool": "gap", "batch_size": 16, "workers": None, "device": "auto", "amp": "auto",
+                "no_amp": False, "preprocess": "host", "float16": False, "seed": 0, "cache": None,
+                "lock_timeout": 600.0, "on_error": "raise", "quiet": False, **_WHERE},
     "evaluate": {**_DATA, "features": [], "fuse": [], "late_fusion": None, "classifier": [], "cv": "5",
                  "out": None, "seed": 0, "class_weight": None, "oversample": False, "search": False,
                  "inner_cv": 3, "reduce": None, "block_weight": None, "youden": "inner", "n_boot": 2000,
@@ -129,8 +130,8 @@ class ExtractStep:
     layers: tuple
     handcrafted: tuple
     weights: Weights
-    options: dict = field(default_factory=dict)   # size, pool, mode, batch_size, device, amp, num_workers, dtype,
-    #                                                cache, lock_timeout: extract()'s keyword arguments
+    options: dict = field(default_factory=dict)   # size, pool, mode, batch_size, device, amp, preprocess,
+    #                                                num_workers, dtype, cache, lock_timeout: extract()'s keywords
     kind: str = "extract"
 
 
@@ -187,7 +188,9 @@ def _extract(name: str, o: dict, where: str) -> ExtractStep:
     options = {"size": _int(o["size"], "size", where, 8), "mode": _choice(o["resize"], "resize", RESIZE_MODES, where),
                "pool": _choice(o["pool"], "pool", POOLS, where),
                "batch_size": _int(o["batch_size"], "batch_size", where, 1), "device": str(o["device"]),
-               "amp": not o["no_amp"], "num_workers": _int(o["workers"], "workers", where, 0),
+               "amp": "none" if o["no_amp"] else _choice(o["amp"], "amp", AMP_CHOICES, where),
+               "preprocess": _choice(o["preprocess"], "preprocess", PREPROCESS_CHOICES, where),
+               "num_workers": _int(o["workers"], "workers", where, 0),
                "dtype": "float16" if o["float16"] else "float32", "cache": o["cache"],
                "lock_timeout": float(o["lock_timeout"]),
                "on_error": _choice(o["on_error"], "on_error", ("raise", "skip"), where),
