@@ -194,8 +194,8 @@ def report(cnn: list[dict], hand: list[dict], args, device, source: str) -> None
     print(f"# device {describe(device)}; {os.cpu_count()} cores; torch {torch.__version__}; "
           f"python {platform.python_version()}")
     print(f"# images: {source}; weights none (random init: a forward pass costs the same whatever the weights)")
-    print(f"# img/s; ratios: host/bare, device/bare = fraction of the limit; dec/bare, prep/bare = decoding "
-          f"capacity (img/s per worker x workers busy) over the limit (< 1: decoding cannot keep up)")
+    print("# img/s; ratios: host/bare, device/bare = fraction of the limit; dec/bare, prep/bare = decoding "
+          "capacity (img/s per worker x workers busy) over the limit (< 1: decoding cannot keep up)")
     head = (f"{'model':<13} {'size':>4} {'batch':>5} {'amp':>4} {'bare':>8} {'host':>8} {'device':>8} "
             f"{'host/bare':>9} {'dev/bare':>8} {'dec/w':>6} {'prep/w':>6} {'wrk':>3} {'busy':>4} "
             f"{'dec/bare':>8} {'prep/bare':>9} {'peak MiB bare/host/dev':>22}")

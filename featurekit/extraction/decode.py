@@ -113,8 +113,6 @@ class CellDecoder:
 
     @staticmethod
     def _inputs(transform, arrays, errors, a, b):
-        import torch
-
         xs, failed = {}, {}
         for i in range(a, b):
             if i in errors:
