@@ -1,6 +1,7 @@
 """Local vs Dask: the same extraction and cross-validation, side by side in one run.
 
-Three ways to run the same work, each from a fresh cache file:
+Three ways to run the same work, each from a fresh cache file in a folder of its own
+(a cache reuses the finished rows of its sibling caches):
 
 * ``local``   -- the local executor (today's behaviour);
 * ``dask 1w`` -- a ``LocalCluster`` of 1 worker process with as many threads as
@@ -112,7 +113,8 @@ def main(argv=None) -> int:
     counter = iter(range(10**6))
 
     def run_extract(executor, layers, hand, data=ds):
-        path = tmp / f"c{next(counter)}.h5"
+        # a folder of its own: a cache reuses finished rows of its sibling caches (featurekit.cache.reuse)
+        path = tmp / f"run{next(counter)}" / "c.h5"
         t0 = time.perf_counter()
         extract(data, layers, hand, cache=path, weights="none", size=args.size, batch_size=16, progress=False,
                 executor=executor)
