@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from featurekit.models.architecture import make_small_input, normalize_arch, set
 from featurekit.models.layers import LayerTable
 from featurekit.models.preprocessing import Preprocessing
 from featurekit.models.registry import get_spec, table_for_model
-from featurekit.models.weights import load_model, resolve_model
+from featurekit.models.weights import load_model, quiet_meta_copies, resolve_model
 from featurekit.specs import Weights
 
 
@@ -72,15 +71,12 @@ def starting_point(config, class_names: list[str], *, seed: int | None = None) -
         raise FinetuneError(f"fine-tuning needs at least two classes, got {class_names}")
     choice = str(config.weights)
     weights = Weights.parse(config.weights, seed=seed)  # parsed once; a file is read once, here
-    with warnings.catch_warnings():  # the meta-device check of a checkpoint: per-tensor no-op warnings
-        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+    with quiet_meta_copies():  # the meta-device check of a checkpoint
         ref = resolve_model(spec.name, weights, seed=seed, size=config.size, mode=config.resize_mode)
-    # a featurekit checkpoint (arch and meta recorded), or None for ImageNet, random init and plain state_dicts
-    checkpoint = {"arch": ref.arch, "meta": ref.meta} if ref.arch is not None else None
-    if checkpoint is None and config.small_input and config.size is None:
-        raise FinetuneError("the small-input stem is meant for 28-64 px images: give the input size (--size)")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+        # a featurekit checkpoint (arch and meta recorded), or None for ImageNet, random init and plain state_dicts
+        checkpoint = {"arch": ref.arch, "meta": ref.meta} if ref.arch is not None else None
+        if checkpoint is None and config.small_input and config.size is None:
+            raise FinetuneError("the small-input stem is meant for 28-64 px images: give the input size (--size)")
         lm = ref.load()
     model = lm.model
     want = {"name": spec.name, "num_classes": num_classes, "head": config.head, "hidden": int(config.hidden),
@@ -137,8 +133,7 @@ def starting_point(config, class_names: list[str], *, seed: int | None = None) -
 def quiet_load_model(name: str, weights: str, **kw):
     """:func:`load_model` without torch's "copying ... to a meta parameter" warnings, which its
     meta-device validation pass of a checkpoint emits once per tensor (no-ops, not problems)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+    with quiet_meta_copies():
         return load_model(name, weights, **kw)
 
 

@@ -29,10 +29,8 @@ weights tag, the file's sha256 and the preprocessing of
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -56,7 +54,7 @@ from featurekit.models.timm_models import (
     timm_name,
     timm_spec,
 )
-from featurekit.models.weights import ModelRef, file_sha256, skip_init
+from featurekit.models.weights import ModelRef, file_sha256, quiet_meta_copies, skip_init
 from featurekit.specs import Weights
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -211,14 +209,6 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
     return _resolve_file(spec, Path(w.path), size, mode)
 
 
-@contextlib.contextmanager
-def _quiet_meta():
-    """Silence torch's per-tensor "copying ... to a meta parameter is a no-op" of a meta-device check."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
-        yield
-
-
 def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
     from featurekit.models.registry import layer_table as cached_table
 
@@ -248,7 +238,7 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
             _load_strict(model, obj["state_dict"], path)
             return model
 
-        with _quiet_meta():
+        with quiet_meta_copies():
             skeleton = skeleton_on("meta")
             _load_strict(skeleton, obj["state_dict"], path)
         table = table_for_model(skeleton, spec, pre.size, pre.channels)
@@ -258,7 +248,7 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path} does not hold a state_dict of tensors")
     pre = preprocessing(spec.name, size, mode)
-    with _quiet_meta(), torch.device("meta"):  # the file fits? checked before anything is computed
+    with quiet_meta_copies(), torch.device("meta"):  # the file fits? checked before anything is computed
         create(spec.name, size=pre.size, state_dict=dict(state), source=path)
 
     def file_builder():

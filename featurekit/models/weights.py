@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -121,6 +122,15 @@ def skip_init():
     finally:
         for name, fn in saved.items():
             setattr(nn.init, name, fn)
+
+
+@contextlib.contextmanager
+def quiet_meta_copies():
+    """Silence torch's per-tensor "copying from a non-meta parameter ... is a no-op" warnings,
+    which checking a state_dict against a ``meta``-device skeleton emits (no-ops, not problems)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
+        yield
 
 
 @contextlib.contextmanager
