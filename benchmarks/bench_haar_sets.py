@@ -76,7 +76,7 @@ def main(argv=None) -> None:
         for name, est in sets.items():
             before = path.stat().st_size if path.exists() else 0
             t0 = time.perf_counter()
-            res = extract(ds, [], [("haar", est)], cache=path, progress=False, batch_size=16)
+            res = extract(ds, [], [est], cache=path, progress=False, batch_size=16)
             t_extract = time.perf_counter() - t0
             grown = path.stat().st_size - before
             (spec,) = [s for s in res.specs if s.key == "haar"]
