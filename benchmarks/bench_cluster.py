@@ -6,7 +6,12 @@ Three ways to run the same work, each from a fresh cache file in a folder of its
 * ``local``   -- the local executor (today's behaviour);
 * ``dask 1w`` -- a ``LocalCluster`` of 1 worker process with as many threads as
   the machine has cores (the resources ``local`` has);
-* ``dask 2w`` -- a ``LocalCluster`` of 2 worker processes x 1 thread.
+* ``dask 2w`` -- a ``LocalCluster`` of 2 worker processes x 1 thread;
+
+the clusters as ``--scheduler local:N`` starts them (``featurekit.executors.local_cluster``:
+Dask's worker environment plus ``WORKER_ENVIRON``), and the same two with Dask's worker
+environment alone (``1w dask-env``, ``2w dask-env``: ``MALLOC_TRIM_THRESHOLD_`` without the
+mmap threshold), to show what that setting is worth.
 
 Work (BUSI benign + malignant from $FEATUREKIT_SHARED, every k-th image, mask ROI):
 
@@ -88,6 +93,7 @@ def main(argv=None) -> int:
     from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
     from featurekit.evaluation.crossval import cross_validate
     from featurekit.evaluation.features import CachedFeatures
+    from featurekit.executors import local_cluster
     from featurekit.extraction.pipeline import extract
 
     shared = Path(os.environ.get("FEATUREKIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -100,9 +106,11 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_cluster_"))
 
     clusters = {}
-    for name, (n, threads) in {"dask 1w": (1, cores), "dask 2w": (2, 1)}.items():
+    for name, (n, threads, make) in {
+            "dask 1w": (1, cores, local_cluster), "dask 2w": (2, 1, local_cluster),
+            "1w dask-env": (1, cores, LocalCluster), "2w dask-env": (2, 1, LocalCluster)}.items():
         t0 = time.perf_counter()
-        cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True, dashboard_address=":0")
+        cluster = make(n_workers=n, threads_per_worker=threads, processes=True, dashboard_address=":0")
         client = Client(cluster)
         warm(client)
         clusters[name] = (cluster, client)
@@ -158,15 +166,17 @@ def main(argv=None) -> int:
             for mname, ex in modes.items():
                 loads.append(os.getloadavg()[0])
                 best[(wname, mname)] = min(best[(wname, mname)], fn(ex))
-                print(f"  repeat {r + 1} {wname:<34} {mname:<8} {best[(wname, mname)]:7.2f} s (best so far); "
+                print(f"  repeat {r + 1} {wname:<34} {mname:<11} {best[(wname, mname)]:7.2f} s (best so far); "
                       f"load {load_average()}", flush=True)
 
     print(f"\nload average (1 min) during the runs: min {min(loads):.1f}, max {max(loads):.1f}")
-    print("| work | local s | dask 1w s | dask 2w s | 1w / local time | local / 2w (speed-up) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| work | local s | dask 1w s | dask 2w s | 1w / local time | local / 2w (speed-up) "
+          "| dask-env: 1w / local | dask-env: local / 2w |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for wname, _ in work:
-        t = [best[(wname, m)] for m in ("local", "dask 1w", "dask 2w")]
-        print(f"| {wname} | {t[0]:.2f} | {t[1]:.2f} | {t[2]:.2f} | {t[1] / t[0]:.2f} | {t[0] / t[2]:.2f}x |")
+        t = [best[(wname, m)] for m in ("local", "dask 1w", "dask 2w", "1w dask-env", "2w dask-env")]
+        print(f"| {wname} | {t[0]:.2f} | {t[1]:.2f} | {t[2]:.2f} | {t[1] / t[0]:.2f} | {t[0] / t[2]:.2f}x "
+              f"| {t[3] / t[0]:.2f} | {t[0] / t[4]:.2f}x |")
 
     for cluster, client in clusters.values():
         client.close()

@@ -10,8 +10,9 @@ writer, the run folder). Two exist:
     joblib's default backend on this machine's cores).
 :class:`DaskExecutor`
     Wraps a user-supplied :class:`dask.distributed.Client`: each call is one
-    Dask task (``client.submit``), results come back as tasks finish
-    (``as_completed``), the progress bar follows the cluster. Objects shared by
+    Dask task (``client.submit``; many short calls, such as the fits of a
+    cross-validation, are grouped a few tasks per worker thread), results come
+    back as tasks finish (``as_completed``), the progress bar follows the cluster. Objects shared by
     every call (a dataset, a featurizer, the cross-validation's ``X``) are
     scattered once to every worker (``broadcast=True``), not pickled into each
     task. A worker that dies takes its running tasks with it; the scheduler
@@ -25,7 +26,7 @@ The Python API never starts a cluster: pass a ``Client`` you made
 uses for ``--scheduler``: an address (``tcp://host:8786``), a scheduler file
 (as ``dask-scheduler --scheduler-file`` and dask-jobqueue write), or
 ``local:N`` -- a ``LocalCluster`` of N single-threaded worker processes that
-:func:`connect` starts and closes.
+:func:`connect` starts (:func:`local_cluster`) and closes.
 
 Inside a worker, :func:`exclusive_worker` makes heavy tasks (a CNN shard, a
 fine-tuning fold) take turns: one at a time per worker process, using all of
@@ -55,10 +56,22 @@ __all__ = [
     "exclusive_worker",
     "in_dask_worker",
     "EXECUTORS",
+    "GROUPS_PER_THREAD",
+    "WORKER_ENVIRON",
+    "local_cluster",
 ]
 
 #: the ``--executor`` choices
 EXECUTORS = ("local", "dask")
+#: tasks per worker thread when many small calls are grouped (``stream(..., small=True)``)
+GROUPS_PER_THREAD = 4
+#: environment of the worker processes featurekit starts (:func:`local_cluster`), on top of Dask's own
+#: ``distributed.nanny.pre-spawn-environ``. Dask sets ``MALLOC_TRIM_THRESHOLD_`` (freed memory goes back to the
+#: system early), which also pins glibc's mmap threshold at 128 KiB: every larger array -- an FFT tile, a
+#: batch of activations, a fold's matrix -- is then mapped and unmapped anew, page faults included (10-25 %
+#: slower handcrafted features and fits, benchmarks/README.md). A 32 MiB threshold keeps such arrays in the
+#: heap while the trimming stays. Give it to your own workers the same way (README, "On a cluster").
+WORKER_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20}
 
 _INSTALL = 'pip install "featurekit[cluster]"  (or: pip install "dask[distributed]")'
 
@@ -76,24 +89,27 @@ class Executor:
     is_local = True
 
     def stream(self, fn: Callable, items: Sequence[tuple], *, shared: Mapping[str, Any] | None = None,
-               name: str = "task", nested: bool | str = False) -> Iterator[tuple[int, Any]]:
+               name: str = "task", nested: bool | str = False, small: bool = False) -> Iterator[tuple[int, Any]]:
         """Yield ``(i, fn(*items[i], **shared))`` as the calls finish (any order).
 
         ``nested``: let joblib calls inside ``fn`` (a grid search's fits, an inner CV)
         fan out too -- on a cluster they become tasks of their own; ``"auto"``: only
         when the calls are too few to keep every worker thread busy twice over.
-        Locally nothing changes.
+        ``small``: the calls are many and short (the fits of a cross-validation): on a
+        cluster they are grouped, :data:`GROUPS_PER_THREAD` tasks per worker thread,
+        so that a task's own cost (scheduling, messages: milliseconds) does not weigh
+        on calls of a few milliseconds. Locally nothing changes.
         """
         raise NotImplementedError
 
     def map(self, fn: Callable, items: Sequence[tuple], *, shared: Mapping[str, Any] | None = None,
             progress: bool = False, desc: str | None = None, unit: str = "task",
-            nested: bool | str = False) -> list:
-        """``[fn(*args, **shared) for args in items]``, in order, with a progress bar."""
+            nested: bool | str = False, small: bool = False) -> list:
+        """``[fn(*args, **shared) for args in items]``, in order, with a progress bar (see :meth:`stream`)."""
         items = list(items)
         out: list = [None] * len(items)
         with _progress(len(items), progress, desc, unit) as bar:
-            for i, result in self.stream(fn, items, shared=shared, name=desc or unit, nested=nested):
+            for i, result in self.stream(fn, items, shared=shared, name=desc or unit, nested=nested, small=small):
                 out[i] = result
                 bar.update(1)
         return out
@@ -113,12 +129,12 @@ class LocalExecutor(Executor):
     def __init__(self, n_jobs: int | None = 1):
         self.n_jobs = n_jobs
 
-    def stream(self, fn, items, *, shared=None, name="task", nested=False):
+    def stream(self, fn, items, *, shared=None, name="task", nested=False, small=False):
         shared = dict(shared or {})
         for i, args in enumerate(items):
             yield i, fn(*args, **shared)
 
-    def map(self, fn, items, *, shared=None, progress=False, desc=None, unit="task", nested=False):
+    def map(self, fn, items, *, shared=None, progress=False, desc=None, unit="task", nested=False, small=False):
         items = list(items)
         if self.n_jobs is not None and self.n_jobs != 1 and len(items) > 1:
             from joblib import Parallel, delayed
@@ -176,12 +192,16 @@ class DaskExecutor(Executor):
         text = f"dask scheduler {info.get('address', '?')}: {len(workers)} workers, {threads} threads"
         return text + (f"; dashboard {dash}" if dash else "")
 
-    def stream(self, fn, items, *, shared=None, name="task", nested=False):
+    def stream(self, fn, items, *, shared=None, name="task", nested=False, small=False):
         from distributed import as_completed
 
         items = list(items)
+        threads = self.n_workers
         if nested == "auto":
-            nested = len(items) < 2 * self.n_workers
+            nested = len(items) < 2 * threads
+        n_tasks = min(len(items), GROUPS_PER_THREAD * threads) if small and not nested else len(items)
+        # every n_tasks-th call in one task: neighbouring calls (one pipeline's folds) spread over the tasks
+        groups = [list(range(k, len(items), n_tasks)) for k in range(n_tasks)]
         client = self.client
         token = uuid.uuid4().hex[:8]
         label = "".join(c if c.isalnum() else "-" for c in f"featurekit-{name}")
@@ -190,15 +210,16 @@ class DaskExecutor(Executor):
         common = client.scatter([dict(shared or {})], broadcast=True, hash=False)[0]
         futures, index = [], {}
         try:
-            for i, args in enumerate(items):
-                fut = client.submit(_apply, fn, tuple(args), common, bool(nested), key=f"{label}-{i}-{token}",
-                                    pure=False)
-                index[fut.key] = i
+            for k, group in enumerate(groups):
+                fut = client.submit(_apply, fn, [tuple(items[i]) for i in group], common, bool(nested),
+                                    key=f"{label}-{k}-{token}", pure=False)
+                index[fut.key] = group
                 futures.append(fut)
-            for fut in as_completed(futures):
-                result = fut.result()  # a task's exception is raised here, as it was raised there
+            # results gathered with the completions (no round trip per task); a task's exception is raised
+            # here, as it was raised there
+            for fut, results in as_completed(futures, with_results=True):
                 fut.release()
-                yield index[fut.key], result
+                yield from zip(index[fut.key], results)
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:
@@ -206,14 +227,15 @@ class DaskExecutor(Executor):
             common.release()
 
 
-def _apply(fn, args, shared, nested=False):
-    """Worker side of a task; ``nested``: joblib inside ``fn`` submits to the same cluster."""
+def _apply(fn, calls, shared, nested=False):
+    """Worker side of a task: ``fn`` on each call's arguments; ``nested``: joblib inside ``fn`` submits to the
+    same cluster."""
     if not nested:
-        return fn(*args, **shared)
+        return [fn(*args, **shared) for args in calls]
     from joblib import parallel_config
 
     with parallel_config(backend="dask", n_jobs=-1):  # the worker's client; joblib secedes while it waits
-        return fn(*args, **shared)
+        return [fn(*args, **shared) for args in calls]
 
 
 def as_executor(executor: Any = None, n_jobs: int | None = 1) -> Executor:
@@ -259,6 +281,22 @@ def _local_workers(text: str) -> int:
     return n
 
 
+def local_cluster(n_workers: int, threads_per_worker: int = 1, **kwargs):
+    """A ``dask.distributed.LocalCluster`` of ``n_workers`` processes with :data:`WORKER_ENVIRON` set in them.
+
+    What ``--scheduler local:N`` starts (single-threaded workers); ``kwargs`` go to ``LocalCluster``
+    (default ``dashboard_address=":0"``: any free port). The caller closes it.
+    """
+    distributed = _import_distributed()
+    import dask
+
+    kwargs.setdefault("dashboard_address", ":0")
+    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
+    with dask.config.set(environ):  # read by each nanny when it is made (restarts included)
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                        processes=True, **kwargs)
+
+
 @contextlib.contextmanager
 def connect(scheduler: str | None = None, *, timeout: float = 30.0,
             echo: Callable[[str], None] | None = None) -> Iterator[DaskExecutor]:
@@ -287,8 +325,7 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
         try:
             if scheduler.startswith("local:"):
                 n = _local_workers(scheduler.partition(":")[2])
-                cluster = stack.enter_context(distributed.LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"))
+                cluster = stack.enter_context(local_cluster(n))
                 client = stack.enter_context(distributed.Client(cluster, timeout=timeout))
             elif "://" in scheduler:
                 client = stack.enter_context(distributed.Client(scheduler, timeout=timeout))

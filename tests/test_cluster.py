@@ -25,7 +25,7 @@ from featurekit.cache import CacheWriter, FeatureCache
 from featurekit.cli import main
 from featurekit.data import load_dataset
 from featurekit.errors import ClusterError, DataError
-from featurekit.executors import DaskExecutor, LocalExecutor, as_executor, connect
+from featurekit.executors import GROUPS_PER_THREAD, WORKER_ENVIRON, DaskExecutor, LocalExecutor, as_executor, connect
 from featurekit.extraction.distributed import plan_shards
 from featurekit.extraction.pipeline import extract
 from featurekit.finetune import FinetuneConfig
@@ -160,6 +160,69 @@ def test_a_worker_killed_mid_extraction_changes_nothing(client, busi_files, loca
     assert killed and killed[0] not in client.run(os.getpid).values()
 
 
+def _count_decodes(client):
+    """Make every worker count its image decodes per file (returns a function reading the counts)."""
+    def install():
+        from collections import Counter
+
+        from featurekit.data import sources
+
+        if not hasattr(sources, "_decodes"):
+            original = sources.read_image
+
+            def counted(path):
+                sources._decodes.update([str(path)])
+                return original(path)
+
+            sources.read_image = counted
+        sources._decodes = Counter()
+
+    def read():
+        from featurekit.data import sources
+
+        return dict(sources._decodes)
+
+    client.run(install)
+
+    def total():
+        counts = {}
+        for per_worker in client.run(read).values():
+            for path, n in per_worker.items():
+                counts[path] = counts.get(path, 0) + n
+        return counts
+
+    return total
+
+
+def test_a_cluster_decodes_each_image_once_for_every_featurizer(client, busi_files, local_cache, tmp_path):
+    decodes = _count_decodes(client)
+    ds = _load(busi_files)
+    path = tmp_path / "once.h5"
+    extract(ds, LAYERS, ["glcm", "gabor"], cache=path, executor=client, shard_size=4, **SMALL)
+    counts = decodes()
+    # the CNN, GLCM and Gabor all computed every row, from one decoding of each image on the workers
+    assert len(counts) == len(ds) and set(counts.values()) == {1}
+    cache = FeatureCache(path)
+    assert {"glcm", "gabor"} <= set(cache.keys())
+    here = FeatureCache(local_cache)
+    for e in here.entries():  # the entries the local reference also holds: bit for bit
+        np.testing.assert_array_equal(here.get(e.key, entry_id=e.entry_id), cache.get(e.key, entry_id=e.entry_id))
+
+
+def test_skipping_a_bad_image_on_a_cluster_equals_local(client, busi_files, tmp_path, one_torch_thread):
+    root = tmp_path / "busi"
+    shutil.copytree(busi_files, root)
+    bad = root / "malignant" / "malignant (2).png"
+    bad.write_bytes(bad.read_bytes()[:300])  # truncated: the file hashes, its decoding fails mid-shard
+    kw = dict(SMALL, on_error="skip")
+    here = extract(_load(root), LAYERS, ["glcm"], cache=tmp_path / "here" / "c.h5", **kw)
+    there = extract(_load(root), LAYERS, ["glcm"], cache=tmp_path / "there" / "c.h5", executor=client,
+                    shard_size=4, **kw)
+    assert list(here.skipped) == ["malignant/malignant (2)"] and here.skipped == there.skipped
+    _assert_same_cache(here.cache.path, there.cache.path)
+    assert len(there.cache.ids) == len(here.cache.ids)
+
+
 def test_a_bad_image_on_a_worker_is_the_local_error(client, busi_files, tmp_path, capsys):
     root = tmp_path / "busi"
     shutil.copytree(busi_files, root)
@@ -194,8 +257,14 @@ def test_evaluate_on_a_cluster_equals_local(client, tmp_path):
                        labels=y)
     common = dict(classifiers=["logreg"], cv="3x2", fuse=["net/layer3+gabor"], n_boot=300)
     here = evaluate_features(cache.path, ["gabor", "net/layer3"], **common)
-    there = evaluate_features(cache.path, ["gabor", "net/layer3"], executor=client, **common)
+    from distributed import get_task_stream
+
+    with get_task_stream(client) as stream:
+        there = evaluate_features(cache.path, ["gabor", "net/layer3"], executor=client, **common)
     assert len(here.results) == 3 and len(here.predictions) == 3 * 2 * n
+    # 3 rows x 6 folds = 18 short fits, grouped into GROUPS_PER_THREAD tasks per worker thread
+    outer = {str(t["key"]) for t in stream.data if str(t["key"]).startswith("featurekit-cross-validation")}
+    assert len(outer) == GROUPS_PER_THREAD * 2
     cols = [c for c in here.results.columns if c != "seconds"]
     pd.testing.assert_frame_equal(here.results[cols], there.results[cols])
     pd.testing.assert_frame_equal(here.predictions, there.predictions)
@@ -243,10 +312,15 @@ def test_finetuning_cv_on_a_cluster_equals_local(client, one_torch_thread):
 def test_shards_are_whole_batches():
     batches = [(0, 4), (4, 8), (8, 12), (12, 16), (16, 18)]
     assert plan_shards(batches, 8) == [[(0, 4), (4, 8)], [(8, 12), (12, 16)], [(16, 18)]]
-    assert plan_shards(batches, 5) == [[(0, 4), (4, 8)], [(8, 12), (12, 16)], [(16, 18)]]
+    # the nearest whole batches: 4 rows are nearer 5 than 8 are; 4 + 2 is nearer than 4
+    assert plan_shards(batches, 5) == [[(0, 4)], [(4, 8)], [(8, 12)], [(12, 16), (16, 18)]]
+    assert plan_shards(batches, 6) == [[(0, 4), (4, 8)], [(8, 12), (12, 16)], [(16, 18)]]
     assert plan_shards(batches, 1) == [[b] for b in batches]
     # default: about 4 shards per worker thread
     assert len(plan_shards([(i, i + 1) for i in range(80)], None, n_workers=2)) == 8
+    # 160 rows in batches of 16 on 2 workers: 20 rows asked, one batch each (not two: 32 is further from 20)
+    assert plan_shards([(a, a + 16) for a in range(0, 160, 16)], None, n_workers=2) == \
+        [[(a, a + 16)] for a in range(0, 160, 16)]
     assert plan_shards([], 8) == []
     with pytest.raises(ClusterError):
         plan_shards(batches, 0)
@@ -271,6 +345,10 @@ def test_local_n_starts_and_closes_a_cluster():
     lines = []
     with connect("local:1", echo=lines.append) as ex:
         assert ex.n_workers == 1 and ex.map(abs, [(-3,), (4,)]) == [3, 4]
+        # its workers get featurekit's allocator setting on top of Dask's own
+        environ = list(ex.client.run(lambda: dict(os.environ)).values())[0]
+        assert all(environ.get(k) == str(v) for k, v in WORKER_ENVIRON.items())
+        assert "MALLOC_TRIM_THRESHOLD_" in environ
         cluster = ex.client.cluster
     assert "1 workers, 1 threads; dashboard http" in lines[0]
     assert cluster.status.name == "closed"

@@ -213,3 +213,25 @@ def test_non_finite_cached_rows_are_a_clear_error_naming_them(tmp_path):
     pipe = make_pipeline(CachedFeatures("gabor", cache=c.path), StandardScaler(), LogisticRegression())
     with pytest.raises(DataError, match="s004"):
         pipe.fit(ids, c.labels)
+
+
+def test_the_entry_is_resolved_once_per_file_version(tmp_path, monkeypatch):
+    from featurekit.cache import FeatureCache
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "c.h5"
+    make_cache(path, {"gabor": rng.normal(size=(12, 3))})
+    walks = []
+    find = FeatureCache.find
+    monkeypatch.setattr(FeatureCache, "find", lambda self, *a, **k: (walks.append(1), find(self, *a, **k))[1])
+    ids = np.array(FeatureCache(path).ids, dtype=object)
+    for _ in range(5):  # the fits of a cross-validation: one walk of the cache's metadata, not five
+        cf = clone(CachedFeatures("gabor", cache=path)).fit(ids)
+    assert len(walks) == 1 and cf.n_features_out_ == 3
+    # the file rewritten (another width, another dataset): resolved and read again, never the old answer
+    path.unlink()
+    other = rng.normal(size=(12, 5))
+    make_cache(path, {"gabor": other}, fingerprint="e" * 64)
+    cf = clone(cf).fit(ids)
+    assert len(walks) == 2 and cf.n_features_out_ == 5 and cf.fingerprint_ == "e" * 64
+    np.testing.assert_allclose(cf.transform(ids), other.astype(np.float32))

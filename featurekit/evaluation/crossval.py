@@ -408,7 +408,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     outs = as_executor(executor, n_jobs).map(
         _run_fold, tasks, shared=dict(X=X, y=y01, groups=g, youden=youden, youden_cv=youden_cv, seed=seed,
                                       keep=keep_estimators), progress=progress, desc="cross-validation", unit="fit",
-        nested="auto")
+        nested="auto", small=True)
 
     frames, seconds, fitted = [], {}, {}
     for o in outs:

@@ -18,7 +18,9 @@ they are made.
 Reading is memoised per process: the whole matrix of one cache entry is read
 once (keyed by file path, size, modification time and entry id) and rows are
 taken from memory afterwards, so a 5x3 cross-validation does not reopen the
-file 30 times. A cache file that is rewritten (new mtime) is read again.
+file 30 times; which entry a transformer names (its id, width and dataset) is
+resolved once per file version too. A cache file that is rewritten (new
+mtime) is read again.
 
 Rows holding NaN or infinite values are found when the entry is read; asking
 for one of them is a :class:`~featurekit.errors.DataError` naming the feature
@@ -69,6 +71,25 @@ def _file_version(cache: FeatureCache | str | os.PathLike) -> tuple[str, int, in
     except FileNotFoundError:
         raise CacheError(f"no feature cache at {path}") from None
     return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
+_RESOLVED: dict = {}
+
+
+def _resolution(cache: FeatureCache, key: str, entry_id: str | None, match: dict | None) -> tuple[str, int, str]:
+    """``(entry_id, dim, dataset fingerprint)`` of the entry a :class:`CachedFeatures` names (memoised per file
+    version, as the rows are: a cross-validation resolves the same entry in every fit, and walking the cache's
+    metadata costs more than a small fit)."""
+    memo_key = (_file_version(cache), key, entry_id, repr(sorted((match or {}).items())))
+    hit = _RESOLVED.get(memo_key)
+    if hit is None:
+        entry = cache.entry(key, entry_id) if entry_id is not None else cache.find(key, **(match or {}))
+        dim = int(entry.shape[1]) if len(entry.shape) > 1 else 1
+        hit = (entry.entry_id, dim, str(cache.meta.get("fingerprint", "")))
+        if len(_RESOLVED) >= 256:
+            _RESOLVED.clear()
+        _RESOLVED[memo_key] = hit
+    return hit
 
 
 def entry_feature_names(cache: FeatureCache | str | os.PathLike, key: str, entry_id: str) -> tuple | None:
@@ -148,13 +169,9 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
             raise CacheError(f"CachedFeatures({self.key!r}) needs cache=PATH")
         return self.cache if isinstance(self.cache, FeatureCache) else FeatureCache(self.cache)
 
-    def _resolve(self):
-        cache = self._cache()
-        if self.entry_id is not None:
-            entry = cache.entry(self.key, self.entry_id)
-        else:
-            entry = cache.find(self.key, **(self.match or {}))
-        return cache, entry
+    def _resolved(self) -> tuple[str, int, str]:
+        """``(entry_id, dim, dataset fingerprint)`` of the entry this transformer names."""
+        return _resolution(self._cache(), self.key, self.entry_id, self.match)
 
     def _rows(self, X) -> np.ndarray:
         ids = as_ids(X)
@@ -192,16 +209,14 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        cache, entry = self._resolve()
-        self.entry_id_ = entry.entry_id
-        names = entry_feature_names(cache, self.key, entry.entry_id)
-        dim = int(entry.shape[1]) if len(entry.shape) > 1 else 1
+        self.entry_id_, dim, fingerprint = self._resolved()
+        names = entry_feature_names(self._cache(), self.key, self.entry_id_)
         if not names or len(names) != dim:
             names = [f"{self.key}_{i}" for i in range(dim)]
         self.feature_names_out_ = np.asarray(names, dtype=object)
         self.n_features_out_ = dim
         self.n_features_in_ = 1
-        self.fingerprint_ = str(cache.meta.get("fingerprint", ""))
+        self.fingerprint_ = fingerprint
         self._rows(X)  # fail early on unknown ids
         return self
 

@@ -150,8 +150,7 @@ def early_fusion(blocks: Sequence[Any], cache=None, *, reduce: str | None = None
         kk = k.get(cf.key, 32) if isinstance(k, dict) else k
         if reduce == "select":
             try:
-                c, entry = cf._resolve()
-                kk = min(int(kk), int(entry.shape[1]))
+                kk = min(int(kk), cf._resolved()[1])
             except Exception:  # unknown dimension: SelectKBest validates at fit
                 pass
         parts.append((_block_name(cf, used), block_pipeline(cf, reduce=reduce, n_components=n_components,

@@ -19,12 +19,11 @@ decoded arrays to every featurizer that needs the row:
   so the values are those of separate runs, bit for bit;
 - errors: an image that cannot be decoded (or transformed) fails every batch
   that holds it. ``on_error="raise"`` raises its :class:`DataError` (naming
-  the file); ``on_error="skip"`` redoes the failing batch image by image, as
-  :func:`~featurekit.extraction.distributed.compute_batches` does for one
-  featurizer, and reports the bad image as ``(i, i + 1, reason)``.
+  the file); ``on_error="skip"`` redoes the failing batch image by image and reports
+  the bad image as ``(i, i + 1, reason)``.
 
-Only the local executor runs this way; on a Dask cluster each featurizer's
-shards decode their own images (:mod:`featurekit.extraction.distributed`).
+On a Dask cluster each task runs this pass over a shard of the cells
+(:mod:`featurekit.extraction.distributed`).
 """
 
 from __future__ import annotations

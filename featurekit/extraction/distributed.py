@@ -1,27 +1,32 @@
-"""One featurizer's batches, computed here or in shards on a Dask cluster.
+"""A run's featurizers computed here or, in shards of grid cells, on a Dask cluster.
 
-:func:`run_featurizer` is what the extraction loop iterates on a cluster, one
-featurizer after the other: ``(start, stop, {entry_id: rows})`` for every grid
-batch the cache writer planned. (Locally the extraction loop runs all
-featurizers of a run from one decoding pass instead,
-:mod:`featurekit.extraction.decode`; on a cluster each featurizer's shards
-decode their own images.) With the local executor it is exactly
-:meth:`featurizer.run`. With a
-:class:`~featurekit.executors.DaskExecutor` the batches are cut into *shards*
-(whole batches, about ``shard_size`` rows each), one Dask task per shard:
+:func:`run_jobs` is what the extraction loop iterates: ``(start, stop,
+{entry_id: rows})`` for every grid batch the cache writer planned, for every
+featurizer of the run. With the local executor it is exactly
+:func:`~featurekit.extraction.decode.run_together` (one decoding pass feeding
+every featurizer). With a :class:`~featurekit.executors.DaskExecutor` the grid
+cells of that pass (:func:`~featurekit.extraction.decode.plan_cells`) are cut
+into *shards* (whole cells, about ``shard_size`` rows each), one Dask task per
+shard, and each task runs the same decoding pass over its cells:
 
-- the dataset and the featurizer are scattered once to every worker; a worker
-  builds the featurizer's model on its first shard and keeps it for the rest
-  of the run (:meth:`CNNFeaturizer.load` memoises it in the worker's copy);
+- every featurizer of the run computes its batches of the shard's cells from
+  one decoding of each image, as locally: a cluster decodes no more than a
+  local run does, and each featurizer sees exactly the batches a local run
+  gives it, so every number is the local one, bit for bit;
+- the dataset and the featurizers are scattered once to every worker; a worker
+  builds a model on its first shard and keeps it for the rest of the run
+  (:meth:`CNNFeaturizer.load` memoises it in the worker's copy);
 - a worker runs one shard at a time with all its threads
-  (:func:`~featurekit.executors.exclusive_worker`): the hooks of the shared
-  model must not interleave;
+  (:func:`~featurekit.executors.exclusive_worker`): the hooks of a shared model
+  must not interleave;
 - finished shards stream back to the caller, whose single cache writer
-  journals each batch as today, so the lock, crash safety and resume hold, and
-  the batch grid -- hence every number -- is the one a local run uses. A
+  journals each batch as today, so the lock, crash safety and resume hold. A
   worker that dies mid-shard: Dask runs the shard again elsewhere. Workers read
-  images (and weights files) from their paths, so those must be on a file system
-  every worker sees; the cache is written only by the caller.
+  images (and weights files) from their paths, so those must be on a file
+  system every worker sees; the cache is written only by the caller;
+- ``on_error="skip"`` is decided on the worker, cell by cell, as locally (a
+  failing batch is redone image by image; the featurizers after it leave the
+  bad image out);
 - what a featurizer learns while computing (the sha256 of weights built on the
   worker, e.g. a random initialisation) is sent back with each shard and
   recorded in the caller's entry specs.
@@ -44,10 +49,11 @@ import math
 from typing import Iterator, Sequence
 
 from featurekit.devices import torch_device
-from featurekit.errors import ClusterError, DataError
+from featurekit.errors import ClusterError
 from featurekit.executors import as_executor, exclusive_worker
+from featurekit.extraction.decode import Cell, plan_cells, run_together
 
-__all__ = ["run_featurizer", "compute_batches", "plan_shards", "SHARDS_PER_WORKER", "MAX_SHARD_ROWS"]
+__all__ = ["run_jobs", "plan_shards", "shard_cells", "SHARDS_PER_WORKER", "MAX_SHARD_ROWS"]
 
 #: default shards per worker thread: enough to balance uneven images, few enough to amortise set-up
 SHARDS_PER_WORKER = 4
@@ -55,9 +61,32 @@ SHARDS_PER_WORKER = 4
 MAX_SHARD_ROWS = 1024
 
 
+def _group(sizes: Sequence[int], shard_size: int | None, n_workers: int) -> list[list[int]]:
+    """Consecutive item indices grouped into about ``shard_size`` rows each: a group is closed when it reaches
+    ``shard_size``, or before an item that would take it further past than it falls short."""
+    total = sum(sizes)
+    if shard_size is None:
+        shard_size = min(MAX_SHARD_ROWS, math.ceil(total / (SHARDS_PER_WORKER * max(1, n_workers))))
+    if int(shard_size) < 1:
+        raise ClusterError(f"shard_size must be a positive number of images, got {shard_size}")
+    groups, current, rows = [], [], 0
+    for k, size in enumerate(sizes):
+        if current and rows + size - shard_size > shard_size - rows:
+            groups.append(current)
+            current, rows = [], 0
+        current.append(k)
+        rows += size
+        if rows >= shard_size:
+            groups.append(current)
+            current, rows = [], 0
+    if current:
+        groups.append(current)
+    return groups
+
+
 def plan_shards(batches: Sequence[tuple[int, int]], shard_size: int | None = None,
                 n_workers: int = 1) -> list[list[tuple[int, int]]]:
-    """Consecutive grid batches grouped into shards of about ``shard_size`` rows.
+    """Consecutive grid batches grouped into shards of about ``shard_size`` rows (the nearest whole batches).
 
     A shard is made of whole batches (so the batch grid, hence the journal and
     the results, are those of a local run). ``shard_size=None``: about
@@ -65,23 +94,13 @@ def plan_shards(batches: Sequence[tuple[int, int]], shard_size: int | None = Non
     :data:`MAX_SHARD_ROWS` rows each.
     """
     batches = list(batches)
-    if not batches:
-        return []
-    total = sum(b - a for a, b in batches)
-    if shard_size is None:
-        shard_size = min(MAX_SHARD_ROWS, math.ceil(total / (SHARDS_PER_WORKER * max(1, n_workers))))
-    if int(shard_size) < 1:
-        raise ClusterError(f"shard_size must be a positive number of images, got {shard_size}")
-    shards, current, rows = [], [], 0
-    for a, b in batches:
-        current.append((a, b))
-        rows += b - a
-        if rows >= shard_size:
-            shards.append(current)
-            current, rows = [], 0
-    if current:
-        shards.append(current)
-    return shards
+    return [[batches[k] for k in group] for group in _group([b - a for a, b in batches], shard_size, n_workers)]
+
+
+def shard_cells(cells: Sequence[Cell], shard_size: int | None = None, n_workers: int = 1) -> list[list[Cell]]:
+    """Consecutive grid cells grouped into shards of about ``shard_size`` decoded rows (as :func:`plan_shards`)."""
+    cells = list(cells)
+    return [[cells[k] for k in group] for group in _group([len(c.rows) for c in cells], shard_size, n_workers)]
 
 
 def _adopt_worker_device(featurizer, device_request: str) -> None:
@@ -98,79 +117,67 @@ def _adopt_worker_device(featurizer, device_request: str) -> None:
         featurizer.device = here  # float32 as planned: featurizer.amp stays False
 
 
-def compute_batches(featurizer, dataset, batches: Sequence[tuple[int, int]], specs,
-                    on_error: str = "raise") -> Iterator[tuple[int, int, dict | str]]:
-    """``featurizer.run`` over ``batches``, in order; with ``on_error="skip"`` a failing batch is redone
-    image by image and each image that fails again is yielded as ``(i, i + 1, reason)``."""
-    remaining = list(batches)
-    while remaining:
-        done = 0
-        try:
-            for item in featurizer.run(dataset, remaining, specs):
-                yield item
-                done += 1
-            return
-        except DataError:
-            if on_error != "skip":
-                raise
-        start, stop = remaining[done]
-        for i in range(start, stop):
-            try:
-                yield from featurizer.run(dataset, [(i, i + 1)], specs)
-            except DataError as exc:
-                yield i, i + 1, str(exc)
-        remaining = remaining[done + 1:]
+def _run_shard(batches, specs, batch_size, device_request, on_error, featurizers, dataset):
+    """Worker side: one decoding pass over the shard's cells for every featurizer, and what they recorded.
 
-
-def _run_shard(batches, specs, device_request, on_error, featurizer, dataset):
-    """Worker side: every batch of one shard, and the attributes the featurizer recorded."""
+    ``batches[k]``, ``specs[k]``: featurizer ``k``'s batches in this shard and the entries to compute.
+    """
     with exclusive_worker():
-        _adopt_worker_device(featurizer, device_request)
-        out = list(compute_batches(featurizer, dataset, batches, specs, on_error))
-    return out, {s.entry_id: dict(s.attrs) for s in featurizer.specs}
+        for f in featurizers:
+            _adopt_worker_device(f, device_request)
+        jobs = list(zip(featurizers, batches, specs))
+        out = list(run_together(dataset, jobs, batch_size, on_error=on_error))
+    return out, {s.entry_id: dict(s.attrs) for f in featurizers for s in f.specs}
 
 
-def run_featurizer(featurizer, dataset, batches: Sequence[tuple[int, int]], specs, *, executor=None,
-                   shard_size: int | None = None, device: str = "auto",
-                   on_error: str = "raise") -> Iterator[tuple[int, int, dict | str]]:
-    """``featurizer.run(dataset, batches, specs)``, here or in shards on a cluster (module docstring).
+def run_jobs(jobs: Sequence[tuple], dataset, batch_size: int, *, executor=None, shard_size: int | None = None,
+             device: str = "auto", on_error: str = "raise") -> Iterator[tuple[int, int, dict | str]]:
+    """Every job's batches, here or in shards on a cluster (module docstring).
 
     Parameters
     ----------
-    featurizer : CNNFeaturizer or HandcraftedFeaturizer
+    jobs : list of (featurizer, batches, specs)
+        Each featurizer with the grid batches the cache writer planned for it and the entries to compute.
     dataset : Dataset
-    batches : list of (start, stop)
-        The grid batches the cache writer planned.
-    specs : list of EntrySpec
-        The entries to compute.
+    batch_size : int
+        The writer's grid.
     executor : None, "local", Executor or dask.distributed.Client
     shard_size : int, optional
-        Rows per Dask task (rounded up to whole batches); default: see :func:`plan_shards`.
+        Rows per Dask task (rounded up to whole grid cells); default: see :func:`plan_shards`.
     device : str
         The device the caller asked for (``"auto"`` lets each worker pick its own).
     on_error : {"raise", "skip"}
-        See :func:`compute_batches` (on a cluster, the worker redoes its failing batch).
+        See :func:`~featurekit.extraction.decode.run_together`.
 
     Yields
     ------
     (start, stop, {entry_id: ndarray}) or (i, i + 1, reason)
-        In grid order locally; in the order shards finish on a cluster. A
+        In grid order here; in the order shards finish on a cluster. A
         reason (str) in place of the rows: image ``i`` was skipped.
     """
     ex = as_executor(executor)
     if ex.is_local:
-        yield from compute_batches(featurizer, dataset, batches, specs, on_error)
+        yield from run_together(dataset, jobs, batch_size, on_error=on_error)
         return
-    if getattr(featurizer, "pool", None) == "none":
+    jobs = [(f, list(batches), list(specs)) for f, batches, specs in jobs if batches and specs]
+    if not jobs:
+        return
+    if any(getattr(f, "pool", None) == "none" for f, _, _ in jobs):
         raise ClusterError(
             "pool='none' (full activation maps) is not extracted on a cluster: every map would travel to the "
             "one cache writer (vgg16 block3_conv2 alone is 3.2 MB per image). Use a pooled mode "
             "(gap, gmp, gapgmp, spp) or run this extraction with the local executor")
-    shards = plan_shards(batches, shard_size, ex.n_workers)
-    items = [(shard, list(specs), str(device), on_error) for shard in shards]
-    by_id = {s.entry_id: s for s in getattr(featurizer, "specs", [])}
-    for _, (results, attrs) in ex.stream(_run_shard, items, shared={"featurizer": featurizer, "dataset": dataset},
-                                         name=getattr(featurizer, "description", "shard")):
+    featurizers = [f for f, _, _ in jobs]
+    # which featurizers take decoded arrays only matters to the decoding itself: here only the cells' rows count
+    cells = plan_cells([b for _, b, _ in jobs], batch_size, [False] * len(jobs))
+    items = []
+    for shard in shard_cells(cells, shard_size, ex.n_workers):
+        per_job = [[batch for cell in shard for batch in cell.batches[k]] for k in range(len(jobs))]
+        items.append((per_job, [specs for _, _, specs in jobs], batch_size, str(device), on_error))
+    by_id = {s.entry_id: s for f in featurizers for s in getattr(f, "specs", [])}
+    name = " + ".join(getattr(f, "description", "shard") for f in featurizers)
+    for _, (results, attrs) in ex.stream(_run_shard, items, shared={"featurizers": featurizers, "dataset": dataset},
+                                         name=name):
         for entry_id, values in attrs.items():
             if entry_id in by_id:
                 by_id[entry_id].attrs.update(values)

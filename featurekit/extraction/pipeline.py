@@ -14,8 +14,9 @@ that lack its rows; each CNN's own resize and normalisation run beside the
 decoding in DataLoader worker processes (:mod:`featurekit.extraction.decode`).
 Each featurizer still computes exactly the batches the cache writer planned
 for it, so the values are those of separate runs, bit for bit. On a Dask
-cluster (``executor``) each featurizer's shards are run in turn and decode
-their own images (:mod:`featurekit.extraction.distributed`).
+cluster (``executor``) the same pass runs in shards of grid cells, one task
+each, every featurizer computing its batches of the shard from one decoding
+(:mod:`featurekit.extraction.distributed`).
 
 Unreadable images. With ``on_error="raise"`` (the default) the first image
 that cannot be read or processed stops the run with a
@@ -42,9 +43,7 @@ from tqdm.auto import tqdm
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
 from featurekit.devices import PREPROCESS_CHOICES
 from featurekit.errors import DataError, FeaturekitError, LayerError
-from featurekit.executors import as_executor
-from featurekit.extraction.decode import run_together
-from featurekit.extraction.distributed import run_featurizer
+from featurekit.extraction.distributed import run_jobs
 from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
 
@@ -253,22 +252,16 @@ def _readable(dataset):
     return dataset.subset(keep), [(ids[i], why) for i, why in bad]
 
 
-def _run(jobs: list, dataset, writer, batch_size: int, progress: bool, *, executor=None, **where) -> None:
+def _run(jobs: list, dataset, writer, batch_size: int, progress: bool, **where) -> None:
     """Compute every job's batches into the journal; skipped images are recorded as such.
 
-    Here: one decoding pass for all featurizers (:func:`~featurekit.extraction.decode.run_together`), one
-    progress bar over the rows decoded. On a cluster: each featurizer's shards in turn (they decode their own).
+    One decoding pass for all featurizers, here or in shards of grid cells on a cluster
+    (:func:`~featurekit.extraction.distributed.run_jobs`); one progress bar over the rows decoded.
     """
-    if as_executor(executor).is_local:
-        rows = len({i for _, batches, _ in jobs for a, b in batches for i in range(a, b)})
-        desc = " + ".join(f.description for f, _, _ in jobs)
-        with _bar(rows, desc, progress) as bar:
-            _write(run_together(dataset, jobs, batch_size, on_error=writer.on_error), writer, bar)
-        return
-    for f, batches, specs in jobs:
-        with _bar(sum(b - a for a, b in batches), f.description, progress) as bar:
-            _write(run_featurizer(f, dataset, batches, specs, on_error=writer.on_error, executor=executor,
-                                  **where), writer, bar)
+    rows = len({i for _, batches, _ in jobs for a, b in batches for i in range(a, b)})
+    desc = " + ".join(f.description for f, _, _ in jobs)
+    with _bar(rows, desc, progress) as bar:
+        _write(run_jobs(jobs, dataset, batch_size, on_error=writer.on_error, **where), writer, bar)
 
 
 def _bar(total: int, desc: str, progress: bool):
