@@ -64,6 +64,7 @@ _LAZY = {
     # where the work runs (a Dask cluster: pass a dask.distributed.Client as executor=)
     "LocalExecutor": "featurekit.executors",
     "DaskExecutor": "featurekit.executors",
+    "local_cluster": "featurekit.executors",
     # fine-tuning
     "FinetuneConfig": "featurekit.finetune.config",
 }

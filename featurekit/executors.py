@@ -285,16 +285,16 @@ def local_cluster(n_workers: int, threads_per_worker: int = 1, **kwargs):
     """A ``dask.distributed.LocalCluster`` of ``n_workers`` processes with :data:`WORKER_ENVIRON` set in them.
 
     What ``--scheduler local:N`` starts (single-threaded workers); ``kwargs`` go to ``LocalCluster``
-    (default ``dashboard_address=":0"``: any free port). The caller closes it.
+    (default ``dashboard_address=":0"``: any free port; ``processes=True``). The caller closes it.
     """
     distributed = _import_distributed()
     import dask
 
     kwargs.setdefault("dashboard_address", ":0")
+    kwargs.setdefault("processes", True)
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
     with dask.config.set(environ):  # read by each nanny when it is made (restarts included)
-        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                        processes=True, **kwargs)
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, **kwargs)
 
 
 @contextlib.contextmanager
