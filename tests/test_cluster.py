@@ -359,3 +359,33 @@ def test_client_is_wrapped(client):
     assert isinstance(ex, DaskExecutor) and ex.n_workers == 2 and "2 workers" in ex.describe()
     assert ex.map(divmod, [(7, 2), (9, 4)], progress=False) == [(3, 1), (2, 1)]
     assert ex.map(pow, [(2,), (3,)], shared={"exp": 3}) == [8, 27]
+
+
+def test_a_worker_leaves_the_scattered_featurizers_as_sent(busi_files, monkeypatch):
+    """Dask may copy scattered data between workers at any time: a worker keeps its model beside them."""
+    import cloudpickle as pickle  # as Dask sends them
+
+    from featurekit.extraction.decode import plan_cells
+    from featurekit.extraction.distributed import _run_shard
+    from featurekit.extraction.pipeline import build_featurizers
+    from featurekit.models import weights
+
+    builds = []
+    load = weights.ModelRef.load
+    monkeypatch.setattr(weights.ModelRef, "load", lambda self: (builds.append(1), load(self))[1])
+    ds = _load(busi_files)
+    featurizers, _ = build_featurizers(LAYERS, ["glcm"], weights="none", size=64, num_workers=0)
+    sent = pickle.dumps(featurizers)
+    specs = [f.specs for f in featurizers]
+    cells = plan_cells([[(0, 4), (4, 8)]] * 2, 4, [False, True])
+    outs = []
+    for cell in cells:  # two shards of one run on this "worker"
+        batches = [list(cell.batches[0]), list(cell.batches[1])]
+        outs.append(_run_shard(batches, specs, 4, "auto", "raise", "run1", featurizers, ds))
+    assert len(builds) == 1  # the model built on the first shard serves the second
+    assert pickle.dumps(featurizers) == sent  # no model, no hooks, no recorded hash in what was scattered
+    assert featurizers[0].loaded is None and "weights_sha256" not in featurizers[0].specs[0].attrs
+    cnn_id = featurizers[0].specs[0].entry_id
+    assert all(attrs[cnn_id]["weights_sha256"] for _, attrs in outs)  # the hash comes back with each shard
+    _run_shard([[(8, 12)], []], specs, 4, "auto", "raise", "run2", featurizers, ds)
+    assert len(builds) == 2  # another run: its own model

@@ -14,8 +14,9 @@ shard, and each task runs the same decoding pass over its cells:
   local run does, and each featurizer sees exactly the batches a local run
   gives it, so every number is the local one, bit for bit;
 - the dataset and the featurizers are scattered once to every worker; a worker
-  builds a model on its first shard and keeps it for the rest of the run
-  (:meth:`CNNFeaturizer.load` memoises it in the worker's copy);
+  builds a model on its first shard and keeps it for the rest of the run, beside
+  the scattered featurizers, which stay as the caller sent them (Dask may copy
+  them between workers at any time: :func:`_task_featurizers`);
 - a worker runs one shard at a time with all its threads
   (:func:`~featurekit.executors.exclusive_worker`): the hooks of a shared model
   must not interleave;
@@ -45,7 +46,10 @@ afresh); more worker processes per machine decode in parallel.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import uuid
 from typing import Iterator, Sequence
 
 from featurekit.devices import torch_device
@@ -117,16 +121,47 @@ def _adopt_worker_device(featurizer, device_request: str) -> None:
         featurizer.device = here  # float32 as planned: featurizer.amp stays False
 
 
-def _run_shard(batches, specs, batch_size, device_request, on_error, featurizers, dataset):
+#: this worker's models of the current run: (run token, featurizer index) -> LoadedModel
+_WORKER_MODELS: dict = {}
+
+
+def _task_featurizers(featurizers, token: str) -> list:
+    """This task's copies of the scattered featurizers, with the models this worker built for the run.
+
+    The scattered objects themselves are never changed on a worker: Dask may copy them to another
+    worker at any time (its active memory manager drops surplus replicas; a worker that lacks one
+    fetches it from a peer), and a copy taken from an object holding a model would carry the model
+    (hundreds of MB) and the forward hooks of an extraction running with it -- hooks that would then
+    fire, and stop the forward pass, inside the other worker's extraction.
+    """
+    for key in [key for key in _WORKER_MODELS if key[0] != token]:  # one run's models at a time
+        del _WORKER_MODELS[key]
+    copies = []
+    for k, f in enumerate(featurizers):
+        f = copy.copy(f)
+        # what the copy records (the hash of the weights it builds) goes into specs of its own
+        f.specs = [dataclasses.replace(s, attrs=dict(s.attrs)) for s in f.specs]
+        if hasattr(f, "loaded"):
+            f.loaded = _WORKER_MODELS.get((token, k))  # load() records its hash in the copy's specs
+        copies.append(f)
+    return copies
+
+
+def _run_shard(batches, specs, batch_size, device_request, on_error, token, featurizers, dataset):
     """Worker side: one decoding pass over the shard's cells for every featurizer, and what they recorded.
 
-    ``batches[k]``, ``specs[k]``: featurizer ``k``'s batches in this shard and the entries to compute.
+    ``batches[k]``, ``specs[k]``: featurizer ``k``'s batches in this shard and the entries to compute;
+    ``token``: the run (the worker keeps its models for the run's later shards).
     """
     with exclusive_worker():
+        featurizers = _task_featurizers(featurizers, token)
         for f in featurizers:
             _adopt_worker_device(f, device_request)
         jobs = list(zip(featurizers, batches, specs))
         out = list(run_together(dataset, jobs, batch_size, on_error=on_error))
+        for k, f in enumerate(featurizers):
+            if getattr(f, "loaded", None) is not None:
+                _WORKER_MODELS[(token, k)] = f.loaded
     return out, {s.entry_id: dict(s.attrs) for f in featurizers for s in f.specs}
 
 
@@ -170,10 +205,10 @@ def run_jobs(jobs: Sequence[tuple], dataset, batch_size: int, *, executor=None, 
     featurizers = [f for f, _, _ in jobs]
     # which featurizers take decoded arrays only matters to the decoding itself: here only the cells' rows count
     cells = plan_cells([b for _, b, _ in jobs], batch_size, [False] * len(jobs))
-    items = []
+    items, token = [], uuid.uuid4().hex
     for shard in shard_cells(cells, shard_size, ex.n_workers):
         per_job = [[batch for cell in shard for batch in cell.batches[k]] for k in range(len(jobs))]
-        items.append((per_job, [specs for _, _, specs in jobs], batch_size, str(device), on_error))
+        items.append((per_job, [specs for _, _, specs in jobs], batch_size, str(device), on_error, token))
     by_id = {s.entry_id: s for f in featurizers for s in getattr(f, "specs", [])}
     name = " + ".join(getattr(f, "description", "shard") for f in featurizers)
     for _, (results, attrs) in ex.stream(_run_shard, items, shared={"featurizers": featurizers, "dataset": dataset},

@@ -126,8 +126,8 @@ class CNNFeaturizer:
     def load(self) -> LoadedModel:
         if self.loaded is None:
             self.loaded = self.ref.load()
-            for spec in self.specs:  # the hash of what was actually built (random init included)
-                spec.attrs["weights_sha256"] = self.loaded.weights_sha256
+        for spec in self.specs:  # the hash of what was actually built (random init included)
+            spec.attrs["weights_sha256"] = self.loaded.weights_sha256
         return self.loaded
 
     def input_transform(self):
