@@ -128,6 +128,12 @@ def _count_model_builds(client):
     return lambda: client.run(read)
 
 
+def _models_held():
+    from featurekit.extraction import distributed
+
+    return len(distributed._WORKER_MODELS)
+
+
 def test_extraction_on_a_cluster_equals_local_bit_for_bit(client, busi_files, local_cache, tmp_path):
     builds = _count_model_builds(client)
     path = tmp_path / "dask.h5"
@@ -137,6 +143,8 @@ def test_extraction_on_a_cluster_equals_local_bit_for_bit(client, busi_files, lo
     # 3 shards of the CNN on 2 workers: each worker built the model at most once
     assert all(n <= 1 for n in builds().values()) and sum(builds().values()) >= 1
     assert not FeatureCache(path).journal_dir.exists()
+    # and freed it when the run ended
+    assert set(client.run(_models_held).values()) == {0}
 
 
 def test_a_worker_killed_mid_extraction_changes_nothing(client, busi_files, local_cache, tmp_path, monkeypatch):

@@ -14,9 +14,10 @@ shard, and each task runs the same decoding pass over its cells:
   local run does, and each featurizer sees exactly the batches a local run
   gives it, so every number is the local one, bit for bit;
 - the dataset and the featurizers are scattered once to every worker; a worker
-  builds a model on its first shard and keeps it for the rest of the run, beside
-  the scattered featurizers, which stay as the caller sent them (Dask may copy
-  them between workers at any time: :func:`_task_featurizers`);
+  builds a model on its first shard and keeps it for the rest of the run (and
+  frees it when the run ends), beside the scattered featurizers, which stay as
+  the caller sent them (Dask may copy them between workers at any time:
+  :func:`_task_featurizers`);
 - a worker runs one shard at a time with all its threads
   (:func:`~featurekit.executors.exclusive_worker`): the hooks of a shared model
   must not interleave;
@@ -46,6 +47,7 @@ afresh); more worker processes per machine decode in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -211,9 +213,28 @@ def run_jobs(jobs: Sequence[tuple], dataset, batch_size: int, *, executor=None, 
         items.append((per_job, [specs for _, _, specs in jobs], batch_size, str(device), on_error, token))
     by_id = {s.entry_id: s for f in featurizers for s in getattr(f, "specs", [])}
     name = " + ".join(getattr(f, "description", "shard") for f in featurizers)
-    for _, (results, attrs) in ex.stream(_run_shard, items, shared={"featurizers": featurizers, "dataset": dataset},
-                                         name=name):
-        for entry_id, values in attrs.items():
-            if entry_id in by_id:
-                by_id[entry_id].attrs.update(values)
-        yield from results
+    try:
+        for _, (results, attrs) in ex.stream(_run_shard, items, shared={"featurizers": featurizers,
+                                                                         "dataset": dataset}, name=name):
+            for entry_id, values in attrs.items():
+                if entry_id in by_id:
+                    by_id[entry_id].attrs.update(values)
+            yield from results
+    finally:
+        _forget_run(ex, token)
+
+
+def _drop_models(token: str) -> int:
+    """Worker side: drop the run's models (returns how many)."""
+    keys = [key for key in _WORKER_MODELS if key[0] == token]
+    for key in keys:
+        del _WORKER_MODELS[key]
+    return len(keys)
+
+
+def _forget_run(ex, token: str) -> None:
+    """The run is over: its workers free its models (best effort: a worker that is gone holds none)."""
+    client = getattr(ex, "client", None)
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.run(_drop_models, token)
