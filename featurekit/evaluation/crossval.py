@@ -345,11 +345,11 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     n_jobs : int
         Parallel fold fits (joblib); 1 = sequential.
     executor : None, "local", Executor or dask.distributed.Client
-        Where the fits run: here (default; ``n_jobs`` applies), or one task per
-        (estimator, outer fold) on a Dask cluster (:mod:`featurekit.executors`), its
-        search and Youden inner fits inside it -- or, when those tasks are fewer than
-        twice the cluster's threads, fanned out as tasks of their own. Same seeds, same
-        results.
+        Where the fits run: here (default; ``n_jobs`` applies), or on a Dask cluster
+        (:mod:`featurekit.executors`): each (estimator, outer fold) fit with its search
+        and Youden inner fits inside it, the fits grouped a few tasks per worker thread
+        -- or, when they are fewer than twice the cluster's threads, one task each with
+        their inner fits fanned out as tasks of their own. Same seeds, same results.
     keep_estimators : bool
         Keep every fitted fold model in :attr:`Evaluation.estimators`.
     compare : bool
