@@ -227,6 +227,27 @@ class DaskExecutor(Executor):
             common.release()
 
 
+class _StartedOnUse(DaskExecutor):
+    """A :class:`DaskExecutor` whose cluster is started by ``start()`` when a task first needs it."""
+
+    def __init__(self, start: Callable[[], Any]):
+        self._start, self._client = start, None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self._start()
+        return self._client
+
+    @property
+    def started(self) -> bool:
+        """Whether the cluster was started (some work needed it)."""
+        return self._client is not None
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self._client!r})" if self.started else "DaskExecutor(<local cluster, not started>)"
+
+
 def _apply(fn, calls, shared, nested=False):
     """Worker side of a task: ``fn`` on each call's arguments; ``nested``: joblib inside ``fn`` submits to the
     same cluster."""
@@ -306,13 +327,14 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
     ----------
     scheduler : str, optional
         ``tcp://host:8786`` (any Dask address), the path of a scheduler file,
-        or ``local:N`` (start a ``LocalCluster`` of N worker processes with one
-        thread each, closed on exit). ``None``: Dask's configured
-        ``scheduler-address`` (``$DASK_SCHEDULER_ADDRESS``).
+        or ``local:N`` (a ``LocalCluster`` of N worker processes with one
+        thread each, started when a task first needs it -- a command with
+        nothing to compute starts none -- and closed on exit). ``None``: Dask's
+        configured ``scheduler-address`` (``$DASK_SCHEDULER_ADDRESS``).
     timeout : float
         Seconds to wait for the scheduler.
     echo : callable, optional
-        Receives one line describing the cluster and its dashboard.
+        Receives one line describing the cluster and its dashboard (``local:N``: once started).
     """
     distributed = _import_distributed()
     import dask
@@ -322,12 +344,23 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
         raise ClusterError("--executor dask needs a cluster: --scheduler (finetune: --dask-scheduler) "
                            "tcp://HOST:8786, a SCHEDULER_FILE.json or local:N (or set DASK_SCHEDULER_ADDRESS)")
     with contextlib.ExitStack() as stack:
+        if scheduler.startswith("local:"):
+            n = _local_workers(scheduler.partition(":")[2])
+
+            def start():
+                try:
+                    cluster = stack.enter_context(local_cluster(n))
+                    client = stack.enter_context(distributed.Client(cluster, timeout=timeout))
+                except (OSError, TimeoutError) as exc:
+                    raise ClusterError(f"cannot start a local Dask cluster of {n} workers: {exc}") from exc
+                if echo is not None:
+                    echo(DaskExecutor(client).describe())
+                return client
+
+            yield _StartedOnUse(start)  # a command with nothing to compute starts no cluster
+            return
         try:
-            if scheduler.startswith("local:"):
-                n = _local_workers(scheduler.partition(":")[2])
-                cluster = stack.enter_context(local_cluster(n))
-                client = stack.enter_context(distributed.Client(cluster, timeout=timeout))
-            elif "://" in scheduler:
+            if "://" in scheduler:
                 client = stack.enter_context(distributed.Client(scheduler, timeout=timeout))
             else:
                 path = Path(scheduler)

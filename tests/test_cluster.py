@@ -352,7 +352,9 @@ def test_choosing_an_executor():
 def test_local_n_starts_and_closes_a_cluster():
     lines = []
     with connect("local:1", echo=lines.append) as ex:
+        assert not ex.started and not lines  # started by the first work that needs it
         assert ex.n_workers == 1 and ex.map(abs, [(-3,), (4,)]) == [3, 4]
+        assert ex.started
         # its workers get featurekit's allocator setting on top of Dask's own
         environ = list(ex.client.run(lambda: dict(os.environ)).values())[0]
         assert all(environ.get(k) == str(v) for k, v in WORKER_ENVIRON.items())
@@ -360,6 +362,20 @@ def test_local_n_starts_and_closes_a_cluster():
         cluster = ex.client.cluster
     assert "1 workers, 1 threads; dashboard http" in lines[0]
     assert cluster.status.name == "closed"
+
+
+def test_a_cached_extract_starts_no_cluster(busi_files, local_cache, tmp_path, monkeypatch, capsys):
+    from featurekit import executors
+
+    path = tmp_path / "c.h5"
+    shutil.copy(local_cache, path)
+    started = []
+    monkeypatch.setattr(executors, "local_cluster", lambda *a, **k: started.append(a) or 1 / 0)
+    args = ["extract", str(busi_files), "--classes", "benign,malignant", "--positive", "malignant", "--roi", "mask",
+            "--layers", LAYERS[0], "--handcrafted", "glcm", "--weights", "none", "--size", "64", "--batch-size",
+            "4", "--cache", str(path), "--scheduler", "local:2"]
+    assert main(args) == 0
+    assert not started and "reused" in capsys.readouterr().out
 
 
 def test_client_is_wrapped(client):

@@ -26,7 +26,7 @@ def add_executor_arguments(p: argparse.ArgumentParser, *, shards: bool = True) -
                         "default: $DASK_SCHEDULER_ADDRESS")
     if shards:
         g.add_argument("--shard-size", type=int, default=None, metavar="N",
-                       help="images per extraction task on a cluster, rounded up to whole batches "
+                       help="images per extraction task on a cluster, to the nearest whole batches "
                             "(default: about 4 tasks per worker thread, at most 1024 images)")
 
 
