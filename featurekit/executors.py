@@ -336,10 +336,11 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
     echo : callable, optional
         Receives one line describing the cluster and its dashboard (``local:N``: once started).
     """
-    distributed = _import_distributed()
-    import dask
+    if not scheduler:
+        _import_distributed()
+        import dask
 
-    scheduler = scheduler or dask.config.get("scheduler-address", None)
+        scheduler = dask.config.get("scheduler-address", None)
     if not scheduler:
         raise ClusterError("--executor dask needs a cluster: --scheduler (finetune: --dask-scheduler) "
                            "tcp://HOST:8786, a SCHEDULER_FILE.json or local:N (or set DASK_SCHEDULER_ADDRESS)")
@@ -348,6 +349,7 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
             n = _local_workers(scheduler.partition(":")[2])
 
             def start():
+                distributed = _import_distributed()  # not even imported by a command with nothing to compute
                 try:
                     cluster = stack.enter_context(local_cluster(n))
                     client = stack.enter_context(distributed.Client(cluster, timeout=timeout))
@@ -359,6 +361,7 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
 
             yield _StartedOnUse(start)  # a command with nothing to compute starts no cluster
             return
+        distributed = _import_distributed()
         try:
             if "://" in scheduler:
                 client = stack.enter_context(distributed.Client(scheduler, timeout=timeout))
