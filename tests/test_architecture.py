@@ -132,6 +132,20 @@ def test_a_fully_cached_extract_imports_neither_torch_nor_sklearn(cached_folder)
     assert "reused" in proc.stdout and "computed" not in proc.stdout
 
 
+def test_computing_handcrafted_features_never_imports_torch(cached_folder, tmp_path):
+    _, data, _ = cached_folder
+    proc = _run_without_torch(f"""
+        from featurekit.cli import main
+        assert main(["extract", {str(data)!r}, "--positive", "malignant", "--handcrafted", "gabor,glcm,haar",
+                     "--cache", {str(tmp_path / "hand.h5")!r}, "--quiet"]) == 0
+    """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "IMPORTED False" in proc.stdout, proc.stdout  # the one decoding pass needs torch only for CNNs
+    from featurekit.cache import FeatureCache
+
+    assert sorted(FeatureCache(tmp_path / "hand.h5").keys()) == ["gabor", "glcm", "haar"]
+
+
 def test_a_changed_request_is_not_answered_from_the_memo(cached_folder, tmp_path):
     root, data, args = cached_folder
     # its own copy of the cache (and memo): the module's cache stays as the other tests expect it

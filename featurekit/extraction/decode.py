@@ -152,10 +152,10 @@ def _decoded(decoder: CellDecoder, cells: list[Cell], workers: int, pin: bool) -
                                             persistent_workers=False))
 
 
-def _batch_input(decoded: dict, k: int, j: int, a: int, b: int, stack=None):
+def _batch_input(decoded: dict, k: int, j: int, a: int, b: int, stack):
     """Featurizer ``k``'s ``j``-th batch ``a:b`` of the cell: ``take(start, stop)`` (the input of consecutive
     rows of it) and ``{row: reason}`` for its rows that failed to decode or transform; ``stack``: how
-    featurizer ``k`` stacks its inputs (:func:`stack_of`)."""
+    featurizer ``k`` stacks its inputs (:func:`stack_of`; None for one that takes arrays)."""
     inputs = decoded["inputs"][k]
     if inputs is None:
         arrays = decoded["arrays"]
@@ -163,7 +163,6 @@ def _batch_input(decoded: dict, k: int, j: int, a: int, b: int, stack=None):
         return lambda s, e: ([arrays[i][0] for i in range(s, e)], [arrays[i][1] for i in range(s, e)]), failed
     x, failed = inputs[j]
     if failed:
-        stack = stack or stack_of(None)
         return lambda s, e: stack([x[i] for i in range(s, e)]), failed
     return lambda s, e: x[s - a:e - a], {}
 
@@ -231,6 +230,8 @@ def run_together(dataset, jobs: Sequence[tuple], batch_size: int,
     with contextlib.ExitStack() as stack:
         computes = [stack.enter_context(f.session(dataset, batches, specs)) for f, batches, specs in jobs]
         transforms = [f.input_transform() for f, _, _ in jobs]
+        # how each CNN stacks its inputs (none for the handcrafted families: they need no torch)
+        stacks = [None if t is None else stack_of(t) for t in transforms]
         cells = plan_cells([b for _, b, _ in jobs], batch_size, [t is None for t in transforms])
         decoder = CellDecoder(dataset, transforms, masks=any(t is None for t in transforms))
         workers = max((getattr(f, "num_workers", 0) for (f, _, _), t in zip(jobs, transforms) if t is not None),
@@ -240,7 +241,7 @@ def run_together(dataset, jobs: Sequence[tuple], batch_size: int,
             skipped: set[int] = set()
             for k, compute in enumerate(computes):
                 for j, (a, b) in enumerate(cell.batches[k]):
-                    take, failed = _batch_input(decoded, k, j, a, b, stack_of(transforms[k]))
+                    take, failed = _batch_input(decoded, k, j, a, b, stacks[k])
                     for start, stop in _cut(a, b, skipped):
                         for item in _batch(compute, take, failed, start, stop, on_error):
                             if isinstance(item[2], str):
