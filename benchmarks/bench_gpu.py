@@ -55,6 +55,7 @@ from bench_extract import images, timed  # noqa: E402
 from bench_handcrafted import load_busi, rel_diff, shared_root  # noqa: E402
 
 from featurekit.extraction.activations import ActivationExtractor  # noqa: E402
+from featurekit.extraction.decode import run_together  # noqa: E402
 from featurekit.extraction.pipeline import build_featurizers  # noqa: E402
 
 #: (layer spec, input size): the issue's three models
@@ -120,7 +121,7 @@ def cnn_rows(spec: str, size: int, args, device, ds) -> list[dict]:
                 sync(device)
 
             def loop(f):
-                return lambda: [None for _ in f.run(data, grid, f.specs)]
+                return lambda: [None for _ in run_together(data, [(f, grid, f.specs)], batch)]
 
             row = {"model": spec.split(":")[0], "size": size, "batch": batch, "amp": amp, "n": n,
                    "workers": runs["host"].num_workers, "busy": min(runs["host"].num_workers, len(grid)) or 1,

@@ -1,29 +1,25 @@
 """Featurizers: turn batches of dataset rows into cache entries.
 
 A featurizer declares the :class:`~featurekit.cache.EntrySpec` s it produces
-and yields ``(start, stop, {entry_id: rows})`` for the grid batches it is
-asked for (:meth:`run`, decoding its own images), or computes batches decoded
-once for every featurizer of a run (:meth:`input_transform`, :meth:`session`;
-see :mod:`featurekit.extraction.decode`). :class:`CNNFeaturizer` computes every requested layer of one model
-in one forward pass per batch; the handcrafted families are in
-:mod:`featurekit.extraction.texture` (no torch there).
+and computes the grid batches it is asked for from images decoded once for
+every featurizer of a run (:meth:`input_transform`, :meth:`session`; the pass
+is :func:`featurekit.extraction.decode.run_together`). :class:`CNNFeaturizer`
+computes every requested layer of one model in one forward pass per batch; the
+handcrafted families are in :mod:`featurekit.extraction.texture` (no torch there).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 
 from featurekit.devices import check_workers, resolve_precision, resolve_preprocess, torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
-from featurekit.errors import DataError, FeaturekitError
 from featurekit.extraction.activations import ActivationExtractor
-from featurekit.extraction.decode import stack_of
 from featurekit.extraction.pooling import LARGE_DIM, layer_dim
 from featurekit.models.layers import Layer
 from featurekit.models.memory import check_memory
@@ -45,29 +41,6 @@ def default_workers(cuda: bool = False) -> int:
     on small machines (cores - 1, at most 4); on CUDA every core but the one driving the GPU decodes."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(0, cores - 1) if cuda else min(4, max(0, cores - 1))
-
-
-class _Images(torch.utils.data.Dataset):
-    """Dataset rows -> preprocessed tensors; errors travel back as text, not tracebacks."""
-
-    def __init__(self, dataset, preprocessing):
-        self.dataset, self.preprocessing = dataset, preprocessing
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        try:
-            return i, self.preprocessing(self.dataset.image(i)), None
-        except FeaturekitError as exc:
-            return i, None, str(exc)
-
-
-def _collate(items, stack=torch.stack):
-    errors = [err for _, _, err in items if err is not None]
-    if errors:
-        return None, errors
-    return stack([x for _, x, _ in items]), None
 
 
 class CNNFeaturizer:
@@ -167,20 +140,3 @@ class CNNFeaturizer:
                 return {wanted[name]: t.float().cpu().numpy() for name, t in out.items()}
 
             yield compute
-
-    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
-        wanted = {s.params["layer"] for s in specs}
-        if not batches or not any(layer.name in wanted for layer in self.layers):
-            return
-        with self.session(dataset, batches, specs) as compute:
-            transform = self.input_transform()
-            loader = torch.utils.data.DataLoader(
-                _Images(dataset, transform),
-                batch_sampler=[list(range(a, b)) for a, b in batches],
-                num_workers=self.num_workers, collate_fn=functools.partial(_collate, stack=stack_of(transform)),
-                pin_memory=self.device.type == "cuda", persistent_workers=False,
-            )
-            for (start, stop), (x, errors) in zip(batches, loader):
-                if errors:
-                    raise DataError(errors[0])
-                yield start, stop, compute(start, x)

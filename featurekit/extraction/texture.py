@@ -7,7 +7,7 @@ run of handcrafted features -- and a fully cached one -- never imports torch.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -69,11 +69,3 @@ class HandcraftedFeaturizer:
             return {entry_id: np.asarray(values, dtype=np.float32)}
 
         yield compute
-
-    def run(self, dataset, batches: Batches, specs: Sequence[EntrySpec]) -> Iterator[tuple[int, int, dict]]:
-        if not specs:
-            return
-        with self.session(dataset, batches, specs) as compute:
-            for start, stop in batches:
-                samples = [dataset[i] for i in range(start, stop)]  # image and mask from one decode
-                yield start, stop, compute(start, ([s.image for s in samples], [s.mask for s in samples]))
