@@ -172,8 +172,9 @@ class DaskExecutor(Executor):
     @property
     def n_workers(self) -> int:
         """Worker threads of the cluster now (at least 1)."""
+        client = self.client  # outside the try: a cluster that cannot start says so once, here
         try:
-            return max(1, sum(self.client.nthreads().values()))
+            return max(1, sum(client.nthreads().values()))
         except Exception:  # a cluster still starting its workers
             return 1
 

@@ -413,3 +413,18 @@ def test_a_worker_leaves_the_scattered_featurizers_as_sent(busi_files, monkeypat
     assert all(attrs[cnn_id]["weights_sha256"] for _, attrs in outs)  # the hash comes back with each shard
     _run_shard([[(8, 12)], []], specs, 4, "auto", "raise", "run2", featurizers, ds)
     assert len(builds) == 2  # another run: its own model
+
+
+def test_a_local_cluster_that_cannot_start_is_one_clear_error(monkeypatch):
+    from featurekit import executors
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("no free port")
+
+    monkeypatch.setattr(executors, "local_cluster", refuse)
+    with connect("local:2") as ex, pytest.raises(ClusterError, match="cannot start a local Dask cluster.*no free port"):
+        ex.map(abs, [(-1,), (2,)])
+    assert len(attempts) == 1  # tried once, not again behind n_workers' guard
