@@ -173,3 +173,27 @@ def test_attributes_not_written_by_featurekit(made, where, value):
         assert [e.entry_id for e in cache.entries()] == [first.entry_id]
         np.testing.assert_array_equal(cache.get("glcm", entry_id=first.entry_id), values[first.entry_id])
     assert not Path(__file__).with_name("_evil_ran").exists()
+
+
+def test_damaged_feature_names_make_extract_rebuild_the_entry(made, capsys):
+    """One check decides for `cache verify`, for extract's reuse and for reads: a flipped byte in an
+    entry's feature names is damage everywhere, and extract rebuilds the entry (no verify/extract loop)."""
+    ds, path, first, second, values = made
+    names = FeatureCache(path).feature_names("glcm", entry_id=first.entry_id)
+    with h5py.File(path, "r") as f:
+        chunk = f[f"feature_names/glcm/{first.entry_id}"].id.get_chunk_info(0)
+    raw = path.read_bytes()
+    at = chunk.byte_offset + chunk.size // 2
+    _patch(path, at, bytes([raw[at] ^ 0x01]))
+    assert main(["cache", "verify", str(path)]) == 1
+    assert f"{first.entry_id}] is damaged" in capsys.readouterr().out
+    with pytest.raises(CacheError, match="feature names"):
+        FeatureCache(path).get("glcm", entry_id=first.entry_id)  # a whole read checks the names too
+    with pytest.warns(UserWarning, match="recomputing"):
+        result = _two_entries(ds, path)
+    assert [s.entry_id for s in result.computed] == [first.entry_id]
+    assert [s.entry_id for s in result.reused] == [second.entry_id]
+    cache = FeatureCache(path)
+    assert cache.feature_names("glcm", entry_id=first.entry_id) == names
+    np.testing.assert_array_equal(cache.get("glcm", entry_id=first.entry_id), values[first.entry_id])
+    assert main(["cache", "verify", str(path)]) == 0

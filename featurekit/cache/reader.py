@@ -213,16 +213,22 @@ class FeatureCache:
                     out = np.empty((0, entry.shape[1]), dtype=data.dtype)
             except Exception as exc:  # noqa: BLE001 - a failed checksum is an OSError; damaged metadata varies
                 raise self._damage(entry, f"read failed: {exc}") from None
-        if rows is None:
-            key = self._memo_key(snap, entry)
-            if key not in _VERIFIED:
-                if array_digest([out]) != entry.attrs["sha256"]:
-                    raise self._damage(entry, "its sha256 does not match")
-                _VERIFIED.add(key)
+            if rows is None:
+                key = self._memo_key(snap, entry)
+                if key not in _VERIFIED:  # the rest of verify_entry, on the array just read
+                    if array_digest([out]) != entry.attrs["sha256"]:
+                        raise self._damage(entry, "its sha256 does not match")
+                    self._names(f, entry)
+                    _VERIFIED.add(key)
         return out
 
     def verify_entry(self, entry: Entry) -> None:
-        """Check an entry completely (rows, every chunk, sha256); memoised per file version."""
+        """Check every part of an entry (rows, every chunk, sha256, feature names); memoised per file version.
+
+        The one check behind ``cache verify``, every reuse decision of a
+        writer or of ``extract`` and the reads: an entry that fails any part
+        of it is neither reused nor served.
+        """
         snap = self.snapshot()
         self._check_rows(entry, snap)
         key = self._memo_key(snap, entry)
@@ -233,9 +239,23 @@ class FeatureCache:
                 digest = array_digest(dataset_blocks(f[f"features/{entry.key}/{entry.entry_id}"]))
             except Exception as exc:  # noqa: BLE001
                 raise self._damage(entry, f"read failed: {exc}") from None
-        if digest != entry.attrs["sha256"]:
-            raise self._damage(entry, "its sha256 does not match")
+            if digest != entry.attrs["sha256"]:
+                raise self._damage(entry, "its sha256 does not match")
+            self._names(f, entry)
         _VERIFIED.add(key)
+
+    def _names(self, f: h5py.File, entry: Entry) -> list[str] | None:
+        """The entry's feature names read from the open file (checksummed), or None when it has none."""
+        path = f"feature_names/{entry.key}/{entry.entry_id}"
+        if path not in f:
+            return None
+        try:
+            names = read_strings(f[path])
+        except Exception as exc:  # noqa: BLE001
+            raise self._damage(entry, f"its feature names cannot be read: {exc}") from None
+        if len(names) != entry.shape[1]:
+            raise self._damage(entry, f"{len(names)} feature names for {entry.shape[1]} features")
+        return names
 
     def get(self, key: str, ids: Iterable[str] | None = None, entry_id: str | None = None,
             **match) -> np.ndarray:
@@ -245,17 +265,8 @@ class FeatureCache:
 
     def feature_names(self, key: str, entry_id: str | None = None, **match) -> list[str] | None:
         entry = self.entry(key, entry_id, **match)
-        path = f"feature_names/{entry.key}/{entry.entry_id}"
         with self.open() as f:
-            if path not in f:
-                return None
-            try:
-                names = read_strings(f[path])
-            except Exception as exc:  # noqa: BLE001
-                raise self._damage(entry, f"its feature names cannot be read: {exc}") from None
-        if len(names) != entry.shape[1]:
-            raise self._damage(entry, f"{len(names)} feature names for {entry.shape[1]} features")
-        return names
+            return self._names(f, entry)
 
     def rows(self, ids: Iterable[str]) -> np.ndarray:
         """Row numbers of ``ids``; ids without a row are a CacheError naming them (and why, when skipped)."""
@@ -288,7 +299,6 @@ class FeatureCache:
         for entry in snap.entries:
             try:
                 self.verify_entry(entry)
-                self.feature_names(entry.key, entry_id=entry.entry_id)
             except CacheError as exc:
                 problems.append(str(exc))
         return problems
