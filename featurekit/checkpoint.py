@@ -13,6 +13,8 @@ only, so loading one never executes pickled code::
 
 from __future__ import annotations
 
+import io
+import hashlib
 import os
 import pickle
 import re
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from featurekit.errors import WeightsError
-from featurekit.io import atomic_call, refuse_existing
+from featurekit.io import atomic_write_bytes, refuse_existing
 
 FORMAT = "featurekit-checkpoint"
 VERSION = 1
@@ -40,7 +42,9 @@ def load_weights_file(path: str | os.PathLike, *, mmap: bool = False) -> dict:
     numbers, strings and plain containers are unpickled, so a file can never run
     code (a crafted ``__reduce__`` is refused, never called). ImageNet files of
     the torch hub cache, ``--weights FILE``, featurekit checkpoints (``predict``,
-    ``finetune --weights``, pipelines) all come through here.
+    ``finetune --weights``, pipelines) all come through here, and a featurekit
+    checkpoint is used only when its weights hash to the ``state_sha256`` it
+    recorded.
 
     Parameters
     ----------
@@ -77,7 +81,38 @@ def load_weights_file(path: str | os.PathLike, *, mmap: bool = False) -> dict:
         raise WeightsError(f"{path} is not a loadable weights file (corrupt or truncated): {first}") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state_dict or featurekit checkpoint")
+    if is_checkpoint(obj):
+        _verify_recorded(obj, path)
     return obj
+
+
+def state_dict_sha256(state_dict: dict) -> str:
+    """The sha256 of a state_dict: each key, then its tensor's bytes, in order (what checkpoints record)."""
+    h = hashlib.sha256()
+    for key, value in state_dict.items():
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _verify_recorded(obj: dict, path: Path) -> None:
+    """A featurekit checkpoint's weights must hash to the ``state_sha256`` it recorded (meta and last lineage stage)."""
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    lineage = meta.get("lineage") if isinstance(meta.get("lineage"), list) else []
+    last = lineage[-1] if lineage and isinstance(lineage[-1], dict) else {}
+    recorded = {v for v in (meta.get("state_sha256"), last.get("state_sha256")) if v is not None}
+    if not recorded:
+        return
+    state = obj.get("state_dict")
+    try:
+        actual = state_dict_sha256(state) if isinstance(state, dict) else None
+    except (AttributeError, TypeError, RuntimeError) as exc:
+        raise WeightsError(f"featurekit checkpoint {path}: its state_dict cannot be read ({exc})") from None
+    if recorded != {actual}:
+        raise WeightsError(
+            f"featurekit checkpoint {path}: its weights do not match the state_sha256 it recorded "
+            f"({sorted(recorded)[0][:12]}..., the weights hash to {str(actual)[:12]}...): the file was changed "
+            "or damaged after it was written; it is not used")
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -139,13 +174,21 @@ def save_checkpoint(path: str | os.PathLike, arch: dict, state_dict: dict, meta:
     ``arch`` and ``meta`` are converted with :func:`plain` so the file always
     loads with ``torch.load(weights_only=True)``. With ``overwrite=False`` an
     existing ``path`` is an :class:`~featurekit.errors.OutputExistsError`.
+    The checkpoint is serialised in memory and written by
+    :func:`~featurekit.io.atomic_write_bytes`: ``torch.save`` writing a file
+    itself turns a full disk into a bare ``RuntimeError`` (``unexpected pos``),
+    while a plain write gives the :class:`~featurekit.errors.DiskFullError`
+    naming the folder and the size, with any earlier file at ``path`` intact.
     """
     path = Path(path)
-    refuse_existing(path, overwrite)
+    refuse_existing(path, overwrite, what="checkpoint", kind="file")
     payload = {"format": FORMAT, "version": VERSION, "arch": plain(dict(arch), "arch"),
                "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
                "meta": plain(dict(meta), "meta")}
-    return atomic_call(path, lambda tmp: torch.save(payload, tmp))
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    del payload
+    return atomic_write_bytes(path, buffer.getbuffer())
 
 
 def layer_table_records(table) -> list[dict]:

@@ -165,3 +165,28 @@ def test_cli_predict_and_finetune_refuse_crafted_files_without_traceback(tmp_pat
     err = capsys.readouterr().err
     assert "model.pt" in err and "Traceback" not in err
     assert not marker.exists() and not (tmp_path / "o.pt").exists()
+
+
+def test_checkpoint_with_a_flipped_weight_bit_is_refused_on_every_load_path(tmp_path):
+    """A checkpoint is used only when its weights hash to the state_sha256 it recorded."""
+    from featurekit.checkpoint import state_dict_sha256
+    from featurekit.finetune import FinetuneConfig
+    from featurekit.finetune.modeling import starting_point
+    from featurekit.finetune.predict import Predictor
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=2)
+    sha = state_dict_sha256(model.state_dict())
+    path = save_checkpoint(tmp_path / "model.pt", {"name": "resnet18", "num_classes": 2}, model.state_dict(),
+                           {"class_names": ["0", "1"], "state_sha256": sha, "lineage": [{"state_sha256": sha}]})
+    assert load_checkpoint(path)["meta"]["state_sha256"] == sha  # intact: loads
+    weight = model.state_dict()["layer1.0.conv1.weight"].numpy().tobytes()
+    raw = bytearray(path.read_bytes())
+    at = bytes(raw).find(weight)
+    assert at > 0
+    raw[at + 101] ^= 0x01  # one bit of one float32 weight
+    path.write_bytes(bytes(raw))
+    for load in (lambda: load_checkpoint(path), lambda: load_weights_file(path), lambda: Predictor.load(path),
+                 lambda: starting_point(FinetuneConfig(model="resnet18", weights=str(path), size=32), ["0", "1"])):
+        with pytest.raises(WeightsError, match=r"model\.pt: its weights do not match the state_sha256"):
+            load()

@@ -37,7 +37,7 @@ import torch
 import torchvision
 from torch import nn
 
-from featurekit.checkpoint import is_checkpoint, load_weights_file
+from featurekit.checkpoint import is_checkpoint, load_weights_file, state_dict_sha256
 from featurekit.errors import WeightsError
 from featurekit.io import write_json
 from featurekit.models.architecture import apply_arch
@@ -187,14 +187,6 @@ def file_sha256(path: str | os.PathLike) -> str:
             write_json(memo_path, memo, indent=None)
     _HASHES[key] = memo[key]
     return memo[key]
-
-
-def state_dict_sha256(state_dict: dict) -> str:
-    h = hashlib.sha256()
-    for key, value in state_dict.items():
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def imagenet_weights(name: str, variant: str | None = None):
