@@ -235,10 +235,24 @@ def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> 
 
 
 # ---------------------------------------------------------------------------- outputs
-def refuse_existing(path: str | os.PathLike, overwrite: bool = False, *, what: str = "") -> Path:
-    """Raise :class:`~featurekit.errors.OutputExistsError` when ``path`` is an existing file or a
-    non-empty folder and ``overwrite`` is false (an empty folder counts as free)."""
+def refuse_existing(path: str | os.PathLike, overwrite: bool = False, *, what: str = "",
+                    kind: str | None = None) -> Path:
+    """Refuse, before any work, an output that cannot be written where asked.
+
+    Raises :class:`~featurekit.errors.OutputExistsError` when ``path`` is an
+    existing file or a non-empty folder and ``overwrite`` is false (an empty
+    folder counts as free). ``kind`` says what the output is: a ``"file"``
+    (a checkpoint, a CSV) can never replace a folder and a ``"folder"`` (a run
+    folder) never a file, whatever ``overwrite`` says -- refused here rather
+    than by the write at the end of the work.
+    """
+    if kind not in (None, "file", "folder"):
+        raise ValueError(f"kind must be 'file' or 'folder', got {kind!r}")
     path = Path(path)
+    if kind == "file" and path.is_dir():
+        raise OutputExistsError(f"{what or 'output'} {path} is a folder: name a file (one inside it, say)")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{what or 'output folder'} {path} is a file, not a folder: name a folder")
     if overwrite:
         return path
     if path.is_dir():
@@ -272,9 +286,7 @@ class StagedFolder:
         self.dest = Path(dest)
         self.overwrite = bool(overwrite)
         self.what = what
-        if self.dest.exists() and not self.dest.is_dir():
-            raise OutputExistsError(f"{what} {self.dest} is a file, not a folder")
-        refuse_existing(self.dest, self.overwrite, what=what)
+        refuse_existing(self.dest, self.overwrite, what=what, kind="folder")
         self._path: Path | None = None
         self._finalizer = None
 

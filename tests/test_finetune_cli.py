@@ -118,3 +118,73 @@ def test_cli_errors_name_the_file_or_layer(npz, tmp_path, capsys):
     assert "positive" in capsys.readouterr().err
     assert main(["finetune", "--pipeline", str(tmp_path / "nope.json")]) == 2
     assert "nope.json" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- outputs refused before the work
+def _no_training(monkeypatch):
+    import featurekit.finetune.training as training
+
+    def refuse(*a, **k):
+        raise AssertionError("training started although the output was going to be refused")
+
+    monkeypatch.setattr(training, "finetune", refuse)
+
+
+def test_finetune_out_that_is_a_folder_is_refused_before_training(npz, tmp_path, monkeypatch, capsys):
+    _no_training(monkeypatch)
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    full.mkdir()
+    (full / "keep.txt").write_text("x")
+    for folder, extra in ((empty, []), (full, ["--overwrite"])):
+        assert main(["finetune", npz, "--positive", "1", *SMALL, "--out", str(folder), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"checkpoint {folder} is a folder" in err and "Traceback" not in err
+    assert (full / "keep.txt").read_text() == "x"
+
+
+def test_predict_out_is_never_overwritten_silently(npz, tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    out.write_text("earlier table\n")
+    # refused before the checkpoint is even read (it does not exist)
+    assert main(["predict", str(tmp_path / "missing.pt"), npz, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"prediction table {out} already exists" in err and "--overwrite" in err
+    assert out.read_text() == "earlier table\n"
+    assert main(["predict", str(tmp_path / "missing.pt"), npz, "--out", str(tmp_path), "--overwrite"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(npz, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import featurekit.io
+
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"the previous checkpoint")
+
+    class FullDisk:
+        """A file on a full disk: every write fails as the OS reports it."""
+
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(featurekit.io, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    rc = main(["finetune", npz, "--positive", "1", *SMALL, "--out", str(ckpt), "--overwrite"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert f"no space left on the device holding {tmp_path}" in err and "MB needed" in err
+    assert ckpt.read_bytes() == b"the previous checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # no temporary file left

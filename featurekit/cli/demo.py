@@ -65,7 +65,7 @@ def run(args) -> int:
 
     out = Path(args.out)
     overwrite = bool(getattr(args, "overwrite", False)) or earlier_demo(out)
-    refuse_existing(out, overwrite, what="run folder")  # before any work
+    refuse_existing(out, overwrite, what="run folder", kind="folder")  # before any work
     dataset = make_phantom()
     say = (lambda *a: None) if args.quiet else print
     if imagenet_available():

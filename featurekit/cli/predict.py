@@ -22,6 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("checkpoint", metavar="CKPT", help="a checkpoint written by 'featurekit finetune'")
     add_data_arguments(p)
     p.add_argument("--out", default=None, metavar="FILE.csv", help="write the table here (default: stdout)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (otherwise refused before anything is computed)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
@@ -35,6 +37,10 @@ def run(args) -> int:
     from featurekit.finetune.predict import Predictor
 
     resolve_device(args.device)  # a bad device or file fails before the data are read
+    if args.out:
+        from featurekit.io import refuse_existing
+
+        refuse_existing(args.out, args.overwrite, what="prediction table", kind="file")
     predictor = Predictor.load(args.checkpoint)
     dataset = load_data(args)
     table = predictor.predict(dataset, batch_size=args.batch_size, device=args.device, amp=not args.no_amp,

@@ -127,7 +127,7 @@ def check_out(folder: str | os.PathLike, overwrite: bool = False) -> Path:
     OutputExistsError
         Naming the folder and suggesting ``--overwrite``.
     """
-    return refuse_existing(folder, overwrite, what="run folder")
+    return refuse_existing(folder, overwrite, what="run folder", kind="folder")
 
 
 def write_run(folder: str | os.PathLike, results: pd.DataFrame, predictions: pd.DataFrame,

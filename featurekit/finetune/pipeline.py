@@ -243,9 +243,9 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
     config, run = stage.config, stage.run
     resolve_device(config.device)  # a bad device fails before any work
     if run.out and run.cv is None:
-        refuse_existing(run.out, run.overwrite, what="checkpoint")  # before the data are even read
+        refuse_existing(run.out, run.overwrite, what="checkpoint", kind="file")  # before the data are even read
     elif run.run_name:
-        refuse_existing(Path(run.runs_dir) / run.run_name, run.overwrite, what="run folder")
+        refuse_existing(Path(run.runs_dir) / run.run_name, run.overwrite, what="run folder", kind="folder")
     import numpy as np
 
     from featurekit.executors import on_cluster

@@ -477,7 +477,7 @@ def finetune(dataset, config: FinetuneConfig, out=None, *, progress: bool = True
         ``.checkpoint`` (the written path, when ``out`` was given).
     """
     if out is not None:
-        refuse_existing(out, overwrite, what="checkpoint")
+        refuse_existing(out, overwrite, what="checkpoint", kind="file")
     dataset = labelled(dataset)
     labels = np.asarray(dataset.labels)
     rows = np.arange(len(dataset))
