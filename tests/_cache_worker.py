@@ -5,6 +5,7 @@ MODE slow:    extract with a pause after each journaled batch (to be killed)
 MODE crash:   extract, then die (os._exit) after building the new file, right before the atomic replace
 MODE hold:    take the write lock, print "locked", wait for CACHE.release, then extract
 MODE normal:  extract
+MODE workers: extract with 2 DataLoader workers that, once started, write CACHE.worker-<pid> and block (to be killed)
 MODE small:   write a small entry (3 features, 4 rows) with the writer API
 MODE haar:    then try twice to add 162,336 features and their names (as many as the Haar family),
               printing "DiskFullError: ..." for each clean failure (a full disk must not crash HDF5)
@@ -87,8 +88,19 @@ def run(cache_path: str, mode: str, lock_timeout: float = 600.0):
             print("locked", flush=True)
             while not release.exists():
                 time.sleep(0.05)
+    workers = 0
+    if mode == "workers":
+        from featurekit.extraction import decode
+
+        def blocked(self, cell):
+            Path(f"{cache_path}.worker-{os.getpid()}").touch()
+            while True:
+                time.sleep(1)
+
+        decode.CellDecoder.__call__ = blocked
+        workers = 2
     result = extract(random_dataset(n=24, size=40), SPEC, cache=cache_path, weights="none", size=40,
-                     batch_size=4, num_workers=0, progress=False, lock_timeout=lock_timeout)
+                     batch_size=4, num_workers=workers, progress=False, lock_timeout=lock_timeout)
     print(f"computed={len(result.computed)} reused={len(result.reused)}", flush=True)
 
 

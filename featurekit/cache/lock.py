@@ -3,6 +3,13 @@
 Only writers lock; readers never do (they see the last committed file), so a
 cache on a read-only file system can be read. Taking the lock where nothing
 can be written is a :class:`~featurekit.errors.ReadOnlyError` naming the folder.
+
+A lock is held only by the process that took it. A ``flock`` belongs to the
+open file, which a forked child (a DataLoader worker) would share and keep
+locked after the holder died; so a forked child's copy of every held lock's
+descriptor is pointed at ``/dev/null`` as the child starts
+(``os.register_at_fork``): the parent keeps its lock, the child holds none.
+(Python opens files non-inheritable, so an exec'd child never has them.)
 """
 
 from __future__ import annotations
@@ -11,10 +18,33 @@ import errno
 import fcntl
 import os
 import time
+import weakref
 from pathlib import Path
 
 from featurekit.errors import CacheLockedError
 from featurekit.io import storage_error
+
+
+#: Locks held by this process (their descriptors are dropped in forked children).
+_HELD: "weakref.WeakSet[FileLock]" = weakref.WeakSet()
+
+
+def _drop_in_child() -> None:
+    """In a forked child: the held locks' descriptors point at /dev/null (the parent's lock is untouched)."""
+    held = [lock for lock in list(_HELD) if lock._fh is not None]
+    if not held:
+        return
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for lock in held:
+            os.dup2(null, lock._fh.fileno())  # closes the child's reference to the locked file, atomically
+            lock._fh = None  # never unlock from here: LOCK_UN would release the parent's lock
+    finally:
+        os.close(null)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_drop_in_child)
 
 
 class FileLock:
@@ -59,8 +89,10 @@ class FileLock:
         except OSError:
             pass  # the pid is only informative; the lock is held
         self._fh = fh
+        _HELD.add(self)
 
     def release(self) -> None:
+        _HELD.discard(self)
         if self._fh is not None:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()

@@ -29,6 +29,9 @@ On a Dask cluster each task runs this pass over a shard of the cells
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import sys
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -141,15 +144,42 @@ def _same(item):
     return item
 
 
+class _DieWithParent:
+    """A DataLoader ``worker_init_fn``: the worker is killed when the process that started it dies.
+
+    Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, so a killed ``extract`` leaves no
+    worker decoding for nobody (torch's own check runs only between items);
+    an extracting process already gone when the worker starts ends it at once. Elsewhere:
+    torch's check only.
+    """
+
+    def __init__(self):
+        self.parent = os.getpid()
+
+    def __call__(self, worker_id: int) -> None:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            with contextlib.suppress(OSError, AttributeError):
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        try:
+            os.kill(self.parent, 0)  # the extracting process (not always the direct parent: forkserver)
+        except ProcessLookupError:
+            os._exit(1)
+        except OSError:
+            pass
+
+
 def _decoded(decoder: CellDecoder, cells: list[Cell], workers: int, pin: bool) -> Iterator[dict]:
-    """The decoded cells in order: in ``workers`` DataLoader processes, or here when 0."""
+    """The decoded cells in order: in ``workers`` DataLoader processes (ending with this one), or here when 0."""
     if not workers:
         return map(decoder, cells)
     import torch
 
     return iter(torch.utils.data.DataLoader(_Cells(decoder, cells), batch_size=None, shuffle=False,
                                             num_workers=workers, collate_fn=_same, pin_memory=pin,
-                                            persistent_workers=False))
+                                            persistent_workers=False, worker_init_fn=_DieWithParent()))
 
 
 def _batch_input(decoded: dict, k: int, j: int, a: int, b: int, stack):
