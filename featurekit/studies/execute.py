@@ -10,6 +10,14 @@ bytes), and the stages it starts from finished when they did then. Anything
 else runs again: a changed option, an edited image, an earlier stage that was re-run. Extraction steps always run -- the feature
 cache itself computes only what it lacks -- and so does the report.
 
+A step resumes from every kill point. Before it runs it claims its output
+(``.<output>.study-running`` beside it, removed once its marker is written),
+when the output is free or already the study's own (its marker or a claim is
+there); a rerun replaces an output it claimed, so a kill between the output
+and its marker (a checkpoint written, its record not) runs the step again
+instead of refusing the study's own output. An output the study never claimed
+(someone else's file) is refused as before unless ``overwrite``.
+
 ``featurekit run`` prints a line per step and a summary, and writes
 ``{out}/study-run.json`` (what ran, what was reused, seconds per step).
 """
@@ -79,6 +87,29 @@ def _write_marker(plan: Plan, marker: Path, hash_: str, name: str, fingerprint: 
                         "seconds": round(seconds, 1), "command": command, "after": _finished(list(after))})
 
 
+def _claim_path(output) -> Path:
+    out = Path(output)
+    return out.with_name(f".{out.name}.study-running")
+
+
+def _claim(marker: Path, output) -> bool:
+    """Whether the step may replace ``output``: it is free or the study's own; then it is claimed (module)."""
+    out = Path(output)
+    claim = _claim_path(out)
+    free = not out.exists() or (out.is_dir() and next(out.iterdir(), None) is None)
+    if not (free or marker.is_file() or claim.is_file()):
+        return False  # not the study's: the step refuses it unless asked to overwrite
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(claim, {"marker": str(marker), "started": utc_now()})
+    return True
+
+
+def _done(plan: Plan, marker: Path, output, *args) -> None:
+    """Record a finished step (its marker), then drop its claim."""
+    _write_marker(plan, marker, *args)
+    _claim_path(output).unlink(missing_ok=True)
+
+
 def _reusable(plan_hash: str, marker: Path, outputs: list, cv: bool, data_spec, echo, label: str, after=()):
     """``(reuse?, dataset)``: the dataset is loaded when the marker matches, to check its fingerprint."""
     state, rec = marker_state(marker, plan_hash, outputs, cv)
@@ -109,14 +140,13 @@ def _run_evaluate(plan: Plan, s: PlannedStep, progress: bool, echo) -> tuple[str
     echo(f"{s.name} (evaluate): {s.command}")
     t0 = time.perf_counter()
     o = dict(step.options)
-    # a folder holding this step's marker is the study's own output: a re-run replaces it
-    o["overwrite"] = o["overwrite"] or s.marker.is_file()
+    o["overwrite"] = o["overwrite"] or _claim(s.marker, s.outputs[0])  # the study's own output: replaced
     with warnings.catch_warnings(), on_cluster(o.pop("cluster")) as executor:
         warnings.simplefilter("ignore", NestedModelWarning)  # flagged in comparisons.csv and the report
         evaluate_features(dataset, list(step.features), list(step.classifiers), o.pop("cv"), fuse=list(o.pop("fuse")),
                           out=step.out, command=s.command, progress=progress, executor=executor, **o)
     seconds = time.perf_counter() - t0
-    _write_marker(plan, s.marker, s.hash, s.name, dataset.fingerprint(), seconds, s.command)
+    _done(plan, s.marker, s.outputs[0], s.hash, s.name, dataset.fingerprint(), seconds, s.command)
     return "ran", seconds
 
 
@@ -133,11 +163,11 @@ def _run_stage(plan: Plan, ps: PlannedStage, progress: bool, echo) -> tuple[str,
     dataset = dataset or stage.data.load()
     echo(f"{label}: {ps.command}")
     t0 = time.perf_counter()
-    if ps.marker.is_file() and not stage.run.overwrite:  # the study's own output: a re-run replaces it
+    if _claim(ps.marker, ps.outputs[0]) and not stage.run.overwrite:  # the study's own output: replaced
         stage = replace(stage, run=replace(stage.run, overwrite=True))
     run_stage(stage, dataset=dataset, command=ps.command, progress=progress, echo=echo)
     seconds = time.perf_counter() - t0
-    _write_marker(plan, ps.marker, ps.hash, stage.name, dataset.fingerprint(), seconds, ps.command, after)
+    _done(plan, ps.marker, ps.outputs[0], ps.hash, stage.name, dataset.fingerprint(), seconds, ps.command, after)
     return "ran", seconds
 
 
