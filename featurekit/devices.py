@@ -3,7 +3,9 @@
 Also what a device offers a run: its free memory (:func:`available_memory`),
 the mixed precision it runs (:func:`resolve_precision`), where the images are
 resized and normalised (:func:`resolve_preprocess`), and the one check of a
-DataLoader worker count (:func:`check_workers`).
+DataLoader worker count (:func:`check_workers`), and the one resolution of a
+parallel job count (:func:`resolve_jobs`) against the cores this process may
+use (:func:`cpu_cores`).
 
 Extraction, fine-tuning and the handcrafted GPU paths all choose their device
 here. ``auto`` is CUDA when torch sees a GPU, else the CPU; on a machine
@@ -19,7 +21,8 @@ from typing import Any
 
 from featurekit.errors import DataError, ResourceError
 
-__all__ = ["resolve_device", "torch_device", "gpu_present", "check_workers", "available_memory",
+__all__ = ["resolve_device", "torch_device", "gpu_present", "check_workers", "cpu_cores", "resolve_jobs",
+           "available_memory",
            "AMP_CHOICES", "amp_choice", "resolve_precision", "PREPROCESS_CHOICES", "resolve_preprocess"]
 
 _CUDA = re.compile(r"cuda(?::(\d+))?")
@@ -156,6 +159,53 @@ def check_workers(num_workers) -> int:
         raise ResourceError(f"the number of workers must be an integer >= 0 (0 = no worker processes), "
                             f"got {num_workers!r}")
     return n
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or ``taskset`` narrows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def resolve_jobs(n_jobs: Any, what: str = "n_jobs") -> int:
+    """A parallel job count, as scikit-learn reads ``n_jobs``, capped at the cores there are.
+
+    ``None`` is 1; ``N >= 1`` is N; ``-1`` is every core, ``-2`` all but one, and
+    so on; ``0`` is an error, as in scikit-learn. More jobs than cores
+    (:func:`cpu_cores`) only adds processes that wait for a core -- each with its
+    own copy of the data -- so the count is capped there, with a warning saying
+    so. ``what`` names the setting in messages (``"--jobs"``).
+
+    Raises
+    ------
+    ResourceError
+        Not an integer, 0, or fewer than 1 job once negative counts are read.
+    """
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
+        try:
+            n = int(str(n_jobs).strip())
+        except ValueError:
+            raise ResourceError(f"{what} must be an integer (-1 = every core), got {n_jobs!r}") from None
+    else:
+        n = n_jobs
+    cores = cpu_cores()
+    if n == 0:
+        raise ResourceError(f"{what}=0 runs nothing: give a number of parallel jobs >= 1, or -1 for every core "
+                            f"({cores} here), as scikit-learn's n_jobs")
+    jobs = n if n > 0 else cores + 1 + n
+    if jobs < 1:
+        raise ResourceError(f"{what}={n} leaves no core to run on ({cores} here; -1 = every core)")
+    if jobs > cores:
+        import warnings
+
+        warnings.warn(f"{what}={n}: this machine has {cores} core(s) for this process; running {cores} "
+                      "parallel jobs (more would only wait for a core, each holding its own copy of the data)",
+                      UserWarning, stacklevel=2)
+        jobs = cores
+    return jobs
 
 
 def available_memory(device: Any = "cpu") -> int | None:

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from featurekit.devices import resolve_jobs
 from featurekit.errors import DataError, LayerError
 from featurekit.executors import as_executor
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, parse_feature_token
@@ -174,6 +175,7 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         from featurekit.evaluation.runfolder import check_out
 
         check_out(out, overwrite)  # refused before any work, not after it
+    n_jobs = resolve_jobs(n_jobs)
     w = Weights.parse(weights)
     tokens = _tokens(features, fuse)
     ids, labels, names, pos, groups, split, info = _samples(source, positive)

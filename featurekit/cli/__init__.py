@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from featurekit import __version__
 from featurekit.errors import FeaturekitError
@@ -38,17 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the command line shows it: its message only, no Python source line or file."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # warnings are messages to the user, not Python diagnostics: no source line, no file name
+    previous, warnings.formatwarning = warnings.formatwarning, format_warning
     try:
-        return int(args.run(args) or 0)
-    except FeaturekitError as exc:
-        print(f"featurekit {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
-        return 130
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        try:
+            return int(args.run(args) or 0)
+        except FeaturekitError as exc:
+            print(f"featurekit {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted: finished batches are kept; run the same command again to resume", file=sys.stderr)
+            return 130
+    finally:
+        warnings.formatwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -72,7 +72,8 @@ def add_parser(sub) -> None:
                    help="Youden threshold of each fold from an inner CV of its training part (inner, default) "
                         "or from the fold model's training scores (train)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of the CIs (default: 2000)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel fold fits (default: 1)")
+    p.add_argument("--jobs", type=spec_type(jobs_option), default=1,
+                   help="parallel fold fits (default: 1; -1 = every core; capped at the cores there are)")
     g = p.add_argument_group("extraction of missing features")
     g.add_argument("--weights", default="imagenet", type=spec_type(Weights.parse),
                    help="imagenet, none (random init, seed 0), none:seed=N, or a weights PATH; "
@@ -87,6 +88,12 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_executor_arguments(p)
     p.set_defaults(run=run)
+
+
+def jobs_option(text: str) -> int:
+    from featurekit.devices import resolve_jobs
+
+    return resolve_jobs(text, "--jobs")
 
 
 def _split(values) -> list[str]:

@@ -11,12 +11,11 @@ handcrafted families are in :mod:`featurekit.extraction.texture` (no torch there
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Sequence
 
 import torch
 
-from featurekit.devices import check_workers, resolve_precision, resolve_preprocess, torch_device
+from featurekit.devices import check_workers, cpu_cores, resolve_precision, resolve_preprocess, torch_device
 from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
 from featurekit.extraction.activations import ActivationExtractor
@@ -39,7 +38,7 @@ _AUTOCAST = {"amp-fp16": torch.float16, "amp-bf16": torch.bfloat16}
 def default_workers(cuda: bool = False) -> int:
     """DataLoader workers: on the CPU, decoding runs beside the forward pass, so the cores are left to torch
     on small machines (cores - 1, at most 4); on CUDA every core but the one driving the GPU decodes."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cpu_cores()
     return max(0, cores - 1) if cuda else min(4, max(0, cores - 1))
 
 

@@ -41,13 +41,22 @@ from typing import Any, Optional, Sequence
 from featurekit.finetune.pipeline import chain_target, resolve_stage_refs, stage_command, stage_outputs
 from featurekit.errors import FeaturekitError
 from featurekit.io import canonical_json
-from featurekit.studies.steps import NOT_HASHED, OPTIONS, StudyError, build_step, finetune_stage
+from featurekit.studies.steps import (
+    NOT_HASHED,
+    OPTIONS,
+    StudyError,
+    build_step,
+    finetune_stage,
+    option_value,
+    parse_bool,
+)
 from featurekit.studies.study import Study
 
 __all__ = ["Plan", "PlannedStep", "PlannedStage", "plan_study", "parse_value", "cli_command", "MARKER"]
 
 MARKER = "study-step.json"
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
 @dataclass
@@ -129,6 +138,7 @@ def _apply(steps: list, variables: dict, key: str, value: Any, origin: str) -> N
             names = sorted(set(variables) | set().union(*(OPTIONS[s["kind"]] for s in steps)))
             raise StudyError(f"{where}: {key!r} is neither a variable nor an option of any step; valid: "
                              f"{', '.join(names)} (or STEP.OPTION, STAGE.OPTION)")
+        value = _typed(key, value, where)
         for s in hits:
             s[key] = value
             for st in s.get("stages", []):
@@ -139,7 +149,7 @@ def _apply(steps: list, variables: dict, key: str, value: Any, origin: str) -> N
         if not _valid_for(step, option):
             raise StudyError(f"{where}: step {step['name']!r} ({step['kind']}) has no option {option!r}; valid: "
                              f"{', '.join(['skip', *sorted(OPTIONS[step['kind']])])}")
-        step[option] = value
+        value = step[option] = _typed(option, value, where)
         if option != "skip":
             for st in step.get("stages", []):
                 st[option] = value
@@ -150,14 +160,22 @@ def _apply(steps: list, variables: dict, key: str, value: Any, origin: str) -> N
             if option not in OPTIONS["finetune"]:
                 raise StudyError(f"{where}: stage {stage_name!r} has no option {option!r}; valid: "
                                  f"{', '.join(sorted(OPTIONS['finetune']))}")
-            by_stage[stage_name][1][option] = value
+            by_stage[stage_name][1][option] = _typed(option, value, where)
             return
     raise StudyError(f"{where}: {parts[0]!r} names no step or stage; steps: {', '.join(by_step)}; "
                      f"stages: {', '.join(by_stage) or 'none'}")
 
 
+def _typed(option: str, value: Any, where: str) -> Any:
+    """An override's value checked against the option's type now (text naming variables: once expanded)."""
+    if isinstance(value, str) and ("{" in value or "$" in value):
+        return value
+    return option_value(option, value, where)
+
+
 class _Expander:
-    """``{VARIABLE}`` and ``$ENV`` in strings; unset variables become problems (and a placeholder)."""
+    """``{VARIABLE}`` and ``$ENV`` in strings; unset ones become problems (and a placeholder), each naming
+    where it was used -- a path is never built with an unset name left in it as text."""
 
     def __init__(self, variables: dict, study: Study, problems: list):
         self.raw, self.study, self.problems, self.values = variables, study, problems, {}
@@ -178,22 +196,35 @@ class _Expander:
                 self.problems.append(msg)
             out = f"<{name} unset>"
         else:
-            out = self.text(str(value), trail + (name,))
+            out = self.text(str(value), trail + (name,), f"{self.study.path}: variable {name!r}")
         self.values[name] = out
         return out
 
-    def text(self, s: str, trail: tuple = ()) -> str:
+    def text(self, s: str, trail: tuple = (), where: str = "") -> str:
         def sub(m):  # {previous} is a stage reference, resolved with the stages
             return m.group(0) if m.group(1) == "previous" else self.var(m.group(1), trail)
 
-        return os.path.expandvars(_VAR.sub(sub, s))
+        def env(m):
+            name = m.group(1) or m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            msg = f"{where or self.study.path}: environment variable ${name} is not set (used in {s!r})"
+            if msg not in self.problems:
+                self.problems.append(msg)
+            return f"<${name} unset>"
 
-    def value(self, v: Any) -> Any:
+        return _ENV.sub(env, _VAR.sub(sub, s))
+
+    def value(self, v: Any, where: str = "") -> Any:
         if isinstance(v, str):
-            return self.text(v)
+            return self.text(v, where=where)
         if isinstance(v, list):
-            return [self.value(x) for x in v]
+            return [self.value(x, where) for x in v]
         return v
+
+    def option(self, key: str, v: Any, where: str) -> Any:
+        """An option's value with its variables expanded, checked against the option's type."""
+        return option_value(key, self.value(v, f"{where} {key}"), where)
 
 
 def _hash(obj: Any) -> str:
@@ -271,7 +302,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
     for raw in steps:
         kind, name = raw["kind"], raw["name"]
         where = f"step {name!r}"
-        if raw.get("skip"):
+        if parse_bool(raw.get("skip", False), "skip", f"{study.path} {where}"):
             planned.append(PlannedStep(name, kind, skipped=True))
             continue
         own = {k: v for k, v in raw.items() if k not in ("name", "kind", "skip", "stages")}
@@ -281,7 +312,8 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
             continue
         conventions = {"evaluate": {"out": f"{out_root}/{name}"}, "report": {"out": out_root},
                        "extract": {}}[kind]
-        opts = {**OPTIONS[kind], **conventions, **{k: ex.value(v) for k, v in own.items()}}
+        opts = {**OPTIONS[kind], **conventions,
+                **{k: ex.option(k, v, f"{study.path} {where}") for k, v in own.items()}}
         step = build_step(kind, name, opts, where)
         p = PlannedStep(name, kind, step=step, command=cli_command(kind, opts))
         if kind != "report":
@@ -312,7 +344,8 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable,
         swhere = f"{where} stage {sname!r}" if sname != raw["name"] else where
         conventions = {"runs_dir": out_root, "run_name": sname}
         opts = {**OPTIONS["finetune"], **conventions,
-                **{k: ex.value(v) for k, v in {**own, **{k: v for k, v in st.items() if k != "name"}}.items()}}
+                **{k: ex.option(k, v, f"{study.path} {swhere}")
+                   for k, v in {**own, **{k: v for k, v in st.items() if k != "name"}}.items()}}
         refs = re.findall(r"\{stage:([^{}]+)\}", str(opts.get("weights") or ""))
         if "{previous}" in str(opts.get("weights") or ""):
             refs.append(previous_name)
@@ -347,7 +380,11 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable,
 
 
 def _default_report_runs(plan: Plan) -> None:
-    """A report step reports the named steps' / stages' run folders (default: all of them); skipped ones drop out."""
+    """A report step reports the named steps' / stages' run folders (default: all of them); skipped ones drop out.
+
+    Any other entry must be a run folder that exists now (nothing in the study writes it): one that
+    does not is a problem of the plan -- found by a dry run, refused before the first step runs.
+    """
     folders: dict[str, list] = {}
     raw_steps = {s["name"]: s for s in plan.study.steps}
     for s in plan.steps:
@@ -367,6 +404,9 @@ def _default_report_runs(plan: Plan) -> None:
             continue
         runs = []
         for r in s.step.runs or [str(p) for p in plan.run_folders()]:
+            if s.step.runs and r not in folders and not (Path(r) / "results.csv").is_file():
+                plan.problems.append(f"{plan.study.path} step {s.name!r} runs: {r!r} is neither a step or stage "
+                                     f"of this study ({', '.join(folders)}) nor a run folder (no {r}/results.csv)")
             runs += [str(p) for p in folders[r]] if r in folders else [r]
         s.step = type(s.step)(s.step.name, tuple(dict.fromkeys(runs)), s.step.out, s.step.top, s.step.metric)
         s.command = cli_command("report", {"runs": list(s.step.runs), "out": s.step.out, "top": s.step.top,

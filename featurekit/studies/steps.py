@@ -13,15 +13,17 @@ on as command-line text.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from featurekit.data.spec import DataSpec
-from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES
+from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES, resolve_jobs
 from featurekit.errors import FeaturekitError
 from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_feature_token, parse_handcrafted
 
-__all__ = ["KINDS", "OPTIONS", "StudyError", "ExtractStep", "EvaluateStep", "FinetuneStep", "ReportStep",
+__all__ = ["KINDS", "OPTIONS", "OPTION_TYPES", "option_value", "parse_bool", "StudyError", "ExtractStep",
+           "EvaluateStep", "FinetuneStep", "ReportStep",
            "build_step", "valid_options", "NOT_HASHED"]
 
 
@@ -65,6 +67,80 @@ NOT_HASHED = frozenset({"quiet", "workers", "jobs", "lock_timeout", "num_workers
                         "executor", "dask_scheduler", "shard_size", "cluster"})
 #: Keys of every step besides its options.
 STEP_KEYS = ("name", "kind", "skip")
+
+#: The type of every option's value, as its command's option declares it (a test checks that every option
+#: has one): ``int``, ``float`` (finite), ``bool``, ``text`` (a string, or a number such as ``cv = 5``)
+#: or ``list`` (a list of texts, or one text). Anything else is refused where it is given, naming the key.
+OPTION_TYPES: dict[str, str] = {
+    **dict.fromkeys(("subsample", "group_duplicates", "size", "batch_size", "workers", "seed", "shard_size",
+                     "inner_cv", "n_boot", "jobs", "hidden", "in_chans", "step_size", "epochs", "patience",
+                     "top"), "int"),
+    **dict.fromkeys(("roi_margin", "lock_timeout", "dropout", "lr", "momentum", "weight_decay", "gamma",
+                     "min_delta", "val_fraction", "rotation", "translate", "brightness", "contrast"), "float"),
+    **dict.fromkeys(("skip", "no_amp", "float16", "quiet", "oversample", "search", "overwrite", "small_input",
+                     "save_fold_checkpoints", "no_cache_images"), "bool"),
+    **dict.fromkeys(("layers", "handcrafted", "features", "fuse", "classifier", "runs", "augment", "crop_scale",
+                     "classes", "freeze"), "list"),
+}
+_TAKES = {"int": "an integer", "float": "a finite number", "bool": "true or false", "text": "a text (a string)",
+          "list": "a list of texts (or one text)"}
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def parse_bool(value: Any, key: str, where: str) -> bool:
+    """A strict boolean: ``true``/``false`` (TOML's, or the words true/yes/on/1, false/no/off/0 as text).
+
+    Anything else -- ``"maybe"``, ``2`` -- is a :class:`StudyError` naming ``where`` and ``key``: a
+    value that is not clearly one or the other must not decide whether a step runs.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise StudyError(f"{where}: {key} takes true or false, got {value!r}")
+
+
+def option_value(key: str, value: Any, where: str) -> Any:
+    """``value`` of option ``key`` checked (and converted from text) against :data:`OPTION_TYPES`.
+
+    One rule for every value, wherever it comes from (the study file, a profile, ``--set``),
+    so a wrong one is refused when the study is planned -- a dry run included -- naming
+    ``where`` and ``key``, never by the step that meets it. ``None`` stays None (the default).
+    """
+    kind = OPTION_TYPES.get(key, "text")
+    if value is None:
+        return None
+    if kind == "bool":
+        return parse_bool(value, key, where)
+    bad = StudyError(f"{where}: {key} takes {_TAKES[kind]}, got {value!r}")
+    if isinstance(value, bool) or isinstance(value, dict):
+        raise bad
+    if kind == "int":
+        if isinstance(value, float):
+            if not (math.isfinite(value) and value.is_integer()):
+                raise bad
+            return int(value)
+        try:
+            return int(value) if isinstance(value, int) else int(str(value).strip())
+        except ValueError:
+            raise bad from None
+    if kind == "float":
+        try:
+            out = float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+        except (TypeError, ValueError):
+            raise bad from None
+        if not math.isfinite(out):
+            raise bad
+        return out
+    if kind == "list" and isinstance(value, list):
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+            raise bad
+        return value
+    if not isinstance(value, (str, int, float)):
+        raise bad
+    return value
 
 
 def valid_options(kind: str) -> list[str]:
@@ -229,7 +305,8 @@ def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
                "reduce": _choice(o["reduce"], "reduce", ("pca", "select"), where),
                "block_weight": _choice(o["block_weight"], "block_weight", ("equal",), where),
                "youden": _choice(o["youden"], "youden", ("inner", "train"), where),
-               "n_boot": _int(o["n_boot"], "n_boot", where, 1), "n_jobs": _int(o["jobs"], "jobs", where),
+               "n_boot": _int(o["n_boot"], "n_boot", where, 1),
+               "n_jobs": resolve_jobs(_int(o["jobs"], "jobs", where), "jobs"),
                "overwrite": bool(o["overwrite"]), "shard_size": _int(o["shard_size"], "shard_size", where, 1),
                "cluster": _cluster(o, where)}
     return EvaluateStep(name, _data(o, where), features, classifiers, str(o["out"]), options)

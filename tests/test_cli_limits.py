@@ -1,0 +1,86 @@
+"""Limits that fit the machine, and what the command line shows: job counts, warnings."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+import featurekit.devices as devices
+from featurekit.cli import format_warning, main
+from featurekit.devices import resolve_jobs
+from featurekit.errors import DataError, ResourceError
+
+from conftest import random_dataset
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    monkeypatch.setattr(devices, "cpu_cores", lambda: 2)
+
+
+def test_jobs_read_as_scikit_learn_reads_n_jobs(two_cores):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none of these warns
+        assert [resolve_jobs(n) for n in (None, 1, 2, -1, -2, "2")] == [1, 1, 2, 2, 1, 2]
+    for bad, message in ((0, "n_jobs=0 runs nothing"), (-3, "n_jobs=-3 leaves no core"),
+                         ("ten", "must be an integer"), (True, "must be an integer")):
+        with pytest.raises(ResourceError, match=message):
+            resolve_jobs(bad)
+
+
+def test_more_jobs_than_cores_are_capped_with_a_warning(two_cores):
+    with pytest.warns(UserWarning, match="--jobs=200: this machine has 2 core"):
+        assert resolve_jobs(200, "--jobs") == 2
+
+
+def test_evaluate_jobs_zero_is_refused_before_the_data_are_read(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(tmp_path / "no-such-data"), "--features", "gabor", "--jobs", "0"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--jobs=0 runs nothing" in err and "Traceback" not in err
+    with pytest.raises(ResourceError, match="n_jobs=0"):  # the API too, before any feature is extracted
+        from featurekit.orchestration import evaluate_features
+
+        evaluate_features(random_dataset(8, size=32), ["gabor"], ["logreg"], "2", n_jobs=0)
+
+
+def test_evaluate_runs_at_most_as_many_jobs_as_cores(two_cores, monkeypatch):
+    import featurekit.orchestration
+
+    seen = {}
+
+    def fake(*args, n_jobs, **kwargs):
+        seen["n_jobs"] = n_jobs
+        raise DataError("stopped here")
+
+    monkeypatch.setattr(featurekit.orchestration, "evaluate_features", fake)
+    with pytest.warns(UserWarning, match="--jobs=200"):
+        assert main(["evaluate", "phantom", "--features", "gabor", "--jobs", "200", "--quiet"]) == 2
+    assert seen["n_jobs"] == 2
+
+
+def test_the_command_line_shows_a_warning_without_python_source(tmp_path):
+    assert format_warning("careful", UserWarning, "/x/y.py", 3, "warnings.warn(...)") == "warning: careful\n"
+    data = tmp_path / "images"
+    data.mkdir()
+    study = tmp_path / "s.toml"
+    study.write_text(textwrap.dedent(f"""
+        [[steps]]
+        name = "compare"
+        kind = "evaluate"
+        data = "{data}"
+        features = ["gabor"]
+        jobs = 100000
+    """))
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    proc = subprocess.run([sys.executable, "-c", "import sys; from featurekit.cli import main; "
+                           "sys.exit(main(sys.argv[1:]))", "run", str(study), "--dry-run"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith("warning: jobs=100000: this machine has ")
+    assert not any(".py:" in ln or "warnings.warn" in ln or "UserWarning" in ln for ln in lines), proc.stderr
