@@ -143,11 +143,12 @@ def test_busi_roi_mask_geometry(busi):
     assert tight.image.shape[:2] == (h, w)
 
 
-def test_busi_roi_mask_empty_gives_whole_image(busi):
+def test_busi_roi_mask_empty_is_an_error_naming_the_image(busi):
     roi = busi.with_roi("mask")
     i = busi.ids.index("normal/normal (1)")
     assert not busi.mask(i).any()
-    assert roi.image(i).shape == busi.image(i).shape
+    with pytest.raises(DataError, match=r"normal \(1\)\.png: roi='mask' but its mask is empty"):
+        roi.image(i)
 
 
 def test_busi_rgb_roi_crop_keeps_channels(busi):
@@ -530,7 +531,8 @@ def test_from_arrays():
     masks[1, 2:4, 1:3] = True
     ds = Dataset.from_arrays(imgs, [0, 1], ["neg", "pos"], masks=masks, positive="pos", roi="mask", roi_margin=0)
     assert ds.ids == ["0000", "0001"] and ds.positive_index == 1
-    assert ds.image(0).shape == (5, 6)  # empty mask: whole image
+    with pytest.raises(DataError, match=r"\[0\]: roi='mask' but its mask is empty"):
+        ds.image(0)  # an empty mask has no region of interest
     np.testing.assert_array_equal(ds.image(1), imgs[1, 2:4, 1:3])
     with pytest.raises(DataError, match=r"masks\[0\] is 3x3.*images\[0\] is 5x6"):
         Dataset.from_arrays(imgs, [0, 1], masks=np.zeros((2, 3, 3))).mask(0)

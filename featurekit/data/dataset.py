@@ -83,7 +83,8 @@ class Dataset:
         * ``'mask'``: the bounding box of the mask, enlarged by ``roi_margin``
           times the box height (top and bottom) and width (left and right),
           clipped to the image. An *empty* mask (e.g. a BUSI ``normal`` image)
-          gives the whole image;
+          is a :class:`DataError` naming the image when it is read: there is
+          no region to crop, and the whole image would pass for one;
         * ``'mias'``: the square bounding the circle (the box bounding the
           squares of several circles) of a circle-mask dataset, same margin
           rule; a sample without circles gives the whole image.
@@ -316,10 +317,13 @@ class Dataset:
             if mask is None:
                 raise DataError(f"{self._images.describe(i)}: roi='mask' but this image has no mask")
             tight = mask_box(mask)
+            if tight is None:  # the whole image in its place would pass for a region of interest
+                raise DataError(f"{self._images.describe(i)}: roi='mask' but its mask is empty (no pixel set): "
+                                "leave out the images without a lesion (--classes), or use --roi none")
         else:  # 'mias'
             tight = circles_box(self._masks.circles[i])
         if tight is None:
-            return None  # empty mask / no circle: whole image
+            return None  # no circle (MIAS images without an abnormality): the whole image
         box = expand_box(tight, self.roi_margin, shape)
         if box[0] >= box[1] or box[2] >= box[3]:
             raise DataError(
@@ -510,9 +514,10 @@ class Dataset:
         if self._fingerprint is None:
             h = hashlib.sha256()
             feed(h, _FINGERPRINT_VERSION)
-            feed(h, "\x00".join(self._ids).encode("utf-8"))
+            # surrogateescape: an id or class name made from a file name that is not UTF-8 hashes as its bytes
+            feed(h, "\x00".join(self._ids).encode("utf-8", "surrogateescape"))
             feed(h, self.labels.astype("<i8").tobytes())
-            feed(h, "\x00".join(self.class_names).encode("utf-8"))
+            feed(h, "\x00".join(self.class_names).encode("utf-8", "surrogateescape"))
             feed(h, f"{self.roi}|{self.roi_margin!r}".encode())
             feed(h, "".join(self.sample_hashes()).encode("ascii"))
             self._fingerprint = h.hexdigest()

@@ -31,8 +31,15 @@ from featurekit.imageio import IMAGE_EXTENSIONS
 
 __all__ = ["load_folder", "natural_key", "MASK_PATTERN"]
 
-#: A file stem ``<stem>_mask`` or ``<stem>_mask_<k>`` is a mask of image ``<stem>``.
-MASK_PATTERN = re.compile(r"^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$")
+#: A file stem ``<stem>_mask`` or ``<stem>_mask_<k>`` is a mask of image ``<stem>`` (use ``fullmatch``:
+#: any character, a newline included, may be part of a file name).
+MASK_PATTERN = re.compile(r"(?P<stem>.+)_mask(?:_(?P<k>\d+))?", re.DOTALL)
+
+
+def text_name(name: str) -> str:
+    """A file or folder name as id text: bytes that are not UTF-8 (which Python keeps as lone
+    surrogates) become ``\\xNN``, so ids and class names can be written anywhere (HDF5, CSV, JSON)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def natural_key(name: str):
@@ -70,7 +77,7 @@ def _scan_class(folder: Path, cls: str, extensions: frozenset):
         if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in extensions:
             skipped.append(f"{cls}/{p.name}" + ("/" if p.is_dir() else ""))
             continue
-        m = MASK_PATTERN.match(p.stem)
+        m = MASK_PATTERN.fullmatch(p.stem)
         if m:
             masks.setdefault(m.group("stem"), []).append((int(m.group("k") or 0), p))
         elif p.stem in images:
@@ -150,12 +157,12 @@ def load_folder(
         entries, skipped_here = _scan_class(root_path / cls, cls, exts)
         skipped += skipped_here
         for stem, path, masks in entries:
-            ids.append(f"{cls}/{stem}")
+            ids.append(f"{text_name(cls)}/{text_name(stem)}")
             labels.append(k)
             image_paths.append(path)
             mask_paths.append(masks)
     ds = Dataset(
-        ids, labels, folders, FileImages(image_paths),
+        ids, labels, [text_name(f) for f in folders], FileImages(image_paths),
         FileMasks(mask_paths) if any(mask_paths) else None,
         name=name or root_path.resolve().name, source=str(root_path), skipped=skipped,
     )
