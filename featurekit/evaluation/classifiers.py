@@ -25,7 +25,11 @@ harmless for the trees. SVM probabilities come from Platt scaling
 (``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)``,
 what ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it),
 fitted by an internal 5-fold CV on the training data handed to ``fit`` (i.e.
-inside the outer fold).
+inside the outer fold). Data with fewer than 5 samples of a class -- a small
+subsample, or the inner folds of a small training part -- are calibrated with
+as many folds as that class has (:class:`SmallDataCalibratedCV`), as
+featurekit's inner CVs lower their folds; fewer than 2 is a
+:class:`~featurekit.errors.DataError`.
 
 Class imbalance (``class_weight="balanced"``): passed as ``class_weight`` to
 the estimators that support it; XGBoost gets per-sample weights computed from
@@ -44,6 +48,7 @@ from typing import Any, Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -75,16 +80,45 @@ __all__ = [
 ]
 
 
+class SmallDataCalibratedCV(CalibratedClassifierCV):
+    """:class:`~sklearn.calibration.CalibratedClassifierCV` whose integer ``cv`` is lowered, for one
+    :meth:`fit`, to the smallest class count of the data it is given.
+
+    scikit-learn's raises a ``ValueError`` when a class has fewer samples than
+    ``cv``; the folds here are as many as the data allow (the parameter itself
+    is unchanged), so an SVM on 16 images calibrates with 4 folds instead of
+    failing after the work before it. A class with fewer than 2 samples cannot
+    be calibrated at all: a :class:`~featurekit.errors.DataError` saying what to do.
+    """
+
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        requested = 5 if self.cv is None else self.cv
+        if not isinstance(requested, (int, np.integer)):
+            return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        classes, counts = np.unique(np.asarray(y), return_counts=True)
+        smallest = int(counts.min()) if counts.size else 0
+        if smallest < 2:
+            small = classes[int(np.argmin(counts))].item() if counts.size else None
+            raise DataError(f"probability calibration (Platt scaling, {type(self.estimator).__name__}) needs 2 "
+                            f"training samples of each class, got {smallest} of class {small!r} "
+                            f"({len(y)} samples): use the logreg classifier, fewer folds, or more images")
+        original = self.cv
+        self.cv = min(int(requested), smallest)
+        try:
+            return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        finally:
+            self.cv = original
+
+
 def _svc(**params):
     """SVC with Platt-scaled probabilities: ``CalibratedClassifierCV(SVC, sigmoid, cv=5, ensemble=False)``.
 
     Equivalent to the deprecated ``SVC(probability=True)``: the sigmoid is fitted
     on the out-of-fold decision values of an internal 5-fold CV of the data
-    handed to ``fit`` and the SVC is refitted on all of it.
+    handed to ``fit`` (fewer folds when a class has fewer than 5 samples there:
+    :class:`SmallDataCalibratedCV`) and the SVC is refitted on all of it.
     """
-    from sklearn.calibration import CalibratedClassifierCV
-
-    return CalibratedClassifierCV(SVC(**params), method="sigmoid", cv=5, ensemble=False)
+    return SmallDataCalibratedCV(SVC(**params), method="sigmoid", cv=5, ensemble=False)
 
 
 def _xgb(**params):
