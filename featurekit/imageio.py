@@ -21,7 +21,11 @@ File / Pillow mode           Result
 ``I`` (32-bit int)           ``uint16`` ``(H, W)`` when all values lie in
                              0..65535 (e.g. 16-bit PGM), else :class:`DataError`
 ``F`` (32-bit float)         ``float32`` ``(H, W)``
-DICOM (``.dcm``)             see :func:`read_image`
+DICOM (``.dcm``)             ``float32`` in [0, 1] through the modality LUT,
+                             the window and MONOCHROME1 inversion
+                             (:mod:`featurekit.data.dicom`)
+NIfTI, DICOM series folder   one slice, ``float32`` in [0, 1]
+                             (:mod:`featurekit.data.volumes`)
 ===========================  ===============================================
 
 Multi-frame files (animated GIF/PNG, multi-page TIFF) are read as their first
@@ -34,7 +38,8 @@ A CNN input is always a ``float32`` ``(H, W, 3)`` array in [0, 1]:
 
 * intensity: 8-bit images are scaled by 1/255, 16-bit images by 1/65535, bool
   masks map to 0/1, float images are taken as already in [0, 1]
-  (:func:`to_unit_float`);
+  (:func:`to_unit_float`) -- DICOM files and volumes are read to [0, 1] by
+  their headers and window, never by their container's dtype;
 * channels: a gray image is replicated to 3 channels, an RGB image is kept as
   it is (:func:`to_rgb`).
 
@@ -59,7 +64,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -68,6 +73,10 @@ from featurekit.errors import DataError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "DICOM_EXTENSIONS",
+    "VOLUME_EXTENSIONS",
+    "image_suffix",
+    "image_stem",
+    "reading_key",
     "MIN_SIDE",
     "check_image_size",
     "LUMA_WEIGHTS",
@@ -86,10 +95,16 @@ PathLike = Union[str, os.PathLike]
 #: Extensions (lower case) read through DICOM rather than Pillow.
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom"})
 
-#: Extensions (lower case) recognised as images by the loaders.
+#: Name endings (lower case) of volumes read slice by slice (NIfTI, through nibabel).
+VOLUME_EXTENSIONS = frozenset({".nii", ".nii.gz"})
+
+#: Extensions (lower case) recognised as images by the loaders (see :func:`image_suffix`).
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".pbm", ".pnm"}
-) | DICOM_EXTENSIONS
+) | DICOM_EXTENSIONS | VOLUME_EXTENSIONS
+
+#: Version of the DICOM / volume reading rule, part of :func:`reading_key`.
+_READING_VERSION = "featurekit.dicom-volume-reading/1"
 
 #: Smallest image side (pixels) featurekit processes; see the size rule in the module docstring.
 MIN_SIDE = 2
@@ -102,9 +117,21 @@ _GRAY_ALPHA_MODES = frozenset({"LA", "La"})
 _UINT16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
+def image_suffix(path: PathLike) -> str:
+    """The lower-case extension that says how a file is read: ``.nii.gz`` counts as one."""
+    name = Path(path).name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
+
+
+def image_stem(path: PathLike) -> str:
+    """The file name without :func:`image_suffix` (``a.nii.gz`` -> ``a``)."""
+    name = Path(path).name
+    return name[: len(name) - len(image_suffix(name))]
+
+
 def is_image_file(path: PathLike) -> bool:
     """True when ``path`` has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    return image_suffix(path) in IMAGE_EXTENSIONS
 
 
 def _check_file(path: Path) -> None:
@@ -191,95 +218,88 @@ def _read_pillow(path: Path) -> np.ndarray:
     return arr
 
 
-# --------------------------------------------------------------------------- DICOM
-def _import_pydicom(path: Path):
-    try:
-        import pydicom
-    except ImportError:
-        raise DataError(
-            f"{path}: reading DICOM needs pydicom; install featurekit[dicom] "
-            "(pip install 'featurekit[dicom]')"
-        ) from None
-    return pydicom
-
-
-def _read_dicom(path: Path) -> np.ndarray:
-    pydicom = _import_pydicom(path)
-    try:
-        ds = pydicom.dcmread(str(path))
-    except Exception as exc:  # pydicom raises a zoo of exception types
-        raise DataError(f"{path}: not a readable DICOM file ({exc})") from None
-    if "PixelData" not in ds:
-        raise DataError(f"{path}: DICOM file has no pixel data")
-    try:
-        arr = ds.pixel_array
-    except Exception as exc:
-        raise DataError(
-            f"{path}: cannot decode DICOM pixel data ({exc}); compressed transfer syntaxes "
-            "need extra pydicom plugins"
-        ) from None
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise DataError(f"{path}: multi-frame DICOM ({frames} frames) is not supported")
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
-    if arr.ndim == 3:
-        if arr.shape[-1] != 3:
-            raise DataError(f"{path}: unsupported DICOM pixel array shape {arr.shape}")
-        return arr.astype(np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
-    if arr.ndim != 2:
-        raise DataError(f"{path}: unsupported DICOM pixel array shape {arr.shape}")
-
-    signed = arr.dtype.kind == "i"
-    if photometric == "MONOCHROME1":
-        if signed:
-            arr = -1 - arr.astype(np.int64)
-        else:
-            bits = int(getattr(ds, "BitsStored", arr.dtype.itemsize * 8))
-            arr = (2**bits - 1) - arr.astype(np.int64)
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    if slope != 1.0 or intercept != 0.0 or signed:
-        return (arr.astype(np.float64) * slope + intercept).astype(np.float32)
-    bits_allocated = int(getattr(ds, "BitsAllocated", arr.dtype.itemsize * 8))
-    return arr.astype(np.uint8 if bits_allocated <= 8 else np.uint16)
-
-
 # --------------------------------------------------------------------------- public
-def read_image(path: PathLike) -> np.ndarray:
-    """Decode an image file to an array in native units.
+def read_image(path: PathLike, window=None, plane: Optional[int] = None) -> np.ndarray:
+    """Decode an image file to an array, in native units except for DICOM and volumes.
 
     Parameters
     ----------
     path : str or os.PathLike
-        PNG, JPEG, TIFF, BMP, PGM/PPM (through Pillow) or DICOM (``.dcm``,
-        through pydicom, imported only when needed).
+        PNG, JPEG, TIFF, BMP, PGM/PPM (through Pillow), DICOM (``.dcm``,
+        through pydicom), NIfTI (``.nii``, ``.nii.gz``, through nibabel) or a
+        DICOM series folder; pydicom and nibabel are imported only when needed.
+    window : str or featurekit.data.window.Window, optional
+        How DICOM and NIfTI values map to [0, 1] (:mod:`featurekit.data.window`);
+        default ``auto``. Pillow files have no window.
+    plane : int, optional
+        The frame of a multi-frame DICOM file or the slice of a volume / series
+        (required for those); ``None`` for 2-D images.
 
     Returns
     -------
     numpy.ndarray
-        ``(H, W)`` for gray, ``(H, W, 3)`` for colour; dtype ``uint8``,
-        ``uint16`` or ``float32`` following the table in the module docstring.
-        DICOM: MONOCHROME1 is inverted on the stored values
-        (``2**BitsStored - 1 - v``; ``-1 - v`` for signed data) so that bright
-        means dense, then ``RescaleSlope``/``RescaleIntercept`` are applied;
-        the result is ``float32`` when a rescale is present or the data are
-        signed, else ``uint8``/``uint16`` from ``BitsAllocated``.
+        ``(H, W)`` for gray, ``(H, W, 3)`` for colour. Pillow files: dtype
+        ``uint8``, ``uint16`` or ``float32`` following the table in the module
+        docstring. DICOM and volumes: ``float32`` in [0, 1], read through the
+        modality LUT, the window and MONOCHROME1 inversion
+        (:mod:`featurekit.data.dicom`, :mod:`featurekit.data.volumes`).
 
     Raises
     ------
     DataError
         Missing file, undecodable / truncated / non-image file, unsupported
-        mode, empty image, or DICOM without pydicom installed.
+        mode, empty image, DICOM without pydicom or NIfTI without nibabel
+        installed, a stack without a plane, values that no window maps.
     """
     p = Path(path)
-    _check_file(p)
-    if p.suffix.lower() in DICOM_EXTENSIONS:
-        arr = _read_dicom(p)
+    suffix = image_suffix(p)
+    if _is_series(p) or suffix in VOLUME_EXTENSIONS:
+        from featurekit.data.volumes import read_plane
+
+        if not p.is_dir():
+            _check_file(p)
+        arr = read_plane(p, window, plane)
     else:
-        arr = _read_pillow(p)
+        _check_file(p)
+        if suffix in DICOM_EXTENSIONS:
+            from featurekit.data.dicom import read_dicom
+
+            arr = read_dicom(p, window, plane)
+        else:
+            _no_plane(p, plane)
+            arr = _read_pillow(p)
     if arr.size == 0:
         raise DataError(f"{p}: image has zero size {arr.shape}")
     return check_image_size(arr, str(p))
+
+
+def _is_series(p: Path) -> bool:
+    """A DICOM series folder (any other folder is "not a regular file")."""
+    if not p.is_dir():
+        return False
+    from featurekit.data.dicom import is_dicom_series
+
+    return is_dicom_series(p)
+
+
+def _no_plane(p: Path, plane: Optional[int]) -> None:
+    if plane is not None:
+        raise DataError(f"{p}: a 2-D image has no plane {plane}")
+
+
+def reading_key(path: PathLike, window=None, plane: Optional[int] = None) -> bytes:
+    """What decides a file's pixels besides its bytes, for content hashes.
+
+    Empty for Pillow files (their decoding has no options); for DICOM files,
+    volumes and series the reading version, the window and the plane, so two
+    readings of one file never share a cache row.
+    """
+    p = Path(path)
+    if not (p.is_dir() or image_suffix(p) in DICOM_EXTENSIONS | VOLUME_EXTENSIONS):
+        return b""
+    from featurekit.data.window import Window
+
+    return f"{_READING_VERSION}|{Window.parse(window).key}|{plane}".encode()
 
 
 def check_image_size(img: np.ndarray, where: str, what: str = "image") -> np.ndarray:
@@ -304,12 +324,22 @@ def check_image_size(img: np.ndarray, where: str, what: str = "image") -> np.nda
     return img
 
 
-def read_mask(path: PathLike) -> np.ndarray:
+def read_mask(path: PathLike, plane: Optional[int] = None) -> np.ndarray:
     """Read a mask file as ``bool`` ``(H, W)``: nonzero is inside.
 
-    Colour masks are inside where any channel is nonzero.
+    Colour masks are inside where any channel is nonzero. DICOM masks and
+    mask volumes (plane ``plane``) use their stored values: no LUT or window
+    applies to labels.
     """
-    arr = read_image(path)
+    p = Path(path)
+    suffix = image_suffix(p)
+    if _is_series(p) or suffix in VOLUME_EXTENSIONS or suffix in DICOM_EXTENSIONS:
+        from featurekit.data.volumes import read_plane_mask
+
+        if not p.is_dir():
+            _check_file(p)
+        return check_image_size(read_plane_mask(p, plane), str(p), "mask")
+    arr = read_image(p, plane=plane)
     if arr.ndim == 3:
         return np.any(arr != 0, axis=-1)
     return arr != 0
@@ -320,12 +350,9 @@ def image_shape(path: PathLike) -> tuple[int, int]:
     p = Path(path)
     _check_file(p)
     if p.suffix.lower() in DICOM_EXTENSIONS:
-        pydicom = _import_pydicom(p)
-        try:
-            ds = pydicom.dcmread(str(p), stop_before_pixels=True)
-            return int(ds.Rows), int(ds.Columns)
-        except Exception as exc:
-            raise DataError(f"{p}: not a readable DICOM header ({exc})") from None
+        from featurekit.data.dicom import dicom_shape
+
+        return dicom_shape(p)
     from PIL import Image
 
     try:

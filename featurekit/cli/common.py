@@ -29,6 +29,13 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
                    help="put near-duplicate images (dHash distance <= BITS of 64, default "
                         f"{DEFAULT_MAX_DISTANCE}) in one group, so grouped CV never splits them "
                         "(BUSI has ~200 such pairs)")
+    p.add_argument("--window", default=None, metavar="WINDOW",
+                   help="how DICOM / NIfTI values become [0, 1]: auto (default: the file's window, else its "
+                        "declared range), file (= mammo), range, minmax, soft-tissue, lung, bone, brain, "
+                        "mediastinum, or CENTER,WIDTH")
+    p.add_argument("--slices", default=None, metavar="POLICY",
+                   help="planes of volumes (NIfTI, DICOM series folders) and multi-frame DICOM used as samples: "
+                        "index:K, middle, max-mask, all-masked or all (one sample each, grouped by volume)")
     p.add_argument("--subsample", type=positive_int, default=None, metavar="N",
                    help="use a stratified random N of the labelled images, drawn with seed 0 (the same N for "
                         "every command, so their rows are paired; smoke tests, quick studies)")
@@ -40,7 +47,8 @@ def data_spec(args):
 
     return DataSpec(args.data, format=args.format, classes=args.classes, positive=args.positive, roi=args.roi,
                     roi_margin=args.roi_margin, group_duplicates=getattr(args, "group_duplicates", None),
-                    subsample=getattr(args, "subsample", None))
+                    subsample=getattr(args, "subsample", None), window=getattr(args, "window", None),
+                    slices=getattr(args, "slices", None))
 
 
 def load_data(args):

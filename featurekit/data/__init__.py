@@ -26,7 +26,9 @@ from featurekit.data.mias import load_mias, parse_info
 from featurekit.data.npz import load_npz
 from featurekit.data.phantom import make_phantom, write_phantom
 from featurekit.data.roi import ROI_MODES
+from featurekit.data.slices import SlicePolicy, read_planes
 from featurekit.data.sources import ArrayImages, ArrayMasks, CircleMasks, FileImages, FileMasks
+from featurekit.data.window import Window
 from featurekit.errors import DataError
 
 __all__ = [
@@ -52,6 +54,9 @@ __all__ = [
     "ArrayMasks",
     "CircleMasks",
     "ImagesOf",
+    "Window",
+    "SlicePolicy",
+    "read_planes",
 ]
 
 
@@ -91,6 +96,8 @@ def load_dataset(
     positive: Optional[str] = None,
     roi: str = "none",
     roi_margin: float = 0.1,
+    window=None,
+    slices=None,
     **kw,
 ) -> Dataset:
     """Load a dataset of any supported format.
@@ -105,6 +112,14 @@ def load_dataset(
     classes, positive, roi, roi_margin
         Class selection / merge, positive class and region of interest, see
         :meth:`Dataset.select_classes` and :class:`Dataset`.
+    window : str or Window, optional
+        How DICOM and NIfTI values map to [0, 1]: ``auto`` (default), ``file``
+        / ``mammo``, ``range``, ``minmax``, a preset or ``"C,W"``
+        (:mod:`featurekit.data.window`).
+    slices : str or SlicePolicy, optional
+        Which planes of volumes, DICOM series and multi-frame files become
+        samples: ``index:K``, ``middle``, ``max-mask``, ``all-masked``, ``all``
+        (:mod:`featurekit.data.slices`); required when the data hold such stacks.
     **kw
         Loader-specific options (``split`` for npz, ``scale`` and ``unit`` for
         MIAS, ``name``...).
@@ -120,4 +135,5 @@ def load_dataset(
         raise DataError(f"{path}: unknown dataset format {format!r}; expected 'auto' or one of {FORMATS}")
     elif not Path(path).exists():
         raise DataError(f"{path}: dataset path not found")
-    return _LOADERS[format](path, classes=classes, positive=positive, roi=roi, roi_margin=roi_margin, **kw)
+    ds = _LOADERS[format](path, classes=classes, positive=positive, roi=roi, roi_margin=roi_margin, **kw)
+    return read_planes(ds, window, slices)

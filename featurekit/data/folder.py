@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
 from featurekit.data.dataset import ClassSpec, Dataset, apply_options
+from featurekit.data.dicom import is_dicom_series
 from featurekit.data.sources import FileImages, FileMasks
 from featurekit.errors import DataError
-from featurekit.imageio import IMAGE_EXTENSIONS
+from featurekit.imageio import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, image_stem, image_suffix
 
 __all__ = ["load_folder", "natural_key", "MASK_PATTERN"]
 
@@ -74,19 +75,22 @@ def _scan_class(folder: Path, cls: str, extensions: frozenset):
     masks: dict[str, list[tuple[int, Path]]] = {}
     skipped: list[str] = []
     for p in sorted(folder.iterdir(), key=lambda q: natural_key(q.name)):
-        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in extensions:
+        # a DICOM series folder is one image (a volume), named by the folder
+        series = p.is_dir() and bool(extensions & DICOM_EXTENSIONS) and is_dicom_series(p)
+        if p.name.startswith(".") or not (series or (p.is_file() and image_suffix(p) in extensions)):
             skipped.append(f"{cls}/{p.name}" + ("/" if p.is_dir() else ""))
             continue
-        m = MASK_PATTERN.fullmatch(p.stem)
+        stem = p.name if series else image_stem(p)
+        m = MASK_PATTERN.fullmatch(stem)
         if m:
             masks.setdefault(m.group("stem"), []).append((int(m.group("k") or 0), p))
-        elif p.stem in images:
+        elif stem in images:
             raise DataError(
-                f"{folder}: two images share the stem {p.stem!r} ({images[p.stem].name}, {p.name}); "
+                f"{folder}: two images share the stem {stem!r} ({images[stem].name}, {p.name}); "
                 "ids would collide"
             )
         else:
-            images[p.stem] = p
+            images[stem] = p
     if not images:
         raise DataError(f"{folder}: no images in class folder (extensions {sorted(extensions)})")
     orphans = sorted((p.name for s, ps in masks.items() if s not in images for _, p in ps), key=natural_key)

@@ -31,7 +31,7 @@ import numpy as np
 
 from featurekit.data.roi import circles_to_mask
 from featurekit.errors import DataError
-from featurekit.imageio import MIN_SIDE, check_image_size, read_image, read_mask
+from featurekit.imageio import MIN_SIDE, check_image_size, read_image, read_mask, reading_key
 
 __all__ = [
     "FileImages",
@@ -53,6 +53,13 @@ def feed(h, data: bytes) -> None:
 
 def _feed_file(h, path: str) -> None:
     p = Path(path)
+    if p.is_dir():  # a DICOM series: every file of it, by name
+        files = sorted(q for q in p.iterdir() if q.is_file())
+        feed(h, b"folder%d" % len(files))
+        for q in files:
+            feed(h, q.name.encode("utf-8", "surrogateescape"))
+            _feed_file(h, str(q))
+        return
     try:
         size = p.stat().st_size
         with open(p, "rb") as f:
@@ -74,6 +81,11 @@ def _feed_array(h, arr: np.ndarray) -> None:
     feed(h, arr.tobytes())
 
 
+def _reading(**options) -> dict:
+    """The reading options that are set: a plain file is read as ``read_image(path)``, a one-argument seam."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _shape_mismatch(mask_desc: str, mshape, image_desc: str, ishape) -> DataError:
     return DataError(
         f"mask {mask_desc} is {mshape[0]}x{mshape[1]} (HxW) but image {image_desc} "
@@ -83,26 +95,38 @@ def _shape_mismatch(mask_desc: str, mshape, image_desc: str, ishape) -> DataErro
 
 # --------------------------------------------------------------------------- images
 class FileImages:
-    """One image file per sample, decoded on every :meth:`load`."""
+    """One image file per sample, decoded on every :meth:`load`.
 
-    def __init__(self, paths: Sequence[str | Path]):
+    ``planes`` (optional, per sample) picks the slice of a volume or series
+    folder, or the frame of a multi-frame DICOM file; ``window`` is how DICOM
+    and volume values map to [0, 1] (:mod:`featurekit.data.window`). Both are
+    part of the content hash of DICOM files and volumes (:func:`reading_key`).
+    """
+
+    def __init__(self, paths: Sequence[str | Path], planes: Optional[Sequence[Optional[int]]] = None,
+                 window=None):
         self.paths = tuple(str(p) for p in paths)
+        self.planes = tuple(planes) if planes is not None else (None,) * len(self.paths)
+        self.window = window
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def load(self, i: int) -> np.ndarray:
-        return read_image(self.paths[i])
+        return read_image(self.paths[i], **_reading(window=self.window, plane=self.planes[i]))
 
     def describe(self, i: int) -> str:
-        return self.paths[i]
+        return self.paths[i] if self.planes[i] is None else f"{self.paths[i]} [plane {self.planes[i]}]"
 
     def hash_into(self, i: int, h) -> None:
         feed(h, b"file")
         _feed_file(h, self.paths[i])
+        reading = reading_key(self.paths[i], self.window, self.planes[i])
+        if reading:
+            feed(h, reading)
 
     def take(self, indices: np.ndarray) -> "FileImages":
-        return FileImages([self.paths[j] for j in indices])
+        return FileImages([self.paths[j] for j in indices], [self.planes[j] for j in indices], self.window)
 
 
 class _Rows:
@@ -161,12 +185,13 @@ class ArrayImages(_Rows):
 
 # --------------------------------------------------------------------------- masks
 class FileMasks:
-    """Zero or more mask files per sample; the mask is their union."""
+    """Zero or more mask files per sample; the mask is their union (plane ``planes[i]`` of mask volumes)."""
 
     circles = None
 
-    def __init__(self, paths: Sequence[Sequence[str | Path]]):
+    def __init__(self, paths: Sequence[Sequence[str | Path]], planes: Optional[Sequence[Optional[int]]] = None):
         self.paths = tuple(tuple(str(p) for p in group) for group in paths)
+        self.planes = tuple(planes) if planes is not None else (None,) * len(self.paths)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -179,7 +204,7 @@ class FileMasks:
             return None
         union = None
         for p in self.paths[i]:
-            m = read_mask(p)
+            m = read_mask(p, **_reading(plane=self.planes[i]))
             if m.shape != tuple(shape):
                 raise _shape_mismatch(p, m.shape, image_desc, shape)
             union = m if union is None else (union | m)
@@ -192,9 +217,11 @@ class FileMasks:
         feed(h, b"maskfiles%d" % len(self.paths[i]))
         for p in self.paths[i]:
             _feed_file(h, p)
+        if self.planes[i] is not None:
+            feed(h, b"plane%d" % self.planes[i])
 
     def take(self, indices: np.ndarray) -> "FileMasks":
-        return FileMasks([self.paths[j] for j in indices])
+        return FileMasks([self.paths[j] for j in indices], [self.planes[j] for j in indices])
 
 
 class ArrayMasks(_Rows):

@@ -15,6 +15,8 @@ from typing import Optional
 
 import numpy as np
 
+from featurekit.data.slices import SlicePolicy
+from featurekit.data.window import Window
 from featurekit.errors import DataError
 
 __all__ = ["DataSpec", "stratified_subsample", "SUBSAMPLE_SEED"]
@@ -41,6 +43,10 @@ class DataSpec:
     roi : {"none", "mask", "mias"}; roi_margin : float
     group_duplicates : int, optional
         Put near-duplicate images (dHash distance <= this many bits) in one group.
+    window : str, optional
+        How DICOM and NIfTI values map to [0, 1] (:mod:`featurekit.data.window`).
+    slices : str, optional
+        Slice policy of volumes, series and multi-frame files (:mod:`featurekit.data.slices`).
     subsample : int, optional
         A stratified random ``subsample`` images, always drawn with
         :data:`SUBSAMPLE_SEED` (labelled images only).
@@ -54,6 +60,8 @@ class DataSpec:
     roi_margin: float = 0.1
     group_duplicates: Optional[int] = None
     subsample: Optional[int] = None
+    window: Optional[str] = None
+    slices: Optional[str] = None
 
     def __post_init__(self):
         if not str(self.data).strip():
@@ -69,6 +77,7 @@ class DataSpec:
             object.__setattr__(self, "positive", str(self.positive))
         if self.subsample is not None and int(self.subsample) < 2:
             raise DataError(f"subsample must be at least 2 images, got {self.subsample}")
+        Window.parse(self.window), SlicePolicy.parse(self.slices)  # bad text fails here, at the edge
 
     @classmethod
     def field_names(cls) -> tuple:
@@ -98,6 +107,7 @@ class DataSpec:
         from featurekit.data import load_dataset
         from featurekit.data.duplicates import group_near_duplicates
         from featurekit.data.phantom import make_phantom
+        from featurekit.data.slices import read_planes
 
         classes = list(self.classes) if self.classes else None
         if self.is_phantom:
@@ -105,9 +115,10 @@ class DataSpec:
             if classes or self.positive:
                 ds = ds.select_classes(classes or ds.class_names, positive=self.positive)
             ds = ds.with_roi(self.roi, self.roi_margin) if self.roi != "none" else ds
+            ds = read_planes(ds, self.window, self.slices)  # in-memory: an error when either is given
         else:
             ds = load_dataset(self.data, format=self.format, classes=classes, positive=self.positive,
-                              roi=self.roi, roi_margin=self.roi_margin)
+                              roi=self.roi, roi_margin=self.roi_margin, window=self.window, slices=self.slices)
         if self.subsample is not None:
             ds = stratified_subsample(ds, int(self.subsample), seed=SUBSAMPLE_SEED)
         if self.group_duplicates is not None:

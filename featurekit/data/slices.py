@@ -1,0 +1,156 @@
+"""Which planes of a stack become samples: the :class:`SlicePolicy`, and :func:`read_planes`.
+
+Policies (``--slices``), for every stack of a dataset (NIfTI volume, DICOM
+series folder, multi-frame DICOM file; 2-D images are unaffected):
+
+================  ==============================================================
+``index:K``       plane ``K`` (a frame choice for a multi-frame file)
+``middle``        plane ``n // 2``
+``max-mask``      the plane where the mask volume is largest (the first such)
+``all-masked``    every plane with a nonzero mask, each its own sample
+``all``           every plane, each its own sample (e.g. the frames of a file)
+================  ==============================================================
+
+The one-plane policies keep the sample's id; the many-plane ones give ids
+``<id>#<plane>``. Planes of one stack share a group -- the dataset's group
+(patient) when it has one, else the stack's id -- so grouped cross-validation
+never puts planes of one volume on both sides of a split. A stack without a
+policy is an error that names it, as is a mask policy without a mask volume,
+or an empty mask (nothing would be read from that volume).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from featurekit.data.dataset import Dataset
+from featurekit.data.sources import FileImages, FileMasks
+from featurekit.data.volumes import is_nifti, plane_areas, read_plane_mask, stack_size
+from featurekit.data.window import Window
+from featurekit.errors import DataError
+from featurekit.imageio import DICOM_EXTENSIONS
+
+__all__ = ["SlicePolicy", "SLICE_POLICIES", "read_planes"]
+
+SLICE_POLICIES = ("index:K", "middle", "max-mask", "all-masked", "all")
+_KINDS = ("index", "middle", "max-mask", "all-masked", "all")
+
+
+@dataclass(frozen=True)
+class SlicePolicy:
+    """A slice policy: ``kind`` in ``index, middle, max-mask, all-masked, all``; ``index`` for ``index``."""
+
+    kind: str
+    index: Optional[int] = None
+
+    @classmethod
+    def parse(cls, text: Union[None, str, "SlicePolicy"]) -> Optional["SlicePolicy"]:
+        if text is None or isinstance(text, SlicePolicy):
+            return text
+        name = str(text).strip().lower()
+        if name in _KINDS and name != "index":
+            return cls(name)
+        head, _, k = name.partition(":")
+        if head == "index" and k.strip().isdigit():
+            return cls("index", int(k))
+        raise DataError(f"slice policy {text!r}: expected one of {list(SLICE_POLICIES)} (K a slice number from 0)")
+
+    @property
+    def many(self) -> bool:
+        return self.kind in ("all-masked", "all")
+
+    def planes(self, n: int, where: str, areas: Optional[np.ndarray]) -> list[int]:
+        """The planes of an ``n``-plane stack; ``areas`` = mask pixels per plane (mask policies)."""
+        if self.kind == "index":
+            if self.index >= n:
+                raise DataError(f"{where}: --slices index:{self.index}, but it has {n} planes (0..{n - 1})")
+            return [self.index]
+        if self.kind == "middle":
+            return [n // 2]
+        if self.kind == "all":
+            return list(range(n))
+        if areas is None:
+            raise DataError(f"{where}: --slices {self.kind} needs a mask volume, and this sample has none")
+        if len(areas) != n:
+            raise DataError(f"{where}: the mask has {len(areas)} planes, the image {n}")
+        if not np.any(areas):
+            raise DataError(f"{where}: --slices {self.kind}, but its mask is empty in every plane")
+        return [int(np.argmax(areas))] if self.kind == "max-mask" else [int(k) for k in np.flatnonzero(areas)]
+
+
+def _mask_areas(masks, i: int) -> Optional[np.ndarray]:
+    paths = masks.paths[i] if isinstance(masks, FileMasks) else ()
+    if not paths:
+        return None
+    if len(paths) == 1:
+        return plane_areas(paths[0])
+    sizes = {stack_size(p) for p in paths}
+    if len(sizes) > 1 or None in sizes:
+        raise DataError(f"{'; '.join(paths)}: the mask volumes of one sample must have the same number of planes")
+    return np.array([np.count_nonzero(np.logical_or.reduce([read_plane_mask(p, k) for p in paths]))
+                     for k in range(sizes.pop())])
+
+
+def read_planes(ds: Dataset, window=None, slices=None) -> Dataset:
+    """``ds`` read with ``window`` and with its stacks cut into planes by ``slices``.
+
+    Parameters
+    ----------
+    ds : Dataset
+        A file-based dataset (its images a :class:`FileImages`).
+    window : Window or str, optional
+        How DICOM and volume intensities map to [0, 1] (:mod:`featurekit.data.window`).
+    slices : SlicePolicy or str, optional
+        Required when the dataset holds a stack.
+
+    Raises
+    ------
+    DataError
+        A window or policy for a dataset with no DICOM file or stack, a stack
+        without a policy, or a policy the stack cannot follow (see the module docstring).
+    """
+    window = Window.parse(window)
+    policy = SlicePolicy.parse(slices)
+    images = ds._images
+    if not isinstance(images, FileImages):
+        if window.kind != "auto" or policy is not None:
+            raise DataError(f"{ds.source or ds.name}: --window and --slices apply to DICOM and volume files, "
+                            "and this dataset is in-memory arrays")
+        return ds
+    sizes = [stack_size(p) for p in images.paths]
+    if all(n is None for n in sizes):
+        if policy is not None:
+            raise DataError(f"{ds.source or ds.name}: --slices {slices} given, and no image is a volume, series "
+                            "or multi-frame file")
+        if window.kind == "auto":
+            return ds
+        if not any(Path(p).suffix.lower() in DICOM_EXTENSIONS or is_nifti(p) for p in images.paths):
+            raise DataError(f"{ds.source or ds.name}: --window {window.name} given, and no image is a DICOM or "
+                            "NIfTI file (a window applies to those only)")
+    rows, planes, ids, groups = [], [], [], []
+    for i, n in enumerate(sizes):
+        if n is None:
+            rows.append(i), planes.append(None), ids.append(ds._ids[i])
+            groups.append(ds.groups[i] if ds.groups is not None else ds._ids[i])
+            continue
+        where = images.paths[i]
+        if policy is None:
+            raise DataError(f"{where}: a stack of {n} planes (volume, series or multi-frame file): choose planes "
+                            f"with --slices ({', '.join(SLICE_POLICIES)})")
+        areas = _mask_areas(ds._masks, i) if policy.kind in ("max-mask", "all-masked") else None
+        for k in policy.planes(n, where, areas):
+            rows.append(i), planes.append(k)
+            ids.append(f"{ds._ids[i]}#{k}" if policy.many else ds._ids[i])
+            groups.append(ds.groups[i] if ds.groups is not None else ds._ids[i])
+    idx = np.asarray(rows, dtype=np.int64)
+    fields = {**ds._fields(), **ds._taken(idx)}
+    fields.update(ids=ids, images=FileImages([images.paths[j] for j in idx], planes, window))
+    if isinstance(ds._masks, FileMasks):
+        fields["masks"] = FileMasks([ds._masks.paths[j] for j in idx], planes)
+    if any(n is not None for n in sizes) or ds.groups is not None:
+        fields["groups"] = groups
+    return Dataset(**fields)
