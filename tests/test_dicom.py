@@ -281,3 +281,20 @@ def test_extract_window_and_slices_reach_the_reading(tmp_path, monkeypatch, caps
         assert len(cache.ids) == 8 and cache.ids[0] == "a/a0#0"
         rows.append(cache.get(cache.keys()[0]))
     assert not np.allclose(rows[0], rows[1])
+
+
+def test_voi_lut_sequence_is_scaled_by_its_entry_bits(tmp_path):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    arr = RNG.integers(0, 4096, (8, 8), dtype=np.uint16)
+    p = write_dicom(tmp_path / "lut.dcm", arr, bits_stored=12)
+    ds = pydicom.dcmread(str(p))
+    item = Dataset()
+    item.add_new(0x00283002, "US", [4096, 0, 10])  # LUTDescriptor: 4096 entries from 0, 10-bit output
+    item.add_new(0x00283006, "US", np.round(np.sqrt(np.arange(4096) / 4095) * 1023).astype(int).tolist())
+    ds.VOILUTSequence = Sequence([item])
+    ds.save_as(str(p))
+    expected = apply_voi_lut(ds.pixel_array, ds) / 1023.0  # the output range the descriptor declares
+    np.testing.assert_allclose(read_image(p), expected, atol=1e-6)
+    assert describe_reading(p)["voi"] == "VOI LUT sequence"

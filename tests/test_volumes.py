@@ -171,3 +171,16 @@ def test_dicom_series_folder_is_a_volume_in_slice_order(tmp_path):
     assert best.ids == ["c/case1"]
     np.testing.assert_allclose(best.image(0), vol[3] / 4095.0, rtol=1e-6)
     assert best.mask(0).sum() == 9
+
+
+def test_csv_manifest_of_volumes_keeps_its_patient_groups(nifti_root):
+    root, volumes = nifti_root
+    rows = ["path,label,mask,group"]
+    for vid in volumes:
+        cls, name = vid.split("/")
+        rows.append(f"{vid}.nii.gz,{cls},{vid}_mask.nii.gz,patient-{name[0]}")  # b* and m* are two patients
+    (root / "list.csv").write_text("\n".join(rows) + "\n")
+    ds = load_dataset(root / "list.csv", slices="all-masked", window="minmax")
+    assert len(ds) == sum(len(masked) for cases in CASES.values() for _, masked in cases)
+    assert sorted(set(ds.groups)) == ["patient-b", "patient-m"]
+    assert all(g == f"patient-{i.split('/')[1][0]}" for i, g in zip(ds.ids, ds.groups, strict=True))
