@@ -188,3 +188,16 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(npz, tmp_path, mo
     assert f"no space left on the device holding {tmp_path}" in err and "MB needed" in err
     assert ckpt.read_bytes() == b"the previous checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # no temporary file left
+
+
+def test_numbers_that_are_not_finite_are_refused_before_training(npz, tmp_path, monkeypatch, capsys):
+    _no_training(monkeypatch)
+    for flag, value in (("--lr", "inf"), ("--dropout", "nan"), ("--momentum", "inf")):
+        assert main(["finetune", npz, "--positive", "1", *SMALL, flag, value, "--out", str(tmp_path / "m.pt")]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag[2:]} must be a finite number, got {float(value)!r}" in err and "Traceback" not in err
+    from featurekit.finetune.config import FinetuneConfig
+    from featurekit.finetune.errors import FinetuneError
+
+    with pytest.raises(FinetuneError, match="epochs must be an integer, got 2.5"):
+        FinetuneConfig(epochs=2.5)

@@ -20,6 +20,8 @@ papers' settings of the studies in ``pipelines/`` are recipes too
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -209,7 +211,22 @@ class FinetuneConfig:
                 setattr(self, name, list(value) if isinstance(value, list) else value)
 
     # ------------------------------------------------------------------
+    def _check_numbers(self) -> None:
+        """Every ``int`` / ``float`` field (by its declared type) holds such a number, floats finite."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = "int" if "int" in f.type else "float" if "float" in f.type else None
+            if value is None or kind is None:
+                continue
+            if kind == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise FinetuneError(f"{f.name} must be an integer, got {value!r}")
+            if kind == "float" and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                    or not math.isfinite(value)):
+                raise FinetuneError(f"{f.name} must be a finite number, got {value!r}")
+
     def validate(self) -> "FinetuneConfig":
+        self._check_numbers()
+
         def choose(name, allowed):
             value = getattr(self, name)
             if value not in allowed:
