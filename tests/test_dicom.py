@@ -298,3 +298,14 @@ def test_voi_lut_sequence_is_scaled_by_its_entry_bits(tmp_path):
     expected = apply_voi_lut(ds.pixel_array, ds) / 1023.0  # the output range the descriptor declares
     np.testing.assert_allclose(read_image(p), expected, atol=1e-6)
     assert describe_reading(p)["voi"] == "VOI LUT sequence"
+
+
+def test_data_spec_records_the_reading_and_keeps_the_hashes_of_specs_without_one():
+    from featurekit.data.spec import DataSpec
+
+    assert set(DataSpec("x").to_dict()).isdisjoint({"window", "slices"})  # study step hashes as before
+    spec = DataSpec("x", window="lung", slices="all")
+    assert spec.to_dict()["window"] == "lung" and spec.to_dict()["slices"] == "all"
+    assert DataSpec.from_options(spec.to_dict()) == spec
+    with pytest.raises(DataError, match="slice policy 'top'"):
+        DataSpec("x", slices="top")

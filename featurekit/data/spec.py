@@ -92,6 +92,9 @@ class DataSpec:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["classes"] = list(self.classes) if self.classes else None
+        for key in ("window", "slices"):  # listed only when set: specs without them keep their study hashes
+            if d[key] is None:
+                del d[key]
         return d
 
     @property
