@@ -84,3 +84,26 @@ def test_the_command_line_shows_a_warning_without_python_source(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines and lines[0].startswith("warning: jobs=100000: this machine has ")
     assert not any(".py:" in ln or "warnings.warn" in ln or "UserWarning" in ln for ln in lines), proc.stderr
+
+
+def test_evaluate_after_a_skipping_extract_advises_only_what_it_can_do(tmp_path, capsys):
+    """evaluate has no --on-error: its error about images an extract skipped must not advise it."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for k in range(4):
+            Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8)).save(root / cls / f"{k}.png")
+    (root / "a" / "broken.png").write_bytes(b"not a png")
+    cache = str(tmp_path / "c.h5")
+    assert main(["extract", str(root), "--handcrafted", "glcm", "--cache", cache, "--on-error", "skip",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(root), "--positive", "b", "--features", "glcm", "--cache", cache, "--cv", "2",
+                 "--classifier", "logreg", "--n-boot", "20", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "a/broken" in err and "fix or remove those files" in err
+    assert "pass --on-error skip" not in err and "Traceback" not in err

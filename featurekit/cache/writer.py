@@ -146,7 +146,8 @@ class CacheWriter:
         if self.on_error == "raise" and self._skipped:
             listing = "; ".join(f"{self._ids[k]}: {why}" for k, why in sorted(self._skipped.items())[:5])
             raise DataError(f"{len(self._skipped)} image(s) of this dataset were found unreadable by an earlier "
-                            f"run with --on-error skip ({listing}): fix or remove them, or pass --on-error skip")
+                            f"run with --on-error skip ({listing}): fix or remove those files; only an extraction "
+                            "with on_error='skip' (featurekit extract --on-error skip) goes on without them")
         if not self.cache.exists():
             self._write_skeleton()
 
