@@ -104,6 +104,7 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
                       oversample: bool = False, search: bool = False, inner_cv: int = 3,
                       reduce: str | None = None, block_weight: str | None = None, youden: str = "inner",
                       youden_cv: int = 3, n_boot: int = 2000, confidence: float = 0.95, n_jobs: int | None = 1,
+                      select: bool | None = None, select_by: str = "roc_auc",
                       out: str | Path | None = None, overwrite: bool = False, command: str | None = None,
                       progress: bool = False, executor: Any = None, shard_size: int | None = None):
     """Evaluate cached feature sets (and their fusions) with each classifier.
@@ -148,6 +149,11 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         Early-fusion options (see :mod:`featurekit.evaluation.fusion`).
     youden, youden_cv, n_boot, confidence, n_jobs, progress : see
         :func:`~featurekit.evaluation.crossval.cross_validate`.
+    select, select_by : the *selected* row (default: on with two or more rows): in each
+        outer fold the best (feature set, classifier) by ``select_by`` on held-out
+        predictions of the training part only, scored on the test part (see
+        :func:`~featurekit.evaluation.crossval.cross_validate`). From the cache: the
+        candidates' own fold fits and inner CVs serve it, nothing is extracted again.
     out : path, optional
         Write the run folder there (``overwrite`` to replace an existing one).
     command : str, optional
@@ -165,12 +171,14 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
     from featurekit.evaluation.classifiers import resolve_classifier
     from featurekit.evaluation.crossval import cross_validate
     from featurekit.evaluation.featuresets import build_pipeline, resolve_feature_sets
+    from featurekit.evaluation.selection import check_criterion
 
     if not features and not fuse:
         raise DataError("name feature sets to evaluate (e.g. features=['gabor', 'vgg16:8-17'])")
     if not classifiers:
         raise DataError("name at least one classifier")
     names_clf = [resolve_classifier(c).name for c in classifiers]
+    check_criterion(select_by)
     if out is not None:
         from featurekit.evaluation.runfolder import check_out
 
@@ -223,7 +231,8 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
             meta[key] = {"feature_set": fs.name, "classifier": cname, **fs.meta()}
     ev = cross_validate(pipelines, X, y, g, cv, 1, seed=seed, split_labels=sl, youden=youden,
                         youden_cv=youden_cv, n_boot=n_boot, confidence=confidence, meta=meta,
-                        n_jobs=n_jobs, progress=progress, command=command, executor=executor)
+                        select=select, select_by=select_by, n_jobs=n_jobs, progress=progress, command=command,
+                        executor=executor)
     counts = {c: int(np.sum(labels[keep] == i)) for i, c in enumerate(names)}
     ev.provenance.update({
         "dataset": {**info, "n": int(keep.sum()), "counts": counts},

@@ -184,12 +184,14 @@ def test_evaluating_cached_features_and_reporting_never_import_torch(cached_fold
         # from the dataset: the extraction is answered from the cache
         ev = fk.evaluate_features(ds, ["mobilenet_v2:features.14,features.18", "gabor"], ["logreg"], cv="3",
                                   cache={str(root / "c.h5")!r}, weights="none", size=64, n_boot=20)
-        assert list(ev.results["feature_set"]) == ["mobilenet_v2/features.14", "mobilenet_v2/features.18", "gabor"]
+        assert list(ev.results["feature_set"]) == ["mobilenet_v2/features.14", "mobilenet_v2/features.18", "gabor",
+                                                   "selected"]
         # from the cache file alone: layer specs resolve against the cached layers
         ev2 = fk.evaluate_features({str(root / "c.h5")!r}, ["mobilenet_v2:all"], ["logreg"], cv="3", n_boot=20)
-        assert list(ev2.results["feature_set"]) == ["mobilenet_v2/features.14", "mobilenet_v2/features.18"]
+        assert list(ev2.results["feature_set"]) == ["mobilenet_v2/features.14", "mobilenet_v2/features.18",
+                                                    "selected"]
         ev.save({str(tmp_path / "run")!r})
-        fk.report({str(tmp_path / "run")!r})
+        fk.build_report({str(tmp_path / "run")!r})
     """, root)
     assert proc.returncode == 0, proc.stderr
     assert "IMPORTED False True" in proc.stdout, proc.stdout

@@ -12,7 +12,7 @@ from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.metrics import youden_threshold
 from featurekit.evaluation.resampling import OversampledClassifier
-from featurekit.evaluation.crossval import evaluate_pipelines
+from featurekit.evaluation.crossval import cross_validate
 from featurekit.orchestration import evaluate_features
 
 
@@ -28,7 +28,7 @@ def _drifting(n=40, seed=0):
 def test_scaler_is_fitted_on_the_training_fold_only():
     X, y = _drifting()
     pipe = make_pipeline(StandardScaler(), KNeighborsClassifier(3))
-    ev = evaluate_pipelines({"knn": pipe}, X, y, cv="5", n_boot=0, keep_estimators=True, compare=False)
+    ev = cross_validate({"knn": pipe}, X, y, cv="5", n_boot=0, keep_estimators=True, compare=False)
     assert len(ev.estimators) == 5
     for fold in ev.folds:
         fitted = ev.estimators[("knn", "KNeighborsClassifier", fold.repeat, fold.fold)]
@@ -55,7 +55,7 @@ def test_cached_feature_pipelines_scale_inside_the_fold(tmp_path):
     cache = make_cache(tmp_path / "c.h5", {"drift": X}, labels=y)
     ids = np.array(cache.ids, dtype=object)
     pipe = make_pipeline_for(CachedFeatures("drift", cache=cache.path), make_classifier("logreg"))
-    ev = evaluate_pipelines({"p": pipe}, ids, y, cv="4x2", n_boot=0, keep_estimators=True, compare=False)
+    ev = cross_validate({"p": pipe}, ids, y, cv="4x2", n_boot=0, keep_estimators=True, compare=False)
     Xf = X.astype(np.float32).astype(float)
     assert len(ev.folds) == 8
     for fold in ev.folds:
@@ -87,7 +87,7 @@ def test_inner_threshold_cv_keeps_groups_whole():
     y = np.array([(i // 2) % 2 for i in range(n)])
     table = dict(zip(ids, np.random.default_rng(0).uniform(size=n)))
     EVENTS.pop("grp", None)
-    evaluate_pipelines({"spy": LookupClassifier(table, "grp")}, ids, y, groups, cv="3", n_boot=0,
+    cross_validate({"spy": LookupClassifier(table, "grp")}, ids, y, groups, cv="3", n_boot=0,
                        youden="inner", youden_cv=3, compare=False)
     group_of = dict(zip(ids, groups))
     fits = [set(i) for kind, i in EVENTS["grp"] if kind == "fit"]
@@ -106,7 +106,7 @@ def test_youden_threshold_comes_from_training_folds_only(mode):
     scores = np.clip(0.5 + 0.25 * (y - 0.5) + rng.normal(0, 0.2, n), 0.01, 0.99)
     table = dict(zip(ids, scores))
     EVENTS.pop("thr", None)
-    ev = evaluate_pipelines({"spy": LookupClassifier(table, "thr")}, ids, y, cv="5x2", n_boot=0,
+    ev = cross_validate({"spy": LookupClassifier(table, "thr")}, ids, y, cv="5x2", n_boot=0,
                             youden=mode, compare=False)
     differs = 0
     for fold in ev.folds:
@@ -131,7 +131,7 @@ def test_predefined_split_chooses_the_threshold_on_val():
     split = np.array(["train"] * 14 + ["val"] * 8 + ["test"] * 8)
     scores = np.random.default_rng(9).uniform(size=n) * 0.5 + 0.3 * y
     table = dict(zip(ids, scores))
-    ev = evaluate_pipelines({"spy": LookupClassifier(table, "pre")}, ids, y, cv="predefined",
+    ev = cross_validate({"spy": LookupClassifier(table, "pre")}, ids, y, cv="predefined",
                             split_labels=split, n_boot=0, compare=False)
     val = split == "val"
     assert set(ev.predictions["id"]) == set(ids[split == "test"])
@@ -150,7 +150,7 @@ def test_oversampling_and_search_happen_inside_the_outer_fold(tmp_path):
     pipe.steps.insert(0, ("spy", IdRecorder("search")))
     EVENTS.pop("search", None)
     search = with_search(pipe, search_grid("logreg", clf), inner_cv=3)
-    ev = evaluate_pipelines({"s": search}, ids, y, cv="4", n_boot=0, keep_estimators=True,
+    ev = cross_validate({"s": search}, ids, y, cv="4", n_boot=0, keep_estimators=True,
                             youden="train", compare=False)
     for fold in ev.folds:
         best = ev.estimators[("s", "LogisticRegression", 0, 0 + fold.fold)].best_estimator_
@@ -180,7 +180,7 @@ def test_feature_selection_inside_folds_finds_no_signal_in_noise(tmp_path):
                                                 "gabor": rng.normal(size=(n, d))}, labels=y)
     ids = np.array(cache.ids, dtype=object)
     pipe = early_fusion_pipeline(["net/a", "gabor"], make_classifier("logreg"), cache.path, reduce="select", k=5)
-    ev = evaluate_pipelines({"noise": pipe}, ids, y, cv="5x2", n_boot=0, compare=False)
+    ev = cross_validate({"noise": pipe}, ids, y, cv="5x2", n_boot=0, compare=False)
     honest = ev.results.loc[0, "roc_auc_pooled"]
     # the leaky version: the same selection fitted once on all samples, then cross-validated
     X = np.c_[cache.get("net/a"), cache.get("gabor")]

@@ -17,7 +17,7 @@ from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.metrics import binary_report, roc_auc
 from featurekit.evaluation.runfolder import read_run, read_runs, write_run
-from featurekit.evaluation.crossval import evaluate_pipelines
+from featurekit.evaluation.crossval import cross_validate
 from featurekit.orchestration import evaluate_features, run_demo_evaluation
 from featurekit.evaluation.summary import METRIC_NAMES, PREDICTION_COLUMNS, THRESHOLD_METRICS, summarise_predictions
 
@@ -34,17 +34,17 @@ def synthetic(tmp_path_factory):
     return cache, y
 
 
-def test_evaluate_pipelines_returns_results_and_predictions(synthetic):
+def test_cross_validate_returns_results_and_predictions(synthetic):
     cache, y = synthetic
     ids = np.array(cache.ids, dtype=object)
     pipes = {k: make_pipeline_for(CachedFeatures(k, cache=cache.path), make_classifier("logreg"))
              for k in ("gabor", "net/layer5")}
-    results, predictions = evaluate_pipelines(pipes, ids, np.where(y == 1, "malignant", "benign"),
+    results, predictions = cross_validate(pipes, ids, np.where(y == 1, "malignant", "benign"),
                                               cv="5x2", positive="malignant", n_boot=300)
-    assert list(results["feature_set"]) == ["gabor", "net/layer5"]
+    assert list(results["feature_set"]) == ["gabor", "net/layer5", "selected"]  # two candidates: + the selected row
     assert list(predictions.columns) == PREDICTION_COLUMNS
-    assert len(predictions) == 2 * 2 * 60  # every sample once per repeat and pipeline
-    assert set(predictions["y_true"]) == {0, 1} and predictions["y_true"].sum() == 2 * 2 * 30
+    assert len(predictions) == 3 * 2 * 60  # every sample once per repeat and row
+    assert set(predictions["y_true"]) == {0, 1} and predictions["y_true"].sum() == 3 * 2 * 30
     for m in METRIC_NAMES:
         for suffix in ("", "_sd", "_ci_lo", "_ci_hi", "_pooled"):
             assert f"{m}{suffix}" in results.columns
@@ -62,7 +62,7 @@ def test_statistics_match_a_manual_computation(synthetic):
     cache, y = synthetic
     ids = np.array(cache.ids, dtype=object)
     pipe = make_pipeline_for(CachedFeatures("net/layer3", cache=cache.path), make_classifier("logreg"))
-    ev = evaluate_pipelines({"p": pipe}, ids, y, cv="4x3", n_boot=200, seed=3)
+    ev = cross_validate({"p": pipe}, ids, y, cv="4x3", n_boot=200, seed=3)
     pred, row = ev.predictions, ev.results.iloc[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -92,15 +92,16 @@ def test_evaluate_features_from_a_cache_with_fusions_and_kinds(synthetic, tmp_pa
         ev = evaluate_features(cache.path, ["all"], ["logreg", "knn"], "3", fuse=["net/layer5+gabor"],
                                late_fusion="vote", positive="malignant", n_boot=200, out=tmp_path / "run")
     res = ev.results
-    assert len(res) == 5 * 2
+    assert len(res) == 5 * 2 + 1
     kinds = dict(zip(res["feature_set"], res["kind"]))
     assert kinds == {"gabor": "handcrafted", "net/layer3": "deep", "net/layer5": "deep",
-                     "net/layer5+gabor": "fused", "vote(net/layer5+gabor)": "fused"}
+                     "net/layer5+gabor": "fused", "vote(net/layer5+gabor)": "fused", "selected": "selected"}
+    assert ev.provenance["selection"]["n_candidates"] == 10
     fused = res[res["feature_set"] == "net/layer5+gabor"].iloc[0]
     assert fused["fusion"] == "early" and fused["model"] == "net" and fused["layer_index"] == 3
     assert res[res["feature_set"].str.startswith("vote")]["fusion"].eq("vote").all()
     run = read_run(tmp_path / "run")
-    assert len(run.results) == 10 and run.comparisons is not None and run.comparisons["nested"].any()
+    assert len(run.results) == 11 and run.comparisons is not None and run.comparisons["nested"].any()
     prov = run.provenance
     assert prov["positive"] == "malignant" and prov["dataset"]["counts"] == {"benign": 30, "malignant": 30}
     assert {e["key"] for e in prov["entries"]} == {"gabor", "net/layer3", "net/layer5"}
@@ -172,7 +173,7 @@ def test_demo_evaluation_writes_a_report(tmp_path, torch_home, monkeypatch):
     report = run_demo_evaluation(ds, result, tmp_path / "demo", progress=False, cv="3")
     assert report == tmp_path / "demo" / "report.html" and report.is_file()
     res = read_run(tmp_path / "demo").results
-    assert set(res["kind"]) == {"handcrafted", "deep", "fused"}
+    assert set(res["kind"]) == {"handcrafted", "deep", "fused", "selected"}
     # layers by depth, not alphabetically ("features.14" < "features.4" as text)
     assert list(res[res["kind"] == "deep"]["feature_set"]) == ["mobilenet_v2/features.4", "mobilenet_v2/features.14"]
     fused = res[res["kind"] == "fused"]["feature_set"].iloc[0]
@@ -229,7 +230,7 @@ def test_busi_evaluate_writes_every_row(busi_run):
     sets = ["gabor", "glcm", "mobilenet_v2/features.7", "mobilenet_v2/features.14", "mobilenet_v2/features.18",
             "mobilenet_v2/features.14+gabor", "vote(mobilenet_v2/features.14+gabor)"]
     assert sorted(zip(res["feature_set"], res["classifier"])) == sorted(
-        (s, c) for s in sets for c in ("logreg", "knn"))
+        [(s, c) for s in sets for c in ("logreg", "knn")] + [("selected", "best of 14 by ROC AUC")])
     kinds = dict(zip(res["feature_set"], res["kind"]))
     assert [kinds[s] for s in sets] == ["handcrafted"] * 2 + ["deep"] * 3 + ["fused"] * 2
     deep = res[res["kind"] == "deep"].set_index("feature_set")

@@ -71,6 +71,12 @@ def add_parser(sub) -> None:
     p.add_argument("--youden", choices=["inner", "train"], default="inner",
                    help="Youden threshold of each fold from an inner CV of its training part (inner, default) "
                         "or from the fold model's training scores (train)")
+    p.add_argument("--no-select", action="store_true",
+                   help="no 'selected' row (by default, with two or more candidate rows, a row chooses the best "
+                        "candidate inside each outer fold's training part and scores only it on the test part)")
+    p.add_argument("--select-by", default="roc_auc", metavar="CRITERION",
+                   help="what the selected row maximises on training-side held-out predictions: roc_auc, pr_auc, "
+                        "neg_log_loss, neg_brier (default: roc_auc)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of the CIs (default: 2000)")
     p.add_argument("--jobs", type=spec_type(jobs_option), default=1,
                    help="parallel fold fits (default: 1; -1 = every core; capped at the cores there are)")
@@ -169,6 +175,7 @@ def run(args) -> int:
             mode=args.resize, batch_size=args.batch_size, device=args.device, seed=args.seed,
             class_weight=args.class_weight, oversample=args.oversample, search=args.search,
             inner_cv=args.inner_cv, reduce=args.reduce, block_weight=args.block_weight, youden=args.youden,
+            select=False if args.no_select else None, select_by=args.select_by,
             n_boot=args.n_boot, n_jobs=args.jobs, out=out, command=command, progress=not args.quiet,
             overwrite=args.overwrite, executor=executor, shard_size=args.shard_size)
     nested = [w for w in caught if issubclass(w.category, NestedModelWarning)]
@@ -180,7 +187,7 @@ def run(args) -> int:
     print(f"dataset: {ds.get('name')} ({ds.get('n')} samples; "
           + ", ".join(f"{k}: {v}" for k, v in (ds.get("counts") or {}).items())
           + f"); positive: {prov.get('positive')}; protocol: {prov.get('protocol')}")
-    print(text_table(ev.results))
+    print(text_table(ev.results, provenance=prov))
     random = sorted({f"{e['model']} ({e['weights']})" for e in prov.get("entries", [])
                      if e.get("weights") and not Weights.parse(str(e["weights"])).pretrained})
     if random:
@@ -188,5 +195,10 @@ def run(args) -> int:
     if nested:
         print("note: some DeLong comparisons are nested (fusion vs its own part); the test is conservative "
               "there (see comparisons.csv, column 'nested')")
+    from featurekit.evaluation.selection import describe_selection
+
+    note = describe_selection(prov.get("selection"))
+    if note:
+        print(note)
     print(f"run folder: {out}  (featurekit report {out})")
     return 0

@@ -49,7 +49,7 @@ from featurekit.errors import DataError
 from featurekit.executors import as_executor
 from featurekit.evaluation.classifiers import positive_scores
 from featurekit.evaluation.comparison import compare_aucs
-from featurekit.evaluation.fusion import LateFusionClassifier, fit_accepts_groups
+from featurekit.evaluation.fusion import LateFusionClassifier, fit_accepts
 from featurekit.evaluation.metrics import binarize_labels, youden_threshold
 from featurekit.evaluation.protocols import (
     describe_protocol,
@@ -58,6 +58,7 @@ from featurekit.evaluation.protocols import (
     parse_cv,
 )
 from featurekit.evaluation.runfolder import write_run
+from featurekit.evaluation.selection import SELECTION_CRITERIA, check_criterion, choose_best, selection_frequencies
 from featurekit.evaluation.summary import summarise_predictions
 from featurekit.io import utc_now, versions
 
@@ -67,7 +68,8 @@ __all__ = [
     "plan_folds",
     "describe_protocol",
     "cross_validate",
-    "evaluate_pipelines",
+    "SELECTED",
+    "select_per_fold",
     "merge_evaluations",
     "run_provenance",
     "command_line",
@@ -204,10 +206,13 @@ def run_provenance(plan: FoldPlan, *, seed: int, positive: Any, samples: Mapping
 # ---------------------------------------------------------------------------
 
 
-def _fit(est: Any, X, y: np.ndarray, groups: np.ndarray | None):
-    if groups is not None and fit_accepts_groups(est):
-        return est.fit(X, y, groups=groups)
-    return est.fit(X, y)
+def _fit(est: Any, X, y: np.ndarray, groups: np.ndarray | None, validation: Any = None):
+    kw: dict[str, Any] = {}
+    if groups is not None and fit_accepts(est, "groups"):
+        kw["groups"] = groups
+    if validation is not None:
+        kw["validation"] = validation
+    return est.fit(X, y, **kw)
 
 
 def _unfitted_twin(fitted: Any, template: Any) -> Any:
@@ -241,33 +246,49 @@ def _fit_scores(template, X, y, groups, tr, te) -> np.ndarray:
     return positive_scores(m, _safe_indexing(X, te), 1)
 
 
-def _fold_threshold(fitted, template, X, y, groups, fold, mode: str, k: int, seed: int) -> float:
+def _fold_threshold(fitted, template, X, y, groups, fold, mode: str, k: int, seed: int, honest: bool = False):
+    """The fold's Youden threshold, and the held-out scores of training-side data (or None).
+
+    The held-out scores are those the threshold is chosen on when it is chosen
+    on held-out data: the validation split's scores when the fold has one,
+    else out-of-fold scores of an inner ``k``-fold CV of the training part
+    (computed for ``mode="inner"``, or when ``honest`` asks for them: the
+    selection of the best candidate ranks candidates by them). Returned as
+    ``(indices, scores, where)``; never scores of the fold's test part.
+    """
     tr = fold.train_idx
     val = getattr(fold, "val_idx", None)
     if val is not None and len(val) and np.unique(y[val]).size == 2:
-        return youden_threshold(y[val], positive_scores(fitted, _safe_indexing(X, val), 1))
+        s = positive_scores(fitted, _safe_indexing(X, val), 1)
+        return youden_threshold(y[val], s), (np.asarray(val), s, "validation split")
     X_tr, y_tr = _safe_indexing(X, tr), y[tr]
     g_tr = None if groups is None else groups[tr]
-    scores = None
-    if mode == "inner":
+    scores = getattr(fitted, "inner_oof_scores_", None)  # a model that made its own inner CV (a selection)
+    if scores is None and (mode == "inner" or honest):
         scores = inner_oof_scores(_unfitted_twin(fitted, template), X_tr, y_tr, g_tr, k, seed)
-        if scores is None:
+        if scores is None and mode == "inner":
             warnings.warn("too few training samples per class for an inner CV; the Youden threshold "
                           "of this fold uses resubstitution scores", UserWarning, stacklevel=3)
-    if scores is None:
+    held_out = None if scores is None else (np.asarray(tr), np.asarray(scores), "inner CV of each training part")
+    if mode == "train" or scores is None:
         scores = positive_scores(fitted, X_tr, 1)
-    return youden_threshold(y_tr, scores)
+    return youden_threshold(y_tr, scores), held_out
 
 
-def _run_fold(name, template, fold, *, X, y, groups, youden, youden_cv, seed, keep):
+def _run_fold(name, template, fold, *, X, y, groups, youden, youden_cv, seed, keep, honest=False):
     t0 = time.perf_counter()
     tr, te = fold.train_idx, fold.test_idx
-    model = _fit(clone(template), _safe_indexing(X, tr), y[tr], None if groups is None else groups[tr])
+    val = getattr(fold, "val_idx", None)
+    validation = None
+    if val is not None and len(val) and fit_accepts(template, "validation"):
+        validation = (_safe_indexing(X, val), y[val])
+    model = _fit(clone(template), _safe_indexing(X, tr), y[tr], None if groups is None else groups[tr],
+                 validation=validation)
     scores = positive_scores(model, _safe_indexing(X, te), 1)
-    thr = _fold_threshold(model, template, X, y, groups, fold, youden, youden_cv, seed)
+    thr, held_out = _fold_threshold(model, template, X, y, groups, fold, youden, youden_cv, seed, honest)
     return {"name": name, "repeat": fold.repeat, "fold": fold.fold, "test_idx": np.asarray(te),
             "score": scores, "threshold": float(thr), "seconds": time.perf_counter() - t0,
-            "estimator": model if keep else None}
+            "estimator": model if keep else None, "held_out": held_out if honest else None}
 
 
 def _default_meta(name: str, est: Any) -> dict:
@@ -277,6 +298,75 @@ def _default_meta(name: str, est: Any) -> dict:
         if hasattr(last, "steps"):
             last = last.steps[-1][1]
     return {"feature_set": name, "classifier": type(last).__name__, "kind": ""}
+
+
+# ---------------------------------------------------------------------------
+# the selected row
+# ---------------------------------------------------------------------------
+
+#: feature-set name of the row that chooses its candidate inside each training part
+SELECTED = "selected"
+
+
+def select_per_fold(outs: Sequence[dict], metas: Mapping[str, dict], y01: np.ndarray,
+                    criterion: str) -> list[dict] | None:
+    """The candidate chosen in each outer fold, from held-out training-side scores only.
+
+    ``outs`` are the fold results of :func:`_run_fold` (with ``held_out``: the
+    validation split's or the inner CV's out-of-fold scores of the training
+    part). Every candidate of a fold was scored on the same samples, so the
+    criterion compares them on equal terms. Returns one dict per fold
+    (``repeat, fold, name, value, values, n_held_out, chosen_on``), or None when
+    a fold has no held-out scores (too few samples per class for an inner CV).
+    """
+    by_fold: dict[tuple[int, int], dict[str, dict]] = {}
+    for o in outs:
+        by_fold.setdefault((o["repeat"], o["fold"]), {})[o["name"]] = o
+    chosen = []
+    for (r, f), runs in sorted(by_fold.items()):
+        names = [n for n in metas if n in runs]
+        held = {n: runs[n]["held_out"] for n in names}
+        if any(h is None for h in held.values()):
+            warnings.warn(f"fold {f} of repeat {r}: too few training samples per class for the inner CV "
+                          "that the selection needs; no selected row", UserWarning, stacklevel=3)
+            return None
+        idx, _, where = held[names[0]]
+        best, values = choose_best(y01[idx], {n: held[n][1] for n in names}, criterion)
+        chosen.append({"repeat": int(r), "fold": int(f), "name": best, "values": values,
+                       "value": values[best], "n_held_out": int(len(idx)), "chosen_on": where})
+    return chosen
+
+
+def _label(meta: Mapping[str, Any]) -> str:
+    return f"{meta['feature_set']} | {meta['classifier']}"
+
+
+def _selected_predictions(chosen: list[dict], frames: list[pd.DataFrame], metas: Mapping[str, dict],
+                          key: tuple[str, str], criterion: str) -> tuple[pd.DataFrame, dict]:
+    """The selected row's out-of-fold predictions (the chosen candidate's, fold by fold) and its record."""
+    index = {(fr["feature_set"].iat[0], fr["classifier"].iat[0], int(fr["repeat"].iat[0]), int(fr["fold"].iat[0])): fr
+             for fr in frames if not fr.empty}
+    parts = []
+    for c in chosen:
+        m = metas[c["name"]]
+        fr = index[(m["feature_set"], m["classifier"], c["repeat"], c["fold"])]
+        parts.append(fr.assign(feature_set=key[0], classifier=key[1]))
+    labels = [_label(m) for m in metas.values()]
+    picks = [_label(metas[c["name"]]) for c in chosen]
+    freq = selection_frequencies(picks, labels)
+    ranked = sorted(((v, k) for k, v in freq.items() if v > 0), key=lambda t: (-t[0], labels.index(t[1])))
+    record = {
+        "criterion": criterion,
+        "criterion_name": SELECTION_CRITERIA[criterion][1],
+        "chosen_on": chosen[0]["chosen_on"],
+        "candidates": labels,
+        "n_candidates": len(labels),
+        "chosen": [{"repeat": c["repeat"], "fold": c["fold"], "candidate": _label(metas[c["name"]]),
+                    "name": c["name"], "value": c["value"], "n_held_out": c["n_held_out"]} for c in chosen],
+        "frequency": freq,
+        "summary": "; ".join(f"{k} {v:.0%}" for v, k in ranked),
+    }
+    return pd.concat(parts, ignore_index=True), record
 
 
 # ---------------------------------------------------------------------------
@@ -310,6 +400,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
                    ids: Sequence[str] | None = None, youden: str = "inner", youden_cv: int = 3,
                    n_boot: int = 2000, confidence: float = 0.95, meta: Mapping[str, dict] | None = None,
                    n_jobs: int | None = 1, keep_estimators: bool = False, compare: bool = True,
+                   select: bool | None = None, select_by: str = "roc_auc",
                    progress: bool = False, command: str | None = None, executor: Any = None) -> Evaluation:
     """Cross-validate several estimators on the same folds.
 
@@ -354,6 +445,19 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         Keep every fitted fold model in :attr:`Evaluation.estimators`.
     compare : bool
         Run the paired DeLong comparisons.
+    select : bool or None, default=None
+        Add the *selected* row: in each outer fold, the estimator that is best by
+        ``select_by`` on held-out data of that fold's training side only -- the
+        inner ``youden_cv``-fold CV of the training part (the same inner folds
+        for every estimator; the out-of-fold scores the inner Youden threshold
+        uses), or the validation split of a predefined protocol -- and its
+        scores on the fold's test part. Its metrics estimate the procedure
+        "choose the best candidate, then use it"; the maximum over the other
+        rows, each scored on the same test folds, is biased upward. ``None``:
+        on when there are two or more estimators. The choice per fold and how
+        often each candidate was chosen are in ``provenance["selection"]``.
+    select_by : {"roc_auc", "pr_auc", "neg_log_loss", "neg_brier"}, default="roc_auc"
+        The selection criterion (:data:`~featurekit.evaluation.selection.SELECTION_CRITERIA`).
     progress : bool
     command : str, optional
         The command line recorded in the provenance (default ``sys.argv``).
@@ -367,6 +471,11 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         raise DataError("no estimators to evaluate")
     if youden not in ("inner", "train"):
         raise DataError(f"youden must be 'inner' or 'train', got {youden!r}")
+    check_criterion(select_by)
+    if select is None:
+        select = len(estimators) > 1
+    elif select and len(estimators) < 2:
+        raise DataError("select=True needs at least two estimators to choose from")
     if _is_dataset(X):
         X, y, positive, ds_groups, ds_split = _dataset_arrays(X, positive)
         groups = ds_groups if groups is None else groups
@@ -403,11 +512,14 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     keys = [(m["feature_set"], m["classifier"]) for m in metas.values()]
     if len(set(keys)) != len(keys):
         raise DataError(f"two estimators share a (feature_set, classifier) row: {keys}")
+    selected_key = (SELECTED, f"best of {len(keys)} by {SELECTION_CRITERIA[select_by][1]}") if select else None
+    if selected_key is not None and selected_key[0] in {k[0] for k in keys}:
+        raise DataError(f"a feature set is named {SELECTED!r}, the name of the selected row: rename it")
 
     tasks = [(name, est, fold) for name, est in estimators.items() for fold in folds]
     outs = as_executor(executor, n_jobs).map(
         _run_fold, tasks, shared=dict(X=X, y=y01, groups=g, youden=youden, youden_cv=youden_cv, seed=seed,
-                                      keep=keep_estimators), progress=progress, desc="cross-validation", unit="fit",
+                                      keep=keep_estimators, honest=bool(select)), progress=progress, desc="cross-validation", unit="fit",
         nested="auto", small=True)
 
     frames, seconds, fitted = [], {}, {}
@@ -418,17 +530,29 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
             "id": ids[te], "y_true": y01[te], "feature_set": m["feature_set"],
             "classifier": m["classifier"], "repeat": o["repeat"], "fold": o["fold"],
             "score": o["score"], "threshold": o["threshold"],
+            **({} if g is None else {"group": g[te]}),  # the resampling unit of the intervals
         }))
         key = (m["feature_set"], m["classifier"])
         seconds[key] = seconds.get(key, 0.0) + o["seconds"]
         if keep_estimators:
             fitted[key + (o["repeat"], o["fold"])] = o["estimator"]
-    predictions = pd.concat(frames, ignore_index=True)
     row_meta = {}
     for m in metas.values():
         key = (m["feature_set"], m["classifier"])
         row_meta[key] = {k: v for k, v in m.items() if k not in ("feature_set", "classifier")}
         row_meta[key]["seconds"] = round(seconds.get(key, 0.0), 3)
+    selection = None
+    if selected_key is not None:
+        chosen = select_per_fold(outs, metas, y01, select_by)
+        if chosen is not None:
+            frame, selection = _selected_predictions(chosen, frames, metas, selected_key, select_by)
+            frames.append(frame)
+            row_meta[selected_key] = {"kind": "selected", "selection": selection["summary"], "seconds": 0.0}
+            if keep_estimators:
+                by_fold = {(o["repeat"], o["fold"], o["name"]): o["estimator"] for o in outs}
+                for c in selection["chosen"]:
+                    fitted[selected_key + (c["repeat"], c["fold"])] = by_fold[(c["repeat"], c["fold"], c["name"])]
+    predictions = pd.concat(frames, ignore_index=True)
     results = summarise_predictions(predictions, row_meta, protocol=plan.protocol, n_boot=n_boot,
                                     confidence=confidence, seed=seed)
     comparisons = None
@@ -438,14 +562,13 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     counts = {"n": int(n), "n_pos": int(y01.sum()), "n_neg": int(n - y01.sum())}
     provenance = run_provenance(
         plan, seed=seed, positive=positive, samples=counts, command=command,
-        options={"youden": youden, "youden_cv": youden_cv, "n_boot": n_boot, "confidence": confidence},
+        options={"youden": youden, "youden_cv": youden_cv, "n_boot": n_boot, "confidence": confidence,
+                 "select": bool(select), "select_by": select_by},
         pipelines={name: repr(est) for name, est in estimators.items()})
+    if selection is not None:
+        provenance["selection"] = {k: v for k, v in selection.items() if k != "summary"}
     return Evaluation(results, predictions, folds, comparisons, provenance, row_meta,
                       fitted if keep_estimators else None)
-
-
-#: the name this engine had before it took Datasets and any splitter
-evaluate_pipelines = cross_validate
 
 
 def merge_evaluations(a: Evaluation, b: Evaluation, *, confidence: float = 0.95) -> Evaluation:

@@ -19,7 +19,7 @@ A run folder ``runs/NAME/`` holds (write it with
     * ``feature_set`` (``gabor``, ``mobilenet_v2/features.14``,
       ``vgg16/block5_conv3+gabor``, ``vote(a+b)``, a fine-tuned model's name),
       ``classifier`` (``svm``, ``logreg``..., ``finetuned`` for end-to-end nets);
-    * ``kind`` in {``handcrafted``, ``deep``, ``fused``, ``finetuned``};
+    * ``kind`` in {``handcrafted``, ``deep``, ``fused``, ``finetuned``, ``selected``};
       ``model``, ``layer``, ``layer_index`` (CNN rows: the model name, canonical
       layer name and table index; fused rows: those of their CNN part; empty /
       NaN otherwise); ``fusion`` in {``""``, ``early``, ``vote``, ``stack``};
@@ -29,10 +29,11 @@ A run folder ``runs/NAME/`` holds (write it with
     * for every metric ``m`` in accuracy, balanced_accuracy, precision, npv,
       sensitivity, specificity, f1, mcc, youden_index, roc_auc, pr_auc:
       ``m`` (mean over test folds of all repeats, at threshold 0.5),
-      ``m_sd``, ``m_ci_lo``, ``m_ci_hi`` (95% stratified-bootstrap interval of
-      the pooled out-of-fold predictions, pooled per repeat), ``m_pooled``
-      (the metric of the pooled predictions, averaged over repeats);
-    * for every threshold metric, the same five columns ``m_youden...`` at the
+      ``m_sd``, ``m_pooled`` (the metric of the pooled predictions, averaged
+      over repeats), ``m_ci_lo``, ``m_ci_hi`` (95% interval of ``m_pooled``),
+      ``m_ci_method`` (how it was made: ``wilson``, ``bca bootstrap over
+      samples`` / ``over groups``; absent in older folders), ``m_n_folds``;
+    * for every threshold metric, the same columns ``m_youden...`` at the
       Youden threshold chosen on each fold's training data;
     * ``threshold_youden``, ``threshold_youden_sd``; optional extras (``seconds``).
 
@@ -44,7 +45,9 @@ A run folder ``runs/NAME/`` holds (write it with
     repeat): ``id``, ``y_true`` (1 = positive class, 0 = other), ``feature_set``,
     ``classifier``, ``repeat``, ``fold`` (0-based), ``score`` (probability of the
     positive class), ``threshold`` (the Youden threshold fitted on that fold's
-    training data). Any metric can be recomputed from it.
+    training data); optional ``group`` (the sample's patient / duplicate group
+    when the run was grouped: the unit the intervals resample). Any metric can
+    be recomputed from it.
 ``provenance.json``
     ``dataset`` (name, source, fingerprint, n, class_names, counts per class
     of the evaluated samples, roi), ``positive`` (class name), ``entries`` (per
@@ -56,8 +59,12 @@ A run folder ``runs/NAME/`` holds (write it with
     (featurekit, python, numpy, scipy, scikit-learn, pandas, torch, torchvision,
     xgboost, h5py), ``format`` (``{"name": "featurekit-run", "version": 1}``).
 ``comparisons.csv`` (optional)
-    Paired DeLong tests of all pairs of rows (see
-    :mod:`featurekit.evaluation.comparison`).
+    Paired DeLong tests of all pairs of rows with Holm-adjusted p-values
+    (``p_adjusted``, ``adjust``, ``family_size``) and, in repeated designs, the
+    Nadeau–Bengio corrected resampled t-test (``nb_*``); see
+    :mod:`featurekit.evaluation.comparison` (older folders lack the adjusted
+    and ``nb_`` columns; :func:`~featurekit.evaluation.comparison.versus_best`
+    accepts them).
 ``training_curves.csv`` (optional, fine-tuning runs)
     ``epoch, split, loss, metric, fold``; plotted by ``featurekit report``.
 
@@ -100,7 +107,8 @@ RESULT_REQUIRED = ["feature_set", "classifier", "kind", "model", "layer", "layer
                    "protocol", "roc_auc", "roc_auc_sd", "roc_auc_ci_lo", "roc_auc_ci_hi"]
 #: columns of the optional training_curves.csv
 TRAINING_CURVE_COLUMNS = ["epoch", "split", "loss", "metric", "fold"]
-KINDS = ("handcrafted", "deep", "fused", "finetuned")
+#: row kinds: ``selected`` is the row that chooses among the others inside each training part
+KINDS = ("handcrafted", "deep", "fused", "finetuned", "selected")
 
 
 @dataclass
@@ -217,7 +225,7 @@ def read_run(folder: str | os.PathLike) -> RunFolder:
             col = results[c].astype(object)
             results[c] = col.where(col.notna(), "").astype(str)
     pred_path = folder / "predictions.csv"
-    predictions = (pd.read_csv(pred_path, dtype={"id": str, "feature_set": str, "classifier": str})
+    predictions = (pd.read_csv(pred_path, dtype={"id": str, "feature_set": str, "classifier": str, "group": str})
                    if pred_path.is_file() else pd.DataFrame(columns=PREDICTION_COLUMNS))
     prov_path = folder / "provenance.json"
     provenance = json.loads(prov_path.read_text()) if prov_path.is_file() else {}

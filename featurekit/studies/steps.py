@@ -46,7 +46,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "evaluate": {**_DATA, "features": [], "fuse": [], "late_fusion": None, "classifier": [], "cv": "5",
                  "out": None, "seed": 0, "class_weight": None, "oversample": False, "search": False,
                  "inner_cv": 3, "reduce": None, "block_weight": None, "youden": "inner", "n_boot": 2000,
-                 "jobs": 1, "weights": "imagenet", "size": None, "resize": "crop", "pool": "gap", "batch_size": 16,
+                 "no_select": False, "select_by": "roc_auc", "jobs": 1, "weights": "imagenet", "size": None, "resize": "crop", "pool": "gap", "batch_size": 16,
                  "device": "auto", "cache": None, "overwrite": False, "quiet": False, **_WHERE},
     "finetune": {**_DATA, "recipe": None, "model": "resnet18", "weights": None, "head": None, "hidden": None,
                  "dropout": None, "small_input": None, "in_chans": None, "head_policy": "auto", "size": None,
@@ -77,7 +77,7 @@ OPTION_TYPES: dict[str, str] = {
                      "top"), "int"),
     **dict.fromkeys(("roi_margin", "lock_timeout", "dropout", "lr", "momentum", "weight_decay", "gamma",
                      "min_delta", "val_fraction", "rotation", "translate", "brightness", "contrast"), "float"),
-    **dict.fromkeys(("skip", "no_amp", "float16", "quiet", "oversample", "search", "overwrite", "small_input",
+    **dict.fromkeys(("skip", "no_amp", "float16", "quiet", "oversample", "search", "overwrite", "small_input", "no_select",
                      "save_fold_checkpoints", "no_cache_images"), "bool"),
     **dict.fromkeys(("layers", "handcrafted", "features", "fuse", "classifier", "runs", "augment", "crop_scale",
                      "classes", "freeze"), "list"),
@@ -278,6 +278,7 @@ def _extract(name: str, o: dict, where: str) -> ExtractStep:
 def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
     from featurekit.evaluation.classifiers import resolve_classifier
     from featurekit.evaluation.protocols import parse_cv
+    from featurekit.evaluation.selection import SELECTION_CRITERIA
 
     features = tuple(str(f) for f in _list(o["features"]))
     fuse = tuple(str(f) for f in _list(o["fuse"]))
@@ -305,6 +306,8 @@ def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
                "reduce": _choice(o["reduce"], "reduce", ("pca", "select"), where),
                "block_weight": _choice(o["block_weight"], "block_weight", ("equal",), where),
                "youden": _choice(o["youden"], "youden", ("inner", "train"), where),
+               "select": False if o["no_select"] else None,
+               "select_by": _choice(o["select_by"], "select_by", tuple(SELECTION_CRITERIA), where),
                "n_boot": _int(o["n_boot"], "n_boot", where, 1),
                "n_jobs": resolve_jobs(_int(o["jobs"], "jobs", where), "jobs"),
                "overwrite": bool(o["overwrite"]), "shard_size": _int(o["shard_size"], "shard_size", where, 1),
