@@ -14,6 +14,10 @@ class DataError(FeaturekitError, ValueError):
     """Bad input data: unreadable image, empty folder, mask mismatch, bad manifest."""
 
 
+class DataChangedError(DataError):
+    """An input file changed while featurekit was reading it: not a bad image, so never skipped as one."""
+
+
 class LayerError(FeaturekitError, ValueError):
     """Unknown model or layer name, or a malformed layer specification."""
 

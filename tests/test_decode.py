@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +137,72 @@ def test_plan_cells_groups_each_featurizers_batches_by_grid_cell():
         plan_cells([[(2, 6)]], 4, [False])
     # a featurizer after one that skipped rows 2 and 5 gets the runs around them (as writer.plan would cut them)
     assert _cut(0, 6, {2, 5}) == [(0, 2), (3, 5)] and _cut(4, 8, set()) == [(4, 8)] and _cut(0, 1, {0}) == []
+
+
+# ---------------------------------------------------------------------------- what is decoded is what was hashed
+def _invert(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        pixels = np.asarray(im)
+    Image.fromarray(255 - pixels).save(path)
+
+
+def _glcm_rows(root, cache, **kw):
+    from featurekit.cache import FeatureCache
+
+    result = extract(load_dataset(root), [], ["glcm"], cache=cache, batch_size=4, progress=False, **kw)
+    (spec,) = result.specs
+    return FeatureCache(cache).get(spec.key, entry_id=spec.entry_id), result
+
+
+def test_a_file_changed_between_its_hash_and_its_decode_is_decoded_as_hashed(tmp_path, monkeypatch):
+    """The file is rewritten after its bytes are hashed, just before the decoder opens it: the row stored under
+    the original content's hash is the original content's row."""
+    from _cache_helpers import write_images
+
+    paths = write_images(tmp_path / "data", n=6)
+    reference, _ = _glcm_rows(tmp_path / "data", tmp_path / "ref" / "ref.h5")
+    target, read_image = paths[3], sources.read_image
+
+    def rewritten_first(path, *args):
+        if Path(path).name == target.name and not rewritten_first.done:
+            _invert(target)  # same size, other pixels: on disk from now on
+            rewritten_first.done = True
+        return read_image(path, *args)
+
+    rewritten_first.done = False
+    monkeypatch.setattr(sources, "read_image", rewritten_first)
+    ds = load_dataset(tmp_path / "data")
+    hashes = ds.sample_hashes()  # taken before the file changes
+    values, _ = _glcm_rows(tmp_path / "data", tmp_path / "c.h5")
+    assert rewritten_first.done
+    np.testing.assert_array_equal(values, reference)
+    from featurekit.cache import FeatureCache
+
+    assert FeatureCache(tmp_path / "c.h5").row_hashes == hashes
+
+
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_a_file_changed_during_a_run_then_restored_is_recomputed_not_served_wrong(tmp_path, monkeypatch, on_error):
+    from _cache_helpers import write_images
+    from featurekit.cache.writer import CacheWriter
+    from featurekit.errors import DataChangedError
+
+    paths = write_images(tmp_path / "data", n=12)
+    reference, _ = _glcm_rows(tmp_path / "data", tmp_path / "ref" / "ref.h5")
+    target, original = paths[9], paths[9].read_bytes()
+    plan = CacheWriter.plan
+
+    def plan_then_rewrite(self, *args, **kwargs):  # after the run took its content hashes, before any decode
+        _invert(target)
+        return plan(self, *args, **kwargs)
+
+    monkeypatch.setattr(CacheWriter, "plan", plan_then_rewrite)
+    with pytest.raises(DataChangedError, match=rf"{target.name}: the file changed while featurekit was reading it"):
+        _glcm_rows(tmp_path / "data", tmp_path / "c.h5", on_error=on_error)
+    monkeypatch.setattr(CacheWriter, "plan", plan)
+    target.write_bytes(original)  # restored
+    values, result = _glcm_rows(tmp_path / "data", tmp_path / "c.h5", on_error=on_error)
+    np.testing.assert_array_equal(values, reference)
+    assert result.computed and not result.skipped

@@ -20,8 +20,8 @@ from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 from featurekit.data.roi import ROI_MODES, circles_box, crop, expand_box, mask_box
-from featurekit.data.sources import feed
-from featurekit.errors import DataError
+from featurekit.data.sources import CHANGED, feed, load_hashed
+from featurekit.errors import DataChangedError, DataError
 from featurekit.imageio import check_image_size
 
 __all__ = ["Sample", "Dataset", "SPLITS", "apply_options"]
@@ -299,11 +299,28 @@ class Dataset:
 
     # ------------------------------------------------------------------ pixels
     def _load(self, i: int, want_mask: bool):
-        image = self._images.load(i)
+        """Image and mask of sample ``i``, decoded from the very bytes its content hash is taken from.
+
+        The hash of what was decoded must be the sample's hash as this dataset
+        took it (the one a feature cache keys its row with): a file changed
+        since is a :class:`~featurekit.errors.DataChangedError`, so a row is
+        never stored under the content of another version of its image.
+        """
+        h = self._hasher()
+        image = load_hashed(self._images, h, i)
         shape = image.shape[:2]
         mask = None
-        if self._masks is not None and (want_mask or self.roi == "mask"):
-            mask = self._masks.load(i, shape, self._images.describe(i))
+        if self._masks is None:
+            feed(h, b"nomask")
+        elif want_mask or self.roi == "mask":
+            mask = load_hashed(self._masks, h, i, shape, self._images.describe(i))
+        else:
+            self._masks.hash_into(i, h)
+        digest = h.hexdigest()
+        if self._hashes[i] is None:
+            self._hashes[i] = digest
+        elif digest != self._hashes[i]:
+            raise DataChangedError(f"{self._images.describe(i)}: {CHANGED}")
         box = self._roi_box(i, shape, mask)
         if box is not None:
             image = check_image_size(crop(image, box), self._images.describe(i), f"the {self.roi} region of interest")
@@ -484,9 +501,7 @@ class Dataset:
         """
         j = self._index(i)
         if self._hashes[j] is None:
-            h = hashlib.sha256()
-            feed(h, _SAMPLE_HASH_VERSION)
-            feed(h, f"{self.roi}|{self.roi_margin!r}".encode())
+            h = self._hasher()
             self._images.hash_into(j, h)
             if self._masks is None:
                 feed(h, b"nomask")
@@ -494,6 +509,13 @@ class Dataset:
                 self._masks.hash_into(j, h)
             self._hashes[j] = h.hexdigest()
         return self._hashes[j]
+
+    def _hasher(self):
+        """A sha256 fed with what every sample hash starts with: the format version, ``roi`` and ``roi_margin``."""
+        h = hashlib.sha256()
+        feed(h, _SAMPLE_HASH_VERSION)
+        feed(h, f"{self.roi}|{self.roi_margin!r}".encode())
+        return h
 
     def sample_hashes(self) -> list[str]:
         """:meth:`sample_hash` of every sample, in dataset order."""

@@ -24,13 +24,14 @@ sample's exact bytes (file bytes, array bytes or circle coordinates) into a
 from __future__ import annotations
 
 import struct
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
 from featurekit.data.roi import circles_to_mask
-from featurekit.errors import DataError
+from featurekit.errors import DataChangedError, DataError
 from featurekit.imageio import MIN_SIDE, check_image_size, read_image, read_mask, reading_key
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "ArrayMasks",
     "CircleMasks",
     "feed",
+    "load_hashed",
 ]
 
 _CHUNK = 1 << 20
@@ -274,3 +276,58 @@ class CircleMasks:
 
     def take(self, indices: np.ndarray) -> "CircleMasks":
         return CircleMasks([self.circles[j] for j in indices])
+
+
+# --------------------------------------------------------------------------- one read: hash and decode
+def load_hashed(source, h, i: int, *args):
+    """Sample ``i`` of ``source`` decoded from the very bytes fed into ``h`` (as ``source.hash_into`` feeds them).
+
+    Each file is read once, into a private copy of the same name; the hash
+    and the decoder both read that copy, so what is decoded is what was
+    hashed even if the file changes meanwhile (messages name the real file).
+    In-memory sources hash and load their own arrays. A DICOM series folder
+    is hashed before and after its plane is decoded: a change that lasts
+    until then is a :class:`~featurekit.errors.DataChangedError`.
+    ``args``: what ``source.load`` takes after ``i``.
+    """
+    paths = getattr(source, "paths", None)
+    if paths is None:
+        source.hash_into(i, h)
+        return source.load(i, *args)
+    group = (paths[i],) if isinstance(paths[i], str) else tuple(paths[i])
+    if any(Path(p).is_dir() for p in group):
+        after = h.copy()
+        source.hash_into(i, h)
+        out = source.load(i, *args)
+        source.hash_into(i, after)
+        if after.digest() != h.digest():
+            raise DataChangedError(f"{source.describe(i)}: {CHANGED}")
+        return out
+    with tempfile.TemporaryDirectory(prefix="featurekit-read-") as tmp:
+        copies = []
+        for k, p in enumerate(group):
+            try:
+                data = Path(p).read_bytes()
+            except FileNotFoundError:
+                raise DataError(f"{p}: file not found") from None
+            except OSError as exc:
+                raise DataError(f"{p}: cannot read file ({exc})") from None
+            copy = Path(tmp) / str(k) / Path(p).name
+            copy.parent.mkdir()
+            copy.write_bytes(data)
+            copies.append(str(copy))
+        one = source.take(np.array([i]))
+        one.paths = (copies[0],) if isinstance(paths[i], str) else (tuple(copies),)
+        one.hash_into(0, h)
+        try:
+            return one.load(0, *args)
+        except DataError as exc:
+            message = str(exc)
+            for copy, p in zip(copies, group):
+                message = message.replace(copy, p)
+            raise type(exc)(message) from None
+
+
+#: What a :class:`~featurekit.errors.DataChangedError` says after the file's name.
+CHANGED = ("the file changed while featurekit was reading it (its content differs from the content hash this "
+           "run took): nothing computed from it is kept; run again once it no longer changes")

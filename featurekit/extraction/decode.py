@@ -20,7 +20,9 @@ decoded arrays to every featurizer that needs the row:
 - errors: an image that cannot be decoded (or transformed) fails every batch
   that holds it. ``on_error="raise"`` raises its :class:`DataError` (naming
   the file); ``on_error="skip"`` redoes the failing batch image by image and reports
-  the bad image as ``(i, i + 1, reason)``.
+  the bad image as ``(i, i + 1, reason)``. A file that changed since the run
+  took its content hash (:class:`~featurekit.errors.DataChangedError`) is no bad
+  image: the pass stops before the cell that holds it, with either setting.
 
 On a Dask cluster each task runs this pass over a shard of the cells
 (:mod:`featurekit.extraction.distributed`).
@@ -35,7 +37,7 @@ import sys
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from featurekit.errors import DataError, FeaturekitError
+from featurekit.errors import DataChangedError, DataError, FeaturekitError
 
 __all__ = ["Cell", "plan_cells", "CellDecoder", "run_together", "stack_of"]
 
@@ -105,6 +107,8 @@ class CellDecoder:
         for i in cell.rows:
             try:
                 arrays[i] = self._decode(i)
+            except DataChangedError as exc:  # not a bad image: the run stops (here or in a worker) at this cell
+                return {"changed": str(exc)}
             except FeaturekitError as exc:
                 errors[i] = str(exc)
         inputs = []
@@ -268,6 +272,8 @@ def run_together(dataset, jobs: Sequence[tuple], batch_size: int,
                       default=0)
         pin = any(getattr(getattr(f, "device", None), "type", "") == "cuda" for f, _, _ in jobs)
         for cell, decoded in zip(cells, _decoded(decoder, cells, workers, pin)):
+            if "changed" in decoded:
+                raise DataChangedError(decoded["changed"])
             skipped: set[int] = set()
             for k, compute in enumerate(computes):
                 for j, (a, b) in enumerate(cell.batches[k]):
