@@ -9,7 +9,8 @@ Atomic write. Data go to a temporary file beside the target (same folder, so the
 rename stays on one file system), are flushed and ``fsync``-ed, and replace the
 target in one ``os.replace``; the folder is ``fsync``-ed after. A crash, a
 ``kill -9`` or a full disk at any moment leaves either the old file or the new
-one, never a half-written file; on any failure the temporary file is removed, so
+one, never a half-written file (a symbolic link is written through: its target is
+replaced); on any failure the temporary file is removed, so
 a full disk is not kept full by debris. A full disk (``ENOSPC``/``EDQUOT``) is
 reported as :class:`~featurekit.errors.DiskFullError` naming the folder and the
 size being written; a read-only file system as :class:`~featurekit.errors.ReadOnlyError`.
@@ -30,11 +31,12 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import weakref
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from featurekit.errors import DiskFullError, FeaturekitError, OutputExistsError, ReadOnlyError
+from featurekit.errors import DiskFullError, FeaturekitError, OutputExistsError, ReadOnlyError, StorageError
 
 __all__ = [
     "utc_now",
@@ -135,7 +137,48 @@ def storage_error(exc: OSError, folder: str | os.PathLike, nbytes: int | None = 
         return ReadOnlyError(f"{folder} is on a read-only file system: cannot write there")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return ReadOnlyError(f"no permission to write in {folder}")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT):
+        # the folder cannot hold files: a part of its path is a file, or it cannot be made (e.g. under /proc)
+        blocking = file_in_path(folder)
+        if blocking is not None:
+            return StorageError(f"cannot write in {folder}: {blocking} is a file, not a folder")
+        return StorageError(f"cannot write in {folder}: no file can be created there ({exc.strerror})")
     return None
+
+
+def _nearest(folder: str | os.PathLike) -> Path:
+    """``folder`` or its nearest parent that exists."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
+def file_in_path(folder: str | os.PathLike) -> Path | None:
+    """The file that stands where ``folder`` or one of its parents should be a folder (None: there is none)."""
+    existing = _nearest(folder)
+    return None if existing.is_dir() else existing
+
+
+def check_writable(path: str | os.PathLike, what: str = "") -> None:
+    """Refuse, before any work, an output ``path`` whose folder cannot hold it (a StorageError naming why).
+
+    A part of the folder's path is a file, or its nearest existing folder takes
+    no new file (read-only, no permission, ``/proc``): probed with an unnamed
+    temporary file, so nothing is left there.
+    """
+    path = Path(path)
+    blocking = file_in_path(path.parent)
+    if blocking is not None:
+        raise StorageError(f"cannot write {what or 'the output'} {path}: {blocking} is a file, not a folder")
+    existing = _nearest(path.parent)
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        err = storage_error(exc, existing)
+        if err is not None:
+            raise type(err)(f"cannot write {what or 'the output'} {path}: {err}") from None
 
 
 def _human(n: int) -> str:
@@ -161,8 +204,11 @@ def _replaced_atomically(path: Path, nbytes: int | None) -> Iterator[Path]:
     """The temporary file beside ``path`` that replaces it, durably, once the block has written it.
 
     A disk-full or read-only error is raised as featurekit's (naming the folder);
-    the temporary file never survives, whatever happens.
+    the temporary file never survives, whatever happens. A ``path`` that is a
+    symbolic link is written through: its target is replaced, the link stays.
     """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     tmp = temp_name(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,7 +290,8 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool = False, *, what: s
     folder counts as free). ``kind`` says what the output is: a ``"file"``
     (a checkpoint, a CSV) can never replace a folder and a ``"folder"`` (a run
     folder) never a file, whatever ``overwrite`` says -- refused here rather
-    than by the write at the end of the work.
+    than by the write at the end of the work; so is a path whose folder can
+    hold no file (:func:`check_writable`).
     """
     if kind not in (None, "file", "folder"):
         raise ValueError(f"kind must be 'file' or 'folder', got {kind!r}")
@@ -253,6 +300,7 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool = False, *, what: s
         raise OutputExistsError(f"{what or 'output'} {path} is a folder: name a file (one inside it, say)")
     if kind == "folder" and path.exists() and not path.is_dir():
         raise OutputExistsError(f"{what or 'output folder'} {path} is a file, not a folder: name a folder")
+    check_writable(path, what)
     if overwrite:
         return path
     if path.is_dir():

@@ -22,6 +22,8 @@ from featurekit.errors import CacheError, DiskFullError, ReadOnlyError
 from featurekit.extraction.pipeline import extract
 from featurekit.handcrafted import FAMILIES
 
+GLCM = FAMILIES["glcm"]
+
 WORKER = Path(__file__).with_name("_cache_worker.py")
 
 
@@ -257,3 +259,60 @@ def test_cache_path_naming_a_folder_and_missing_cache_folder(tmp_path, capsys):
     assert main(["cache", "ls", str(tmp_path / "nowhere")]) == 2
     assert f"no cache folder {tmp_path / 'nowhere'}" in capsys.readouterr().err
     assert list((tmp_path / "dir").iterdir()) == []
+
+
+def test_a_cache_path_that_is_a_link_is_written_through(tmp_path):
+    write_images(tmp_path / "data")
+    ds = folder(tmp_path / "data")
+    (tmp_path / "store").mkdir()
+    target, link = tmp_path / "store" / "real.h5", tmp_path / "link.h5"
+    link.symlink_to(target)  # dangling: the first run creates the target
+    glcm(ds, link)
+    assert link.is_symlink() and target.is_file() and FeatureCache(target).keys() == ["glcm"]
+    extract(ds, [], [GLCM(distances=(2,), empty_mask="whole")], cache=link, batch_size=4, progress=False)
+    assert link.is_symlink() and len(FeatureCache(target).entries()) == 2
+    assert [p.name for p in tmp_path.glob("link.h5*")] == ["link.h5"]  # lock and journal live by the target
+
+
+def test_a_subsample_run_against_a_bigger_cache_loses_no_rows(tmp_path, monkeypatch):
+    from _cache_helpers import RowSpy
+
+    write_images(tmp_path / "data", n=24)
+    ds = folder(tmp_path / "data")
+    path = tmp_path / "cache" / "c.h5"
+    other = GLCM(distances=(2,), empty_mask="whole")
+    extract(ds, [], ["glcm", other], cache=path, batch_size=4, progress=False)
+    before = {e.entry_id: FeatureCache(path).get(e.key, entry_id=e.entry_id) for e in FeatureCache(path).entries()}
+    small = ds.subset(range(4))
+    with pytest.warns(UserWarning, match=r"the 20 image\(s\) it held that this data lacks keep their rows"):
+        glcm(small, path)  # asks for one entry, over 4 of the 24 images
+    (kept,) = [p for p in path.parent.glob("c-*.h5")]
+    for entry_id, values in before.items():  # every entry, all 24 rows, intact
+        np.testing.assert_array_equal(FeatureCache(kept).get("glcm", entry_id=entry_id), values)
+    assert FeatureCache(kept).verify() == []
+    spy = RowSpy(monkeypatch)
+    extract(ds, [], ["glcm", other], cache=path, batch_size=4, progress=False)  # the whole data again
+    assert spy.rows == []  # every row reused, none recomputed
+    for entry_id, values in before.items():
+        np.testing.assert_array_equal(FeatureCache(path).get("glcm", entry_id=entry_id), values)
+
+
+@pytest.mark.parametrize("where", ["under a file", "under /proc"])
+def test_outputs_where_nothing_can_be_written_are_clear_errors_before_the_work(tmp_path, capsys, where):
+    from featurekit.errors import StorageError
+
+    write_images(tmp_path / "data")
+    (tmp_path / "afile").write_text("x")
+    base = tmp_path / "afile" if where == "under a file" else Path("/proc")
+    why = "afile is a file, not a folder" if where == "under a file" else "no file can be created there"
+    with pytest.raises(StorageError, match=why):
+        glcm(folder(tmp_path / "data"), base / "c.h5")
+    assert main(["extract", str(tmp_path / "data"), "--handcrafted", "glcm", "--quiet",
+                 "--cache", str(base / "sub" / "c.h5")]) == 2
+    err = capsys.readouterr().err
+    assert why in err and "Traceback" not in err
+    glcm(folder(tmp_path / "data"), tmp_path / "c.h5")
+    assert main(["evaluate", str(tmp_path / "data"), "--features", "glcm", "--cache", str(tmp_path / "c.h5"),
+                 "--positive", "malignant", "--cv", "2", "--out", str(base / "run")]) == 2
+    err = capsys.readouterr().err
+    assert why in err and "Traceback" not in err and "cross-validation" not in err  # refused before the work

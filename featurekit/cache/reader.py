@@ -57,7 +57,9 @@ class FeatureCache:
     """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        path = Path(path)
+        # a link is the file it names: written through, locked and journaled beside its target
+        self.path = Path(os.path.realpath(path)) if path.is_symlink() else path
         self._snap: Snapshot | None = None
 
     def __repr__(self) -> str:

@@ -381,6 +381,8 @@ class CacheWriter:
         need = int(old_size + new_bytes * 1.05 + (1 << 20) + 65536 * len(ready))
         check_space(path.parent, need)
         drop = {s.entry_id for s in ready} | self._replace
+        if self._old is not None:
+            self._keep_old(rows)
 
         def build(tmp: Path) -> None:
             if append:
@@ -398,6 +400,37 @@ class CacheWriter:
             h5_append(tmp, need, body)
 
         atomic_call(path, build, nbytes=need)
+
+    def _keep_old(self, rows: np.ndarray) -> None:
+        """Before a rebuild for another version of the dataset: keep the old file beside when rows would go.
+
+        Rows of images the current data lacks (a ``--subsample`` run, images
+        removed) are not in the rebuilt file; the old file stays, as
+        ``<name>-<its fingerprint12>.h5`` (a hard link where the file system
+        allows), so nothing computed is lost and a later run over those images
+        reuses its rows (:mod:`featurekit.cache.reuse`).
+        """
+        old, path = self._old, self.cache.path
+        if not old.entries:
+            return
+        new = {(self._ids[k], self._hashes[k]) for k in rows}
+        lost = sum((i, h) not in new for i, h in zip(old.ids, old.row_hashes))
+        if not lost:
+            return
+        keep = path.with_name(f"{path.stem}-{old.fingerprint[:12]}{path.suffix}")
+        n = 1
+        while keep.exists() or keep.is_symlink():
+            n += 1
+            keep = path.with_name(f"{path.stem}-{old.fingerprint[:12]}-{n}{path.suffix}")
+        try:
+            try:
+                os.link(path, keep)
+            except OSError:
+                atomic_call(keep, lambda tmp: shutil.copyfile(path, tmp), nbytes=path.stat().st_size)
+        except OSError as exc:
+            raise storage_error(exc, path.parent) or exc from None
+        warn(f"{path} is rebuilt for the current data ({len(rows)} images); the {lost} image(s) it held that this "
+             f"data lacks keep their rows, of all {len(old.entries)} entries, in {keep} (reused when they come back)")
 
     def _carry_entries(self, snap: Snapshot, dst: h5py.File, rows: np.ndarray, drop: set[str]) -> None:
         """Copy the intact entries of the bound file into a rebuilt one (fewer rows: rows selected by id)."""
