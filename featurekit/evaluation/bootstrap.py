@@ -23,11 +23,13 @@ kernel of :mod:`featurekit.evaluation.ranking`, ``O(B·(m + n))``), the
 threshold metrics from per-replicate confusion counts; any other callable is
 evaluated replicate by replicate.
 
-Caveats: the samples are treated as independent. When several images come
-from one patient, resample patients instead (not implemented here). With
-repeated cross-validation, bootstrap one repeat (or the mean score per sample),
-not the concatenation of all repeats. The percentile interval under-covers with
-very few positives (say fewer than 20).
+Caveats: the samples are treated as independent and the class counts are
+held fixed, which leaves out the variability of the prevalence: intervals of
+accuracy, F1 or a pooled AUC come out too narrow. ``featurekit``'s results
+use :mod:`featurekit.evaluation.unit_bootstrap` (resampling patients / groups
+or samples, BCa) and Wilson intervals for proportions instead
+(:mod:`featurekit.evaluation.summary`). The percentile interval under-covers
+with very few positives (say fewer than 20).
 
 Reproducibility: the replicates depend only on ``random_state``, ``m``, ``n``
 and ``n_boot``, so for the same seed every metric (and the paired version)
@@ -43,6 +45,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from featurekit.errors import DataError
+from featurekit.evaluation.intervals import bootstrap_p_value, check_confidence, percentile_interval
 from featurekit.evaluation.labels import UndefinedMetricWarning, binarize_labels, check_scores
 from featurekit.evaluation.metrics import Metric, get_metric
 from featurekit.evaluation.ranking import value_counts
@@ -55,6 +58,7 @@ __all__ = [
     "bootstrap_paired_ci",
     "bootstrap_delta_auc",
     "percentile_interval",
+    "check_n_boot",
 ]
 
 #: elements per (chunk × samples) index array; bounds memory to a few tens of MB
@@ -96,6 +100,9 @@ class BootstrapResult(_Interval):
         Standard deviation of the valid replicate values (``ddof=1``).
     distribution : ndarray of shape (n_boot,) or None
         Replicate values, when asked for.
+    method : str
+        How the interval was made: ``"percentile"`` (this module), ``"bca"``
+        (:mod:`featurekit.evaluation.unit_bootstrap`).
     """
 
     metric: str
@@ -107,6 +114,7 @@ class BootstrapResult(_Interval):
     n_valid: int
     std_error: float
     distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
+    method: str = "percentile"
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,7 @@ class PairedBootstrapResult(_Interval):
         over the ``B'`` valid replicates: approximately the smallest α at which the
         ``1 − α`` percentile interval excludes 0. Approximate, and never below
         ``2 / (B' + 1)``.
-    confidence, n_boot, n_valid, std_error, distribution
+    confidence, n_boot, n_valid, std_error, distribution, method
         As in :class:`BootstrapResult` (for the differences).
     """
 
@@ -144,7 +152,7 @@ class PairedBootstrapResult(_Interval):
     n_valid: int
     std_error: float
     distribution: np.ndarray | None = field(default=None, repr=False, compare=False)
-
+    method: str = "percentile"
 
 
 # --------------------------------------------------------------------------
@@ -177,11 +185,15 @@ class _Spec:
         return self.metric(y01, s, self.threshold, pos_label=1)
 
 
-def _check_args(n_boot: int, confidence: float) -> None:
+def check_n_boot(n_boot: int) -> None:
+    """A :class:`~featurekit.errors.DataError` unless ``n_boot`` is a positive integer."""
     if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 1:
         raise DataError(f"n_boot must be a positive integer, got {n_boot!r}")
-    if not (0.0 < float(confidence) < 1.0):
-        raise DataError(f"confidence must be in (0, 1), got {confidence!r}")
+
+
+def _check_args(n_boot: int, confidence: float) -> None:
+    check_n_boot(n_boot)
+    check_confidence(confidence)
 
 
 def _split_classes(y_true: Any, pos_label: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -194,20 +206,6 @@ def _split_classes(y_true: Any, pos_label: Any) -> tuple[np.ndarray, np.ndarray,
             f"{neg.size} negatives"
         )
     return t, pos, neg
-
-
-def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval ``(q_{α/2}, q_{1−α/2})`` of the finite ``values``.
-
-    Returns ``(nan, nan)`` when no value is finite.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan"), float("nan")
-    alpha = 1.0 - float(confidence)
-    lo, hi = np.quantile(v, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(lo), float(hi)
 
 
 def _summarise(values: np.ndarray, confidence: float, what: str) -> tuple[float, float, int, float]:
@@ -439,12 +437,7 @@ def bootstrap_paired_ci(
     ra, rb = _replicates(t, pos, neg, [sa, sb], [spec], n_boot, rng)
     diff = ra[spec.name] - rb[spec.name]
     lo, hi, n_valid, se = _summarise(diff, confidence, f"the difference of {spec.name}")
-    valid = diff[np.isfinite(diff)]
-    if valid.size:
-        k = valid.size + 1.0
-        p = min(1.0, 2.0 * min((1 + np.sum(valid <= 0)) / k, (1 + np.sum(valid >= 0)) / k))
-    else:
-        p = float("nan")
+    p = bootstrap_p_value(diff)
     return PairedBootstrapResult(
         metric=spec.name, estimate_a=est_a, estimate_b=est_b, delta=est_a - est_b, lo=lo, hi=hi,
         p_value=float(p), confidence=float(confidence), n_boot=int(n_boot), n_valid=n_valid,

@@ -7,6 +7,23 @@ are compared on the samples both have predictions for, with
 :func:`featurekit.evaluation.delong.delong_roc_test`: ΔAUC = AUC(a) − AUC(b),
 its normal-approximation 95% interval and the two-sided p-value.
 
+Multiplicity: the ``m`` pairwise tests of one call are one family; ``p_adjusted``
+holds their p-values adjusted by Holm's step-down procedure (default) or
+Benjamini–Hochberg's (``adjust="bh"``), :mod:`featurekit.evaluation.multiplicity`,
+and ``family_size`` states ``m``. :func:`versus_best` takes the comparisons of
+one row (the best) against the others and adjusts them as their own family of
+``k − 1`` tests.
+
+Repeated designs (several repeats of k-fold or holdout): DeLong's test on
+pooled out-of-fold scores treats the models as fixed and ignores the
+variance that comes from the training sets. There, every pair whose rows were
+evaluated on the same folds also gets the corrected resampled t-test of
+Nadeau & Bengio (2003) on the per-fold AUC differences
+(:func:`featurekit.evaluation.intervals.corrected_resampled_ttest`; columns
+``nb_*``), with ``n_test`` the fold's size and ``n_train`` the number of
+samples of the row not in that test fold (the training part of a k-fold or
+holdout split), its p-values adjusted as a family of their own.
+
 Nested comparisons -- a fusion against one of its own parts with the same
 classifier (``parts`` of one a strict subset of the other's) -- are flagged in
 the ``nested`` column and reported with one
@@ -24,11 +41,25 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from featurekit.errors import DataError
 from featurekit.evaluation.delong import DegenerateTestWarning, NestedModelWarning, delong_roc_test
 from featurekit.evaluation.delong import NESTED_MESSAGE
+from featurekit.evaluation.intervals import corrected_resampled_ttest
+from featurekit.evaluation.labels import UndefinedMetricWarning
+from featurekit.evaluation.metrics import METRICS
+from featurekit.evaluation.multiplicity import adjust_pvalues, check_adjust
 from featurekit.evaluation.summary import scores_by_row
 
-__all__ = ["compare_aucs", "parts_of", "is_nested", "pvalue_matrix"]
+__all__ = ["COMPARISON_COLUMNS", "compare_aucs", "versus_best", "parts_of", "is_nested", "pvalue_matrix",
+           "fold_aucs"]
+
+#: columns of :func:`compare_aucs` (and comparisons.csv)
+COMPARISON_COLUMNS = [
+    "a_feature_set", "a_classifier", "b_feature_set", "b_classifier", "n", "n_pos", "auc_a", "auc_b",
+    "delta_auc", "ci_lo", "ci_hi", "se", "z", "p_value", "p_adjusted", "adjust", "family_size", "nested",
+    "nb_delta_auc", "nb_ci_lo", "nb_ci_hi", "nb_t", "nb_df", "nb_p_value", "nb_p_adjusted",
+    "nb_family_size",
+]
 
 
 def parts_of(feature_set: str, parts: str | None = None) -> frozenset:
@@ -49,9 +80,50 @@ def is_nested(a: tuple, b: tuple, parts: dict | None = None) -> bool:
     return pa != pb and (pa < pb or pb < pa)
 
 
+def fold_aucs(g: pd.DataFrame) -> pd.DataFrame:
+    """Per test fold of one row's predictions: its AUC, size and the row's other samples.
+
+    Returns
+    -------
+    DataFrame indexed by (repeat, fold)
+        ``auc`` (nan where the fold holds one class), ``n_test``, ``n_train``
+        (the row's distinct samples not in the fold) and ``ids`` (the fold's
+        sorted sample ids, to check that two rows share their folds).
+    """
+    n_ids = g["id"].astype(str).nunique()
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        for key, f in g.groupby(["repeat", "fold"], sort=True):
+            ids = tuple(sorted(f["id"].astype(str)))
+            auc = METRICS["roc_auc"](f["y_true"].to_numpy(), f["score"].to_numpy(dtype=float))
+            rows[key] = {"auc": auc, "n_test": len(f), "n_train": n_ids - len(set(ids)), "ids": ids}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.names = ["repeat", "fold"]
+    return out
+
+
+def _nb_test(fa: pd.DataFrame | None, fb: pd.DataFrame | None, confidence: float) -> dict:
+    """Nadeau–Bengio test of the per-fold AUC differences of two rows evaluated on the same folds."""
+    nan = float("nan")
+    empty = {"nb_delta_auc": nan, "nb_ci_lo": nan, "nb_ci_hi": nan, "nb_t": nan, "nb_df": nan,
+             "nb_p_value": nan}
+    if fa is None or fb is None or len(fa) != len(fb) or not fa.index.equals(fb.index) \
+            or list(fa["ids"]) != list(fb["ids"]) or np.any(fa["n_train"] <= 0):
+        return empty
+    r = corrected_resampled_ttest(fa["auc"].to_numpy(float) - fb["auc"].to_numpy(float),
+                                  fa["n_train"].to_numpy(float), fa["n_test"].to_numpy(float),
+                                  confidence=confidence)
+    if r.n_folds < 2:
+        return empty
+    return {"nb_delta_auc": r.mean, "nb_ci_lo": r.ci_low, "nb_ci_hi": r.ci_high, "nb_t": r.statistic,
+            "nb_df": r.df, "nb_p_value": r.p_value}
+
+
 def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None, *,
-                 parts: dict | None = None, confidence: float = 0.95, warn: bool = True) -> pd.DataFrame:
-    """DeLong test for every pair of rows.
+                 parts: dict | None = None, confidence: float = 0.95, adjust: str | None = "holm",
+                 warn: bool = True) -> pd.DataFrame:
+    """DeLong test for every pair of rows, with multiplicity-adjusted p-values.
 
     Parameters
     ----------
@@ -63,17 +135,32 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
         ``(feature_set, classifier) -> "a+b"``: what each fused row is made of
         (default: parsed from the feature-set name).
     confidence : float
+    adjust : {"holm", "bh", None}, default="holm"
+        Multiplicity adjustment of the family of all pairs compared
+        (:func:`featurekit.evaluation.multiplicity.adjust_pvalues`).
     warn : bool
         Emit one :class:`NestedModelWarning` when nested pairs are present.
 
     Returns
     -------
     DataFrame
-        ``a_feature_set, a_classifier, b_feature_set, b_classifier, n, n_pos, auc_a, auc_b,
-        delta_auc, ci_lo, ci_hi, se, z, p_value, nested``.
+        :data:`COMPARISON_COLUMNS`: per pair ``n, n_pos, auc_a, auc_b, delta_auc, ci_lo,
+        ci_hi, se, z, p_value`` (DeLong on the mean out-of-fold score per sample),
+        ``p_adjusted``, ``adjust`` (the method), ``family_size`` (tests adjusted
+        together), ``nested``; in repeated designs the ``nb_*`` columns (the
+        Nadeau–Bengio test of the per-fold AUC differences: mean, interval, t,
+        df, p-value, adjusted p-value and family size), nan otherwise.
     """
+    method = check_adjust(adjust)
     scores = scores_by_row(predictions)
     keys = list(rows) if rows is not None else list(scores)
+    repeated = "repeat" in predictions.columns and predictions["repeat"].nunique() > 1
+    folds: dict[tuple, pd.DataFrame] = {}
+    if repeated:
+        wanted = {tuple(k) for k in keys}
+        for key, g in predictions.groupby(["feature_set", "classifier"], sort=False):
+            if key in wanted:
+                folds[key] = fold_aucs(g)
     out = []
     n_nested = 0
     for a, b in itertools.combinations(keys, 2):
@@ -91,16 +178,78 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
             warnings.simplefilter("ignore", DegenerateTestWarning)
             r = delong_roc_test(y, sa.loc[common, "score"].to_numpy(), sb.loc[common, "score"].to_numpy(),
                                 pos_label=1, confidence=confidence, nested=nested)
-        out.append({"a_feature_set": a[0], "a_classifier": a[1], "b_feature_set": b[0],
-                    "b_classifier": b[1], "n": int(common.size), "n_pos": int(y.sum()),
-                    "auc_a": r.auc_a, "auc_b": r.auc_b, "delta_auc": r.delta, "ci_lo": r.ci_low,
-                    "ci_hi": r.ci_high, "se": r.se, "z": r.z, "p_value": r.p_value, "nested": nested})
+        rec = {"a_feature_set": a[0], "a_classifier": a[1], "b_feature_set": b[0],
+               "b_classifier": b[1], "n": int(common.size), "n_pos": int(y.sum()),
+               "auc_a": r.auc_a, "auc_b": r.auc_b, "delta_auc": r.delta, "ci_lo": r.ci_low,
+               "ci_hi": r.ci_high, "se": r.se, "z": r.z, "p_value": r.p_value, "nested": nested}
+        rec.update(_nb_test(folds.get(tuple(a)), folds.get(tuple(b)), confidence))
+        out.append(rec)
     if warn and n_nested:
         warnings.warn(f"{n_nested} of the AUC comparisons are nested (fusion vs its own part): "
                       + NESTED_MESSAGE, NestedModelWarning, stacklevel=2)
-    cols = ["a_feature_set", "a_classifier", "b_feature_set", "b_classifier", "n", "n_pos", "auc_a",
-            "auc_b", "delta_auc", "ci_lo", "ci_hi", "se", "z", "p_value", "nested"]
-    return pd.DataFrame(out, columns=cols)
+    df = pd.DataFrame(out, columns=COMPARISON_COLUMNS)
+    return _adjust(df, method)
+
+
+def _adjust(df: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Fill ``p_adjusted``/``family_size`` (and the ``nb_`` ones) treating ``df``'s rows as one family."""
+    df = df.copy()
+    for prefix in ("", "nb_"):
+        adj, m = adjust_pvalues(df[f"{prefix}p_value"].to_numpy(dtype=float), method)
+        df[f"{prefix}p_adjusted"] = adj
+        df[f"{prefix}family_size"] = m
+    df["adjust"] = method or "none"
+    return df
+
+
+def versus_best(comparisons: pd.DataFrame, best: tuple, *, adjust: str | None = "holm") -> pd.DataFrame:
+    """The comparisons of one row against every other, oriented ``best − other``, adjusted as one family.
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+        Output of :func:`compare_aucs` (or comparisons.csv; older files without
+        the ``nb_`` columns are accepted).
+    best : (feature_set, classifier)
+    adjust : {"holm", "bh", None}, default="holm"
+        The family is the ``k − 1`` comparisons with ``best``; ``family_size`` says how many.
+
+    Returns
+    -------
+    DataFrame
+        ``other_feature_set, other_classifier`` and :data:`COMPARISON_COLUMNS`'
+        statistics with the differences and intervals negated where ``best`` was
+        the second row (``auc_a`` is then the best's AUC), sorted by ``delta_auc``.
+    """
+    method = check_adjust(adjust)
+    best = tuple(best)
+    if comparisons is None or comparisons.empty:
+        return pd.DataFrame(columns=["other_feature_set", "other_classifier"] + COMPARISON_COLUMNS[4:])
+    df = comparisons.copy()
+    for c in COMPARISON_COLUMNS:
+        if c not in df.columns:
+            df[c] = np.nan
+    is_a = (df["a_feature_set"] == best[0]) & (df["a_classifier"] == best[1])
+    is_b = (df["b_feature_set"] == best[0]) & (df["b_classifier"] == best[1])
+    df = df[is_a | is_b].copy()
+    if df.empty:
+        raise DataError(f"no comparison involves {best}")
+    flip = is_b[df.index]
+    df["other_feature_set"] = np.where(flip, df["a_feature_set"], df["b_feature_set"])
+    df["other_classifier"] = np.where(flip, df["a_classifier"], df["b_classifier"])
+    auc_a = np.where(flip, df["auc_b"], df["auc_a"])
+    df["auc_b"] = np.where(flip, df["auc_a"], df["auc_b"])
+    df["auc_a"] = auc_a
+    for col, lo, hi in (("delta_auc", "ci_lo", "ci_hi"), ("nb_delta_auc", "nb_ci_lo", "nb_ci_hi")):
+        d, d_lo, d_hi = (df[c].to_numpy(dtype=float) for c in (col, lo, hi))
+        df[col] = np.where(flip, -d, d)
+        df[lo] = np.where(flip, -d_hi, d_lo)
+        df[hi] = np.where(flip, -d_lo, d_hi)
+    for col in ("z", "nb_t"):
+        df[col] = np.where(flip, -df[col].to_numpy(dtype=float), df[col].to_numpy(dtype=float))
+    df = _adjust(df, method)
+    cols = ["other_feature_set", "other_classifier"] + COMPARISON_COLUMNS[4:]
+    return df[cols].sort_values("delta_auc", kind="mergesort").reset_index(drop=True)
 
 
 def pvalue_matrix(comparisons: pd.DataFrame, rows: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray]:

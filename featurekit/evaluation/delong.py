@@ -53,6 +53,7 @@ import numpy as np
 from scipy.stats import norm
 
 from featurekit.errors import DataError
+from featurekit.evaluation.intervals import check_confidence
 from featurekit.evaluation.labels import binarize_labels, check_scores
 from featurekit.evaluation.ranking import auc_components
 
@@ -241,15 +242,10 @@ def delong_auc_ci(y_true: Any, scores: Any, *, confidence: float = 0.95,
     -------
     auc, lo, hi : float
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     auc, var = delong_roc_variance(y_true, scores, pos_label=pos_label)
     half = norm.ppf(0.5 + confidence / 2.0) * math.sqrt(max(var, 0.0))
     return auc, max(0.0, auc - half), min(1.0, auc + half)
-
-
-def _check_confidence(confidence: float) -> None:
-    if not (0.0 < float(confidence) < 1.0):
-        raise DataError(f"confidence must be in (0, 1), got {confidence!r}")
 
 
 def delong_roc_test(y_true: Any, scores_a: Any, scores_b: Any, *, pos_label: Any = 1,
@@ -289,7 +285,7 @@ def delong_roc_test(y_true: Any, scores_a: Any, scores_b: Any, *, pos_label: Any
       approximation is undefined; ``z``, ``p_value`` and the interval are nan and a
       :class:`DegenerateTestWarning` is emitted.
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     if nested:
         warnings.warn(NESTED_MESSAGE, NestedModelWarning, stacklevel=2)
     aucs, v10, v01 = delong_components(y_true, [scores_a, scores_b], pos_label=pos_label)

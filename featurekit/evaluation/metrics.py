@@ -198,6 +198,12 @@ class Metric:
     threshold_free : bool
         Whether the metric ranks scores rather than thresholding them.
     higher_is_better : bool
+    proportion : bool
+        Whether the metric is a binomial proportion: ``terms`` are a number
+        of successes and a number of trials of independent samples (accuracy,
+        precision, NPV, sensitivity, specificity), so that a score interval for
+        a proportion (:func:`~featurekit.evaluation.intervals.wilson_interval`)
+        applies when each sample is predicted once.
     aliases : tuple of str
         Other accepted names (:func:`get_metric`).
     note : str
@@ -215,6 +221,7 @@ class Metric:
     undefined: str
     threshold_free: bool = False
     higher_is_better: bool = True
+    proportion: bool = False
     aliases: tuple = ()
     note: str = ""
 
@@ -239,24 +246,24 @@ class Metric:
 _TABLE = (
     Metric("accuracy", "accuracy", "(TP + TN) / (TP + FP + TN + FN)",
            lambda tp, fp, tn, fn: (tp + tn, tp + tn + fp + fn),
-           "with no samples", aliases=("acc",)),
+           "with no samples", proportion=True, aliases=("acc",)),
     Metric("balanced_accuracy", "balanced accuracy", "(sensitivity + specificity) / 2",
            lambda *c: (np.where(_both(*c), _sens_plus_spec(*c), 0.0), np.where(_both(*c), 2.0, 0.0)),
            "with a single class in y_true", aliases=("bacc",)),
     Metric("precision", "precision", "TP / (TP + FP)",
            lambda tp, fp, tn, fn: (tp, tp + fp),
-           "with no predicted positive (TP + FP = 0)", aliases=("ppv",),
+           "with no predicted positive (TP + FP = 0)", proportion=True, aliases=("ppv",),
            note="Also called positive predictive value (PPV)."),
     Metric("npv", "NPV", "TN / (TN + FN)",
            lambda tp, fp, tn, fn: (tn, tn + fn),
-           "with no predicted negative (TN + FN = 0)", note="Negative predictive value."),
+           "with no predicted negative (TN + FN = 0)", proportion=True, note="Negative predictive value."),
     Metric("sensitivity", "sensitivity", "TP / (TP + FN)",
            lambda tp, fp, tn, fn: (tp, tp + fn),
-           "with no positive sample (TP + FN = 0)", aliases=("recall", "tpr"),
+           "with no positive sample (TP + FN = 0)", proportion=True, aliases=("recall", "tpr"),
            note="Also called recall or true positive rate."),
     Metric("specificity", "specificity", "TN / (TN + FP)",
            lambda tp, fp, tn, fn: (tn, tn + fp),
-           "with no negative sample (TN + FP = 0)", aliases=("tnr",), note="True negative rate."),
+           "with no negative sample (TN + FP = 0)", proportion=True, aliases=("tnr",), note="True negative rate."),
     Metric("f1", "F1", "2 TP / (2 TP + FP + FN)",
            lambda tp, fp, tn, fn: (2 * tp, 2 * tp + fp + fn),
            "with no positive and no predicted positive (2TP + FP + FN = 0)", aliases=("f1_score",),

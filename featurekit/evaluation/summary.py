@@ -2,7 +2,8 @@
 
 :func:`summarise_predictions` is the single place where the numbers of
 ``results.csv`` are made, from the columns of ``predictions.csv`` alone
-(``id, y_true, feature_set, classifier, repeat, fold, score, threshold``), so
+(``id, y_true, feature_set, classifier, repeat, fold, score, threshold`` and
+the optional ``group``), so
 that every engine writing a run folder (``featurekit evaluate``, ``featurekit
 finetune``) reports exactly the same statistics.
 
@@ -17,16 +18,30 @@ pr_auc):
     the metric is undefined (e.g. precision with no predicted positive) are left
     out of both.
 ``m_ci_lo``, ``m_ci_hi``
-    95% stratified-bootstrap percentile interval. Per repeat, the out-of-fold
-    predictions are pooled (in k-fold CV each sample once; in holdout, the
-    repeat's test set); each pool is resampled ``n_boot`` times, stratified by
-    class (:func:`featurekit.evaluation.bootstrap.bootstrap_metrics`, the same
-    seed in every repeat, so with k-fold every repeat resamples the same
-    samples), replicate ``b`` of the statistic is the mean over repeats of the
-    repeats' ``b``-th replicate values, and the interval takes its percentiles.
-    It is the interval of ``m_pooled``. Pooling per repeat, never across
-    repeats: concatenating repeats would count every sample R times and make
-    the interval too narrow.
+    The 95% interval of ``m_pooled``, by a method with known coverage, named
+    in ``m_ci_method``:
+
+    * ``"wilson"`` -- the proportions (accuracy, sensitivity, specificity,
+      precision, NPV; :attr:`Metric.proportion <featurekit.evaluation.metrics.Metric>`)
+      when every sample is predicted exactly once and samples are independent
+      (one repeat of k-fold, a single holdout, a predefined test split, no
+      groups): the Wilson score interval of the pooled counts
+      (:func:`featurekit.evaluation.intervals.wilson_interval`).
+    * ``"bca bootstrap over samples"`` / ``"... over groups"`` -- every other
+      metric and design: a bootstrap over the independent unit
+      (:mod:`featurekit.evaluation.unit_bootstrap`): the groups (patients,
+      duplicate groups; the optional ``group`` column of ``predictions.csv``)
+      when there are groups, else the samples, each drawn with all its
+      predictions (all its images, all its repeats), the class counts free;
+      each replicate is the statistic of ``m_pooled`` itself; the interval is
+      BCa (Efron 1987), or ``"percentile ..."`` where BCa is undefined.
+      ``n_boot`` replicates, the same draws (seed ``seed``) for every row with
+      the same samples, so the rows' intervals are paired.
+
+    These intervals take the fitted models as given: they cover the
+    variability of the test samples, not that of the training sets (for
+    comparisons of repeated designs see the Nadeau–Bengio test in
+    :mod:`featurekit.evaluation.comparison`).
 ``m_pooled``
     The metric of the pooled out-of-fold predictions, averaged over repeats.
 ``m_n_folds``
@@ -35,11 +50,11 @@ pr_auc):
     some test folds lack a class (ROC AUC, sensitivity...) or a predicted class
     (precision, NPV): the fold mean then rests on the other folds only, and
     :func:`featurekit.evaluation.report.text_table` and the report flag it.
-``m_youden`` (and ``_sd``, ``_ci_lo``, ``_ci_hi``, ``_pooled``)
+``m_youden`` (and ``_sd``, ``_ci_lo``, ``_ci_hi``, ``_pooled``, ``_n_folds``, ``_ci_method``)
     The same at the Youden-optimal threshold chosen on each fold's training
     data (the ``threshold`` column); only for threshold metrics (ROC AUC and PR
-    AUC do not depend on a threshold). In the bootstrap each sample keeps the
-    threshold of its own fold.
+    AUC do not depend on a threshold). Each prediction keeps the threshold of
+    its own fold.
 
 Other columns: ``n`` (distinct samples predicted), ``n_pos``, ``n_neg``,
 ``n_repeats``, ``n_folds`` (test folds in all, of all repeats), ``protocol``, ``threshold_youden``
@@ -55,8 +70,9 @@ import numpy as np
 import pandas as pd
 
 from featurekit.errors import DataError
-from featurekit.evaluation.bootstrap import bootstrap_metrics, percentile_interval
+from featurekit.evaluation.intervals import bca_interval, wilson_interval
 from featurekit.evaluation.metrics import METRICS, THRESHOLD_FREE, UndefinedMetricWarning, binary_report
+from featurekit.evaluation.unit_bootstrap import UnitData, unit_codes
 
 __all__ = [
     "METRIC_NAMES",
@@ -78,7 +94,7 @@ THRESHOLD_METRICS: list[str] = [m for m in METRIC_NAMES if m not in THRESHOLD_FR
 PREDICTION_COLUMNS = ["id", "y_true", "feature_set", "classifier", "repeat", "fold", "score", "threshold"]
 #: descriptive columns of results.csv, before the counts and metrics
 ID_COLUMNS = ["feature_set", "classifier", "kind", "model", "layer", "layer_index", "fusion", "parts"]
-_STATS = ("", "_sd", "_ci_lo", "_ci_hi", "_pooled", "_n_folds")
+_STATS = ("", "_sd", "_ci_lo", "_ci_hi", "_pooled", "_n_folds", "_ci_method")
 
 
 def metric_columns() -> list[str]:
@@ -132,42 +148,57 @@ def _mean_sd(values: Iterable[float]) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan"), int(v.size)
 
 
-def _bootstrap(g: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> dict[str, tuple]:
-    """Per metric: (pooled estimate averaged over repeats, ci_lo, ci_hi)."""
-    dists: dict[str, list[np.ndarray]] = {}
-    ests: dict[str, list[float]] = {}
-    for _, r in g.groupby("repeat", sort=True):
-        r = r.sort_values("id", kind="mergesort")
-        y = r["y_true"].to_numpy()
-        s = r["score"].to_numpy()
-        if np.unique(y).size < 2:
+def _units(g: pd.DataFrame) -> tuple[np.ndarray, int, str]:
+    """The resampling unit of each prediction: its group where it has one, else its sample id."""
+    if "group" in g.columns:
+        grp = g["group"].astype(object)
+        has = grp.notna() & (grp.astype(str).str.strip() != "")
+        if has.any():
+            labels = np.where(has, "g:" + grp.astype(str), "i:" + g["id"].astype(str))
+            codes, n_units = unit_codes(labels)
+            return codes, n_units, "groups"
+    codes, n_units = unit_codes(g["id"].to_numpy())
+    return codes, n_units, "samples"
+
+
+def _intervals(g: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> dict[str, tuple]:
+    """Per metric: (pooled estimate averaged over repeats, ci_lo, ci_hi, interval method)."""
+    units, n_units, unit_name = _units(g)
+    y = g["y_true"].to_numpy().astype(bool)
+    s = g["score"].to_numpy(dtype=float)
+    reps = g["repeat"].to_numpy()
+    thr = g["threshold"].to_numpy(dtype=float)
+    runs = [("", s, 0.5, METRIC_NAMES)]
+    if np.all(np.isfinite(thr)):
+        runs.append(("_youden", s - thr, 0.0, THRESHOLD_METRICS))
+    out: dict[str, tuple] = {}
+    nan = float("nan")
+    for suffix, scores, t, names in runs:
+        data = UnitData(units, n_units, y, scores, reps)
+        if not data.repeats:
             continue
-        runs = [("", s, 0.5, METRIC_NAMES)]
-        thr = r["threshold"].to_numpy()
-        if np.all(np.isfinite(thr)):
-            runs.append(("_youden", s - thr, 0.0, THRESHOLD_METRICS))
-        for suffix, scores, t, names in runs:
-            if n_boot > 0:
-                res = bootstrap_metrics(y, scores, names, threshold=t, pos_label=1, n_boot=n_boot,
-                                        confidence=confidence, random_state=seed,
-                                        return_distribution=True)
-                for m, b in res.items():
-                    dists.setdefault(m + suffix, []).append(b.distribution)
-                    ests.setdefault(m + suffix, []).append(b.estimate)
+        specs = [(m, METRICS[m]) for m in names]
+        est = {k: float(v[0]) for k, v in data.estimates(specs, t).items()}
+        # each sample predicted once: the proportions are binomial, Wilson applies
+        once = len(data.repeats) == 1 and np.bincount(units, minlength=n_units).max() == 1
+        counts = data.confusion(np.ones((1, n_units)), t)[0] if once else None
+        boot = []
+        for name, metric in specs:
+            if once and metric.proportion:
+                k, n = metric.terms(*counts)
+                lo, hi = wilson_interval(k, n, confidence)
+                out[name + suffix] = (est[name], float(np.ravel(lo)[0]), float(np.ravel(hi)[0]), "wilson")
+            elif n_boot > 0 and n_units > 1:
+                boot.append((name, metric))
             else:
-                rep = binary_report(y, scores, t)
-                for m in names:
-                    ests.setdefault(m + suffix, []).append(rep[m])
-    out = {}
-    for name, e in ests.items():
-        e = np.asarray(e, dtype=float)
-        est = float(np.nanmean(e)) if np.isfinite(e).any() else float("nan")
-        lo = hi = float("nan")
-        if name in dists:
-            ds = dists[name]
-            lo, hi = percentile_interval(np.nanmean(np.vstack(ds), axis=0) if len(ds) > 1 else ds[0],
-                                         confidence)
-        out[name] = (est, lo, hi)
+                out[name + suffix] = (est[name], nan, nan, "")
+        if boot:
+            rep = data.replicates(boot, n_boot, np.random.default_rng(seed), t)
+            jack = data.jackknife(boot, t)
+            for name, _ in boot:
+                lo, hi, is_bca = bca_interval(rep[name][0], est[name], jack[name][0], confidence)
+                method = f"{'bca' if bool(is_bca) else 'percentile'} bootstrap over {unit_name}"
+                out[name + suffix] = (est[name], float(lo), float(hi), method)
     return out
 
 
@@ -178,7 +209,7 @@ def summarise_group(g: pd.DataFrame, *, n_boot: int = 2000, confidence: float = 
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         folds = _fold_metrics(g)
-        boot = _bootstrap(g, n_boot, confidence, seed)
+        boot = _intervals(g, n_boot, confidence, seed)
     ids = g.drop_duplicates("id")
     row: dict[str, Any] = {
         "n": int(len(ids)), "n_pos": int(ids["y_true"].sum()), "n_neg": int((ids["y_true"] == 0).sum()),
@@ -188,9 +219,9 @@ def summarise_group(g: pd.DataFrame, *, n_boot: int = 2000, confidence: float = 
     names = METRIC_NAMES + [f"{m}_youden" for m in THRESHOLD_METRICS]
     for name in names:
         mean, sd, n_defined = _mean_sd(folds.get(name, []))
-        est, lo, hi = boot.get(name, (float("nan"),) * 3)
+        est, lo, hi, method = boot.get(name, (float("nan"),) * 3 + ("",))
         row.update({name: mean, f"{name}_sd": sd, f"{name}_ci_lo": lo, f"{name}_ci_hi": hi,
-                    f"{name}_pooled": est, f"{name}_n_folds": n_defined})
+                    f"{name}_pooled": est, f"{name}_n_folds": n_defined, f"{name}_ci_method": method})
     thr = g.groupby(["repeat", "fold"])["threshold"].first().to_numpy(dtype=float)
     row["threshold_youden"], row["threshold_youden_sd"], _ = _mean_sd(thr)
     return row
