@@ -49,7 +49,8 @@ other parameters, or a damaged batch file, is discarded with a warning and
 recomputed, never merged. Writers take an exclusive ``flock`` on
 ``<file>.lock`` (:mod:`featurekit.cache.lock`): a second writer waits up to
 ``lock_timeout`` seconds, then fails with :class:`~featurekit.errors.CacheLockedError`.
-Readers take no lock, so a complete cache on a read-only file system is read
+A lock is held only by the process that took it (forked children, e.g.
+DataLoader workers, drop their copy). Readers take no lock, so a complete cache on a read-only file system is read
 as usual; writing there is a :class:`~featurekit.errors.ReadOnlyError`. A full
 disk is a :class:`~featurekit.errors.DiskFullError` naming the folder and the
 space needed, with the old file unchanged and no temporary file left.
@@ -64,8 +65,12 @@ changed images are computed. The older files stay as they were (``featurekit
 cache rm`` removes them); journals whose rows were taken over are removed. A
 file named with ``--cache`` that holds another version of the same dataset
 (same name) is rebuilt for the current data the same way, keeping the rows of
-unchanged images, also of entries not asked for in that run; a file of a
-dataset with another name is never overwritten. Rows reused this way hold the
+unchanged images, also of entries not asked for in that run; when the
+current data lacks some of its images (a ``--subsample`` run, images removed)
+the old file is kept beside it as ``<name>-<fingerprint12>.h5`` (nothing
+computed is lost, and its rows are reused when the images come back). A
+``--cache`` that is a symbolic link is its target (written, locked and
+journaled there). A file of a dataset with another name is never overwritten. Rows reused this way hold the
 values computed when the image was first extracted; a CNN row can differ from
 a fresh run in the last float32 bits when its batch companions differ.
 
