@@ -72,9 +72,9 @@ def test_feature_names_and_set_output(cache):
     np.testing.assert_allclose(df.to_numpy(), gabor[:5].astype(np.float32))
 
 
-def test_sklearn_conventions_clone_params_and_match_keywords(cache):
+def test_sklearn_conventions_clone_params_and_match(cache):
     c, _, _ = cache
-    cf = CachedFeatures("net/conv1", cache=str(c.path), pool="gap")
+    cf = CachedFeatures("net/conv1", cache=str(c.path), match={"pool": "gap"})
     assert cf.get_params() == {"cache": str(c.path), "dtype": "float64", "entry_id": None,
                                "key": "net/conv1", "match": {"pool": "gap"}}
     twin = clone(cf)
@@ -98,7 +98,7 @@ def test_two_entries_of_a_key_need_a_choice(tmp_path):
     ids = np.array(c2.ids)
     with pytest.raises(CacheError, match="2 entries"):
         CachedFeatures("net/l1", cache=c.path).fit(ids)
-    got = CachedFeatures("net/l1", cache=c.path, weights="none:seed=0").fit_transform(ids)
+    got = CachedFeatures("net/l1", cache=c.path, match={"weights": "none:seed=0"}).fit_transform(ids)
     np.testing.assert_allclose(got, b.astype(np.float32))
     eid = c.find("net/l1", weights="imagenet:V1").entry_id
     np.testing.assert_allclose(CachedFeatures("net/l1", cache=c.path, entry_id=eid).fit_transform(ids),

@@ -1,7 +1,8 @@
-"""The three handcrafted transformers as scikit-learn estimators: check_estimator,
-Dataset / list / stack input, masks, pandas output, featurize for the cache; the
-shared parameters owned by the base class (one default, one validation per call);
-large images (max_side)."""
+"""The three handcrafted transformers as scikit-learn estimators: Dataset / list /
+stack input, masks, pandas output, featurize for the cache; the shared parameters
+owned by the base class (one default, one validation per call); large images
+(max_side). check_estimator runs in test_sklearn_contract.py, over every public
+estimator."""
 
 import inspect
 import warnings
@@ -11,7 +12,6 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import check_estimator
 
 from featurekit.data.folder import load_folder
 from featurekit.errors import DataError
@@ -26,7 +26,7 @@ from featurekit.handcrafted import (
 )
 from featurekit.handcrafted._resize import resize
 
-# light configurations for the data tests (the defaults go through check_estimator)
+# light configurations for the data tests (the defaults go through check_estimator, test_sklearn_contract.py)
 LIGHT = [
     (GaborFeatures(frequencies=[0.25, 0.1], orientations=4, device="cpu"), gabor_features,
      dict(frequencies=[0.25, 0.1], orientations=4, device="cpu")),
@@ -35,22 +35,6 @@ LIGHT = [
      dict(window=12, n_features=300, random_state=3)),
 ]
 IDS = ["gabor", "glcm", "haar"]
-
-
-@pytest.mark.parametrize("est", [GaborFeatures(), GLCMFeatures(), HaarFeatures()], ids=IDS)
-def test_check_estimator(est):
-    """All of scikit-learn's checks pass with the default parameters.
-
-    Those checks feed 2-D tabular X: by the documented rule each row is a
-    1-pixel-high image (sample i = X[i]). The only checks that do not run are
-    skipped by scikit-learn itself (array-API checks need SCIPY_ARRAY_API=1).
-    """
-    results = check_estimator(est, on_skip=None, on_fail=None)
-    failed = {r["check_name"]: str(r["exception"]) for r in results if r["status"] == "failed"}
-    assert failed == {}
-    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
-    assert skipped <= {"check_array_api_input"}
-    assert sum(r["status"] == "passed" for r in results) >= 40
 
 
 @pytest.fixture(scope="module")

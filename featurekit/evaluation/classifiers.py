@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -58,11 +57,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from featurekit.errors import DataError
 from featurekit.evaluation.protocols import inner_splits
-from featurekit.evaluation.resampling import OversampledClassifier
+from featurekit.evaluation.resampling import OversampledClassifier, _WrappedClassifier
 from featurekit.specs import lookup
 
 __all__ = [
@@ -211,29 +210,41 @@ def resolve_classifier(name: str) -> ClassifierSpec:
     return lookup(name, CLASSIFIERS, ALIASES, "classifier")[1]
 
 
-class BalancedSampleWeight(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class BalancedSampleWeight(_WrappedClassifier):
     """Fit ``estimator`` with ``sample_weight = compute_sample_weight("balanced", y)``.
 
     The weights are computed from the labels handed to :meth:`fit` (the
-    training fold), so nothing about the test fold is used.
+    training fold), so nothing about the test fold is used; a ``sample_weight``
+    given to :meth:`fit` enters the class totals (see :meth:`fit`). ``X`` is checked as
+    :class:`~featurekit.evaluation.resampling.OversampledClassifier` checks it;
+    predictions come from the fitted clone ``estimator_``.
     """
 
     def __init__(self, estimator: Any):
         self.estimator = estimator
 
-    def fit(self, X, y, **fit_params):
-        w = compute_sample_weight("balanced", y)
-        self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=w, **fit_params)
-        self.classes_ = self.estimator_.classes_
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        """Fit a clone of ``estimator`` with class-balanced sample weights.
+
+        Each sample's weight is ``s_i * S / (n_classes * S_c)``: its given weight
+        ``s_i`` (default 1), the total weight ``S`` and that of its class ``S_c``.
+        With unit weights this is ``compute_sample_weight("balanced", y)``; an
+        integer weight acts as that many copies of the sample.
+        """
+        X, y = self._check_fit_input(X, y)
+        if sample_weight is None:
+            w = compute_sample_weight("balanced", y)
+        else:
+            given = np.asarray(sample_weight, dtype=np.float64)
+            if given.shape != y.shape or not np.all(np.isfinite(given)) or (given < 0).any():
+                raise DataError(f"sample_weight must be {y.shape[0]} finite non-negative numbers "
+                                f"(one per sample), got shape {given.shape}")
+            _, inv = np.unique(y, return_inverse=True)
+            totals = np.bincount(inv, weights=given)
+            share = np.divide(given.sum(), totals.size * totals, out=np.zeros_like(totals), where=totals > 0)
+            w = given * share[inv]
+        self._fit_clone(X, y, sample_weight=w, **fit_params)
         return self
-
-    def predict(self, X):
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
-
-    def predict_proba(self, X):
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
 
 
 def make_classifier(name: str, *, params: dict | None = None, class_weight: str | None = None,
@@ -330,10 +341,22 @@ class GroupedGridSearchCV(GridSearchCV):
         self.random_state = random_state
 
     def fit(self, X, y=None, *, groups=None, **params):
+        """Run the search; an integer ``cv`` becomes stratified (group) inner folds of ``(y, groups)``."""
+        if y is not None and self.scoring == "roc_auc":
+            # a multiclass target would score NaN in every cell (error_score) and pick an arbitrary cell
+            check_classification_targets(y)
+            if type_of_target(y) != "binary":
+                raise DataError(f"Only binary classification is supported with scoring='roc_auc'; the target "
+                                f"is {type_of_target(y)} with classes {np.unique(y).tolist()[:5]}")
         if isinstance(self.cv, (int, np.integer)):
+            if y is None:
+                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                                 "its inner folds are stratified")
+            check_classification_targets(y)
             splits = inner_splits(y, groups, int(self.cv), self.random_state)
             if splits is None:
-                raise DataError("too few training samples per class (or groups) for the inner search CV")
+                raise DataError(f"too few training samples per class (or groups) for the inner search CV "
+                                f"(n_samples={len(y)}, {np.unique(y).size} class(es))")
             original = self.cv
             self.cv = splits
             try:
@@ -341,6 +364,12 @@ class GroupedGridSearchCV(GridSearchCV):
             finally:
                 self.cv = original
         return super().fit(X, y, groups=groups, **params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if tags.classifier_tags is not None and self.scoring == "roc_auc":
+            tags.classifier_tags.multi_class = False
+        return tags
 
 
 def with_search(pipeline: Pipeline, grid: dict, *, inner_cv: int = 3, scoring: str = "roc_auc",

@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -118,19 +118,22 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
     key : str
         Feature key in the cache, e.g. ``"vgg16/block4_pool"``, ``"gabor"``.
     cache : path or FeatureCache
-        The cache file.
+        The cache file. A relative path is made absolute by :meth:`fit`, so a
+        fitted (pickled, cloned after fitting) pipeline finds its cache from any
+        working directory.
     entry_id : str, optional
         The entry of ``key`` to read (when the key holds several, e.g.
         ImageNet and random weights); otherwise ``match`` must select exactly one.
     match : dict, optional
         Parameters the entry must have (``weights``, ``pool``, ``input_size``...),
-        as in :meth:`FeatureCache.find`. Also accepted as keyword arguments:
-        ``CachedFeatures("gabor", cache=path, pool="gap")`` stores ``match={"pool": "gap"}``.
+        as in :meth:`FeatureCache.find`, e.g. ``match={"pool": "gap"}``.
     dtype : str, default="float64"
         dtype of the returned matrix.
 
     Attributes
     ----------
+    cache_path_ : str
+        Absolute path of the cache file (what :meth:`transform` reads).
     entry_id_ : str
         The resolved entry.
     feature_names_out_ : ndarray of str
@@ -143,28 +146,51 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Nothing is learnt from the data: ``fit`` only resolves the entry and checks
-    that the training ids are in the cache, so putting this transformer inside
-    a cross-validation loop cannot leak. ``transform`` returns the rows in the
-    order of the given ids (duplicates allowed, e.g. after oversampling).
-    Unknown ids raise :class:`~featurekit.errors.CacheError`.
+    Nothing is learnt from the data: ``fit`` only validates the parameters,
+    resolves the entry and checks that the training ids are in the cache, so
+    putting this transformer inside a cross-validation loop cannot leak.
+    ``__init__`` and ``set_params`` store the parameters untouched; a bad value
+    is a :class:`~featurekit.errors.DataError` from ``fit``. ``transform``
+    returns the rows in the order of the given ids (duplicates allowed, e.g.
+    after oversampling). Unknown ids raise :class:`~featurekit.errors.CacheError`.
     """
 
     def __init__(self, key: str, cache=None, *, entry_id: str | None = None,
-                 match: dict | None = None, dtype: str = "float64", **match_kwargs: Any):
+                 match: dict | None = None, dtype: str = "float64"):
         self.key = key
         self.cache = cache
         self.entry_id = entry_id
-        # keep the very object passed (sklearn.clone checks identity); merge keywords only
-        self.match = match if not match_kwargs else {**(match or {}), **match_kwargs}
+        self.match = match
         self.dtype = dtype
 
-    @classmethod
-    def _get_param_names(cls):
-        return sorted(["key", "cache", "entry_id", "match", "dtype"])
-
     # ------------------------------------------------------------------ helpers
+    def _check_params(self) -> None:
+        """Every parameter checked (at fit: scikit-learn's rule, nothing is validated in ``__init__``)."""
+        name = f"CachedFeatures({self.key!r})"
+        if not isinstance(self.key, str) or not self.key:
+            raise DataError(f"CachedFeatures: key must be a feature key such as 'gabor', got {self.key!r}")
+        if self.cache is None:
+            raise CacheError(f"{name} needs cache=PATH")
+        if not isinstance(self.cache, (FeatureCache, str, os.PathLike)):
+            raise DataError(f"{name}: cache must be a path or a FeatureCache, got {type(self.cache).__name__}")
+        if self.entry_id is not None and not isinstance(self.entry_id, str):
+            raise DataError(f"{name}: entry_id must be a string, got {self.entry_id!r}")
+        if self.match is not None and not (isinstance(self.match, Mapping)
+                                           and all(isinstance(k, str) for k in self.match)):
+            raise DataError(f"{name}: match must be a dict of entry parameters, e.g. {{'pool': 'gap'}}; "
+                            f"got {self.match!r}")
+        try:
+            dtype = np.dtype(self.dtype)
+        except (TypeError, ValueError):
+            dtype = None
+        if dtype is None or dtype.kind != "f":
+            raise DataError(f"{name}: dtype must be a floating-point dtype such as 'float64', got {self.dtype!r}")
+
     def _cache(self) -> FeatureCache:
+        """The cache: the absolute path fixed at fit once fitted, the parameter before."""
+        path = getattr(self, "cache_path_", None)
+        if path is not None:
+            return FeatureCache(path)
         if self.cache is None:
             raise CacheError(f"CachedFeatures({self.key!r}) needs cache=PATH")
         return self.cache if isinstance(self.cache, FeatureCache) else FeatureCache(self.cache)
@@ -197,7 +223,7 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ sklearn API
     def fit(self, X, y=None):
-        """Resolve the cache entry and check that every id of ``X`` is in the cache.
+        """Check the parameters, resolve the cache entry and check that every id of ``X`` is in the cache.
 
         Parameters
         ----------
@@ -209,8 +235,11 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
         -------
         self
         """
+        self._check_params()
+        cache = self.cache.path if isinstance(self.cache, FeatureCache) else self.cache
+        self.cache_path_ = os.path.abspath(os.fspath(cache))
         self.entry_id_, dim, fingerprint = self._resolved()
-        names = entry_feature_names(self._cache(), self.key, self.entry_id_)
+        names = entry_feature_names(self.cache_path_, self.key, self.entry_id_)
         if not names or len(names) != dim:
             names = [f"{self.key}_{i}" for i in range(dim)]
         self.feature_names_out_ = np.asarray(names, dtype=object)

@@ -24,18 +24,21 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data  # scikit-learn >= 1.6
 
 from featurekit.errors import DataError
 from featurekit.evaluation.classifiers import positive_scores
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.protocols import inner_splits
+from featurekit.evaluation.resampling import _is_dataframe, _take
 
 __all__ = [
     "EqualBlockWeight",
@@ -43,30 +46,43 @@ __all__ = [
     "early_fusion",
     "early_fusion_pipeline",
     "LateFusionClassifier",
+    "fit_accepts",
     "fit_accepts_groups",
 ]
 
 
-class EqualBlockWeight(TransformerMixin, BaseEstimator):
+class EqualBlockWeight(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Multiply a block by ``1 / sqrt(n_features)`` (equal total variance per block).
 
-    Depends on the block's dimension only, never on the values.
+    Depends on the block's dimension only, never on the values. ``X`` is
+    checked as scikit-learn's scalers check it (numeric, finite, 2-D; sparse
+    stays sparse); the output is float64.
+
+    Attributes
+    ----------
+    scale_ : float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
     """
 
     def fit(self, X, y=None):
-        X = np.asarray(X)
-        self.n_features_in_ = X.shape[1]
-        self.scale_ = 1.0 / np.sqrt(max(1, X.shape[1]))
+        """Record the block's dimension."""
+        X = validate_data(self, X, reset=True, accept_sparse=("csr", "csc"), dtype=np.float64)
+        self.scale_ = 1.0 / np.sqrt(X.shape[1])
         return self
 
     def transform(self, X):
+        """``X * scale_`` (float64)."""
         check_is_fitted(self, "scale_")
-        return np.asarray(X, dtype=np.float64) * self.scale_
+        X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc"), dtype=np.float64)
+        return X * self.scale_
 
-    def get_feature_names_out(self, input_features=None):
-        if input_features is None:
-            return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
-        return np.asarray(input_features, dtype=object)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = False
+        return tags
 
 
 def _as_block(block: Any, cache) -> CachedFeatures:
@@ -163,14 +179,19 @@ def early_fusion_pipeline(blocks: Sequence[Any], classifier: Any, cache=None, **
     return Pipeline([("features", early_fusion(blocks, cache, **kwargs)), ("clf", classifier)])
 
 
-def fit_accepts_groups(estimator: Any) -> bool:
-    """Whether ``estimator.fit`` takes a ``groups`` argument (our group-aware meta-estimators)."""
+def fit_accepts(estimator: Any, name: str) -> bool:
+    """Whether ``estimator.fit`` takes an argument ``name`` (``groups``, ``validation``: our meta-estimators)."""
     import inspect
 
     try:
-        return "groups" in inspect.signature(estimator.fit).parameters
+        return name in inspect.signature(estimator.fit).parameters
     except (TypeError, ValueError):
         return False
+
+
+def fit_accepts_groups(estimator: Any) -> bool:
+    """Whether ``estimator.fit`` takes a ``groups`` argument (our group-aware meta-estimators)."""
+    return fit_accepts(estimator, "groups")
 
 
 def _fit_base(est: Any, X, y, groups):
@@ -224,17 +245,52 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
     def _base_scores(self, estimators, X) -> np.ndarray:
         return np.column_stack([positive_scores(e, X, self._positive()) for e in estimators])
 
-    def fit(self, X, y, groups=None):
-        """Fit the bases (and the stacker) on ``(X, y)``; ``groups`` make the inner CV grouped."""
+    def _check_params(self) -> None:
+        """The parameters checked at fit (scikit-learn's rule: ``__init__`` stores them untouched)."""
         if self.method not in ("vote", "stack"):
             raise DataError(f"late fusion method must be 'vote' or 'stack', got {self.method!r}")
-        if not self.estimators:
-            raise DataError("late fusion needs at least one estimator")
-        y = np.asarray(y)
+        if not isinstance(self.estimators, (list, tuple)) or not self.estimators:
+            raise DataError("late fusion needs at least one estimator, as a list of (name, estimator) pairs")
+        for pair in self.estimators:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                    and hasattr(pair[1], "fit")):
+                raise DataError(f"late fusion estimators must be (name, estimator) pairs, got {pair!r}")
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=np.float64) if np.ndim(self.weights) == 1 else None
+            if (w is None or w.shape[0] != len(self.estimators) or not np.all(np.isfinite(w))
+                    or (w < 0).any() or w.sum() <= 0):
+                raise DataError(f"late fusion weights must be {len(self.estimators)} non-negative numbers with a "
+                                f"positive sum (one per estimator), got {self.weights!r}")
+        if self.method == "stack" and (not isinstance(self.cv, (int, np.integer)) or self.cv < 2):
+            raise DataError(f"late fusion cv must be an integer >= 2, got {self.cv!r}")
+
+    def _check_X(self, X, y=None, *, reset: bool):
+        """``X`` (and ``y``) checked for shape and consistency; what ``X`` holds is the bases' concern.
+
+        ``X`` keeps its dtype and may be 1-D (sample ids for id pipelines); ``n_features_in_`` is set when
+        it has columns. A DataFrame goes to the bases as a DataFrame, other inputs as the checked array.
+        """
+        kw = dict(dtype=None, ensure_2d=False, ensure_all_finite=False, allow_nd=True, estimator=self)
+        if reset:
+            checked, y = check_X_y(X, y, **kw)
+            if hasattr(self, "n_features_in_"):  # a 1-D X sets none: no stale count from an earlier fit
+                del self.n_features_in_
+        else:  # fitted on columns: a 1-D X is the "Reshape your data" error of scikit-learn
+            checked = check_array(X, **{**kw, "ensure_2d": hasattr(self, "n_features_in_")})
+        validate_data(self, X, reset=reset, skip_check_array=True)  # n_features_in_, feature_names_in_
+        X = X if _is_dataframe(X) else checked
+        return X if y is None else (X, y)
+
+    def fit(self, X, y, groups=None):
+        """Fit the bases (and the stacker) on ``(X, y)``; ``groups`` make the inner CV grouped."""
+        self._check_params()
+        X, y = self._check_X(X, y, reset=True)
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
-        if self.classes_.size != 2:
-            raise DataError(f"late fusion is binary; got classes {self.classes_.tolist()}")
-        X_arr = np.asarray(X, dtype=object)
+        if type_of_target(y) != "binary" or self.classes_.size != 2:
+            raise DataError(
+                f"Only binary classification is supported: late fusion combines positive-class "
+                f"probabilities; the target has {self.classes_.size} class(es) {self.classes_.tolist()[:5]}")
         if self.method == "stack":
             splits = inner_splits(y, groups, int(self.cv), self.random_state)
             if splits is None:
@@ -242,17 +298,18 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
             oof = np.zeros((len(y), len(self.estimators)))
             for tr, te in splits:
                 g_tr = None if groups is None else np.asarray(groups)[tr]
-                fitted = [_fit_base(est, X_arr[tr], y[tr], g_tr) for _, est in self.estimators]
-                oof[te] = self._base_scores(fitted, X_arr[te])
+                fitted = [_fit_base(est, _take(X, tr), y[tr], g_tr) for _, est in self.estimators]
+                oof[te] = self._base_scores(fitted, _take(X, te))
             final = clone(self.final_estimator) if self.final_estimator is not None else LogisticRegression()
             self.final_estimator_ = final.fit(oof, y)
-        self.estimators_ = [_fit_base(est, X_arr, y, groups) for _, est in self.estimators]
+        self.estimators_ = [_fit_base(est, X, y, groups) for _, est in self.estimators]
         return self
 
     def predict_proba(self, X) -> np.ndarray:
+        """``[1 - p, p]`` with ``p`` the fused probability of ``classes_[1]``."""
         check_is_fitted(self, "estimators_")
-        X_arr = np.asarray(X, dtype=object)
-        scores = self._base_scores(self.estimators_, X_arr)
+        X = self._check_X(X, reset=False)
+        scores = self._base_scores(self.estimators_, X)
         if self.method == "vote":
             w = np.ones(scores.shape[1]) if self.weights is None else np.asarray(self.weights, float)
             p = scores @ (w / w.sum())
@@ -261,5 +318,18 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
+        """``classes_[1]`` where the fused probability is at least 0.5."""
         p = self.predict_proba(X)[:, 1]
         return np.where(p >= 0.5, self.classes_[1], self.classes_[0])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.string = True  # sample ids, for id pipelines
+        tags.input_tags.sparse = False
+        bases = self.estimators if isinstance(self.estimators, (list, tuple)) else []
+        try:
+            tags.input_tags.allow_nan = bool(bases) and all(get_tags(e).input_tags.allow_nan for _, e in bases)
+        except (TypeError, ValueError):  # malformed estimators: reported by fit
+            tags.input_tags.allow_nan = False
+        return tags

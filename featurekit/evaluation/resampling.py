@@ -71,7 +71,70 @@ def _estimator_has(attr: str):
     return check
 
 
-class OversampledClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class _WrappedClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """A classifier that fits a clone of ``estimator`` on checked data and predicts with it.
+
+    Subclasses define ``fit``: :meth:`_check_fit_input` checks ``(X, y)`` and
+    sets ``n_features_in_`` (``feature_names_in_`` for a DataFrame), then
+    :meth:`_fit_clone` fits the clone. ``X`` is checked for shape and
+    consistency only (``dtype`` kept, NaN left to the wrapped estimator, sparse
+    accepted when it accepts sparse); a pandas DataFrame reaches the wrapped
+    estimator as a DataFrame, other inputs as the checked array.
+    """
+
+    def _check_params(self) -> dict:
+        return {
+            "accept_sparse": ["csr", "csc"] if get_tags(self.estimator).input_tags.sparse else False,
+            "dtype": None,
+            "ensure_all_finite": False,
+        }
+
+    def _check_fit_input(self, X: Any, y: Any) -> tuple:
+        X_checked, y = validate_data(self, X, y, reset=True, **self._check_params())
+        check_classification_targets(y)
+        return (X if _is_dataframe(X) else X_checked), y
+
+    def _fit_clone(self, X: Any, y: Any, **params: Any) -> None:
+        self.estimator_ = clone(self.estimator).fit(X, y, **params)
+        self.classes_ = getattr(self.estimator_, "classes_", np.unique(y))
+
+    def _check_predict_input(self, X: Any) -> Any:
+        check_is_fitted(self)
+        X_checked = validate_data(self, X, reset=False, **self._check_params())
+        return X if _is_dataframe(X) else X_checked
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class predictions of the fitted estimator."""
+        X = self._check_predict_input(X)
+        return self.estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of the fitted estimator (columns follow ``classes_``)."""
+        X = self._check_predict_input(X)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log class probabilities of the fitted estimator."""
+        X = self._check_predict_input(X)
+        return self.estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Decision function of the fitted estimator."""
+        X = self._check_predict_input(X)
+        return self.estimator_.decision_function(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.input_tags.sparse = inner.input_tags.sparse
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        return tags
+
+
+class OversampledClassifier(_WrappedClassifier):
     """Fit a classifier on randomly oversampled training data.
 
     In :meth:`fit`, each class smaller than the largest one is topped up with
@@ -131,9 +194,7 @@ class OversampledClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X_checked, y = validate_data(self, X, y, reset=True, **self._check_params())
-        check_classification_targets(y)
-        X = X if _is_dataframe(X) else X_checked
+        X, y = self._check_fit_input(X, y)
         n = y.shape[0]
         idx = random_oversample_indices(y, self.random_state)
         X_res = _take(X, idx)
@@ -149,49 +210,6 @@ class OversampledClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 params[key] = _take(value, idx)
             else:
                 params[key] = value
-        self.estimator_ = clone(self.estimator).fit(X_res, y_res, **params)
-        self.classes_ = getattr(self.estimator_, "classes_", np.unique(y))
+        self._fit_clone(X_res, y_res, **params)
         self.sample_indices_ = idx
         return self
-
-    def _check_params(self) -> dict:
-        return {
-            "accept_sparse": ["csr", "csc"] if get_tags(self.estimator).input_tags.sparse else False,
-            "dtype": None,
-            "ensure_all_finite": False,
-        }
-
-    def _check_predict_input(self, X: Any) -> Any:
-        check_is_fitted(self)
-        X_checked = validate_data(self, X, reset=False, **self._check_params())
-        return X if _is_dataframe(X) else X_checked
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Class predictions of the fitted estimator."""
-        X = self._check_predict_input(X)
-        return self.estimator_.predict(X)
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of the fitted estimator (columns follow ``classes_``)."""
-        X = self._check_predict_input(X)
-        return self.estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Log class probabilities of the fitted estimator."""
-        X = self._check_predict_input(X)
-        return self.estimator_.predict_log_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Decision function of the fitted estimator."""
-        X = self._check_predict_input(X)
-        return self.estimator_.decision_function(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.input_tags.sparse = inner.input_tags.sparse
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        return tags
