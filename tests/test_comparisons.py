@@ -13,6 +13,7 @@ from featurekit.evaluation.intervals import corrected_resampled_ttest, wilson_in
 from featurekit.evaluation.multiplicity import adjust_pvalues
 from featurekit.evaluation.runfolder import read_run, write_run
 from featurekit.evaluation.summary import summarise_predictions
+from featurekit.evaluation.unit_bootstrap import unit_bootstrap_paired
 
 
 def _predictions(n=120, repeats=1, rows=(("a", 1.4), ("b", 0.9), ("c", 0.2)), seed=0, folds=5):
@@ -189,3 +190,27 @@ def test_repeated_designs_get_the_corrected_test_in_the_comparisons():
     other.loc[other.index[:10], "fold"] = 4
     comp2 = compare_aucs(pd.concat([pred, other], ignore_index=True))
     assert comp2.loc[comp2["b_feature_set"] == "c2", "nb_p_value"].isna().all()
+
+
+# ---------------------------------------------------------------- the paired bootstrap over units
+
+
+def test_comparisons_bootstrap_the_difference_over_the_independent_unit():
+    pred = _predictions(repeats=2, rows=(("a", 1.4), ("b", 0.9), ("c", 0.2)))
+    pred["group"] = "p" + (pred["id"].str[1:].astype(int) // 2).astype(str)  # patients of two images
+    comp = compare_aucs(pred, n_boot=300, seed=4)
+    assert compare_aucs(pred)["boot_p_value"].isna().all()  # n_boot=0: DeLong only
+    a = pred[pred["feature_set"] == "a"].sort_values(["repeat", "id"])
+    b = pred[pred["feature_set"] == "b"].sort_values(["repeat", "id"])
+    ref = unit_bootstrap_paired(a["y_true"], a["score"].to_numpy(), b["score"].to_numpy(), groups=a["group"],
+                                repeats=a["repeat"], n_boot=300, random_state=4)
+    rec = comp[(comp["a_feature_set"] == "a") & (comp["b_feature_set"] == "b")].iloc[0]
+    assert rec["boot_method"] == "bca bootstrap over groups"
+    assert (rec["boot_delta_auc"], rec["boot_ci_lo"], rec["boot_ci_hi"], rec["boot_p_value"]) == pytest.approx(
+        (ref.delta, ref.lo, ref.hi, ref.p_value))
+    assert (comp["boot_family_size"] == 3).all()
+    np.testing.assert_allclose(comp["boot_p_adjusted"], adjust_pvalues(comp["boot_p_value"], "holm")[0])
+    # oriented with the best
+    vb = versus_best(comp, ("b", "lr")).set_index("other_feature_set")
+    assert vb.loc["a", "boot_delta_auc"] == pytest.approx(-ref.delta)
+    assert vb.loc["a", "boot_ci_lo"] == pytest.approx(-ref.hi)

@@ -24,6 +24,14 @@ Nadeau & Bengio (2003) on the per-fold AUC differences
 samples of the row not in that test fold (the training part of a k-fold or
 holdout split), its p-values adjusted as a family of their own.
 
+Grouped or not, the pooled DeLong test treats the samples as independent.
+With ``n_boot > 0`` every pair also gets the paired bootstrap of ΔAUC over the
+independent unit (:mod:`featurekit.evaluation.unit_bootstrap`: patients /
+duplicate groups when the predictions carry a ``group`` column, else samples,
+each with all its repeat predictions): ``boot_delta_auc`` (the difference of
+the rows' ``roc_auc_pooled``), its BCa interval, percentile-bootstrap p-value
+and adjusted p-value. All rows predicted on the same samples share the draws.
+
 Nested comparisons -- a fusion against one of its own parts with the same
 classifier (``parts`` of one a strict subset of the other's) -- are flagged in
 the ``nested`` column and reported with one
@@ -44,11 +52,12 @@ import pandas as pd
 from featurekit.errors import DataError
 from featurekit.evaluation.delong import DegenerateTestWarning, NestedModelWarning, delong_roc_test
 from featurekit.evaluation.delong import NESTED_MESSAGE
-from featurekit.evaluation.intervals import corrected_resampled_ttest
+from featurekit.evaluation.intervals import bca_interval, bootstrap_p_value, corrected_resampled_ttest
 from featurekit.evaluation.labels import UndefinedMetricWarning
 from featurekit.evaluation.metrics import METRICS
 from featurekit.evaluation.multiplicity import adjust_pvalues, check_adjust
-from featurekit.evaluation.summary import scores_by_row
+from featurekit.evaluation.summary import resampling_units, scores_by_row
+from featurekit.evaluation.unit_bootstrap import UnitData
 
 __all__ = ["COMPARISON_COLUMNS", "compare_aucs", "versus_best", "parts_of", "is_nested", "pvalue_matrix",
            "fold_aucs"]
@@ -58,7 +67,8 @@ COMPARISON_COLUMNS = [
     "a_feature_set", "a_classifier", "b_feature_set", "b_classifier", "n", "n_pos", "auc_a", "auc_b",
     "delta_auc", "ci_lo", "ci_hi", "se", "z", "p_value", "p_adjusted", "adjust", "family_size", "nested",
     "nb_delta_auc", "nb_ci_lo", "nb_ci_hi", "nb_t", "nb_df", "nb_p_value", "nb_p_adjusted",
-    "nb_family_size",
+    "nb_family_size", "boot_delta_auc", "boot_ci_lo", "boot_ci_hi", "boot_p_value", "boot_p_adjusted",
+    "boot_family_size", "boot_method",
 ]
 
 
@@ -120,9 +130,60 @@ def _nb_test(fa: pd.DataFrame | None, fb: pd.DataFrame | None, confidence: float
             "nb_df": r.df, "nb_p_value": r.p_value}
 
 
+class _PairedBootstrap:
+    """ΔAUC of pairs of rows by one bootstrap over units of every set of rows with the same predictions."""
+
+    def __init__(self, predictions: pd.DataFrame, keys: Sequence[tuple], n_boot: int, seed: int,
+                 confidence: float):
+        self.confidence = confidence
+        self.where: dict[tuple, tuple[int, int]] = {}  # row -> (set, index in the set)
+        self.sets: list[dict] = []
+        if n_boot <= 0:
+            return
+        by_layout: dict[tuple, list] = {}
+        wanted = {tuple(k) for k in keys}
+        for key, g in predictions.groupby(["feature_set", "classifier"], sort=False):
+            if key not in wanted:
+                continue
+            g = g.assign(id=g["id"].astype(str)).sort_values(["repeat", "id"], kind="mergesort")
+            layout = (tuple(g["repeat"]), tuple(g["id"]), tuple(g["y_true"].astype(int)))
+            by_layout.setdefault(layout, []).append((key, g))
+        for members in by_layout.values():
+            g0 = members[0][1]
+            units, n_units, kind = resampling_units(g0)
+            y = g0["y_true"].to_numpy().astype(bool)
+            if n_units < 2 or len(np.unique(y)) < 2:
+                continue
+            scores = np.vstack([g["score"].to_numpy(dtype=float) for _, g in members])
+            data = UnitData(units, n_units, y, scores, g0["repeat"].to_numpy())
+            if not data.repeats:
+                continue
+            spec = [("roc_auc", METRICS["roc_auc"])]
+            i = len(self.sets)
+            self.sets.append({"est": data.estimates(spec)["roc_auc"],
+                              "reps": data.replicates(spec, n_boot, np.random.default_rng(seed))["roc_auc"],
+                              "jack": data.jackknife(spec)["roc_auc"], "method": f"bootstrap over {kind}"})
+            for j, (key, _) in enumerate(members):
+                self.where[key] = (i, j)
+
+    def test(self, a: tuple, b: tuple) -> dict:
+        nan = float("nan")
+        wa, wb = self.where.get(tuple(a)), self.where.get(tuple(b))
+        if wa is None or wb is None or wa[0] != wb[0]:
+            return {"boot_delta_auc": nan, "boot_ci_lo": nan, "boot_ci_hi": nan, "boot_p_value": nan,
+                    "boot_method": ""}
+        st, ia, ib = self.sets[wa[0]], wa[1], wb[1]
+        diff = st["reps"][ia] - st["reps"][ib]
+        est = float(st["est"][ia] - st["est"][ib])
+        lo, hi, is_bca = bca_interval(diff, est, st["jack"][ia] - st["jack"][ib], self.confidence)
+        return {"boot_delta_auc": est, "boot_ci_lo": float(lo), "boot_ci_hi": float(hi),
+                "boot_p_value": bootstrap_p_value(diff),
+                "boot_method": ("bca " if bool(is_bca) else "percentile ") + st["method"]}
+
+
 def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None, *,
                  parts: dict | None = None, confidence: float = 0.95, adjust: str | None = "holm",
-                 warn: bool = True) -> pd.DataFrame:
+                 n_boot: int = 0, seed: int = 0, warn: bool = True) -> pd.DataFrame:
     """DeLong test for every pair of rows, with multiplicity-adjusted p-values.
 
     Parameters
@@ -138,6 +199,11 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
     adjust : {"holm", "bh", None}, default="holm"
         Multiplicity adjustment of the family of all pairs compared
         (:func:`featurekit.evaluation.multiplicity.adjust_pvalues`).
+    n_boot : int, default=0
+        Replicates of the paired bootstrap of ΔAUC over the independent unit
+        (the ``boot_*`` columns; 0 leaves them nan).
+    seed : int, default=0
+        Seed of that bootstrap (the seed of ``results.csv``'s intervals gives the same draws).
     warn : bool
         Emit one :class:`NestedModelWarning` when nested pairs are present.
 
@@ -149,7 +215,8 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
         ``p_adjusted``, ``adjust`` (the method), ``family_size`` (tests adjusted
         together), ``nested``; in repeated designs the ``nb_*`` columns (the
         Nadeau–Bengio test of the per-fold AUC differences: mean, interval, t,
-        df, p-value, adjusted p-value and family size), nan otherwise.
+        df, p-value, adjusted p-value and family size), nan otherwise; with
+        ``n_boot`` the ``boot_*`` columns (module docstring).
     """
     method = check_adjust(adjust)
     scores = scores_by_row(predictions)
@@ -161,6 +228,7 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
         for key, g in predictions.groupby(["feature_set", "classifier"], sort=False):
             if key in wanted:
                 folds[key] = fold_aucs(g)
+    boot = _PairedBootstrap(predictions, keys, n_boot, seed, confidence)
     out = []
     n_nested = 0
     for a, b in itertools.combinations(keys, 2):
@@ -183,6 +251,7 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
                "auc_a": r.auc_a, "auc_b": r.auc_b, "delta_auc": r.delta, "ci_lo": r.ci_low,
                "ci_hi": r.ci_high, "se": r.se, "z": r.z, "p_value": r.p_value, "nested": nested}
         rec.update(_nb_test(folds.get(tuple(a)), folds.get(tuple(b)), confidence))
+        rec.update(boot.test(a, b))
         out.append(rec)
     if warn and n_nested:
         warnings.warn(f"{n_nested} of the AUC comparisons are nested (fusion vs its own part): "
@@ -194,7 +263,7 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
 def _adjust(df: pd.DataFrame, method: str) -> pd.DataFrame:
     """Fill ``p_adjusted``/``family_size`` (and the ``nb_`` ones) treating ``df``'s rows as one family."""
     df = df.copy()
-    for prefix in ("", "nb_"):
+    for prefix in ("", "nb_", "boot_"):
         adj, m = adjust_pvalues(df[f"{prefix}p_value"].to_numpy(dtype=float), method)
         df[f"{prefix}p_adjusted"] = adj
         df[f"{prefix}family_size"] = m
@@ -240,7 +309,8 @@ def versus_best(comparisons: pd.DataFrame, best: tuple, *, adjust: str | None = 
     auc_a = np.where(flip, df["auc_b"], df["auc_a"])
     df["auc_b"] = np.where(flip, df["auc_a"], df["auc_b"])
     df["auc_a"] = auc_a
-    for col, lo, hi in (("delta_auc", "ci_lo", "ci_hi"), ("nb_delta_auc", "nb_ci_lo", "nb_ci_hi")):
+    for col, lo, hi in (("delta_auc", "ci_lo", "ci_hi"), ("nb_delta_auc", "nb_ci_lo", "nb_ci_hi"),
+                        ("boot_delta_auc", "boot_ci_lo", "boot_ci_hi")):
         d, d_lo, d_hi = (df[c].to_numpy(dtype=float) for c in (col, lo, hi))
         df[col] = np.where(flip, -d, d)
         df[lo] = np.where(flip, -d_hi, d_lo)

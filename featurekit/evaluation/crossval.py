@@ -558,7 +558,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     comparisons = None
     if compare and len(keys) > 1:
         parts = {k: v.get("parts") for k, v in row_meta.items()}
-        comparisons = compare_aucs(predictions, parts=parts, confidence=confidence)
+        comparisons = compare_aucs(predictions, parts=parts, confidence=confidence, n_boot=n_boot, seed=seed)
     counts = {"n": int(n), "n_pos": int(y01.sum()), "n_neg": int(n - y01.sum())}
     provenance = run_provenance(
         plan, seed=seed, positive=positive, samples=counts, command=command,

@@ -80,6 +80,7 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "ID_COLUMNS",
     "metric_columns",
+    "resampling_units",
     "summarise_predictions",
     "summarise_group",
     "mean_scores",
@@ -148,8 +149,13 @@ def _mean_sd(values: Iterable[float]) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan"), int(v.size)
 
 
-def _units(g: pd.DataFrame) -> tuple[np.ndarray, int, str]:
-    """The resampling unit of each prediction: its group where it has one, else its sample id."""
+def resampling_units(g: pd.DataFrame) -> tuple[np.ndarray, int, str]:
+    """The resampling unit of each prediction: its group where it has one, else its sample id.
+
+    Returns
+    -------
+    codes : ndarray of int (one per row of ``g``), n_units : int, kind : {"groups", "samples"}
+    """
     if "group" in g.columns:
         grp = g["group"].astype(object)
         has = grp.notna() & (grp.astype(str).str.strip() != "")
@@ -163,7 +169,7 @@ def _units(g: pd.DataFrame) -> tuple[np.ndarray, int, str]:
 
 def _intervals(g: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> dict[str, tuple]:
     """Per metric: (pooled estimate averaged over repeats, ci_lo, ci_hi, interval method)."""
-    units, n_units, unit_name = _units(g)
+    units, n_units, unit_name = resampling_units(g)
     y = g["y_true"].to_numpy().astype(bool)
     s = g["score"].to_numpy(dtype=float)
     reps = g["repeat"].to_numpy()
