@@ -24,21 +24,20 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, OneToOneFeatureMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import get_tags
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data  # scikit-learn >= 1.6
+from sklearn.utils.validation import check_is_fitted, validate_data  # scikit-learn >= 1.6
 
 from featurekit.errors import DataError
 from featurekit.evaluation.classifiers import positive_scores
 from featurekit.evaluation.features import CachedFeatures
+from featurekit.evaluation.meta import _NamedPipelinesClassifier, check_named_estimators
 from featurekit.evaluation.protocols import inner_splits
-from featurekit.evaluation.resampling import _is_dataframe, _take
+from featurekit.evaluation.resampling import _take
 
 __all__ = [
     "EqualBlockWeight",
@@ -202,7 +201,7 @@ def _fit_base(est: Any, X, y, groups):
     return model.fit(X, y)
 
 
-class LateFusionClassifier(ClassifierMixin, BaseEstimator):
+class LateFusionClassifier(_NamedPipelinesClassifier):
     """Combine per-feature-set classifiers by soft voting or stacking.
 
     Parameters
@@ -239,9 +238,6 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
-    def _positive(self):
-        return self.classes_[-1]
-
     def _base_scores(self, estimators, X) -> np.ndarray:
         return np.column_stack([positive_scores(e, X, self._positive()) for e in estimators])
 
@@ -249,12 +245,7 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
         """The parameters checked at fit (scikit-learn's rule: ``__init__`` stores them untouched)."""
         if self.method not in ("vote", "stack"):
             raise DataError(f"late fusion method must be 'vote' or 'stack', got {self.method!r}")
-        if not isinstance(self.estimators, (list, tuple)) or not self.estimators:
-            raise DataError("late fusion needs at least one estimator, as a list of (name, estimator) pairs")
-        for pair in self.estimators:
-            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-                    and hasattr(pair[1], "fit")):
-                raise DataError(f"late fusion estimators must be (name, estimator) pairs, got {pair!r}")
+        check_named_estimators(self.estimators, "late fusion", "estimators")
         if self.weights is not None:
             w = np.asarray(self.weights, dtype=np.float64) if np.ndim(self.weights) == 1 else None
             if (w is None or w.shape[0] != len(self.estimators) or not np.all(np.isfinite(w))
@@ -264,33 +255,11 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
         if self.method == "stack" and (not isinstance(self.cv, (int, np.integer)) or self.cv < 2):
             raise DataError(f"late fusion cv must be an integer >= 2, got {self.cv!r}")
 
-    def _check_X(self, X, y=None, *, reset: bool):
-        """``X`` (and ``y``) checked for shape and consistency; what ``X`` holds is the bases' concern.
-
-        ``X`` keeps its dtype and may be 1-D (sample ids for id pipelines); ``n_features_in_`` is set when
-        it has columns. A DataFrame goes to the bases as a DataFrame, other inputs as the checked array.
-        """
-        kw = dict(dtype=None, ensure_2d=False, ensure_all_finite=False, allow_nd=True, estimator=self)
-        if reset:
-            checked, y = check_X_y(X, y, **kw)
-            if hasattr(self, "n_features_in_"):  # a 1-D X sets none: no stale count from an earlier fit
-                del self.n_features_in_
-        else:  # fitted on columns: a 1-D X is the "Reshape your data" error of scikit-learn
-            checked = check_array(X, **{**kw, "ensure_2d": hasattr(self, "n_features_in_")})
-        validate_data(self, X, reset=reset, skip_check_array=True)  # n_features_in_, feature_names_in_
-        X = X if _is_dataframe(X) else checked
-        return X if y is None else (X, y)
-
     def fit(self, X, y, groups=None):
         """Fit the bases (and the stacker) on ``(X, y)``; ``groups`` make the inner CV grouped."""
         self._check_params()
         X, y = self._check_X(X, y, reset=True)
-        check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if type_of_target(y) != "binary" or self.classes_.size != 2:
-            raise DataError(
-                f"Only binary classification is supported: late fusion combines positive-class "
-                f"probabilities; the target has {self.classes_.size} class(es) {self.classes_.tolist()[:5]}")
+        self._binary_classes(y, "late fusion combines positive-class probabilities")
         if self.method == "stack":
             splits = inner_splits(y, groups, int(self.cv), self.random_state)
             if splits is None:
@@ -317,19 +286,3 @@ class LateFusionClassifier(ClassifierMixin, BaseEstimator):
             p = positive_scores(self.final_estimator_, scores, self._positive())
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X) -> np.ndarray:
-        """``classes_[1]`` where the fused probability is at least 0.5."""
-        p = self.predict_proba(X)[:, 1]
-        return np.where(p >= 0.5, self.classes_[1], self.classes_[0])
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.input_tags.string = True  # sample ids, for id pipelines
-        tags.input_tags.sparse = False
-        bases = self.estimators if isinstance(self.estimators, (list, tuple)) else []
-        try:
-            tags.input_tags.allow_nan = bool(bases) and all(get_tags(e).input_tags.allow_nan for _, e in bases)
-        except (TypeError, ValueError):  # malformed estimators: reported by fit
-            tags.input_tags.allow_nan = False
-        return tags

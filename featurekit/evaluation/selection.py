@@ -27,13 +27,13 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from featurekit.errors import DataError
 from featurekit.evaluation.classifiers import positive_scores
-from featurekit.evaluation.fusion import fit_accepts_groups
+from featurekit.evaluation.fusion import _fit_base
+from featurekit.evaluation.meta import _NamedPipelinesClassifier, check_named_estimators
+from featurekit.evaluation.resampling import _take
 from featurekit.evaluation.splitters import inner_splits
 
 __all__ = ["SelectBestCandidate", "SELECTION_CRITERIA", "check_criterion", "choose_best", "describe_selection",
@@ -71,20 +71,14 @@ SELECTION_CRITERIA: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], s
 }
 
 
-def _fit(est: Any, X: Any, y: np.ndarray, groups: np.ndarray | None) -> Any:
-    if groups is not None and fit_accepts_groups(est):
-        return est.fit(X, y, groups=groups)
-    return est.fit(X, y)
-
-
 def _fit_and_score(est: Any, X: Any, y: np.ndarray, groups: np.ndarray | None,
-                   train: np.ndarray, test: np.ndarray) -> np.ndarray:
+                   train: np.ndarray, test: np.ndarray, positive: Any) -> np.ndarray:
     """Positive-class scores on ``test`` of a clone of ``est`` fitted on ``train``."""
-    model = _fit(clone(est), _safe_indexing(X, train), y[train], None if groups is None else groups[train])
-    return positive_scores(model, _safe_indexing(X, test), 1)
+    model = _fit_base(est, _take(X, train), y[train], None if groups is None else groups[train])
+    return positive_scores(model, _take(X, test), positive)
 
 
-class SelectBestCandidate(ClassifierMixin, BaseEstimator):
+class SelectBestCandidate(_NamedPipelinesClassifier):
     """Choose one of several candidate classifiers on the training data, refit it, predict with it.
 
     Parameters
@@ -121,9 +115,12 @@ class SelectBestCandidate(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    Cost: ``k`` fits per candidate plus one refit, i.e. about ``k / (k + 1)`` of
-    evaluating every candidate with an inner-CV threshold. The inner fits run
-    through joblib, so on a Dask cluster they become tasks of their own.
+    Cost: ``k`` fits per candidate plus one refit. The inner fits run through
+    joblib, so on a Dask cluster they become tasks of their own. In
+    :func:`~featurekit.evaluation.crossval.cross_validate` the same choice is
+    made from the candidates' own fold fits (the *selected* row), at no extra
+    cost; this estimator is that choice as one model, e.g. the final model of
+    "choose the best, then use it".
 
     References
     ----------
@@ -134,6 +131,8 @@ class SelectBestCandidate(ClassifierMixin, BaseEstimator):
     selection bias in performance evaluation. JMLR 11:2079-2107, 2010.
     """
 
+    _pairs_param = "candidates"
+
     def __init__(self, candidates: Sequence[tuple[str, Any]] = (), *, criterion: str = "roc_auc", cv: int = 3,
                  random_state: int | None = 0):
         self.candidates = candidates
@@ -141,29 +140,15 @@ class SelectBestCandidate(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
-    def _validate(self) -> tuple[list[str], list[Any]]:
-        cands = list(self.candidates)
-        if not cands:
-            raise DataError("SelectBestCandidate needs at least one candidate")
-        names = []
-        for item in cands:
-            if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
-                raise DataError(f"candidates must be (name, estimator) pairs, got {item!r}")
-            names.append(item[0])
-        if len(set(names)) != len(names):
-            raise DataError(f"candidate names must be unique: {names}")
-        check_criterion(self.criterion)
-        if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
-            raise DataError(f"the selection's inner cv must be an integer >= 2, got {self.cv!r}")
-        return names, [est for _, est in cands]
-
     def fit(self, X: Any, y: Any, groups: Any = None, *, validation: tuple[Any, Any] | None = None):
         """Score every candidate on ``X, y`` alone, refit the best.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-        y : array-like of {0, 1}, shape (n_samples,)
+            What the candidates take (sample ids, or features).
+        y : array-like of shape (n_samples,)
+            Two classes; ``classes_[1]`` is the positive one.
         groups : array-like of shape (n_samples,), optional
             Patient / duplicate groups: the inner folds keep them together, and
             candidates that take groups (a nested search) get them.
@@ -172,54 +157,50 @@ class SelectBestCandidate(ClassifierMixin, BaseEstimator):
             candidate is fitted on ``X, y`` and scored on it, with no inner CV;
             the chosen candidate's model fitted on ``X, y`` is kept.
         """
-        names, ests = self._validate()
-        y = np.asarray(y)
-        classes = np.unique(y)
-        if classes.size != 2 or not set(classes.tolist()) <= {0, 1}:
-            raise DataError(f"SelectBestCandidate takes binary labels 0/1, got classes {classes.tolist()}")
+        pairs = check_named_estimators(self.candidates, "SelectBestCandidate", "candidates")
+        check_criterion(self.criterion)
+        if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
+            raise DataError(f"SelectBestCandidate: cv must be an integer >= 2, got {self.cv!r}")
+        X, y = self._check_X(X, y, reset=True)
+        self._binary_classes(y, "the candidates are ranked by positive-class scores")
+        pos = self._positive()
+        y01 = (np.asarray(y) == pos).astype(np.int64)
+        names, ests = [n for n, _ in pairs], [e for _, e in pairs]
         g = None if groups is None else np.asarray(groups)
         from joblib import Parallel, delayed
 
         if validation is not None:
             X_val, y_val = validation
-            y_val = np.asarray(y_val)
-            models = Parallel()(delayed(_fit)(clone(e), X, y, g) for e in ests)
-            best, values = choose_best(y_val, {n: positive_scores(m, X_val, 1) for n, m in zip(names, models)},
+            y_val01 = (np.asarray(y_val) == pos).astype(np.int64)
+            models = Parallel()(delayed(_fit_base)(e, X, y, g) for e in ests)
+            best, values = choose_best(y_val01, {n: positive_scores(m, X_val, pos) for n, m in zip(names, models)},
                                        self.criterion)
             self.best_estimator_ = models[names.index(best)]
             self.inner_oof_scores_ = None
-            self.selected_on_ = f"validation split (n = {y_val.shape[0]})"
+            self.selected_on_ = f"validation split (n = {y_val01.shape[0]})"
         else:
-            splits = inner_splits(y, g, int(self.cv), self.random_state)
+            splits = inner_splits(y01, g, int(self.cv), self.random_state)
             if splits is None:
-                raise DataError("too few training samples per class (or groups per class) for the "
-                                "selection's inner CV: at least 2 of each are needed")
-            parts = Parallel()(delayed(_fit_and_score)(e, X, y, g, tr, te) for e in ests for tr, te in splits)
-            oof = np.empty((len(ests), y.shape[0]), dtype=np.float64)
+                raise DataError("SelectBestCandidate: too few samples per class (or groups per class) for the "
+                                "inner CV: at least 2 of each are needed")
+            parts = Parallel()(delayed(_fit_and_score)(e, X, y, g, tr, te, pos) for e in ests for tr, te in splits)
+            oof = np.empty((len(ests), y01.shape[0]), dtype=np.float64)
             for i, (_, te) in enumerate(splits * len(ests)):
                 oof[i // len(splits), te] = parts[i]
-            best, values = choose_best(y, dict(zip(names, oof)), self.criterion)
-            self.best_estimator_ = _fit(clone(ests[names.index(best)]), X, y, g)
+            best, values = choose_best(y01, dict(zip(names, oof)), self.criterion)
+            self.best_estimator_ = _fit_base(ests[names.index(best)], X, y, g)
             self.inner_oof_scores_ = oof[names.index(best)]
             self.selected_on_ = f"inner CV ({len(splits)} folds)"
         self.best_name_ = best
         self.candidate_scores_ = values
-        self.classes_ = np.array([0, 1])
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """``[1 - p, p]`` with ``p`` the chosen candidate's probability of ``classes_[1]``."""
         check_is_fitted(self, "best_estimator_")
-        p = positive_scores(self.best_estimator_, X, 1)
+        X = self._check_X(X, reset=False)
+        p = positive_scores(self.best_estimator_, X, self._positive())
         return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False  # X is whatever the candidates take (ids in featurekit)
-        tags.non_deterministic = False
-        return tags
 
 
 def check_criterion(criterion: str) -> str:
