@@ -15,7 +15,7 @@ from featurekit.evaluation.fusion import (
     early_fusion_pipeline,
 )
 from featurekit.evaluation.metrics import roc_auc
-from featurekit.evaluation.crossval import evaluate_pipelines
+from featurekit.evaluation.crossval import cross_validate
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_early_fusion_beats_its_parts_on_complementary_blocks(blocks):
     }
     meta = {"A+B": {"kind": "fused", "parts": "A+B"}}
     with pytest.warns(UserWarning, match="nested"):
-        ev = evaluate_pipelines(pipes, ids, y, cv="5", positive=1, n_boot=200, meta=meta)
+        ev = cross_validate(pipes, ids, y, cv="5", positive=1, n_boot=200, meta=meta)
     auc = ev.results.set_index("feature_set")["roc_auc_pooled"]
     assert auc["A+B"] > max(auc["A"], auc["B"]) + 0.05
     nested = ev.comparisons[ev.comparisons["nested"]]
