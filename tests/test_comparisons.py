@@ -8,7 +8,13 @@ import pytest
 from scipy.stats import t as student_t
 
 from featurekit.errors import DataError
-from featurekit.evaluation.comparison import COMPARISON_COLUMNS, compare_aucs, fold_aucs, versus_best
+from featurekit.evaluation.comparison import (
+    COMPARISON_COLUMNS,
+    compare_aucs,
+    fold_aucs,
+    pvalue_matrix,
+    versus_best,
+)
 from featurekit.evaluation.intervals import corrected_resampled_ttest, wilson_interval
 from featurekit.evaluation.multiplicity import adjust_pvalues
 from featurekit.evaluation.runfolder import read_run, write_run
@@ -125,6 +131,14 @@ def test_compare_aucs_states_the_family_and_adjusts_it():
     np.testing.assert_allclose(bh["p_adjusted"], adjust_pvalues(comp["p_value"], "bh")[0])
     raw = compare_aucs(pred, adjust=None)
     np.testing.assert_array_equal(raw["p_adjusted"], raw["p_value"])
+    # the matrix of the report, adjusted
+    keys = [(k, "lr") for k in "abcd"]
+    p_adj, _ = pvalue_matrix(comp, keys, column="p_adjusted")
+    ab = comp[(comp["a_feature_set"] == "a") & (comp["b_feature_set"] == "c")].iloc[0]
+    assert p_adj[0, 2] == p_adj[2, 0] == ab["p_adjusted"] and p_adj[1, 1] == 1.0
+    assert pvalue_matrix(comp, keys)[0][0, 2] == ab["p_value"]
+    with pytest.raises(DataError, match="no column"):
+        pvalue_matrix(comp, keys, column="q")
     # one repeat: no corrected resampled t-test
     assert comp["nb_p_value"].isna().all() and (comp["nb_family_size"] == 0).all()
     with pytest.raises(DataError, match="adjust"):

@@ -322,8 +322,15 @@ def versus_best(comparisons: pd.DataFrame, best: tuple, *, adjust: str | None = 
     return df[cols].sort_values("delta_auc", kind="mergesort").reset_index(drop=True)
 
 
-def pvalue_matrix(comparisons: pd.DataFrame, rows: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray]:
-    """Square matrices (p-values, nested flags) over ``rows`` from :func:`compare_aucs` output."""
+def pvalue_matrix(comparisons: pd.DataFrame, rows: Sequence[tuple],
+                  column: str = "p_value") -> tuple[np.ndarray, np.ndarray]:
+    """Square matrices (p-values, nested flags) over ``rows`` from :func:`compare_aucs` output.
+
+    ``column`` picks the p-values: ``"p_value"`` (raw DeLong), ``"p_adjusted"``
+    (adjusted over the family of the comparisons given), ``"nb_p_adjusted"``...
+    """
+    if column not in comparisons.columns:
+        raise DataError(f"the comparisons have no column {column!r}")
     k = len(rows)
     p = np.full((k, k), np.nan)
     nested = np.zeros((k, k), dtype=bool)
@@ -333,7 +340,7 @@ def pvalue_matrix(comparisons: pd.DataFrame, rows: Sequence[tuple]) -> tuple[np.
         b = index.get((rec.b_feature_set, rec.b_classifier))
         if a is None or b is None:
             continue
-        p[a, b] = p[b, a] = rec.p_value
+        p[a, b] = p[b, a] = getattr(rec, column)
         nested[a, b] = nested[b, a] = bool(rec.nested)
     np.fill_diagonal(p, 1.0)
     return p, nested
