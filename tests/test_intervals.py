@@ -149,7 +149,8 @@ def test_unit_bootstrap_rejects_bad_input():
 
 
 def test_auc_coverage_of_the_bootstrap_over_patients():
-    """Patients with 1-3 images each: resampling patients covers, resampling images does not."""
+    """Patients with 1-3 images each: resampling patients covers (AUC, and sensitivity: a proportion
+    whose images are not independent), resampling images does not."""
     rng = np.random.default_rng(2024)
     n_pos, n_neg, d, sd_patient, sd_image = 30, 45, 1.2, 0.8, 0.6
     k = rng.integers(1, 4, n_pos + n_neg)
@@ -158,12 +159,19 @@ def test_auc_coverage_of_the_bootstrap_over_patients():
     n_sets = 2000
     scores = (d * y + rng.normal(0, sd_patient, (n_sets, n_pos + n_neg))[:, patient]
               + rng.normal(0, sd_image, (n_sets, patient.size)))
-    true_auc = norm.cdf(d / math.sqrt(2 * (sd_patient ** 2 + sd_image ** 2)))
-    est, reps, jack = _bca_of_models(UnitData(patient, n_pos + n_neg, y, scores), AUC, 300, 1)
-    lo, hi, ok = bca_interval(reps["roc_auc"], est["roc_auc"], jack["roc_auc"])
-    coverage = np.mean((lo <= true_auc) & (true_auc <= hi))
-    print("coverage over patients", coverage)
-    assert ok.all() and 0.93 <= coverage <= 0.97, coverage
+    sd = math.sqrt(sd_patient ** 2 + sd_image ** 2)
+    true_auc = norm.cdf(d / (math.sqrt(2) * sd))
+    true_sensitivity = norm.cdf((d - d / 2) / sd)  # at the threshold d/2
+    metrics = AUC + [("sensitivity", METRICS["sensitivity"])]
+    data = UnitData(patient, n_pos + n_neg, y, scores)
+    est = data.estimates(metrics, d / 2)
+    reps = data.replicates(metrics, 300, np.random.default_rng(1), d / 2)
+    jack = data.jackknife(metrics, d / 2)
+    for name, truth in (("roc_auc", true_auc), ("sensitivity", true_sensitivity)):
+        lo, hi, ok = bca_interval(reps[name], est[name], jack[name])
+        coverage = np.mean((lo <= truth) & (truth <= hi))
+        print("coverage over patients", name, coverage)
+        assert ok.all() and 0.93 <= coverage <= 0.97, (name, coverage)
     # the same data with each image taken as independent: too narrow
     est, reps, jack = _bca_of_models(UnitData(np.arange(patient.size), patient.size, y, scores[:500]),
                                      AUC, 200, 1)
