@@ -247,7 +247,8 @@ def summarise_predictions(predictions: pd.DataFrame, meta: dict | None = None, *
     protocol : str
         Written in the ``protocol`` column (e.g. ``"stratified 5-fold x3"``).
     n_boot, confidence, seed
-        Bootstrap settings (``n_boot=0`` skips the intervals; the pooled estimates remain).
+        Bootstrap settings (``n_boot=0`` skips the bootstrap intervals; the pooled estimates and
+        the Wilson intervals, which need no resampling, remain).
 
     Returns
     -------
