@@ -13,11 +13,14 @@ writer, the run folder). Two exist:
     Dask task (``client.submit``; many short calls, such as the fits of a
     cross-validation, are grouped a few tasks per worker thread), results come
     back as tasks finish (``as_completed``), the progress bar follows the cluster. Objects shared by
-    every call (a dataset, a featurizer, the cross-validation's ``X``) are
-    scattered once to every worker (``broadcast=True``), not pickled into each
-    task. A worker that dies takes its running tasks with it; the scheduler
+    every call (a dataset, a featurizer, the cross-validation's ``X``) are the
+    output of one task that the others depend on, not pickled into each task:
+    the scheduler can compute it again wherever the worker holding it died.
+    A worker that dies takes its running tasks with it; the scheduler
     runs them again elsewhere (up to ``distributed.scheduler.allowed-failures``
-    times), so a run completes with the same results. An error raised by a task
+    times), so a run completes with the same results; a task that cannot be
+    computed any more (its workers died that many times, or it was cancelled)
+    is a :class:`~featurekit.errors.ClusterError` naming what it held. An error raised by a task
     (say a :class:`~featurekit.errors.DataError` naming a corrupt image) reaches
     the caller as the same exception, and the tasks still pending are cancelled.
 
@@ -55,9 +58,11 @@ __all__ = [
     "connect",
     "exclusive_worker",
     "in_dask_worker",
+    "worker_address",
     "EXECUTORS",
     "GROUPS_PER_THREAD",
     "WORKER_ENVIRON",
+    "SHARED_KEY_PREFIX",
     "local_cluster",
 ]
 
@@ -194,7 +199,7 @@ class DaskExecutor(Executor):
         return text + (f"; dashboard {dash}" if dash else "")
 
     def stream(self, fn, items, *, shared=None, name="task", nested=False, small=False):
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
 
         items = list(items)
         threads = self.n_workers
@@ -205,10 +210,9 @@ class DaskExecutor(Executor):
         groups = [list(range(k, len(items), n_tasks)) for k in range(n_tasks)]
         client = self.client
         token = uuid.uuid4().hex[:8]
-        label = "".join(c if c.isalnum() else "-" for c in f"featurekit-{name}")
-        # One copy per worker, not one per task. Scattered data lost with a dying worker are
-        # fetched from the other workers' copies.
-        common = client.scatter([dict(shared or {})], broadcast=True, hash=False)[0]
+        slug = "".join(c if c.isalnum() else "-" for c in name)
+        label = f"featurekit-{slug}"
+        common = _share(client, dict(shared or {}), f"{SHARED_KEY_PREFIX}-{slug}-{token}")
         futures, index = [], {}
         try:
             for k, group in enumerate(groups):
@@ -219,13 +223,62 @@ class DaskExecutor(Executor):
             # results gathered with the completions (no round trip per task); a task's exception is raised
             # here, as it was raised there
             for fut, results in as_completed(futures, with_results=True):
+                if fut.status == "cancelled":  # ``results`` is the cancellation, not the task's results
+                    raise ClusterError(_lost(name, fut.key, index, common.key, results))
                 fut.release()
                 yield from zip(index[fut.key], results)
+        except KilledWorker as exc:  # recomputed allowed-failures times, each time its worker died
+            raise ClusterError(_lost(name, exc.task, index, common.key, exc)) from exc
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:
                 client.cancel(pending)
             common.release()
+
+
+#: key prefix of the task whose output is what every task of a :meth:`DaskExecutor.stream` shares
+SHARED_KEY_PREFIX = "featurekit-shared"
+
+
+def _shared(objects: dict) -> dict:
+    """Worker side: the objects shared by every task of a stream (a task of their own: see :func:`_share`)."""
+    return objects
+
+
+def _share(client, objects: dict, key: str):
+    """A future of ``objects`` that survives any worker's death.
+
+    Scattered data exist only as copies on workers: Dask's active memory manager may drop all
+    copies but one, and the worker holding that one may die -- the data are then lost, and every
+    task needing them is cancelled. The output of a task is recomputed from its spec, which the
+    scheduler keeps: the objects travel once to the scheduler, to the worker that runs this task,
+    and from it (or any peer holding a copy) to the workers that need them.
+    """
+    import dask
+
+    # the spec holds the objects on purpose: Dask's warning about a large graph would advise against it
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1 PiB"}):
+        return client.submit(_shared, objects, key=key, pure=False)
+
+
+def _lost(name: str, key, index: Mapping, shared_key, exc) -> str:
+    """What a task the cluster could not compute held, and why (``exc``: a cancellation or KilledWorker)."""
+    key = str(key)
+    if key == str(shared_key):
+        what = f"the objects shared by every {name} task"
+    elif key in index:
+        calls = index[key]
+        what = f"{name} call{'s' if len(calls) > 1 else ''} {', '.join(map(str, calls))}"
+    else:
+        what = f"a task {name} depends on"
+    reason = getattr(exc, "reason", None)
+    if reason is not None:  # a cancellation: by another client, a restart, a lost scheduler
+        why = f"cancelled on the cluster ({reason})"
+    else:
+        n = exc.allowed_failures + 1
+        why = (f"not recomputed: the worker running it died, {n} time{'s' if n > 1 else ''} (the last: "
+               f"{exc.last_worker.address}; see its log; distributed.scheduler.allowed-failures)")
+    return f"Dask task {key} ({what}) was lost: {why}; the results already returned are kept"
 
 
 class _StartedOnUse(DaskExecutor):
@@ -398,6 +451,14 @@ def in_dask_worker():
         return get_worker()
     except ValueError:
         return None
+
+
+def worker_address() -> str | None:
+    """The address of the Dask worker running this code, or None (a plain process: Dask is not even imported)."""
+    if "distributed" not in sys.modules:
+        return None
+    worker = in_dask_worker()
+    return None if worker is None else str(worker.address)
 
 
 @contextlib.contextmanager

@@ -9,23 +9,28 @@ relative between 1 and 2 threads, in one process too), so the local references
 of the torch results run with one thread, as each worker does.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
 import signal
+import threading
+import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
+from _cluster_calls import die_at_one, held
 from _eval_helpers import make_cache, separable
 from conftest import random_dataset
 from featurekit.cache import CacheWriter, FeatureCache
 from featurekit.cli import main
 from featurekit.data import load_dataset
 from featurekit.errors import ClusterError, DataError
-from featurekit.executors import GROUPS_PER_THREAD, WORKER_ENVIRON, DaskExecutor, LocalExecutor, as_executor, connect
+from featurekit.executors import (GROUPS_PER_THREAD, SHARED_KEY_PREFIX, WORKER_ENVIRON, DaskExecutor, LocalExecutor,
+                                  as_executor, connect)
 from featurekit.extraction.distributed import plan_shards
 from featurekit.extraction.pipeline import extract
 from featurekit.finetune import FinetuneConfig
@@ -147,25 +152,104 @@ def test_extraction_on_a_cluster_equals_local_bit_for_bit(client, busi_files, lo
     assert set(client.run(_models_held).values()) == {0}
 
 
-def test_a_worker_killed_mid_extraction_changes_nothing(client, busi_files, local_cache, tmp_path, monkeypatch):
+@pytest.fixture
+def own_cluster():
+    """A cluster of two single-threaded workers for a test that kills workers: the module's stays whole."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+def _kill_holders_of_shared(client):
+    """SIGKILL every worker holding the objects a stream shares (returns their pids): no copy is left."""
     pids = client.run(os.getpid)
+    holders = {w for key, workers in client.who_has().items() if str(key).startswith(SHARED_KEY_PREFIX)
+               for w in workers}
+    for w in holders:
+        os.kill(pids[w], signal.SIGKILL)
+    return [pids[w] for w in holders]
+
+
+@contextlib.contextmanager
+def _while_held(client, action):
+    """Yields ``(started, release, outcome)``: once a call started, ``action()`` runs, then the calls go on.
+
+    ``action`` runs in a thread of its own, as the test's thread is iterating the stream.
+    """
+    from distributed import Event
+
+    run = uuid.uuid4().hex
+    started, release, outcome = Event(f"started-{run}", client), Event(f"release-{run}", client), []
+
+    def act():
+        try:
+            started.wait()
+            outcome.append(action())
+        finally:
+            release.set()
+
+    thread = threading.Thread(target=act, daemon=True)
+    thread.start()
+    try:
+        yield started.name, release.name, outcome
+    finally:
+        started.set()  # whatever happened in the stream, the thread ends and no call waits on
+        thread.join()
+        release.set()
+
+
+def test_killing_every_worker_holding_the_shared_objects_loses_nothing(own_cluster):
+    ex, table = DaskExecutor(own_cluster), np.arange(6) * 10
+    with _while_held(own_cluster, lambda: _kill_holders_of_shared(own_cluster)) as (started, release, killed):
+        results = dict(ex.stream(held, [(started, release, i) for i in range(6)], shared={"table": table},
+                                 name="held"))
+    assert killed[0]  # the shared objects were held by a worker, and every copy died before a call returned
+    assert results == {i: table[i] * 2 for i in range(6)}  # computed again from the scheduler's spec
+
+
+def test_a_worker_killed_mid_extraction_changes_nothing(own_cluster, busi_files, local_cache, tmp_path,
+                                                        monkeypatch):
     killed = []
     write = CacheWriter.write
 
     def write_then_kill(self, start, stop, arrays):
         write(self, start, stop, arrays)
-        if not killed:  # the first shard is back: kill a worker that is busy with another one
-            busy = [w for w, keys in client.processing().items() if keys] or list(pids)
-            killed.append(pids[busy[0]])
-            os.kill(pids[busy[0]], signal.SIGKILL)
+        if not killed:  # the first shard is back: kill every worker holding the dataset and featurizers
+            killed.extend(_kill_holders_of_shared(own_cluster))
 
     monkeypatch.setattr(CacheWriter, "write", write_then_kill)
     path = tmp_path / "killed.h5"
-    extract(_load(busi_files), LAYERS, ["glcm"], cache=path, executor=client, shard_size=4, **SMALL)
+    extract(_load(busi_files), LAYERS, ["glcm"], cache=path, executor=own_cluster, shard_size=4, **SMALL)
     monkeypatch.undo()
+    assert killed
     _assert_same_cache(local_cache, path)
-    client.wait_for_workers(2, timeout=120)  # the nanny restarts the killed one; asked only once it is back
-    assert killed and killed[0] not in client.run(os.getpid).values()
+
+
+def test_a_cancelled_task_is_a_clear_error(client):
+    from distributed import Future
+
+    def cancel():
+        client.cancel([Future(k, client) for k in list(client.futures) if str(k).startswith("featurekit-held-")],
+                      reason="cancelled by the test")
+
+    with _while_held(client, cancel) as (started, release, _):
+        stream = DaskExecutor(client).stream(held, [(started, release, i) for i in range(3)],
+                                             shared={"table": [1, 2, 3]}, name="held")
+        with pytest.raises(ClusterError, match=r"featurekit-held-\d-\w+ \(held call \d\) was lost: cancelled on "
+                                               r"the cluster \(cancelled by the test\)"):
+            list(stream)
+
+
+def test_a_task_that_kills_its_workers_is_a_clear_error():
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as c:
+        # every call assigned to the worker when it died is lost with call 1
+        with pytest.raises(ClusterError, match=r"featurekit-dying-\d-\w+ \(dying call \d\) was lost: not "
+                                               r"recomputed: the worker running it died, 1 time \(the last: tcp"):
+            list(DaskExecutor(c).stream(die_at_one, [(0,), (1,), (2,)], name="dying"))
 
 
 def _count_decodes(client):
@@ -251,6 +335,35 @@ def test_a_bad_image_on_a_worker_is_the_local_error(client, busi_files, tmp_path
     assert "malignant (2).png" in err and "Traceback" not in err
 
 
+def test_a_relative_data_path_is_read_by_workers_elsewhere(client, busi_files, tmp_path, monkeypatch):
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert str(here) not in client.run(os.getcwd).values()  # the workers resolve nothing from here
+    rel = os.path.relpath(busi_files)
+    assert rel.startswith("..")
+    kw = dict(progress=False, batch_size=4)
+    local = extract(_load(rel), [], ["glcm"], cache=tmp_path / "here.h5", **kw)
+    there = extract(_load(rel), [], ["glcm"], cache=tmp_path / "there.h5", executor=client, shard_size=4, **kw)
+    assert len(there.computed) == 1
+    _assert_same_cache(local.cache.path, there.cache.path)
+
+
+def test_a_file_a_worker_cannot_read_names_the_worker_and_the_path(client, busi_files, tmp_path):
+    import re
+
+    root = tmp_path / "busi"
+    shutil.copytree(busi_files, root)
+    ds = _load(root)
+    ds.fingerprint()  # every file read here
+    path = ds.image_path(0)
+    os.remove(path)  # ... and gone before a worker reads it
+    with pytest.raises(DataError, match=re.escape(path) + r": file not found on Dask worker (tcp://\S+)") as err:
+        client.submit(ds.image, 0, pure=False).result()
+    worker = re.search(r"on Dask worker (tcp://\S+)", str(err.value)).group(1)
+    assert worker in client.scheduler_info()["workers"]
+
+
 def test_full_maps_are_refused_on_a_cluster(client):
     with pytest.raises(ClusterError, match="pool='none'"):
         extract(random_dataset(4, 32), ["mobilenet_v2:features.1"], cache=None, pool="none",
@@ -334,6 +447,16 @@ def test_shards_are_whole_batches():
         plan_shards(batches, 0)
 
 
+def test_a_dataset_holds_absolute_paths(busi_files, tmp_path, monkeypatch):
+    """Relative paths are joined to the working directory where the dataset is built, not where it is read."""
+    monkeypatch.chdir(tmp_path)
+    ds = _load(os.path.relpath(busi_files))
+    assert all(os.path.isabs(ds.image_path(i)) for i in range(len(ds)))
+    monkeypatch.chdir("/")  # as a worker started elsewhere
+    np.testing.assert_array_equal(ds.image(3), _load(busi_files).image(3))
+    assert ds.fingerprint() == _load(busi_files).fingerprint()
+
+
 def test_choosing_an_executor():
     assert isinstance(as_executor(None), LocalExecutor) and isinstance(as_executor("local", 2), LocalExecutor)
     assert as_executor("local", 2).n_jobs == 2
@@ -385,8 +508,8 @@ def test_client_is_wrapped(client):
     assert ex.map(pow, [(2,), (3,)], shared={"exp": 3}) == [8, 27]
 
 
-def test_a_worker_leaves_the_scattered_featurizers_as_sent(busi_files, monkeypatch):
-    """Dask may copy scattered data between workers at any time: a worker keeps its model beside them."""
+def test_a_worker_leaves_the_shared_featurizers_as_sent(busi_files, monkeypatch):
+    """Dask may copy shared data between workers at any time: a worker keeps its model beside them."""
     import cloudpickle as pickle  # as Dask sends them
 
     from featurekit.extraction.decode import plan_cells
@@ -407,7 +530,7 @@ def test_a_worker_leaves_the_scattered_featurizers_as_sent(busi_files, monkeypat
         batches = [list(cell.batches[0]), list(cell.batches[1])]
         outs.append(_run_shard(batches, specs, 4, "auto", "raise", "run1", featurizers, ds))
     assert len(builds) == 1  # the model built on the first shard serves the second
-    assert pickle.dumps(featurizers) == sent  # no model, no hooks, no recorded hash in what was scattered
+    assert pickle.dumps(featurizers) == sent  # no model, no hooks, no recorded hash in what was shared
     assert featurizers[0].loaded is None and "weights_sha256" not in featurizers[0].specs[0].attrs
     cnn_id = featurizers[0].specs[0].entry_id
     assert all(attrs[cnn_id]["weights_sha256"] for _, attrs in outs)  # the hash comes back with each shard

@@ -32,6 +32,7 @@ import numpy as np
 
 from featurekit.data.roi import circles_to_mask
 from featurekit.errors import DataChangedError, DataError
+from featurekit.executors import worker_address
 from featurekit.imageio import MIN_SIDE, check_image_size, read_image, read_mask, reading_key
 
 __all__ = [
@@ -72,9 +73,26 @@ def _feed_file(h, path: str) -> None:
                     break
                 h.update(chunk)
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found (while computing the dataset fingerprint)") from None
+        raise _unreadable(path, "file not found (while computing the dataset fingerprint)") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read file ({exc})") from None
+        raise _unreadable(path, f"cannot read file ({exc})") from None
+
+
+def _absolute(path: str | Path) -> str:
+    """``path`` joined to this process's working directory (``..`` kept: a symlink before it stays honoured).
+
+    Made when the source is built, so that every process reads the same file: a Dask worker
+    started in another directory too.
+    """
+    return str(Path(path).absolute())
+
+
+def _unreadable(path: str, problem: str) -> DataError:
+    """``path`` cannot be read here; on a Dask worker the message names the worker."""
+    worker = worker_address()
+    where = "" if worker is None else (f" on Dask worker {worker} (the workers read the dataset's files at the "
+                                       "paths the client gave: a file system every worker mounts there)")
+    return DataError(f"{path}: {problem}{where}")
 
 
 def _feed_array(h, arr: np.ndarray) -> None:
@@ -107,7 +125,7 @@ class FileImages:
 
     def __init__(self, paths: Sequence[str | Path], planes: Optional[Sequence[Optional[int]]] = None,
                  window=None):
-        self.paths = tuple(str(p) for p in paths)
+        self.paths = tuple(_absolute(p) for p in paths)
         self.planes = tuple(planes) if planes is not None else (None,) * len(self.paths)
         self.window = window
 
@@ -192,7 +210,7 @@ class FileMasks:
     circles = None
 
     def __init__(self, paths: Sequence[Sequence[str | Path]], planes: Optional[Sequence[Optional[int]]] = None):
-        self.paths = tuple(tuple(str(p) for p in group) for group in paths)
+        self.paths = tuple(tuple(_absolute(p) for p in group) for group in paths)
         self.planes = tuple(planes) if planes is not None else (None,) * len(self.paths)
 
     def __len__(self) -> int:
@@ -309,9 +327,9 @@ def load_hashed(source, h, i: int, *args):
             try:
                 data = Path(p).read_bytes()
             except FileNotFoundError:
-                raise DataError(f"{p}: file not found") from None
+                raise _unreadable(p, "file not found") from None
             except OSError as exc:
-                raise DataError(f"{p}: cannot read file ({exc})") from None
+                raise _unreadable(p, f"cannot read file ({exc})") from None
             copy = Path(tmp) / str(k) / Path(p).name
             copy.parent.mkdir()
             copy.write_bytes(data)

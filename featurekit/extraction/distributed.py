@@ -13,11 +13,12 @@ shard, and each task runs the same decoding pass over its cells:
   one decoding of each image, as locally: a cluster decodes no more than a
   local run does, and each featurizer sees exactly the batches a local run
   gives it, so every number is the local one, bit for bit;
-- the dataset and the featurizers are scattered once to every worker; a worker
-  builds a model on its first shard and keeps it for the rest of the run (and
-  frees it when the run ends), beside the scattered featurizers, which stay as
-  the caller sent them (Dask may copy them between workers at any time:
-  :func:`_task_featurizers`);
+- the dataset and the featurizers go to each worker once (the output of one
+  task every shard depends on, computed again if every worker holding it dies:
+  :meth:`~featurekit.executors.DaskExecutor.stream`); a worker builds a model
+  on its first shard and keeps it for the rest of the run (and frees it when
+  the run ends), beside the shared featurizers, which stay as the caller sent
+  them (Dask may copy them between workers at any time: :func:`_task_featurizers`);
 - a worker runs one shard at a time with all its threads
   (:func:`~featurekit.executors.exclusive_worker`): the hooks of a shared model
   must not interleave;
@@ -128,9 +129,9 @@ _WORKER_MODELS: dict = {}
 
 
 def _task_featurizers(featurizers, token: str) -> list:
-    """This task's copies of the scattered featurizers, with the models this worker built for the run.
+    """This task's copies of the shared featurizers, with the models this worker built for the run.
 
-    The scattered objects themselves are never changed on a worker: Dask may copy them to another
+    The shared objects themselves are never changed on a worker: Dask may copy them to another
     worker at any time (its active memory manager drops surplus replicas; a worker that lacks one
     fetches it from a peer), and a copy taken from an object holding a model would carry the model
     (hundreds of MB) and the forward hooks of an extraction running with it -- hooks that would then
