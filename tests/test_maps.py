@@ -1,0 +1,114 @@
+"""Per-layer maps: the same hooks and layer names as the features, cached and verified like them.
+
+Random initialisation only (nothing is downloaded); tiny phantom images with lesion masks.
+"""
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from featurekit.cache import FeatureCache
+from featurekit.data.phantom import make_phantom
+from featurekit.errors import LayerError
+from featurekit.extraction.maps import MAX_SIDE, layer_maps, map_grid
+from featurekit.models.weights import load_model
+
+torch.set_num_threads(2)
+pytestmark = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")
+
+SIZE = 80  # mobilenet_v2: features.1 is 40x40 (pooled to 32x32), features.6 10x10, features.14 3x3
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_phantom(n_per_class=3, size=SIZE, seed=1)
+
+
+def _direct(model, module, x):
+    """The layer's output by a hook of our own on the same model."""
+    seen = {}
+    handle = dict(model.named_modules())[module].register_forward_hook(
+        lambda _m, _i, out: seen.setdefault("out", out.detach().clone()))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    return seen["out"]
+
+
+def test_mean_and_probe_maps_match_a_direct_computation_with_hooks(data, tmp_path):
+    layers = "mobilenet_v2:features.1,features.6,features.14"
+    mean = layer_maps(data, layers, "mean", weights="none", size=SIZE, cache=tmp_path / "maps.h5",
+                      features_cache=tmp_path / "features.h5")
+    probe = layer_maps(data, layers, "probe", weights="none", size=SIZE, cache=tmp_path / "maps.h5",
+                       features_cache=tmp_path / "features.h5")
+    lm = load_model("mobilenet_v2", "none", size=SIZE)
+    x = torch.stack([lm.preprocessing(data.image(i)) for i in range(len(data))])
+    gap = FeatureCache(tmp_path / "features.h5")
+    for layer in mean.layers:
+        act = _direct(lm.model, layer.module, x)
+        grid = map_grid(layer)
+        assert grid == (min(act.shape[2], MAX_SIDE), min(act.shape[3], MAX_SIDE))
+        want = F.adaptive_avg_pool2d(act.mean(dim=1, keepdim=True), grid)[:, 0].numpy()
+        got = mean.maps[layer.name]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+        v, b = probe.probe[layer.name]
+        cam = torch.einsum("nchw,c->nhw", act.double(), torch.as_tensor(v))
+        want_cam = F.adaptive_avg_pool2d(cam[:, None], grid)[:, 0].numpy()
+        np.testing.assert_allclose(probe.maps[layer.name], want_cam, rtol=1e-4, atol=1e-5 * np.abs(want_cam).max())
+        # the map spreads the probe's score over the positions: its mean plus b' is the decision value
+        feats = gap.get(f"mobilenet_v2/{layer.name}").astype(np.float64)
+        np.testing.assert_allclose(cam.mean(dim=(1, 2)).numpy() + b, feats @ v + b, rtol=1e-4, atol=1e-4)
+    assert mean.maps["features.1"].shape == (6, 32, 32) and mean.maps["features.14"].shape == (6, 3, 3)
+
+
+def test_lesion_grids_follow_the_model_geometry(data, tmp_path):
+    res = layer_maps(data, "mobilenet_v2:features.6", weights="none", size=SIZE, cache=tmp_path / "m.h5")
+    lesion = res.lesion["features.6"]
+    masks = np.stack([data.mask(i) for i in range(len(data))]).astype(np.float32)
+    # the input is already SIZE x SIZE: no resize, so the cells are plain averages of the mask
+    want = F.adaptive_avg_pool2d(torch.from_numpy(masks)[:, None], (10, 10))[:, 0].numpy()
+    np.testing.assert_allclose(lesion, want, atol=1e-6)
+
+
+def test_cached_maps_are_reused_and_a_damaged_entry_is_recomputed_not_served(data, tmp_path):
+    path = tmp_path / "maps.h5"
+    first = layer_maps(data, "mobilenet_v2:features.2,features.6", weights="none", size=SIZE, cache=path)
+    assert len(first.computed) == 4 and not first.reused  # two maps and the lesion grids of their two grids
+    again = layer_maps(data, "mobilenet_v2:features.2,features.6", weights="none", size=SIZE, cache=path)
+    assert not again.computed and len(again.reused) == len(first.computed)
+    spec = next(s for s in first.computed if s.key.endswith("features.6/mean"))
+    with h5py.File(path, "r+") as f:
+        f[f"features/{spec.key}/{spec.entry_id}"][0, :5] = 123.0
+    with pytest.raises(Exception, match=spec.entry_id):
+        FeatureCache(path).get(spec.key, entry_id=spec.entry_id)
+    with pytest.warns(UserWarning, match="damaged"):
+        fixed = layer_maps(data, "mobilenet_v2:features.2,features.6", weights="none", size=SIZE, cache=path)
+    assert [s.key for s in fixed.computed] == [spec.key]
+    for name in ("features.2", "features.6"):
+        np.testing.assert_array_equal(fixed.maps[name], first.maps[name])
+
+
+def test_vit_maps_lie_on_the_patch_grid(tmp_path):
+    ds = make_phantom(n_per_class=1, size=64, seed=2)
+    res = layer_maps(ds, "timm-vit_tiny_patch16_224:blocks.0,blocks.11", weights="none", size=64,
+                     cache=tmp_path / "vit.h5")
+    lm = load_model("timm-vit_tiny_patch16_224", "none", size=64)
+    x = torch.stack([lm.preprocessing(ds.image(i)) for i in range(len(ds))])
+    tokens = _direct(lm.model, "blocks.11", x)
+    prefix = res.layers[-1].prefix_tokens
+    want = tokens[:, prefix:].mean(dim=2).reshape(2, 4, 4).numpy()
+    assert res.maps["blocks.0"].shape == res.maps["blocks.11"].shape == (2, 4, 4)
+    np.testing.assert_allclose(res.maps["blocks.11"], want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+def test_maps_of_the_input_or_of_two_models_are_refused_before_any_image_is_read(data, tmp_path):
+    with pytest.raises(LayerError, match="input"):
+        layer_maps(data, "mobilenet_v2:input,features.2", weights="none", size=SIZE, cache=tmp_path / "a.h5")
+    with pytest.raises(LayerError, match="one model"):
+        layer_maps(data, ["mobilenet_v2:features.2", "resnet18:conv1"], weights="none", size=SIZE,
+                   cache=tmp_path / "a.h5")
+    with pytest.raises(LayerError, match="kind"):
+        layer_maps(data, "mobilenet_v2:features.2", "gradcam", weights="none", size=SIZE, cache=tmp_path / "a.h5")
+    assert not (tmp_path / "a.h5").exists()
