@@ -45,6 +45,7 @@ from featurekit.evaluation.report_figures import (
     Figure,
     confusion_figure,
     layer_curves_figure,
+    per_run,
     pvalue_figure,
     relative_depth,
     roc_figure,
@@ -53,6 +54,7 @@ from featurekit.evaluation.report_figures import (
 from featurekit.evaluation.report_tables import (
     PARTIAL,
     Table,
+    adjustment,
     kind_rank,
     layer_table,
     partial_folds_note,
@@ -62,6 +64,7 @@ from featurekit.evaluation.report_tables import (
     text_table,
     vs_best_table,
 )
+from featurekit.evaluation.wording import describe_runs
 
 __all__ = ["build_report", "text_table", "partial_folds_note", "report_paths", "Figure", "PARTIAL"]
 
@@ -95,6 +98,7 @@ th{background:#f1f5f9}tr:nth-child(even) td{background:#fafbfc}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #e2e8f0}
 figcaption{font-size:.85em;color:#555}.note{font-size:.9em;color:#444;background:#f8fafc;
 border-left:3px solid #2b6cb0;padding:.4em .8em}
+tr.reference td{background:#fdf3dc;font-style:italic;color:#5a4a1f}
 """
 
 
@@ -155,12 +159,15 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     top_rows = ranked.head(top)
     sections: list[tuple[str, list]] = []  # (title, [Table | Figure | str])
 
+    wordings = describe_runs(folders)
     intro = (f"{len(results)} rows from {len(folders)} run(s): "
              + ", ".join(f"{f.name} ({len(f.results)} rows)" for f in folders)
-             + f". Ranking by {metric}. AUC mean ± sd: over test folds and repeats; pooled AUC [95% CI]: "
-               "pooled out-of-fold predictions per repeat, averaged over repeats, with the stratified-"
-               "bootstrap percentile interval. @Youden / @Y: at the threshold maximising Youden's J on "
-               "each fold's training data.")
+             + f". Ranking by {metric}. Intervals: stratified-bootstrap percentile intervals of the pooled "
+               "estimates; accuracy, F1, sensitivity, specificity at threshold 0.5 unless marked @Youden / @Y "
+               "(the threshold maximising Youden's J). ")
+    distinct = list(dict.fromkeys(w.sentence() for w in wordings.values()))
+    intro += distinct[0] if len(distinct) == 1 else " ".join(f"Run {name}: {w.sentence()}"
+                                                             for name, w in wordings.items())
     random = sorted({f"{e.get('model')} ({e.get('weights')})" for f in folders
                      for e in (f.provenance.get("entries") or []) if str(e.get("weights", "")).startswith("none")})
     if random:  # never let random-weight features pass for pretrained ones
@@ -169,16 +176,19 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     if references:
         from featurekit.evaluation.references import reference_items
 
-        sections.append(("Beside the paper", [Table(*x) if isinstance(x, tuple) else x
-                                              for x in reference_items(results, references)]))
+        sections.append(("Beside the paper", list(reference_items(results, references, folders))))
     sections.append(("Best of each kind", [intro, summary_table(results, metric)]))
-    fig = layer_curves_figure(results)
+    deep_runs = set(results.loc[results["kind"].isin(["deep", "fused", "handcrafted"]), "run"].astype(str)) \
+        if "run" in results.columns else set()
+    fig = layer_curves_figure(results, per_run({n: w.estimate for n, w in wordings.items() if n in deep_runs}))
     lt = layer_table(results)
     if fig is not None or lt is not None:
         sections.append(("Layer-wise performance", [x for x in (fig, lt) if x is not None]))
     sections.append(("All results", [results_table(results)]))
-    roc = roc_figure(predictions, top_rows)
-    conf = confusion_figure(predictions, top_rows.head(min(4, top)))
+    top_runs = {str(r) for r in top_rows.get("run", pd.Series(dtype=str))}
+    top_scores = per_run({n: w.scores for n, w in wordings.items() if n in top_runs})
+    roc = roc_figure(predictions, top_rows, top_scores)
+    conf = confusion_figure(predictions, top_rows.head(min(4, top)), wordings)
     if roc is not None or conf is not None:
         sections.append(("Best feature sets", [x for x in (roc, conf) if x is not None]))
     if not predictions.empty and len(top_rows) >= 2:
@@ -189,9 +199,10 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
             comps = compare_aucs(predictions, keys, parts=parts, warn=False)
             all_comps = compare_aucs(predictions, [(r["feature_set"], r["classifier"])
                                                    for _, r in ranked.iterrows()], parts=parts, warn=False)
-        p, nested = pvalue_matrix(comps, keys)
+        adjusted = adjustment(comps)
+        p, nested = pvalue_matrix(comps, keys, column="p_adjusted" if adjusted else "p_value")
         items: list = []
-        pf = pvalue_figure([f"{a} · {b}" for a, b in keys], p, nested)
+        pf = pvalue_figure([f"{a} · {b}" for a, b in keys], p, nested, top_scores, adjusted)
         if pf is not None:
             items.append(pf)
         vb = vs_best_table(all_comps, keys[0])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,11 @@ import pandas as pd
 from featurekit.errors import DataError
 from featurekit.evaluation.metrics import roc_auc, roc_curve
 from featurekit.evaluation.summary import mean_scores
+from featurekit.evaluation.wording import RunWording, describe_run
 
 __all__ = ["Figure", "layer_curves_figure", "roc_figure", "confusion_figure", "pvalue_figure",
-           "training_curves_figure", "relative_depth", "ticks_overlap", "as_float", "format_p", "row_label"]
+           "training_curves_figure", "relative_depth", "ticks_overlap", "as_float", "format_p", "row_label",
+           "pvalue_scale", "per_run", "selected_epochs", "draw_training_curves"]
 
 
 def as_float(x: Any) -> float:
@@ -40,6 +42,14 @@ def format_p(p: Any) -> str:
 
 def row_label(row) -> str:
     return f"{row['feature_set']} · {row['classifier']}"
+
+
+def per_run(phrases: Mapping[str, str]) -> str:
+    """One phrase when every run has the same, else ``run: phrase`` for each run."""
+    distinct = list(dict.fromkeys(phrases.values()))
+    if len(distinct) <= 1:
+        return distinct[0] if distinct else ""
+    return "; ".join(f"{run}: {text}" for run, text in phrases.items())
 
 
 @dataclass
@@ -115,7 +125,9 @@ def _depth_row(axes, deep: pd.DataFrame) -> None:
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
 
-def layer_curves_figure(results: pd.DataFrame) -> Figure | None:
+def layer_curves_figure(results: pd.DataFrame,
+                        estimate: str = "pooled out-of-fold predictions") -> Figure | None:
+    """Metric against layer per model; ``estimate`` says where the pooled numbers come from."""
     deep = results[(results["kind"] == "deep") & results["layer_index"].notna()]
     if deep.empty:
         return None
@@ -179,7 +191,7 @@ def layer_curves_figure(results: pd.DataFrame) -> Figure | None:
             ax.set_xlabel(f"{model} layer" + ("" if many else " (index, name)"))
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-        axes[i][0].set_title(f"{model}: ROC AUC per layer (pooled OOF, 95% bootstrap band)", fontsize=10)
+        axes[i][0].set_title(f"{model}: ROC AUC per layer (pooled estimate, 95% bootstrap band)", fontsize=10)
         axes[i][1].set_title(f"{model}: F1 per layer", fontsize=10)
         axes[i][1].legend(list(handles.values()), list(handles.keys()), fontsize=7, loc="upper left",
                           bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
@@ -192,7 +204,7 @@ def layer_curves_figure(results: pd.DataFrame) -> Figure | None:
     lead = (f"First row: {', '.join(dict.fromkeys(depth['model']))} on one relative-depth axis "
             "(0 = input, 1 = each model's last layer); then each model on its own layer index. ") if shared else ""
     return Figure("layerwise", "Layer-wise performance", _png(fig),
-                  lead + "Pooled out-of-fold estimate per layer with its 95% stratified-bootstrap band; "
+                  lead + f"Pooled estimate per layer ({estimate}) with its 95% stratified-bootstrap band; "
                   "coloured horizontal lines: handcrafted feature sets with the same classifier; "
                   "black: fine-tuned networks; large markers: fusions placed at their CNN layer.")
 
@@ -230,7 +242,9 @@ def _declutter_ticks(fig, ax) -> None:
             t.set_visible(i % step == 0)
 
 
-def roc_figure(predictions: pd.DataFrame, top: pd.DataFrame) -> Figure | None:
+def roc_figure(predictions: pd.DataFrame, top: pd.DataFrame,
+               scores: str = "each sample's mean out-of-fold score over the repeats") -> Figure | None:
+    """ROC curves of the ``top`` rows; ``scores`` says which scores they are (:mod:`~featurekit.evaluation.wording`)."""
     if predictions.empty or top.empty:
         return None
     plt = _plt()
@@ -257,13 +271,20 @@ def roc_figure(predictions: pd.DataFrame, top: pd.DataFrame) -> Figure | None:
     ax.set_title("ROC curves of the best feature sets")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
-    return Figure("roc", "ROC curves", _png(fig),
-                  "Mean out-of-fold score per sample over the repeats.")
+    return Figure("roc", "ROC curves", _png(fig), f"Scores: {scores}.")
 
 
-def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame) -> Figure | None:
+def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame,
+                     wordings: Mapping[str, RunWording] | None = None) -> Figure | None:
+    """Confusion matrices at 0.5 and at the Youden thresholds of the first repeat of each ``top`` row.
+
+    ``wordings`` (``{run name: RunWording}``) names, per row's run, which predictions
+    these are and where its Youden thresholds were chosen.
+    """
     if predictions.empty or top.empty:
         return None
+    wordings = dict(wordings or {})
+    default = describe_run({})
     plt = _plt()
     fig, axes = plt.subplots(2, len(top), figsize=(3.1 * len(top), 5.8), squeeze=False)
     for j, (_, r) in enumerate(top.iterrows()):
@@ -272,8 +293,9 @@ def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame) -> Figure | N
         g = g[g["repeat"] == g["repeat"].min()] if not g.empty else g
         y = g["y_true"].astype(int).to_numpy()
         s = g["score"].astype(float).to_numpy()
+        words = wordings.get(str(r.get("run", "")), default)
         for i, (thr, name) in enumerate(((np.full(len(s), 0.5), "threshold 0.5"),
-                                         (g["threshold"].astype(float).to_numpy(), "Youden (train folds)"))):
+                                         (g["threshold"].astype(float).to_numpy(), words.youden_short))):
             p = s >= thr
             cm = np.array([[np.sum((y == 1) & p), np.sum((y == 1) & ~p)],
                            [np.sum((y == 0) & p), np.sum((y == 0) & ~p)]])
@@ -289,12 +311,45 @@ def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame) -> Figure | N
             ax.set_yticklabels(["true +", "true −"])
             ax.set_title(f"{r['feature_set']}\n{r['classifier']} · {name}", fontsize=8)
     fig.tight_layout()
+    runs = list(dict.fromkeys(str(r.get("run", "")) for _, r in top.iterrows()))
+    used = {run: wordings.get(run, default).first_repeat for run in runs}
+    what = per_run(used)
     return Figure("confusion", "Confusion matrices", _png(fig),
-                  "Out-of-fold predictions of the first repeat (every sample once in k-fold CV); "
-                  "positive class first.")
+                  f"Predictions: {what}; Youden thresholds {per_run({run: wordings.get(run, default).threshold for run in runs})}; positive class first.")
 
 
-def pvalue_figure(labels: list[str], p: np.ndarray, nested: np.ndarray) -> Figure | None:
+#: p-values labelled on the DeLong colour bar (where they fall inside the range shown)
+_P_TICKS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.01, 1e-3, 1e-4, 1e-5, 1e-6)
+
+
+def pvalue_scale(p: np.ndarray) -> tuple[float, float]:
+    """(vmin, vmax) of the −log10 p colour scale: the range of the off-diagonal p-values present.
+
+    A scale fixed in advance (0 to 4) paints p = 0.2 and p = 0.9 in nearly one
+    colour; spanning what the matrix holds keeps the differences visible. A
+    range narrower than 0.1 (all p-values alike) is widened to 0.1 around its middle.
+    """
+    with np.errstate(divide="ignore"):
+        shown = -np.log10(np.clip(np.asarray(p, dtype=float), 1e-6, 1.0))
+    off = ~np.eye(shown.shape[0], dtype=bool)
+    values = shown[off & np.isfinite(shown)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo < 0.1:
+        mid = (lo + hi) / 2
+        lo, hi = max(0.0, mid - 0.05), max(0.0, mid - 0.05) + 0.1
+    return lo, hi
+
+
+def pvalue_figure(labels: list[str], p: np.ndarray, nested: np.ndarray,
+                  scores: str = "each sample's mean out-of-fold score", adjusted: str | None = None) -> Figure | None:
+    """Heatmap of pairwise DeLong p-values, coloured by −log10 p over the range present.
+
+    ``adjusted``: how ``p`` was adjusted for multiplicity (e.g. "Holm, 15
+    comparisons"), None for raw p-values. The colour bar is labelled in p and
+    marks p = 0.05 when it lies inside the range.
+    """
     if len(labels) < 2:
         return None
     plt = _plt()
@@ -304,25 +359,92 @@ def pvalue_figure(labels: list[str], p: np.ndarray, nested: np.ndarray) -> Figur
         shown = -np.log10(np.clip(p, 1e-6, 1.0))
     shown = shown.copy()
     np.fill_diagonal(shown, np.nan)
+    vmin, vmax = pvalue_scale(p)
     cmap = _plt().get_cmap("viridis_r").with_extremes(bad="#eeeeee")
-    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0, vmax=4)
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=vmin, vmax=vmax)
+    middle = (vmin + vmax) / 2
     for a in range(k):
         for b in range(k):
             if a == b:
                 continue
             txt = format_p(p[a, b]) + (" †" if nested[a, b] else "")
             ax.text(b, a, txt, ha="center", va="center", fontsize=8,
-                    color="white" if np.nan_to_num(shown[a, b]) > 2 else "black")
+                    color="white" if np.nan_to_num(shown[a, b]) > middle else "black")
     ax.set_xticks(range(k))
     ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
     ax.set_yticks(range(k))
     ax.set_yticklabels(labels, fontsize=7)
-    fig.colorbar(im, ax=ax, label="−log10 p (DeLong)")
-    ax.set_title("Paired DeLong test of AUCs (p-values)")
+    name = "adjusted p" if adjusted else "p"
+    bar = fig.colorbar(im, ax=ax, label=f"{name} (DeLong), on a −log10 scale")
+    ticks = [t for t in _P_TICKS if vmin <= -math.log10(t) <= vmax]
+    bar.set_ticks([-math.log10(t) for t in ticks])
+    bar.set_ticklabels([f"{t:g}" for t in ticks])
+    if vmin <= -math.log10(0.05) <= vmax:
+        bar.ax.axhline(-math.log10(0.05), color="red", linewidth=1.5)
+    ax.set_title("Paired DeLong test of AUCs (" + ("multiplicity-adjusted p-values)" if adjusted else "p-values)"))
     fig.tight_layout()
+    how = f"p-values adjusted for multiplicity ({adjusted})" if adjusted else "p-values, not adjusted for multiplicity"
     return Figure("delong", "DeLong p-values", _png(fig),
-                  "Two-sided DeLong p-values on the mean out-of-fold scores; † nested pair "
-                  "(fusion vs its own part): the test is conservative there.")
+                  f"Two-sided DeLong {how}, on {scores}; the colour scale spans the p-values present "
+                  "(red line on the bar: p = 0.05 where inside it); † nested pair (fusion vs its own part): "
+                  "the test is conservative there.")
+
+
+def selected_epochs(provenance: Mapping[str, Any] | None) -> dict[tuple[int, int], int]:
+    """``{(repeat, fold): epoch}`` whose weights each fine-tuned model kept (the best epoch, restored).
+
+    Cross-validated runs record it per fold (``folds[i].best_epoch``), a single
+    fine-tuning run once (``metrics.best_epoch``, repeat 0, fold 0).
+    """
+    provenance = provenance or {}
+    out: dict[tuple[int, int], int] = {}
+    for info in provenance.get("folds") or []:
+        if isinstance(info, Mapping) and math.isfinite(as_float(info.get("best_epoch"))):
+            out[(int(as_float(info.get("repeat", 0)) or 0), int(as_float(info.get("fold", 0)) or 0))] = \
+                int(as_float(info["best_epoch"]))
+    metrics = provenance.get("metrics")
+    if not out and isinstance(metrics, Mapping) and math.isfinite(as_float(metrics.get("best_epoch"))):
+        out[(0, 0)] = int(as_float(metrics["best_epoch"]))
+    return out
+
+
+def draw_training_curves(axes, curves: pd.DataFrame, selected: Mapping[tuple[int, int], int] | None = None,
+                         metric_label: str = "ROC AUC") -> None:
+    """Loss and metric against epoch on two axes: one line per (repeat, fold) and split, the selected epoch marked.
+
+    ``selected``: ``{(repeat, fold): epoch}`` of the weights kept (:func:`selected_epochs`);
+    each fold's lines get a black marker there, and a legend entry says so.
+    """
+    c = curves
+    if "fold" not in c.columns:
+        c = c.assign(fold=0)
+    if "repeat" not in c.columns:
+        c = c.assign(repeat=0)
+    if "split" not in c.columns:
+        c = c.assign(split="train")
+    selected = dict(selected or {})
+    colours = {split: f"C{k}" for k, split in enumerate(dict.fromkeys(c["split"]))}
+    for ax, col, label in zip(axes, ("loss", "metric"), ("loss", metric_label)):
+        if col not in c.columns or not c[col].notna().any():
+            ax.set_visible(False)
+            continue
+        marked = False
+        for n, ((repeat, fold, split), g) in enumerate(c.groupby(["repeat", "fold", "split"], sort=True)):
+            g = g.sort_values("epoch")
+            first = (repeat, fold) == (c["repeat"].min(), c["fold"].min())
+            ax.plot(g["epoch"], g[col], color=colours[split], alpha=0.6, linewidth=1,
+                    label=str(split) if first else None)
+            epoch = selected.get((int(repeat), int(fold)))
+            at = g[g["epoch"] == epoch] if epoch is not None else g.iloc[:0]
+            if not at.empty and at[col].notna().any():
+                ax.plot(at["epoch"], at[col], "o", color="black", markersize=5, zorder=3,
+                        label=None if marked else "selected epoch (weights kept)")
+                marked = True
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
 
 
 def training_curves_figure(run) -> Figure | None:
@@ -331,25 +453,11 @@ def training_curves_figure(run) -> Figure | None:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    if "fold" not in c.columns:
-        c = c.assign(fold=0)
-    if "split" not in c.columns:
-        c = c.assign(split="train")
-    for j, col in enumerate(("loss", "metric")):
-        ax = axes[j]
-        if col not in c.columns:
-            ax.set_visible(False)
-            continue
-        by = ["repeat", "fold"] if "repeat" in c.columns else ["fold"]
-        for k, (split, g) in enumerate(c.groupby("split", sort=False)):
-            for n, (_, gf) in enumerate(g.groupby(by, sort=True)):
-                gf = gf.sort_values("epoch")
-                ax.plot(gf["epoch"], gf[col], color=f"C{k}", alpha=0.6,
-                        label=str(split) if n == 0 else None)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(col)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    selected = selected_epochs(run.provenance)
+    draw_training_curves(axes, c, selected)
     fig.suptitle(f"Training curves: {run.name} (one line per fold and repeat)")
     fig.tight_layout()
-    return Figure(f"training_{run.name}", f"Training curves ({run.name})", _png(fig))
+    caption = ("Loss and ROC AUC per epoch on the training and validation parts"
+               + ("; black dots: the epoch whose weights each fold kept (best on the monitored validation score)"
+                  if selected else "; the selected epoch is not recorded in this run folder") + ".")
+    return Figure(f"training_{run.name}", f"Training curves ({run.name})", _png(fig), caption)

@@ -8,16 +8,19 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from featurekit.errors import DataError
+from featurekit.evaluation.comparison import versus_best
 from featurekit.evaluation.report_figures import as_float, format_p, row_label
+from featurekit.evaluation.wording import describe_run
 
 KIND_ORDER = ["handcrafted", "deep", "fused", "finetuned"]
 
 __all__ = ["Table", "text_table", "partial_folds_note", "summary_table", "results_table", "layer_table",
-           "vs_best_table", "provenance_tables", "kind_rank", "KIND_ORDER", "PARTIAL"]
+           "vs_best_table", "provenance_tables", "kind_rank", "KIND_ORDER", "PARTIAL", "adjustment"]
 
 # ---------------------------------------------------------------------------
 # formatting helpers
@@ -81,17 +84,21 @@ def _ci(row: pd.Series, m: str) -> str:
     return f"{_num(row.get(f'{m}_pooled'))} [{_num(row.get(f'{m}_ci_lo'))}, {_num(row.get(f'{m}_ci_hi'))}]"
 
 
-def text_table(results: pd.DataFrame, metric: str = "roc_auc") -> str:
+def text_table(results: pd.DataFrame, metric: str = "roc_auc", provenance: Mapping[str, Any] | None = None) -> str:
     """The results as a plain-text table (what ``featurekit evaluate`` prints).
 
     A fold mean resting on only some test folds (the metric undefined in the
     others, e.g. ROC AUC in folds without a positive sample) is marked with
     :data:`PARTIAL`, and a footnote under the table says on how many folds.
+    With the run's ``provenance``, lines under the table say what the numbers
+    are (:func:`featurekit.evaluation.wording.describe_run`): where the pooled
+    estimates come from, what mean ± sd is over, where the Youden threshold was chosen.
     """
     cols = [("feature set", lambda r: str(r["feature_set"])), ("classifier", lambda r: str(r["classifier"])),
             ("kind", lambda r: str(r.get("kind", ""))),
             ("AUC mean±sd", lambda r: _pm(r, "roc_auc")),
             ("pooled AUC [95% CI]", lambda r: _ci(r, "roc_auc")),
+            ("acc", lambda r: _fm(r, "accuracy")),
             ("F1", lambda r: _fm(r, "f1")), ("sens", lambda r: _fm(r, "sensitivity")),
             ("spec", lambda r: _fm(r, "specificity")),
             ("bal.acc@Youden", lambda r: _fm(r, "balanced_accuracy_youden"))]
@@ -101,33 +108,49 @@ def text_table(results: pd.DataFrame, metric: str = "roc_auc") -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    note = partial_folds_note(results, ["roc_auc", "f1", "sensitivity", "specificity", "balanced_accuracy_youden"])
+    note = partial_folds_note(results, ["roc_auc", "accuracy", "f1", "sensitivity", "specificity",
+                                        "balanced_accuracy_youden"])
     if note:
         lines += [""] + note[:1] + [f"  {line}" for line in note[1:-1]] + [note[-1]]
+    if provenance is not None:
+        w = describe_run(provenance, results)
+        lines += ["", f"pooled AUC [95% CI]: {w.estimate}", f"mean±sd and acc, F1, sens, spec (threshold 0.5): "
+                  f"fold means {w.spread}", f"@Youden: threshold {w.threshold}"]
     return "\n".join(lines)
 
 
 @dataclass
 class Table:
-    """A table: header and rows of strings, and footnote lines under it."""
+    """A table: header and rows of strings, and footnote lines under it.
+
+    ``row_classes`` (optional, one per row): ``"reference"`` marks a row that
+    is not featurekit's own result (a paper's reported number): italic in
+    Markdown, shaded and italic in HTML (``<tr class='reference'>``).
+    """
 
     header: list
     rows: list
     notes: list = field(default_factory=list)
+    row_classes: list = field(default_factory=list)
+
+    def _class(self, i: int) -> str:
+        return str(self.row_classes[i]) if i < len(self.row_classes) and self.row_classes[i] else ""
 
     def markdown(self) -> str:
         esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        cell = lambda c, i: f"*{esc(c)}*" if self._class(i) == "reference" and str(c) else esc(c)  # noqa: E731
         out = ["| " + " | ".join(esc(h) for h in self.header) + " |",
                "|" + "|".join("---" for _ in self.header) + "|"]
-        out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in self.rows]
+        out += ["| " + " | ".join(cell(c, i) for c in row) + " |" for i, row in enumerate(self.rows)]
         if self.notes:
             out += [""] + [f"{line}  " for line in self.notes]
         return "\n".join(out)
 
     def html(self) -> str:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                       for row in self.rows)
+        body = "".join((f"<tr class='{html.escape(self._class(i))}'>" if self._class(i) else "<tr>")
+                       + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                       for i, row in enumerate(self.rows))
         notes = "<br>".join(html.escape(str(line)) for line in self.notes)
         return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
                 + (f"<p class='note'>{notes}</p>" if notes else ""))
@@ -144,7 +167,7 @@ def kind_rank(k: str) -> int:
 
 def summary_table(results: pd.DataFrame, metric: str) -> Table:
     header = ["kind", "best feature set", "classifier", "AUC mean ± sd", "pooled AUC [95% CI]",
-              "F1", "sensitivity", "specificity", "sens@Youden", "spec@Youden", "n (pos)"]
+              "accuracy", "F1", "sensitivity", "specificity", "sens@Youden", "spec@Youden", "n (pos)"]
     rows, shown = [], []
     for kind in sorted(results["kind"].dropna().unique(), key=kind_rank):
         g = results[results["kind"] == kind]
@@ -154,26 +177,26 @@ def summary_table(results: pd.DataFrame, metric: str) -> Table:
             r = g.iloc[0]
         shown.append(r)
         rows.append([kind or "–", r["feature_set"], r["classifier"], _pm(r, "roc_auc"), _ci(r, "roc_auc"),
-                     _fm(r, "f1"), _fm(r, "sensitivity"), _fm(r, "specificity"),
+                     _fm(r, "accuracy"), _fm(r, "f1"), _fm(r, "sensitivity"), _fm(r, "specificity"),
                      _fm(r, "sensitivity_youden"), _fm(r, "specificity_youden"),
                      f"{int(as_float(r.get('n')) or 0)} ({int(as_float(r.get('n_pos')) or 0)})"
                      if math.isfinite(as_float(r.get("n"))) else "–"])
     return Table(header, rows, partial_folds_note(pd.DataFrame(shown), [
-        "roc_auc", "f1", "sensitivity", "specificity", "sensitivity_youden", "specificity_youden"]))
+        "roc_auc", "accuracy", "f1", "sensitivity", "specificity", "sensitivity_youden", "specificity_youden"]))
 
 
 def results_table(results: pd.DataFrame) -> Table:
     header = ["feature set", "classifier", "kind", "AUC mean ± sd", "pooled AUC [95% CI]", "PR AUC",
-              "bal. acc.", "F1", "MCC", "sens", "spec", "sens@Y", "spec@Y", "F1@Y", "run"]
+              "accuracy", "bal. acc.", "F1", "MCC", "sens", "spec", "sens@Y", "spec@Y", "F1@Y", "run"]
     rows = []
     for _, r in results.iterrows():
         rows.append([r["feature_set"], r["classifier"], r.get("kind", ""), _pm(r, "roc_auc"), _ci(r, "roc_auc"),
-                     _fm(r, "pr_auc"), _fm(r, "balanced_accuracy"), _pm(r, "f1"), _fm(r, "mcc"),
+                     _fm(r, "pr_auc"), _fm(r, "accuracy"), _fm(r, "balanced_accuracy"), _pm(r, "f1"), _fm(r, "mcc"),
                      _fm(r, "sensitivity"), _fm(r, "specificity"),
                      _fm(r, "sensitivity_youden"), _fm(r, "specificity_youden"),
                      _fm(r, "f1_youden"), r.get("run", "")])
     return Table(header, rows, partial_folds_note(results, [
-        "roc_auc", "pr_auc", "balanced_accuracy", "f1", "mcc", "sensitivity", "specificity",
+        "roc_auc", "pr_auc", "accuracy", "balanced_accuracy", "f1", "mcc", "sensitivity", "specificity",
         "sensitivity_youden", "specificity_youden", "f1_youden"]))
 
 
@@ -190,25 +213,39 @@ def layer_table(results: pd.DataFrame) -> Table | None:
     return Table(header, rows, partial_folds_note(deep, ["roc_auc", "f1", "balanced_accuracy_youden"]))
 
 
+def adjustment(comparisons: pd.DataFrame | None) -> str | None:
+    """How the ``p_adjusted`` of ``comparisons`` were adjusted ("holm, family of 15 comparisons"); None without them."""
+    if comparisons is None or "p_adjusted" not in comparisons.columns:
+        return None
+    if not pd.to_numeric(comparisons["p_adjusted"], errors="coerce").notna().any():
+        return None
+    method_col = "adjust" if "adjust" in comparisons.columns else "adjust_method"
+    methods = sorted({str(m) for m in comparisons.get(method_col, pd.Series(dtype=object)).dropna()})
+    sizes = sorted({int(f) for f in pd.to_numeric(comparisons.get("family_size", pd.Series(dtype=float)),
+                                                    errors="coerce").dropna()})
+    text = ", ".join(methods) or "method not recorded"
+    if sizes:
+        text += ", family of " + " / ".join(map(str, sizes)) + " comparisons"
+    return text
+
+
 def vs_best_table(comparisons: pd.DataFrame, best: tuple) -> Table | None:
+    """ΔAUC (best − other) of every row compared with the best, its DeLong p and the p adjusted
+    over that family of comparisons (:func:`featurekit.evaluation.comparison.versus_best`)."""
     if comparisons is None or comparisons.empty:
         return None
-    rows = []
-    for rec in comparisons.itertuples(index=False):
-        a = (rec.a_feature_set, rec.a_classifier)
-        b = (rec.b_feature_set, rec.b_classifier)
-        if best not in (a, b):
-            continue
-        other, sign = (b, 1.0) if a == best else (a, -1.0)
-        d = sign * rec.delta_auc
-        lo, hi = sorted((sign * rec.ci_lo, sign * rec.ci_hi))
-        rows.append([f"{other[0]} · {other[1]}", _num(d), f"[{_num(lo)}, {_num(hi)}]", format_p(rec.p_value),
-                     "yes †" if rec.nested else ""])
+    try:
+        vb = versus_best(comparisons, best)
+    except DataError:
+        return None
+    how = adjustment(vb)
+    rows = [[f"{r.other_feature_set} · {r.other_classifier}", _num(r.delta_auc), f"[{_num(r.ci_lo)}, {_num(r.ci_hi)}]",
+             format_p(r.p_value), *([format_p(r.p_adjusted)] if how else []), "yes †" if r.nested else ""]
+            for r in vb.itertuples(index=False)]
     if not rows:
         return None
-    rows.sort(key=lambda r: as_float(r[1]))
     return Table([f"compared with the best ({best[0]} · {best[1]})", "ΔAUC (best − other)", "95% CI",
-                  "p (DeLong)", "nested"], rows)
+                  "p (DeLong)", *([f"p adjusted ({how})"] if how else []), "nested"], rows)
 
 
 def provenance_tables(runs) -> list[tuple[str, Table]]:

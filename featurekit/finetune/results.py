@@ -21,7 +21,7 @@ exactly the same statistics::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,30 +55,19 @@ def curves_frame(histories: Sequence[tuple[int, int, list]], metric: str = "auc"
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
-def plot_curves(curves: pd.DataFrame, path, title: str = "", metric_label: str = "AUC") -> Path:
-    """Loss and metric per epoch, one line per (repeat, fold) and split."""
+def plot_curves(curves: pd.DataFrame, path, title: str = "", metric_label: str = "ROC AUC",
+                selected: Mapping[tuple[int, int], int] | None = None) -> Path:
+    """Loss and metric per epoch, one line per (repeat, fold) and split; ``selected``
+    (``{(repeat, fold): epoch}``, the weights kept) marked -- drawn as the report draws them."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    colours = {"train": "tab:blue", "val": "tab:orange"}
-    for (repeat, fold, split), df in curves.groupby(["repeat", "fold", "split"], sort=True):
-        for ax, col in zip(axes, ("loss", "metric")):
-            if df[col].notna().any():
-                ax.plot(df["epoch"], df[col], color=colours.get(split, "gray"), alpha=0.6, lw=1,
-                        label=split if (repeat, fold) == (curves["repeat"].min(), curves["fold"].min()) else None)
-    from matplotlib.ticker import MaxNLocator
+    from featurekit.evaluation.report_figures import draw_training_curves
 
-    for ax, ylabel in zip(axes, ("loss", metric_label)):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        if handles:
-            ax.legend()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    draw_training_curves(axes, curves, selected, metric_label)
     if title:
         fig.suptitle(title)
     path = Path(path)
@@ -100,6 +89,8 @@ def write_run(folder, rows: pd.DataFrame, predictions: pd.DataFrame, curves: pd.
     already holding files of this run (fold checkpoints).
     """
     stage = stage if stage is not None else StagedFolder(folder, overwrite=overwrite, what="run folder")
-    plot_curves(curves, stage.path / "training_curves.png", title=title)
+    from featurekit.evaluation.report_figures import selected_epochs
+
+    plot_curves(curves, stage.path / "training_curves.png", title=title, selected=selected_epochs(provenance))
     return write_run_folder(folder, rows, predictions[PREDICTION_COLUMNS], provenance, training_curves=curves,
                             stage=stage)

@@ -64,7 +64,8 @@ def references_of(plan: Plan) -> dict:
     """What the report shows beside our rows: the paper's numbers, its data, the substitutions made."""
     paper = plan.study.paper
     return {"title": plan.study.title or plan.study.name, "citation": paper.citation if paper else "",
-            "paper_data": paper.data if paper else "", "settings": paper.settings if paper else "",
+            "paper_data": paper.data if paper else "", "paper_dataset": paper.dataset if paper else "",
+            "settings": paper.settings if paper else "",
             "reported": list(paper.reported) if paper else [], "note": paper.note if paper else "",
             "substitutions": list(plan.substitutions), "profile": plan.profile}
 

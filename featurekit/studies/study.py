@@ -63,7 +63,7 @@ TOP_KEYS = ("study", "variables", "paper", "profiles", "steps")
 STUDY_KEYS = ("name", "title", "description", "default_profile")
 VARIABLE_KEYS = ("default", "help")
 PROFILE_KEYS = ("description", "substitutions", "set")
-PAPER_KEYS = ("citation", "title", "data", "settings", "reported", "substitutions", "note")
+PAPER_KEYS = ("citation", "title", "data", "dataset", "settings", "reported", "substitutions", "note")
 #: metrics a reference row may report (featurekit's metric names)
 REPORTED_METRICS = ("accuracy", "balanced_accuracy", "precision", "npv", "sensitivity", "specificity", "f1",
                     "mcc", "youden_index", "roc_auc", "pr_auc")
@@ -95,6 +95,9 @@ class Paper:
     reported: list = field(default_factory=list)      # dicts: label, ours, note, metrics
     substitutions: list = field(default_factory=list)
     note: str = ""
+    #: the name featurekit gives the paper's own data set (e.g. "breastmnist"): reference rows whose
+    #: matching runs have this data set say "same data"
+    dataset: str = ""
 
 
 @dataclass
@@ -232,7 +235,8 @@ def _paper(table: Any, path: Path) -> Paper:
         reported.append({**row, "ours": _strings(row.get("ours"), f"{where} ours")})
     return Paper(str(table.get("citation", "")), str(table.get("title", "")), str(table.get("data", "")),
                  str(table.get("settings", "")), reported,
-                 _strings(table.get("substitutions"), f"{path} [paper] substitutions"), str(table.get("note", "")))
+                 _strings(table.get("substitutions"), f"{path} [paper] substitutions"), str(table.get("note", "")),
+                 str(table.get("dataset", "")))
 
 
 def _step(table: Any, k: int, path: Path) -> dict:
