@@ -4,20 +4,26 @@ The report reads only the run-folder files (:mod:`featurekit.evaluation.runfolde
 documents them), so rows of ``featurekit evaluate`` and ``featurekit finetune``
 runs sit side by side. Sections:
 
-1. best row of each kind (handcrafted, deep, fused, finetuned);
+1. best row of each kind (handcrafted, deep, fused, finetuned), after a paragraph
+   saying per run what its numbers are (:func:`featurekit.evaluation.wording.describe_run`:
+   pooled out-of-fold predictions of k-fold CV, holdout test sets or the test split,
+   and where the Youden thresholds were chosen); every caption below words its
+   predictions the same way;
 2. layer-wise curves: ROC AUC and F1 against the layer index, one line per
-   (model, classifier), pooled out-of-fold estimate with its 95% bootstrap band,
+   (model, classifier), pooled estimate with its 95% bootstrap band,
    handcrafted rows as horizontal reference lines; when several models are
    compared, first all of them on one relative-depth axis (0 = input, 1 = the
    last layer of each model's table, from ``last_layer_index`` in the
    provenance entries), so a 13-layer ViT and an 18-layer VGG16 share a figure;
 3. the per-layer table and the full results table;
-4. ROC curves of the best sets (mean out-of-fold score per sample over repeats);
-5. confusion matrices of the best sets at 0.5 and at the per-fold Youden
-   thresholds (first repeat: every sample once);
-6. DeLong p-values between the best sets (nested pairs marked †), and ΔAUC
-   against the best row;
-7. training curves (``training_curves.csv``) when a run has them;
+4. ROC curves of the best sets (each sample's mean score over repeats);
+5. confusion matrices of the best sets at 0.5 and at the Youden thresholds
+   (the first repeat);
+6. DeLong p-values between the best sets (multiplicity-adjusted where the
+   comparisons carry ``p_adjusted``; colour scale over the range present; nested
+   pairs marked †), and ΔAUC against the best row with raw and adjusted p;
+7. training curves (``training_curves.csv``) when a run has them, each fold's
+   selected epoch marked;
 8. provenance of every run (dataset fingerprint, counts per class, positive
    class, versions, weights and their sha256, CV protocol, seed, command line).
 
