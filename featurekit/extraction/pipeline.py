@@ -79,9 +79,12 @@ class ExtractionResult:
 def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weights=None,
                       size: int | None = None, pool: str = "gap", mode: str = "crop", device: str = "auto",
                       amp=True, num_workers: int | None = None, seed: int | None = None,
-                      dtype: str = "float32", preprocess: str = "host") -> tuple[list, dict[str, list[str]]]:
+                      dtype: str = "float32", preprocess: str = "host",
+                      recorded: Sequence[tuple[str, str]] = ()) -> tuple[list, dict[str, list[str]]]:
     """Featurizers for layer specs and handcrafted families (resolves models, builds none).
 
+    ``recorded``: the ``(weights tag, sha256)`` pairs a feature cache holds entries of, which stand
+    for an absent ImageNet weights file (see :func:`~featurekit.models.weights.resolve_model`).
     Returns the featurizers and ``{str(layer spec): [cache keys]}``.
     """
     from featurekit.extraction.texture import HandcraftedFeaturizer
@@ -98,7 +101,7 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
     for spec in specs:
         by_model.setdefault(get_spec(spec.model).name, []).append(spec)
     for model, model_specs in by_model.items():
-        ref = resolve_model(model, w, size=size, mode=mode)
+        ref = resolve_model(model, w, size=size, mode=mode, recorded=recorded)
         chosen = {}
         for spec in model_specs:
             picked = ref.table.select(spec.selector)
@@ -190,7 +193,7 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         return cached
     featurizers, keys = build_featurizers(layer_specs, hand, weights=w, size=size, pool=pool, mode=mode,
                                           device=device, amp=amp, num_workers=num_workers, dtype=dtype,
-                                          preprocess=preprocess)
+                                          preprocess=preprocess, recorded=_recorded_weights(cache))
     result = ExtractionResult(cache, layer_keys=keys)
     for f in featurizers:
         big = getattr(f, "large_entries", lambda: [])()
@@ -233,6 +236,24 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         result.reused_rows = writer.reused_rows
     _remember(cache, layer_specs, hand, requests, featurizers, result, dtype)
     return result
+
+
+def _recorded_weights(cache: FeatureCache) -> list[tuple[str, str]]:
+    """``(weights tag, sha256)`` of the CNN entries ``cache`` holds: what its rows were computed with.
+
+    Entries are found by id, and an id hashes the weights' sha256: a model resolved with one of
+    these hashes in place of an absent file finds exactly the rows computed from that file.
+    """
+    from featurekit.errors import CacheError
+
+    if not cache.exists():
+        return []
+    try:
+        entries = cache.entries()
+    except CacheError:
+        return []
+    return sorted({(str(e.params["weights"]), str(e.params["weights_sha256"])) for e in entries
+                   if e.params.get("family") == "cnn" and e.params.get("weights") and e.params.get("weights_sha256")})
 
 
 def _readable(dataset):

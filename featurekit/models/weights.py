@@ -30,7 +30,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 from urllib.parse import urlparse
 
 import torch
@@ -257,12 +257,16 @@ def verify_hub_file(tv_weights, path: Path, model: str) -> str:
 
 
 def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, size: int | None = None,
-                  mode: str = "crop") -> ModelRef:
+                  mode: str = "crop", recorded: Collection[tuple[str, str]] = ()) -> ModelRef:
     """Resolve a model and its weights (downloading ImageNet weights if needed), without building it.
 
     ``weights`` is a :class:`~featurekit.specs.Weights` or its text form
     (``"imagenet"``, ``"imagenet:IMAGENET1K_V1"``, ``"none"``, ``"none:seed=3"``, a path);
-    ``seed`` seeds the text ``"none"``.
+    ``seed`` seeds the text ``"none"``. ``recorded``: ``(weights tag, sha256)`` pairs of
+    features computed before (a feature cache's entries): when torchvision's ImageNet file is
+    absent, the sha256 recorded under its tag, and matching the hash in the file's name, stands
+    for it -- the entries computed from it are found without the file (or a download); building
+    the model still needs the file, and one whose sha256 differs is refused.
     """
     spec = get_spec(name)
     w = Weights.parse(weights, seed=seed)
@@ -271,7 +275,7 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
 
         return timm_weights.resolve_model(spec.name, w, size=size, mode=mode)
     if w.source == "imagenet":
-        return _resolve_imagenet(spec, w.variant, size, mode)
+        return _resolve_imagenet(spec, w.variant, size, mode, recorded)
     if w.source == "none":
         return _resolve_random(spec, w.seed, size, mode)
     return _resolve_file(spec, Path(w.path), size, mode)
@@ -283,10 +287,26 @@ def load_model(name: str, weights="imagenet", *, seed: int | None = None, size: 
     return resolve_model(name, weights, seed=seed, size=size, mode=mode).load()
 
 
-def _resolve_imagenet(spec: ModelSpec, variant, size, mode) -> ModelRef:
+def _resolve_imagenet(spec: ModelSpec, variant, size, mode, recorded: Collection[tuple[str, str]] = ()) -> ModelRef:
     tv_weights = imagenet_weights(spec.name, variant)
     path = hub_file(tv_weights)
+    tag = f"imagenet:{tv_weights.name}"
+    pre = Preprocessing.from_weights(tv_weights.transforms(), spec.default_size, size, mode)
     if not path.is_file():
+        prefix = hash_prefix(path)
+        known = {sha for t, sha in recorded if t == tag and sha and prefix and sha.startswith(prefix)}
+        if len(known) == 1:  # the file's sha256, as features computed from it recorded it
+            (sha,) = known
+
+            def from_the_file():
+                ref = _resolve_imagenet(spec, variant, size, mode)  # the file itself: downloaded, verified
+                if ref.weights_sha256 != sha:
+                    raise WeightsError(f"{ref.weights_path}: sha256 {ref.weights_sha256}, not the {sha} "
+                                       f"recorded for {spec.name}'s {tag} weights")
+                return ref._builder()
+
+            return ModelRef(spec, layer_table(spec.name, pre.size), pre, tag, sha, str(path),
+                            _builder=from_the_file)
         try:  # download only (hash-checked by torch hub); reading is ours
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(tv_weights.url, str(path), hash_prefix=hash_prefix(path),
@@ -306,9 +326,7 @@ def _resolve_imagenet(spec: ModelSpec, variant, size, mode) -> ModelRef:
         with skip_init(), _safe_state_dict(tv_weights, path):  # every parameter comes from the file
             return build(spec.name, weights=tv_weights)
 
-    pre = Preprocessing.from_weights(tv_weights.transforms(), spec.default_size, size, mode)
-    return ModelRef(spec, layer_table(spec.name, pre.size), pre, f"imagenet:{tv_weights.name}",
-                    sha, str(path), _builder=builder)
+    return ModelRef(spec, layer_table(spec.name, pre.size), pre, tag, sha, str(path), _builder=builder)
 
 
 def _resolve_random(spec: ModelSpec, seed: int, size, mode) -> ModelRef:
