@@ -29,6 +29,8 @@ __all__ = [
     "lookup",
     "POOLS",
     "HANDCRAFTED",
+    "HANDCRAFTED_GROUPS",
+    "RADIOMICS_CLASSES",
     "RESIZE_MODES",
     "Weights",
     "LayerSpec",
@@ -44,8 +46,16 @@ __all__ = [
 
 #: poolings of a CNN map, and of a vision transformer's tokens (see :mod:`featurekit.extraction.pooling`)
 POOLS = ("gap", "gmp", "gapgmp", "spp", "none", "cls", "mean", "clsmean")
-#: handcrafted texture families, by the key the cache stores them under
-HANDCRAFTED = ("gabor", "glcm", "haar")
+#: handcrafted feature families, by the key the cache stores them under: one name per
+#: family, each with one line in :data:`featurekit.handcrafted.FAMILIES` (a test checks both agree)
+HANDCRAFTED = ("gabor", "glcm", "haar", "firstorder", "shape", "lbp")
+#: pyradiomics' feature classes in its order, as featurekit specs of its default features
+#: (GLCM: pyradiomics' 24, without skimage's set). LBP is not among them: pyradiomics
+#: computes it as an image filter, not a feature class
+RADIOMICS_CLASSES = ("firstorder", "shape", "glcm:features=pyradiomics", "glrlm", "glszm", "gldm", "ngtdm")
+#: names that stand for several families wherever families are parsed; ``radiomics`` is
+#: those of pyradiomics' classes whose family is registered in :data:`HANDCRAFTED`
+HANDCRAFTED_GROUPS = {"radiomics": tuple(c for c in RADIOMICS_CLASSES if c.partition(":")[0] in HANDCRAFTED)}
 #: how an image becomes the network's input size
 RESIZE_MODES = ("crop", "squash")
 
@@ -272,10 +282,16 @@ class HandcraftedSpec:
         return self.family + ":" + ";".join(f"{k}={_text(v)}" for k, v in self.params)
 
 
-def parse_handcrafted(values: Iterable[Any] | str) -> list[HandcraftedSpec | Any]:
+def parse_handcrafted(values: Iterable[Any] | str, *, read_params=None) -> list[HandcraftedSpec | Any]:
     """Families from ``"gabor,glcm:bin_count=64"``, a list of specs/strings, or transformers.
 
-    A configured transformer (``GaborFeatures(...)``) is kept as it is.
+    A configured transformer (``GaborFeatures(...)``) is kept as it is. A group
+    name (:data:`HANDCRAFTED_GROUPS`: ``radiomics``) stands for its families
+    with their defaults; ``radiomics:params=FILE.yaml`` (or ``FAMILY:params=FILE.yaml``)
+    for the families and settings a pyradiomics parameter file names, which
+    ``read_params(path, families)`` turns into specs
+    (:func:`featurekit.handcrafted.pyradiomics_params.read_pyradiomics_params`;
+    the layers above this module pass it). Duplicates are dropped, order kept.
     """
     if isinstance(values, HandcraftedSpec):
         values = [values]
@@ -283,13 +299,40 @@ def parse_handcrafted(values: Iterable[Any] | str) -> list[HandcraftedSpec | Any
         values = _split_families(values)
     out = []
     for v in values:
-        if isinstance(v, (str, HandcraftedSpec)):
-            out.append(HandcraftedSpec.parse(v))
+        if isinstance(v, str):
+            out.extend(_parse_group_or_file(v, read_params))
+        elif isinstance(v, HandcraftedSpec):
+            out.append(v)
         elif hasattr(v, "get_params"):
             out.append(v)
         else:
             raise LayerError(f"not a handcrafted family: {v!r}")
-    return out
+    return list(dict.fromkeys(out))
+
+
+def _parse_group_or_file(text: str, read_params) -> list[HandcraftedSpec]:
+    """One token: a family spec, a group, or ``NAME:params=FILE`` (module docstring)."""
+    name, _, rest = text.strip().partition(":")
+    name = name.strip().lower()
+    items = [p.strip() for p in rest.split(";") if p.strip()]
+    if any(p.partition("=")[0].strip() == "params" for p in items):
+        if len(items) != 1:
+            raise LayerError(f"bad handcrafted spec {text!r}: params=FILE takes no other parameters "
+                             "(set them in the file)")
+        if name not in HANDCRAFTED_GROUPS and name not in HANDCRAFTED:
+            raise LayerError(f"unknown handcrafted family {name!r}; choose from "
+                             f"{', '.join((*HANDCRAFTED, *HANDCRAFTED_GROUPS))}")
+        if read_params is None:
+            raise LayerError(f"{text!r}: a parameter file is read by featurekit.handcrafted."
+                             "read_pyradiomics_params (extract and the command line read it for you)")
+        families = [c.partition(":")[0] for c in HANDCRAFTED_GROUPS.get(name, (name,))]
+        return list(read_params(items[0].partition("=")[2].strip(), families))
+    if name in HANDCRAFTED_GROUPS:
+        if items:
+            raise LayerError(f"bad handcrafted spec {text!r}: the group {name!r} takes no parameters but "
+                             f"params=FILE.yaml; set a family's own (e.g. glcm:bin_count=32)")
+        return [HandcraftedSpec.parse(c) for c in HANDCRAFTED_GROUPS[name]]
+    return [HandcraftedSpec.parse(text)]
 
 
 def _split_families(text: str) -> list[str]:
@@ -298,7 +341,8 @@ def _split_families(text: str) -> list[str]:
     for chunk in (c.strip() for c in text.split(",")):
         if not chunk:
             continue
-        if chunk.partition(":")[0].strip().lower() in HANDCRAFTED or not items:
+        head = chunk.partition(":")[0].strip().lower()
+        if head in HANDCRAFTED or head in HANDCRAFTED_GROUPS or not items:
             items.append(chunk)
         else:
             items[-1] += "," + chunk  # a list value of the previous family's parameter

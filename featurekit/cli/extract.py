@@ -19,6 +19,8 @@ examples:
   featurekit extract ../shared/data/busi --classes benign,malignant --positive malignant \\
       --layers vgg16:8-17 --weights imagenet
   featurekit extract busi/ --roi mask --handcrafted gabor,glcm,haar --layers vgg16:8-17
+  featurekit extract busi/ --roi mask --handcrafted radiomics,lbp          # pyradiomics' classes + LBP
+  featurekit extract busi/ --roi mask --handcrafted radiomics:params=Params.yaml   # a pyradiomics file
   featurekit extract data.csv --layers resnet50:conv5_* --layers inception_v3:mixed0-mixed10 --pool gapgmp
   featurekit extract breastmnist.npz --layers resnet18:all --weights none --size 64 --quiet
   featurekit extract phantom --layers mobilenet_v2:all --weights none
@@ -35,9 +37,11 @@ def add_parser(sub) -> None:
     add_data_arguments(p)
     p.add_argument("--layers", action="append", default=[], metavar="SPEC", type=spec_type(LayerSpec.parse),
                    help="MODEL:LAYERS to extract; repeat for several models")
-    p.add_argument("--handcrafted", default=[], metavar="FAMILIES", type=spec_type(parse_handcrafted),
-                   help="comma-separated handcrafted families: gabor,glcm,haar; parameters after a colon, "
-                        "separated by ';' (e.g. glcm:bin_count=64;symmetric=true, gabor:frequencies=0.25,0.1)")
+    p.add_argument("--handcrafted", default=[], metavar="FAMILIES", type=spec_type(handcrafted_families),
+                   help="comma-separated handcrafted families: gabor,glcm,haar,firstorder,shape,lbp (radiomics: "
+                        "pyradiomics' feature classes); parameters after a colon, separated by ';' (e.g. "
+                        "glcm:bin_count=64;symmetric=true, gabor:frequencies=0.25,0.1); radiomics:params=FILE.yaml "
+                        "takes the classes and settings of a pyradiomics parameter file")
     p.add_argument("--weights", default="imagenet",
                    help="imagenet (torchvision's, from the torch hub cache; for timm-* models the pretrained "
                         "weights of the tag, from the Hugging Face hub cache), none (random, seeded), or a "
@@ -72,6 +76,13 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_executor_arguments(p)
     p.set_defaults(run=run)
+
+
+def handcrafted_families(text: str) -> list:
+    """``--handcrafted``: families, groups and pyradiomics parameter files, read once here."""
+    from featurekit.extraction.pipeline import read_handcrafted_params
+
+    return parse_handcrafted(text, read_params=read_handcrafted_params)
 
 
 def run(args) -> int:

@@ -48,6 +48,14 @@ from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
 from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
 
 
+def read_handcrafted_params(path, families) -> list:
+    """The specs of a pyradiomics parameter file (``radiomics:params=FILE.yaml``), read by
+    :func:`featurekit.handcrafted.read_pyradiomics_params`, imported only when a file is named."""
+    from featurekit.handcrafted.pyradiomics_params import read_pyradiomics_params
+
+    return read_pyradiomics_params(path, families)
+
+
 @dataclass
 class ExtractionResult:
     """What an extraction produced: the cache and, per entry, whether it was computed.
@@ -111,7 +119,7 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
 
         featurizers.append(CNNFeaturizer(ref, list(chosen.values()), pool, device, amp, num_workers, dtype,
                                          preprocess))
-    for item in parse_handcrafted(handcrafted):
+    for item in parse_handcrafted(handcrafted, read_params=read_handcrafted_params):
         if isinstance(item, HandcraftedSpec):
             featurizers.append(HandcraftedFeaturizer(item.family, from_spec(item), dtype))
         else:
@@ -182,7 +190,7 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or default_cache_path(dataset))
     cache.check_path()
     w = Weights.parse(weights, seed=seed)
-    layer_specs, hand = parse_layers(layers), parse_handcrafted(handcrafted)
+    layer_specs, hand = parse_layers(layers), parse_handcrafted(handcrafted, read_params=read_handcrafted_params)
     requests = {model: request_key(model, selectors, w, size=size, mode=mode, pool=pool, dtype=dtype,
                                    device=device, amp=amp)
                 for model, selectors in group_layers(layer_specs).items()}

@@ -1,9 +1,13 @@
-"""Handcrafted texture features: Gabor filter banks, GLCM / Haralick, Haar-like.
+"""Handcrafted features: Gabor filter banks, GLCM / Haralick, Haar-like, and the radiomics set.
 
 Each family has pure functions (``gabor_features``, ``glcm_features``,
 ``haar_features``, ...) and a scikit-learn transformer (:class:`GaborFeatures`,
-:class:`GLCMFeatures`, :class:`HaarFeatures`) whose ``featurize(images, masks)``
-is the batch entry point of the feature cache. Inputs and the parameters the
+:class:`GLCMFeatures`, :class:`HaarFeatures`, :class:`FirstOrderFeatures`,
+:class:`Shape2DFeatures`, :class:`LBPFeatures`, ...) whose ``featurize(images, masks)``
+is the batch entry point of the feature cache. :data:`FAMILIES` names them
+(one line per family); the ``radiomics`` group (pyradiomics' feature classes,
+:data:`featurekit.specs.HANDCRAFTED_GROUPS`) and pyradiomics parameter files
+(:func:`read_pyradiomics_params`) select several at once. Inputs and the parameters the
 three transformers share (``device``, ``n_jobs``, ``empty_mask``,
 ``max_side``) follow :mod:`featurekit.handcrafted._input`.
 
@@ -15,6 +19,7 @@ interpolation needs -- both exact at any size in bounded memory, so their
 """
 
 from featurekit.handcrafted._input import DownsizedWarning
+from featurekit.handcrafted.firstorder import FIRSTORDER_FEATURES, FirstOrderFeatures, firstorder_features
 from featurekit.handcrafted.gabor import (
     DEFAULT_FREQUENCIES,
     GABOR_RESPONSES,
@@ -50,9 +55,20 @@ from featurekit.handcrafted.haar import (
     haar_features,
     haar_window,
 )
+from featurekit.handcrafted.lbp import LBPFeatures, lbp_features
+from featurekit.handcrafted.pyradiomics_params import read_pyradiomics_params
+from featurekit.handcrafted.shape2d import SHAPE2D_FEATURES, Shape2DFeatures, shape2d_features
 
-#: The transformer of each family, by the key the feature cache stores it under.
-FAMILIES = {"gabor": GaborFeatures, "glcm": GLCMFeatures, "haar": HaarFeatures}
+#: The transformer of each family, by the key the feature cache stores it under: one line
+#: per family, its name also in :data:`featurekit.specs.HANDCRAFTED` (tests/test_api.py checks)
+FAMILIES = {
+    "gabor": GaborFeatures,
+    "glcm": GLCMFeatures,
+    "haar": HaarFeatures,
+    "firstorder": FirstOrderFeatures,
+    "shape": Shape2DFeatures,
+    "lbp": LBPFeatures,
+}
 
 
 def from_spec(spec, *, empty_mask: str = "whole"):
@@ -87,6 +103,15 @@ def family_of(transformer) -> str:
 
 __all__ = [
     "FAMILIES",
+    "FIRSTORDER_FEATURES",
+    "FirstOrderFeatures",
+    "firstorder_features",
+    "SHAPE2D_FEATURES",
+    "Shape2DFeatures",
+    "shape2d_features",
+    "LBPFeatures",
+    "lbp_features",
+    "read_pyradiomics_params",
     "from_spec",
     "family_of",
     "DownsizedWarning",
