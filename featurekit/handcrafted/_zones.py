@@ -1,0 +1,217 @@
+r"""Steps shared by the run, zone, dependence and neighbourhood families.
+
+:mod:`~featurekit.handcrafted.glrlm`, :mod:`~featurekit.handcrafted.glszm`,
+:mod:`~featurekit.handcrafted.gldm` and :mod:`~featurekit.handcrafted.ngtdm`
+follow pyradiomics' (v3) definitions in 2-D. They share:
+
+* **quantisation** of each image's mask bounding box to grey levels ``1..N``
+  (0 outside the mask) by pyradiomics' rule, the one GLCM uses
+  (:func:`~featurekit.handcrafted.glcm_quantize.quantize_levels`), padded
+  with zeros so that every neighbour lookup and every run stays in the array;
+* **neighbourhoods** (GLDM, NGTDM): the pixels at Chebyshev distance ``d``
+  for each ``d`` in ``distances`` (8 pixels at ``d = 1``), both directions,
+  as pyradiomics' ``distances`` setting;
+* **the matrix features** of the GLRLM, GLSZM and GLDM, which have one form:
+  a count matrix :math:`P(i, j)` of grey level :math:`i` against a size
+  :math:`j` (run length, zone size, dependence count), :math:`N_z = \sum P`
+  (runs, zones, pixels) and :math:`N_p = \sum_j j \sum_i P(i, j)` (pixels).
+  :func:`matrix_features` computes the 16 formulas below for a whole batch
+  from the sparse entries ``(unit, i, j, count)`` -- a unit is one image, or
+  one (image, angle) of the GLRLM -- with ``bincount`` (no dense matrix):
+
+  ================  ==========================================================
+  key               value (:math:`p_g(i) = \sum_j P`, :math:`p_s(j) = \sum_i P`)
+  ================  ==========================================================
+  ``SE``            :math:`\sum P / j^2 / N_z` (short run / small area ...)
+  ``LE``            :math:`\sum P j^2 / N_z`
+  ``GLN``           :math:`\sum_i p_g^2 / N_z`;  ``GLNN``: :math:`/ N_z^2`
+  ``SN``            :math:`\sum_j p_s^2 / N_z`;  ``SNN``: :math:`/ N_z^2`
+  ``PCT``           :math:`N_z / N_p`
+  ``GLV``, ``SV``   variance of :math:`i` (of :math:`j`) under :math:`P / N_z`
+  ``ENT``           :math:`-\sum p \log_2(p + \epsilon)`, :math:`p = P / N_z`,
+                    :math:`\epsilon` = ``numpy.spacing(1)`` (pyradiomics)
+  ``LGE``, ``HGE``  :math:`\sum P / i^2 / N_z`, :math:`\sum P i^2 / N_z`
+  ``SLGE`` ...      :math:`\sum P / (i^2 j^2) / N_z`, ``SHGE`` :math:`i^2/j^2`,
+                    ``LLGE`` :math:`j^2/i^2`, ``LHGE`` :math:`i^2 j^2`
+  ================  ==========================================================
+
+Grey levels absent from the ROI and sizes that never occur add nothing to
+these sums, so they equal pyradiomics' values computed after it deletes the
+empty rows and columns.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from featurekit.errors import DataError
+from featurekit.handcrafted.glcm_quantize import quantize_levels
+
+__all__ = [
+    "MATRIX_KEYS",
+    "check_distances",
+    "check_feature_names",
+    "neighbour_offsets",
+    "quantized_rois",
+    "aggregate",
+    "dense_entries",
+    "matrix_features",
+]
+
+MATRIX_KEYS = ("SE", "LE", "GLN", "GLNN", "SN", "SNN", "PCT", "GLV", "SV", "ENT",
+               "LGE", "HGE", "SLGE", "SHGE", "LLGE", "LHGE")
+#: Largest dense (unit, i, j) table aggregated with one bincount; larger or sparse ones are sorted.
+_DENSE = 1 << 22
+_EPS = np.spacing(1)
+
+
+def check_distances(distances) -> Tuple[int, ...]:
+    """Neighbourhood distances as distinct positive ints (Chebyshev), raising :class:`DataError`."""
+    try:
+        values = [float(d) for d in distances]
+    except TypeError:
+        raise DataError(f"distances must be a sequence of positive integers, got {distances!r}") from None
+    if not values or not all(math.isfinite(d) and d >= 1 and d.is_integer() for d in values):
+        raise DataError(f"distances must be positive integers (pixels, Chebyshev distance), got {distances!r}")
+    if len(set(values)) != len(values):
+        raise DataError(f"distances repeat: {distances!r}")
+    return tuple(sorted(int(d) for d in values))
+
+
+def check_feature_names(features, names: Sequence[str], family: str) -> Tuple[str, ...]:
+    """``'all'`` or a list of distinct names from ``names``, in the order given."""
+    if isinstance(features, str):
+        if features == "all":
+            return tuple(names)
+        features = [features]
+    try:
+        feats = tuple(features)
+    except TypeError:
+        raise DataError(f"{family} features must be 'all' or a list of names, got {features!r}") from None
+    bad = [f for f in feats if f not in names]
+    if not feats or bad or len(set(feats)) != len(feats):
+        raise DataError(f"{family} features must be 'all' or distinct names from {', '.join(names)}; "
+                        f"got {features!r}")
+    return feats
+
+
+def neighbour_offsets(distances: Sequence[int]) -> List[Tuple[int, int]]:
+    """``(dr, dc)`` of every pixel at Chebyshev distance ``d`` for ``d`` in ``distances`` (both directions)."""
+    out = []
+    for d in distances:
+        for dr in range(-d, d + 1):
+            for dc in range(-d, d + 1):
+                if max(abs(dr), abs(dc)) == d:
+                    out.append((dr, dc))
+    return out
+
+
+def quantized_rois(images, masks, bin_width, bin_count, quant_range, pad: int,
+                   first: int = 0) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Levels of each mask's bounding box, ``1..N_g`` inside the mask, 0 outside and in a
+    border of ``pad`` zeros; and ``N_g`` per image (errors name the image)."""
+    levels, top = [], []
+    for k, (img, m) in enumerate(zip(images, masks)):
+        try:
+            lv, _, lmax = quantize_levels(img, m, bin_width, bin_count, quant_range, crop=True)
+        except DataError as exc:
+            raise DataError(f"image {first + k}: {exc}") from None
+        levels.append(np.pad(lv, pad) if pad else lv)
+        top.append(lmax)
+    return levels, np.asarray(top, dtype=np.int64)
+
+
+def aggregate(code: np.ndarray, j: np.ndarray, G1: int, n: int,
+              weights: Optional[np.ndarray] = None) -> Tuple[np.ndarray, ...]:
+    """Distinct entries ``(unit, i, j)`` with their summed counts (``weights``, else 1 each).
+
+    ``code`` is ``unit * G1 + i`` (``i < G1``, ``unit < n``); entries of level
+    ``i = 0`` (outside the mask) are dropped. Returns ``(unit, i, j, count)``:
+    ints, ints, ints, float64.
+    """
+    J1 = int(j.max(initial=0)) + 1
+    if n * G1 * J1 <= min(_DENSE, max(1 << 16, 4 * code.size)):  # a table not much larger than the entries
+        key = code.astype(np.int64, copy=False) * J1 + j
+        c = np.bincount(key, weights, minlength=n * G1 * J1).reshape(n, G1, J1)
+        return dense_entries(c)
+    key, inv = np.unique(code.astype(np.int64, copy=False) * J1 + j, return_inverse=True)
+    c = np.bincount(inv.ravel(), weights, minlength=len(key)).astype(np.float64)
+    uj, jj = np.divmod(key, J1)
+    uu, ii = np.divmod(uj, G1)
+    keep = ii != 0
+    return uu[keep], ii[keep], jj[keep], c[keep]
+
+
+def dense_entries(counts: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """The non-zero entries ``(unit, i, j, count)`` of ``(n, G1, J1)`` counts, level 0 dropped."""
+    counts[:, 0, :] = 0
+    u, i, j = np.nonzero(counts)
+    return u, i, j, counts[u, i, j].astype(np.float64)
+
+
+def _sum_sq_groups(unit: np.ndarray, key: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:
+    """Per unit, the sum over groups ``key`` of (sum of ``c`` in the group) squared."""
+    span = int(key.max(initial=0)) + 1
+    code = unit * span + key
+    if n * span <= min(_DENSE, max(1 << 16, 4 * code.size)):
+        s = np.bincount(code, c, minlength=n * span).reshape(n, span)
+        return (s * s).sum(axis=1)
+    code, inv = np.unique(code, return_inverse=True)
+    s = np.bincount(inv.ravel(), c, minlength=len(code))
+    return np.bincount(code // span, s * s, minlength=n)
+
+
+def matrix_features(unit: np.ndarray, i: np.ndarray, j: np.ndarray, c: np.ndarray, n: int,
+                    keys: Sequence[str]) -> np.ndarray:
+    """``(n, len(keys))`` features (module docstring) of the distinct entries ``(unit, i, j, c)``.
+
+    A unit without entries gets NaN (the caller decides what that means).
+    """
+    fi, fj = i.astype(np.float64), j.astype(np.float64)
+    i2, j2 = fi * fi, fj * fj
+
+    def total(w):
+        return np.bincount(unit, w, minlength=n)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Nz = total(c)
+        out: Dict[str, np.ndarray] = {}
+        for key in keys:
+            if key == "SE":
+                v = total(c / j2) / Nz
+            elif key == "LE":
+                v = total(c * j2) / Nz
+            elif key in ("GLN", "GLNN"):
+                v = _sum_sq_groups(unit, i, c, n) / (Nz if key == "GLN" else Nz * Nz)
+            elif key in ("SN", "SNN"):
+                v = _sum_sq_groups(unit, j, c, n) / (Nz if key == "SN" else Nz * Nz)
+            elif key == "PCT":
+                v = Nz / total(c * fj)
+            elif key in ("GLV", "SV"):
+                x = fi if key == "GLV" else fj
+                mu = total(c * x) / Nz
+                d = x - mu[unit]
+                v = total(c * d * d) / Nz
+            elif key == "ENT":
+                p = c / Nz[unit]
+                v = -total(p * np.log2(p + _EPS))
+                v[Nz == 0] = np.nan
+            elif key == "LGE":
+                v = total(c / i2) / Nz
+            elif key == "HGE":
+                v = total(c * i2) / Nz
+            elif key == "SLGE":
+                v = total(c / (i2 * j2)) / Nz
+            elif key == "SHGE":
+                v = total(c * i2 / j2) / Nz
+            elif key == "LLGE":
+                v = total(c * j2 / i2) / Nz
+            elif key == "LHGE":
+                v = total(c * i2 * j2) / Nz
+            else:  # pragma: no cover - keys come from the family tables
+                raise KeyError(key)
+            out[key] = v
+    return np.stack([out[k] for k in keys], axis=1) if keys else np.empty((n, 0))
