@@ -48,7 +48,7 @@ __all__ = [
 POOLS = ("gap", "gmp", "gapgmp", "spp", "none", "cls", "mean", "clsmean")
 #: handcrafted feature families, by the key the cache stores them under: one name per
 #: family, each with one line in :data:`featurekit.handcrafted.FAMILIES` (a test checks both agree)
-HANDCRAFTED = ("gabor", "glcm", "haar", "firstorder", "shape", "lbp")
+HANDCRAFTED = ("gabor", "glcm", "haar", "firstorder", "shape", "lbp", "glrlm", "glszm", "gldm", "ngtdm")
 #: pyradiomics' feature classes in its order, as featurekit specs of its default features
 #: (GLCM: pyradiomics' 24, without skimage's set). LBP is not among them: pyradiomics
 #: computes it as an image filter, not a feature class

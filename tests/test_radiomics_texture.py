@@ -338,3 +338,29 @@ def test_computing_these_families_imports_no_torch():
             "glrlm_features(x); glszm_features(x); GLDMFeatures().fit_transform(x); NGTDMFeatures().fit_transform(x)\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_pyradiomics_parameter_file_gives_the_extractor_values(busi_dir, tmp_path):
+    """pyradiomics' settings (binWidth, gldm_a, distances, feature lists) reach these families by name."""
+    _pyradiomics_class("glrlm")
+    import SimpleITK as sitk
+    from radiomics import featureextractor
+
+    from _busi_crops import busi_crops
+    from featurekit.handcrafted import from_spec, read_pyradiomics_params
+
+    path = tmp_path / "Params.yaml"
+    path.write_text("featureClass: {glrlm: , glszm: [ZoneEntropy, SmallAreaEmphasis], gldm: , ngtdm: }\n"
+                    "setting: {binWidth: 10, gldm_a: 1, distances: [1, 2], label: 1}\n")
+    specs = read_pyradiomics_params(path)
+    assert [str(s) for s in specs] == ["glrlm:bin_width=10.0", "glszm:bin_width=10.0;features=ZoneEntropy,SmallAreaEmphasis",
+                                       "gldm:bin_width=10.0;distances=1,2;gldm_a=1", "ngtdm:bin_width=10.0;distances=1,2"]
+    images, masks = busi_crops(busi_dir, names=("benign/benign (2).png", "malignant/malignant (5).png"))
+    extractor = featureextractor.RadiomicsFeatureExtractor(str(path))
+    for spec in specs:
+        t = from_spec(spec)
+        ours = t.featurize(images, masks)
+        for i, (img, m) in enumerate(zip(images, masks)):
+            res = extractor.execute(sitk.GetImageFromArray(img), sitk.GetImageFromArray(m.astype(np.uint8)))
+            ref = [float(res[f"original_{name}"]) for name in t.get_feature_names_out()]
+            np.testing.assert_allclose(ours[i], ref, rtol=2e-7)  # the cache's float32

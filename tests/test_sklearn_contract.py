@@ -41,7 +41,8 @@ from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.fusion import EqualBlockWeight, LateFusionClassifier
 from featurekit.evaluation.resampling import OversampledClassifier
 from featurekit.evaluation.selection import SelectBestCandidate
-from featurekit.handcrafted import GaborFeatures, GLCMFeatures, HaarFeatures
+from featurekit.handcrafted import GaborFeatures, GLCMFeatures, GLDMFeatures, GLRLMFeatures, GLSZMFeatures, HaarFeatures
+from featurekit.handcrafted import NGTDMFeatures
 
 N = 12  # samples of the tiny dataset and cache below (ids img000 .. img011)
 
@@ -100,6 +101,10 @@ ESTIMATORS = {  # name -> (factory of a small instance, expected failed checks)
     "GaborFeatures": (lambda tmp: GaborFeatures(), {}),
     "GLCMFeatures": (lambda tmp: GLCMFeatures(), {}),
     "HaarFeatures": (lambda tmp: HaarFeatures(), {}),
+    "GLRLMFeatures": (lambda tmp: GLRLMFeatures(), {}),
+    "GLSZMFeatures": (lambda tmp: GLSZMFeatures(), {}),
+    "GLDMFeatures": (lambda tmp: GLDMFeatures(), {}),
+    "NGTDMFeatures": (lambda tmp: NGTDMFeatures(), {}),
 }
 
 

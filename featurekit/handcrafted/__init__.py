@@ -3,8 +3,9 @@
 Each family has pure functions (``gabor_features``, ``glcm_features``,
 ``haar_features``, ...) and a scikit-learn transformer (:class:`GaborFeatures`,
 :class:`GLCMFeatures`, :class:`HaarFeatures`, :class:`FirstOrderFeatures`,
-:class:`Shape2DFeatures`, :class:`LBPFeatures`, ...) whose ``featurize(images, masks)``
-is the batch entry point of the feature cache. :data:`FAMILIES` names them
+:class:`Shape2DFeatures`, :class:`LBPFeatures`, :class:`GLRLMFeatures`,
+:class:`GLSZMFeatures`, :class:`GLDMFeatures`, :class:`NGTDMFeatures`) whose
+``featurize(images, masks)`` is the batch entry point of the feature cache. :data:`FAMILIES` names them
 (one line per family); the ``radiomics`` group (pyradiomics' feature classes,
 :data:`featurekit.specs.HANDCRAFTED_GROUPS`) and pyradiomics parameter files
 (:func:`read_pyradiomics_params`) select several at once. Inputs and the parameters the
@@ -31,6 +32,7 @@ from featurekit.handcrafted.gabor import (
     gabor_kernel,
     gabor_response,
 )
+from featurekit.handcrafted.gldm import GLDM_FEATURES, GLDMFeatures, gldm_features
 from featurekit.handcrafted.glcm import (
     GLCM_FEATURES,
     MAX_LEVELS,
@@ -43,6 +45,8 @@ from featurekit.handcrafted.glcm import (
     glcm_offsets,
     quantize,
 )
+from featurekit.handcrafted.glrlm import GLRLM_FEATURES, GLRLMFeatures, glrlm_features
+from featurekit.handcrafted.glszm import GLSZM_FEATURES, GLSZMFeatures, glszm_features
 from featurekit.handcrafted.haar import (
     FEATURE_SETS,
     FEATURE_TYPES,
@@ -56,6 +60,7 @@ from featurekit.handcrafted.haar import (
     haar_window,
 )
 from featurekit.handcrafted.lbp import LBPFeatures, lbp_features
+from featurekit.handcrafted.ngtdm import NGTDM_FEATURES, NGTDMFeatures, ngtdm_features
 from featurekit.handcrafted.pyradiomics_params import read_pyradiomics_params
 from featurekit.handcrafted.shape2d import SHAPE2D_FEATURES, Shape2DFeatures, shape2d_features
 
@@ -68,6 +73,10 @@ FAMILIES = {
     "firstorder": FirstOrderFeatures,
     "shape": Shape2DFeatures,
     "lbp": LBPFeatures,
+    "glrlm": GLRLMFeatures,
+    "glszm": GLSZMFeatures,
+    "gldm": GLDMFeatures,
+    "ngtdm": NGTDMFeatures,
 }
 
 
@@ -111,6 +120,18 @@ __all__ = [
     "shape2d_features",
     "LBPFeatures",
     "lbp_features",
+    "GLRLM_FEATURES",
+    "GLRLMFeatures",
+    "glrlm_features",
+    "GLSZM_FEATURES",
+    "GLSZMFeatures",
+    "glszm_features",
+    "GLDM_FEATURES",
+    "GLDMFeatures",
+    "gldm_features",
+    "NGTDM_FEATURES",
+    "NGTDMFeatures",
+    "ngtdm_features",
     "read_pyradiomics_params",
     "from_spec",
     "family_of",
