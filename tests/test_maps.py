@@ -5,9 +5,13 @@ Random initialisation only (nothing is downloaded); tiny phantom images with les
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from featurekit.cache import FeatureCache
 from featurekit.data.phantom import make_phantom
@@ -55,11 +59,13 @@ def test_mean_and_probe_maps_match_a_direct_computation_with_hooks(data, tmp_pat
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
         v, b = probe.probe[layer.name]
         cam = torch.einsum("nchw,c->nhw", act.double(), torch.as_tensor(v))
-        want_cam = F.adaptive_avg_pool2d(cam[:, None], grid)[:, 0].numpy()
+        want_cam = F.adaptive_avg_pool2d(cam[:, None] + b, grid)[:, 0].numpy()
         np.testing.assert_allclose(probe.maps[layer.name], want_cam, rtol=1e-4, atol=1e-5 * np.abs(want_cam).max())
-        # the map spreads the probe's score over the positions: its mean plus b' is the decision value
+        # the map spreads the probe's score over the positions: its mean is the decision value
         feats = gap.get(f"mobilenet_v2/{layer.name}").astype(np.float64)
-        np.testing.assert_allclose(cam.mean(dim=(1, 2)).numpy() + b, feats @ v + b, rtol=1e-4, atol=1e-4)
+        fitted = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(feats, data.labels == 1)
+        np.testing.assert_allclose(cam.mean(dim=(1, 2)).numpy() + b, fitted.decision_function(feats),
+                                   rtol=1e-4, atol=1e-4)
     assert mean.maps["features.1"].shape == (6, 32, 32) and mean.maps["features.14"].shape == (6, 3, 3)
 
 
@@ -112,3 +118,37 @@ def test_maps_of_the_input_or_of_two_models_are_refused_before_any_image_is_read
     with pytest.raises(LayerError, match="kind"):
         layer_maps(data, "mobilenet_v2:features.2", "gradcam", weights="none", size=SIZE, cache=tmp_path / "a.h5")
     assert not (tmp_path / "a.h5").exists()
+
+
+def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads(tmp_path, monkeypatch, capsys):
+    from featurekit.cli import main
+    from featurekit.evaluation.report_figures import Figure
+    from featurekit.evaluation.report_maps import ENERGY_CSV, EXAMPLES_NPZ, maps_items
+    from featurekit.evaluation.report_tables import Table
+    from featurekit.evaluation.runfolder import read_run
+
+    monkeypatch.setenv("FEATUREKIT_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    data = ["phantom", "--positive", "malignant", "--subsample", "12"]
+    assert main(["evaluate", *data, "--features", "mobilenet_v2:features.2,features.6", "--weights", "none",
+                 "--size", "48", "--classifier", "logreg", "--cv", "2", "--n-boot", "50", "--out", str(run)]) == 0
+    capsys.readouterr()
+    # other data than the run's (another subsample) is refused, naming the run, before any map is computed
+    assert main(["explain", str(run), "phantom", "--positive", "malignant", "--subsample", "10"]) == 2
+    assert "not the data of run" in capsys.readouterr().err
+    assert not (run / ENERGY_CSV).exists()
+
+    assert main(["explain", str(run), *data, "--n-boot", "50"]) == 0
+    assert "4 entries computed" in capsys.readouterr().out  # two maps, two lesion grids (12x12, 6x6)
+    energy = pd.read_csv(run / ENERGY_CSV)
+    assert set(energy["layer"]) == {"features.2", "features.6"} and set(energy["kind"]) == {"probe"}
+    assert set(energy["class"]) == {"benign", "malignant", "all"}
+    # (NaN: no image of a class has evidence for it anywhere in that layer's map)
+    assert energy["lesion_energy"].dropna().between(0, 1).all() and energy["area_fraction"].between(0, 1).all()
+    with np.load(run / EXAMPLES_NPZ, allow_pickle=False) as ex:
+        assert ex["images"].shape[0] == ex["maps"].shape[1] == len(ex["ids"]) >= 2
+        assert set(ex["classes"]) <= {"benign", "malignant"} and list(ex["layers"]) == ["features.2", "features.6"]
+    items = maps_items([read_run(run)])
+    assert [type(i) for i in items] == [Figure, Table, Figure]
+    assert main(["explain", str(run), *data, "--n-boot", "50"]) == 0  # everything cached: nothing computed
+    assert "0 entries computed, 4 reused" in capsys.readouterr().out

@@ -14,9 +14,10 @@ reshaped to the square patch grid -- and reduced over channels:
     implies (Zhou et al., CVPR 2016): the probe (standard scaling + L2
     logistic regression, fitted on the ``gap`` features of every labelled
     image) scores ``Σ_c w_c (f_c − μ_c) / σ_c + b`` with ``f_c`` the spatial
-    mean of channel ``c``, so ``Σ_c (w_c / σ_c) A_c(h, w)`` is the same score
-    spread over the positions: its mean is the probe's decision value up to a
-    constant. Positive values are evidence for the positive class.
+    mean of channel ``c``, so ``Σ_c (w_c / σ_c) A_c(h, w) + b'`` (``b' = b −
+    Σ_c w_c μ_c / σ_c``) is the same score spread over the positions: its
+    mean is the probe's decision value (log-odds). Positive values are
+    evidence for the positive class, negative ones for the other.
 
 A map is stored at the layer's own grid, average-pooled to at most
 :data:`MAX_SIDE` cells a side (at most 4 kB an image and layer), as float32
@@ -53,7 +54,7 @@ from featurekit.io import version_attrs
 from featurekit.models.layers import INPUT, Layer
 from featurekit.specs import Weights
 
-__all__ = ["MAP_KINDS", "MAX_SIDE", "MapResult", "layer_maps", "to_grid", "map_grid", "maps_cache_path"]
+__all__ = ["MAP_KINDS", "MAX_SIDE", "MapResult", "layer_maps", "to_grid", "map_grid", "maps_cache_path", "model_view"]
 
 MAP_KINDS = ("mean", "probe")
 #: the largest side of a stored map (cells); a layer's own grid when smaller
@@ -92,9 +93,9 @@ def map_grid(layer: Layer) -> tuple[int, int]:
 class MapExtractor(ActivationExtractor):
     """The forward hooks of :class:`ActivationExtractor`, each reducing its layer to a map.
 
-    ``weights`` maps a layer name to a ``(C,)`` channel weighting (the probe's
-    ``w / σ``); layers without one get the channel mean. Each map is
-    average-pooled to the layer's :func:`map_grid`.
+    ``weights`` maps a layer name to a ``(C,)`` channel weighting and an
+    offset (the probe's ``w / σ`` and ``b'``); layers without one get the
+    channel mean. Each map is average-pooled to the layer's :func:`map_grid`.
     """
 
     def __init__(self, model, layers: Sequence[Layer], weights: dict | None = None):
@@ -106,12 +107,13 @@ class MapExtractor(ActivationExtractor):
     def _make_hook(self, layer: Layer, stop: bool):
         from featurekit.extraction.activations import _StopForward
 
-        name, grid, v = layer.name, map_grid(layer), self.weights.get(layer.name)
+        name, grid = layer.name, map_grid(layer)
+        v, offset = self.weights.get(layer.name, (None, 0.0))
 
         def hook(_module, _inputs, output):
             if name not in self._out:  # reduced at once: later in-place operations cannot change it
                 x = to_grid(output.detach(), layer).float()
-                m = x.mean(dim=1) if v is None else torch.einsum("nchw,c->nhw", x, v.to(x.device))
+                m = x.mean(dim=1) if v is None else torch.einsum("nchw,c->nhw", x, v.to(x.device)) + offset
                 self._out[name] = F.adaptive_avg_pool2d(m[:, None], grid)[:, 0]
             if stop:
                 raise _StopForward
@@ -124,14 +126,24 @@ def maps_cache_path(dataset) -> Path:
     return path.parent / "maps" / path.name
 
 
+def model_view(image, preprocessing, grid: tuple[int, int]) -> np.ndarray:
+    """A gray image in [0, 1] (or a mask as 0/1) as the model sees it -- its resize and crop, no
+    normalisation -- averaged over the cells of ``grid``."""
+    pre = replace(preprocessing, channels=1, mean=(0.0,), std=(1.0,))  # the geometry only
+    arr = np.asarray(image)
+    if arr.dtype == bool:
+        x = torch.from_numpy(arr.astype(np.float32))[None]
+    else:
+        x = pre.to_tensor(arr)
+    cells = F.adaptive_avg_pool2d(pre.finish(x)[None], grid)[0, 0]
+    return cells.clamp(0.0, 1.0).numpy()
+
+
 def lesion_grid(mask, preprocessing, grid: tuple[int, int]) -> np.ndarray:
     """The lesion's share of each cell of ``grid`` after the model's resize and crop (-1s: no lesion)."""
     if mask is None or not np.any(mask):
         return np.full(grid, NO_LESION, dtype=np.float32)
-    pre = replace(preprocessing, channels=1, mean=(0.0,), std=(1.0,))  # the geometry only
-    x = pre.finish(torch.from_numpy(np.asarray(mask, dtype=np.float32))[None])
-    cells = F.adaptive_avg_pool2d(x[None], grid)[0, 0]
-    return cells.clamp(0.0, 1.0).numpy()
+    return model_view(np.asarray(mask, dtype=bool), preprocessing, grid)
 
 
 @dataclass
@@ -141,7 +153,8 @@ class MapResult:
     ``maps[layer]`` is ``(N, h, w)`` float32 (rows in dataset order),
     ``lesion[layer]`` the lesion's share of each cell of that grid (NaN for
     images without a lesion region), ``probe[layer]`` the probe's ``(w/σ,
-    b')`` for ``kind="probe"``; ``computed`` / ``reused`` list the cache entries.
+    b')`` for ``kind="probe"``; ``computed`` / ``reused`` list the cache entries; ``preprocessing``
+    is the model's (:func:`model_view` shows an image as the model sees it).
     """
 
     model: str
@@ -153,6 +166,7 @@ class MapResult:
     computed: list = field(default_factory=list)
     reused: list = field(default_factory=list)
     probe: dict = field(default_factory=dict)
+    preprocessing: object = None
 
 
 def _probe_weights(dataset, ref, layers, weights, cache, batch_size, progress) -> dict:
@@ -247,7 +261,7 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
     all_specs = list(map_specs.values()) + list(lesion_specs.values())
     meta = DatasetMeta.from_dataset(dataset)
     store = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or maps_cache_path(dataset))
-    result = MapResult(ref.name, kind, picked, {}, {}, store, probe=probe)
+    result = MapResult(ref.name, kind, picked, {}, {}, store, probe=probe, preprocessing=ref.preprocessing)
     if store.holds(meta, all_specs):
         result.reused = all_specs
     else:
@@ -277,7 +291,7 @@ def _compute(dataset, ref, layers, probe, map_specs, lesion_specs, todo, writer,
     for spec in map_specs.values():  # the hash of what was actually built (random init included)
         spec.attrs["weights_sha256"] = loaded.weights_sha256
     pre = loaded.preprocessing
-    vectors = {name: torch.as_tensor(v, dtype=torch.float32) for name, (v, _) in probe.items()}
+    vectors = {name: (torch.as_tensor(v, dtype=torch.float32), float(b)) for name, (v, b) in probe.items()}
     model = loaded.model.to(device)
     with MapExtractor(model, wanted_layers or layers[:1], vectors) as extractor:
         for start, stop in writer.plan(todo, batch_size):
