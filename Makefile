@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh clone:
 #   make demo   -> venv + install + the main job on the embedded phantom set (offline)
 #   make test   -> venv + install + the test suite
+# CI (.ci/run) also runs: make lint, make wheel-check, make bench-smoke.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ TORCH_HOME ?= $(if $(wildcard $(SHARED)/torch/hub/checkpoints),$(abspath $(SHARE
 export TORCH_HOME
 export FEATUREKIT_SHARED ?= $(abspath $(SHARED))
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean lint wheel-check bench-smoke
 
 setup: $(VENV)/.installed
 
@@ -32,11 +33,28 @@ $(VENV)/.test-extras: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[timm]"
 	touch $@
 
+$(VENV)/.lint: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lint]"
+	touch $@
+
 demo: setup
 	$(VENV)/bin/featurekit demo
 
 test: setup $(VENV)/.test-extras
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15
+
+# ruff and mypy as pyproject.toml configures them (each with its baseline, to shrink)
+lint: setup $(VENV)/.lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy featurekit
+
+# the wheel installed into a clean venv, run from outside the source tree
+wheel-check: setup
+	.ci/wheel_check.sh $(PY)
+
+# every benchmarks/bench_*.py --smoke
+bench-smoke: setup $(VENV)/.test-extras
+	$(PY) .ci/bench_smoke.py
 
 bench: setup
 	$(PY) benchmarks/bench_extract.py

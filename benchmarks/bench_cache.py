@@ -1,6 +1,6 @@
 """What the cache's guarantees cost: checked reads, and one commit per run instead of one per featurizer.
 
-Usage: python benchmarks/bench_cache.py [--rows 780] [--dim 65536]
+Usage: python benchmarks/bench_cache.py [--rows 780] [--dim 65536] [--smoke]
 
 1. Reading one entry of rows x dim float32 (default 780 x 65,536 = 204 MB, a
    BUSI-sized Haar-like entry): a plain h5py read of the array (chunked, no
@@ -46,12 +46,16 @@ def _write(cache: FeatureCache, meta: DatasetMeta, specs, per_entry_commit: bool
         return time.perf_counter() - t0
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=780)
     ap.add_argument("--dim", type=int, default=65536)
     ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
+    ap.add_argument("--smoke", action="store_true",
+                    help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.rows, args.dim, args.repeats = 16, 256, 1
     n = args.rows
     meta = _meta(n)
     big = EntrySpec("haar", {"family": "haar"}, args.dim)
@@ -101,7 +105,8 @@ def main() -> None:
                 target.unlink()
         print(f"commit 3 entries of {n} x 1280 beside it")
         print(f"  one commit per entry (reference)      {per_entry[0]:7.3f} s")
-        print(f"  one commit per run                    {per_entry[1]:7.3f} s   ratio {per_entry[1] / per_entry[0]:5.2f}")
+        print(f"  one commit per run                    {per_entry[1]:7.3f} s   ratio "
+              f"{per_entry[1] / per_entry[0]:5.2f}")
 
 
 if __name__ == "__main__":

@@ -67,10 +67,11 @@ def busi(n: int, shared: Path):
 
 def warm(client) -> None:
     def imports():
-        import featurekit.extraction.pipeline  # noqa: F401
-        import featurekit.evaluation.crossval  # noqa: F401
-        import featurekit.handcrafted  # noqa: F401
         import torch  # noqa: F401
+
+        import featurekit.evaluation.crossval  # noqa: F401
+        import featurekit.extraction.pipeline  # noqa: F401
+        import featurekit.handcrafted  # noqa: F401
 
     client.run(imports)
 
@@ -84,7 +85,14 @@ def main(argv=None) -> int:
     p.add_argument("--classifiers", default="logreg", help="classifiers of the CV (default: logreg)")
     p.add_argument("--repeats", type=int, default=2, help="runs of each work per mode (best of)")
     p.add_argument("--only", default="cnn,handcrafted,cv,costs", help="parts to run")
+    p.add_argument("--smoke", action="store_true",
+                   help="the smallest run of every code path, in seconds (what CI runs; local and 'dask 1w' only); "
+                        "its figures mean nothing")
     args = p.parse_args(argv)
+    cnn = "vgg16:8-17"
+    if args.smoke:  # 32 images: enough of each class for the 2 outer folds' 3-fold Youden inner CV
+        args.n_images, args.n_handcrafted, args.size, args.cv, args.repeats = 32, 4, 32, "2", 1
+        cnn = "resnet18:conv2_block1_out,conv3_block1_out"  # the same code path as vgg16's, a fraction of its cost
     parts = set(args.only.split(","))
 
     import dask
@@ -109,7 +117,7 @@ def main(argv=None) -> int:
 
     cluster_kinds = {"dask 1w": (1, cores, local_cluster), "dask 2w": (2, 1, local_cluster),
                      "1w dask-env": (1, cores, LocalCluster), "2w dask-env": (2, 1, LocalCluster)}
-    modes = ["local", *cluster_kinds]
+    modes = ["local", *cluster_kinds] if not args.smoke else ["local", "dask 1w"]
 
     @contextlib.contextmanager
     def executor_of(name):
@@ -139,12 +147,12 @@ def main(argv=None) -> int:
 
     work = []
     if "cnn" in parts:
-        work.append(("cnn: vgg16:8-17", lambda ex: run_extract(ex, ["vgg16:8-17"], [])[0]))
+        work.append((f"cnn: {cnn}", lambda ex: run_extract(ex, [cnn], [])[0]))
     if "handcrafted" in parts:
         work.append(("handcrafted: gabor,glcm,haar",
                      lambda ex: run_extract(ex, [], ["gabor", "glcm", "haar"], ds_hand)[0]))
     if "cv" in parts:
-        _, path = run_extract(None, ["vgg16:8-17"], ["gabor", "glcm", "haar"])
+        _, path = run_extract(None, [cnn], ["gabor", "glcm", "haar"])
         cache = FeatureCache(path.absolute())
         ids = np.asarray(cache.ids, dtype=object)
         y = np.asarray(cache.labels)
@@ -171,7 +179,7 @@ def main(argv=None) -> int:
     best = {(w, m): float("inf") for w, _ in work for m in modes}
     loads = []
     # one mode at a time, each work --repeats times (best kept); local again at the end to show the drift
-    for mname in [*modes, "local"]:
+    for mname in [*modes, "local"] if not args.smoke else modes:
         with executor_of(mname) as ex:
             for r in range(args.repeats):
                 for wname, fn in work:
@@ -185,12 +193,12 @@ def main(argv=None) -> int:
           "| dask-env: 1w / local | dask-env: local / 2w |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for wname, _ in work:
-        t = [best[(wname, m)] for m in ("local", "dask 1w", "dask 2w", "1w dask-env", "2w dask-env")]
+        t = [best.get((wname, m), float("nan")) for m in ("local", "dask 1w", "dask 2w", "1w dask-env", "2w dask-env")]
         print(f"| {wname} | {t[0]:.2f} | {t[1]:.2f} | {t[2]:.2f} | {t[1] / t[0]:.2f} | {t[0] / t[2]:.2f}x "
               f"| {t[3] / t[0]:.2f} | {t[0] / t[4]:.2f}x |")
 
     if "costs" in parts:
-        per_image_costs(ds, args.size)
+        per_image_costs(ds, cnn, args.size, smoke=args.smoke)
     return 0
 
 
@@ -210,7 +218,7 @@ def stats_cost(ev, n_rows: int) -> None:
           flush=True)
 
 
-def per_image_costs(ds, size: int) -> None:
+def per_image_costs(ds, cnn: str, size: int, smoke: bool = False) -> None:
     """Decode + preprocess, forward, journal write and commit per image (the at-scale inputs)."""
     import torch
 
@@ -219,8 +227,8 @@ def per_image_costs(ds, size: int) -> None:
 
     n = min(32, len(ds))
     sub = ds.subset(list(range(n)))
-    for px in sorted({size, 224}):
-        (f,), _ = build_featurizers(["vgg16:8-17"], weights="none", size=px, num_workers=0)
+    for px in sorted({size, 224} if not smoke else {size}):
+        (f,), _ = build_featurizers([cnn], weights="none", size=px, num_workers=0)
         pre = f.ref.preprocessing
         t0 = time.perf_counter()
         x = torch.stack([pre(sub.image(i)) for i in range(n)])
@@ -241,7 +249,7 @@ def per_image_costs(ds, size: int) -> None:
               f"({dims} float32 over {len(f.specs)} layers)")
     # the single writer: journal every batch of 16 for the 10 entries, then commit
     tmp = Path(tempfile.mkdtemp(prefix="bench_writer_"))
-    N = 4096
+    N = 4096 if not smoke else 64
     meta = DatasetMeta([f"s{i}" for i in range(N)], np.zeros(N, dtype=np.int64), ["a", "b"], "f" * 64)
     cache = FeatureCache(tmp / "w.h5")
     rng = np.random.default_rng(0)

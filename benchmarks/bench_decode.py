@@ -55,7 +55,11 @@ def main(argv=None) -> int:
     p.add_argument("--roi", default="mask", choices=["mask", "none"],
                    help="the tumour's box (default; features cheap next to decoding) or whole images")
     p.add_argument("--skip-cnn", action="store_true", help="only (a) and (c)")
+    p.add_argument("--smoke", action="store_true",
+                   help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.n_images, args.batch_size, args.repeats = 2, 2, 1
     ds, source = busi(args.n_images, args.roi)
     n = len(ds)
     tmp = tempfile.mkdtemp()
@@ -81,7 +85,7 @@ def main(argv=None) -> int:
     if not args.skip_cnn:
         cases.update({f"alone {spec.split(':')[0]}": (lambda s=spec: run([s], [])) for spec in LAYERS})
         cases["together 2 models + 3 families"] = lambda: run(LAYERS, FAMILIES)
-    for fn in cases.values():  # warm-up: page cache, weights hashes, imports
+    for fn in cases.values() if not args.smoke else ():  # warm-up: page cache, weights hashes, imports
         fn()
     best = {name: float("inf") for name in cases}
     for _ in range(args.repeats):

@@ -89,7 +89,11 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats (best of)")
+    p.add_argument("--smoke", action="store_true",
+                   help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.n_images, args.size, args.batch_size, args.repeats = 2, 32, 2, 1
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
 
@@ -180,7 +184,8 @@ def main(argv=None) -> int:
     print(f"# extraction benchmark: {LAYERS} (10 layers, GAP), {n} images from {source}, "
           f"{args.size}px, batch {args.batch_size}, device {device}")
     print(f"# machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), torchvision {torchvision.__version__}, python {platform.python_version()}")
+          f"({torch.get_num_threads()} threads), torchvision {torchvision.__version__}, "
+          f"python {platform.python_version()}")
     print(f"{'method':<12} {'seconds':>9} {'images/s':>10}  {'featurekit speed-up':>20}")
     for name, secs in t.items():
         print(f"{name:<12} {secs:9.3f} {n / secs:10.2f}  {secs / t['featurekit']:19.2f}x")

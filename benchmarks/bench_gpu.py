@@ -32,7 +32,7 @@ Peak GPU memory (``torch.cuda.max_memory_allocated``) of each CNN row.
 
 The weights are random (``weights="none"``): ImageNet weights need not be on
 the machine, and the cost of a forward pass does not depend on their values.
-``--dry-run`` runs every code path on the CPU with tiny models and 4 images
+``--smoke`` runs every code path on the CPU with tiny models and 4 images
 (what the tests run, so the script cannot rot); its figures say nothing about
 speed.
 """
@@ -60,8 +60,8 @@ from featurekit.extraction.pipeline import build_featurizers  # noqa: E402
 
 #: (layer spec, input size): the issue's three models
 MODELS = [("vgg16:8-17", 224), ("resnet50:conv*_out", 224), ("inception_v3:mixed0-mixed10", 299)]
-#: --dry-run: a tiny model and input (CPU autocast to fp16/bf16 is slow without AVX-512 BF16/AMX: bf16 only)
-DRY_MODELS = [("resnet18:conv3_block2_out,conv5_block2_out", 32)]
+#: --smoke: a tiny model and input (CPU autocast to fp16/bf16 is slow without AVX-512 BF16/AMX: bf16 only)
+SMOKE_MODELS = [("resnet18:conv3_block2_out,conv5_block2_out", 32)]
 #: the GPU path agrees with the CPU path to: float32 FFTs of two libraries / integer counts / float64 sums
 HAND_RTOL = {"gabor": 1e-4, "glcm": 1e-9, "haar": 1e-9}
 
@@ -113,14 +113,14 @@ def cnn_rows(spec: str, size: int, args, device, ds) -> list[dict]:
                 f.loaded = loaded
                 runs[where] = f
 
-            def bare():
+            def bare(dtype=dtype, grid=grid, x=x):  # this iteration's values, bound
                 with ActivationExtractor(model, [deepest], "gap") as ex, \
                         torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     for _ in grid:
                         ex(x)
                 sync(device)
 
-            def loop(f):
+            def loop(f, data=data, grid=grid, batch=batch):
                 return lambda: [None for _ in run_together(data, [(f, grid, f.specs)], batch)]
 
             row = {"model": spec.split(":")[0], "size": size, "batch": batch, "amp": amp, "n": n,
@@ -170,7 +170,7 @@ def hand_rows(args, device, ds) -> list[dict]:
         fn(imgs[:1], None if masks is None else masks[:1], device=str(device))  # warm-up (plans, kernels)
         got = {}
 
-        def run(dev):
+        def run(dev, fn=fn, got=got):  # this iteration's values, bound
             got[dev] = fn(imgs, masks, device=dev, n_jobs=1)
 
         t_dev = timed(lambda: run(str(device)), args.repeats)
@@ -190,8 +190,8 @@ def describe(device) -> str:
 
 
 def report(cnn: list[dict], hand: list[dict], args, device, source: str) -> None:
-    dry = " (DRY RUN: CPU, tiny models -- the figures say nothing about speed)" if args.dry_run else ""
-    print(f"# GPU benchmark{dry}")
+    smoke = " (SMOKE RUN: CPU, tiny models -- the figures say nothing about speed)" if args.smoke else ""
+    print(f"# GPU benchmark{smoke}")
     print(f"# device {describe(device)}; {os.cpu_count()} cores; torch {torch.__version__}; "
           f"python {platform.python_version()}")
     print(f"# images: {source}; weights none (random init: a forward pass costs the same whatever the weights)")
@@ -217,9 +217,10 @@ def report(cnn: list[dict], hand: list[dict], args, device, source: str) -> None
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dry-run", action="store_true",
-                   help="every code path on the CPU, tiny models, 4 images, batch 2, one repeat (the tests)")
-    p.add_argument("--device", default="auto", help="auto (CUDA; without one, stop unless --dry-run), cuda:N, cpu")
+    p.add_argument("--smoke", action="store_true",
+                   help="every code path on the CPU, tiny models, 4 images, batch 2, one repeat (what CI runs); "
+                        "its figures mean nothing")
+    p.add_argument("--device", default="auto", help="auto (CUDA; without one, stop unless --smoke), cuda:N, cpu")
     p.add_argument("--n-images", type=int, default=4096,
                    help="rows per timed run (256 real images, cycled; enough batches for every worker)")
     p.add_argument("--batch-sizes", default="64,128,256")
@@ -232,17 +233,17 @@ def main(argv=None) -> int:
     p.add_argument("--models", default=None, help="';'-separated SPEC@SIZE (default: the issue's three)")
     args = p.parse_args(argv)
     models = MODELS
-    if args.dry_run:
+    if args.smoke:
         args.device, args.n_images, args.batch_sizes, args.repeats, args.amp = "cpu", 4, "2", 1, "none,bf16"
         args.rate_images, args.hand_images, args.hand_size, args.workers = 2, 2, 64, 1
-        models = DRY_MODELS
+        models = SMOKE_MODELS
         torch.set_num_threads(1)  # a shared CI machine: no thread oversubscription (the speed is not the point)
     if args.models:
         models = [(m.rsplit("@", 1)[0], int(m.rsplit("@", 1)[1])) for m in args.models.split(";")]
     args.batch_sizes = [int(b) for b in str(args.batch_sizes).split(",")]
     args.amp = [a.strip() for a in args.amp.split(",")]
     if args.device == "auto" and not torch.cuda.is_available():
-        print("no CUDA device here: this benchmark measures a GPU. Run it with --dry-run to check the code paths "
+        print("no CUDA device here: this benchmark measures a GPU. Run it with --smoke to check the code paths "
               "on the CPU, or --device cpu to time the CPU anyway.", file=sys.stderr)
         return 2
     device = torch.device("cuda" if args.device == "auto" else args.device)

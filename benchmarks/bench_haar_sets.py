@@ -43,6 +43,8 @@ def main(argv=None) -> None:
     p.add_argument("--cv", default="5")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-eval", action="store_true", help="measure extraction and cache size only")
+    p.add_argument("--smoke", action="store_true",
+                   help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
     args = p.parse_args(argv)
 
     import h5py
@@ -54,18 +56,21 @@ def main(argv=None) -> None:
     from featurekit.data import load_dataset
     from featurekit.data.duplicates import group_near_duplicates
     from featurekit.evaluation.delong import delong_roc_test
-    from featurekit.evaluation.runner import evaluate_features
     from featurekit.extraction.pipeline import extract
     from featurekit.handcrafted import HaarFeatures
+    from featurekit.orchestration import evaluate_features
 
     root = Path(os.environ.get("FEATUREKIT_SHARED", REPO.parent / "shared")) / "data" / "busi"
     if not root.is_dir():
         sys.exit(f"BUSI not found at {root}; set FEATUREKIT_SHARED")
     ds = load_dataset(root, classes=["benign", "malignant"], positive="malignant", roi="mask")
+    if args.smoke:  # 16 benign + 16 malignant images, grouped among themselves; a classifier fast on 162k features
+        ds = ds.subset(np.r_[0:16, len(ds) - 16:len(ds)])
+        args.every, args.cv, args.classifier = 1, "2", "knn"
     ds = group_near_duplicates(ds)
     ds = ds.subset(np.arange(0, len(ds), args.every))
     counts = {c: int(np.sum(ds.labels == i)) for i, c in enumerate(ds.class_names)}
-    print(f"# BUSI subset: every {args.every}th of 647 -> {len(ds)} images {counts}, "
+    print(f"# BUSI subset: every {args.every}th of {647 if not args.smoke else 32} -> {len(ds)} images {counts}, "
           f"{len(set(ds.groups))} groups; featurekit {__version__}, scikit-learn {sklearn.__version__}, "
           f"Python {platform.python_version()}, {os.cpu_count()} CPUs")
     sets = {"grid (default)": HaarFeatures(empty_mask="whole"),

@@ -239,7 +239,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default torch's)")
     ap.add_argument("--n-jobs", type=int, default=2,
                     help="extra Gabor row with this many joblib workers (default 2; 1 = skip)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.n_images, args.size, args.repeats, args.ref_images = 2, 64, 1, 1
 
     import torch
 
@@ -294,8 +298,8 @@ def main(argv=None) -> int:
     wins = [_resize(img, m, (24, 24)) for img, m in zip(images, masks)]
     for fset in ("full", "grid"):
         haar_features(wins[:1], feature_set=fset)  # warm-up: builds the sparse operator once
-        ours = per_image(lambda: haar_features(wins, feature_set=fset), n, args.repeats)
-        ours_e2e = per_image(lambda: haar_features(images, masks, feature_set=fset), n, args.repeats)
+        ours = per_image(lambda fset=fset: haar_features(wins, feature_set=fset), n, args.repeats)
+        ours_e2e = per_image(lambda fset=fset: haar_features(images, masks, feature_set=fset), n, args.repeats)
         F = haar_features(wins[:k], feature_set=fset)
         coord, ftype = haar_feature_coords(24, feature_set=fset).to_skimage()
         kw = {} if fset == "full" else dict(feature_type=ftype, feature_coord=coord)
@@ -324,7 +328,8 @@ def main(argv=None) -> int:
     print(f"featurekit handcrafted benchmark: {n} BUSI crops {args.size}x{args.size} "
           f"(references on {k}); {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
           f"load avg {os.getloadavg()[0]:.2f}; {platform.processor() or platform.machine()}")
-    head = f"{'family / setup':<28} {'reference':<30} {'featurekit':>11} {'reference':>11} {'speed-up':>9} {'max rel diff':>13}"
+    head = (f"{'family / setup':<28} {'reference':<30} {'featurekit':>11} {'reference':>11} {'speed-up':>9} "
+            f"{'max rel diff':>13}")
     print(head)
     print("-" * len(head))
     for name, refname, a, b, d in rows:

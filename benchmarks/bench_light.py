@@ -41,7 +41,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-per-class", type=int, default=40, help="phantom images per class (default 40: 80 images)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--smoke", action="store_true",
+                   help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.n_per_class, args.repeats = 6, 1
     py = sys.executable
     fk = [py, "-c", "import sys; from featurekit.cli import main; sys.exit(main(sys.argv[1:]))"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,7 +40,7 @@ def test_front_door_script_fuses_cached_cnn_and_a_handcrafted_transformer(busi, 
     fitted = union.fit(np.asarray(ds.ids[:6]))
     assert fitted.transform(np.asarray(ds.ids[:6])).shape == (6, 1280 + 64)
     out = ev.save(tmp_path / "run")
-    html = fk.report(out)
+    html = fk.build_report(out)
     assert html.is_file() and "v+haar" in html.read_text()
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/bench_gpu.py --dry-run: every code path of the GPU benchmark, on the CPU, so that it cannot rot."""
+"""benchmarks/bench_gpu.py --smoke: every code path of the GPU benchmark, on the CPU, so that it cannot rot."""
 
 import os
 import subprocess
@@ -15,11 +15,11 @@ def _run(*args, **env):
                           timeout=300)
 
 
-def test_dry_run_prints_every_row_with_its_ratios():
-    out = _run("--dry-run")
+def test_smoke_run_prints_every_row_with_its_ratios():
+    out = _run("--smoke")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert "DRY RUN" in lines[0] and "weights none" in out.stdout
+    assert "SMOKE RUN" in lines[0] and "weights none" in out.stdout
     cnn = [line.split() for line in lines if line.startswith("resnet18")]
     assert [row[3] for row in cnn] == ["none", "bf16"]  # one row per autocast precision
     for row in cnn:
@@ -41,4 +41,4 @@ def test_dry_run_prints_every_row_with_its_ratios():
 def test_without_a_gpu_the_normal_mode_says_so():
     out = _run("--batch-sizes", "2", CUDA_VISIBLE_DEVICES="")  # no GPU, even on a GPU machine
     assert out.returncode == 2
-    assert "no CUDA device here" in out.stderr and "--dry-run" in out.stderr
+    assert "no CUDA device here" in out.stderr and "--smoke" in out.stderr

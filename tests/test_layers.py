@@ -3,7 +3,8 @@
 import pytest
 
 from featurekit.errors import LayerError
-from featurekit.models import layer_table, resolve_spec, split_spec
+from featurekit.models import layer_table, resolve_spec
+from featurekit.specs import split_layer_spec
 
 VGG16_KERAS = ["input", "block1_conv1", "block1_conv2", "block1_pool", "block2_conv1", "block2_conv2",
                "block2_pool", "block3_conv1", "block3_conv2", "block3_conv3", "block3_pool", "block4_conv1",
@@ -94,8 +95,8 @@ def test_bad_specs_are_clear(spec, message):
         resolve_spec(spec)
 
 
-def test_split_spec():
-    assert split_spec(" resnet50 : conv5_* ") == ("resnet50", "conv5_*")
+def test_split_layer_spec():
+    assert split_layer_spec(" resnet50 : conv5_* ") == ("resnet50", "conv5_*")
 
 
 def test_unknown_layer_lists_valid_names():

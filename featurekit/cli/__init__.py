@@ -14,8 +14,7 @@ import warnings
 from featurekit import __version__
 from featurekit.errors import FeaturekitError
 
-COMMANDS = ["demo", "run", "extract", "layers", "cache"]
-OPTIONAL_COMMANDS = ["evaluate", "report", "finetune", "predict"]
+COMMANDS = ["demo", "run", "extract", "layers", "cache", "evaluate", "report", "finetune", "predict"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,14 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"featurekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS + OPTIONAL_COMMANDS:
-        try:
-            module = importlib.import_module(f"featurekit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"featurekit.cli.{name}" and name in OPTIONAL_COMMANDS:
-                continue
-            raise
-        module.add_parser(sub)
+    for name in COMMANDS:
+        # every command is part of featurekit: one that cannot be imported is a broken install, not an option
+        importlib.import_module(f"featurekit.cli.{name}").add_parser(sub)
     return parser
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import lazy_loader
+
 from featurekit.data.dataset import SPLITS, ClassSpec, Dataset, Sample
 from featurekit.data.duplicates import group_near_duplicates, near_duplicate_groups
 from featurekit.data.folder import load_folder
@@ -53,20 +55,17 @@ __all__ = [
     "FileMasks",
     "ArrayMasks",
     "CircleMasks",
-    "ImagesOf",
     "Window",
     "SlicePolicy",
     "read_planes",
 ]
 
 
-def __getattr__(name):
-    # scikit-learn is imported only by who uses the transformer
-    if name == "ImagesOf":
-        from featurekit.data.images_of import ImagesOf
-
-        return ImagesOf
-    raise AttributeError(f"module 'featurekit.data' has no attribute {name!r}")
+# scikit-learn is imported only by who uses the transformer
+__getattr__, _, _lazy_names = lazy_loader.attach(__name__, submod_attrs={
+    "images_of": ["ImagesOf"],
+})
+__all__ += _lazy_names
 
 _LOADERS = {"folder": load_folder, "csv": load_csv, "npz": load_npz, "mias": load_mias}
 

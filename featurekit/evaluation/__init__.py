@@ -40,6 +40,8 @@ imported on first use, so ``import featurekit.evaluation`` stays light. Planning
 and extracting what an evaluation needs is :mod:`featurekit.orchestration`'s work.
 """
 
+import lazy_loader
+
 from featurekit.evaluation.bootstrap import (
     BootstrapResult,
     PairedBootstrapResult,
@@ -134,28 +136,14 @@ __all__ = [
 ]
 
 
-_LAZY = {
-    "CachedFeatures": "featurekit.evaluation.features",
-    "early_fusion": "featurekit.evaluation.fusion",
-    "early_fusion_pipeline": "featurekit.evaluation.fusion",
-    "LateFusionClassifier": "featurekit.evaluation.fusion",
-    "CLASSIFIERS": "featurekit.evaluation.classifiers",
-    "make_classifier": "featurekit.evaluation.classifiers",
-    "make_pipeline_for": "featurekit.evaluation.classifiers",
-    "Evaluation": "featurekit.evaluation.crossval",
-    "cross_validate": "featurekit.evaluation.crossval",
-    "evaluate_pipelines": "featurekit.evaluation.crossval",
-    "plan_folds": "featurekit.evaluation.crossval",
-    "compare_aucs": "featurekit.evaluation.comparison",
-    "summarise_predictions": "featurekit.evaluation.summary",
-    "build_report": "featurekit.evaluation.report",
-}
-__all__ += list(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'featurekit.evaluation' has no attribute {name!r}")
+# the pipeline-level names (they need scikit-learn), each imported on first use
+__getattr__, _, _lazy_names = lazy_loader.attach(__name__, submod_attrs={
+    "features": ["CachedFeatures"],
+    "fusion": ["early_fusion", "early_fusion_pipeline", "LateFusionClassifier"],
+    "classifiers": ["CLASSIFIERS", "make_classifier", "make_pipeline_for"],
+    "crossval": ["Evaluation", "cross_validate", "plan_folds"],
+    "comparison": ["compare_aucs"],
+    "summary": ["summarise_predictions"],
+    "report": ["build_report"],
+})
+__all__ += _lazy_names

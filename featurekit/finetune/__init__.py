@@ -31,33 +31,18 @@ Names are imported lazily: ``from featurekit.finetune.config import FinetuneConf
 (or this package's ``FinetuneConfig``) does not import torch.
 """
 
-import importlib
+import lazy_loader
 
-_WHERE = {
-    "AUGMENTATIONS": "config", "FinetuneConfig": "config", "RECIPES": "config", "Recipe": "config",
-    "CVResult": "crossval", "cross_validate": "crossval",
-    "FinetuneError": "errors", "HeadMismatchError": "errors",
-    "Frozen": "freezing", "freeze": "freezing", "set_train_mode": "freezing",
-    "StartingPoint": "modeling", "starting_point": "modeling",
-    "FinetuneStage": "pipeline", "RunOptions": "pipeline", "StageOutcome": "pipeline", "run_stage": "pipeline",
-    "run_stages": "pipeline",
-    "Predictor": "predict", "predict": "predict",
-    "results_rows": "results", "write_run": "results",
-    "FinetuneResult": "training", "TrainResult": "training", "carve_validation": "training",
-    "finetune": "training", "stratified_subsample": "training", "train": "training",
-}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        # (importing the submodule first: ``predict`` is a submodule and a function; the function wins)
-        value = getattr(importlib.import_module(f"featurekit.finetune.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'featurekit.finetune' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+# submodule -> the names it defines, each imported on first use (``predict`` is a submodule and a
+# function: the function is the package's attribute)
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "config": ["AUGMENTATIONS", "FinetuneConfig", "RECIPES", "Recipe"],
+    "crossval": ["CVResult", "cross_validate"],
+    "errors": ["FinetuneError", "HeadMismatchError"],
+    "freezing": ["Frozen", "freeze", "set_train_mode"],
+    "modeling": ["StartingPoint", "starting_point"],
+    "pipeline": ["FinetuneStage", "RunOptions", "StageOutcome", "run_stage", "run_stages"],
+    "predict": ["Predictor", "predict"],
+    "results": ["results_rows", "write_run"],
+    "training": ["FinetuneResult", "TrainResult", "carve_validation", "finetune", "stratified_subsample", "train"],
+})

@@ -4,16 +4,14 @@ The layer tables and their grammar (:mod:`featurekit.models.layers`) need no
 torch; the registry and weights do, and are imported on first use.
 """
 
-from featurekit.models.layers import Layer, LayerTable, split_spec
+import lazy_loader
 
-_REGISTRY = ("SPECS", "ModelSpec", "build", "get_spec", "layer_table", "list_models", "resolve_spec")
+from featurekit.models.layers import Layer, LayerTable
 
-__all__ = ["Layer", "LayerTable", "split_spec", *_REGISTRY]
+__all__ = ["Layer", "LayerTable"]
 
-
-def __getattr__(name):
-    if name in _REGISTRY:
-        from featurekit.models import registry
-
-        return getattr(registry, name)
-    raise AttributeError(f"module 'featurekit.models' has no attribute {name!r}")
+# the registry and weights need torch: imported on first use
+__getattr__, _, _lazy_names = lazy_loader.attach(__name__, submod_attrs={
+    "registry": ["SPECS", "ModelSpec", "build", "get_spec", "layer_table", "list_models", "resolve_spec"],
+})
+__all__ += _lazy_names

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from featurekit.errors import LayerError
-from featurekit.specs import split_layer_spec
 
 INPUT = "input"
 
@@ -185,6 +184,3 @@ class LayerTable(Sequence[Layer]):
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
-
-#: ``"vgg16:8-17"`` -> ``("vgg16", "8-17")`` (the grammar lives with the other specs)
-split_spec = split_layer_spec

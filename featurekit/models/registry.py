@@ -33,7 +33,8 @@ from torch import nn
 
 from featurekit.errors import LayerError
 from featurekit.models import inception, resnet, transformers, vgg
-from featurekit.models.layers import INPUT, Layer, LayerTable, split_spec
+from featurekit.models.layers import INPUT, Layer, LayerTable
+from featurekit.specs import split_layer_spec
 
 # model -> [(layer name, module path)] or [(layer name, module path, layout keywords of Layer)]
 NameRule = Callable[[nn.Module], "list[tuple]"]
@@ -216,7 +217,7 @@ def table_for_model(model: nn.Module, spec: ModelSpec, size: int, channels: int 
 
 def resolve_spec(spec: str, size: int | None = None) -> tuple[str, list[Layer], LayerTable]:
     """Resolve ``"vgg16:8-17"`` into (model name, layers, table)."""
-    model, selector = split_spec(spec)
+    model, selector = split_layer_spec(spec)
     table = layer_table(get_spec(model).name, size)
     return table.model, table.select(selector), table
 

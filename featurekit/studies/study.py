@@ -117,8 +117,14 @@ class Study:
 
 # ---------------------------------------------------------------------------- finding
 def studies_dir() -> Path:
-    """The shipped studies: ``pipelines/`` of the featurekit source tree."""
-    return Path(__file__).resolve().parents[2] / "pipelines"
+    """The shipped studies: ``pipelines/`` of a source checkout, or the copy an installed wheel carries.
+
+    A wheel's build puts ``pipelines/*.toml`` into ``featurekit/studies/pipelines`` (``setup.py``);
+    a checkout (an editable install included) reads the top-level folder itself.
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "pipelines"
+    return installed if installed.is_dir() else here.parents[1] / "pipelines"
 
 
 def shipped_studies() -> dict[str, Path]:

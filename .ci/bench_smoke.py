@@ -1,0 +1,55 @@
+"""Every benchmark script's smoke run, so that none can rot: ``benchmarks/bench_*.py --smoke``.
+
+The convention: each script takes ``--smoke``, the smallest run of all its code paths (seconds;
+its figures mean nothing), and exits non-zero when something fails. The scripts run one after
+another in this one process (torch, scikit-learn and featurekit are imported once); a summary
+line per script follows, and the exit status is 1 if any failed.
+
+    .venv/bin/python .ci/bench_smoke.py [bench_extract.py ...]
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import time
+import traceback
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(script: Path) -> str | None:
+    """Run ``script --smoke`` as ``__main__``; None when it succeeded, else why not."""
+    saved = sys.argv
+    sys.argv = [str(script), "--smoke"]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            return f"exit status {exc.code}" if isinstance(exc.code, int) else str(exc.code)
+    except Exception:  # any error of a benchmark is reported, and the next one runs
+        traceback.print_exc()
+        return "raised (traceback above)"
+    finally:
+        sys.argv = saved
+    return None
+
+
+def main(names: list[str]) -> int:
+    scripts = [BENCHMARKS / n for n in names] or sorted(BENCHMARKS.glob("bench_*.py"))
+    summary, failed = [], []
+    for script in scripts:
+        print(f"==> {script.name} --smoke", flush=True)
+        t0 = time.perf_counter()
+        error = run_script(script)
+        line = f"{script.name} --smoke: {'FAILED: ' + error if error else 'ok'} ({time.perf_counter() - t0:.1f} s)"
+        summary.append(line)
+        if error:
+            failed.append(script.name)
+    print("\n".join(["", "benchmark smoke runs:", *summary]), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
