@@ -21,6 +21,10 @@ glcm-pyr  pyradiomics' 24 features, bin width 25, with the lesion mask, vs
           image per call, all timed in turn (best of ``--repeats`` rounds); the
           ratios also in CPU time, and featurekit's time per step (input checks,
           quantisation, counting, features); skipped if pyradiomics is not installed.
+first     pyradiomics' first-order (18) and 2-D shape (9) features, bin width 25,
+          with the lesion mask, the same comparison (``bench_pyradiomics_classes``).
+lbp       rotation-invariant uniform LBP, radii 1, 2, 3, histogram over the mask, vs
+          ``skimage.feature.local_binary_pattern`` on each whole image.
 haar      the full 24 x 24 set (``feature_set='full'``, 162,336 features)
           and the default grid set (2,763) on the resized ROI vs
           ``skimage.feature.haar_like_feature`` (all features, or the grid's
@@ -229,6 +233,103 @@ def bench_glcm(images, masks, k: int, repeats: int):
     return rows, notes
 
 
+def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes):
+    """Rows of featurekit families vs pyradiomics' class and its extractor (that class only), bin
+    width 25, the lesion mask, all timed in turn on the same images.
+
+    ``classes``: ``(family, pyradiomics module, class name, pyradiomics' class key)`` tuples.
+    """
+    import importlib
+
+    from featurekit.handcrafted import FAMILIES
+
+    n = len(images)
+    rows, notes = [], []
+    try:
+        import SimpleITK as sitk
+        from radiomics import featureextractor
+    except ImportError:
+        rows.append(("/".join(c[0] for c in classes), "pyradiomics (not installed)", float("nan"), float("nan"),
+                     float("nan")))
+        return rows, notes
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    sims = [(sitk.GetImageFromArray(im), sitk.GetImageFromArray(m.astype(np.uint8)))
+            for im, m in zip(images[:k], masks[:k])]
+    for family, module, class_name, key in classes:
+        est = FAMILIES[family]()
+        names = [name.split("_", 1)[1] for name in est.get_feature_names_out()]
+        klass = getattr(importlib.import_module(f"radiomics.{module}"), class_name)
+        ext = featureextractor.RadiomicsFeatureExtractor(binWidth=25)
+        ext.disableAllFeatures()
+        ext.enableFeatureClassByName(key)
+
+        def cls_ref(out=None, klass=klass, names=names):
+            for a, b in sims:
+                cls = klass(a, b, binWidth=25)
+                cls.enableAllFeatures()
+                res = cls.execute()
+                if out is not None:
+                    out.append([float(res[f]) for f in names])
+
+        def ext_ref(out=None, ext=ext, key=key, names=names):
+            for a, b in sims:
+                res = ext.execute(a, b)
+                if out is not None:
+                    out.append([float(res[f"original_{key}_{f}"]) for f in names])
+
+        est.featurize(images[:1], masks[:1])  # warm-up (imports)
+        cls_ref()
+        (t_ours, t_cls, t_ext), (c_ours, c_cls, c_ext) = best_interleaved(
+            [lambda est=est: est.featurize(images, masks), cls_ref, ext_ref], repeats, cpu=True)
+        F = est.featurize(images[:k], masks[:k]).astype(np.float64)  # float32, as cached
+        cls_rows, ext_rows = [], []
+        cls_ref(cls_rows)
+        ext_ref(ext_rows)
+        t_ours, t_cls, t_ext = t_ours / n, t_cls / k, t_ext / k
+        label = f"{family} {len(names)} features, mask"
+        rows.append((label, f"pyradiomics {class_name}", t_ours, t_cls, rel_diff(F, cls_rows)))
+        rows.append((label, "pyradiomics FeatureExtractor", t_ours, t_ext, rel_diff(F, ext_rows)))
+        notes.append(f"{family} vs pyradiomics, same run: {t_cls / t_ours:.1f}x the class, "
+                     f"{t_ext / t_ours:.1f}x the extractor; in CPU time: {c_cls * n / (c_ours * k):.1f}x / "
+                     f"{c_ext * n / (c_ours * k):.1f}x ({c_ours * 1e3 / n:.2f} ms per image)")
+    return rows, notes
+
+
+def bench_lbp(images, masks, k: int, repeats: int):
+    """LBP row: radii 1, 2, 3 (8, 16, 24 points) histograms over the lesion mask vs skimage's
+    local_binary_pattern('uniform') on each whole image, then the same histogram."""
+    import warnings
+
+    from skimage.feature import local_binary_pattern
+
+    from featurekit.handcrafted import lbp_features
+
+    n = len(images)
+
+    def ref(out=None):
+        for img, m in zip(images[:k], masks[:k]):
+            row = []
+            for R, P in ((1, 8), (2, 16), (3, 24)):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # skimage's note on float images
+                    codes = local_binary_pattern(img, P, R, method="uniform")
+                row.extend(np.bincount(codes[m].astype(int), minlength=P + 2) / m.sum())
+            if out is not None:
+                out.append(row)
+
+    lbp_features(images[:1], masks[:1])
+    (t_ours, t_ref), (c_ours, c_ref) = best_interleaved([lambda: lbp_features(images, masks), ref], repeats,
+                                                        cpu=True)
+    ref_rows = []
+    ref(ref_rows)
+    t_ours, t_ref = t_ours / n, t_ref / k
+    rows = [("lbp 54 features (3 radii), mask", "skimage local_binary_pattern", t_ours, t_ref,
+             rel_diff(lbp_features(images[:k], masks[:k]), ref_rows))]
+    notes = [f"lbp vs skimage (whole image, then the mask's histogram), same run: {t_ref / t_ours:.1f}x; in CPU "
+             f"time {c_ref * n / (c_ours * k):.1f}x ({c_ours * 1e3 / n:.2f} ms per image)"]
+    return rows, notes
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-images", type=int, default=10, help="BUSI images (default 10)")
@@ -289,6 +390,12 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- GLCM
     glcm_rows, glcm_notes = bench_glcm(images, masks, k, args.repeats)
     rows += glcm_rows
+    first_rows, first_notes = bench_pyradiomics_classes(
+        images, masks, k, args.repeats, [("firstorder", "firstorder", "RadiomicsFirstOrder", "firstorder"),
+                                         ("shape", "shape2D", "RadiomicsShape2D", "shape2D")])
+    rows += first_rows
+    lbp_rows, lbp_notes = bench_lbp(images, masks, k, args.repeats)
+    rows += lbp_rows
 
     # ---------------------------------------------------------------- Haar
     from skimage.transform import resize as sk_resize
@@ -337,7 +444,7 @@ def main(argv=None) -> int:
         print(f"{name:<28} {refname:<30} {a * 1e3:>8.2f} ms {b * 1e3:>8.1f} ms {ratio:>8.1f}x {d:>13.1e}")
     print("times per image; max rel diff: featurekit vs the reference on the same images "
           "(haar: relative to the largest |feature|)")
-    for note in glcm_notes:
+    for note in glcm_notes + first_notes + lbp_notes:
         print(note)
     return 0
 

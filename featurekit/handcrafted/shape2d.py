@@ -104,28 +104,55 @@ def _first_last(a: np.ndarray):
     return rows, sub.argmax(axis=1), a.shape[1] - 1 - sub[:, ::-1].argmax(axis=1)
 
 
+def _convex_side(y: np.ndarray, x: np.ndarray, side: float) -> np.ndarray:
+    """Which points of one side of an outline (``x`` per strictly increasing ``y``) can be
+    vertices of the convex hull; ``side`` -1 for the left side, +1 for the right.
+
+    A point on or inside the segment joining its neighbours lies between that
+    segment and the other side's point at its height, hence is no vertex of
+    the hull; such points are dropped in passes until none is (dropping points
+    that are no hull vertex keeps the hull, so all go at once).
+    """
+    alive = np.ones(len(y), dtype=bool)
+    while True:
+        i = np.flatnonzero(alive)
+        if len(i) < 3:
+            return alive
+        a, b, c = i[:-2], i[1:-1], i[2:]
+        # (x_b - x_a)(y_c - y_a) - (x_c - x_a)(y_b - y_a): > 0 when b lies right of a -> c
+        cross = (x[b] - x[a]) * (y[c] - y[a]) - (x[c] - x[a]) * (y[b] - y[a])
+        drop = b[side * cross <= 0]
+        if not len(drop):
+            return alive
+        alive[drop] = False
+
+
 def _diameter(m: np.ndarray, dy: float, dx: float) -> float:
     """Largest distance (mm) between two vertices of the mesh of the padded mask ``m``.
 
     The vertices are the midpoints of the edges between an inside and an
-    outside 4-neighbour. The farthest pair lies on their convex hull, whose
-    vertices are among the leftmost and rightmost vertex of each row: the
-    hull of those, then every pair of its vertices.
+    outside 4-neighbour. The farthest pair are vertices of their convex hull,
+    which are among the leftmost and rightmost vertex at each height;
+    :func:`_convex_side` drops most of those (heights with a single vertex
+    stay), and every pair of the points left is compared.
     """
     r0, f0, l0 = _first_last(m[:-1] != m[1:])  # vertical neighbours: vertices at (y + 1/2, x)
-    r1, f1, l1 = _first_last(m.astype(bool))  # horizontal: first inside - 1/2, last inside + 1/2
-    py = np.r_[r0 + 0.5, r0 + 0.5, r1, r1] * dy
-    px = np.r_[f0, l0, f1 - 0.5, l1 + 0.5] * dx
-    if len(py) > 8:
-        try:
-            from scipy.spatial import ConvexHull
-
-            hull = ConvexHull(np.column_stack([py, px])).vertices
-            py, px = py[hull], px[hull]
-        except Exception:  # collinear points (a one-row or one-column ROI): every pair below
-            pass
-    d2 = (py[:, None] - py[None, :]) ** 2 + (px[:, None] - px[None, :]) ** 2
-    return float(np.sqrt(d2.max()))
+    r1, f1, l1 = _first_last(m.view(bool))  # horizontal: first inside - 1/2, last inside + 1/2
+    order = np.argsort(np.concatenate([2 * r0 + 1, 2 * r1]), kind="stable")
+    y = np.concatenate([r0 + 0.5, r1.astype(np.float64)])[order] * dy
+    left = np.concatenate([f0.astype(np.float64), f1 - 0.5])[order] * dx
+    right = np.concatenate([l0.astype(np.float64), l1 + 0.5])[order] * dx
+    one = left == right  # a single vertex at its height: no other side to lie between, kept
+    two = ~one
+    y2, l2, r2 = y[two], left[two], right[two]
+    keep_l, keep_r = _convex_side(y2, l2, -1.0), _convex_side(y2, r2, 1.0)
+    py = np.concatenate([y2[keep_l], y2[keep_r], y[one]])
+    px = np.concatenate([l2[keep_l], r2[keep_r], left[one]])
+    best = 0.0
+    for start in range(0, len(py), 1024):  # bounded memory for very large outlines
+        d2 = (py[start : start + 1024, None] - py[None, :]) ** 2 + (px[start : start + 1024, None] - px[None, :]) ** 2
+        best = max(best, float(d2.max()))
+    return float(np.sqrt(best))
 
 
 def _one(mask: np.ndarray, dy: float, dx: float, tables) -> np.ndarray:
