@@ -14,7 +14,7 @@ import warnings
 from featurekit import __version__
 from featurekit.errors import FeaturekitError
 
-COMMANDS = ["demo", "run", "extract", "layers", "cache", "evaluate", "report", "finetune", "predict"]
+COMMANDS = ["demo", "run", "extract", "layers", "cache", "evaluate", "report", "explain", "finetune", "predict"]
 
 
 def build_parser() -> argparse.ArgumentParser:
