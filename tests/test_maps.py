@@ -152,3 +152,39 @@ def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads
     assert [type(i) for i in items] == [Figure, Table, Figure]
     assert main(["explain", str(run), *data, "--n-boot", "50"]) == 0  # everything cached: nothing computed
     assert "0 entries computed, 4 reused" in capsys.readouterr().out
+
+
+def test_gradcam_of_a_linear_head_on_pooled_features_is_its_class_activation_map(data, tmp_path):
+    # MobileNet-V2's head is a linear layer on the mean of features.18: there Grad-CAM = relu(CAM) / (H W)
+    res = layer_maps(data, "mobilenet_v2:features.6,features.18", "gradcam", weights="none", size=SIZE,
+                     target=7, cache=tmp_path / "g.h5")
+    lm = load_model("mobilenet_v2", "none", size=SIZE)
+    x = torch.stack([lm.preprocessing(data.image(i)) for i in range(len(data))])
+    act = _direct(lm.model, "features.18", x)
+    cam = torch.einsum("nchw,c->nhw", act, lm.model.classifier[1].weight[7].detach())
+    want = F.relu(cam).numpy() / (act.shape[2] * act.shape[3])
+    assert res.maps["features.18"].shape == want.shape and want.max() > 0
+    np.testing.assert_allclose(res.maps["features.18"], want, rtol=1e-4, atol=1e-5 * want.max())
+    assert (res.maps["features.6"] >= 0).all() and res.maps["features.6"].max() > 0
+    # without a head trained for the data's classes there is no class to explain: refused, not guessed
+    with pytest.raises(LayerError, match="fine-tuned checkpoint"):
+        layer_maps(data, "mobilenet_v2:features.18", "gradcam", weights="none", size=SIZE, cache=tmp_path / "g.h5")
+
+
+def test_gradcam_of_a_finetuned_checkpoint_explains_each_images_own_class(tmp_path):
+    from featurekit.finetune import FinetuneConfig, finetune
+
+    ds = make_phantom(n_per_class=4, size=32, seed=3)
+    cfg = FinetuneConfig(model="resnet18", weights="none", small_input=True, size=32, epochs=1, batch_size=8,
+                         optimizer="adam", lr=1e-3, scheduler="none", augment="flip", val_fraction=0.25,
+                         patience=0, device="cpu")
+    finetune(ds, cfg, out=tmp_path / "ft.pt", progress=False)
+    res = layer_maps(ds, "resnet18:conv5_block2_out", "gradcam", weights=str(tmp_path / "ft.pt"),
+                     cache=tmp_path / "g.h5")
+    lm = load_model("resnet18", str(tmp_path / "ft.pt"))
+    x = torch.stack([lm.preprocessing(ds.image(i)) for i in range(len(ds))])
+    act = _direct(lm.model, res.layers[0].module, x)
+    head = [m for m in lm.model.modules() if isinstance(m, torch.nn.Linear)][-1].weight.detach()
+    own = head[torch.as_tensor(np.array(ds.labels))]  # the checkpoint's classes are the data's, in the same order
+    want = F.relu(torch.einsum("nchw,nc->nhw", act, own)).numpy() / (act.shape[2] * act.shape[3])
+    np.testing.assert_allclose(res.maps["conv5_block2_out"], want, rtol=1e-4, atol=1e-5 * want.max())

@@ -2,8 +2,9 @@
 
 For the CNN / ViT layers of a run folder (or ``--layers``), computes each
 image's map per layer -- the class activation map of a linear probe on the
-layer's pooled features (``--map probe``, default) or the channel-mean
-activation (``--map mean``) -- from the same model, weights and input size as
+layer's pooled features (``--map probe``, default), the channel-mean
+activation (``--map mean``) or Grad-CAM of a fine-tuned checkpoint's head
+(``--map gradcam --weights CKPT``) -- from the same model, weights and input size as
 the run's features (maps are cached beside the features, verified on every
 read). With lesion masks (or MIAS circles) it scores the share of each map's
 positive energy inside the lesion, per class, with a bootstrap interval over
@@ -36,9 +37,12 @@ def add_parser(sub) -> None:
     add_data_arguments(p)
     p.add_argument("--layers", default=None, metavar="SPEC",
                    help="layers of one model (default: the CNN layers the run evaluated), e.g. mobilenet_v2:1-18")
-    p.add_argument("--map", dest="kind", choices=["probe", "mean"], default="probe",
+    p.add_argument("--map", dest="kind", choices=["probe", "mean", "gradcam"], default="probe",
                    help="probe: class activation map of a linear probe on the layer's gap features (default); "
-                        "mean: channel-mean activation")
+                        "mean: channel-mean activation; gradcam: Grad-CAM of a fine-tuned checkpoint's head "
+                        "for each image's class (give the checkpoint with --weights)")
+    p.add_argument("--weights", default=None, metavar="WEIGHTS",
+                   help="the model's weights (default: the run's): imagenet, none, or a checkpoint file")
     p.add_argument("--examples", type=positive_int, default=1,
                    help="example images per class and outcome (correct / wrong) in the panel (default: 1)")
     p.add_argument("--n-boot", type=non_negative_int, default=2000, help="bootstrap replicates (default: 2000)")
@@ -157,6 +161,7 @@ def run(args) -> int:
     if not ds.has_masks:
         raise DataError(f"{args.data}: no lesion masks (or MIAS circles): the lesion energy needs them")
     model, spec, weights, size, mode = _run_layers(run_folder, args.layers)
+    weights = args.weights or weights
     cache = run_folder.provenance.get("cache")
     result = layer_maps(ds, spec, args.kind, weights=weights, size=size, mode=mode, cache=args.maps_cache,
                         features_cache=cache if cache and Path(cache).is_file() else None,

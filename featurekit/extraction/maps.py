@@ -17,7 +17,10 @@ reshaped to the square patch grid -- and reduced over channels:
     mean of channel ``c``, so ``Σ_c (w_c / σ_c) A_c(h, w) + b'`` (``b' = b −
     Σ_c w_c μ_c / σ_c``) is the same score spread over the positions: its
     mean is the probe's decision value (log-odds). Positive values are
-    evidence for the positive class, negative ones for the other.
+    evidence for the positive class, negative ones for the other;
+``gradcam``
+    Grad-CAM of the network's own head for each image's class (a fine-tuned
+    checkpoint as the weights), see :mod:`featurekit.extraction.gradcam`.
 
 A map is stored at the layer's own grid, average-pooled to at most
 :data:`MAX_SIDE` cells a side (at most 4 kB an image and layer), as float32
@@ -56,7 +59,7 @@ from featurekit.specs import Weights
 
 __all__ = ["MAP_KINDS", "MAX_SIDE", "MapResult", "layer_maps", "to_grid", "map_grid", "maps_cache_path", "model_view"]
 
-MAP_KINDS = ("mean", "probe")
+MAP_KINDS = ("mean", "probe", "gradcam")
 #: the largest side of a stored map (cells); a layer's own grid when smaller
 MAX_SIDE = 32
 #: lesion-grid value of an image without a lesion region (no mask, or an empty one)
@@ -196,7 +199,7 @@ def _probe_weights(dataset, ref, layers, weights, cache, batch_size, progress) -
     return out
 
 
-def _specs(ref, layers, kind, probe) -> tuple[dict, dict]:
+def _specs(ref, layers, kind, probe, targets) -> tuple[dict, dict]:
     """Entry specs of the maps (per layer) and of the lesion grids (per grid shape)."""
     maps, lesion = {}, {}
     pre = ref.preprocessing
@@ -206,6 +209,8 @@ def _specs(ref, layers, kind, probe) -> tuple[dict, dict]:
         if kind == "probe":
             v, b = probe[layer.name]
             digest = hashlib.sha256(np.asarray(v, np.float64).tobytes() + np.float64(b).tobytes()).hexdigest()
+        elif kind == "gradcam":
+            digest = hashlib.sha256(np.asarray(targets, np.int64).tobytes()).hexdigest()
         params = {"family": "map", "kind": kind, "model": ref.name, "layer": layer.name,
                   "layer_index": layer.index, "module": layer.module, **ref.identity, "input_size": pre.size,
                   "preprocessing": pre.to_dict(), "grid": [h, w], "probe_sha256": digest, **layer.form}
@@ -218,8 +223,9 @@ def _specs(ref, layers, kind, probe) -> tuple[dict, dict]:
 
 
 def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size: int | None = None,
-               mode: str = "crop", cache=None, features_cache=None, batch_size: int = 16, device: str = "auto",
-               progress: bool = False, lock_timeout: float | None = 600.0) -> MapResult:
+               mode: str = "crop", cache=None, features_cache=None, target: int | None = None,
+               batch_size: int = 16, device: str = "auto", progress: bool = False,
+               lock_timeout: float | None = 600.0) -> MapResult:
     """Maps of the layers of one model for every image of ``dataset``, computed once and cached.
 
     Parameters
@@ -227,14 +233,18 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
     dataset : featurekit.data.Dataset
     layers : str or LayerSpec
         One model's layers, e.g. ``"mobilenet_v2:features.1-features.18"``.
-    kind : {"mean", "probe"}
-        Channel-mean activation map, or the class activation map of a linear
-        probe on the layer's gap features (see the module docstring).
+    kind : {"mean", "probe", "gradcam"}
+        Channel-mean activation map, the class activation map of a linear
+        probe on the layer's gap features, or Grad-CAM of the network's head
+        (see the module docstring).
     weights, size, mode : the model's weights and preprocessing, as for :func:`~featurekit.extract`.
     cache : path or FeatureCache, optional
         The maps' cache (default :func:`maps_cache_path`).
     features_cache : path or FeatureCache, optional
         Where the probe's gap features are read from or extracted to (default: the dataset's feature cache).
+    target : int, optional
+        ``gradcam``: the logit every map explains; default each image's own
+        class, by the class names a fine-tuned checkpoint records.
     batch_size, device, progress, lock_timeout : execution.
 
     Returns
@@ -257,7 +267,13 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
     for layer in picked:
         map_grid(layer)  # the input, or tokens off a square grid, fail here, before any image is read
     probe = _probe_weights(dataset, ref, picked, w, features_cache, batch_size, progress) if kind == "probe" else {}
-    map_specs, lesion_specs = _specs(ref, picked, kind, probe)
+    targets = None
+    if kind == "gradcam":
+        from featurekit.extraction.gradcam import head_targets
+
+        targets = (np.full(len(dataset), int(target), dtype=np.int64) if target is not None else
+                   head_targets(ref.meta, dataset.class_names, dataset.labels, dataset.positive, ref.name))
+    map_specs, lesion_specs = _specs(ref, picked, kind, probe, targets)
     all_specs = list(map_specs.values()) + list(lesion_specs.values())
     meta = DatasetMeta.from_dataset(dataset)
     store = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or maps_cache_path(dataset))
@@ -270,8 +286,8 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
             todo = writer.missing(all_specs)
             result.reused = [s for s in all_specs if s not in todo]
             if todo:
-                _compute(dataset, ref, picked, probe, map_specs, lesion_specs, todo, writer, batch_size,
-                         resolve_device(device))
+                _compute(dataset, ref, picked, probe, targets, map_specs, lesion_specs, todo, writer,
+                         batch_size, resolve_device(device))
             writer.commit(todo)
             result.computed = todo
     for layer in picked:
@@ -283,7 +299,8 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
     return result
 
 
-def _compute(dataset, ref, layers, probe, map_specs, lesion_specs, todo, writer, batch_size, device) -> None:
+def _compute(dataset, ref, layers, probe, targets, map_specs, lesion_specs, todo, writer, batch_size,
+             device) -> None:
     """Compute the batches the writer plans, all layers in one forward pass per batch (float32)."""
     want = {s.entry_id for s in todo}
     wanted_layers = [layer for layer in layers if map_specs[layer.name].entry_id in want]
@@ -293,13 +310,19 @@ def _compute(dataset, ref, layers, probe, map_specs, lesion_specs, todo, writer,
     pre = loaded.preprocessing
     vectors = {name: (torch.as_tensor(v, dtype=torch.float32), float(b)) for name, (v, b) in probe.items()}
     model = loaded.model.to(device)
-    with MapExtractor(model, wanted_layers or layers[:1], vectors) as extractor:
+    if targets is not None:
+        from featurekit.extraction.gradcam import GradCam
+
+        hooks = GradCam(model, wanted_layers or layers[:1])
+    else:
+        hooks = MapExtractor(model, wanted_layers or layers[:1], vectors)
+    with hooks as extractor:
         for start, stop in writer.plan(todo, batch_size):
             samples = [dataset[i] for i in range(start, stop)]
             arrays = {}
             if wanted_layers:
                 x = torch.stack([pre(s.image) for s in samples]).to(device)
-                out = extractor(x)
+                out = extractor(x) if targets is None else extractor(x, targets[start:stop])
                 for layer in wanted_layers:
                     spec = map_specs[layer.name]
                     arrays[spec.entry_id] = out[layer.name].cpu().numpy().reshape(len(samples), -1)
