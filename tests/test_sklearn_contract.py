@@ -42,7 +42,7 @@ from featurekit.evaluation.fusion import EqualBlockWeight, LateFusionClassifier
 from featurekit.evaluation.resampling import OversampledClassifier
 from featurekit.evaluation.selection import SelectBestCandidate
 from featurekit.handcrafted import GaborFeatures, GLCMFeatures, GLDMFeatures, GLRLMFeatures, GLSZMFeatures, HaarFeatures
-from featurekit.handcrafted import NGTDMFeatures
+from featurekit.handcrafted import FirstOrderFeatures, LBPFeatures, NGTDMFeatures, Shape2DFeatures
 
 N = 12  # samples of the tiny dataset and cache below (ids img000 .. img011)
 
@@ -105,6 +105,9 @@ ESTIMATORS = {  # name -> (factory of a small instance, expected failed checks)
     "GLSZMFeatures": (lambda tmp: GLSZMFeatures(), {}),
     "GLDMFeatures": (lambda tmp: GLDMFeatures(), {}),
     "NGTDMFeatures": (lambda tmp: NGTDMFeatures(), {}),
+    "FirstOrderFeatures": (lambda tmp: FirstOrderFeatures(), {}),
+    "Shape2DFeatures": (lambda tmp: Shape2DFeatures(), {}),
+    "LBPFeatures": (lambda tmp: LBPFeatures(), {}),
 }
 
 
