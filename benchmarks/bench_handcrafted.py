@@ -25,6 +25,8 @@ first     pyradiomics' first-order (18) and 2-D shape (9) features, bin width 25
           with the lesion mask, the same comparison (``bench_pyradiomics_classes``).
 lbp       rotation-invariant uniform LBP, radii 1, 2, 3, histogram over the mask, vs
           ``skimage.feature.local_binary_pattern`` on each whole image.
+texture   pyradiomics' GLRLM (16), GLSZM (16), GLDM (14) and NGTDM (5) features, bin
+          width 25, with the lesion mask, the same comparison (``bench_pyradiomics_classes``).
 haar      the full 24 x 24 set (``feature_set='full'``, 162,336 features)
           and the default grid set (2,763) on the resized ROI vs
           ``skimage.feature.haar_like_feature`` (all features, or the grid's
@@ -390,6 +392,9 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- GLCM
     glcm_rows, glcm_notes = bench_glcm(images, masks, k, args.repeats)
     rows += glcm_rows
+    texture_rows, texture_notes = bench_pyradiomics_classes(
+        images, masks, k, args.repeats, [(f, f, f"Radiomics{f.upper()}", f) for f in ("glrlm", "glszm", "gldm", "ngtdm")])
+    rows += texture_rows
     first_rows, first_notes = bench_pyradiomics_classes(
         images, masks, k, args.repeats, [("firstorder", "firstorder", "RadiomicsFirstOrder", "firstorder"),
                                          ("shape", "shape2D", "RadiomicsShape2D", "shape2D")])
@@ -444,7 +449,7 @@ def main(argv=None) -> int:
         print(f"{name:<28} {refname:<30} {a * 1e3:>8.2f} ms {b * 1e3:>8.1f} ms {ratio:>8.1f}x {d:>13.1e}")
     print("times per image; max rel diff: featurekit vs the reference on the same images "
           "(haar: relative to the largest |feature|)")
-    for note in glcm_notes + first_notes + lbp_notes:
+    for note in glcm_notes + texture_notes + first_notes + lbp_notes:
         print(note)
     return 0
 

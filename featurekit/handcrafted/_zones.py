@@ -38,27 +38,44 @@ follow pyradiomics' (v3) definitions in 2-D. They share:
 Grey levels absent from the ROI and sizes that never occur add nothing to
 these sums, so they equal pyradiomics' values computed after it deletes the
 empty rows and columns.
+
+Parameters of the four families' functions and transformers (pyradiomics'
+names in brackets): ``bin_width`` (``binWidth``, default 25 when ``bin_count``
+is not given), ``bin_count`` (``binCount``), ``quant_range`` (``'roi'``,
+``'image'`` or ``(lo, hi)``, :mod:`featurekit.handcrafted.glcm_quantize`),
+``features`` (``'all'`` or a list of the family's names), ``n_jobs``
+(joblib workers over images), ``empty_mask`` (``'error'`` or ``'whole'``);
+the transformers add ``device`` (accepted for a uniform interface: these
+families compute with NumPy on the CPU), ``max_side`` (default 2048: larger
+images are downsized first, with a warning, as GLCM, since the counting holds
+several integer copies of the mask's bounding box) and their output is
+``float32``, columns ``<family>_<feature>``
+(:mod:`featurekit.handcrafted._base`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from functools import partial
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted.glcm_quantize import quantize_levels
+from featurekit.handcrafted._base import HandcraftedTransformer
+from featurekit.handcrafted._input import load_images, run_chunks
+from featurekit.handcrafted._params import check_features
+from featurekit.handcrafted.glcm_quantize import check_quant, quantize_levels
 
 __all__ = [
     "MATRIX_KEYS",
     "check_distances",
-    "check_feature_names",
     "neighbour_offsets",
     "quantized_rois",
     "aggregate",
     "dense_entries",
     "matrix_features",
+    "texture_features",
 ]
 
 MATRIX_KEYS = ("SE", "LE", "GLN", "GLNN", "SN", "SNN", "PCT", "GLV", "SV", "ENT",
@@ -79,23 +96,6 @@ def check_distances(distances) -> Tuple[int, ...]:
     if len(set(values)) != len(values):
         raise DataError(f"distances repeat: {distances!r}")
     return tuple(sorted(int(d) for d in values))
-
-
-def check_feature_names(features, names: Sequence[str], family: str) -> Tuple[str, ...]:
-    """``'all'`` or a list of distinct names from ``names``, in the order given."""
-    if isinstance(features, str):
-        if features == "all":
-            return tuple(names)
-        features = [features]
-    try:
-        feats = tuple(features)
-    except TypeError:
-        raise DataError(f"{family} features must be 'all' or a list of names, got {features!r}") from None
-    bad = [f for f in feats if f not in names]
-    if not feats or bad or len(set(feats)) != len(feats):
-        raise DataError(f"{family} features must be 'all' or distinct names from {', '.join(names)}; "
-                        f"got {features!r}")
-    return feats
 
 
 def neighbour_offsets(distances: Sequence[int]) -> List[Tuple[int, int]]:
@@ -215,3 +215,52 @@ def matrix_features(unit: np.ndarray, i: np.ndarray, j: np.ndarray, c: np.ndarra
                 raise KeyError(key)
             out[key] = v
     return np.stack([out[k] for k in keys], axis=1) if keys else np.empty((n, 0))
+
+
+def texture_features(chunk: Callable, table: Sequence[str], family: str, images, masks, *, bin_width, bin_count,
+                     quant_range, features, n_jobs, empty_mask, **extra) -> np.ndarray:
+    """The batch function of a family: checks the shared parameters (module docstring), prepares the
+    images and runs ``chunk(images, masks, ..., features=names, **extra, first=k)`` over chunks of 64.
+
+    ``extra`` are the family's own parameters, validated by the caller.
+    """
+    check_quant(bin_width, bin_count, quant_range)
+    feats = check_features(features, table, family)
+    imgs, msks = load_images(images, masks, empty_mask)
+    fn = partial(chunk, bin_width=bin_width, bin_count=bin_count,
+                 quant_range=quant_range if isinstance(quant_range, str) else tuple(map(float, quant_range)),
+                 features=feats, **extra)
+    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=64)
+
+
+class _TextureTransformer(HandcraftedTransformer):
+    """Base of the four families' transformers: the shared parameters of the module docstring.
+
+    A subclass sets ``_family``, ``_table`` (its feature names), ``_function``
+    (its batch function) and ``_own`` (its own parameters and their checks);
+    its ``__init__`` stores every parameter (scikit-learn's rule).
+    """
+
+    _family: str = ""
+    _table: Tuple[str, ...] = ()
+    _own: Dict[str, Callable] = {}
+    _function: Callable[..., np.ndarray]
+    bin_width: Optional[float]
+    bin_count: Optional[int]
+    quant_range: object
+    features: object
+
+    def _check_family(self) -> dict:
+        check_quant(self.bin_width, self.bin_count, self.quant_range)
+        check_features(self.features, self._table, self._family)
+        for name, check in self._own.items():
+            check(getattr(self, name))
+        return {}
+
+    def _names(self, params) -> List[str]:
+        return [f"{self._family}_{f}" for f in check_features(self.features, self._table, self._family)]
+
+    def _compute(self, images, masks, params) -> np.ndarray:
+        return self._function(images, masks, bin_width=self.bin_width, bin_count=self.bin_count,
+                              quant_range=self.quant_range, features=self.features, n_jobs=params["n_jobs"],
+                              empty_mask=params["empty_mask"], **{name: getattr(self, name) for name in self._own})

@@ -46,23 +46,21 @@ https://pyradiomics.readthedocs.io/en/latest/features.html
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import load_images, run_chunks
+from featurekit.handcrafted._params import check_features
 from featurekit.handcrafted._zones import (
+    _TextureTransformer,
     check_distances,
     dense_entries,
-    check_feature_names,
     matrix_features,
     neighbour_offsets,
     quantized_rois,
+    texture_features,
 )
-from featurekit.handcrafted.glcm_quantize import check_quant
 
 __all__ = ["GLDM_FEATURES", "gldm_feature_names", "gldm_features", "GLDMFeatures"]
 
@@ -99,7 +97,7 @@ def check_alpha(gldm_a) -> float:
 
 def gldm_feature_names(features="all") -> List[str]:
     """Output names ``gldm_<feature>`` (pyradiomics' feature names)."""
-    return [f"gldm_{f}" for f in check_feature_names(features, GLDM_FEATURES, "gldm")]
+    return [f"gldm_{f}" for f in check_features(features, GLDM_FEATURES, "gldm")]
 
 
 def _dependence(lv: np.ndarray, offsets, pad: int, alpha: float, J1: int) -> np.ndarray:
@@ -154,58 +152,33 @@ def gldm_features(
     ----------
     images : list of arrays, (N, H, W[, 3]) array or Dataset
     masks : list of (bool array or None), optional
-        Only mask pixels are counted, and only mask pixels are neighbours.
+        Only mask pixels count.
     distances : sequence of int, default (1,)
         Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
     gldm_a : float, default 0
         Largest level difference of a dependent neighbour (pyradiomics' ``gldm_a``).
-    bin_width : float, optional
-        Default 25 (pyradiomics' ``binWidth``) when ``bin_count`` is not given.
-    bin_count : int, optional
-        pyradiomics' ``binCount``.
-    quant_range : {'roi', 'image'} or (lo, hi), default 'roi'
-        See :mod:`featurekit.handcrafted.glcm_quantize`.
-    features : 'all' or list of names from :data:`GLDM_FEATURES`
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}
+    bin_width, bin_count, quant_range, features, n_jobs, empty_mask
+        As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
+        ``binWidth`` / ``binCount``); ``features`` from :data:`GLDM_FEATURES`.
 
     Returns
     -------
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`gldm_feature_names`.
     """
-    check_quant(bin_width, bin_count, quant_range)
-    feats = check_feature_names(features, GLDM_FEATURES, "gldm")
-    dist = check_distances(distances)
-    alpha = check_alpha(gldm_a)
-    imgs, msks = load_images(images, masks, empty_mask)
-    fn = partial(_gldm_chunk, bin_width=bin_width, bin_count=bin_count,
-                 quant_range=quant_range if isinstance(quant_range, str) else tuple(map(float, quant_range)),
-                 distances=dist, alpha=alpha, features=feats)
-    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=64)
+    return texture_features(_gldm_chunk, GLDM_FEATURES, "gldm", images, masks, bin_width=bin_width,
+                            bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
+                            empty_mask=empty_mask, distances=check_distances(distances),
+                            alpha=check_alpha(gldm_a))
 
 
-class GLDMFeatures(HandcraftedTransformer):
+class GLDMFeatures(_TextureTransformer):
     """GLDM features as a scikit-learn transformer (:func:`gldm_features`).
 
     Output columns ``gldm_<feature>`` (e.g. ``gldm_DependenceEntropy``).
-
-    Parameters
-    ----------
-    distances : sequence of int, default (1,)
-    gldm_a : float, default 0
-    bin_width : float, optional (25 when ``bin_count`` is None)
-    bin_count : int, optional
-    quant_range : {'roi', 'image'} or (lo, hi), default 'roi'
-    features : str or list of str, default 'all'
-    device : {'cpu', 'cuda', 'auto'}, default 'cpu'
-        Accepted for a uniform interface; computed with NumPy on the CPU
-        whatever the device.
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}, default 'error'
-    max_side : int or None, default 2048
-        Larger images are downsized first, with a warning
-        (:mod:`featurekit.handcrafted._input`).
+    Parameters: ``distances`` (default ``(1,)``), ``gldm_a`` (default 0) and the shared ones of :mod:`featurekit.handcrafted._zones`
+    (``bin_width``, ``bin_count``, ``quant_range``, ``features``, ``device``,
+    ``n_jobs``, ``empty_mask``, ``max_side``).
 
     Attributes
     ----------
@@ -213,8 +186,13 @@ class GLDMFeatures(HandcraftedTransformer):
     n_features_out_ : int
     """
 
-    def __init__(self, distances=(1,), gldm_a=0, bin_width=None, bin_count=None, quant_range="roi",
-                 features="all", device="cpu", n_jobs=None, empty_mask="error", max_side=2048):
+    _family = "gldm"
+    _table = GLDM_FEATURES
+    _function = staticmethod(gldm_features)
+    _own = {"distances": check_distances, "gldm_a": check_alpha}
+
+    def __init__(self, distances=(1,), gldm_a=0, bin_width=None, bin_count=None, quant_range="roi", features="all",
+                 device="cpu", n_jobs=None, empty_mask="error", max_side=2048):
         self.distances = distances
         self.gldm_a = gldm_a
         self.bin_width = bin_width
@@ -222,18 +200,3 @@ class GLDMFeatures(HandcraftedTransformer):
         self.quant_range = quant_range
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-    def _check_family(self) -> dict:
-        check_quant(self.bin_width, self.bin_count, self.quant_range)
-        check_feature_names(self.features, GLDM_FEATURES, "gldm")
-        check_distances(self.distances)
-        check_alpha(self.gldm_a)
-        return {}
-
-    def _names(self, params) -> List[str]:
-        return gldm_feature_names(self.features)
-
-    def _compute(self, images, masks, params) -> np.ndarray:
-        return gldm_features(images, masks, distances=self.distances, gldm_a=self.gldm_a,
-                             bin_width=self.bin_width, bin_count=self.bin_count, quant_range=self.quant_range,
-                             features=self.features, n_jobs=params["n_jobs"], empty_mask=params["empty_mask"])

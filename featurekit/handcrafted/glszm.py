@@ -35,15 +35,12 @@ https://pyradiomics.readthedocs.io/en/latest/features.html
 
 from __future__ import annotations
 
-from functools import partial
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import load_images, run_chunks
-from featurekit.handcrafted._zones import aggregate, check_feature_names, matrix_features, quantized_rois
-from featurekit.handcrafted.glcm_quantize import check_quant
+from featurekit.handcrafted._params import check_features
+from featurekit.handcrafted._zones import _TextureTransformer, aggregate, matrix_features, quantized_rois, texture_features
 
 __all__ = ["GLSZM_FEATURES", "glszm_feature_names", "glszm_features", "GLSZMFeatures"]
 
@@ -71,7 +68,7 @@ GLSZM_FEATURES = tuple(_TABLE)
 
 def glszm_feature_names(features="all") -> List[str]:
     """Output names ``glszm_<feature>`` (pyradiomics' feature names)."""
-    return [f"glszm_{f}" for f in check_feature_names(features, GLSZM_FEATURES, "glszm")]
+    return [f"glszm_{f}" for f in check_features(features, GLSZM_FEATURES, "glszm")]
 
 
 def _zones(lv: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -112,51 +109,28 @@ def glszm_features(
     ----------
     images : list of arrays, (N, H, W[, 3]) array or Dataset
     masks : list of (bool array or None), optional
-        Zones are made of mask pixels only.
-    bin_width : float, optional
-        Default 25 (pyradiomics' ``binWidth``) when ``bin_count`` is not given.
-    bin_count : int, optional
-        pyradiomics' ``binCount``.
-    quant_range : {'roi', 'image'} or (lo, hi), default 'roi'
-        See :mod:`featurekit.handcrafted.glcm_quantize`.
-    features : 'all' or list of names from :data:`GLSZM_FEATURES`
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}
+        Only mask pixels count.
+    bin_width, bin_count, quant_range, features, n_jobs, empty_mask
+        As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
+        ``binWidth`` / ``binCount``); ``features`` from :data:`GLSZM_FEATURES`.
 
     Returns
     -------
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`glszm_feature_names`.
     """
-    check_quant(bin_width, bin_count, quant_range)
-    feats = check_feature_names(features, GLSZM_FEATURES, "glszm")
-    imgs, msks = load_images(images, masks, empty_mask)
-    fn = partial(_glszm_chunk, bin_width=bin_width, bin_count=bin_count,
-                 quant_range=quant_range if isinstance(quant_range, str) else tuple(map(float, quant_range)),
-                 features=feats)
-    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=64)
+    return texture_features(_glszm_chunk, GLSZM_FEATURES, "glszm", images, masks, bin_width=bin_width,
+                            bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
+                            empty_mask=empty_mask)
 
 
-class GLSZMFeatures(HandcraftedTransformer):
+class GLSZMFeatures(_TextureTransformer):
     """GLSZM features as a scikit-learn transformer (:func:`glszm_features`).
 
     Output columns ``glszm_<feature>`` (e.g. ``glszm_SmallAreaEmphasis``).
-
-    Parameters
-    ----------
-    bin_width : float, optional (25 when ``bin_count`` is None)
-    bin_count : int, optional
-    quant_range : {'roi', 'image'} or (lo, hi), default 'roi'
-    features : str or list of str, default 'all'
-    device : {'cpu', 'cuda', 'auto'}, default 'cpu'
-        Accepted for a uniform interface; zones are labelled on the CPU
-        whatever the device.
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}, default 'error'
-    max_side : int or None, default 2048
-        Larger images are downsized first, with a warning
-        (:mod:`featurekit.handcrafted._input`): the labelling holds int64
-        copies of the mask's bounding box.
+    Parameters: the shared ones of :mod:`featurekit.handcrafted._zones`
+    (``bin_width``, ``bin_count``, ``quant_range``, ``features``, ``device``,
+    ``n_jobs``, ``empty_mask``, ``max_side``).
 
     Attributes
     ----------
@@ -164,23 +138,14 @@ class GLSZMFeatures(HandcraftedTransformer):
     n_features_out_ : int
     """
 
-    def __init__(self, bin_width=None, bin_count=None, quant_range="roi", features="all", device="cpu",
-                 n_jobs=None, empty_mask="error", max_side=2048):
+    _family = "glszm"
+    _table = GLSZM_FEATURES
+    _function = staticmethod(glszm_features)
+
+    def __init__(self, bin_width=None, bin_count=None, quant_range="roi", features="all",
+                 device="cpu", n_jobs=None, empty_mask="error", max_side=2048):
         self.bin_width = bin_width
         self.bin_count = bin_count
         self.quant_range = quant_range
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-    def _check_family(self) -> dict:
-        check_quant(self.bin_width, self.bin_count, self.quant_range)
-        check_feature_names(self.features, GLSZM_FEATURES, "glszm")
-        return {}
-
-    def _names(self, params) -> List[str]:
-        return glszm_feature_names(self.features)
-
-    def _compute(self, images, masks, params) -> np.ndarray:
-        return glszm_features(images, masks, bin_width=self.bin_width, bin_count=self.bin_count,
-                              quant_range=self.quant_range, features=self.features, n_jobs=params["n_jobs"],
-                              empty_mask=params["empty_mask"])

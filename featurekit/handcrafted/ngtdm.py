@@ -44,15 +44,12 @@ Features", https://pyradiomics.readthedocs.io/en/latest/features.html
 
 from __future__ import annotations
 
-from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import load_images, run_chunks
-from featurekit.handcrafted._zones import check_distances, check_feature_names, quantized_rois
-from featurekit.handcrafted.glcm_quantize import check_quant
+from featurekit.handcrafted._params import check_features
+from featurekit.handcrafted._zones import _TextureTransformer, check_distances, quantized_rois, texture_features
 
 __all__ = ["NGTDM_FEATURES", "ngtdm_feature_names", "ngtdm_features", "NGTDMFeatures"]
 
@@ -63,7 +60,7 @@ _CELLS = 1 << 21
 
 def ngtdm_feature_names(features="all") -> List[str]:
     """Output names ``ngtdm_<feature>`` (pyradiomics' feature names)."""
-    return [f"ngtdm_{f}" for f in check_feature_names(features, NGTDM_FEATURES, "ngtdm")]
+    return [f"ngtdm_{f}" for f in check_features(features, NGTDM_FEATURES, "ngtdm")]
 
 
 def _box_sums(x: np.ndarray, r: int, pad: int, H: int, W: int) -> np.ndarray:
@@ -85,17 +82,17 @@ def _level_sums(lv: np.ndarray, distances: Sequence[int], pad: int, G1: int) -> 
     ``d`` is the ``(2d + 1)^2`` box minus the ``(2d - 1)^2`` box.
     """
     H, W = lv.shape[0] - 2 * pad, lv.shape[1] - 2 * pad
-    x = lv.astype(np.int32)
-    m = (lv != 0).astype(np.int32)
-    boxes = {0: (x[pad : pad + H, pad : pad + W], m[pad : pad + H, pad : pad + W])}
+    cells = (2 * pad + 1) ** 2  # pixels of the largest box: its sums fit the narrow types below
+    x = lv.astype(np.int16 if cells * (G1 - 1) < 1 << 15 else np.int64)
+    m = (lv != 0).view(np.uint8) if cells < 1 << 8 else (lv != 0).astype(np.int32)
+    boxes: dict = {0: (x[pad : pad + H, pad : pad + W], m[pad : pad + H, pad : pad + W])}
     for r in sorted({d for d in distances} | {d - 1 for d in distances}):
         if r not in boxes:
             boxes[r] = (_box_sums(x, r, pad, H, W), _box_sums(m, r, pad, H, W))
-    total = np.zeros((H, W), dtype=np.int64)
-    count = np.zeros((H, W), dtype=np.int32)
-    for d in distances:
-        total += boxes[d][0] - boxes[d - 1][0]
-        count += boxes[d][1] - boxes[d - 1][1]
+    rings = [(boxes[d][0] - boxes[d - 1][0], boxes[d][1] - boxes[d - 1][1]) for d in distances]
+    total, count = rings[0]
+    for t, c in rings[1:]:
+        total, count = total + t, count + c
     centre = boxes[0][0]
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.abs(centre - total / count)
@@ -165,60 +162,41 @@ def ngtdm_features(
     ----------
     images : list of arrays, (N, H, W[, 3]) array or Dataset
     masks : list of (bool array or None), optional
-        Only mask pixels are counted, and only mask pixels are neighbours.
+        Only mask pixels count.
     distances : sequence of int, default (1,)
         Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
-    bin_width : float, optional
-        Default 25 (pyradiomics' ``binWidth``) when ``bin_count`` is not given.
-    bin_count : int, optional
-        pyradiomics' ``binCount``.
-    quant_range : {'roi', 'image'} or (lo, hi), default 'roi'
-        See :mod:`featurekit.handcrafted.glcm_quantize`.
-    features : 'all' or list of names from :data:`NGTDM_FEATURES`
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}
+    bin_width, bin_count, quant_range, features, n_jobs, empty_mask
+        As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
+        ``binWidth`` / ``binCount``); ``features`` from :data:`NGTDM_FEATURES`.
 
     Returns
     -------
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`ngtdm_feature_names`.
     """
-    check_quant(bin_width, bin_count, quant_range)
-    feats = check_feature_names(features, NGTDM_FEATURES, "ngtdm")
-    dist = check_distances(distances)
-    imgs, msks = load_images(images, masks, empty_mask)
-    fn = partial(_ngtdm_chunk, bin_width=bin_width, bin_count=bin_count,
-                 quant_range=quant_range if isinstance(quant_range, str) else tuple(map(float, quant_range)),
-                 distances=dist, features=feats)
-    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=64)
+    return texture_features(_ngtdm_chunk, NGTDM_FEATURES, "ngtdm", images, masks, bin_width=bin_width,
+                            bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
+                            empty_mask=empty_mask, distances=check_distances(distances))
 
 
-class NGTDMFeatures(HandcraftedTransformer):
+class NGTDMFeatures(_TextureTransformer):
     """NGTDM features as a scikit-learn transformer (:func:`ngtdm_features`).
 
     Output columns ``ngtdm_<feature>`` (e.g. ``ngtdm_Coarseness``).
-
-    Parameters
-    ----------
-    distances : sequence of int, default (1,)
-    bin_width : float, optional (25 when ``bin_count`` is None)
-    bin_count : int, optional
-    quant_range : {'roi', 'image'} or (lo, hi), default 'roi'
-    features : str or list of str, default 'all'
-    device : {'cpu', 'cuda', 'auto'}, default 'cpu'
-        Accepted for a uniform interface; computed with NumPy on the CPU
-        whatever the device.
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}, default 'error'
-    max_side : int or None, default 2048
-        Larger images are downsized first, with a warning
-        (:mod:`featurekit.handcrafted._input`).
+    Parameters: ``distances`` (default ``(1,)``) and the shared ones of :mod:`featurekit.handcrafted._zones`
+    (``bin_width``, ``bin_count``, ``quant_range``, ``features``, ``device``,
+    ``n_jobs``, ``empty_mask``, ``max_side``).
 
     Attributes
     ----------
     feature_names_out_ : ndarray of str
     n_features_out_ : int
     """
+
+    _family = "ngtdm"
+    _table = NGTDM_FEATURES
+    _function = staticmethod(ngtdm_features)
+    _own = {"distances": check_distances}
 
     def __init__(self, distances=(1,), bin_width=None, bin_count=None, quant_range="roi", features="all",
                  device="cpu", n_jobs=None, empty_mask="error", max_side=2048):
@@ -228,17 +206,3 @@ class NGTDMFeatures(HandcraftedTransformer):
         self.quant_range = quant_range
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-    def _check_family(self) -> dict:
-        check_quant(self.bin_width, self.bin_count, self.quant_range)
-        check_feature_names(self.features, NGTDM_FEATURES, "ngtdm")
-        check_distances(self.distances)
-        return {}
-
-    def _names(self, params) -> List[str]:
-        return ngtdm_feature_names(self.features)
-
-    def _compute(self, images, masks, params) -> np.ndarray:
-        return ngtdm_features(images, masks, distances=self.distances, bin_width=self.bin_width,
-                              bin_count=self.bin_count, quant_range=self.quant_range, features=self.features,
-                              n_jobs=params["n_jobs"], empty_mask=params["empty_mask"])
