@@ -27,11 +27,10 @@ DependenceEntropy, Low/HighGrayLevelEmphasis,
 SmallDependenceLow/HighGrayLevelEmphasis,
 LargeDependenceLow/HighGrayLevelEmphasis. (pyradiomics' two deprecated ones,
 GrayLevelNonUniformityNormalized = first-order Uniformity and
-DependencePercentage = 1, are left out, as pyradiomics does.) These are
-IBSI's neighbouring grey level dependence features (NGLDM) with
-:math:`\alpha` = ``gldm_a`` and, in IBSI's notation, :math:`j` counted from 1
-(the pixel itself included), which is pyradiomics' convention too. Results
-equal pyradiomics' ``RadiomicsGLDM`` to ~1e-12 (tests).
+DependencePercentage = 1, are left out, as pyradiomics does.) IBSI
+(Zwanenburg et al. 2020) calls the matrix NGLDM; featurekit follows
+pyradiomics and is tested against pyradiomics' ``RadiomicsGLDM`` (equal to
+~1e-12), not against IBSI's digital-phantom reference values.
 
 References
 ----------

@@ -19,10 +19,10 @@ Pipeline, vectorised over a batch:
 3. **Features** per (image, direction) from the sparse counts
    (:func:`featurekit.handcrafted._zones.matrix_features`), then the
    **mean over the directions** that hold runs, as pyradiomics
-   (``nanmean`` over angles). Like pyradiomics' C code, a direction in which
-   no line crosses two mask pixels (e.g. 90° for a one-row mask) has no runs
-   and is left out; an image left without any direction (a one-pixel ROI)
-   raises :class:`~featurekit.errors.DataError`.
+   (``nanmean`` over angles). Like pyradiomics' C code, which zeroes its
+   matrix, a direction in which no line crosses two mask pixels (e.g. 90° for
+   a one-row mask) is left out; an image left without any direction (a
+   one-pixel ROI) raises :class:`~featurekit.errors.DataError`.
 
 Features (pyradiomics' names; :math:`N_r` runs, :math:`N_p` pixels):
 ShortRunEmphasis, LongRunEmphasis, GrayLevelNonUniformity(Normalized),
@@ -32,9 +32,9 @@ ShortRunLow/HighGrayLevelEmphasis, LongRunLow/HighGrayLevelEmphasis;
 formulas in :mod:`featurekit.handcrafted._zones`. pyradiomics'
 ``weightingNorm`` (distance-weighted sum of the angles) is not offered.
 
-IBSI (Zwanenburg et al. 2020) defines the same 16 features; its 2-D
-"averaged" aggregation computes them per direction and averages, as here.
-Results equal pyradiomics' ``RadiomicsGLRLM`` to ~1e-12 (tests).
+IBSI (Zwanenburg et al. 2020) defines these 16 features too; featurekit
+follows pyradiomics and is tested against pyradiomics' ``RadiomicsGLRLM``
+(equal to ~1e-12), not against IBSI's digital-phantom reference values.
 
 References
 ----------

@@ -20,8 +20,9 @@ SmallAreaEmphasis, LargeAreaEmphasis, GrayLevelNonUniformity(Normalized),
 SizeZoneNonUniformity(Normalized), ZonePercentage (:math:`N_z / N_p`),
 GrayLevelVariance, ZoneVariance, ZoneEntropy, Low/HighGrayLevelZoneEmphasis,
 SmallAreaLow/HighGrayLevelEmphasis, LargeAreaLow/HighGrayLevelEmphasis.
-They are IBSI's 16 size zone features with 8-connectivity in 2-D. Results
-equal pyradiomics' ``RadiomicsGLSZM`` to ~1e-12 (tests).
+IBSI (Zwanenburg et al. 2020) defines these 16 features too; featurekit
+follows pyradiomics and is tested against pyradiomics' ``RadiomicsGLSZM``
+(equal to ~1e-12), not against IBSI's digital-phantom reference values.
 
 References
 ----------

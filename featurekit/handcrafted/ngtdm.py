@@ -29,7 +29,8 @@ definitions agree whenever every mask pixel has a neighbour in the mask.
 
 Pipeline, vectorised over a batch: quantisation of the mask's bounding box
 (pyradiomics' rule, shared with GLCM, :mod:`featurekit.handcrafted._zones`),
-one shifted sum of the zero-padded box per neighbour offset, ``bincount`` of
+neighbourhood sums and counts as separable box sums of the zero-padded box (a
+ring is the difference of two boxes), ``bincount`` of
 :math:`n_i` and :math:`s_i`, and the five formulas for all images at once on
 ``(images, levels, levels)`` arrays of bounded size.
 
