@@ -3,13 +3,15 @@
 The convention: each script takes ``--smoke``, the smallest run of all its code paths (seconds;
 its figures mean nothing), and exits non-zero when something fails. The scripts run one after
 another in this one process (torch, scikit-learn and featurekit are imported once); a summary
-line per script follows, and the exit status is 1 if any failed.
+line per script follows (wall and CPU seconds, child processes included: on a shared machine the
+CPU time is the steadier figure), and the exit status is 1 if any failed.
 
     .venv/bin/python .ci/bench_smoke.py [bench_extract.py ...]
 """
 
 from __future__ import annotations
 
+import resource
 import runpy
 import sys
 import time
@@ -36,14 +38,21 @@ def run_script(script: Path) -> str | None:
     return None
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main(names: list[str]) -> int:
     scripts = [BENCHMARKS / n for n in names] or sorted(BENCHMARKS.glob("bench_*.py"))
     summary, failed = [], []
     for script in scripts:
         print(f"==> {script.name} --smoke", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         error = run_script(script)
-        line = f"{script.name} --smoke: {'FAILED: ' + error if error else 'ok'} ({time.perf_counter() - t0:.1f} s)"
+        line = (f"{script.name} --smoke: {'FAILED: ' + error if error else 'ok'} "
+                f"({time.perf_counter() - t0:.1f} s, CPU {cpu_seconds() - c0:.1f} s)")
         summary.append(line)
         if error:
             failed.append(script.name)

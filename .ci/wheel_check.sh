@@ -19,7 +19,8 @@ trap 'rm -rf "$TMP"' EXIT
 # build from a copy of the tree: a build/ folder left in the checkout could carry stale modules
 mkdir "$TMP/src"
 tar -cf - --exclude=__pycache__ pyproject.toml setup.py MANIFEST.in README.md featurekit pipelines | tar -xf - -C "$TMP/src"
-"$PY" -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir "$TMP/dist" "$TMP/src"
+# with build isolation, as a user's pip builds it: the build-system requirements of pyproject.toml
+"$PY" -m pip wheel --quiet --no-deps --wheel-dir "$TMP/dist" "$TMP/src"
 
 "$PY" -m venv --without-pip "$TMP/venv"
 "$PY" -m pip --python "$TMP/venv/bin/python" install --quiet --no-deps "$TMP"/dist/featurekit-*.whl
