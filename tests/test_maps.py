@@ -116,7 +116,7 @@ def test_maps_of_the_input_or_of_two_models_are_refused_before_any_image_is_read
         layer_maps(data, ["mobilenet_v2:features.2", "resnet18:conv1"], weights="none", size=SIZE,
                    cache=tmp_path / "a.h5")
     with pytest.raises(LayerError, match="kind"):
-        layer_maps(data, "mobilenet_v2:features.2", "gradcam", weights="none", size=SIZE, cache=tmp_path / "a.h5")
+        layer_maps(data, "mobilenet_v2:features.2", "scorecam", weights="none", size=SIZE, cache=tmp_path / "a.h5")
     assert not (tmp_path / "a.h5").exists()
 
 
@@ -145,7 +145,7 @@ def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads
     assert set(energy["class"]) == {"benign", "malignant", "all"}
     # (NaN: no image of a class has evidence for it anywhere in that layer's map)
     assert energy["lesion_energy"].dropna().between(0, 1).all() and energy["area_fraction"].between(0, 1).all()
-    with np.load(run / EXAMPLES_NPZ, allow_pickle=False) as ex:
+    with np.load(run / EXAMPLES_NPZ.format(kind="probe"), allow_pickle=False) as ex:
         assert ex["images"].shape[0] == ex["maps"].shape[1] == len(ex["ids"]) >= 2
         assert set(ex["classes"]) <= {"benign", "malignant"} and list(ex["layers"]) == ["features.2", "features.6"]
     items = maps_items([read_run(run)])

@@ -9,7 +9,7 @@ the run's features (maps are cached beside the features, verified on every
 read). With lesion masks (or MIAS circles) it scores the share of each map's
 positive energy inside the lesion, per class, with a bootstrap interval over
 the run's independent unit, and writes ``lesion_energy.csv`` and
-``explain_examples.npz`` (example images of each class, correctly and wrongly
+``explain_examples_<map>.npz`` (example images of each class, correctly and wrongly
 classified, with their maps) into the run folder; ``featurekit report RUN``
 then draws the lesion-energy curve beside the AUC curve, its table and the
 example panel. DATA and its options must name the run's data (same fingerprint).

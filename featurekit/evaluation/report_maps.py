@@ -9,8 +9,8 @@ here (no torch, no images: the report still reads only the run folder):
     of the maps' positive energy inside the lesion, its bootstrap interval
     over the independent unit, and the chance level (the mean lesion area
     fraction, what a map blind to the lesion scores).
-``explain_examples.npz``
-    The example panel: ``images`` (K, S, S) gray in [0, 1] and ``masks``
+``explain_examples_<kind>.npz``
+    The example panel of one map kind: ``images`` (K, S, S) gray in [0, 1] and ``masks``
     (K, S, S) as the model sees them, ``maps`` (L, K, s, s) on a common grid,
     ``layers`` (L,), ``ids``, ``classes``, ``correct`` (K,), ``kind``. Plain
     arrays, read with ``allow_pickle=False``.
@@ -37,7 +37,7 @@ from featurekit.io import atomic_write_bytes, atomic_write_text
 __all__ = ["ENERGY_CSV", "EXAMPLES_NPZ", "energy_table", "pick_examples", "write_explain", "maps_items"]
 
 ENERGY_CSV = "lesion_energy.csv"
-EXAMPLES_NPZ = "explain_examples.npz"
+EXAMPLES_NPZ = "explain_examples_{kind}.npz"
 
 
 def oriented(maps: np.ndarray, kind: str, is_positive: np.ndarray) -> np.ndarray:
@@ -104,7 +104,8 @@ def write_explain(folder: str | os.PathLike, table: pd.DataFrame, examples: dict
     if examples:
         buf = io.BytesIO()
         np.savez_compressed(buf, **{k: np.asarray(v) for k, v in examples.items()})
-        written.append(atomic_write_bytes(folder / EXAMPLES_NPZ, buf.getvalue()))
+        name = EXAMPLES_NPZ.format(kind=str(np.asarray(examples["kind"])))
+        written.append(atomic_write_bytes(folder / name, buf.getvalue()))
     return [Path(p) for p in written]
 
 
@@ -126,19 +127,19 @@ def _energy_figure(energy: pd.DataFrame, results: pd.DataFrame, model: str, kind
         best = deep.groupby("classifier")[auc].mean().idxmax()
         d = deep[deep["classifier"] == best].sort_values("layer_index")
         ax.plot(d["layer_index"], d[auc], "o-", color="#2b6cb0", label=f"ROC AUC ({best})")
-        lo, hi = f"{auc}_ci_lo", f"{auc}_ci_hi"
+        lo, hi = "roc_auc_ci_lo", "roc_auc_ci_hi"  # the interval of the pooled estimate
         if lo in d and d[lo].notna().any():
             ax.fill_between(d["layer_index"], d[lo], d[hi], color="#2b6cb0", alpha=0.15)
     ax.set_xlabel(f"{model} layer index")
     ax.set_ylabel("ROC AUC", color="#2b6cb0")
-    colours = {"all": "#c05621"}
+    palette = iter(["#2f855a", "#c53030", "#6b46c1", "#2c7a7b", "#b7791f"])
     for cls, part in e.groupby("class", sort=False):
-        style = "s-" if cls == "all" else "x--"
-        ax2.plot(part["layer_index"], part["lesion_energy"], style, color=colours.get(cls), alpha=1 if cls == "all"
-                 else 0.7, label=f"lesion energy ({cls})")
+        colour = "#c05621" if cls == "all" else next(palette, "#555")
+        ax2.plot(part["layer_index"], part["lesion_energy"], "s-" if cls == "all" else "x--", color=colour,
+                 label=f"lesion energy ({cls})")
+        ax2.plot(part["layer_index"], part["area_fraction"], ":", color=colour, label=f"chance ({cls})")
         if cls == "all":
-            ax2.fill_between(part["layer_index"], part["ci_lo"], part["ci_hi"], color="#c05621", alpha=0.15)
-            ax2.plot(part["layer_index"], part["area_fraction"], ":", color="#555", label="chance (lesion area)")
+            ax2.fill_between(part["layer_index"], part["ci_lo"], part["ci_hi"], color=colour, alpha=0.15)
     ax2.set_ylabel(f"share of {kind}-map energy on the lesion", color="#c05621")
     ax2.set_ylim(0, 1)
     handles = [h for a in (ax, ax2) for h in a.get_legend_handles_labels()[0]]
@@ -148,7 +149,8 @@ def _energy_figure(energy: pd.DataFrame, results: pd.DataFrame, model: str, kind
     return Figure(name, f"Lesion energy of {model} ({kind} maps)", _png(fig),
                   f"{model}: ROC AUC per layer (left axis, band: 95% CI) and the share of each layer's {kind}-map "
                   "positive energy inside the lesion (right axis, band: 95% bootstrap CI over the independent "
-                  "unit; dotted: the mean lesion area fraction, what a map blind to the lesion scores).")
+                  "unit; dotted, same colour: the mean lesion area fraction of those images, what a map blind to the "
+                  "lesion scores).")
 
 
 def _energy_table(energy: pd.DataFrame):
@@ -158,14 +160,15 @@ def _energy_table(energy: pd.DataFrame):
     rows = []
     for (model, kind, layer), part in energy.groupby(["model", "kind", "layer"], sort=False):
         by = part.set_index("class")
-        cells = [f"{by.loc[c, 'lesion_energy']:.3f} [{by.loc[c, 'ci_lo']:.3f}, {by.loc[c, 'ci_hi']:.3f}]"
+        cells = [f"{by.loc[c, 'lesion_energy']:.3f} [{by.loc[c, 'ci_lo']:.3f}, {by.loc[c, 'ci_hi']:.3f}] "
+                 f"(chance {by.loc[c, 'area_fraction']:.3f})"
                  if c in by.index and np.isfinite(by.loc[c, "lesion_energy"]) else "" for c in classes]
-        chance = by.loc["all", "area_fraction"] if "all" in by.index else np.nan
-        rows.append([model, layer, kind, *cells, f"{chance:.3f}", int(by.loc["all", "n"]) if "all" in by.index else 0])
+        rows.append([model, layer, kind, *cells, int(by.loc["all", "n"]) if "all" in by.index else 0])
     units = ", ".join(sorted(set(energy["units"].astype(str))))
-    return Table(["model", "layer", "map", *[f"lesion energy ({c})" for c in classes], "chance", "n"], rows,
+    return Table(["model", "layer", "map", *[f"lesion energy ({c})" for c in classes], "n"], rows,
                  [f"Share of the map's positive energy inside the lesion, mean over images [95% bootstrap CI over "
-                  f"{units}]; chance: the mean lesion area fraction (a uniform map's score)."])
+                  f"{units}] (chance: the mean lesion area fraction of the same images, a uniform map's score). "
+                  "Probe maps count the evidence for each image's own class."])
 
 
 def _panel_figure(ex) -> object:
@@ -212,8 +215,7 @@ def maps_items(folders) -> list:
         for (model, kind), _ in energy.groupby(["model", "kind"], sort=False):
             items.append(_energy_figure(energy, folder.results, model, kind))
         items.append(_energy_table(energy))
-        npz = Path(folder.path) / EXAMPLES_NPZ
-        if npz.is_file():
+        for npz in sorted(Path(folder.path).glob(EXAMPLES_NPZ.format(kind="*"))):
             with np.load(npz, allow_pickle=False) as ex:
                 items.append(_panel_figure({k: ex[k] for k in ex.files}))
     return items
