@@ -286,6 +286,11 @@ def test_batch_equals_single_images(busi, family):
     for k in range(len(images)):
         np.testing.assert_allclose(batch[k], FUNCS[family]([images[k]], [masks[k]])[0], rtol=1e-13, atol=0)
     np.testing.assert_allclose(FUNCS[family](images[::-1], masks[::-1]), batch[::-1], rtol=1e-13, atol=0)
+    from featurekit.handcrafted import _zones
+
+    with pytest.MonkeyPatch.context() as mp:  # chunks bounded by their pixels: one image each here
+        mp.setattr(_zones, "_PIXELS", 1)
+        np.testing.assert_allclose(FUNCS[family](images, masks), batch, rtol=1e-13, atol=0)
 
 
 def test_bad_input_raises_clear_errors():
@@ -326,6 +331,11 @@ def test_transformers(busi, cls, family, n):
     assert list(est.fit(np.stack(images)).get_feature_names_out()) == [f"{family}_{f}" for f in NAMES[family][:2]]
     with pytest.raises(DataError):
         cls(bin_width=-1).fit()
+    # 8- and 16-bit images are quantised without a float64 copy: the same values, exactly
+    rng = np.random.default_rng(5)
+    for ints, kw in ((rng.integers(0, 256, (3, 30, 40)).astype(np.uint8), {}),
+                     (rng.integers(0, 4096, (3, 30, 40)).astype(np.uint16), {"bin_count": 32})):
+        np.testing.assert_array_equal(cls(**kw).fit_transform(ints), cls(**kw).fit_transform(ints.astype(np.float64)))
 
 
 def test_computing_these_families_imports_no_torch():

@@ -46,10 +46,11 @@ is not given), ``bin_count`` (``binCount``), ``quant_range`` (``'roi'``,
 ``features`` (``'all'`` or a list of the family's names), ``n_jobs``
 (joblib workers over images), ``empty_mask`` (``'error'`` or ``'whole'``);
 the transformers add ``device`` (accepted for a uniform interface: these
-families compute with NumPy on the CPU), ``max_side`` (default 2048: larger
+families compute with NumPy on the CPU) and ``max_side`` (default 2048: larger
 images are downsized first, with a warning, as GLCM, since the counting holds
-several integer copies of the mask's bounding box) and their output is
-``float32``, columns ``<family>_<feature>``
+several integer copies of the mask's bounding box). The transformers quantise
+integer gray images as they are, without a float64 copy (the same levels);
+their output is ``float32``, columns ``<family>_<feature>``
 (:mod:`featurekit.handcrafted._base`).
 """
 
@@ -83,6 +84,9 @@ MATRIX_KEYS = ("SE", "LE", "GLN", "GLNN", "SN", "SNN", "PCT", "GLV", "SV", "ENT"
 #: Largest dense (unit, i, j) table aggregated with one bincount; larger or sparse ones are sorted.
 _DENSE = 1 << 22
 _EPS = np.spacing(1)
+#: Pixels of the images of one chunk: a chunk's temporaries (runs, labels, codes) are a few
+#: integers per pixel.
+_PIXELS = 1 << 22
 
 
 def check_distances(distances) -> Tuple[int, ...]:
@@ -230,7 +234,8 @@ def texture_features(chunk: Callable, table: Sequence[str], family: str, images,
     fn = partial(chunk, bin_width=bin_width, bin_count=bin_count,
                  quant_range=quant_range if isinstance(quant_range, str) else tuple(map(float, quant_range)),
                  features=feats, **extra)
-    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=64)
+    size = max(1, min(64, _PIXELS // max(img.size for img in imgs)))  # a chunk's arrays stay bounded
+    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=size)
 
 
 class _TextureTransformer(HandcraftedTransformer):
@@ -241,6 +246,8 @@ class _TextureTransformer(HandcraftedTransformer):
     its ``__init__`` stores every parameter (scikit-learn's rule).
     """
 
+    #: integer gray images are quantised as they are (no float64 copy): the same levels, exactly
+    _keep_integers = True
     _family: str = ""
     _table: Tuple[str, ...] = ()
     _own: Dict[str, Callable] = {}
