@@ -41,6 +41,7 @@ from .models.weights import load_model as load_model
 
 # evaluation
 from .evaluation.crossval import Evaluation as Evaluation, cross_validate as cross_validate, plan_folds as plan_folds
+from .evaluation.selection import SelectBestCandidate as SelectBestCandidate
 from .orchestration import evaluate_features as evaluate_features
 from .evaluation.comparison import compare_aucs as compare_aucs
 from .evaluation.lesion_energy import energy_summary as energy_summary, lesion_energy as lesion_energy

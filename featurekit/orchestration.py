@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from featurekit.devices import resolve_jobs
 from featurekit.errors import DataError, LayerError
 from featurekit.executors import as_executor
-from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, parse_feature_token
+from featurekit.specs import CacheKey, FusionSpec, HandcraftedSpec, LayerSpec, parse_feature_token
 
 __all__ = ["evaluate_features", "layer_keys", "run_demo_evaluation"]
 
@@ -29,7 +29,7 @@ def _is_dataset(obj) -> bool:
 
 
 def _tokens(features: Sequence[Any], fuse: Sequence[str]) -> list:
-    return [parse_feature_token(t) for t in list(features) + [p for spec in fuse for p in str(spec).split("+")]]
+    return [parse_feature_token(t) for t in features] + [p for spec in fuse for p in FusionSpec.parse(spec).parts]
 
 
 def layer_keys(specs: Sequence[LayerSpec], cache) -> dict[str, list[str]]:
@@ -58,7 +58,7 @@ def layer_keys(specs: Sequence[LayerSpec], cache) -> dict[str, list[str]]:
             chosen = table.select(spec.selector)
         except LayerError as exc:
             raise LayerError(f"{exc} (without the dataset, only layers present in the cache can be chosen)") from None
-        out[str(spec)] = [f"{spec.model}/{layer.name}" for layer in chosen]
+        out[str(spec)] = [str(CacheKey.of_layer(spec.model, layer.name)) for layer in chosen]
     return out
 
 
@@ -95,18 +95,10 @@ def _samples(source, positive):
     return ids, labels, names, str(pos), groups, split, info
 
 
-def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequence[str] = ("svm",),
-                      cv: Any = "5", *, fuse: Sequence[str] = (), late_fusion: str | None = None,
-                      positive: str | None = None, cache: Any = None, match: Mapping[str, Any] | None = None,
-                      entries: Mapping[str, str] | None = None,
-                      weights: Any = "imagenet", size: int | None = None, pool: str = "gap", mode: str = "crop",
-                      batch_size: int = 16, device: str = "auto", seed: int = 0, class_weight: str | None = None,
-                      oversample: bool = False, search: bool = False, inner_cv: int = 3,
-                      reduce: str | None = None, block_weight: str | None = None, youden: str = "inner",
-                      youden_cv: int = 3, n_boot: int = 2000, confidence: float = 0.95, n_jobs: int | None = 1,
-                      select: bool | None = None, select_by: str = "roc_auc",
-                      out: str | Path | None = None, overwrite: bool = False, command: str | None = None,
-                      progress: bool = False, executor: Any = None, shard_size: int | None = None):
+def evaluate_features(source: Any, *args: Any, positive: str | None = None,
+                      match: Mapping[str, Any] | None = None, entries: Mapping[str, str] | None = None,
+                      command: str | None = None, executor: Any = None, shard_size: int | None = None,
+                      **options: Any):
     """Evaluate cached feature sets (and their fusions) with each classifier.
 
     Parameters
@@ -138,7 +130,7 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         Weights of the CNN features to extract and use (``"imagenet"``, ``"none"``
         = ``Weights.random(seed=0)``, ``"none:seed=3"``, a file). Independent of
         ``seed``, which seeds the splits.
-    size, pool, mode, batch_size, device : extraction options.
+    size, pool, resize, batch_size, device : extraction options.
     seed : int
         Seed of the protocol, classifiers, inner CVs and bootstrap.
     class_weight : {None, "balanced"}; oversample : bool
@@ -163,42 +155,67 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         :func:`~featurekit.evaluation.crossval.cross_validate`). On a cluster the workers
         read the committed cache file, so it must be on a file system they share.
 
+    Every option is declared once, in :data:`featurekit.options.EVALUATE` (the
+    command line's flags and a study step's keys are the same options); a wrong
+    value is an :class:`~featurekit.options.OptionError` naming it.
+
     Returns
     -------
     Evaluation
     """
+    from featurekit.options import EVALUATE
+
+    if len(args) > len(POSITIONAL):
+        raise TypeError(f"evaluate_features() takes at most {len(POSITIONAL) + 1} positional arguments "
+                        f"(source, {', '.join(POSITIONAL)})")
+    for name, value in zip(POSITIONAL, args):
+        if name in options:
+            raise TypeError(f"evaluate_features() got multiple values for argument {name!r}")
+        options[name] = value
+    unknown = sorted(set(options) - set(EVALUATE.options))
+    if unknown:
+        raise TypeError(f"evaluate_features() got an unexpected keyword argument {unknown[0]!r} "
+                        f"(its options: {', '.join(EVALUATE.options)})")
+    o = SimpleNamespace(**EVALUATE.resolve(options, "evaluate_features"))
+    return _evaluate(source, o, positive=positive, match=match, entries=entries, command=command, executor=executor,
+                     shard_size=shard_size)
+
+
+#: the options evaluate_features also takes by position, after the source
+POSITIONAL = ("features", "classifiers", "cv")
+
+
+def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, command, executor, shard_size):
     from featurekit.cache import FeatureCache, default_cache_path
     from featurekit.evaluation.classifiers import resolve_classifier
     from featurekit.evaluation.crossval import cross_validate
     from featurekit.evaluation.featuresets import build_pipeline, resolve_feature_sets
-    from featurekit.evaluation.selection import check_criterion
 
-    if not features and not fuse:
+    if not o.features and not o.fuse:
         raise DataError("name feature sets to evaluate (e.g. features=['gabor', 'vgg16:8-17'])")
-    if not classifiers:
+    if not o.classifiers:
         raise DataError("name at least one classifier")
-    names_clf = [resolve_classifier(c).name for c in classifiers]
-    check_criterion(select_by)
-    if out is not None:
+    names_clf = [resolve_classifier(c).name for c in o.classifiers]
+    if o.out is not None:
         from featurekit.evaluation.runfolder import check_out
 
-        check_out(out, overwrite)  # refused before any work, not after it
-    n_jobs = resolve_jobs(n_jobs)
-    w = Weights.parse(weights)
-    tokens = _tokens(features, fuse)
+        check_out(o.out, o.overwrite)  # refused before any work, not after it
+    w = o.weights
+    tokens = _tokens(o.features, o.fuse)
     ids, labels, names, pos, groups, split, info = _samples(source, positive)
     entries = dict(entries or {})
     layer_specs = list(dict.fromkeys(t for t in tokens if isinstance(t, LayerSpec)))
     hand = list(dict.fromkeys(t for t in tokens if isinstance(t, HandcraftedSpec)))
     if _is_dataset(source):
+        cache = o.cache
         cache_obj = FeatureCache(cache) if cache is not None and not isinstance(cache, FeatureCache) else cache
         cache_obj = cache_obj or FeatureCache(default_cache_path(source))
         keys_by_spec: dict[str, list[str]] = {}
         if layer_specs or hand:
             from featurekit.extraction.pipeline import extract
 
-            result = extract(source, layer_specs, hand, cache=cache_obj, weights=w, size=size, pool=pool,
-                             mode=mode, batch_size=batch_size, device=device, progress=progress,
+            result = extract(source, layer_specs, hand, cache=cache_obj, weights=w, size=o.size, pool=o.pool,
+                             mode=o.resize, batch_size=o.batch_size, device=o.device, progress=o.progress,
                              executor=executor, shard_size=shard_size)
             entries.update({s.key: s.entry_id for s in result.specs})
             keys_by_spec = dict(result.layer_keys)
@@ -207,15 +224,15 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         keys_by_spec = layer_keys(layer_specs, cache_obj)
     if not as_executor(executor).is_local:  # workers open the cache by the path given here
         cache_obj = FeatureCache(Path(cache_obj.path).absolute())
-    sets, infos = resolve_feature_sets(tokens[:len(features)], fuse, cache=cache_obj, entries=entries,
-                                       layer_keys=keys_by_spec, late_fusion=late_fusion, match=match)
+    sets, infos = resolve_feature_sets(tokens[:len(o.features)], o.fuse, cache=cache_obj, entries=entries,
+                                       layer_keys=keys_by_spec, late_fusion=o.late_fusion, match=match)
 
     keep = labels >= 0
     pos_idx = names.index(pos)
     present = np.unique(labels[keep])
     if present.size > 2:
         warnings.warn(f"{present.size} classes: evaluating {pos!r} against all the others", UserWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     y = (labels[keep] == pos_idx).astype(np.int64)
     X = ids[keep]
     g = None if groups is None else np.asarray(groups)[keep]
@@ -225,14 +242,14 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
     for fs in sets:
         for cname in names_clf:
             key = f"{fs.name} | {cname}"
-            pipelines[key] = build_pipeline(fs, cname, cache_obj, class_weight=class_weight,
-                                            oversample=oversample, search=search, inner_cv=inner_cv, seed=seed,
-                                            reduce=reduce, block_weight=block_weight)
+            pipelines[key] = build_pipeline(fs, cname, cache_obj, class_weight=o.class_weight,
+                                            oversample=o.oversample, search=o.search, inner_cv=o.inner_cv,
+                                            seed=o.seed, reduce=o.reduce, block_weight=o.block_weight)
             meta[key] = {"feature_set": fs.name, "classifier": cname, **fs.meta()}
-    ev = cross_validate(pipelines, X, y, g, cv, 1, seed=seed, split_labels=sl, youden=youden,
-                        youden_cv=youden_cv, n_boot=n_boot, confidence=confidence, meta=meta,
-                        select=select, select_by=select_by, n_jobs=n_jobs, progress=progress, command=command,
-                        executor=executor)
+    ev = cross_validate(pipelines, X, y, g, o.cv, 1, seed=o.seed, split_labels=sl, youden=o.youden,
+                        youden_cv=o.youden_cv, n_boot=o.n_boot, confidence=o.confidence, meta=meta,
+                        select=o.select, select_by=o.select_by, n_jobs=o.n_jobs, progress=o.progress,
+                        command=command, executor=executor)
     counts = {c: int(np.sum(labels[keep] == i)) for i, c in enumerate(names)}
     ev.provenance.update({
         "dataset": {**info, "n": int(keep.sum()), "counts": counts},
@@ -243,13 +260,31 @@ def evaluate_features(source: Any, features: Sequence[Any], classifiers: Sequenc
         "classifiers": names_clf,
     })
     ev.provenance["options"].update({
-        "class_weight": class_weight, "oversample": oversample, "search": search, "inner_cv": inner_cv,
-        "late_fusion": late_fusion, "reduce": reduce, "block_weight": block_weight,
-        "extraction": {"weights": w.tag, "size": size, "pool": pool, "mode": mode} if _is_dataset(source) else None,
+        "class_weight": o.class_weight, "oversample": o.oversample, "search": o.search, "inner_cv": o.inner_cv,
+        "late_fusion": o.late_fusion, "reduce": o.reduce, "block_weight": o.block_weight,
+        "extraction": ({"weights": w.tag, "size": o.size, "pool": o.pool, "resize": o.resize}
+                       if _is_dataset(source) else None),
     })
-    if out is not None:
-        ev.save(out, overwrite=overwrite)
+    if o.out is not None:
+        ev.save(o.out, overwrite=o.overwrite)
     return ev
+
+
+def _signature():
+    """evaluate_features' signature as help() and IDEs show it: its options come from the one declaration."""
+    import inspect
+
+    from featurekit.options import EVALUATE
+
+    P = inspect.Parameter
+    first = [P("source", P.POSITIONAL_OR_KEYWORD)]
+    first += [P(n, P.POSITIONAL_OR_KEYWORD, default=EVALUATE[n].default) for n in POSITIONAL]
+    after = [P(n, P.KEYWORD_ONLY, default=None)
+             for n in ("positive", "match", "entries", "command", "executor", "shard_size")]
+    return EVALUATE.signature(first, after)
+
+
+evaluate_features.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
 def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = True, *,
@@ -282,7 +317,7 @@ def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = Tr
         hand = [k for k in ("gabor", "glcm", "haar") if k in entries]
         if not deep.empty and hand:
             best = deep.loc[deep["roc_auc_pooled"].astype(float).idxmax(), "feature_set"]
-            second = evaluate_features(cache, [], fuse=[f"{best}+{hand[0]}"], **common)
+            second = evaluate_features(cache, [], fuse=[str(FusionSpec.of([best, hand[0]]))], **common)
             ev = merge_evaluations(first, second)
     ev.provenance["dataset"] = {**ev.provenance.get("dataset", {}), "name": dataset.name,
                                 "source": str(dataset.source), "roi": getattr(dataset, "roi", None)}

@@ -21,11 +21,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 from featurekit.errors import DataError, LayerError, WeightsError
 
 __all__ = [
+    "split_feature_tokens",
+    "FusionSpec",
     "lookup",
     "POOLS",
     "HANDCRAFTED",
@@ -377,9 +379,28 @@ def _text(v: Any) -> str:
 # --------------------------------------------------------------------------- feature tokens
 @dataclass(frozen=True)
 class CacheKey:
-    """A cache key named directly (``mobilenet_v2/features.14``, ``gabor``)."""
+    """A cache key named directly: ``MODEL/LAYER`` for a network layer (``mobilenet_v2/features.14``),
+    a family for handcrafted features (``gabor``)."""
 
     key: str
+
+    @classmethod
+    def of_layer(cls, model: str, layer: str) -> "CacheKey":
+        """The key of a network layer."""
+        return cls(f"{model}/{layer}")
+
+    @property
+    def is_layer(self) -> bool:
+        """Whether the key names a network layer (``MODEL/LAYER``)."""
+        return "/" in self.key
+
+    @property
+    def model(self) -> str | None:
+        return self.key.split("/", 1)[0] if self.is_layer else None
+
+    @property
+    def layer(self) -> str | None:
+        return self.key.split("/", 1)[1] if self.is_layer else None
 
     def __str__(self) -> str:
         return self.key
@@ -394,6 +415,41 @@ class AllFeatures:
 
 
 FeatureToken = Union[LayerSpec, HandcraftedSpec, CacheKey, AllFeatures]
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """An early fusion of feature sets, written ``A+B`` (``vgg16:block5_conv3+gabor``).
+
+    ``parts`` are feature tokens (:func:`parse_feature_token`); a layer spec part
+    may name several layers, all of which join the fusion.
+    """
+
+    parts: tuple
+
+    @classmethod
+    def parse(cls, value: Union["FusionSpec", str]) -> "FusionSpec":
+        if isinstance(value, FusionSpec):
+            return value
+        pieces = [p.strip() for p in str(value).split("+")]
+        if any(not p for p in pieces):
+            raise LayerError(f"bad fusion {value!r}: write feature sets joined by '+', e.g. vgg16:block5_conv3+gabor")
+        if len(pieces) < 2:
+            raise LayerError(f"fusion {value!r} needs at least two feature sets joined by '+'")
+        return cls(tuple(parse_feature_token(p) for p in pieces))
+
+    @classmethod
+    def of(cls, keys: Iterable[str]) -> "FusionSpec":
+        """The fusion of resolved cache keys (a fused row's ``parts``)."""
+        return cls(tuple(CacheKey(str(k)) for k in keys))
+
+    @property
+    def keys(self) -> frozenset:
+        """The parts' texts (for cache keys: the keys)."""
+        return frozenset(str(p) for p in self.parts)
+
+    def __str__(self) -> str:
+        return "+".join(str(p) for p in self.parts)
 
 
 def parse_feature_token(value: Any) -> FeatureToken:
@@ -415,3 +471,24 @@ def parse_feature_token(value: Any) -> FeatureToken:
     if ":" in text:
         return LayerSpec.parse(text)
     return CacheKey(text)
+
+
+def split_feature_tokens(values: Sequence[str]) -> list[str]:
+    """Comma-separated feature-set tokens; commas inside a layer spec's selector stay in it.
+
+    ``["gabor,glcm", "vgg16:block4_pool,block5_pool,gabor"]`` ->
+    ``["gabor", "glcm", "vgg16:block4_pool,block5_pool", "gabor"]``: a piece without
+    ``:`` or ``/`` that follows a layer spec continues its selector, unless it
+    is a handcrafted family or ``all``.
+    """
+    out: list[str] = []
+    for item in values:
+        for piece in (p.strip() for p in str(item).split(",")):
+            if not piece:
+                continue
+            if (out and ":" in out[-1] and ":" not in piece and "/" not in piece
+                    and piece.lower() not in HANDCRAFTED and piece != "all"):
+                out[-1] = f"{out[-1]},{piece}"
+            else:
+                out.append(piece)
+    return out

@@ -24,6 +24,8 @@ LEVEL = {
     # that extraction, evaluation and fine-tuning call; it imports only errors (dask lazily)
     "errors": 0, "io": 0, "specs": 0, "devices": 0, "executors": 0,
     "data": 1, "models": 1, "handcrafted": 1, "cache": 1, "imageio": 1, "checkpoint": 1,
+    # options: each command's options, declared once (the CLI, studies and the API read them)
+    "options": 1,
     "extraction": 2, "evaluation": 2, "finetune": 2,
     "orchestration": 3, "distributed": 3, "studies": 3,
     "cli": 4,

@@ -41,7 +41,7 @@ def test_evaluate_jobs_zero_is_refused_before_the_data_are_read(tmp_path, capsys
         main(["evaluate", str(tmp_path / "no-such-data"), "--features", "gabor", "--jobs", "0"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "--jobs=0 runs nothing" in err and "Traceback" not in err
+    assert "n_jobs=0 runs nothing" in err and "Traceback" not in err
     with pytest.raises(ResourceError, match="n_jobs=0"):  # the API too, before any feature is extracted
         from featurekit.orchestration import evaluate_features
 
@@ -58,7 +58,7 @@ def test_evaluate_runs_at_most_as_many_jobs_as_cores(two_cores, monkeypatch):
         raise DataError("stopped here")
 
     monkeypatch.setattr(featurekit.orchestration, "evaluate_features", fake)
-    with pytest.warns(UserWarning, match="--jobs=200"):
+    with pytest.warns(UserWarning, match="n_jobs=200"):
         assert main(["evaluate", "phantom", "--features", "gabor", "--jobs", "200", "--quiet"]) == 2
     assert seen["n_jobs"] == 2
 
@@ -74,7 +74,7 @@ def test_the_command_line_shows_a_warning_without_python_source(tmp_path):
         kind = "evaluate"
         data = "{data}"
         features = ["gabor"]
-        jobs = 100000
+        n_jobs = 100000
     """))
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     proc = subprocess.run([sys.executable, "-c", "import sys; from featurekit.cli import main; "
@@ -82,7 +82,7 @@ def test_the_command_line_shows_a_warning_without_python_source(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert lines and lines[0].startswith("warning: jobs=100000: this machine has ")
+    assert lines and lines[0].startswith("warning: n_jobs=100000: this machine has ")
     assert not any(".py:" in ln or "warnings.warn" in ln or "UserWarning" in ln for ln in lines), proc.stderr
 
 

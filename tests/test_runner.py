@@ -12,7 +12,7 @@ import pytest
 
 from _eval_helpers import make_cache, separable
 from featurekit.cli import main
-from featurekit.errors import DataError
+from featurekit.errors import DataError, LayerError
 from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.metrics import binary_report, roc_auc
@@ -109,7 +109,7 @@ def test_evaluate_features_from_a_cache_with_fusions_and_kinds(synthetic, tmp_pa
         evaluate_features(cache.path, ["gabor"], ["logreg"], "3", positive="normal")
     with pytest.raises(DataError, match="unknown classifier"):
         evaluate_features(cache.path, ["gabor"], ["deepforest"], "3")
-    with pytest.raises(DataError, match="two feature sets"):
+    with pytest.raises(LayerError, match="two feature sets"):  # the fusion grammar, refused where it is parsed
         evaluate_features(cache.path, [], ["logreg"], "3", fuse=["gabor"])
 
 
@@ -315,7 +315,7 @@ def test_paired_delong_comparison_of_rows():
                                         "score": y + rng.normal(0, noise, n), "threshold": 0.5}))
     pred = pd.concat(frames, ignore_index=True)
     with pytest.warns(NestedModelWarning, match="2 of the AUC comparisons"):
-        comp = compare_aucs(pred)
+        comp = compare_aucs(pred, parts={("a+b", "svm"): "a+b"})  # a row's parts come from its record
     assert len(comp) == 3
     ab = comp[(comp["a_feature_set"] == "a") & (comp["b_feature_set"] == "b")].iloc[0]
     mean = {fs: g.groupby("id")["score"].mean().loc[ids].to_numpy() for fs, g in pred.groupby("feature_set")}
@@ -324,5 +324,7 @@ def test_paired_delong_comparison_of_rows():
     assert ab["ci_lo"] == pytest.approx(ref.ci_low) and not ab["nested"]
     assert ab["delta_auc"] > 0 and ab["p_value"] < 0.05
     assert comp["nested"].sum() == 2
-    assert parts_of("vote(x+y)") == {"x", "y"} and is_nested(("x", "svm"), ("x+y", "svm"))
+    assert parts_of("vote(x+y)", "x+y") == {"x", "y"} and parts_of("vote(x+y)") == {"vote(x+y)"}  # never the name
+    assert is_nested(("x", "svm"), ("x+y", "svm"), {("x+y", "svm"): "x+y"})
+    assert not is_nested(("x", "svm"), ("x+y", "svm"))  # without its record a row is only itself
     assert not is_nested(("x", "svm"), ("x+y", "knn"))

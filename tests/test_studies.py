@@ -18,6 +18,7 @@ import pytest
 
 from featurekit.cli import build_parser, main
 from featurekit.studies import load_study, plan_status, plan_study, shipped_studies
+from featurekit.options import COMMANDS
 from featurekit.studies.steps import OPTIONS, StudyError
 
 from conftest import write_medmnist
@@ -84,9 +85,13 @@ def test_option_names_and_defaults_are_the_commands():
     for kind in ("extract", "evaluate", "finetune", "report"):
         actions = {a.dest: a for a in subs[kind]._actions if a.dest not in not_options}
         assert set(actions) == set(OPTIONS[kind]), kind
+        declared = COMMANDS.get(kind)
         for dest, action in actions.items():
             default = action.default
             if dest == "data" or (action.nargs == "+" and default is None):
+                continue
+            if declared is not None and dest in declared:  # the CLI and the step resolve to the same value
+                assert declared.resolve({dest: default})[dest] == declared.resolve({dest: OPTIONS[kind][dest]})[dest]
                 continue
             if dest in ("layers", "features", "fuse", "classifier", "handcrafted", "runs"):
                 assert OPTIONS[kind][dest] == [] and default in ([], None), (kind, dest)
@@ -278,7 +283,7 @@ def test_quick_studies_on_mias_and_handcrafted(shared, torch_home, tmp_path, mon
     out2 = tmp_path / "s2"
     rc = main(["run", "handcrafted_vs_cnn", "--profile", "quick",
                *_sets([f"shared={shared}", f"out={out2}", *TINY, "subsample=40", "cv=2",
-                       "features.handcrafted=gabor,haar", 'compare.classifier=["logreg"]',
+                       "features.handcrafted=gabor,haar", 'compare.classifiers=["logreg"]',
                        f"cache={tmp_path / 'features.h5'}",
                        'compare.features=["gabor", "haar", "mobilenet_v2:features.14-features.18"]',
                        'compare.fuse=["mobilenet_v2:features.18+gabor"]',

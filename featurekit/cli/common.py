@@ -5,50 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 
-from featurekit.data.duplicates import DEFAULT_MAX_DISTANCE
 from featurekit.errors import DataError
 
 EXAMPLES_FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """DATA and the data options (:data:`featurekit.options.DATA`)."""
+    from featurekit.options import DATA
+
     p.add_argument("data", metavar="DATA",
                    help="dataset: a class-folder tree (BUSI layout), a CSV manifest, a MedMNIST-style .npz, "
                         "a MIAS folder (Info.txt + images), or 'phantom' (the embedded synthetic demo set)")
-    p.add_argument("--format", default="auto", choices=["auto", "folder", "csv", "npz", "mias"],
-                   help="dataset format (default: detected)")
-    p.add_argument("--classes", default=None,
-                   help="classes to keep, in label order, e.g. 'benign,malignant' (others dropped)")
-    p.add_argument("--positive", default=None, help="the positive class, e.g. 'malignant'")
-    p.add_argument("--roi", default="none", choices=["none", "mask", "mias"],
-                   help="region of interest: whole image, mask bounding box, or MIAS circle (default: none)")
-    p.add_argument("--roi-margin", type=float, default=0.1,
-                   help="relative margin added around the ROI box (default: 0.1)")
-    p.add_argument("--group-duplicates", type=int, nargs="?", const=DEFAULT_MAX_DISTANCE, default=None,
-                   metavar="BITS",
-                   help="put near-duplicate images (dHash distance <= BITS of 64, default "
-                        f"{DEFAULT_MAX_DISTANCE}) in one group, so grouped CV never splits them "
-                        "(BUSI has ~200 such pairs)")
-    p.add_argument("--window", default=None, metavar="WINDOW",
-                   help="how DICOM / NIfTI values become [0, 1]: auto (default: the file's window, else its "
-                        "declared range), file (= mammo), range, minmax, soft-tissue, lung, bone, brain, "
-                        "mediastinum, or CENTER,WIDTH")
-    p.add_argument("--slices", default=None, metavar="POLICY",
-                   help="planes of volumes (NIfTI, DICOM series folders) and multi-frame DICOM used as samples: "
-                        "index:K, middle, max-mask, all-masked or all (one sample each, grouped by volume)")
-    p.add_argument("--subsample", type=positive_int, default=None, metavar="N",
-                   help="use a stratified random N of the labelled images, drawn with seed 0 (the same N for "
-                        "every command, so their rows are paired; smoke tests, quick studies)")
+    DATA.add_arguments(p)
 
 
 def data_spec(args):
     """The :class:`~featurekit.data.spec.DataSpec` the data arguments name."""
     from featurekit.data.spec import DataSpec
+    from featurekit.options import DATA
 
-    return DataSpec(args.data, format=args.format, classes=args.classes, positive=args.positive, roi=args.roi,
-                    roi_margin=args.roi_margin, group_duplicates=getattr(args, "group_duplicates", None),
-                    subsample=getattr(args, "subsample", None), window=getattr(args, "window", None),
-                    slices=getattr(args, "slices", None))
+    return DataSpec(args.data, **DATA.from_args(args))
 
 
 def load_data(args):

@@ -8,7 +8,8 @@ matrices, DeLong p-values, training curves, provenance.
 
 from __future__ import annotations
 
-from featurekit.cli.common import EXAMPLES_FORMATTER, positive_int
+from featurekit.cli.common import EXAMPLES_FORMATTER
+from featurekit.options import REPORT
 
 EXAMPLES = """examples:
   featurekit report runs/busi-mnv2                       # runs/busi-mnv2/report.{md,html}
@@ -21,19 +22,14 @@ def add_parser(sub) -> None:
     p = sub.add_parser("report", help="write report.md and report.html for run folders",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (results.csv, predictions.csv ...)")
-    p.add_argument("--out", default=None, metavar="FILE",
-                   help="FILE.html / FILE.md (both are written) or a folder (default: the first run folder)")
-    p.add_argument("--top", type=positive_int, default=6,
-                   help="best rows shown in the ROC, confusion and DeLong sections (default: 6)")
-    p.add_argument("--metric", default="roc_auc_pooled",
-                   help="ranking column of results.csv (default: roc_auc_pooled)")
+    REPORT.add_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from featurekit.evaluation.report import build_report, report_paths
 
-    html_path = build_report(args.runs, out=args.out, top=args.top, metric=args.metric)
+    html_path = build_report(args.runs, **REPORT.from_args(args))
     md_path, _ = report_paths(args.runs, args.out)
     print(f"report: {html_path}")
     print(f"        {md_path}")

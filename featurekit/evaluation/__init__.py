@@ -142,6 +142,7 @@ __getattr__, _, _lazy_names = lazy_loader.attach(__name__, submod_attrs={
     "fusion": ["early_fusion", "early_fusion_pipeline", "LateFusionClassifier"],
     "classifiers": ["CLASSIFIERS", "make_classifier", "make_pipeline_for"],
     "crossval": ["Evaluation", "cross_validate", "plan_folds"],
+    "selection": ["SelectBestCandidate"],
     "comparison": ["compare_aucs"],
     "summary": ["summarise_predictions"],
     "report": ["build_report"],

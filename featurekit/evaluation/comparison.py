@@ -51,6 +51,7 @@ import pandas as pd
 
 from featurekit.errors import DataError
 from featurekit.evaluation.delong import DegenerateTestWarning, NestedModelWarning, delong_roc_test
+from featurekit.specs import FusionSpec
 from featurekit.evaluation.delong import NESTED_MESSAGE
 from featurekit.evaluation.intervals import bca_interval, bootstrap_p_value, corrected_resampled_ttest
 from featurekit.evaluation.labels import UndefinedMetricWarning
@@ -73,12 +74,14 @@ COMPARISON_COLUMNS = [
 
 
 def parts_of(feature_set: str, parts: str | None = None) -> frozenset:
-    """The feature sets a (fused) set is made of: ``"a+b"`` -> {a, b}."""
-    text = parts if isinstance(parts, str) and parts else feature_set
-    inner = text
-    if "(" in text and text.endswith(")"):  # "vote(a+b)"
-        inner = text[text.index("(") + 1:-1]
-    return frozenset(p.strip() for p in inner.split("+") if p.strip())
+    """The feature sets a row is made of: a fused row's ``parts`` (``"a+b"`` -> {a, b}), else the set itself.
+
+    The parts come from the row's record (``parts``, written by the evaluation that made it),
+    never from its name.
+    """
+    if isinstance(parts, str) and "+" in parts:
+        return FusionSpec.parse(parts).keys
+    return frozenset({feature_set})
 
 
 def is_nested(a: tuple, b: tuple, parts: dict | None = None) -> bool:

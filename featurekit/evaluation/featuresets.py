@@ -21,7 +21,7 @@ from featurekit.errors import DataError, LayerError
 from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for, search_grid, with_search
 from featurekit.evaluation.features import CachedFeatures
 from featurekit.evaluation.fusion import LateFusionClassifier, early_fusion_pipeline
-from featurekit.specs import AllFeatures, CacheKey, HandcraftedSpec, LayerSpec, parse_feature_token
+from featurekit.specs import AllFeatures, CacheKey, FusionSpec, HandcraftedSpec, LayerSpec, parse_feature_token
 
 __all__ = ["FeatureSet", "resolve_feature_sets", "build_pipeline", "entry_meta", "depth_order"]
 
@@ -130,7 +130,7 @@ def resolve_feature_sets(features: Sequence[Any], fuse: Sequence[str] = (), *, c
     def single(key: str) -> FeatureSet:
         k, eid = block(key)
         info = infos[k]
-        if info["family"] == "cnn" or "/" in k:
+        if info["family"] == "cnn" or CacheKey(k).is_layer:
             li = info["layer_index"]
             return FeatureSet(k, [(k, eid)], "deep", info["model"], info["layer"],
                               float(li) if li is not None else float("nan"))
@@ -147,13 +147,13 @@ def resolve_feature_sets(features: Sequence[Any], fuse: Sequence[str] = (), *, c
         raise DataError(f"late fusion must be 'vote' or 'stack', got {late_fusion!r}")
     for spec in fuse:
         keys: list[str] = []
-        for part in str(spec).split("+"):
+        for part in FusionSpec.parse(spec).parts:
             keys += [k for k in keys_of(part) if k not in keys]
         if len(keys) < 2:
             raise DataError(f"fusion {spec!r} needs at least two feature sets (got {keys})")
         members = [single(k) for k in keys]
         deep = next((m for m in members if m.kind == "deep"), None)
-        name = "+".join(keys)
+        name = str(FusionSpec.of(keys))
         common = dict(kind="fused", model=deep.model if deep else "", layer=deep.layer if deep else "",
                       layer_index=deep.layer_index if deep else float("nan"), parts=name)
         blocks = [m.blocks[0] for m in members]

@@ -23,6 +23,7 @@ from featurekit.extraction.pooling import LARGE_DIM, layer_dim
 from featurekit.models.layers import Layer
 from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel, ModelRef
+from featurekit.specs import CacheKey
 
 Batches = Sequence[tuple[int, int]]
 
@@ -82,7 +83,7 @@ class CNNFeaturizer:
         }
         if layer.layout != "chw":  # what the pool was applied to (maps keep their historical entry ids)
             params.update(layer.form)
-        return EntrySpec(key=f"{ref.name}/{layer.name}", params=params,
+        return EntrySpec(key=str(CacheKey.of_layer(ref.name, layer.name)), params=params,
                          dim=layer_dim(layer, self.pool, ref.name), dtype=self.dtype,
                          attrs={**version_attrs(), "weights_path": ref.weights_path or "",
                                 "last_layer_index": len(ref.table) - 1})

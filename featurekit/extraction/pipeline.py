@@ -45,7 +45,15 @@ from featurekit.devices import PREPROCESS_CHOICES
 from featurekit.errors import DataError, FeaturekitError, LayerError
 from featurekit.extraction.distributed import run_jobs
 from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
-from featurekit.specs import HandcraftedSpec, LayerSpec, Weights, group_layers, parse_handcrafted, parse_layers
+from featurekit.specs import (
+    CacheKey,
+    HandcraftedSpec,
+    LayerSpec,
+    Weights,
+    group_layers,
+    parse_handcrafted,
+    parse_layers,
+)
 
 
 def read_handcrafted_params(path, families) -> list:
@@ -113,7 +121,7 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
         chosen = {}
         for spec in model_specs:
             picked = ref.table.select(spec.selector)
-            keys[str(spec)] = [f"{ref.name}/{layer.name}" for layer in picked]
+            keys[str(spec)] = [str(CacheKey.of_layer(ref.name, layer.name)) for layer in picked]
             chosen.update({layer.index: layer for layer in picked})
         from featurekit.extraction.featurizers import CNNFeaturizer
 

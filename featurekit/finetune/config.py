@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 from featurekit.finetune.errors import FinetuneError
+from featurekit.specs import Weights
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
@@ -103,8 +104,7 @@ def default_recipe(weights) -> str:
     """``"scratch"`` for random initialisation (``none``, ``none:seed=N``, ``random``), else ``"transfer"``."""
     if weights is None:
         return "transfer"
-    head = str(weights).strip().lower().partition(":")[0]
-    return "scratch" if head in ("none", "random") else "transfer"
+    return "transfer" if Weights.parse(weights).pretrained else "scratch"
 
 
 @dataclass

@@ -140,12 +140,12 @@ def _run_evaluate(plan: Plan, s: PlannedStep, progress: bool, echo) -> tuple[str
     dataset = dataset or step.data.load()
     echo(f"{s.name} (evaluate): {s.command}")
     t0 = time.perf_counter()
-    o = dict(step.options)
+    o = {**step.options, "progress": progress and step.options["progress"]}
     o["overwrite"] = o["overwrite"] or _claim(s.marker, s.outputs[0])  # the study's own output: replaced
-    with warnings.catch_warnings(), on_cluster(o.pop("cluster")) as executor:
+    with warnings.catch_warnings(), on_cluster(step.where["cluster"]) as executor:
         warnings.simplefilter("ignore", NestedModelWarning)  # flagged in comparisons.csv and the report
-        evaluate_features(dataset, list(step.features), list(step.classifiers), o.pop("cv"), fuse=list(o.pop("fuse")),
-                          out=step.out, command=s.command, progress=progress, executor=executor, **o)
+        evaluate_features(dataset, positive=step.data.positive, command=s.command, executor=executor,
+                          shard_size=step.where["shard_size"], **o)
     seconds = time.perf_counter() - t0
     _done(plan, s.marker, s.outputs[0], s.hash, s.name, dataset.fingerprint(), seconds, s.command)
     return "ran", seconds

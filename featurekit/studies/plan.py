@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from featurekit.options import COMMANDS, with_where
 from featurekit.finetune.pipeline import chain_target, resolve_stage_refs, stage_command, stage_outputs
 from featurekit.errors import FeaturekitError
 from featurekit.io import canonical_json
@@ -237,6 +238,10 @@ def _hashable(d: dict) -> dict:
 
 def cli_command(command: str, options: dict) -> str:
     """The command line equivalent to a step's resolved options (only those that differ from the default)."""
+    if command in COMMANDS:  # generated from the command's one declaration
+        table = COMMANDS[command]
+        positional = [options["data"]] if "data" in options else [str(r) for r in options.get("runs", [])]
+        return with_where(table.command_line({k: v for k, v in options.items() if k in table}, positional), options)
     defaults = OPTIONS[command]
     argv = [str(options["data"])] if "data" in options else [str(x) for x in options.get("runs", [])]
     for key, value in options.items():
@@ -321,8 +326,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
             if problem:
                 problems.append(problem)
         if kind == "evaluate":
-            p.hash = _hash({"kind": kind, "data": step.data.to_dict(), "features": step.features,
-                            "classifiers": step.classifiers,
+            p.hash = _hash({"kind": kind, "data": step.data.to_dict(),
                             "options": _hashable({**step.options, "weights": step.options["weights"].tag})})
             p.marker = Path(step.out) / MARKER
             p.outputs = [Path(step.out)]

@@ -13,14 +13,14 @@ on as command-line text.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from featurekit.data.spec import DataSpec
-from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES, resolve_jobs
+from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES
 from featurekit.errors import FeaturekitError
-from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_feature_token, parse_handcrafted
+from featurekit.options import DATA, EVALUATE, REPORT, Option, OptionError
+from featurekit.specs import POOLS, RESIZE_MODES, FusionSpec, LayerSpec, Weights, parse_feature_token, parse_handcrafted
 
 __all__ = ["KINDS", "OPTIONS", "OPTION_TYPES", "option_value", "parse_bool", "StudyError", "ExtractStep",
            "EvaluateStep", "FinetuneStep", "ReportStep",
@@ -31,8 +31,7 @@ class StudyError(FeaturekitError, ValueError):
     """A study file (or an override) that cannot be run; the message names the file and the key."""
 
 
-_DATA = {"data": None, "format": "auto", "classes": None, "positive": None, "roi": "none", "roi_margin": 0.1,
-         "group_duplicates": None, "subsample": None}
+_DATA = {"data": None, **DATA.defaults()}
 
 #: where a step's work runs (the commands' --executor, --scheduler, --shard-size)
 _WHERE = {"executor": "local", "dask_scheduler": None, "shard_size": None}
@@ -43,11 +42,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
                 "pool": "gap", "batch_size": 16, "workers": None, "device": "auto", "amp": "auto",
                 "no_amp": False, "preprocess": "host", "float16": False, "seed": 0, "cache": None,
                 "lock_timeout": 600.0, "on_error": "raise", "quiet": False, **_WHERE},
-    "evaluate": {**_DATA, "features": [], "fuse": [], "late_fusion": None, "classifier": [], "cv": "5",
-                 "out": None, "seed": 0, "class_weight": None, "oversample": False, "search": False,
-                 "inner_cv": 3, "reduce": None, "block_weight": None, "youden": "inner", "n_boot": 2000,
-                 "no_select": False, "select_by": "roc_auc", "jobs": 1, "weights": "imagenet", "size": None, "resize": "crop", "pool": "gap", "batch_size": 16,
-                 "device": "auto", "cache": None, "overwrite": False, "quiet": False, **_WHERE},
+    "evaluate": {**_DATA, **EVALUATE.defaults(), **_WHERE},
     "finetune": {**_DATA, "recipe": None, "model": "resnet18", "weights": None, "head": None, "hidden": None,
                  "dropout": None, "small_input": None, "in_chans": None, "head_policy": "auto", "size": None,
                  "resize": None, "freeze_until": None, "freeze": None, "optimizer": None, "lr": None,
@@ -59,12 +54,12 @@ OPTIONS: dict[str, dict[str, Any]] = {
                  "save_fold_checkpoints": False, "seed": 0, "device": "auto", "no_amp": False, "workers": 0,
                  "no_cache_images": False, "quiet": False, "overwrite": False, "executor": "local",
                  "dask_scheduler": None},
-    "report": {"runs": [], "out": None, "top": 6, "metric": "roc_auc_pooled"},
+    "report": {"runs": [], **REPORT.defaults()},
 }
 KINDS = tuple(OPTIONS)
 #: Options that change how a step runs, not what it computes: not part of its hash.
-NOT_HASHED = frozenset({"quiet", "workers", "jobs", "lock_timeout", "num_workers", "cache_images", "overwrite",
-                        "executor", "dask_scheduler", "shard_size", "cluster"})
+NOT_HASHED = frozenset({"quiet", "progress", "workers", "n_jobs", "lock_timeout", "num_workers", "cache_images",
+                        "overwrite", "executor", "dask_scheduler", "shard_size", "cluster"})
 #: Keys of every step besides its options.
 STEP_KEYS = ("name", "kind", "skip")
 
@@ -72,19 +67,15 @@ STEP_KEYS = ("name", "kind", "skip")
 #: has one): ``int``, ``float`` (finite), ``bool``, ``text`` (a string, or a number such as ``cv = 5``)
 #: or ``list`` (a list of texts, or one text). Anything else is refused where it is given, naming the key.
 OPTION_TYPES: dict[str, str] = {
-    **dict.fromkeys(("subsample", "group_duplicates", "size", "batch_size", "workers", "seed", "shard_size",
-                     "inner_cv", "n_boot", "jobs", "hidden", "in_chans", "step_size", "epochs", "patience",
-                     "top"), "int"),
-    **dict.fromkeys(("roi_margin", "lock_timeout", "dropout", "lr", "momentum", "weight_decay", "gamma",
-                     "min_delta", "val_fraction", "rotation", "translate", "brightness", "contrast"), "float"),
-    **dict.fromkeys(("skip", "no_amp", "float16", "quiet", "oversample", "search", "overwrite", "small_input", "no_select",
-                     "save_fold_checkpoints", "no_cache_images"), "bool"),
-    **dict.fromkeys(("layers", "handcrafted", "features", "fuse", "classifier", "runs", "augment", "crop_scale",
-                     "classes", "freeze"), "list"),
+    **DATA.types(), **EVALUATE.types(), **REPORT.types(),  # the declared commands' options
+    **dict.fromkeys(("size", "batch_size", "workers", "seed", "shard_size", "n_boot", "hidden", "in_chans",
+                     "step_size", "epochs", "patience"), "int"),
+    **dict.fromkeys(("lock_timeout", "dropout", "lr", "momentum", "weight_decay", "gamma", "min_delta",
+                     "val_fraction", "rotation", "translate", "brightness", "contrast"), "float"),
+    **dict.fromkeys(("skip", "no_amp", "float16", "quiet", "overwrite", "small_input", "save_fold_checkpoints",
+                     "no_cache_images"), "bool"),
+    **dict.fromkeys(("layers", "handcrafted", "runs", "augment", "crop_scale", "freeze"), "list"),
 }
-_TAKES = {"int": "an integer", "float": "a finite number", "bool": "true or false", "text": "a text (a string)",
-          "list": "a list of texts (or one text)"}
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 def parse_bool(value: Any, key: str, where: str) -> bool:
@@ -93,13 +84,10 @@ def parse_bool(value: Any, key: str, where: str) -> bool:
     Anything else -- ``"maybe"``, ``2`` -- is a :class:`StudyError` naming ``where`` and ``key``: a
     value that is not clearly one or the other must not decide whether a step runs.
     """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise StudyError(f"{where}: {key} takes true or false, got {value!r}")
+    try:
+        return bool(Option(key, "bool").check(value, where))
+    except OptionError as exc:
+        raise StudyError(str(exc)) from None
 
 
 def option_value(key: str, value: Any, where: str) -> Any:
@@ -109,38 +97,18 @@ def option_value(key: str, value: Any, where: str) -> Any:
     so a wrong one is refused when the study is planned -- a dry run included -- naming
     ``where`` and ``key``, never by the step that meets it. ``None`` stays None (the default).
     """
-    kind = OPTION_TYPES.get(key, "text")
-    if value is None:
-        return None
-    if kind == "bool":
-        return parse_bool(value, key, where)
-    bad = StudyError(f"{where}: {key} takes {_TAKES[kind]}, got {value!r}")
-    if isinstance(value, bool) or isinstance(value, dict):
-        raise bad
-    if kind == "int":
-        if isinstance(value, float):
-            if not (math.isfinite(value) and value.is_integer()):
-                raise bad
-            return int(value)
-        try:
-            return int(value) if isinstance(value, int) else int(str(value).strip())
-        except ValueError:
-            raise bad from None
-    if kind == "float":
-        try:
-            out = float(value) if isinstance(value, (int, float)) else float(str(value).strip())
-        except (TypeError, ValueError):
-            raise bad from None
-        if not math.isfinite(out):
-            raise bad
-        return out
-    if kind == "list" and isinstance(value, list):
-        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-            raise bad
-        return value
-    if not isinstance(value, (str, int, float)):
-        raise bad
-    return value
+    option = _SCHEMA.get(key) or Option(key, OPTION_TYPES.get(key, "text"), repeat=True)
+    try:
+        checked = option.check(value, where)
+    except OptionError as exc:
+        raise StudyError(str(exc)) from None
+    if key not in _SCHEMA and option.kind == "list" and not isinstance(value, (list, tuple)):
+        return value  # one text: its step parses it (a handcrafted spec holds its own commas)
+    return checked
+
+
+#: the options declared in featurekit.options (their checks include choices and minimums)
+_SCHEMA: dict[str, Option] = {**DATA.options, **EVALUATE.options, **REPORT.options}
 
 
 def valid_options(kind: str) -> list[str]:
@@ -187,11 +155,7 @@ def _data(opts: dict, where: str) -> DataSpec:
     if opts.get("data") in (None, ""):
         raise StudyError(f"{where}: no 'data' given (a dataset path, usually through a variable)")
     try:
-        return DataSpec(opts["data"], format=opts["format"], classes=opts["classes"], positive=opts["positive"],
-                        roi=_choice(opts["roi"], "roi", ("none", "mask", "mias"), where),
-                        roi_margin=float(opts["roi_margin"]),
-                        group_duplicates=_int(opts["group_duplicates"], "group_duplicates", where, 0),
-                        subsample=_int(opts["subsample"], "subsample", where, 2))
+        return DataSpec(opts["data"], **DATA.resolve({k: opts[k] for k in DATA.options}, where))
     except FeaturekitError as exc:
         raise StudyError(f"{where}: {exc}") from None
 
@@ -217,11 +181,13 @@ class EvaluateStep:
 
     name: str
     data: DataSpec
-    features: tuple
-    classifiers: tuple
-    out: str
-    options: dict = field(default_factory=dict)   # evaluate_features()'s keyword arguments
+    options: dict   # the resolved options of featurekit.options.EVALUATE: evaluate_features()'s keywords
+    where: dict = field(default_factory=dict)   # shard_size, cluster: where its work runs
     kind: str = "evaluate"
+
+    @property
+    def out(self) -> str:
+        return str(self.options["out"])
 
 
 @dataclass(frozen=True)
@@ -278,41 +244,25 @@ def _extract(name: str, o: dict, where: str) -> ExtractStep:
 def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
     from featurekit.evaluation.classifiers import resolve_classifier
     from featurekit.evaluation.protocols import parse_cv
-    from featurekit.evaluation.selection import SELECTION_CRITERIA
 
-    features = tuple(str(f) for f in _list(o["features"]))
-    fuse = tuple(str(f) for f in _list(o["fuse"]))
-    if not features and not fuse:
+    try:
+        values = EVALUATE.resolve({k: o[k] for k in EVALUATE.options}, where)
+    except OptionError as exc:
+        raise StudyError(str(exc)) from None
+    if not values["features"] and not values["fuse"]:
         raise StudyError(f"{where}: an evaluate step needs 'features' and/or 'fuse'")
-    for token in list(features) + [p for f in fuse for p in f.split("+")]:
+    for token in values["features"]:
         parse_feature_token(token)
-    classifiers = tuple(str(c) for c in _list(o["classifier"])) or ("svm",)
-    for c in classifiers:
+    for fusion in values["fuse"]:
+        FusionSpec.parse(fusion)
+    for c in values["classifiers"]:
         resolve_classifier(c)
-    if str(o["cv"]).strip().lower() != "predefined":
-        parse_cv(str(o["cv"]))
-    if not o["out"]:
+    if str(values["cv"]).strip().lower() != "predefined":
+        parse_cv(str(values["cv"]))
+    if not values["out"]:
         raise StudyError(f"{where}: an evaluate step needs 'out' (its run folder)")
-    options = {"fuse": fuse, "late_fusion": _choice(o["late_fusion"], "late_fusion", ("vote", "stack"), where),
-               "cv": str(o["cv"]), "positive": o["positive"], "cache": o["cache"],
-               "weights": Weights.parse(o["weights"]), "size": _int(o["size"], "size", where, 8),
-               "pool": _choice(o["pool"], "pool", POOLS, where),
-               "mode": _choice(o["resize"], "resize", RESIZE_MODES, where),
-               "batch_size": _int(o["batch_size"], "batch_size", where, 1), "device": str(o["device"]),
-               "seed": _int(o["seed"], "seed", where), "class_weight": _choice(o["class_weight"], "class_weight",
-                                                                                ("balanced",), where),
-               "oversample": bool(o["oversample"]), "search": bool(o["search"]),
-               "inner_cv": _int(o["inner_cv"], "inner_cv", where, 2),
-               "reduce": _choice(o["reduce"], "reduce", ("pca", "select"), where),
-               "block_weight": _choice(o["block_weight"], "block_weight", ("equal",), where),
-               "youden": _choice(o["youden"], "youden", ("inner", "train"), where),
-               "select": False if o["no_select"] else None,
-               "select_by": _choice(o["select_by"], "select_by", tuple(SELECTION_CRITERIA), where),
-               "n_boot": _int(o["n_boot"], "n_boot", where, 1),
-               "n_jobs": resolve_jobs(_int(o["jobs"], "jobs", where), "jobs"),
-               "overwrite": bool(o["overwrite"]), "shard_size": _int(o["shard_size"], "shard_size", where, 1),
-               "cluster": _cluster(o, where)}
-    return EvaluateStep(name, _data(o, where), features, classifiers, str(o["out"]), options)
+    where_runs = {"shard_size": _int(o["shard_size"], "shard_size", where, 1), "cluster": _cluster(o, where)}
+    return EvaluateStep(name, _data(o, where), values, where_runs)
 
 
 def finetune_stage(name: str, o: dict, where: str):
@@ -344,10 +294,14 @@ def finetune_stage(name: str, o: dict, where: str):
 
 
 def _report(name: str, o: dict, where: str) -> ReportStep:
-    if not o["out"]:
+    try:
+        values = REPORT.resolve({k: o[k] for k in REPORT.options}, where)
+    except OptionError as exc:
+        raise StudyError(str(exc)) from None
+    if not values["out"]:
         raise StudyError(f"{where}: a report step needs 'out'")
-    return ReportStep(name, tuple(str(r) for r in _list(o["runs"])), str(o["out"]),
-                      _int(o["top"], "top", where, 1), str(o["metric"]))
+    return ReportStep(name, tuple(str(r) for r in _list(o["runs"])), str(values["out"]), values["top"],
+                      values["metric"])
 
 
 _BUILDERS = {"extract": _extract, "evaluate": _evaluate, "report": _report}
