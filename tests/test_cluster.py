@@ -207,8 +207,9 @@ def test_killing_every_worker_holding_the_shared_objects_loses_nothing(own_clust
     assert results == {i: table[i] * 2 for i in range(6)}  # computed again from the scheduler's spec
 
 
-def test_a_worker_killed_mid_extraction_changes_nothing(own_cluster, busi_files, local_cache, tmp_path,
-                                                        monkeypatch):
+def test_a_worker_killed_mid_extraction_changes_nothing(own_cluster, busi_files, tmp_path, monkeypatch):
+    kw = dict(progress=False, batch_size=4)  # handcrafted: fresh workers need no torch (CNNs: the tests above)
+    here = extract(_load(busi_files), [], ["glcm"], cache=tmp_path / "here" / "c.h5", **kw)  # no rows to reuse
     killed = []
     write = CacheWriter.write
 
@@ -218,11 +219,11 @@ def test_a_worker_killed_mid_extraction_changes_nothing(own_cluster, busi_files,
             killed.extend(_kill_holders_of_shared(own_cluster))
 
     monkeypatch.setattr(CacheWriter, "write", write_then_kill)
-    path = tmp_path / "killed.h5"
-    extract(_load(busi_files), LAYERS, ["glcm"], cache=path, executor=own_cluster, shard_size=4, **SMALL)
+    path = tmp_path / "killed" / "c.h5"
+    extract(_load(busi_files), [], ["glcm"], cache=path, executor=own_cluster, shard_size=4, **kw)
     monkeypatch.undo()
     assert killed
-    _assert_same_cache(local_cache, path)
+    _assert_same_cache(here.cache.path, path)
 
 
 def test_a_cancelled_task_is_a_clear_error(client):
