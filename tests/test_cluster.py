@@ -1,7 +1,9 @@
 """Extraction, evaluation and fine-tuning on a real Dask cluster equal the local runs.
 
 One ``LocalCluster`` of two single-threaded worker processes serves the whole
-module (the real engine: scheduler, nannies, worker processes, pickling).
+module (the real engine: scheduler, nannies, worker processes, pickling); a test
+that kills workers starts a cluster of its own, so no test depends on what a kill
+left behind (a restarted worker lacks what an earlier test installed in it).
 
 CPU convolutions round differently with another number of torch threads
 (oneDNN splits the work by thread: MobileNet-V2's last layer moves by ~1e-6
