@@ -26,7 +26,9 @@ first     pyradiomics' first-order (18) and 2-D shape (9) features, bin width 25
 lbp       rotation-invariant uniform LBP, radii 1, 2, 3, histogram over the mask, vs
           ``skimage.feature.local_binary_pattern`` on each whole image.
 texture   pyradiomics' GLRLM (16), GLSZM (16), GLDM (14) and NGTDM (5) features, bin
-          width 25, with the lesion mask, the same comparison (``bench_pyradiomics_classes``).
+          width 25, with the lesion mask, the same comparison (``bench_pyradiomics_classes``);
+          again with featurekit given the crops as uint8 when they are 8-bit gray values
+          (decoded PNGs are; pyradiomics keeps the float64 crops).
 haar      the full 24 x 24 set (``feature_set='full'``, 162,336 features)
           and the default grid set (2,763) on the resized ROI vs
           ``skimage.feature.haar_like_feature`` (all features, or the grid's
@@ -235,12 +237,16 @@ def bench_glcm(images, masks, k: int, repeats: int):
     return rows, notes
 
 
-def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes):
+def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes, ours=None, suffix=""):
     """Rows of featurekit families vs pyradiomics' class and its extractor (that class only), bin
     width 25, the lesion mask, all timed in turn on the same images.
 
     ``classes``: ``(family, pyradiomics module, class name, pyradiomics' class key)`` tuples.
+    ``ours``: the same images as featurekit is given them, when not ``images`` (e.g. 8-bit
+    arrays, which pyradiomics' binning cannot take: its bin edges overflow in uint8);
+    ``suffix`` marks those rows.
     """
+    ours = images if ours is None else ours
     import importlib
 
     from featurekit.handcrafted import FAMILIES
@@ -279,19 +285,19 @@ def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes):
                 if out is not None:
                     out.append([float(res[f"original_{key}_{f}"]) for f in names])
 
-        est.featurize(images[:1], masks[:1])  # warm-up (imports)
+        est.featurize(ours[:1], masks[:1])  # warm-up (imports)
         cls_ref()
         (t_ours, t_cls, t_ext), (c_ours, c_cls, c_ext) = best_interleaved(
-            [lambda est=est: est.featurize(images, masks), cls_ref, ext_ref], repeats, cpu=True)
-        F = est.featurize(images[:k], masks[:k]).astype(np.float64)  # float32, as cached
+            [lambda est=est: est.featurize(ours, masks), cls_ref, ext_ref], repeats, cpu=True)
+        F = est.featurize(ours[:k], masks[:k]).astype(np.float64)  # float32, as cached
         cls_rows, ext_rows = [], []
         cls_ref(cls_rows)
         ext_ref(ext_rows)
         t_ours, t_cls, t_ext = t_ours / n, t_cls / k, t_ext / k
-        label = f"{family} {len(names)} features, mask"
+        label = f"{family} {len(names)} features, mask{suffix}"
         rows.append((label, f"pyradiomics {class_name}", t_ours, t_cls, rel_diff(F, cls_rows)))
         rows.append((label, "pyradiomics FeatureExtractor", t_ours, t_ext, rel_diff(F, ext_rows)))
-        notes.append(f"{family} vs pyradiomics, same run: {t_cls / t_ours:.1f}x the class, "
+        notes.append(f"{family}{suffix} vs pyradiomics, same run: {t_cls / t_ours:.1f}x the class, "
                      f"{t_ext / t_ours:.1f}x the extractor; in CPU time: {c_cls * n / (c_ours * k):.1f}x / "
                      f"{c_ext * n / (c_ours * k):.1f}x ({c_ours * 1e3 / n:.2f} ms per image)")
     return rows, notes
@@ -392,9 +398,14 @@ def main(argv=None) -> int:
     # ---------------------------------------------------------------- GLCM
     glcm_rows, glcm_notes = bench_glcm(images, masks, k, args.repeats)
     rows += glcm_rows
-    texture_rows, texture_notes = bench_pyradiomics_classes(
-        images, masks, k, args.repeats, [(f, f, f"Radiomics{f.upper()}", f) for f in ("glrlm", "glszm", "gldm", "ngtdm")])
+    texture = [(f, f, f"Radiomics{f.upper()}", f) for f in ("glrlm", "glszm", "gldm", "ngtdm")]
+    texture_rows, texture_notes = bench_pyradiomics_classes(images, masks, k, args.repeats, texture)
     rows += texture_rows
+    ints = [im.astype(np.uint8) for im in images]
+    if all(np.array_equal(a, b) for a, b in zip(ints, images)):  # 8-bit gray crops, as decoded
+        rows8, notes8 = bench_pyradiomics_classes(images, masks, k, args.repeats, texture, ours=ints, suffix=" u8")
+        rows += rows8
+        texture_notes += notes8
     first_rows, first_notes = bench_pyradiomics_classes(
         images, masks, k, args.repeats, [("firstorder", "firstorder", "RadiomicsFirstOrder", "firstorder"),
                                          ("shape", "shape2D", "RadiomicsShape2D", "shape2D")])
