@@ -27,6 +27,7 @@ from featurekit.errors import DataError, LayerError, WeightsError
 
 __all__ = [
     "split_feature_tokens",
+    "group_families",
     "FusionSpec",
     "lookup",
     "POOLS",
@@ -432,6 +433,7 @@ class FusionSpec:
         if isinstance(value, FusionSpec):
             return value
         pieces = [p.strip() for p in str(value).split("+")]
+        pieces = [f for p in pieces for f in group_families(p)]  # a group joins as its families
         if any(not p for p in pieces):
             raise LayerError(f"bad fusion {value!r}: write feature sets joined by '+', e.g. vgg16:block5_conv3+gabor")
         if len(pieces) < 2:
@@ -479,7 +481,7 @@ def split_feature_tokens(values: Sequence[str]) -> list[str]:
     ``["gabor,glcm", "vgg16:block4_pool,block5_pool,gabor"]`` ->
     ``["gabor", "glcm", "vgg16:block4_pool,block5_pool", "gabor"]``: a piece without
     ``:`` or ``/`` that follows a layer spec continues its selector, unless it
-    is a handcrafted family or ``all``.
+    is a handcrafted family, a group (``radiomics``: its families, one token each) or ``all``.
     """
     out: list[str] = []
     for item in values:
@@ -487,8 +489,16 @@ def split_feature_tokens(values: Sequence[str]) -> list[str]:
             if not piece:
                 continue
             if (out and ":" in out[-1] and ":" not in piece and "/" not in piece
-                    and piece.lower() not in HANDCRAFTED and piece != "all"):
+                    and piece.lower() not in HANDCRAFTED and piece.lower() not in HANDCRAFTED_GROUPS
+                    and piece != "all"):
                 out[-1] = f"{out[-1]},{piece}"
             else:
-                out.append(piece)
+                out.extend(group_families(piece))
     return out
+
+
+def group_families(name: str) -> list[str]:
+    """The family keys a group name stands for (``radiomics`` -> ``firstorder``, ``shape``, ...),
+    or ``[name]``: how a group is read where feature sets are named by their cache keys."""
+    members = HANDCRAFTED_GROUPS.get(str(name).strip().lower())
+    return [str(name)] if members is None else [m.partition(":")[0] for m in members]

@@ -130,3 +130,14 @@ def test_extract_radiomics_caches_one_entry_per_family(tmp_path, capsys):
         main(["extract", str(data), "--positive", "malignant", "--handcrafted", "radiomics:params=nope.yaml",
               "--cache", str(cache), "--quiet"])
     assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_evaluate_tokens_and_fusions_read_the_group_as_its_families():
+    from featurekit.specs import FusionSpec, split_feature_tokens
+
+    families = [c.partition(":")[0] for c in HANDCRAFTED_GROUPS["radiomics"]]
+    # a group after a layer spec is no layer name: it ends the selector
+    assert split_feature_tokens(["vgg16:block4_pool,block5_pool,radiomics,lbp"]) == [
+        "vgg16:block4_pool,block5_pool", *families, "lbp"]
+    fused = FusionSpec.parse("mobilenet_v2:features.18+radiomics")
+    assert [str(p) for p in fused.parts] == ["mobilenet_v2:features.18", *families]
