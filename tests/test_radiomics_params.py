@@ -141,3 +141,26 @@ def test_evaluate_tokens_and_fusions_read_the_group_as_its_families():
         "vgg16:block4_pool,block5_pool", *families, "lbp"]
     fused = FusionSpec.parse("mobilenet_v2:features.18+radiomics")
     assert [str(p) for p in fused.parts] == ["mobilenet_v2:features.18", *families]
+
+
+def test_a_study_step_reads_the_parameter_file_while_planning(tmp_path):
+    from featurekit.studies import load_study, plan_study
+
+    params = tmp_path / "Params.yaml"
+    params.write_text("featureClass: {firstorder: [Mean], glcm: }\nsetting: {binCount: 8}\n")
+    study = tmp_path / "s.toml"
+    study.write_text(f"""
+[study]
+name = "rad"
+[[steps]]
+name = "features"
+kind = "extract"
+data = "{tmp_path}"
+handcrafted = "radiomics:params={params},lbp"
+""")
+    step = plan_study(load_study(study)).steps[0].step
+    assert [str(s) for s in step.handcrafted] == [
+        "firstorder:bin_count=8;features=Mean", "glcm:bin_count=8;features=pyradiomics", "lbp"]
+    params.write_text("featureClass: {firstorder: [Mean], glcm: }\nsetting: {binCount: 16}\n")
+    step = plan_study(load_study(study)).steps[0].step  # the file is read at each planning: its own entries
+    assert str(step.handcrafted[0]) == "firstorder:bin_count=16;features=Mean"

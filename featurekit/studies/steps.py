@@ -221,10 +221,18 @@ def build_step(kind: str, name: str, opts: dict, where: str):
         raise StudyError(f"{where}: {exc}") from None
 
 
+def _read_params(path, families) -> list:
+    """A pyradiomics parameter file named in ``handcrafted`` (``radiomics:params=FILE.yaml``),
+    read while the study is planned: the step carries its settings as specs (each its cache entry)."""
+    from featurekit.extraction.pipeline import read_handcrafted_params
+
+    return read_handcrafted_params(path, families)
+
+
 def _extract(name: str, o: dict, where: str) -> ExtractStep:
     layers = tuple(LayerSpec.parse(v) for v in _list(o["layers"]))
     hand = o["handcrafted"]
-    hand = tuple(parse_handcrafted(hand if isinstance(hand, str) else _list(hand)))
+    hand = tuple(parse_handcrafted(hand if isinstance(hand, str) else _list(hand), read_params=_read_params))
     if not layers and not hand:
         raise StudyError(f"{where}: an extract step needs 'layers' and/or 'handcrafted'")
     options = {"size": _int(o["size"], "size", where, 8), "mode": _choice(o["resize"], "resize", RESIZE_MODES, where),
