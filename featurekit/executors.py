@@ -224,11 +224,15 @@ class DaskExecutor(Executor):
             # here, as it was raised there
             for fut, results in as_completed(futures, with_results=True):
                 if fut.status == "cancelled":  # ``results`` is the cancellation, not the task's results
-                    raise ClusterError(_lost(name, fut.key, index, common.key, results))
+                    reason = getattr(results, "reason", None) or results or "no reason given"
+                    raise ClusterError(_lost(name, fut.key, index, common.key, f"cancelled on the cluster ({reason})"))
                 fut.release()
                 yield from zip(index[fut.key], results)
-        except KilledWorker as exc:  # recomputed allowed-failures times, each time its worker died
-            raise ClusterError(_lost(name, exc.task, index, common.key, exc)) from exc
+        except KilledWorker as exc:  # computed allowed-failures + 1 times, each time its worker died
+            n = exc.allowed_failures + 1
+            why = (f"not recomputed: the worker running it died, {n} time{'s' if n > 1 else ''} (the last: "
+                   f"{exc.last_worker.address}; see its log; distributed.scheduler.allowed-failures)")
+            raise ClusterError(_lost(name, exc.task, index, common.key, why)) from exc
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:
@@ -261,8 +265,8 @@ def _share(client, objects: dict, key: str):
         return client.submit(_shared, objects, key=key, pure=False)
 
 
-def _lost(name: str, key, index: Mapping, shared_key, exc) -> str:
-    """What a task the cluster could not compute held, and why (``exc``: a cancellation or KilledWorker)."""
+def _lost(name: str, key, index: Mapping, shared_key, why: str) -> str:
+    """The message of a task the cluster could not compute: which calls (or shared objects) it held, and why."""
     key = str(key)
     if key == str(shared_key):
         what = f"the objects shared by every {name} task"
@@ -271,13 +275,6 @@ def _lost(name: str, key, index: Mapping, shared_key, exc) -> str:
         what = f"{name} call{'s' if len(calls) > 1 else ''} {', '.join(map(str, calls))}"
     else:
         what = f"a task {name} depends on"
-    reason = getattr(exc, "reason", None)
-    if reason is not None:  # a cancellation: by another client, a restart, a lost scheduler
-        why = f"cancelled on the cluster ({reason})"
-    else:
-        n = exc.allowed_failures + 1
-        why = (f"not recomputed: the worker running it died, {n} time{'s' if n > 1 else ''} (the last: "
-               f"{exc.last_worker.address}; see its log; distributed.scheduler.allowed-failures)")
     return f"Dask task {key} ({what}) was lost: {why}; the results already returned are kept"
 
 
