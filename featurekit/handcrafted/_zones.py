@@ -243,7 +243,8 @@ class _TextureTransformer(HandcraftedTransformer):
 
     A subclass sets ``_family``, ``_table`` (its feature names), ``_function``
     (its batch function) and ``_own`` (its own parameters and their checks);
-    its ``__init__`` stores every parameter (scikit-learn's rule).
+    one with parameters of its own has an ``__init__`` that stores them and passes
+    the shared ones on (scikit-learn reads the parameters from ``__init__``).
     """
 
     #: integer gray images are quantised as they are (no float64 copy): the same levels, exactly
@@ -252,10 +253,14 @@ class _TextureTransformer(HandcraftedTransformer):
     _table: Tuple[str, ...] = ()
     _own: Dict[str, Callable] = {}
     _function: Callable[..., np.ndarray]
-    bin_width: Optional[float]
-    bin_count: Optional[int]
-    quant_range: object
-    features: object
+
+    def __init__(self, bin_width=None, bin_count=None, quant_range="roi", features="all", device="cpu",
+                 n_jobs=None, empty_mask="error", max_side=2048):
+        self.bin_width = bin_width
+        self.bin_count = bin_count
+        self.quant_range = quant_range
+        self.features = features
+        super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
 
     def _check_family(self) -> dict:
         check_quant(self.bin_width, self.bin_count, self.quant_range)

@@ -194,8 +194,5 @@ class GLDMFeatures(_TextureTransformer):
                  device="cpu", n_jobs=None, empty_mask="error", max_side=2048):
         self.distances = distances
         self.gldm_a = gldm_a
-        self.bin_width = bin_width
-        self.bin_count = bin_count
-        self.quant_range = quant_range
-        self.features = features
-        super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
+        super().__init__(bin_width=bin_width, bin_count=bin_count, quant_range=quant_range, features=features,
+                         device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)

@@ -203,11 +203,3 @@ class GLRLMFeatures(_TextureTransformer):
     _family = "glrlm"
     _table = GLRLM_FEATURES
     _function = staticmethod(glrlm_features)
-
-    def __init__(self, bin_width=None, bin_count=None, quant_range="roi", features="all",
-                 device="cpu", n_jobs=None, empty_mask="error", max_side=2048):
-        self.bin_width = bin_width
-        self.bin_count = bin_count
-        self.quant_range = quant_range
-        self.features = features
-        super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
