@@ -34,7 +34,8 @@ as pyradiomics does by default. Entropy and Uniformity use the grey levels of
 
 IBSI (Zwanenburg et al., Radiology 2020) names Kurtosis as the *excess*
 kurtosis (:math:`m_4 / m_2^2 - 3`); pyradiomics' value is followed here, so
-subtract 3 to compare with IBSI. IBSI's "intensity histogram" entropy and
+subtract 3 to compare with IBSI. With that, the 15 features IBSI defines equal
+its reference values of the IBSI 1 digital phantom (tests). IBSI's "intensity histogram" entropy and
 uniformity equal ``Entropy`` and ``Uniformity`` on the same discretisation.
 
 Speed: one pass per image over the ROI's pixels (the mask's bounding box is
