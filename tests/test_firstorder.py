@@ -122,3 +122,16 @@ def test_ibsi_digital_phantom_reference_values():
     for name, ref in IBSI_STATISTICS.items():
         digits = 3 - int(np.floor(np.log10(abs(ref - 3 if name == "Kurtosis" else ref)))) - 1
         assert f[name] == pytest.approx(ref, abs=0.5 * 10.0 ** -digits), name  # half a unit of the last digit
+
+
+def test_integer_images_are_read_as_they_are_with_the_same_values(crops):
+    gray = [i for i, img in enumerate(crops[0]) if (img == np.round(img)).all()]  # not the RGB PNG's luma
+    assert len(gray) >= 4
+    images, masks = [crops[0][i] for i in gray], [crops[1][i] for i in gray]
+    as_uint8 = [img.astype(np.uint8) for img in images]
+    t = FirstOrderFeatures(bin_count=24)
+    np.testing.assert_array_equal(t.featurize(as_uint8, masks), t.featurize(images, masks))
+    big = [(img.astype(np.int64) * 70_000) for img in images[:2]]  # beyond 16 bits: sorted, in float64
+    np.testing.assert_allclose(firstorder_features(big, masks[:2]),
+                               firstorder_features([b.astype(float) for b in big], masks[:2]), rtol=1e-12)
+    assert FirstOrderFeatures._keep_integers

@@ -61,3 +61,12 @@ def test_names_and_errors():
         LBPFeatures(radii=(1, -2)).fit()
     with pytest.raises(DataError, match="points"):
         LBPFeatures(radii=(1, 2), points=(8,)).fit()
+
+
+def test_integer_images_give_the_same_histograms(crops):
+    gray = [i for i, img in enumerate(crops[0]) if (img == np.round(img)).all()]  # not the RGB PNG's luma
+    images, masks = [crops[0][i] for i in gray], [crops[1][i] for i in gray]
+    t = LBPFeatures(radii=(1, 2))
+    assert t._keep_integers
+    np.testing.assert_array_equal(t.featurize([i.astype(np.uint16) for i in images], masks),
+                                  t.featurize(images, masks))

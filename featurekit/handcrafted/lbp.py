@@ -199,6 +199,8 @@ class LBPFeatures(HandcraftedTransformer):
     n_features_out_ : int
     """
 
+    _keep_integers = True  # only the mask's box is read (in float64): no copy of the whole image
+
     def __init__(self, radii=(1, 2, 3), points=None, device="cpu", n_jobs=None, empty_mask="error",
                  max_side=None):
         self.radii = radii
