@@ -401,15 +401,16 @@ def main(argv=None) -> int:
     texture = [(f, f, f"Radiomics{f.upper()}", f) for f in ("glrlm", "glszm", "gldm", "ngtdm")]
     texture_rows, texture_notes = bench_pyradiomics_classes(images, masks, k, args.repeats, texture)
     rows += texture_rows
+    first = [("firstorder", "firstorder", "RadiomicsFirstOrder", "firstorder"),
+             ("shape", "shape2D", "RadiomicsShape2D", "shape2D")]
+    first_rows, first_notes = bench_pyradiomics_classes(images, masks, k, args.repeats, first)
+    rows += first_rows
     ints = [im.astype(np.uint8) for im in images]
     if all(np.array_equal(a, b) for a, b in zip(ints, images)):  # 8-bit gray crops, as decoded
-        rows8, notes8 = bench_pyradiomics_classes(images, masks, k, args.repeats, texture, ours=ints, suffix=" u8")
+        rows8, notes8 = bench_pyradiomics_classes(images, masks, k, args.repeats, texture + first, ours=ints,
+                                                  suffix=" u8")
         rows += rows8
         texture_notes += notes8
-    first_rows, first_notes = bench_pyradiomics_classes(
-        images, masks, k, args.repeats, [("firstorder", "firstorder", "RadiomicsFirstOrder", "firstorder"),
-                                         ("shape", "shape2D", "RadiomicsShape2D", "shape2D")])
-    rows += first_rows
     lbp_rows, lbp_notes = bench_lbp(images, masks, k, args.repeats)
     rows += lbp_rows
 
