@@ -292,7 +292,8 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
     result = finetune(dataset, config, out=out, progress=progress, overwrite=run.overwrite)
     curves = curves_frame([(0, 0, result.train.history)])
     atomic_write_text(curves_csv, curves.to_csv(index=False))
-    plot_curves(curves, curves_csv.with_suffix(".png"), title=f"{config.model} on {dataset.name}")
+    plot_curves(curves, curves_csv.with_suffix(".png"), title=f"{config.model} on {dataset.name}",
+                selected={(0, 0): int(result.train.best_epoch)})
     if staged is not None:
         write_json(staged.path / "provenance.json",
                    {"command": command, **{k: v for k, v in result.meta.items() if k not in ("layer_table", "history")}})
