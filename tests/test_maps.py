@@ -3,6 +3,9 @@
 Random initialisation only (nothing is downloaded); tiny phantom images with lesion masks.
 """
 
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -152,6 +155,12 @@ def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads
     assert [type(i) for i in items] == [Figure, Table, Figure]
     assert main(["explain", str(run), *data, "--n-boot", "50"]) == 0  # everything cached: nothing computed
     assert "0 entries computed, 4 reused" in capsys.readouterr().out
+    # ... and with nothing to compute, no torch is imported (a fresh process: this one has it)
+    code = ("import sys; from featurekit.cli import main; "
+            f"rc = main(['explain', {str(run)!r}, 'phantom', '--positive', 'malignant', '--subsample', '12', "
+            "'--n-boot', '50']); assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_gradcam_of_a_linear_head_on_pooled_features_is_its_class_activation_map(data, tmp_path):

@@ -17,6 +17,8 @@ example panel. DATA and its options must name the run's data (same fingerprint).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, non_negative_int, positive_int
 
 EXAMPLES = """examples:
@@ -108,13 +110,13 @@ def _example_row(run, model):
 
 
 def _examples(run, ds, result, picked_layers, model, per_group):
-    """Arrays of the example panel (see :mod:`featurekit.evaluation.report_maps`)."""
+    """Arrays of the example panel (see :mod:`featurekit.evaluation.report_maps`); None when there are
+    no predictions to pick from, or when the run folder already holds this very panel (nothing to draw:
+    no torch imported)."""
     import numpy as np
-    import torch
-    import torch.nn.functional as F
 
-    from featurekit.evaluation.report_maps import oriented, pick_examples
-    from featurekit.extraction.maps import model_view
+    from featurekit.evaluation.report_maps import EXAMPLES_NPZ, oriented, pick_examples
+    from featurekit.io import canonical_json
 
     row = _example_row(run, model)
     if row is None or run.predictions.empty:
@@ -123,8 +125,21 @@ def _examples(run, ds, result, picked_layers, model, per_group):
     picks = pick_examples(run.predictions, row[0], row[1], names, per_group)
     if not picks:
         return None
+    signature = canonical_json({"row": list(row), "picks": [list(p) for p in picks], "thumb": THUMB,
+                                "maps": [list(result.entries[name]) for name in picked_layers]})
+    path = Path(run.path) / EXAMPLES_NPZ.format(kind=result.kind)
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as old:
+            if "signature" in old.files and str(old["signature"]) == signature:
+                return None
+    import torch
+    import torch.nn.functional as F
+
+    from featurekit.extraction.map_hooks import model_view
+    from featurekit.models.preprocessing import Preprocessing
+
     rows = ds.rows([i for i, _ in picks])
-    pre = result.preprocessing
+    pre = Preprocessing.from_dict(result.preprocessing)
     images = np.stack([model_view(ds.image(r), pre, (THUMB, THUMB)) for r in rows])
     masks = np.stack([model_view(np.asarray(m if m is not None else np.zeros(ds.image(r).shape[:2]), bool),
                                  pre, (THUMB, THUMB)) for r, m in ((r, ds.mask(r)) for r in rows)])
@@ -137,12 +152,11 @@ def _examples(run, ds, result, picked_layers, model, per_group):
     return {"images": images.astype(np.float32), "masks": masks.astype(np.float32), "maps": np.stack(maps),
             "layers": np.asarray(picked_layers), "ids": np.asarray([i for i, _ in picks]),
             "classes": np.asarray([names[i] for i, _ in picks]), "correct": np.asarray([c for _, c in picks]),
-            "kind": np.asarray(result.kind), "row": np.asarray(" | ".join(row))}
+            "kind": np.asarray(result.kind), "row": np.asarray(" | ".join(row)),
+            "signature": np.asarray(signature)}
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from featurekit.cli.common import load_data
     from featurekit.errors import DataError
     from featurekit.evaluation.report_maps import energy_table, write_explain

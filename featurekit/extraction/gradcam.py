@@ -15,7 +15,7 @@ The hooks are forward hooks on the table's modules, as for the features
 logits with gradients; in-place activations are switched off first (an
 in-place ReLU after a hooked module would overwrite the activation autograd
 needs). Token layers are laid out on their patch grid
-(:func:`featurekit.extraction.maps.to_grid`).
+(:func:`featurekit.extraction.map_hooks.to_grid`).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class GradCam:
         return hook
 
     def __call__(self, x: torch.Tensor, targets) -> dict[str, torch.Tensor]:
-        from featurekit.extraction.maps import to_grid
+        from featurekit.extraction.map_hooks import to_grid
 
         self._acts = {}
         t = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=x.device)

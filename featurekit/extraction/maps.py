@@ -36,47 +36,37 @@ data, journaled, committed atomically, every read verified. An entry's
 parameters (its id) hold the model, layer, weights and their sha256, input
 size and preprocessing, the map kind, the grid and, for ``probe``, the hash
 of the probe's coefficients.
+
+This module imports no torch: the hooks and the geometry are in
+:mod:`featurekit.extraction.map_hooks`, loaded only when something must be
+computed, and how a request resolved is remembered beside the maps' cache
+(``<cache>.resolved.json``, as for features: :mod:`featurekit.extraction.memo`),
+so a request whose maps are all cached is answered without torch.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
-from featurekit.errors import DataError, LayerError
-from featurekit.extraction.activations import ActivationExtractor
-from featurekit.io import version_attrs
+from featurekit.errors import CacheError, DataError, LayerError
+from featurekit.io import canonical_json, version_attrs
 from featurekit.models.layers import INPUT, Layer
 from featurekit.specs import Weights
 
-__all__ = ["MAP_KINDS", "MAX_SIDE", "MapResult", "layer_maps", "to_grid", "map_grid", "maps_cache_path", "model_view"]
+__all__ = ["MAP_KINDS", "MAX_SIDE", "MapResult", "layer_maps", "map_grid", "maps_cache_path"]
 
 MAP_KINDS = ("mean", "probe", "gradcam")
 #: the largest side of a stored map (cells); a layer's own grid when smaller
 MAX_SIDE = 32
 #: lesion-grid value of an image without a lesion region (no mask, or an empty one)
 NO_LESION = -1.0
-
-
-def to_grid(output: torch.Tensor, layer: Layer) -> torch.Tensor:
-    """A layer's output as ``(N, C, H, W)``: maps as they are, channels-last permuted, patch tokens on their grid."""
-    if layer.layout == "hwc":
-        return output.permute(0, 3, 1, 2)
-    if layer.layout == "tokens":
-        patches = output[:, layer.prefix_tokens:]
-        side = math.isqrt(patches.shape[1])
-        if side * side != patches.shape[1]:
-            raise LayerError(f"layer {layer.name}: {patches.shape[1]} patch tokens do not form a square grid")
-        return patches.transpose(1, 2).reshape(output.shape[0], output.shape[2], side, side)
-    return output
 
 
 def map_grid(layer: Layer) -> tuple[int, int]:
@@ -93,60 +83,10 @@ def map_grid(layer: Layer) -> tuple[int, int]:
     return min(h, MAX_SIDE), min(w, MAX_SIDE)
 
 
-class MapExtractor(ActivationExtractor):
-    """The forward hooks of :class:`ActivationExtractor`, each reducing its layer to a map.
-
-    ``weights`` maps a layer name to a ``(C,)`` channel weighting and an
-    offset (the probe's ``w / σ`` and ``b'``); layers without one get the
-    channel mean. Each map is average-pooled to the layer's :func:`map_grid`.
-    """
-
-    def __init__(self, model, layers: Sequence[Layer], weights: dict | None = None):
-        self.weights = dict(weights or {})
-        for layer in layers:
-            map_grid(layer)
-        super().__init__(model, layers, "gap")
-
-    def _make_hook(self, layer: Layer, stop: bool):
-        from featurekit.extraction.activations import _StopForward
-
-        name, grid = layer.name, map_grid(layer)
-        v, offset = self.weights.get(layer.name, (None, 0.0))
-
-        def hook(_module, _inputs, output):
-            if name not in self._out:  # reduced at once: later in-place operations cannot change it
-                x = to_grid(output.detach(), layer).float()
-                m = x.mean(dim=1) if v is None else torch.einsum("nchw,c->nhw", x, v.to(x.device)) + offset
-                self._out[name] = F.adaptive_avg_pool2d(m[:, None], grid)[:, 0]
-            if stop:
-                raise _StopForward
-        return hook
-
-
 def maps_cache_path(dataset) -> Path:
     """``cache/maps/<dataset>-<fingerprint12>.h5``: maps apart from the features of the same data."""
     path = default_cache_path(dataset)
     return path.parent / "maps" / path.name
-
-
-def model_view(image, preprocessing, grid: tuple[int, int]) -> np.ndarray:
-    """A gray image in [0, 1] (or a mask as 0/1) as the model sees it -- its resize and crop, no
-    normalisation -- averaged over the cells of ``grid``."""
-    pre = replace(preprocessing, channels=1, mean=(0.0,), std=(1.0,))  # the geometry only
-    arr = np.asarray(image)
-    if arr.dtype == bool:
-        x = torch.from_numpy(arr.astype(np.float32))[None]
-    else:
-        x = pre.to_tensor(arr)
-    cells = F.adaptive_avg_pool2d(pre.finish(x)[None], grid)[0, 0]
-    return cells.clamp(0.0, 1.0).numpy()
-
-
-def lesion_grid(mask, preprocessing, grid: tuple[int, int]) -> np.ndarray:
-    """The lesion's share of each cell of ``grid`` after the model's resize and crop (-1s: no lesion)."""
-    if mask is None or not np.any(mask):
-        return np.full(grid, NO_LESION, dtype=np.float32)
-    return model_view(np.asarray(mask, dtype=bool), preprocessing, grid)
 
 
 @dataclass
@@ -156,8 +96,9 @@ class MapResult:
     ``maps[layer]`` is ``(N, h, w)`` float32 (rows in dataset order),
     ``lesion[layer]`` the lesion's share of each cell of that grid (NaN for
     images without a lesion region), ``probe[layer]`` the probe's ``(w/σ,
-    b')`` for ``kind="probe"``; ``computed`` / ``reused`` list the cache entries; ``preprocessing``
-    is the model's (:func:`model_view` shows an image as the model sees it).
+    b')`` for ``kind="probe"``; ``computed`` / ``reused`` list the cache entries, ``entries[layer]``
+    the (key, entry id) of each layer's maps; ``preprocessing`` is the model's, as a dict
+    (:func:`featurekit.extraction.map_hooks.model_view` shows an image as the model sees it).
     """
 
     model: str
@@ -169,11 +110,16 @@ class MapResult:
     computed: list = field(default_factory=list)
     reused: list = field(default_factory=list)
     probe: dict = field(default_factory=dict)
-    preprocessing: object = None
+    preprocessing: dict = field(default_factory=dict)
+    entries: dict = field(default_factory=dict)
 
 
-def _probe_weights(dataset, ref, layers, weights, cache, batch_size, progress) -> dict:
-    """Per layer, ``w / σ`` of a scaled logistic regression on the layer's gap features (all labelled images)."""
+def _probe_weights(dataset, specs, weights, size, mode, cache, batch_size, progress) -> dict:
+    """Per layer, ``(w / σ, b')`` of a scaled logistic regression on its gap features (all labelled images).
+
+    The features come from :func:`~featurekit.extract` (read from the feature cache when there,
+    without torch); the fit is deterministic, so the same features give the same probe.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -181,22 +127,26 @@ def _probe_weights(dataset, ref, layers, weights, cache, batch_size, progress) -
 
     if dataset.positive is None:
         raise DataError(f"dataset {dataset.name!r}: name the positive class for probe maps (e.g. --positive)")
-    spec = f"{ref.name}:" + ",".join(layer.name for layer in layers)
-    res = extract(dataset, [spec], weights=weights, size=ref.preprocessing.size, mode=ref.preprocessing.mode,
-                  pool="gap", cache=cache, batch_size=batch_size, progress=progress)
     labels = np.asarray(dataset.labels)
     keep = labels >= 0
     y = (labels[keep] == dataset.class_names.index(dataset.positive)).astype(int)
     if len(np.unique(y)) < 2:
         raise DataError(f"dataset {dataset.name!r}: a probe needs labelled images of both classes")
+    res = extract(dataset, specs, weights=weights, size=size, mode=mode, pool="gap", cache=cache,
+                  batch_size=batch_size, progress=progress)
     out = {}
-    for layer in layers:
-        X = res.get(f"{ref.name}/{layer.name}")[keep].astype(np.float64)
+    for key in dict.fromkeys(k for s in specs for k in res.layer_keys[str(s)]):
+        X = res.get(key)[keep].astype(np.float64)
         scaler = StandardScaler().fit(X)
         clf = LogisticRegression(max_iter=2000).fit(scaler.transform(X), y)
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-        out[layer.name] = (clf.coef_[0] / scale, float(clf.intercept_[0] - clf.coef_[0] @ (scaler.mean_ / scale)))
+        out[key.split("/", 1)[1]] = (clf.coef_[0] / scale,
+                                     float(clf.intercept_[0] - clf.coef_[0] @ (scaler.mean_ / scale)))
     return out
+
+
+def _digest(*arrays) -> str:
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
 
 def _specs(ref, layers, kind, probe, targets) -> tuple[dict, dict]:
@@ -208,9 +158,9 @@ def _specs(ref, layers, kind, probe, targets) -> tuple[dict, dict]:
         digest = None
         if kind == "probe":
             v, b = probe[layer.name]
-            digest = hashlib.sha256(np.asarray(v, np.float64).tobytes() + np.float64(b).tobytes()).hexdigest()
+            digest = _digest(np.asarray(v, np.float64), np.float64(b))
         elif kind == "gradcam":
-            digest = hashlib.sha256(np.asarray(targets, np.int64).tobytes()).hexdigest()
+            digest = _digest(np.asarray(targets, np.int64))
         params = {"family": "map", "kind": kind, "model": ref.name, "layer": layer.name,
                   "layer_index": layer.index, "module": layer.module, **ref.identity, "input_size": pre.size,
                   "preprocessing": pre.to_dict(), "grid": [h, w], "probe_sha256": digest, **layer.form}
@@ -220,6 +170,39 @@ def _specs(ref, layers, kind, probe, targets) -> tuple[dict, dict]:
         lesion[(h, w)] = EntrySpec(f"lesion/{h}x{w}", {"family": "lesion", "geometry": geometry, "grid": [h, w]},
                                    h * w, "float32", version_attrs())
     return maps, lesion
+
+
+def _request(specs, w, size, mode, kind, probe) -> str:
+    """The memo key of a request: what its entries depend on (see :mod:`featurekit.extraction.memo`)."""
+    from featurekit.extraction.memo import request_key
+
+    base = request_key(specs[0].model, [s.selector for s in specs], w, size=size, mode=mode, pool="map",
+                       dtype="float32", device="cpu", amp=False)
+    probes = {name: _digest(np.asarray(v, np.float64), np.float64(b)) for name, (v, b) in probe.items()}
+    return canonical_json({"maps": kind, "max_side": MAX_SIDE, "probe": probes, "request": base})
+
+
+def _remembered(store: FeatureCache, meta: DatasetMeta, key: str) -> dict | None:
+    """A memo answer whose every entry the maps cache holds intact for these data, else None."""
+    from featurekit.extraction.memo import ResolutionMemo
+
+    hit = ResolutionMemo(store.path).lookup(key) if store.exists() else None
+    if hit is None:
+        return None
+    try:
+        present = {(e.key, e.entry_id): e for e in store.entries()}
+    except CacheError:
+        return None
+    specs = []
+    for k, eid in hit["entries"]:
+        entry = present.get((k, eid))
+        if entry is None:
+            return None
+        spec = EntrySpec(k, entry.params, int(entry.shape[1]), entry.dtype, dict(entry.attrs))
+        if spec.entry_id != eid:
+            return None
+        specs.append(spec)
+    return hit if store.holds(meta, specs) else None
 
 
 def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size: int | None = None,
@@ -250,9 +233,11 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
     Returns
     -------
     MapResult
+
+    A request answered before from an intact cache is read without torch
+    (``mean`` and ``probe``: its resolution is remembered beside the maps'
+    cache, as extraction remembers its own, :mod:`featurekit.extraction.memo`).
     """
-    from featurekit.extraction.featurizers import resolve_device
-    from featurekit.models.weights import resolve_model
     from featurekit.specs import parse_layers
 
     if kind not in MAP_KINDS:
@@ -261,12 +246,40 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
     if len({s.model for s in specs}) != 1:
         raise LayerError(f"layer_maps takes the layers of one model, got {', '.join(str(s) for s in specs)}")
     w = Weights.parse(weights)
+    store = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or maps_cache_path(dataset))
+    meta = DatasetMeta.from_dataset(dataset)
+    request = None
+    if kind != "gradcam":
+        probe = (_probe_weights(dataset, specs, w, size, mode, features_cache, batch_size, progress)
+                 if kind == "probe" else {})
+        request = _request(specs, w, size, mode, kind, probe)
+        hit = _remembered(store, meta, request)
+        if hit is not None:
+            picked = [Layer(**{**d, "shape": tuple(d["shape"])}) for d in hit["layers"]]
+            result = MapResult(hit["model"], kind, picked, {}, {}, store, probe=probe,
+                               preprocessing=dict(hit["preprocessing"]),
+                               entries={name: tuple(e) for name, e in hit["maps"].items()})
+            result.reused = [tuple(e) for e in hit["entries"]]
+            return _read(result, {tuple(map(int, g.split("x"))): tuple(e) for g, e in hit["lesion"].items()})
+    else:
+        probe = {}
+    return _resolve_and_compute(dataset, specs, w, size, mode, kind, target, probe, store, meta, request,
+                                batch_size, device, lock_timeout)
+
+
+def _resolve_and_compute(dataset, specs, w, size, mode, kind, target, probe, store, meta, request, batch_size,
+                         device, lock_timeout) -> MapResult:
+    """Resolve the model (torch), compute what the cache lacks, remember the answer."""
+    from featurekit.extraction.featurizers import resolve_device
+    from featurekit.extraction.map_hooks import compute_maps
+    from featurekit.extraction.memo import ResolutionMemo
+    from featurekit.models.weights import resolve_model
+
     ref = resolve_model(specs[0].model, w, size=size, mode=mode)
     chosen = {layer.index: layer for s in specs for layer in ref.table.select(s.selector)}
     picked = [chosen[i] for i in sorted(chosen)]
     for layer in picked:
         map_grid(layer)  # the input, or tokens off a square grid, fail here, before any image is read
-    probe = _probe_weights(dataset, ref, picked, w, features_cache, batch_size, progress) if kind == "probe" else {}
     targets = None
     if kind == "gradcam":
         from featurekit.extraction.gradcam import head_targets
@@ -275,9 +288,9 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
                    head_targets(ref.meta, dataset.class_names, dataset.labels, dataset.positive, ref.name))
     map_specs, lesion_specs = _specs(ref, picked, kind, probe, targets)
     all_specs = list(map_specs.values()) + list(lesion_specs.values())
-    meta = DatasetMeta.from_dataset(dataset)
-    store = cache if isinstance(cache, FeatureCache) else FeatureCache(cache or maps_cache_path(dataset))
-    result = MapResult(ref.name, kind, picked, {}, {}, store, probe=probe, preprocessing=ref.preprocessing)
+    result = MapResult(ref.name, kind, picked, {}, {}, store, probe=probe,
+                       preprocessing=ref.preprocessing.to_dict(),
+                       entries={name: (s.key, s.entry_id) for name, s in map_specs.items()})
     if store.holds(meta, all_specs):
         result.reused = all_specs
     else:
@@ -286,47 +299,27 @@ def layer_maps(dataset, layers, kind: str = "mean", *, weights="imagenet", size:
             todo = writer.missing(all_specs)
             result.reused = [s for s in all_specs if s not in todo]
             if todo:
-                _compute(dataset, ref, picked, probe, targets, map_specs, lesion_specs, todo, writer,
-                         batch_size, resolve_device(device))
+                compute_maps(dataset, ref, picked, probe, targets, map_specs, lesion_specs, todo, writer,
+                             batch_size, resolve_device(device))
             writer.commit(todo)
             result.computed = todo
-    for layer in picked:
-        spec = map_specs[layer.name]
-        grid = tuple(spec.params["grid"])
-        result.maps[layer.name] = store.get(spec.key, entry_id=spec.entry_id).astype(np.float32).reshape(-1, *grid)
-        les = store.get(lesion_specs[grid].key, entry_id=lesion_specs[grid].entry_id).reshape(-1, *grid)
+    if request is not None:
+        ResolutionMemo(store.path).record({request: {
+            "model": ref.name, "layers": [asdict(layer) for layer in picked],
+            "preprocessing": ref.preprocessing.to_dict(),
+            "maps": {name: [s.key, s.entry_id] for name, s in map_specs.items()},
+            "lesion": {f"{h}x{w}": [s.key, s.entry_id] for (h, w), s in lesion_specs.items()},
+            "entries": [[s.key, s.entry_id] for s in all_specs]}})
+    return _read(result, {grid: (s.key, s.entry_id) for grid, s in lesion_specs.items()})
+
+
+def _read(result: MapResult, lesion: dict) -> MapResult:
+    """Fill ``result`` with each layer's maps and lesion grid from the cache (every read verified)."""
+    store = result.cache
+    for layer in result.layers:
+        key, eid = result.entries[layer.name]
+        grid = map_grid(layer)
+        result.maps[layer.name] = store.get(key, entry_id=eid).astype(np.float32).reshape(-1, *grid)
+        les = store.get(lesion[grid][0], entry_id=lesion[grid][1]).reshape(-1, *grid)
         result.lesion[layer.name] = np.where(les < 0, np.nan, les)
     return result
-
-
-def _compute(dataset, ref, layers, probe, targets, map_specs, lesion_specs, todo, writer, batch_size,
-             device) -> None:
-    """Compute the batches the writer plans, all layers in one forward pass per batch (float32)."""
-    want = {s.entry_id for s in todo}
-    wanted_layers = [layer for layer in layers if map_specs[layer.name].entry_id in want]
-    loaded = ref.load()
-    for spec in map_specs.values():  # the hash of what was actually built (random init included)
-        spec.attrs["weights_sha256"] = loaded.weights_sha256
-    pre = loaded.preprocessing
-    vectors = {name: (torch.as_tensor(v, dtype=torch.float32), float(b)) for name, (v, b) in probe.items()}
-    model = loaded.model.to(device)
-    if targets is not None:
-        from featurekit.extraction.gradcam import GradCam
-
-        hooks = GradCam(model, wanted_layers or layers[:1])
-    else:
-        hooks = MapExtractor(model, wanted_layers or layers[:1], vectors)
-    with hooks as extractor:
-        for start, stop in writer.plan(todo, batch_size):
-            samples = [dataset[i] for i in range(start, stop)]
-            arrays = {}
-            if wanted_layers:
-                x = torch.stack([pre(s.image) for s in samples]).to(device)
-                out = extractor(x) if targets is None else extractor(x, targets[start:stop])
-                for layer in wanted_layers:
-                    spec = map_specs[layer.name]
-                    arrays[spec.entry_id] = out[layer.name].cpu().numpy().reshape(len(samples), -1)
-            for grid, spec in lesion_specs.items():
-                if spec.entry_id in want:
-                    arrays[spec.entry_id] = np.stack([lesion_grid(s.mask, pre, grid).ravel() for s in samples])
-            writer.write(start, stop, arrays)
