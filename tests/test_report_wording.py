@@ -55,7 +55,7 @@ PROTOCOLS = {
                      "inner 3-fold CV of the splits' training parts"]),
     "predefined, val split": ({"cv": "predefined", "protocol": "predefined split", "kind": "finetuned",
                                "validation": "predefined val", "options": {"youden": "val"}}, 156,
-                              ["on the test split (n = 156)", "one test split: no sd",
+                              ["on the test split (n = 156)", "Mean ± sd: on the one test split (no sd)",
                                "chosen on the validation split"]),
     "predefined, no val split": ({"cv": "predefined", "protocol": "predefined split",
                                   "samples": {"train": 546, "val": 0, "test": 156},

@@ -115,7 +115,7 @@ def text_table(results: pd.DataFrame, metric: str = "roc_auc", provenance: Mappi
     if provenance is not None:
         w = describe_run(provenance, results)
         lines += ["", f"pooled AUC [95% CI]: {w.estimate}", f"mean±sd and acc, F1, sens, spec (threshold 0.5): "
-                  f"fold means {w.spread}", f"@Youden: threshold {w.threshold}"]
+                  f"{w.spread}", f"@Youden: threshold {w.threshold}"]
     return "\n".join(lines)
 
 

@@ -189,7 +189,7 @@ def describe_run(provenance: Mapping[str, Any] | None, results: pd.DataFrame | N
               else f"one random stratified{grouped} holdout split") + f" (test fraction {f:g})"
         estimate = (f"over {cv}: each split's test predictions pooled, averaged over the splits" if r > 1
                     else f"on the test part of {cv}{n_text}")
-        spread = f"over the {r} holdout test sets" if r > 1 else "one test set: no sd"
+        spread = f"over the {r} holdout test sets" if r > 1 else "on the one test set (no sd)"
         scores = (f"each sample's mean score over the holdout splits that tested it" if r > 1
                   else f"the test part's scores{n_text}")
         first = "the first holdout split's test part" if r > 1 else f"the test part{n_text}"
@@ -198,7 +198,7 @@ def describe_run(provenance: Mapping[str, Any] | None, results: pd.DataFrame | N
         cv = "the predefined train / validation / test split" + (
             " (validation merged into training)" if splitter.merge_val else "")
         estimate = f"on the test split{n_text}"
-        spread = "one test split: no sd"
+        spread = "on the one test split (no sd)"
         scores = f"the test split's scores{n_text}"
         first = f"the test split{n_text}"
         folds = "training split"
