@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from featurekit.errors import LayerError
+from featurekit.extraction.activations import ActivationExtractor
 from featurekit.models.layers import Layer
 
 __all__ = ["GradCam", "head_targets"]
@@ -47,32 +48,33 @@ def head_targets(meta: dict, class_names: Sequence[str], labels: np.ndarray, pos
     return np.asarray([head.index(class_names[k]) if k >= 0 else fallback for k in labels], dtype=np.int64)
 
 
-class GradCam:
-    """Grad-CAM maps of several layers from one forward and one backward pass per batch."""
+class GradCam(ActivationExtractor):
+    """Grad-CAM maps of several layers from one forward and one backward pass per batch.
+
+    The hooks of :class:`~featurekit.extraction.activations.ActivationExtractor`, keeping each
+    layer's output as autograd sees it (the pass runs to the logits: no early stop).
+    """
 
     def __init__(self, model: nn.Module, layers: Sequence[Layer]):
         from featurekit.extraction.maps import map_grid
 
-        self.model = model.eval()
         for module in model.modules():
             if getattr(module, "inplace", False) is True:
                 module.inplace = False
-        self.layers = list(layers)
-        self.grids = {layer.name: map_grid(layer) for layer in self.layers}
-        modules = dict(model.named_modules())
-        self._acts: dict[str, torch.Tensor] = {}
-        self._handles = [modules[layer.module].register_forward_hook(self._hook(layer.name))
-                         for layer in self.layers]
+        self.grids = {layer.name: map_grid(layer) for layer in layers}
+        super().__init__(model, layers, "gap")
 
-    def _hook(self, name):
+    def _make_hook(self, layer: Layer, stop: bool):
+        name = layer.name
+
         def hook(_module, _inputs, output):
-            self._acts.setdefault(name, output)  # a module run twice keeps its first output
+            self._out.setdefault(name, output)  # a module run twice keeps its first output
         return hook
 
     def __call__(self, x: torch.Tensor, targets) -> dict[str, torch.Tensor]:
         from featurekit.extraction.map_hooks import to_grid
 
-        self._acts = {}
+        self._out = {}
         t = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=x.device)
         with torch.enable_grad():
             logits = self.model(x)
@@ -80,23 +82,12 @@ class GradCam:
                 raise LayerError(f"the network's output {tuple(logits.shape)} has no logit for class index "
                                  f"{int(t.max())}")
             score = logits.gather(1, t[:, None]).sum()  # images are independent in eval mode
-            acts = [self._acts[layer.name] for layer in self.layers]
+            acts = [self._out[layer.name] for layer in self.layers]
             grads = torch.autograd.grad(score, acts)
         out = {}
         for layer, a, g in zip(self.layers, acts, grads):
             a, g = to_grid(a.detach(), layer).float(), to_grid(g, layer).float()
             cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1))
             out[layer.name] = F.adaptive_avg_pool2d(cam[:, None], self.grids[layer.name])[:, 0]
-        self._acts = {}
+        self._out = {}
         return out
-
-    def close(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
