@@ -26,19 +26,80 @@ them together with the family's own parameters once per call
 (:meth:`_check_params`); the input is prepared once
 (:func:`~featurekit.handcrafted._input.prepare`) and handed to the family's
 ``_compute`` with the validated parameters.
+
+Most families are one :class:`Family` -- its parameter check, its output
+names and its per-chunk computation -- served by both its batch function
+(:meth:`Family.features`) and its transformer (:class:`FamilyTransformer`,
+which reads the family's parameters from ``get_params``), so that the two
+validate, name, chunk and compute alike.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._input import check_images, check_shared, is_dataset, is_tabular, prepare
+from featurekit.handcrafted._input import (
+    check_images,
+    check_shared,
+    is_dataset,
+    is_tabular,
+    load_images,
+    prepare,
+    run_chunks,
+)
 
-__all__ = ["HandcraftedTransformer"]
+__all__ = ["HandcraftedTransformer", "Family", "FamilyTransformer", "SHARED_PARAMS"]
+
+#: The parameters every family shares (:func:`~featurekit.handcrafted._input.check_shared`).
+SHARED_PARAMS = ("device", "n_jobs", "empty_mask", "max_side")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family's steps, the same for its batch function and its transformer.
+
+    Attributes
+    ----------
+    check : callable
+        ``check(**family parameters) -> dict``: validates the family's own
+        parameters (named as in the transformer's ``__init__``) and returns the
+        keyword arguments of ``chunk`` (raises :class:`DataError`).
+    names : callable
+        ``names(checked) -> list of str``: the output columns of those arguments.
+    chunk : callable
+        ``chunk(images, masks, **checked, first=k) -> float64 (n, D)``: the
+        features of a chunk of prepared images (``first``: index of its first
+        image, for error messages).
+    chunk_size : int or callable
+        Images per chunk, or ``chunk_size(images)`` for a size that depends
+        on the images (bounded memory).
+    """
+
+    check: Callable[..., dict]
+    names: Callable[[dict], List[str]]
+    chunk: Callable[..., np.ndarray]
+    chunk_size: Union[int, Callable[[Sequence[np.ndarray]], int]] = 64
+
+    def run(self, images, masks, params: dict) -> np.ndarray:
+        """Features of prepared images, ``params`` being the checked family arguments plus the
+        shared ones; chunked (:func:`~featurekit.handcrafted._input.run_chunks`, on the CPU)."""
+        args = {k: v for k, v in params.items() if k not in SHARED_PARAMS}
+        size = self.chunk_size(images) if callable(self.chunk_size) else self.chunk_size
+        return run_chunks(partial(self.chunk, **args), images, masks, params["n_jobs"], "cpu", chunk_size=size)
+
+    def features(self, images, masks=None, *, device="cpu", n_jobs=None, empty_mask="error", **family) -> np.ndarray:
+        """The family's batch function: check the parameters, load the images (integer gray
+        images kept as they are, as the transformer does), run."""
+        params = self.check(**family)
+        params.update(check_shared(device, n_jobs, empty_mask))
+        imgs, msks = load_images(images, masks, empty_mask, keep_integers=True)
+        return self.run(imgs, msks, params)
 
 
 class HandcraftedTransformer(TransformerMixin, BaseEstimator):
@@ -185,3 +246,26 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output feature names (``input_features`` is ignored: features do not map to pixels)."""
         return np.asarray(self._names(self._check_params()), dtype=object)
+
+
+class FamilyTransformer(HandcraftedTransformer):
+    """Transformer of a :class:`Family` (class attribute ``_family``).
+
+    Every ``__init__`` parameter but the shared ones (:data:`SHARED_PARAMS`)
+    goes to ``_family.check``, by name; a subclass only lists its parameters in
+    ``__init__`` (scikit-learn reads them from there).
+    """
+
+    #: the families read their images block by block, integer gray images as they are
+    _keep_integers = True
+    _family: Family
+
+    def _check_family(self) -> dict:
+        own = {k: v for k, v in self.get_params(deep=False).items() if k not in SHARED_PARAMS}
+        return self._family.check(**own)
+
+    def _names(self, params) -> List[str]:
+        return self._family.names(params)
+
+    def _compute(self, images, masks, params) -> np.ndarray:
+        return self._family.run(images, masks, params)

@@ -7,13 +7,13 @@ families read them alike, so they are checked alike.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
 from featurekit.errors import DataError
 
-__all__ = ["check_features", "check_spacing"]
+__all__ = ["check_features", "check_spacing", "prefixed"]
 
 
 def check_features(features, table: Sequence[str], family: str) -> Tuple[str, ...]:
@@ -31,6 +31,11 @@ def check_features(features, table: Sequence[str], family: str) -> Tuple[str, ..
         raise DataError(f"{family} features must be 'all' or distinct names from {', '.join(table)}; "
                         f"got {features!r}")
     return feats
+
+
+def prefixed(family: str, names: Sequence[str]) -> List[str]:
+    """Output column names ``<family>_<name>``."""
+    return [f"{family}_{f}" for f in names]
 
 
 def check_spacing(spacing) -> Tuple[float, float]:

@@ -57,16 +57,14 @@ their output is ``float32``, columns ``<family>_<feature>``
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import load_images, run_chunks
-from featurekit.handcrafted._params import check_features
-from featurekit.handcrafted.glcm_quantize import check_quant, quantize_levels
+from featurekit.handcrafted._base import Family, FamilyTransformer
+from featurekit.handcrafted._params import check_features, prefixed
+from featurekit.handcrafted.glcm_quantize import check_binning, quantize_levels
 
 __all__ = [
     "MATRIX_KEYS",
@@ -76,7 +74,7 @@ __all__ = [
     "aggregate",
     "dense_entries",
     "matrix_features",
-    "texture_features",
+    "texture_family",
 ]
 
 MATRIX_KEYS = ("SE", "LE", "GLN", "GLNN", "SN", "SNN", "PCT", "GLV", "SV", "ENT",
@@ -221,38 +219,37 @@ def matrix_features(unit: np.ndarray, i: np.ndarray, j: np.ndarray, c: np.ndarra
     return np.stack([out[k] for k in keys], axis=1) if keys else np.empty((n, 0))
 
 
-def texture_features(chunk: Callable, table: Sequence[str], family: str, images, masks, *, bin_width, bin_count,
-                     quant_range, features, n_jobs, empty_mask, **extra) -> np.ndarray:
-    """The batch function of a family: checks the shared parameters (module docstring), prepares the
-    images and runs ``chunk(images, masks, ..., features=names, **extra, first=k)`` over chunks of 64.
+def _chunk_size(images) -> int:
+    """Images per chunk: a chunk's arrays stay bounded (:data:`_PIXELS`), at most 64 images."""
+    return max(1, min(64, _PIXELS // max(img.size for img in images)))
 
-    ``extra`` are the family's own parameters, validated by the caller.
+
+def texture_family(family: str, table: Sequence[str], chunk: Callable,
+                   own: Optional[Dict[str, Callable]] = None) -> Family:
+    """The :class:`~featurekit.handcrafted._base.Family` of one of the four families.
+
+    Its check validates the shared parameters of the module docstring and the
+    family's ``own`` ones (name -> check returning the validated value); the
+    chunk function takes them all by name, ``features`` as a tuple of names of
+    ``table``.
     """
-    check_quant(bin_width, bin_count, quant_range)
-    feats = check_features(features, table, family)
-    imgs, msks = load_images(images, masks, empty_mask)
-    fn = partial(chunk, bin_width=bin_width, bin_count=bin_count,
-                 quant_range=quant_range if isinstance(quant_range, str) else tuple(map(float, quant_range)),
-                 features=feats, **extra)
-    size = max(1, min(64, _PIXELS // max(img.size for img in imgs)))  # a chunk's arrays stay bounded
-    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=size)
+    own = own or {}
+
+    def check(bin_width=None, bin_count=None, quant_range="roi", features="all", **params) -> dict:
+        args = check_binning(bin_width, bin_count, quant_range)
+        args["features"] = check_features(features, table, family)
+        args.update({name: own[name](value) for name, value in params.items()})
+        return args
+
+    return Family(check, lambda p: prefixed(family, p["features"]), chunk, chunk_size=_chunk_size)
 
 
-class _TextureTransformer(HandcraftedTransformer):
-    """Base of the four families' transformers: the shared parameters of the module docstring.
+class _TextureTransformer(FamilyTransformer):
+    """Transformer of a family without parameters of its own: the shared ones of the module docstring.
 
-    A subclass sets ``_family``, ``_table`` (its feature names), ``_function``
-    (its batch function) and ``_own`` (its own parameters and their checks);
-    one with parameters of its own has an ``__init__`` that stores them and passes
-    the shared ones on (scikit-learn reads the parameters from ``__init__``).
+    A family with parameters of its own has an ``__init__`` that stores them
+    and passes the shared ones on (scikit-learn reads the parameters from ``__init__``).
     """
-
-    #: integer gray images are quantised as they are (no float64 copy): the same levels, exactly
-    _keep_integers = True
-    _family: str = ""
-    _table: Tuple[str, ...] = ()
-    _own: Dict[str, Callable] = {}
-    _function: Callable[..., np.ndarray]
 
     def __init__(self, bin_width=None, bin_count=None, quant_range="roi", features="all", device="cpu",
                  n_jobs=None, empty_mask="error", max_side=2048):
@@ -261,18 +258,3 @@ class _TextureTransformer(HandcraftedTransformer):
         self.quant_range = quant_range
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-    def _check_family(self) -> dict:
-        check_quant(self.bin_width, self.bin_count, self.quant_range)
-        check_features(self.features, self._table, self._family)
-        for name, check in self._own.items():
-            check(getattr(self, name))
-        return {}
-
-    def _names(self, params) -> List[str]:
-        return [f"{self._family}_{f}" for f in check_features(self.features, self._table, self._family)]
-
-    def _compute(self, images, masks, params) -> np.ndarray:
-        return self._function(images, masks, bin_width=self.bin_width, bin_count=self.bin_count,
-                              quant_range=self.quant_range, features=self.features, n_jobs=params["n_jobs"],
-                              empty_mask=params["empty_mask"], **{name: getattr(self, name) for name in self._own})

@@ -47,17 +47,14 @@ as they are, without a float64 copy. Results equal pyradiomics' ``RadiomicsFirst
 
 from __future__ import annotations
 
-from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import load_images, resolve_device, run_chunks
-from featurekit.handcrafted._params import check_features, check_spacing
-from featurekit.handcrafted.glcm_quantize import check_quant as _check_quant
-from featurekit.handcrafted.glcm_quantize import bin_edges
+from featurekit.handcrafted._base import Family, FamilyTransformer
+from featurekit.handcrafted._params import check_features, check_spacing, prefixed
+from featurekit.handcrafted.glcm_quantize import bin_edges, check_binning
 
 __all__ = ["FIRSTORDER_FEATURES", "firstorder_features", "firstorder_feature_names", "FirstOrderFeatures"]
 
@@ -82,7 +79,7 @@ def _check_shift(shift) -> float:
 
 def firstorder_feature_names(features="all") -> List[str]:
     """Output names ``firstorder_<feature>`` (pyradiomics' ``original_firstorder_<feature>``)."""
-    return [f"firstorder_{f}" for f in check_features(features, FIRSTORDER_FEATURES, "firstorder")]
+    return prefixed("firstorder", check_features(features, FIRSTORDER_FEATURES, "firstorder"))
 
 
 def _value_counts(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -155,8 +152,19 @@ def _one(img, m, bin_width, bin_count, quant_range, shift, area) -> np.ndarray:
     ])
 
 
-def _firstorder_chunk(images, masks, *, bin_width, bin_count, quant_range, shift, area, columns,
+def _check(bin_width=None, bin_count=None, quant_range="roi", voxel_array_shift=0.0, spacing=(1.0, 1.0),
+           features="all") -> dict:
+    """The family's parameters, validated, as the arguments of :func:`_firstorder_chunk`."""
+    args = check_binning(bin_width, bin_count, quant_range)
+    features = check_features(features, FIRSTORDER_FEATURES, "firstorder")
+    shift = _check_shift(voxel_array_shift)
+    dy, dx = check_spacing(spacing)
+    return {**args, "shift": shift, "area": dy * dx, "features": features}
+
+
+def _firstorder_chunk(images, masks, *, bin_width, bin_count, quant_range, shift, area, features,
                       first=0) -> np.ndarray:
+    columns = np.array([FIRSTORDER_FEATURES.index(f) for f in features])
     out = np.empty((len(images), len(columns)))
     for i, (img, m) in enumerate(zip(images, masks)):
         try:
@@ -164,6 +172,9 @@ def _firstorder_chunk(images, masks, *, bin_width, bin_count, quant_range, shift
         except DataError as exc:
             raise DataError(f"image {first + i}: {exc}") from None
     return out
+
+
+_FAMILY = Family(_check, lambda p: prefixed("firstorder", p["features"]), _firstorder_chunk)
 
 
 def firstorder_features(
@@ -206,21 +217,12 @@ def firstorder_features(
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`firstorder_feature_names`.
     """
-    _check_quant(bin_width, bin_count, quant_range)
-    feats = check_features(features, FIRSTORDER_FEATURES, "firstorder")
-    shift = _check_shift(voxel_array_shift)
-    dy, dx = check_spacing(spacing)
-    imgs, msks = load_images(images, masks, empty_mask)
-    resolve_device(device)
-    fn = partial(
-        _firstorder_chunk, bin_width=bin_width, bin_count=bin_count,
-        quant_range=quant_range if isinstance(quant_range, str) else tuple(float(v) for v in quant_range),
-        shift=shift, area=dy * dx, columns=np.array([FIRSTORDER_FEATURES.index(f) for f in feats]),
-    )
-    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=64)
+    return _FAMILY.features(images, masks, bin_width=bin_width, bin_count=bin_count, quant_range=quant_range,
+                            voxel_array_shift=voxel_array_shift, spacing=spacing, features=features, device=device,
+                            n_jobs=n_jobs, empty_mask=empty_mask)
 
 
-class FirstOrderFeatures(HandcraftedTransformer):
+class FirstOrderFeatures(FamilyTransformer):
     """First-order statistics (pyradiomics' ``firstorder``) as a scikit-learn transformer.
 
     See :func:`firstorder_features` and the module docstring. Output columns
@@ -243,7 +245,7 @@ class FirstOrderFeatures(HandcraftedTransformer):
     n_features_out_ : int
     """
 
-    _keep_integers = True  # the ROI's values are counted as they are: no float64 copy of an 8/16-bit image
+    _family = _FAMILY
 
     def __init__(self, bin_width=None, bin_count=None, quant_range="roi", voxel_array_shift=0.0,
                  spacing=(1.0, 1.0), features="all", device="cpu", n_jobs=None, empty_mask="error",
@@ -255,20 +257,3 @@ class FirstOrderFeatures(HandcraftedTransformer):
         self.spacing = spacing
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-    def _check_family(self) -> dict:
-        _check_quant(self.bin_width, self.bin_count, self.quant_range)
-        check_features(self.features, FIRSTORDER_FEATURES, "firstorder")
-        _check_shift(self.voxel_array_shift)
-        check_spacing(self.spacing)
-        return {}
-
-    def _names(self, params) -> List[str]:
-        return firstorder_feature_names(self.features)
-
-    def _compute(self, images, masks, params) -> np.ndarray:
-        return firstorder_features(
-            images, masks, bin_width=self.bin_width, bin_count=self.bin_count, quant_range=self.quant_range,
-            voxel_array_shift=self.voxel_array_shift, spacing=self.spacing, features=self.features,
-            device=params["device"], n_jobs=params["n_jobs"], empty_mask=params["empty_mask"],
-        )

@@ -55,6 +55,7 @@ from featurekit.handcrafted.glcm_formulas import GLCM_FEATURES, PYRADIOMICS_FEAT
 from featurekit.handcrafted.glcm_formulas import check_features as _check_features
 from featurekit.handcrafted.glcm_formulas import haralick_features
 from featurekit.handcrafted.glcm_quantize import MAX_LEVELS
+from featurekit.handcrafted.glcm_quantize import check_binning
 from featurekit.handcrafted.glcm_quantize import check_quant as _check_quant
 from featurekit.handcrafted.glcm_quantize import quantize_levels
 
@@ -303,16 +304,13 @@ def glcm_features(
         ``float64`` ``(n_images, D)``, columns named by :func:`glcm_feature_names`.
     """
     distances, angles = _check_offsets(distances, angles)
-    _check_quant(bin_width, bin_count, quant_range)
+    binning = check_binning(bin_width, bin_count, quant_range)
     feats = _check_features(features)
     aggs = _check_aggregate(aggregate)
     imgs, msks = load_images(images, masks, empty_mask)
     dev = resolve_device(device)
-    fn = partial(
-        _glcm_chunk, distances=distances, angles=angles, bin_width=bin_width, bin_count=bin_count,
-        quant_range=quant_range if isinstance(quant_range, str) else tuple(float(v) for v in quant_range),
-        symmetric=bool(symmetric), features=feats, aggregate=aggs, device=dev,
-    )
+    fn = partial(_glcm_chunk, distances=distances, angles=angles, **binning, symmetric=bool(symmetric),
+                 features=feats, aggregate=aggs, device=dev)
     return run_chunks(fn, imgs, msks, n_jobs, dev, chunk_size=64)
 
 

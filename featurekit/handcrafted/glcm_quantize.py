@@ -45,7 +45,7 @@ import numpy as np
 
 from featurekit.errors import DataError
 
-__all__ = ["MAX_LEVELS", "DEFAULT_BIN_WIDTH", "check_quant", "bin_edges", "quantize_levels"]
+__all__ = ["MAX_LEVELS", "DEFAULT_BIN_WIDTH", "check_quant", "check_binning", "bin_edges", "quantize_levels"]
 
 #: Largest number of grey levels after quantisation.
 MAX_LEVELS = 1024
@@ -82,6 +82,14 @@ def check_quant(bin_width, bin_count, quant_range) -> None:
             raise DataError(f"quant_range must be 'roi', 'image' or (lo, hi), got {quant_range!r}") from None
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise DataError(f"quant_range (lo, hi) needs finite lo < hi, got {quant_range!r}")
+
+
+def check_binning(bin_width, bin_count, quant_range) -> dict:
+    """The binning parameters, validated (:func:`check_quant`), as keyword arguments:
+    ``quant_range`` as ``'roi'``, ``'image'`` or a ``(float, float)`` tuple."""
+    check_quant(bin_width, bin_count, quant_range)
+    rng = quant_range if isinstance(quant_range, str) else tuple(float(v) for v in quant_range)
+    return {"bin_width": bin_width, "bin_count": bin_count, "quant_range": rng}
 
 
 def bin_edges(lo: float, hi: float, bin_width=None, bin_count=None) -> np.ndarray:

@@ -50,7 +50,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._params import check_features
+from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
     check_distances,
@@ -58,7 +58,7 @@ from featurekit.handcrafted._zones import (
     matrix_features,
     neighbour_offsets,
     quantized_rois,
-    texture_features,
+    texture_family,
 )
 
 __all__ = ["GLDM_FEATURES", "gldm_feature_names", "gldm_features", "GLDMFeatures"]
@@ -96,7 +96,7 @@ def check_alpha(gldm_a) -> float:
 
 def gldm_feature_names(features="all") -> List[str]:
     """Output names ``gldm_<feature>`` (pyradiomics' feature names)."""
-    return [f"gldm_{f}" for f in check_features(features, GLDM_FEATURES, "gldm")]
+    return prefixed("gldm", check_features(features, GLDM_FEATURES, "gldm"))
 
 
 def _dependence(lv: np.ndarray, offsets, pad: int, alpha: float, J1: int) -> np.ndarray:
@@ -117,7 +117,7 @@ def _dependence(lv: np.ndarray, offsets, pad: int, alpha: float, J1: int) -> np.
     return np.bincount(code.ravel(), minlength=int(lv.max()) * J1 + J1)
 
 
-def _gldm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances, alpha, features,
+def _gldm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances, gldm_a, features,
                 first=0) -> np.ndarray:
     """Features ``(n, len(features))`` of a chunk of prepared images."""
     pad = max(distances)
@@ -126,10 +126,14 @@ def _gldm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances, 
     n, G1, J1 = len(levels), int(top.max()) + 1, len(offsets) + 2
     counts = np.zeros((n, G1 * J1))
     for k, lv in enumerate(levels):
-        h = _dependence(lv, offsets, pad, alpha, J1)
+        h = _dependence(lv, offsets, pad, gldm_a, J1)
         counts[k, : h.size] = h
     u, i, j, c = dense_entries(counts.reshape(n, G1, J1))
     return matrix_features(u, i, j, c, n, [_TABLE[f] for f in features])
+
+
+_FAMILY = texture_family("gldm", GLDM_FEATURES, _gldm_chunk,
+                         {"distances": check_distances, "gldm_a": check_alpha})
 
 
 def gldm_features(
@@ -165,10 +169,9 @@ def gldm_features(
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`gldm_feature_names`.
     """
-    return texture_features(_gldm_chunk, GLDM_FEATURES, "gldm", images, masks, bin_width=bin_width,
+    return _FAMILY.features(images, masks, distances=distances, gldm_a=gldm_a, bin_width=bin_width,
                             bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
-                            empty_mask=empty_mask, distances=check_distances(distances),
-                            alpha=check_alpha(gldm_a))
+                            empty_mask=empty_mask)
 
 
 class GLDMFeatures(_TextureTransformer):
@@ -185,10 +188,7 @@ class GLDMFeatures(_TextureTransformer):
     n_features_out_ : int
     """
 
-    _family = "gldm"
-    _table = GLDM_FEATURES
-    _function = staticmethod(gldm_features)
-    _own = {"distances": check_distances, "gldm_a": check_alpha}
+    _family = _FAMILY
 
     def __init__(self, distances=(1,), gldm_a=0, bin_width=None, bin_count=None, quant_range="roi", features="all",
                  device="cpu", n_jobs=None, empty_mask="error", max_side=2048):

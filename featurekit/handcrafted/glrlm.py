@@ -52,8 +52,8 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._params import check_features
-from featurekit.handcrafted._zones import _TextureTransformer, aggregate, matrix_features, quantized_rois, texture_features
+from featurekit.handcrafted._params import check_features, prefixed
+from featurekit.handcrafted._zones import _TextureTransformer, aggregate, matrix_features, quantized_rois, texture_family
 
 __all__ = ["GLRLM_FEATURES", "GLRLM_ANGLES", "glrlm_feature_names", "glrlm_features", "GLRLMFeatures"]
 
@@ -83,7 +83,7 @@ GLRLM_ANGLES = {0: (0, 1), 45: (1, 1), 90: (1, 0), 135: (1, -1)}
 
 def glrlm_feature_names(features="all") -> List[str]:
     """Output names ``glrlm_<feature>`` (pyradiomics' feature names)."""
-    return [f"glrlm_{f}" for f in check_features(features, GLRLM_FEATURES, "glrlm")]
+    return prefixed("glrlm", check_features(features, GLRLM_FEATURES, "glrlm"))
 
 
 def _line_sizes(shape: Tuple[int, int]) -> List[Tuple[int, int]]:
@@ -154,6 +154,9 @@ def _glrlm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, 
     return np.where(valid[:, :, None], F, 0.0).sum(axis=1) / count[:, None]
 
 
+_FAMILY = texture_family("glrlm", GLRLM_FEATURES, _glrlm_chunk)
+
+
 def glrlm_features(
     images,
     masks=None,
@@ -181,9 +184,8 @@ def glrlm_features(
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`glrlm_feature_names`.
     """
-    return texture_features(_glrlm_chunk, GLRLM_FEATURES, "glrlm", images, masks, bin_width=bin_width,
-                            bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
-                            empty_mask=empty_mask)
+    return _FAMILY.features(images, masks, bin_width=bin_width, bin_count=bin_count, quant_range=quant_range,
+                            features=features, n_jobs=n_jobs, empty_mask=empty_mask)
 
 
 class GLRLMFeatures(_TextureTransformer):
@@ -200,6 +202,4 @@ class GLRLMFeatures(_TextureTransformer):
     n_features_out_ : int
     """
 
-    _family = "glrlm"
-    _table = GLRLM_FEATURES
-    _function = staticmethod(glrlm_features)
+    _family = _FAMILY

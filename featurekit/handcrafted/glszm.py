@@ -40,8 +40,8 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from featurekit.handcrafted._params import check_features
-from featurekit.handcrafted._zones import _TextureTransformer, aggregate, matrix_features, quantized_rois, texture_features
+from featurekit.handcrafted._params import check_features, prefixed
+from featurekit.handcrafted._zones import _TextureTransformer, aggregate, matrix_features, quantized_rois, texture_family
 
 __all__ = ["GLSZM_FEATURES", "glszm_feature_names", "glszm_features", "GLSZMFeatures"]
 
@@ -69,7 +69,7 @@ GLSZM_FEATURES = tuple(_TABLE)
 
 def glszm_feature_names(features="all") -> List[str]:
     """Output names ``glszm_<feature>`` (pyradiomics' feature names)."""
-    return [f"glszm_{f}" for f in check_features(features, GLSZM_FEATURES, "glszm")]
+    return prefixed("glszm", check_features(features, GLSZM_FEATURES, "glszm"))
 
 
 def _zones(lv: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -91,6 +91,9 @@ def _glszm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, 
     code = np.concatenate([level + k * G1 for k, (level, _) in enumerate(zones)])  # unit * G1 + level
     u, i, j, c = aggregate(code, np.concatenate([size for _, size in zones]), G1, n)
     return matrix_features(u, i, j, c, n, [_TABLE[f] for f in features])
+
+
+_FAMILY = texture_family("glszm", GLSZM_FEATURES, _glszm_chunk)
 
 
 def glszm_features(
@@ -120,9 +123,8 @@ def glszm_features(
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`glszm_feature_names`.
     """
-    return texture_features(_glszm_chunk, GLSZM_FEATURES, "glszm", images, masks, bin_width=bin_width,
-                            bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
-                            empty_mask=empty_mask)
+    return _FAMILY.features(images, masks, bin_width=bin_width, bin_count=bin_count, quant_range=quant_range,
+                            features=features, n_jobs=n_jobs, empty_mask=empty_mask)
 
 
 class GLSZMFeatures(_TextureTransformer):
@@ -139,6 +141,4 @@ class GLSZMFeatures(_TextureTransformer):
     n_features_out_ : int
     """
 
-    _family = "glszm"
-    _table = GLSZM_FEATURES
-    _function = staticmethod(glszm_features)
+    _family = _FAMILY

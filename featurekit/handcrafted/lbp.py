@@ -34,14 +34,12 @@ TPAMI 24(7):971-987, 2002.
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import load_images, resolve_device, run_chunks
+from featurekit.handcrafted._base import Family, FamilyTransformer
 
 __all__ = ["lbp_codes", "lbp_features", "lbp_feature_names", "LBPFeatures"]
 
@@ -71,9 +69,13 @@ def _check_radii(radii, points) -> Tuple[Tuple[float, int], ...]:
     return tuple(zip(rs, (int(p) for p in ps)))
 
 
+def _names(pairs) -> List[str]:
+    return [f"lbp_r{r:g}_p{p}_{k}" for r, p in pairs for k in range(p + 2)]
+
+
 def lbp_feature_names(radii=(1, 2, 3), points=None) -> List[str]:
     """``lbp_r<R>_p<P>_<code>`` for every radius and code ``0 .. P+1`` (``P+1``: not uniform)."""
-    return [f"lbp_r{r:g}_p{p}_{k}" for r, p in _check_radii(radii, points) for k in range(p + 2)]
+    return _names(_check_radii(radii, points))
 
 
 def lbp_codes(image: np.ndarray, P: int, R: float, *, origin: Tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -143,6 +145,10 @@ def _lbp_chunk(images, masks, *, pairs, first=0) -> np.ndarray:
     return out
 
 
+_FAMILY = Family(lambda radii=(1, 2, 3), points=None: {"pairs": _check_radii(radii, points)},
+                 lambda p: _names(p["pairs"]), _lbp_chunk, chunk_size=16)
+
+
 def lbp_features(
     images,
     masks=None,
@@ -174,13 +180,11 @@ def lbp_features(
         ``float64`` ``(n_images, sum(P + 2))``: the fraction of ROI pixels with
         each code, columns named by :func:`lbp_feature_names`.
     """
-    pairs = _check_radii(radii, points)
-    imgs, msks = load_images(images, masks, empty_mask)
-    resolve_device(device)
-    return run_chunks(partial(_lbp_chunk, pairs=pairs), imgs, msks, n_jobs, "cpu", chunk_size=16)
+    return _FAMILY.features(images, masks, radii=radii, points=points, device=device, n_jobs=n_jobs,
+                            empty_mask=empty_mask)
 
 
-class LBPFeatures(HandcraftedTransformer):
+class LBPFeatures(FamilyTransformer):
     """Rotation-invariant uniform LBP histograms over the ROI as a scikit-learn transformer.
 
     See :func:`lbp_features` and the module docstring. Output columns
@@ -199,21 +203,10 @@ class LBPFeatures(HandcraftedTransformer):
     n_features_out_ : int
     """
 
-    _keep_integers = True  # only the mask's box is read (in float64): no copy of the whole image
+    _family = _FAMILY
 
     def __init__(self, radii=(1, 2, 3), points=None, device="cpu", n_jobs=None, empty_mask="error",
                  max_side=None):
         self.radii = radii
         self.points = points
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-    def _check_family(self) -> dict:
-        _check_radii(self.radii, self.points)
-        return {}
-
-    def _names(self, params) -> List[str]:
-        return lbp_feature_names(self.radii, self.points)
-
-    def _compute(self, images, masks, params) -> np.ndarray:
-        return lbp_features(images, masks, radii=self.radii, points=self.points, device=params["device"],
-                            n_jobs=params["n_jobs"], empty_mask=params["empty_mask"])

@@ -49,8 +49,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from featurekit.handcrafted._params import check_features
-from featurekit.handcrafted._zones import _TextureTransformer, check_distances, quantized_rois, texture_features
+from featurekit.handcrafted._params import check_features, prefixed
+from featurekit.handcrafted._zones import _TextureTransformer, check_distances, quantized_rois, texture_family
 
 __all__ = ["NGTDM_FEATURES", "ngtdm_feature_names", "ngtdm_features", "NGTDMFeatures"]
 
@@ -61,7 +61,7 @@ _CELLS = 1 << 21
 
 def ngtdm_feature_names(features="all") -> List[str]:
     """Output names ``ngtdm_<feature>`` (pyradiomics' feature names)."""
-    return [f"ngtdm_{f}" for f in check_features(features, NGTDM_FEATURES, "ngtdm")]
+    return prefixed("ngtdm", check_features(features, NGTDM_FEATURES, "ngtdm"))
 
 
 def _box_sums(x: np.ndarray, r: int, pad: int, H: int, W: int) -> np.ndarray:
@@ -145,6 +145,9 @@ def _ngtdm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances,
     return F[:, [NGTDM_FEATURES.index(f) for f in features]]
 
 
+_FAMILY = texture_family("ngtdm", NGTDM_FEATURES, _ngtdm_chunk, {"distances": check_distances})
+
+
 def ngtdm_features(
     images,
     masks=None,
@@ -175,9 +178,8 @@ def ngtdm_features(
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`ngtdm_feature_names`.
     """
-    return texture_features(_ngtdm_chunk, NGTDM_FEATURES, "ngtdm", images, masks, bin_width=bin_width,
-                            bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
-                            empty_mask=empty_mask, distances=check_distances(distances))
+    return _FAMILY.features(images, masks, distances=distances, bin_width=bin_width, bin_count=bin_count,
+                            quant_range=quant_range, features=features, n_jobs=n_jobs, empty_mask=empty_mask)
 
 
 class NGTDMFeatures(_TextureTransformer):
@@ -194,10 +196,7 @@ class NGTDMFeatures(_TextureTransformer):
     n_features_out_ : int
     """
 
-    _family = "ngtdm"
-    _table = NGTDM_FEATURES
-    _function = staticmethod(ngtdm_features)
-    _own = {"distances": check_distances}
+    _family = _FAMILY
 
     def __init__(self, distances=(1,), bin_width=None, bin_count=None, quant_range="roi", features="all",
                  device="cpu", n_jobs=None, empty_mask="error", max_side=2048):

@@ -44,14 +44,12 @@ equal pyradiomics' ``RadiomicsShape2D`` to ~1e-12 relative (tests).
 
 from __future__ import annotations
 
-from functools import partial
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import load_images, resolve_device, run_chunks
-from featurekit.handcrafted._params import check_features, check_spacing
+from featurekit.handcrafted._base import Family, FamilyTransformer
+from featurekit.handcrafted._params import check_features, check_spacing, prefixed
 
 __all__ = ["SHAPE2D_FEATURES", "SHAPE2D_ALL", "shape2d_features", "shape2d_feature_names", "Shape2DFeatures"]
 
@@ -88,10 +86,11 @@ def _square_tables(dy: float, dx: float):
 
 def shape2d_feature_names(features="all") -> List[str]:
     """Output names ``shape2D_<feature>`` (pyradiomics' ``original_shape2D_<feature>``)."""
-    return [f"shape2D_{f}" for f in _check(features)]
+    return prefixed("shape2D", _check_names(features))
 
 
-def _check(features):
+def _check_names(features):
+    """``features`` as names of :data:`SHAPE2D_ALL` (``'all'``: the default :data:`SHAPE2D_FEATURES`)."""
     if isinstance(features, str) and features == "all":
         return SHAPE2D_FEATURES
     return check_features(features, SHAPE2D_ALL, "shape2D")
@@ -191,12 +190,22 @@ def _one(mask: np.ndarray, dy: float, dx: float, tables) -> np.ndarray:
     ])
 
 
-def _shape_chunk(images, masks, *, dy, dx, columns, first=0) -> np.ndarray:
+def _check(spacing=(1.0, 1.0), features="all") -> dict:
+    """The family's parameters, validated, as the arguments of :func:`_shape_chunk`."""
+    dy, dx = check_spacing(spacing)
+    return {"dy": dy, "dx": dx, "features": _check_names(features)}
+
+
+def _shape_chunk(images, masks, *, dy, dx, features, first=0) -> np.ndarray:
+    columns = np.array([SHAPE2D_ALL.index(f) for f in features])
     tables = _square_tables(dy, dx)
     out = np.empty((len(images), len(columns)))
     for i, (img, m) in enumerate(zip(images, masks)):
         out[i] = _one(np.ones(img.shape, dtype=bool) if m is None else m, dy, dx, tables)[columns]
     return out
+
+
+_FAMILY = Family(_check, lambda p: prefixed("shape2D", p["features"]), _shape_chunk)
 
 
 def shape2d_features(
@@ -230,15 +239,11 @@ def shape2d_features(
     numpy.ndarray
         ``float64`` ``(n_images, n_features)``, columns named by :func:`shape2d_feature_names`.
     """
-    feats = _check(features)
-    dy, dx = check_spacing(spacing)
-    imgs, msks = load_images(images, masks, empty_mask)
-    resolve_device(device)
-    fn = partial(_shape_chunk, dy=dy, dx=dx, columns=np.array([SHAPE2D_ALL.index(f) for f in feats]))
-    return run_chunks(fn, imgs, msks, n_jobs, "cpu", chunk_size=64)
+    return _FAMILY.features(images, masks, spacing=spacing, features=features, device=device, n_jobs=n_jobs,
+                            empty_mask=empty_mask)
 
 
-class Shape2DFeatures(HandcraftedTransformer):
+class Shape2DFeatures(FamilyTransformer):
     """2-D shape of the ROI (pyradiomics' ``shape2D``) as a scikit-learn transformer.
 
     See :func:`shape2d_features` and the module docstring. Output columns
@@ -257,23 +262,10 @@ class Shape2DFeatures(HandcraftedTransformer):
     n_features_out_ : int
     """
 
-    _keep_integers = True  # only the masks are read: integer images need no float64 copy
+    _family = _FAMILY
 
     def __init__(self, spacing=(1.0, 1.0), features="all", device="cpu", n_jobs=None, empty_mask="error",
                  max_side=None):
         self.spacing = spacing
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-    def _check_family(self) -> dict:
-        _check(self.features)
-        check_spacing(self.spacing)
-        return {}
-
-    def _names(self, params) -> List[str]:
-        return shape2d_feature_names(self.features)
-
-    def _compute(self, images, masks, params) -> np.ndarray:
-        return shape2d_features(images, masks, spacing=self.spacing, features=self.features,
-                                device=params["device"], n_jobs=params["n_jobs"],
-                                empty_mask=params["empty_mask"])
