@@ -3,7 +3,7 @@
 Three ways to run the same work, each from a fresh cache file in a folder of its own
 (a cache reuses the finished rows of its sibling caches):
 
-* ``local``   -- the local executor (today's behaviour);
+* ``local``   -- the local executor (calls in this process);
 * ``dask 1w`` -- a ``LocalCluster`` of 1 worker process with as many threads as
   the machine has cores (the resources ``local`` has);
 * ``dask 2w`` -- a ``LocalCluster`` of 2 worker processes x 1 thread;

@@ -7,8 +7,9 @@ Rows (each a fresh ``python`` process, best of ``--repeats``):
   its resolution memo, no torch import);
 * ``cache ls``           -- ``featurekit cache ls`` of the folder;
 * ``report``             -- ``featurekit report`` of a small run folder;
-* reference: ``import torch, torchvision`` alone, the floor every one of these
-  commands paid before (the old cached extract took 3.7 s, 3.0 s of it that import).
+* reference: ``import torch, torchvision`` alone, the floor each of these commands
+  pays if it imports torch (a cached extract that imported it was measured at 3.7 s,
+  3.0 s of it that import).
 
 Target (issue 9): the cached extract of 80 images in <= 1 s.
 

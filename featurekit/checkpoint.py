@@ -36,7 +36,7 @@ def is_checkpoint(obj) -> bool:
 
 
 def load_weights_file(path: str | os.PathLike, *, mmap: bool = False) -> dict:
-    """Read a weights or checkpoint file: the one way featurekit reads one, on every path.
+    """Read a weights or checkpoint file: every featurekit path that reads one reads it here.
 
     ``torch.load(path, map_location="cpu", weights_only=True)``: only tensors,
     numbers, strings and plain containers are unpickled, so a file can never run

@@ -1,9 +1,9 @@
-"""The one device resolver: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` -> a validated device name.
+"""The device resolver: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` -> a validated device name.
 
 Also what a device offers a run: its free memory (:func:`available_memory`),
 the mixed precision it runs (:func:`resolve_precision`), where the images are
-resized and normalised (:func:`resolve_preprocess`), and the one check of a
-DataLoader worker count (:func:`check_workers`), and the one resolution of a
+resized and normalised (:func:`resolve_preprocess`), the check of a
+DataLoader worker count (:func:`check_workers`), and the resolution of a
 parallel job count (:func:`resolve_jobs`) against the cores this process may
 use (:func:`cpu_cores`).
 
@@ -74,7 +74,7 @@ def torch_device(device: Any = "auto"):
     return torch.device(resolve_device(device))
 
 
-#: ``amp`` choices: auto = float16 autocast on CUDA, float32 elsewhere (the default, as before bf16 existed)
+#: ``amp`` choices: auto = float16 autocast on CUDA, float32 elsewhere (the default)
 AMP_CHOICES = ("auto", "fp16", "bf16", "none")
 _PRECISION = {"fp16": "amp-fp16", "bf16": "amp-bf16", "none": "float32"}
 

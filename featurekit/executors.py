@@ -2,11 +2,11 @@
 
 An *executor* runs many independent calls of one function -- the shards of an
 extraction, the fits of a cross-validation, the folds of a fine-tuning -- and
-hands their results back to the one process that owns the outputs (the cache
+hands their results back to the process that owns the outputs (the cache
 writer, the run folder). Two exist:
 
 :class:`LocalExecutor`
-    Today's behaviour: the calls run in this process, in order (``n_jobs != 1``:
+    The calls run in this process, in order (``n_jobs != 1``:
     joblib's default backend on this machine's cores).
 :class:`DaskExecutor`
     Wraps a user-supplied :class:`dask.distributed.Client`: each call is one

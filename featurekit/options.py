@@ -9,7 +9,7 @@ by ``--quiet``). An :class:`OptionSet` turns its options into
 * a study step's defaults and value types (:meth:`OptionSet.defaults`,
   :meth:`OptionSet.types`),
 * typed, checked values from any of those sources (:meth:`OptionSet.resolve`:
-  the one validation, so a study's dry run checks what the command checks),
+  the validation the command and a study's dry run share),
 * the command line that reproduces a set of values (:meth:`OptionSet.command_line`),
 * the signature of the API function that takes them (:meth:`OptionSet.signature`).
 

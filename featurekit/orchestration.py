@@ -1,10 +1,10 @@
 """Plan feature sets, extract what is missing, cross-validate: ``featurekit evaluate`` as an API.
 
-This is the one place where the lower layers meet: specs are parsed
+This is where the lower layers meet: specs are parsed
 (:mod:`featurekit.specs`), missing features extracted
 (:func:`featurekit.extraction.pipeline.extract`), feature sets resolved into
 cache entries (:mod:`featurekit.evaluation.featuresets`) and cross-validated by
-the one engine (:func:`featurekit.evaluation.crossval.cross_validate`).
+the cross-validation engine (:func:`featurekit.evaluation.crossval.cross_validate`).
 ``evaluation/`` knows nothing of models or extraction; this module does.
 """
 
@@ -271,7 +271,7 @@ def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, comm
 
 
 def _signature():
-    """evaluate_features' signature as help() and IDEs show it: its options come from the one declaration."""
+    """evaluate_features' signature as help() and IDEs show it, its options read from featurekit.options."""
     import inspect
 
     from featurekit.options import EVALUATE

@@ -24,7 +24,7 @@ its parameters as attributes (``model``, ``layer``, ``pool``, ``weights``,
 ``input_size``, ``preprocessing`` ..., ``params``: the JSON the id hashes,
 ``featurekit_version``, ``torch_version``, ``created``) and two checksums:
 ``sha256`` of its array and ``rows_sha256`` of the ids and row hashes it was
-written for. Format-1 files (featurekit before checksums) are refused with a
+written for. Format-1 files (no checksums, no row hashes) are refused with a
 message: remove and rebuild them.
 
 Nothing wrong is served. Every read checks the entry's ``rows_sha256``

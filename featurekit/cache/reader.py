@@ -174,7 +174,7 @@ class FeatureCache:
         )
 
     def entry(self, key: str, entry_id: str | None = None, **match) -> Entry:
-        """The entry of ``key`` with ``entry_id``, or the one whose parameters match ``match``."""
+        """The entry of ``key`` with ``entry_id``, or the entry whose parameters match ``match``."""
         if entry_id is not None:
             for e in self.entries(key):
                 if e.entry_id == entry_id:

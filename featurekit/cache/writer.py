@@ -1,7 +1,7 @@
 """Writing a feature cache: the journaled, atomic :class:`CacheWriter`.
 
-(Over 400 lines: it is one protocol -- bind, plan with reuse, journal, commit --
-whose steps share the writer's state and read best in one place.)
+One protocol -- bind, plan with reuse, journal, commit -- whose steps share
+the writer's state.
 
 A writer holds the file's lock, binds the file and its journal to one dataset
 (:class:`~featurekit.cache.entries.DatasetMeta`), journals every finished

@@ -161,7 +161,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_executor_arguments(p, shards=False)
     pl = p.add_argument_group("study files")
     pl.add_argument("--pipeline", default=None, metavar="FILE",
-                    help="run a study file (TOML or JSON; the old pipeline JSON too): 'featurekit run FILE'")
+                    help="run a study file (TOML or JSON; a finetune pipeline JSON too): 'featurekit run FILE'")
     pl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="with --pipeline: as 'featurekit run --set'")
     pl.add_argument("--dry-run", action="store_true", help="with --pipeline: print the plan without running it")

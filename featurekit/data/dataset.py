@@ -1,7 +1,7 @@
 """The :class:`Dataset`: ids, labels, groups and lazily decoded images and masks.
 
-(Over 400 lines: one class -- its validation, modifiers, decoding with ROI, and the
-content hashes the cache and the study markers rely on -- whose parts share its state.)
+One class: its validation, modifiers, decoding with ROI, and the content
+hashes the cache and the study markers rely on.
 
 A dataset is an immutable, cheap-to-copy, picklable description of samples:
 the per-sample metadata lives in small arrays, the pixels in one image
@@ -302,7 +302,7 @@ class Dataset:
         """Image and mask of sample ``i``, decoded from the very bytes its content hash is taken from.
 
         The hash of what was decoded must be the sample's hash as this dataset
-        took it (the one a feature cache keys its row with): a file changed
+        took it (the hash a feature cache keys its row with): a file changed
         since is a :class:`~featurekit.errors.DataChangedError`, so a row is
         never stored under the content of another version of its image.
         """

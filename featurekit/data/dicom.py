@@ -52,7 +52,7 @@ def _pydicom(path):
 
 
 def _transforms():
-    """pydicom's ``(apply_modality_lut, apply_voi_lut)``: ``pydicom.pixels`` from 3.0, the older home before."""
+    """pydicom's ``(apply_modality_lut, apply_voi_lut)``: from ``pydicom.pixels`` (3.0+) or ``pixel_data_handlers``."""
     try:
         from pydicom.pixels import apply_modality_lut, apply_voi_lut
     except ImportError:

@@ -24,7 +24,7 @@ a preset            ``soft-tissue`` (40, 400), ``lung`` (-600, 1500), ``bone``
 ==================  =========================================================
 
 Explicit windows (presets, ``C,W``) follow the DICOM LINEAR function (PS3.3
-C.11.2.1.2.1), the one pydicom's ``apply_windowing`` computes, scaled to [0, 1].
+C.11.2.1.2.1), as pydicom's ``apply_windowing`` computes it, scaled to [0, 1].
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ classifiers
     Classifiers by name (:data:`CLASSIFIERS`), standardise -> classifier pipelines,
     nested hyper-parameter search.
 crossval
-    The one cross-validation engine: :func:`cross_validate`, :func:`plan_folds`
-    (the one fold source), :class:`Evaluation`.
+    The cross-validation engine: :func:`cross_validate`, :func:`plan_folds`
+    (the fold source every engine uses), :class:`Evaluation`.
 featuresets
     Feature sets of cache entries and the estimator of each result row.
 summary, comparison, runfolder

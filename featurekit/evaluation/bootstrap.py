@@ -1,7 +1,7 @@
 """Stratified bootstrap confidence intervals of metrics on pooled predictions.
 
-(Over 400 lines: one resampling scheme, its single and paired intervals and the
-per-fold variant share the replicate index generation and the percentile rule.)
+One resampling scheme: its single and paired intervals and the per-fold
+variant share the replicate index generation and the percentile rule.
 
 Scope: one vector of (pooled out-of-fold) scores per sample, e.g. the
 predictions of a k-fold cross-validation where every sample is predicted once.

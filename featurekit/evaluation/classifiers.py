@@ -23,7 +23,7 @@ Every pipeline standardises its input (z-score, fitted on the training fold)
 before the classifier: required by the linear/kernel models, kNN and the MLP,
 harmless for the trees. SVM probabilities come from Platt scaling
 (``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)``,
-what ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it),
+the method of ``SVC(probability=True)``, deprecated in scikit-learn 1.9),
 fitted by an internal 5-fold CV on the training data handed to ``fit`` (i.e.
 inside the outer fold). Data with fewer than 5 samples of a class -- a small
 subsample, or the inner folds of a small training part -- are calibrated with

@@ -187,7 +187,7 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
             raise DataError(f"{name}: dtype must be a floating-point dtype such as 'float64', got {self.dtype!r}")
 
     def _cache(self) -> FeatureCache:
-        """The cache: the absolute path fixed at fit once fitted, the parameter before."""
+        """The cache: the absolute path fixed at fit once fitted, the ``cache`` parameter until then."""
         path = getattr(self, "cache_path_", None)
         if path is not None:
             return FeatureCache(path)

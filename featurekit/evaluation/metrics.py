@@ -19,8 +19,8 @@ Conventions
   (the convention of :func:`sklearn.metrics.roc_curve`; note that estimators'
   own ``predict`` usually uses ``>``, so a probability of exactly 0.5 may differ).
 * Threshold-free metrics (ROC AUC, PR AUC) are functions of the counts of
-  positives and negatives per distinct score value, computed by the one ranking
-  kernel :mod:`featurekit.evaluation.ranking`.
+  positives and negatives per distinct score value, computed by the ranking
+  kernel every AUC shares, :mod:`featurekit.evaluation.ranking`.
 * Degenerate cases never pass silently. A metric whose denominator is zero
   (precision with no predicted positive, ROC AUC with one class...) returns
   ``zero_division``: by default ``"warn"``, which returns **nan** and emits an

@@ -1,7 +1,8 @@
 """featurekit's cross-validation protocols as scikit-learn-compatible splitters.
 
-(Over 400 lines: three splitters that share one base class, its fold records and
-the group-aware stratified assignment; apart they would import each other.)
+Three splitters that share one base class (:class:`_BaseCV`: the input checks
+and the scikit-learn plumbing), its fold records and the group-aware
+stratified assignment.
 
 Every splitter has ``split(X, y, groups)`` yielding ``(train_idx, test_idx)``
 (so it can be passed as ``cv=`` to scikit-learn) and ``get_n_splits``, plus
@@ -49,9 +50,6 @@ test (or train) part lacks a class. The ungrouped holdout instead swaps one
 sample in where rounding would leave a class out of a part. What can still happen (grouped stratification is
 approximate; foreign splitters) is counted per metric in the results
 (``roc_auc_n_folds``) and flagged in the printed table and the report.
-
-This file is over 400 lines: three splitters that share the input checks and
-the scikit-learn plumbing of :class:`_BaseCV`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ shard, and each task runs the same decoding pass over its cells:
   (:func:`~featurekit.executors.exclusive_worker`): the hooks of a shared model
   must not interleave;
 - finished shards stream back to the caller, whose single cache writer
-  journals each batch as today, so the lock, crash safety and resume hold. A
+  journals each batch as in a local run, so the lock, crash safety and resume hold. A
   worker that dies mid-shard: Dask runs the shard again elsewhere. Workers read
   images (and weights files) from their paths, so those must be on a file
   system every worker sees; the cache is written only by the caller;
@@ -35,7 +35,7 @@ shard, and each task runs the same decoding pass over its cells:
   recorded in the caller's entry specs.
 
 ``pool="none"`` (full activation maps, megabytes per image and layer) is refused
-on a cluster: every map would cross the network to the one writer.
+on a cluster: every map would cross the network to the single writer.
 
 Device on a worker: ``device="auto"`` is resolved by each worker (a GPU worker
 uses its GPU, ``cuda:0`` of what ``CUDA_VISIBLE_DEVICES`` -- set per worker by

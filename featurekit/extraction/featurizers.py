@@ -28,7 +28,7 @@ from featurekit.specs import CacheKey
 Batches = Sequence[tuple[int, int]]
 
 
-#: the one device resolver, as torch.device (see featurekit.devices)
+#: featurekit's device resolver, returning a torch.device (see featurekit.devices)
 resolve_device = torch_device
 
 
@@ -38,7 +38,7 @@ _AUTOCAST = {"amp-fp16": torch.float16, "amp-bf16": torch.bfloat16}
 
 def default_workers(cuda: bool = False) -> int:
     """DataLoader workers: on the CPU, decoding runs beside the forward pass, so the cores are left to torch
-    on small machines (cores - 1, at most 4); on CUDA every core but the one driving the GPU decodes."""
+    on small machines (cores - 1, at most 4); on CUDA every core but the core driving the GPU decodes."""
     cores = cpu_cores()
     return max(0, cores - 1) if cuda else min(4, max(0, cores - 1))
 
@@ -81,7 +81,8 @@ class CNNFeaturizer:
             "preprocessing": ref.preprocessing.to_dict(),
             "precision": self.precision,
         }
-        if layer.layout != "chw":  # what the pool was applied to (maps keep their historical entry ids)
+        # what the pool was applied to; CHW maps add nothing, so their entry ids match existing caches
+        if layer.layout != "chw":
             params.update(layer.form)
         return EntrySpec(key=str(CacheKey.of_layer(ref.name, layer.name)), params=params,
                          dim=layer_dim(layer, self.pool, ref.name), dtype=self.dtype,

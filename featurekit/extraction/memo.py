@@ -98,7 +98,7 @@ def request_key(model: str, selectors: list[str], weights: Weights, *, size, mod
 
 
 def _amp_key(amp):
-    """``amp`` in a request key: True/False as before bf16 existed (old memos stay valid), else the choice."""
+    """``amp`` in a request key: ``auto`` / ``none`` as True / False (the keys existing memos hold), else the choice."""
     choice = amp_choice(amp)
     return {"auto": True, "none": False}.get(choice, choice)
 

@@ -243,7 +243,8 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
                     result.models[f.ref.name] = f.loaded
             writer.commit(todo_all)
         except FeaturekitError:
-            # keep what is complete (the journal keeps the rest); the first error is the one to report
+            # keep what is complete (the journal keeps the rest); an error of this commit is suppressed
+            # so that the first error propagates
             with contextlib.suppress(FeaturekitError):
                 writer.commit(todo_all)
             raise

@@ -1,6 +1,6 @@
 """Cross-validated fine-tuning with the protocols of ``featurekit evaluate``.
 
-The folds come from the one fold source of featurekit,
+The folds come from the fold source ``evaluate`` uses too,
 :func:`featurekit.evaluation.crossval.plan_folds` (k-fold with repeats,
 holdout, predefined split, or any scikit-learn splitter; grouped when the
 dataset has groups), seeded by ``config.seed`` -- the same splits the

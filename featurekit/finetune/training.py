@@ -1,7 +1,7 @@
 """The training loop and single-run fine-tuning (:func:`finetune`).
 
-(Over 400 lines: the loop, its early-stopping state and the single run that records
-its checkpoint and lineage are one concept; fold-wise runs are in ``crossval``.)
+The loop, its early-stopping state and the single run that records its
+checkpoint and lineage; fold-wise runs are in ``crossval``.
 
 One epoch: the training view (augmented, balanced as configured) in a
 seeded order, the trainable parameters updated (frozen BatchNorm layers in

@@ -16,7 +16,7 @@ when the output is free or already the study's own (its marker or a claim is
 there); a rerun replaces an output it claimed, so a kill between the output
 and its marker (a checkpoint written, its record not) runs the step again
 instead of refusing the study's own output. An output the study never claimed
-(someone else's file) is refused as before unless ``overwrite``.
+(someone else's file) is refused unless ``overwrite``.
 
 ``featurekit run`` prints a line per step and a summary, and writes
 ``{out}/study-run.json`` (what ran, what was reused, seconds per step).

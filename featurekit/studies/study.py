@@ -1,7 +1,7 @@
 """Study files: reading and checking their structure (:func:`load_study`).
 
-A study file is TOML (JSON is read too, and so is the pipeline JSON of
-``featurekit finetune --pipeline`` from before studies)::
+A study file is TOML (JSON is read too, and so is a pipeline JSON of
+``featurekit finetune --pipeline``: ``stages`` and their ``defaults``)::
 
     [study]
     name = "two_stage_transfer"
@@ -288,7 +288,7 @@ def _check_names(study: Study) -> None:
 
 
 def _legacy(path: Path, raw: dict) -> Study:
-    """A pipeline JSON of ``featurekit finetune --pipeline`` (before studies): one finetune step."""
+    """A pipeline JSON of ``featurekit finetune --pipeline`` (``stages``, ``defaults``...): one finetune step."""
     _check_keys(raw, LEGACY_KEYS, f"pipeline file {path}")
     defaults = raw.get("defaults", {}) or {}
     table = {"name": "finetune", "kind": "finetune", **defaults, "stages": raw["stages"]}
