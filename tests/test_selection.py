@@ -191,3 +191,31 @@ def test_the_selected_row_on_a_dask_cluster_equals_local():
     a = local.predictions.sort_values(key).reset_index(drop=True)
     b = remote.predictions.sort_values(key).reset_index(drop=True)
     pandas.testing.assert_frame_equal(a, b)
+
+
+def test_the_report_puts_the_selected_row_first_and_says_what_it_is(tmp_path):
+    from featurekit.evaluation.report import build_report
+
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(48, 12)), np.arange(48) % 2
+    X[:, 4] += y
+    meta = {f"set{i:02d}": {"kind": "handcrafted"} for i in range(3)}
+    ev = cross_validate(_candidates(3), X, y, cv="4", n_boot=50, meta=meta)
+    ev.save(tmp_path / "run")
+    md = build_report([tmp_path / "run"]).with_suffix(".md").read_text()
+    best = md.split("## Best of each kind", 1)[1]
+    first_row = [ln for ln in best.splitlines() if ln.startswith("| ")][1]
+    assert first_row.startswith("| **selected**")
+    assert "handcrafted (best of 3)" in best and "biased upward" in best
+    section = md.split("## The selected row", 1)[1]
+    assert "never on the test part" in section and "chosen in the 4 outer folds" in section
+    assert "Stratified-bootstrap" not in md and "bca bootstrap" in md.lower()
+
+
+def test_a_predefined_split_records_the_size_of_each_part():
+    rng = np.random.default_rng(5)
+    y = np.arange(60) % 2
+    split = np.array(["train"] * 30 + ["val"] * 14 + ["test"] * 16, dtype=object)
+    ev = cross_validate(_candidates(2), rng.normal(size=(60, 8)), y, cv="predefined", split_labels=split,
+                        n_boot=0, compare=False)
+    assert {k: ev.provenance["samples"][k] for k in ("train", "val", "test")} == {"train": 30, "val": 14, "test": 16}

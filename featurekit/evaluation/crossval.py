@@ -1,16 +1,13 @@
-"""The one cross-validation engine: folds, fits, out-of-fold scores, statistics, provenance.
+"""The cross-validation engine: folds, fits, out-of-fold scores, statistics, provenance.
 
-(Over 400 lines: the one engine -- the fold plan, the fits of every fold, the
-:class:`Evaluation` they make and its provenance -- kept in one place on purpose.)
-
-:func:`plan_folds` is the one fold source of featurekit -- ``evaluate`` and
+:func:`plan_folds` is the fold source every engine uses -- ``evaluate`` and
 fine-tuning both take their folds from it: a CV string (``"5"``, ``"5x3"``,
 ``"holdout:0.3x30"``, ``"predefined"``), an int, a splitter of
 :mod:`featurekit.evaluation.protocols`, or any scikit-learn splitter
 (``StratifiedKFold(5)``, ``RepeatedStratifiedKFold``, ``GroupKFold``...).
 :func:`cross_validate` fits every estimator on the training part of every
-fold and scores the test part; :func:`run_provenance` is the one provenance
-builder of a run folder.
+fold and scores the test part; :func:`run_provenance` builds the provenance
+of every run folder.
 
 No leakage
 ----------
@@ -151,7 +148,7 @@ class FoldPlan:
 
 def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, split: Any = None,
                seed: int = 0) -> FoldPlan:
-    """The outer folds for binary labels ``y01`` (the one fold source of featurekit).
+    """The outer folds for binary labels ``y01`` (the fold source every engine uses).
 
     Parameters
     ----------
@@ -189,7 +186,7 @@ def command_line(command: str | None = None) -> str:
 
 def run_provenance(plan: FoldPlan, *, seed: int, positive: Any, samples: Mapping[str, int],
                    options: Mapping[str, Any], command: str | None = None, **extra: Any) -> dict:
-    """The provenance of a run folder (the one builder: evaluation and fine-tuning)."""
+    """The provenance of a run folder, for evaluation and fine-tuning alike."""
     prov = {
         "protocol": plan.protocol, "cv": plan.cv_text, "grouped": plan.grouped, "seed": int(seed),
         "positive": positive if isinstance(positive, (str, int, float)) else str(positive),
@@ -560,6 +557,9 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         parts = {k: v.get("parts") for k, v in row_meta.items()}
         comparisons = compare_aucs(predictions, parts=parts, confidence=confidence, n_boot=n_boot, seed=seed)
     counts = {"n": int(n), "n_pos": int(y01.sum()), "n_neg": int(n - y01.sum())}
+    if split_labels is not None:  # a predefined split: the size of each part, for wording and checks
+        parts = np.asarray(split_labels, dtype=object)
+        counts.update({part: int(np.sum(parts == part)) for part in ("train", "val", "test")})
     provenance = run_provenance(
         plan, seed=seed, positive=positive, samples=counts, command=command,
         options={"youden": youden, "youden_cv": youden_cv, "n_boot": n_boot, "confidence": confidence,

@@ -81,6 +81,32 @@ __all__ = ["build_report", "text_table", "partial_folds_note", "report_paths", "
 # ---------------------------------------------------------------------------
 
 
+def interval_methods(results: pd.DataFrame) -> str:
+    """How the intervals of ``results`` were made, from their ``*_ci_method`` columns."""
+    methods = sorted({str(v) for c in results.columns if c.endswith("_ci_method")
+                      for v in results[c].dropna().unique() if str(v)})
+    return "; ".join(methods) if methods else "stratified bootstrap percentile (runs written before the methods "\
+                                              "were recorded)"
+
+
+def selection_items(folders) -> list:
+    """Per run with a selected row: what it is, in words, and how often each candidate was chosen."""
+    from featurekit.evaluation.selection import describe_selection
+
+    items: list = []
+    for f in folders:
+        record = f.provenance.get("selection")
+        if not record:
+            continue
+        text = describe_selection(record)
+        items.append(f"Run {f.name}: {text}" if len(folders) > 1 else text)
+        freq = sorted(dict(record.get("frequency", {})).items(), key=lambda kv: -float(kv[1]))
+        rows = [[name, f"{float(share):.0%}"] for name, share in freq if float(share) > 0]
+        items.append(Table(["candidate", f"chosen in the {len(record.get('chosen', []))} outer folds"], rows,
+                           [f"{sum(1 for _, s in freq if float(s) == 0)} of {len(freq)} candidates never chosen."]))
+    return items
+
+
 def report_paths(runs: Sequence[str | os.PathLike], out: str | os.PathLike | None) -> tuple[Path, Path]:
     """``(markdown, html)`` output paths for ``out`` (a .html/.md file or a folder; default: first run)."""
     if out is None:
@@ -105,6 +131,7 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #e2e8f0}
 figcaption{font-size:.85em;color:#555}.note{font-size:.9em;color:#444;background:#f8fafc;
 border-left:3px solid #2b6cb0;padding:.4em .8em}
 tr.reference td{background:#fdf3dc;font-style:italic;color:#5a4a1f}
+tr.selected td{font-weight:600;background:#eaf2fb}
 """
 
 
@@ -168,8 +195,8 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     wordings = describe_runs(folders)
     intro = (f"{len(results)} rows from {len(folders)} run(s): "
              + ", ".join(f"{f.name} ({len(f.results)} rows)" for f in folders)
-             + f". Ranking by {metric}. Intervals: stratified-bootstrap percentile intervals of the pooled "
-               "estimates; accuracy, F1, sensitivity, specificity at threshold 0.5 unless marked @Youden / @Y "
+             + f". Ranking by {metric}. Intervals: 95 % intervals of the pooled estimates ({interval_methods(results)}); "
+               "accuracy, F1, sensitivity, specificity at threshold 0.5 unless marked @Youden / @Y "
                "(the threshold maximising Youden's J). ")
     distinct = list(dict.fromkeys(w.sentence() for w in wordings.values()))
     intro += distinct[0] if len(distinct) == 1 else " ".join(f"Run {name}: {w.sentence()}"
@@ -184,6 +211,9 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
 
         sections.append(("Beside the paper", list(reference_items(results, references, folders))))
     sections.append(("Best of each kind", [intro, summary_table(results, metric)]))
+    chosen = selection_items(folders)
+    if chosen:
+        sections.append(("The selected row: the best candidate chosen on training data", chosen))
     deep_runs = set(results.loc[results["kind"].isin(["deep", "fused", "handcrafted"]), "run"].astype(str)) \
         if "run" in results.columns else set()
     fig = layer_curves_figure(results, per_run({n: w.estimate for n, w in wordings.items() if n in deep_runs}))

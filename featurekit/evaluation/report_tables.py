@@ -17,7 +17,8 @@ from featurekit.evaluation.comparison import versus_best
 from featurekit.evaluation.report_figures import as_float, format_p, row_label
 from featurekit.evaluation.wording import describe_run
 
-KIND_ORDER = ["handcrafted", "deep", "fused", "finetuned"]
+#: the selected row first: the estimate of "choose the best, then use it"; the others are maxima over rows
+KIND_ORDER = ["selected", "handcrafted", "deep", "fused", "finetuned"]
 
 __all__ = ["Table", "text_table", "partial_folds_note", "summary_table", "results_table", "layer_table",
            "vs_best_table", "provenance_tables", "kind_rank", "KIND_ORDER", "PARTIAL", "adjustment"]
@@ -123,7 +124,8 @@ def text_table(results: pd.DataFrame, metric: str = "roc_auc", provenance: Mappi
 class Table:
     """A table: header and rows of strings, and footnote lines under it.
 
-    ``row_classes`` (optional, one per row): ``"reference"`` marks a row that
+    ``row_classes`` (optional, one per row): ``"selected"`` marks the selected row
+    (bold); ``"reference"`` marks a row that
     is not featurekit's own result (a paper's reported number): italic in
     Markdown, shaded and italic in HTML (``<tr class='reference'>``).
     """
@@ -138,7 +140,12 @@ class Table:
 
     def markdown(self) -> str:
         esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-        cell = lambda c, i: f"*{esc(c)}*" if self._class(i) == "reference" and str(c) else esc(c)  # noqa: E731
+        mark = {"reference": "*", "selected": "**"}  # a paper's row in italics, the selected row in bold
+
+        def cell(c, i):
+            m = mark.get(self._class(i), "")
+            return f"{m}{esc(c)}{m}" if m and str(c) else esc(c)
+
         out = ["| " + " | ".join(esc(h) for h in self.header) + " |",
                "|" + "|".join("---" for _ in self.header) + "|"]
         out += ["| " + " | ".join(cell(c, i) for c in row) + " |" for i, row in enumerate(self.rows)]
@@ -168,7 +175,7 @@ def kind_rank(k: str) -> int:
 def summary_table(results: pd.DataFrame, metric: str) -> Table:
     header = ["kind", "best feature set", "classifier", "AUC mean ± sd", "pooled AUC [95% CI]",
               "accuracy", "F1", "sensitivity", "specificity", "sens@Youden", "spec@Youden", "n (pos)"]
-    rows, shown = [], []
+    rows, shown, classes = [], [], []
     for kind in sorted(results["kind"].dropna().unique(), key=kind_rank):
         g = results[results["kind"] == kind]
         if g[metric].notna().any():
@@ -176,13 +183,26 @@ def summary_table(results: pd.DataFrame, metric: str) -> Table:
         else:
             r = g.iloc[0]
         shown.append(r)
-        rows.append([kind or "–", r["feature_set"], r["classifier"], _pm(r, "roc_auc"), _ci(r, "roc_auc"),
+        label = kind or "–"
+        if kind != "selected" and len(g) > 1:
+            label = f"{label} (best of {len(g)})"
+        classes.append("selected" if kind == "selected" else "")
+        rows.append([label, r["feature_set"], r["classifier"], _pm(r, "roc_auc"), _ci(r, "roc_auc"),
                      _fm(r, "accuracy"), _fm(r, "f1"), _fm(r, "sensitivity"), _fm(r, "specificity"),
                      _fm(r, "sensitivity_youden"), _fm(r, "specificity_youden"),
                      f"{int(as_float(r.get('n')) or 0)} ({int(as_float(r.get('n_pos')) or 0)})"
                      if math.isfinite(as_float(r.get("n"))) else "–"])
-    return Table(header, rows, partial_folds_note(pd.DataFrame(shown), [
-        "roc_auc", "accuracy", "f1", "sensitivity", "specificity", "sensitivity_youden", "specificity_youden"]))
+    notes = partial_folds_note(pd.DataFrame(shown), [
+        "roc_auc", "accuracy", "f1", "sensitivity", "specificity", "sensitivity_youden", "specificity_youden"])
+    if "selected" in set(results["kind"].dropna()):
+        notes = [SELECTED_NOTE] + notes
+    return Table(header, rows, notes, classes)
+
+
+#: under a table holding the selected row: what it is, and why the other kinds' best rows are optimistic
+SELECTED_NOTE = ("selected: in each outer fold the candidate best on held-out predictions of its training part "
+                 "(never the test part), scored on the test part -- the estimate of choosing the best. A kind's "
+                 "\"best of N\" is the maximum of N rows scored on the same test folds: biased upward.")
 
 
 def results_table(results: pd.DataFrame) -> Table:
