@@ -31,11 +31,15 @@ Most families are one :class:`Family` -- its parameter check, its output
 names and its per-chunk computation -- served by both its batch function
 (:meth:`Family.features`) and its transformer (:class:`FamilyTransformer`,
 which reads the family's parameters from ``get_params``), so that the two
-validate, name, chunk and compute alike.
+validate, name, chunk and compute alike; the batch function itself is made by
+:func:`batch_function` from the transformer, whose ``__init__`` lists the
+parameters (scikit-learn's rule), so both take the same ones with the same
+defaults.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable, List, Optional, Sequence, Union
@@ -54,7 +58,7 @@ from featurekit.handcrafted._input import (
     run_chunks,
 )
 
-__all__ = ["HandcraftedTransformer", "Family", "FamilyTransformer", "SHARED_PARAMS"]
+__all__ = ["HandcraftedTransformer", "Family", "FamilyTransformer", "SHARED_PARAMS", "batch_function"]
 
 #: The parameters every family shares (:func:`~featurekit.handcrafted._input.check_shared`).
 SHARED_PARAMS = ("device", "n_jobs", "empty_mask", "max_side")
@@ -269,3 +273,53 @@ class FamilyTransformer(HandcraftedTransformer):
 
     def _compute(self, images, masks, params) -> np.ndarray:
         return self._family.run(images, masks, params)
+
+
+#: The documentation of the parameters every batch function shares (numpydoc entries).
+_SHARED_DOC = """\
+device : {'cpu', 'cuda', 'cuda:k', 'auto'}, default 'cpu'
+    Accepted for the shared interface; these features are computed on the CPU.
+n_jobs : int, optional
+    joblib workers over images (``None`` = 1, ``-1`` = all cores).
+empty_mask : {'error', 'whole'}, default 'error'
+    An empty mask is an error, or its image's whole area is the ROI."""
+
+
+def batch_function(cls, name: str, summary: str, *, params: str, masks: str = "", names: str = "",
+                   returns: str = "") -> Callable[..., np.ndarray]:
+    """The batch function of the family of ``cls`` (a :class:`FamilyTransformer`), named ``name``.
+
+    Its signature is ``(images, masks=None, *, <the parameters of cls.__init__
+    but max_side>)`` with the same defaults, and it returns the float64
+    features of :meth:`Family.features`. Its docstring is ``summary`` and the
+    numpydoc parameter entries ``params`` of the family's own parameters
+    (``masks``: what the mask selects; ``names``: the function naming the
+    columns, or ``returns``: the whole description of the result) with those
+    shared by every family.
+    """
+    init = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    sig = inspect.Signature(
+        [inspect.Parameter("images", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+         inspect.Parameter("masks", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+        + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in init if p.name != "max_side"],
+        return_annotation=np.ndarray,
+    )
+    family = cls._family
+
+    def features(images, masks=None, **params) -> np.ndarray:
+        args = sig.bind(images, masks, **params)  # a TypeError names an unknown parameter, as for any function
+        args.apply_defaults()
+        kwargs = dict(args.arguments)
+        return family.features(kwargs.pop("images"), kwargs.pop("masks"), **kwargs)
+
+    returns = returns or f"``float64`` ``(n_images, n_features)``, columns named by :func:`{names}`."
+    mask_doc = f"\n    {masks}" if masks else ""
+    features.__name__ = features.__qualname__ = name
+    features.__module__ = cls.__module__
+    features.__signature__ = sig
+    features.__doc__ = (
+        f"{summary}\n\nParameters\n----------\nimages : list of arrays, (N, H, W[, 3]) array or Dataset\n"
+        f"masks : list of (bool array or None), optional{mask_doc}\n{params.strip()}\n{_SHARED_DOC}\n\n"
+        f"Returns\n-------\nnumpy.ndarray\n    {returns}\n"
+    )
+    return features

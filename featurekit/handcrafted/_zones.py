@@ -75,6 +75,7 @@ __all__ = [
     "dense_entries",
     "matrix_features",
     "texture_family",
+    "texture_params_doc",
 ]
 
 MATRIX_KEYS = ("SE", "LE", "GLN", "GLNN", "SN", "SNN", "PCT", "GLV", "SV", "ENT",
@@ -242,6 +243,15 @@ def texture_family(family: str, table: Sequence[str], chunk: Callable,
         return args
 
     return Family(check, lambda p: prefixed(family, p["features"]), chunk, chunk_size=_chunk_size)
+
+
+def texture_params_doc(table: str, own: str = "") -> str:
+    """numpydoc entries of a family's parameters for :func:`~featurekit.handcrafted._base.batch_function`:
+    its ``own`` entries, then the shared ones (``features`` from the data ``table``)."""
+    return own + f"""\
+bin_width, bin_count, quant_range, features
+    As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
+    ``binWidth`` / ``binCount``); ``features`` from :data:`{table}`."""
 
 
 class _TextureTransformer(FamilyTransformer):

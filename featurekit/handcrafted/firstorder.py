@@ -47,12 +47,12 @@ as they are, without a float64 copy. Results equal pyradiomics' ``RadiomicsFirst
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import Family, FamilyTransformer
+from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function
 from featurekit.handcrafted._params import check_features, check_spacing, prefixed
 from featurekit.handcrafted.glcm_quantize import bin_edges, check_binning
 
@@ -177,51 +177,6 @@ def _firstorder_chunk(images, masks, *, bin_width, bin_count, quant_range, shift
 _FAMILY = Family(_check, lambda p: prefixed("firstorder", p["features"]), _firstorder_chunk)
 
 
-def firstorder_features(
-    images,
-    masks=None,
-    *,
-    bin_width: Optional[float] = None,
-    bin_count: Optional[int] = None,
-    quant_range: Union[str, Tuple[float, float]] = "roi",
-    voxel_array_shift: float = 0.0,
-    spacing: Sequence[float] = (1.0, 1.0),
-    features="all",
-    device: str = "cpu",
-    n_jobs: Optional[int] = None,
-    empty_mask: str = "error",
-) -> np.ndarray:
-    """First-order features of a batch of images (module docstring for the formulas).
-
-    Parameters
-    ----------
-    images : list of arrays, (N, H, W[, 3]) array or Dataset
-    masks : list of (bool array or None), optional
-    bin_width, bin_count, quant_range
-        Grey levels of ``Entropy`` and ``Uniformity``
-        (:mod:`featurekit.handcrafted.glcm_quantize`; pyradiomics' ``binWidth``
-        / ``binCount``).
-    voxel_array_shift : float, default 0
-        Added to the intensities of ``Energy``, ``TotalEnergy`` and
-        ``RootMeanSquared`` (pyradiomics' ``voxelArrayShift``).
-    spacing : (float, float), default (1, 1)
-        Pixel size (rows, columns) in mm; ``TotalEnergy`` is ``Energy`` times its area.
-    features : 'all' or list of names of :data:`FIRSTORDER_FEATURES`
-    device : {'cpu', 'cuda', 'auto'}
-        Accepted for the shared interface; the statistics always run on the CPU.
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` ``(n_images, n_features)``, columns named by :func:`firstorder_feature_names`.
-    """
-    return _FAMILY.features(images, masks, bin_width=bin_width, bin_count=bin_count, quant_range=quant_range,
-                            voxel_array_shift=voxel_array_shift, spacing=spacing, features=features, device=device,
-                            n_jobs=n_jobs, empty_mask=empty_mask)
-
-
 class FirstOrderFeatures(FamilyTransformer):
     """First-order statistics (pyradiomics' ``firstorder``) as a scikit-learn transformer.
 
@@ -257,3 +212,23 @@ class FirstOrderFeatures(FamilyTransformer):
         self.spacing = spacing
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
+
+
+#: numpydoc entries of the family's own parameters (the batch function's docstring).
+_PARAMS_DOC = """\
+bin_width, bin_count, quant_range
+    Grey levels of ``Entropy`` and ``Uniformity``
+    (:mod:`featurekit.handcrafted.glcm_quantize`; pyradiomics' ``binWidth``
+    / ``binCount``).
+voxel_array_shift : float, default 0
+    Added to the intensities of ``Energy``, ``TotalEnergy`` and
+    ``RootMeanSquared`` (pyradiomics' ``voxelArrayShift``).
+spacing : (float, float), default (1, 1)
+    Pixel size (rows, columns) in mm; ``TotalEnergy`` is ``Energy`` times its area.
+features : 'all' or list of names of :data:`FIRSTORDER_FEATURES`
+"""
+firstorder_features = batch_function(
+    FirstOrderFeatures, "firstorder_features",
+    "First-order features of a batch of images (module docstring for the formulas).",
+    params=_PARAMS_DOC, names="firstorder_feature_names",
+)

@@ -45,11 +45,12 @@ https://pyradiomics.readthedocs.io/en/latest/features.html
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List
 
 import numpy as np
 
 from featurekit.errors import DataError
+from featurekit.handcrafted._base import batch_function
 from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
@@ -59,6 +60,7 @@ from featurekit.handcrafted._zones import (
     neighbour_offsets,
     quantized_rois,
     texture_family,
+    texture_params_doc,
 )
 
 __all__ = ["GLDM_FEATURES", "gldm_feature_names", "gldm_features", "GLDMFeatures"]
@@ -136,44 +138,6 @@ _FAMILY = texture_family("gldm", GLDM_FEATURES, _gldm_chunk,
                          {"distances": check_distances, "gldm_a": check_alpha})
 
 
-def gldm_features(
-    images,
-    masks=None,
-    *,
-    distances: Sequence[int] = (1,),
-    gldm_a: float = 0,
-    bin_width: Optional[float] = None,
-    bin_count: Optional[int] = None,
-    quant_range: Union[str, Tuple[float, float]] = "roi",
-    features="all",
-    n_jobs: Optional[int] = None,
-    empty_mask: str = "error",
-) -> np.ndarray:
-    """GLDM features of a batch of images (module docstring for the definitions).
-
-    Parameters
-    ----------
-    images : list of arrays, (N, H, W[, 3]) array or Dataset
-    masks : list of (bool array or None), optional
-        Only mask pixels count.
-    distances : sequence of int, default (1,)
-        Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
-    gldm_a : float, default 0
-        Largest level difference of a dependent neighbour (pyradiomics' ``gldm_a``).
-    bin_width, bin_count, quant_range, features, n_jobs, empty_mask
-        As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
-        ``binWidth`` / ``binCount``); ``features`` from :data:`GLDM_FEATURES`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` ``(n_images, n_features)``, columns named by :func:`gldm_feature_names`.
-    """
-    return _FAMILY.features(images, masks, distances=distances, gldm_a=gldm_a, bin_width=bin_width,
-                            bin_count=bin_count, quant_range=quant_range, features=features, n_jobs=n_jobs,
-                            empty_mask=empty_mask)
-
-
 class GLDMFeatures(_TextureTransformer):
     """GLDM features as a scikit-learn transformer (:func:`gldm_features`).
 
@@ -196,3 +160,19 @@ class GLDMFeatures(_TextureTransformer):
         self.gldm_a = gldm_a
         super().__init__(bin_width=bin_width, bin_count=bin_count, quant_range=quant_range, features=features,
                          device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
+
+
+#: numpydoc entries of the family's own parameters (the batch function's docstring).
+_OWN_DOC = """\
+distances : sequence of int, default (1,)
+    Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
+gldm_a : float, default 0
+    Largest level difference of a dependent neighbour (pyradiomics' ``gldm_a``).
+"""
+
+
+gldm_features = batch_function(
+    GLDMFeatures, "gldm_features", "GLDM features of a batch of images (module docstring for the definitions).",
+    params=texture_params_doc("GLDM_FEATURES", _OWN_DOC), masks="Only mask pixels count.",
+    names="gldm_feature_names",
+)

@@ -47,13 +47,21 @@ https://pyradiomics.readthedocs.io/en/latest/features.html
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple, Union
+from typing import List, Tuple
 
 import numpy as np
 
 from featurekit.errors import DataError
+from featurekit.handcrafted._base import batch_function
 from featurekit.handcrafted._params import check_features, prefixed
-from featurekit.handcrafted._zones import _TextureTransformer, aggregate, matrix_features, quantized_rois, texture_family
+from featurekit.handcrafted._zones import (
+    _TextureTransformer,
+    aggregate,
+    matrix_features,
+    quantized_rois,
+    texture_family,
+    texture_params_doc,
+)
 
 __all__ = ["GLRLM_FEATURES", "GLRLM_ANGLES", "glrlm_feature_names", "glrlm_features", "GLRLMFeatures"]
 
@@ -157,37 +165,6 @@ def _glrlm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, 
 _FAMILY = texture_family("glrlm", GLRLM_FEATURES, _glrlm_chunk)
 
 
-def glrlm_features(
-    images,
-    masks=None,
-    *,
-    bin_width: Optional[float] = None,
-    bin_count: Optional[int] = None,
-    quant_range: Union[str, Tuple[float, float]] = "roi",
-    features="all",
-    n_jobs: Optional[int] = None,
-    empty_mask: str = "error",
-) -> np.ndarray:
-    """GLRLM features of a batch of images (module docstring for the definitions).
-
-    Parameters
-    ----------
-    images : list of arrays, (N, H, W[, 3]) array or Dataset
-    masks : list of (bool array or None), optional
-        Only mask pixels count.
-    bin_width, bin_count, quant_range, features, n_jobs, empty_mask
-        As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
-        ``binWidth`` / ``binCount``); ``features`` from :data:`GLRLM_FEATURES`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` ``(n_images, n_features)``, columns named by :func:`glrlm_feature_names`.
-    """
-    return _FAMILY.features(images, masks, bin_width=bin_width, bin_count=bin_count, quant_range=quant_range,
-                            features=features, n_jobs=n_jobs, empty_mask=empty_mask)
-
-
 class GLRLMFeatures(_TextureTransformer):
     """GLRLM features as a scikit-learn transformer (:func:`glrlm_features`).
 
@@ -203,3 +180,10 @@ class GLRLMFeatures(_TextureTransformer):
     """
 
     _family = _FAMILY
+
+
+glrlm_features = batch_function(
+    GLRLMFeatures, "glrlm_features", "GLRLM features of a batch of images (module docstring for the definitions).",
+    params=texture_params_doc("GLRLM_FEATURES"), masks="Only mask pixels count.",
+    names="glrlm_feature_names",
+)

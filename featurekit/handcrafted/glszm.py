@@ -36,12 +36,20 @@ https://pyradiomics.readthedocs.io/en/latest/features.html
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple, Union
+from typing import List, Tuple
 
 import numpy as np
 
+from featurekit.handcrafted._base import batch_function
 from featurekit.handcrafted._params import check_features, prefixed
-from featurekit.handcrafted._zones import _TextureTransformer, aggregate, matrix_features, quantized_rois, texture_family
+from featurekit.handcrafted._zones import (
+    _TextureTransformer,
+    aggregate,
+    matrix_features,
+    quantized_rois,
+    texture_family,
+    texture_params_doc,
+)
 
 __all__ = ["GLSZM_FEATURES", "glszm_feature_names", "glszm_features", "GLSZMFeatures"]
 
@@ -96,37 +104,6 @@ def _glszm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, 
 _FAMILY = texture_family("glszm", GLSZM_FEATURES, _glszm_chunk)
 
 
-def glszm_features(
-    images,
-    masks=None,
-    *,
-    bin_width: Optional[float] = None,
-    bin_count: Optional[int] = None,
-    quant_range: Union[str, Tuple[float, float]] = "roi",
-    features="all",
-    n_jobs: Optional[int] = None,
-    empty_mask: str = "error",
-) -> np.ndarray:
-    """GLSZM features of a batch of images (module docstring for the definitions).
-
-    Parameters
-    ----------
-    images : list of arrays, (N, H, W[, 3]) array or Dataset
-    masks : list of (bool array or None), optional
-        Only mask pixels count.
-    bin_width, bin_count, quant_range, features, n_jobs, empty_mask
-        As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
-        ``binWidth`` / ``binCount``); ``features`` from :data:`GLSZM_FEATURES`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` ``(n_images, n_features)``, columns named by :func:`glszm_feature_names`.
-    """
-    return _FAMILY.features(images, masks, bin_width=bin_width, bin_count=bin_count, quant_range=quant_range,
-                            features=features, n_jobs=n_jobs, empty_mask=empty_mask)
-
-
 class GLSZMFeatures(_TextureTransformer):
     """GLSZM features as a scikit-learn transformer (:func:`glszm_features`).
 
@@ -142,3 +119,10 @@ class GLSZMFeatures(_TextureTransformer):
     """
 
     _family = _FAMILY
+
+
+glszm_features = batch_function(
+    GLSZMFeatures, "glszm_features", "GLSZM features of a batch of images (module docstring for the definitions).",
+    params=texture_params_doc("GLSZM_FEATURES"), masks="Only mask pixels count.",
+    names="glszm_feature_names",
+)

@@ -34,12 +34,12 @@ TPAMI 24(7):971-987, 2002.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import Family, FamilyTransformer
+from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function
 
 __all__ = ["lbp_codes", "lbp_features", "lbp_feature_names", "LBPFeatures"]
 
@@ -149,41 +149,6 @@ _FAMILY = Family(lambda radii=(1, 2, 3), points=None: {"pairs": _check_radii(rad
                  lambda p: _names(p["pairs"]), _lbp_chunk, chunk_size=16)
 
 
-def lbp_features(
-    images,
-    masks=None,
-    *,
-    radii: Sequence[float] = (1, 2, 3),
-    points=None,
-    device: str = "cpu",
-    n_jobs: Optional[int] = None,
-    empty_mask: str = "error",
-) -> np.ndarray:
-    """LBP histograms of the ROIs of a batch of images (module docstring).
-
-    Parameters
-    ----------
-    images : list of arrays, (N, H, W[, 3]) array or Dataset
-    masks : list of (bool array or None), optional
-        The codes of the pixels inside count; ``None``: the whole image.
-    radii : sequence of float, default (1, 2, 3)
-    points : int or sequence of int, optional
-        Neighbours per radius; default ``8 R`` (8, 16, 24).
-    device : {'cpu', 'cuda', 'auto'}
-        Accepted for the shared interface; computed on the CPU.
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` ``(n_images, sum(P + 2))``: the fraction of ROI pixels with
-        each code, columns named by :func:`lbp_feature_names`.
-    """
-    return _FAMILY.features(images, masks, radii=radii, points=points, device=device, n_jobs=n_jobs,
-                            empty_mask=empty_mask)
-
-
 class LBPFeatures(FamilyTransformer):
     """Rotation-invariant uniform LBP histograms over the ROI as a scikit-learn transformer.
 
@@ -210,3 +175,17 @@ class LBPFeatures(FamilyTransformer):
         self.radii = radii
         self.points = points
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
+
+
+#: numpydoc entries of the family's own parameters (the batch function's docstring).
+_PARAMS_DOC = """\
+radii : sequence of float, default (1, 2, 3)
+points : int or sequence of int, optional
+    Neighbours per radius; default ``8 R`` (8, 16, 24).
+"""
+lbp_features = batch_function(
+    LBPFeatures, "lbp_features", "LBP histograms of the ROIs of a batch of images (module docstring).",
+    params=_PARAMS_DOC, masks="The codes of the pixels inside count; ``None``: the whole image.",
+    returns="``float64`` ``(n_images, sum(P + 2))``: the fraction of ROI pixels with each code, columns named "
+            "by :func:`lbp_feature_names`.",
+)

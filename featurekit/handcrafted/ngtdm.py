@@ -45,12 +45,19 @@ Features", https://pyradiomics.readthedocs.io/en/latest/features.html
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from featurekit.handcrafted._base import batch_function
 from featurekit.handcrafted._params import check_features, prefixed
-from featurekit.handcrafted._zones import _TextureTransformer, check_distances, quantized_rois, texture_family
+from featurekit.handcrafted._zones import (
+    _TextureTransformer,
+    check_distances,
+    quantized_rois,
+    texture_family,
+    texture_params_doc,
+)
 
 __all__ = ["NGTDM_FEATURES", "ngtdm_feature_names", "ngtdm_features", "NGTDMFeatures"]
 
@@ -148,40 +155,6 @@ def _ngtdm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances,
 _FAMILY = texture_family("ngtdm", NGTDM_FEATURES, _ngtdm_chunk, {"distances": check_distances})
 
 
-def ngtdm_features(
-    images,
-    masks=None,
-    *,
-    distances: Sequence[int] = (1,),
-    bin_width: Optional[float] = None,
-    bin_count: Optional[int] = None,
-    quant_range: Union[str, Tuple[float, float]] = "roi",
-    features="all",
-    n_jobs: Optional[int] = None,
-    empty_mask: str = "error",
-) -> np.ndarray:
-    """NGTDM features of a batch of images (module docstring for the definitions).
-
-    Parameters
-    ----------
-    images : list of arrays, (N, H, W[, 3]) array or Dataset
-    masks : list of (bool array or None), optional
-        Only mask pixels count.
-    distances : sequence of int, default (1,)
-        Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
-    bin_width, bin_count, quant_range, features, n_jobs, empty_mask
-        As for every family of :mod:`featurekit.handcrafted._zones` (pyradiomics'
-        ``binWidth`` / ``binCount``); ``features`` from :data:`NGTDM_FEATURES`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` ``(n_images, n_features)``, columns named by :func:`ngtdm_feature_names`.
-    """
-    return _FAMILY.features(images, masks, distances=distances, bin_width=bin_width, bin_count=bin_count,
-                            quant_range=quant_range, features=features, n_jobs=n_jobs, empty_mask=empty_mask)
-
-
 class NGTDMFeatures(_TextureTransformer):
     """NGTDM features as a scikit-learn transformer (:func:`ngtdm_features`).
 
@@ -203,3 +176,17 @@ class NGTDMFeatures(_TextureTransformer):
         self.distances = distances
         super().__init__(bin_width=bin_width, bin_count=bin_count, quant_range=quant_range, features=features,
                          device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
+
+
+#: numpydoc entries of the family's own parameters (the batch function's docstring).
+_OWN_DOC = """\
+distances : sequence of int, default (1,)
+    Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
+"""
+
+
+ngtdm_features = batch_function(
+    NGTDMFeatures, "ngtdm_features", "NGTDM features of a batch of images (module docstring for the definitions).",
+    params=texture_params_doc("NGTDM_FEATURES", _OWN_DOC), masks="Only mask pixels count.",
+    names="ngtdm_feature_names",
+)

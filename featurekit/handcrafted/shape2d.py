@@ -44,11 +44,11 @@ equal pyradiomics' ``RadiomicsShape2D`` to ~1e-12 relative (tests).
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List
 
 import numpy as np
 
-from featurekit.handcrafted._base import Family, FamilyTransformer
+from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function
 from featurekit.handcrafted._params import check_features, check_spacing, prefixed
 
 __all__ = ["SHAPE2D_FEATURES", "SHAPE2D_ALL", "shape2d_features", "shape2d_feature_names", "Shape2DFeatures"]
@@ -208,41 +208,6 @@ def _shape_chunk(images, masks, *, dy, dx, features, first=0) -> np.ndarray:
 _FAMILY = Family(_check, lambda p: prefixed("shape2D", p["features"]), _shape_chunk)
 
 
-def shape2d_features(
-    images,
-    masks=None,
-    *,
-    spacing: Sequence[float] = (1.0, 1.0),
-    features="all",
-    device: str = "cpu",
-    n_jobs: Optional[int] = None,
-    empty_mask: str = "error",
-) -> np.ndarray:
-    """2-D shape features of the ROIs of a batch of images (module docstring for the formulas).
-
-    Parameters
-    ----------
-    images : list of arrays, (N, H, W[, 3]) array or Dataset
-        Only their shape is used (and a Dataset's masks).
-    masks : list of (bool array or None), optional
-        ``None``: the whole image.
-    spacing : (float, float), default (1, 1)
-        Pixel size (rows, columns) in mm.
-    features : 'all' (the 9 default ones) or list of names of :data:`SHAPE2D_ALL`
-    device : {'cpu', 'cuda', 'auto'}
-        Accepted for the shared interface; computed on the CPU.
-    n_jobs : int, optional
-    empty_mask : {'error', 'whole'}
-
-    Returns
-    -------
-    numpy.ndarray
-        ``float64`` ``(n_images, n_features)``, columns named by :func:`shape2d_feature_names`.
-    """
-    return _FAMILY.features(images, masks, spacing=spacing, features=features, device=device, n_jobs=n_jobs,
-                            empty_mask=empty_mask)
-
-
 class Shape2DFeatures(FamilyTransformer):
     """2-D shape of the ROI (pyradiomics' ``shape2D``) as a scikit-learn transformer.
 
@@ -269,3 +234,17 @@ class Shape2DFeatures(FamilyTransformer):
         self.spacing = spacing
         self.features = features
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
+
+
+#: numpydoc entries of the family's own parameters (the batch function's docstring).
+_PARAMS_DOC = """\
+spacing : (float, float), default (1, 1)
+    Pixel size (rows, columns) in mm.
+features : 'all' (the 9 default ones) or list of names of :data:`SHAPE2D_ALL`
+"""
+shape2d_features = batch_function(
+    Shape2DFeatures, "shape2d_features",
+    "2-D shape features of the ROIs of a batch of images (module docstring for the formulas).",
+    params=_PARAMS_DOC, masks="``None``: the whole image. Only the masks (a Dataset's own) and the images' shapes are read.",
+    names="shape2d_feature_names",
+)
