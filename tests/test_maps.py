@@ -141,10 +141,11 @@ def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads
     assert "not the data of run" in capsys.readouterr().err
     assert not (run / ENERGY_CSV).exists()
 
-    assert main(["explain", str(run), *data, "--n-boot", "50"]) == 0
+    assert main(["explain", str(run), *data, "--n-boot", "50", "--gabor"]) == 0
     assert "4 entries computed" in capsys.readouterr().out  # two maps, two lesion grids (12x12, 6x6)
     energy = pd.read_csv(run / ENERGY_CSV)
-    assert set(energy["layer"]) == {"features.2", "features.6"} and set(energy["kind"]) == {"probe"}
+    assert set(energy["layer"]) == {"features.2", "features.6", "gabor"}
+    assert set(energy["kind"]) == {"probe", "energy"} and energy.loc[energy["layer"] == "gabor", "layer_index"].isna().all()
     assert set(energy["class"]) == {"benign", "malignant", "all"}
     # (NaN: no image of a class has evidence for it anywhere in that layer's map)
     assert energy["lesion_energy"].dropna().between(0, 1).all() and energy["area_fraction"].between(0, 1).all()
@@ -197,3 +198,25 @@ def test_gradcam_of_a_finetuned_checkpoint_explains_each_images_own_class(tmp_pa
     own = head[torch.as_tensor(np.array(ds.labels))]  # the checkpoint's classes are the data's, in the same order
     want = F.relu(torch.einsum("nchw,nc->nhw", act, own)).numpy() / (act.shape[2] * act.shape[3])
     np.testing.assert_allclose(res.maps["conv5_block2_out"], want, rtol=1e-4, atol=1e-5 * want.max())
+
+
+def test_gabor_energy_on_the_lesion_is_the_handcrafted_counterpart(tmp_path):
+    from featurekit.data.dataset import Dataset
+    from featurekit.evaluation.lesion_energy import lesion_energy
+    from featurekit.extraction.texture_maps import GRID, cell_means, gabor_maps
+
+    size, lesion = 96, np.zeros((96, 96), bool)
+    lesion[24:72, 24:72] = True  # a quarter of the image, on cell edges of the 32 x 32 grid
+    stripes = (127 + 100 * np.sin(2 * np.pi * 0.25 * np.arange(size)))[None, :].repeat(size, 0)
+    inside = np.where(lesion, stripes, 127).astype(np.uint8)   # texture on the lesion only
+    outside = np.where(lesion, 127, stripes).astype(np.uint8)  # texture around it only
+    ds = Dataset.from_arrays(np.stack([inside, outside]), [0, 1], ["benign", "malignant"],
+                             masks=np.stack([lesion, lesion]), positive="malignant", name="stripes")
+    res = gabor_maps(ds, frequencies=[0.25], orientations=4, cache=tmp_path / "maps.h5")
+    assert res.maps["gabor"].shape == (2, *GRID) and len(res.computed) == 2
+    np.testing.assert_allclose(res.lesion["gabor"], np.stack([cell_means(lesion)] * 2))
+    score = lesion_energy(res.maps["gabor"], res.lesion["gabor"])
+    assert score[0] > 0.9 and score[1] < 0.1  # the filter's reach blurs the edge a little, both ways
+    again = gabor_maps(ds, frequencies=[0.25], orientations=4, cache=tmp_path / "maps.h5")
+    assert not again.computed and len(again.reused) == 2
+    np.testing.assert_array_equal(again.maps["gabor"], res.maps["gabor"])

@@ -45,6 +45,9 @@ def add_parser(sub) -> None:
                         "for each image's class (give the checkpoint with --weights)")
     p.add_argument("--weights", default=None, metavar="WEIGHTS",
                    help="the model's weights (default: the run's): imagenet, none, or a checkpoint file")
+    p.add_argument("--gabor", action="store_true",
+                   help="also score the Gabor bank's response energy on the lesion (the handcrafted counterpart, "
+                        "on the images as the handcrafted features see them)")
     p.add_argument("--examples", type=positive_int, default=1,
                    help="example images per class and outcome (correct / wrong) in the panel (default: 1)")
     p.add_argument("--n-boot", type=non_negative_int, default=2000, help="bootstrap replicates (default: 2000)")
@@ -184,12 +187,22 @@ def run(args) -> int:
     table = energy_table(result.maps, result.lesion, layers, model=result.model, kind=args.kind,
                          class_names=ds.class_names, labels=ds.labels, positive=ds.positive,
                          groups=ds.groups, ids=ds.ids, n_boot=args.n_boot, seed=args.seed)
+    if args.gabor:
+        import pandas as pd
+
+        from featurekit.extraction.texture_maps import gabor_maps
+
+        g = gabor_maps(ds, cache=args.maps_cache)
+        table = pd.concat([table, energy_table(g.maps, g.lesion, [("gabor", float("nan"))], model="gabor",
+                                               kind="energy", class_names=ds.class_names, labels=ds.labels,
+                                               positive=ds.positive, groups=ds.groups, ids=ds.ids,
+                                               n_boot=args.n_boot, seed=args.seed)], ignore_index=True)
     panel = _panel_layers(run_folder, [name for name, _ in layers], result.model)
     examples = _examples(run_folder, ds, result, panel, result.model, args.examples)
     written = write_explain(run_folder.path, table, examples)
     print(f"maps: {len(result.computed)} entries computed, {len(result.reused)} reused ({result.cache.path})")
-    show = table.pivot_table(index=["layer_index", "layer"], columns="class", values="lesion_energy", sort=False)
-    show["chance"] = table[table["class"] == "all"].set_index(["layer_index", "layer"])["area_fraction"]
+    show = table.pivot_table(index=["layer", "kind"], columns="class", values="lesion_energy", sort=False)
+    show["chance"] = table[table["class"] == "all"].set_index(["layer", "kind"])["area_fraction"]
     print(show.reset_index().round(3).to_string(index=False))
     for path in written:
         print(f"wrote {path}")

@@ -114,7 +114,7 @@ def write_explain(folder: str | os.PathLike, table: pd.DataFrame, examples: dict
 # ---------------------------------------------------------------------------
 
 
-def _energy_figure(energy: pd.DataFrame, results: pd.DataFrame, model: str, kind: str):
+def _energy_figure(energy: pd.DataFrame, results: pd.DataFrame, model: str, kind: str, hand: pd.DataFrame):
     from featurekit.evaluation.report_figures import Figure, _plt, _png
 
     plt = _plt()
@@ -140,6 +140,9 @@ def _energy_figure(energy: pd.DataFrame, results: pd.DataFrame, model: str, kind
         ax2.plot(part["layer_index"], part["area_fraction"], ":", color=colour, label=f"chance ({cls})")
         if cls == "all":
             ax2.fill_between(part["layer_index"], part["ci_lo"], part["ci_hi"], color=colour, alpha=0.15)
+    for (h_model, h_kind), part in hand[hand["class"] == "all"].groupby(["model", "kind"], sort=False):
+        ax2.axhline(float(part["lesion_energy"].iloc[0]), color="#718096", ls="-.",
+                    label=f"{h_model} {h_kind} (all, whole image)")
     ax2.set_ylabel(f"share of {kind}-map energy on the lesion", color="#c05621")
     ax2.set_ylim(0, 1)
     handles = [h for a in (ax, ax2) for h in a.get_legend_handles_labels()[0]]
@@ -212,8 +215,9 @@ def maps_items(folders) -> list:
         if not path.is_file():
             continue
         energy = pd.read_csv(path)
-        for (model, kind), _ in energy.groupby(["model", "kind"], sort=False):
-            items.append(_energy_figure(energy, folder.results, model, kind))
+        hand = energy[energy["layer_index"].isna()]  # handcrafted families: one value, a reference line
+        for (model, kind), _ in energy[energy["layer_index"].notna()].groupby(["model", "kind"], sort=False):
+            items.append(_energy_figure(energy, folder.results, model, kind, hand))
         items.append(_energy_table(energy))
         for npz in sorted(Path(folder.path).glob(EXAMPLES_NPZ.format(kind="*"))):
             with np.load(npz, allow_pickle=False) as ex:

@@ -50,7 +50,6 @@ import hashlib
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -60,7 +59,7 @@ from featurekit.io import canonical_json, version_attrs
 from featurekit.models.layers import INPUT, Layer
 from featurekit.specs import Weights
 
-__all__ = ["MAP_KINDS", "MAX_SIDE", "MapResult", "layer_maps", "map_grid", "maps_cache_path"]
+__all__ = ["MAP_KINDS", "MAX_SIDE", "MapResult", "layer_maps", "map_grid", "maps_cache_path", "store_entries"]
 
 MAP_KINDS = ("mean", "probe", "gradcam")
 #: the largest side of a stored map (cells); a layer's own grid when smaller
@@ -291,18 +290,10 @@ def _resolve_and_compute(dataset, specs, w, size, mode, kind, target, probe, sto
     result = MapResult(ref.name, kind, picked, {}, {}, store, probe=probe,
                        preprocessing=ref.preprocessing.to_dict(),
                        entries={name: (s.key, s.entry_id) for name, s in map_specs.items()})
-    if store.holds(meta, all_specs):
-        result.reused = all_specs
-    else:
-        Path(store.path).parent.mkdir(parents=True, exist_ok=True)
-        with store.writer(meta, lock_timeout=lock_timeout) as writer:
-            todo = writer.missing(all_specs)
-            result.reused = [s for s in all_specs if s not in todo]
-            if todo:
-                compute_maps(dataset, ref, picked, probe, targets, map_specs, lesion_specs, todo, writer,
-                             batch_size, resolve_device(device))
-            writer.commit(todo)
-            result.computed = todo
+    result.computed, result.reused = store_entries(
+        store, meta, all_specs, lambda todo, writer: compute_maps(
+            dataset, ref, picked, probe, targets, map_specs, lesion_specs, todo, writer, batch_size,
+            resolve_device(device)), lock_timeout)
     if request is not None:
         ResolutionMemo(store.path).record({request: {
             "model": ref.name, "layers": [asdict(layer) for layer in picked],
@@ -311,6 +302,20 @@ def _resolve_and_compute(dataset, specs, w, size, mode, kind, target, probe, sto
             "lesion": {f"{h}x{w}": [s.key, s.entry_id] for (h, w), s in lesion_specs.items()},
             "entries": [[s.key, s.entry_id] for s in all_specs]}})
     return _read(result, {grid: (s.key, s.entry_id) for grid, s in lesion_specs.items()})
+
+
+def store_entries(store: FeatureCache, meta: DatasetMeta, specs: list, compute, lock_timeout) -> tuple[list, list]:
+    """``(computed, reused)``: the entries ``store`` lacks (or holds damaged) are computed by
+    ``compute(todo, writer)`` into the writer's journal and committed in one step."""
+    if store.holds(meta, specs):
+        return [], list(specs)
+    Path(store.path).parent.mkdir(parents=True, exist_ok=True)
+    with store.writer(meta, lock_timeout=lock_timeout) as writer:
+        todo = writer.missing(specs)
+        if todo:
+            compute(todo, writer)
+        writer.commit(todo)
+    return todo, [s for s in specs if s not in todo]
 
 
 def _read(result: MapResult, lesion: dict) -> MapResult:
