@@ -64,3 +64,17 @@ def test_function_rejects_a_bad_shared_parameter_as_the_transformer(batch, cls, 
         cls(**kw, **{name: value}).featurize(images, masks)
     with pytest.raises(DataError, match=name):
         fn(images, masks, **kw, **{name: value})
+
+
+@pytest.mark.parametrize("cls,fn,kw", FAMILIES, ids=IDS)
+def test_every_parameter_is_documented_and_shared_with_the_function(cls, fn, kw):
+    import inspect
+    import re
+
+    init = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    assert list(inspect.signature(fn).parameters) == ["images", "masks"] + [p for p in init if p != "max_side"]
+    for obj, names in ((cls, init), (fn, ["images", "masks"] + init[:-1])):
+        entries = re.findall(r"^(\w[\w, ]*?)(?: :|$)", inspect.getdoc(obj).split("Parameters\n----------\n")[1],
+                             re.M)
+        documented = {n.strip() for e in entries for n in e.split(",")}
+        assert set(names) <= documented, (obj, set(names) - documented)

@@ -58,7 +58,7 @@ from featurekit.handcrafted._input import (
     run_chunks,
 )
 
-__all__ = ["HandcraftedTransformer", "Family", "FamilyTransformer", "SHARED_PARAMS", "batch_function"]
+__all__ = ["HandcraftedTransformer", "Family", "FamilyTransformer", "SHARED_PARAMS", "batch_function", "transformer_doc"]
 
 #: The parameters every family shares (:func:`~featurekit.handcrafted._input.check_shared`).
 SHARED_PARAMS = ("device", "n_jobs", "empty_mask", "max_side")
@@ -283,6 +283,17 @@ n_jobs : int, optional
     joblib workers over images (``None`` = 1, ``-1`` = all cores).
 empty_mask : {'error', 'whole'}, default 'error'
     An empty mask is an error, or its image's whole area is the ROI."""
+
+
+def transformer_doc(summary: str, columns: str, params: str) -> str:
+    """The docstring of a :class:`FamilyTransformer`: ``summary``, its output ``columns``, the
+    numpydoc entries ``params`` of the family's own parameters (the ones its batch function's
+    docstring shows) with the shared ones, and the fitted attributes."""
+    return (
+        f"{summary}\n\nOutput columns {columns}.\n\nParameters\n----------\n{params.strip()}\n"
+        "device, n_jobs, empty_mask, max_side\n    See :mod:`featurekit.handcrafted._input`.\n\n"
+        "Attributes\n----------\nfeature_names_out_ : ndarray of str\nn_features_out_ : int\n"
+    )
 
 
 def batch_function(cls, name: str, summary: str, *, params: str, masks: str = "", names: str = "",

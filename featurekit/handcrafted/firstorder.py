@@ -52,7 +52,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function
+from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function, transformer_doc
 from featurekit.handcrafted._params import check_features, check_spacing, prefixed
 from featurekit.handcrafted.glcm_quantize import bin_edges, check_binning
 
@@ -177,28 +177,28 @@ def _firstorder_chunk(images, masks, *, bin_width, bin_count, quant_range, shift
 _FAMILY = Family(_check, lambda p: prefixed("firstorder", p["features"]), _firstorder_chunk)
 
 
+#: numpydoc entries of the family's own parameters (its batch function's and transformer's docstrings).
+_PARAMS_DOC = """\
+bin_width, bin_count, quant_range
+    Grey levels of ``Entropy`` and ``Uniformity``
+    (:mod:`featurekit.handcrafted.glcm_quantize`; pyradiomics' ``binWidth``
+    / ``binCount``).
+voxel_array_shift : float, default 0
+    Added to the intensities of ``Energy``, ``TotalEnergy`` and
+    ``RootMeanSquared`` (pyradiomics' ``voxelArrayShift``).
+spacing : (float, float), default (1, 1)
+    Pixel size (rows, columns) in mm; ``TotalEnergy`` is ``Energy`` times its area.
+features : 'all' or list of names of :data:`FIRSTORDER_FEATURES`
+"""
+
+
 class FirstOrderFeatures(FamilyTransformer):
-    """First-order statistics (pyradiomics' ``firstorder``) as a scikit-learn transformer.
-
-    See :func:`firstorder_features` and the module docstring. Output columns
-    ``firstorder_<feature>`` (e.g. ``firstorder_Entropy``).
-
-    Parameters
-    ----------
-    bin_width : float, optional (25 when ``bin_count`` is None)
-    bin_count : int, optional
-    quant_range : {'roi', 'image'} or (lo, hi), default 'roi'
-    voxel_array_shift : float, default 0
-    spacing : (float, float), default (1, 1)
-    features : 'all' or list of str, default 'all'
-    device, n_jobs, empty_mask, max_side
-        See :mod:`featurekit.handcrafted._input`.
-
-    Attributes
-    ----------
-    feature_names_out_ : ndarray of str
-    n_features_out_ : int
-    """
+    __doc__ = transformer_doc(
+        "First-order statistics (pyradiomics' ``firstorder``) as a scikit-learn transformer "
+        "(:func:`firstorder_features`; formulas in the module docstring).",
+        "``firstorder_<feature>`` (e.g. ``firstorder_Entropy``)",
+        _PARAMS_DOC,
+    )
 
     _family = _FAMILY
 
@@ -214,19 +214,6 @@ class FirstOrderFeatures(FamilyTransformer):
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
 
 
-#: numpydoc entries of the family's own parameters (the batch function's docstring).
-_PARAMS_DOC = """\
-bin_width, bin_count, quant_range
-    Grey levels of ``Entropy`` and ``Uniformity``
-    (:mod:`featurekit.handcrafted.glcm_quantize`; pyradiomics' ``binWidth``
-    / ``binCount``).
-voxel_array_shift : float, default 0
-    Added to the intensities of ``Energy``, ``TotalEnergy`` and
-    ``RootMeanSquared`` (pyradiomics' ``voxelArrayShift``).
-spacing : (float, float), default (1, 1)
-    Pixel size (rows, columns) in mm; ``TotalEnergy`` is ``Energy`` times its area.
-features : 'all' or list of names of :data:`FIRSTORDER_FEATURES`
-"""
 firstorder_features = batch_function(
     FirstOrderFeatures, "firstorder_features",
     "First-order features of a batch of images (module docstring for the formulas).",

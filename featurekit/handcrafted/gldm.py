@@ -50,7 +50,7 @@ from typing import List
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import batch_function
+from featurekit.handcrafted._base import batch_function, transformer_doc
 from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
@@ -138,19 +138,21 @@ _FAMILY = texture_family("gldm", GLDM_FEATURES, _gldm_chunk,
                          {"distances": check_distances, "gldm_a": check_alpha})
 
 
+#: numpydoc entries of the family's own parameters (its batch function's and transformer's docstrings).
+_OWN_DOC = """\
+distances : sequence of int, default (1,)
+    Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
+gldm_a : float, default 0
+    Largest level difference of a dependent neighbour (pyradiomics' ``gldm_a``).
+"""
+
+
 class GLDMFeatures(_TextureTransformer):
-    """GLDM features as a scikit-learn transformer (:func:`gldm_features`).
-
-    Output columns ``gldm_<feature>`` (e.g. ``gldm_DependenceEntropy``).
-    Parameters: ``distances`` (default ``(1,)``), ``gldm_a`` (default 0) and the shared ones of :mod:`featurekit.handcrafted._zones`
-    (``bin_width``, ``bin_count``, ``quant_range``, ``features``, ``device``,
-    ``n_jobs``, ``empty_mask``, ``max_side``).
-
-    Attributes
-    ----------
-    feature_names_out_ : ndarray of str
-    n_features_out_ : int
-    """
+    __doc__ = transformer_doc(
+        "GLDM features as a scikit-learn transformer (:func:`gldm_features`).",
+        "``gldm_<feature>`` (e.g. ``gldm_DependenceEntropy``)",
+        texture_params_doc("GLDM_FEATURES", _OWN_DOC),
+    )
 
     _family = _FAMILY
 
@@ -160,15 +162,6 @@ class GLDMFeatures(_TextureTransformer):
         self.gldm_a = gldm_a
         super().__init__(bin_width=bin_width, bin_count=bin_count, quant_range=quant_range, features=features,
                          device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-
-#: numpydoc entries of the family's own parameters (the batch function's docstring).
-_OWN_DOC = """\
-distances : sequence of int, default (1,)
-    Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
-gldm_a : float, default 0
-    Largest level difference of a dependent neighbour (pyradiomics' ``gldm_a``).
-"""
 
 
 gldm_features = batch_function(

@@ -52,7 +52,7 @@ from typing import List, Tuple
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import batch_function
+from featurekit.handcrafted._base import batch_function, transformer_doc
 from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
@@ -166,18 +166,11 @@ _FAMILY = texture_family("glrlm", GLRLM_FEATURES, _glrlm_chunk)
 
 
 class GLRLMFeatures(_TextureTransformer):
-    """GLRLM features as a scikit-learn transformer (:func:`glrlm_features`).
-
-    Output columns ``glrlm_<feature>`` (e.g. ``glrlm_ShortRunEmphasis``).
-    Parameters: the shared ones of :mod:`featurekit.handcrafted._zones`
-    (``bin_width``, ``bin_count``, ``quant_range``, ``features``, ``device``,
-    ``n_jobs``, ``empty_mask``, ``max_side``).
-
-    Attributes
-    ----------
-    feature_names_out_ : ndarray of str
-    n_features_out_ : int
-    """
+    __doc__ = transformer_doc(
+        "GLRLM features as a scikit-learn transformer (:func:`glrlm_features`).",
+        "``glrlm_<feature>`` (e.g. ``glrlm_ShortRunEmphasis``)",
+        texture_params_doc("GLRLM_FEATURES"),
+    )
 
     _family = _FAMILY
 

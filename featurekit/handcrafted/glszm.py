@@ -40,7 +40,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from featurekit.handcrafted._base import batch_function
+from featurekit.handcrafted._base import batch_function, transformer_doc
 from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
@@ -105,18 +105,11 @@ _FAMILY = texture_family("glszm", GLSZM_FEATURES, _glszm_chunk)
 
 
 class GLSZMFeatures(_TextureTransformer):
-    """GLSZM features as a scikit-learn transformer (:func:`glszm_features`).
-
-    Output columns ``glszm_<feature>`` (e.g. ``glszm_SmallAreaEmphasis``).
-    Parameters: the shared ones of :mod:`featurekit.handcrafted._zones`
-    (``bin_width``, ``bin_count``, ``quant_range``, ``features``, ``device``,
-    ``n_jobs``, ``empty_mask``, ``max_side``).
-
-    Attributes
-    ----------
-    feature_names_out_ : ndarray of str
-    n_features_out_ : int
-    """
+    __doc__ = transformer_doc(
+        "GLSZM features as a scikit-learn transformer (:func:`glszm_features`).",
+        "``glszm_<feature>`` (e.g. ``glszm_SmallAreaEmphasis``)",
+        texture_params_doc("GLSZM_FEATURES"),
+    )
 
     _family = _FAMILY
 

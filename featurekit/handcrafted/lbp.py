@@ -39,7 +39,7 @@ from typing import List, Tuple
 import numpy as np
 
 from featurekit.errors import DataError
-from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function
+from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function, transformer_doc
 
 __all__ = ["lbp_codes", "lbp_features", "lbp_feature_names", "LBPFeatures"]
 
@@ -149,24 +149,21 @@ _FAMILY = Family(lambda radii=(1, 2, 3), points=None: {"pairs": _check_radii(rad
                  lambda p: _names(p["pairs"]), _lbp_chunk, chunk_size=16)
 
 
+#: numpydoc entries of the family's own parameters (its batch function's and transformer's docstrings).
+_PARAMS_DOC = """\
+radii : sequence of float, default (1, 2, 3)
+points : int or sequence of int, optional
+    Neighbours per radius; default ``8 R`` (8, 16, 24).
+"""
+
+
 class LBPFeatures(FamilyTransformer):
-    """Rotation-invariant uniform LBP histograms over the ROI as a scikit-learn transformer.
-
-    See :func:`lbp_features` and the module docstring. Output columns
-    ``lbp_r<R>_p<P>_<code>`` (e.g. ``lbp_r1_p8_9``, the non-uniform fraction at radius 1).
-
-    Parameters
-    ----------
-    radii : sequence of float, default (1, 2, 3)
-    points : int or sequence of int, optional (``8 R``)
-    device, n_jobs, empty_mask, max_side
-        See :mod:`featurekit.handcrafted._input`.
-
-    Attributes
-    ----------
-    feature_names_out_ : ndarray of str
-    n_features_out_ : int
-    """
+    __doc__ = transformer_doc(
+        "Rotation-invariant uniform LBP histograms over the ROI as a scikit-learn transformer "
+        "(:func:`lbp_features`; the module docstring).",
+        "``lbp_r<R>_p<P>_<code>`` (e.g. ``lbp_r1_p8_9``, the non-uniform fraction at radius 1)",
+        _PARAMS_DOC,
+    )
 
     _family = _FAMILY
 
@@ -177,12 +174,6 @@ class LBPFeatures(FamilyTransformer):
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
 
 
-#: numpydoc entries of the family's own parameters (the batch function's docstring).
-_PARAMS_DOC = """\
-radii : sequence of float, default (1, 2, 3)
-points : int or sequence of int, optional
-    Neighbours per radius; default ``8 R`` (8, 16, 24).
-"""
 lbp_features = batch_function(
     LBPFeatures, "lbp_features", "LBP histograms of the ROIs of a batch of images (module docstring).",
     params=_PARAMS_DOC, masks="The codes of the pixels inside count; ``None``: the whole image.",

@@ -49,7 +49,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from featurekit.handcrafted._base import batch_function
+from featurekit.handcrafted._base import batch_function, transformer_doc
 from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
@@ -155,19 +155,19 @@ def _ngtdm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances,
 _FAMILY = texture_family("ngtdm", NGTDM_FEATURES, _ngtdm_chunk, {"distances": check_distances})
 
 
+#: numpydoc entries of the family's own parameters (its batch function's and transformer's docstrings).
+_OWN_DOC = """\
+distances : sequence of int, default (1,)
+    Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
+"""
+
+
 class NGTDMFeatures(_TextureTransformer):
-    """NGTDM features as a scikit-learn transformer (:func:`ngtdm_features`).
-
-    Output columns ``ngtdm_<feature>`` (e.g. ``ngtdm_Coarseness``).
-    Parameters: ``distances`` (default ``(1,)``) and the shared ones of :mod:`featurekit.handcrafted._zones`
-    (``bin_width``, ``bin_count``, ``quant_range``, ``features``, ``device``,
-    ``n_jobs``, ``empty_mask``, ``max_side``).
-
-    Attributes
-    ----------
-    feature_names_out_ : ndarray of str
-    n_features_out_ : int
-    """
+    __doc__ = transformer_doc(
+        "NGTDM features as a scikit-learn transformer (:func:`ngtdm_features`).",
+        "``ngtdm_<feature>`` (e.g. ``ngtdm_Coarseness``)",
+        texture_params_doc("NGTDM_FEATURES", _OWN_DOC),
+    )
 
     _family = _FAMILY
 
@@ -176,13 +176,6 @@ class NGTDMFeatures(_TextureTransformer):
         self.distances = distances
         super().__init__(bin_width=bin_width, bin_count=bin_count, quant_range=quant_range, features=features,
                          device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
-
-
-#: numpydoc entries of the family's own parameters (the batch function's docstring).
-_OWN_DOC = """\
-distances : sequence of int, default (1,)
-    Chebyshev distances of the neighbourhood (pyradiomics' ``distances``).
-"""
 
 
 ngtdm_features = batch_function(

@@ -48,7 +48,7 @@ from typing import List
 
 import numpy as np
 
-from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function
+from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function, transformer_doc
 from featurekit.handcrafted._params import check_features, check_spacing, prefixed
 
 __all__ = ["SHAPE2D_FEATURES", "SHAPE2D_ALL", "shape2d_features", "shape2d_feature_names", "Shape2DFeatures"]
@@ -208,24 +208,21 @@ def _shape_chunk(images, masks, *, dy, dx, features, first=0) -> np.ndarray:
 _FAMILY = Family(_check, lambda p: prefixed("shape2D", p["features"]), _shape_chunk)
 
 
+#: numpydoc entries of the family's own parameters (its batch function's and transformer's docstrings).
+_PARAMS_DOC = """\
+spacing : (float, float), default (1, 1)
+    Pixel size (rows, columns) in mm.
+features : 'all' (the 9 default ones) or list of names of :data:`SHAPE2D_ALL`
+"""
+
+
 class Shape2DFeatures(FamilyTransformer):
-    """2-D shape of the ROI (pyradiomics' ``shape2D``) as a scikit-learn transformer.
-
-    See :func:`shape2d_features` and the module docstring. Output columns
-    ``shape2D_<feature>`` (e.g. ``shape2D_Perimeter``).
-
-    Parameters
-    ----------
-    spacing : (float, float), default (1, 1)
-    features : 'all' or list of str, default 'all'
-    device, n_jobs, empty_mask, max_side
-        See :mod:`featurekit.handcrafted._input`.
-
-    Attributes
-    ----------
-    feature_names_out_ : ndarray of str
-    n_features_out_ : int
-    """
+    __doc__ = transformer_doc(
+        "2-D shape of the ROI (pyradiomics' ``shape2D``) as a scikit-learn transformer "
+        "(:func:`shape2d_features`; formulas in the module docstring).",
+        "``shape2D_<feature>`` (e.g. ``shape2D_Perimeter``)",
+        _PARAMS_DOC,
+    )
 
     _family = _FAMILY
 
@@ -236,15 +233,10 @@ class Shape2DFeatures(FamilyTransformer):
         super().__init__(device=device, n_jobs=n_jobs, empty_mask=empty_mask, max_side=max_side)
 
 
-#: numpydoc entries of the family's own parameters (the batch function's docstring).
-_PARAMS_DOC = """\
-spacing : (float, float), default (1, 1)
-    Pixel size (rows, columns) in mm.
-features : 'all' (the 9 default ones) or list of names of :data:`SHAPE2D_ALL`
-"""
 shape2d_features = batch_function(
     Shape2DFeatures, "shape2d_features",
     "2-D shape features of the ROIs of a batch of images (module docstring for the formulas).",
-    params=_PARAMS_DOC, masks="``None``: the whole image. Only the masks (a Dataset's own) and the images' shapes are read.",
+    params=_PARAMS_DOC,
+    masks="``None``: the whole image. Only the masks (a Dataset's own) and the images' shapes are read.",
     names="shape2d_feature_names",
 )
