@@ -44,13 +44,13 @@ names in brackets): ``bin_width`` (``binWidth``, default 25 when ``bin_count``
 is not given), ``bin_count`` (``binCount``), ``quant_range`` (``'roi'``,
 ``'image'`` or ``(lo, hi)``, :mod:`featurekit.handcrafted.glcm_quantize`),
 ``features`` (``'all'`` or a list of the family's names), ``n_jobs``
-(joblib workers over images), ``empty_mask`` (``'error'`` or ``'whole'``);
-the transformers add ``device`` (accepted for a uniform interface: these
-families compute with NumPy on the CPU) and ``max_side`` (default 2048: larger
+(joblib workers over images), ``empty_mask`` (``'error'`` or ``'whole'``) and
+``device`` (accepted for a uniform interface: these families compute with
+NumPy on the CPU); the transformers add ``max_side`` (default 2048: larger
 images are downsized first, with a warning, as GLCM, since the counting holds
-several integer copies of the mask's bounding box). The transformers quantise
-integer gray images as they are, without a float64 copy (the same levels);
-their output is ``float32``, columns ``<family>_<feature>``
+several integer copies of the mask's bounding box). Integer gray images are
+quantised as they are, without a float64 copy (the same levels). The
+transformers' output is ``float32``, columns ``<family>_<feature>``
 (:mod:`featurekit.handcrafted._base`).
 """
 
