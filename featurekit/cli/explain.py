@@ -79,25 +79,26 @@ def _run_layers(run, spec):
     mine = [e for e in entries if str(e.get("model")) == model]
     weights = mine[0].get("weights") if mine else extraction.get("weights")
     size = mine[0].get("input_size") if mine else extraction.get("size")
-    return model, spec, weights or "imagenet", int(size) if size else None, extraction.get("resize") or extraction.get("mode") or "crop"
+    mode = extraction.get("resize") or extraction.get("mode") or "crop"
+    return model, spec, weights or "imagenet", int(size) if size else None, mode
 
 
 def _panel_layers(run, table, model):
-    """The layers the panel shows: first, best two by AUC, the selected row's favourite, last."""
-    import numpy as np
+    """The layers the panel shows (at most five, in depth order): first, best two by AUC, the selected
+    row's favourite, last."""
+    from featurekit.evaluation.report_maps import auc_column
 
     res = run.results
     deep = res[(res["kind"] == "deep") & (res["model"] == model)]
     chosen = [table[0], table[-1]]
     if not deep.empty:
-        auc = "roc_auc_pooled" if "roc_auc_pooled" in deep and deep["roc_auc_pooled"].notna().any() else "roc_auc"
-        chosen += list(deep.sort_values(auc, ascending=False)["layer"].head(2))
+        chosen += list(deep.sort_values(auc_column(deep), ascending=False)["layer"].head(2))
     freq = (run.provenance.get("selection") or {}).get("frequency") or {}
     if freq:
         fs = max(freq, key=freq.get).split(" | ")[0]
         chosen += list(res.loc[(res["feature_set"] == fs) & (res["model"] == model), "layer"])
     order = {name: i for i, name in enumerate(table)}
-    return sorted({c for c in chosen if c in order}, key=order.get)[: int(np.clip(len(table), 1, 5))]
+    return sorted({c for c in chosen if c in order}, key=order.get)
 
 
 def _example_row(run, model):
@@ -107,8 +108,9 @@ def _example_row(run, model):
     rows = sel if not sel.empty else res[(res["kind"] == "deep") & (res["model"] == model)]
     if rows.empty:
         return None
-    auc = "roc_auc_pooled" if "roc_auc_pooled" in rows and rows["roc_auc_pooled"].notna().any() else "roc_auc"
-    best = rows.sort_values(auc, ascending=False).iloc[0]
+    from featurekit.evaluation.report_maps import auc_column
+
+    best = rows.sort_values(auc_column(rows), ascending=False).iloc[0]
     return str(best["feature_set"]), str(best["classifier"])
 
 

@@ -40,6 +40,11 @@ ENERGY_CSV = "lesion_energy.csv"
 EXAMPLES_NPZ = "explain_examples_{kind}.npz"
 
 
+def auc_column(rows: pd.DataFrame) -> str:
+    """The AUC a row is ranked by: the pooled out-of-fold estimate, the fold mean where it is missing."""
+    return "roc_auc_pooled" if "roc_auc_pooled" in rows and rows["roc_auc_pooled"].notna().any() else "roc_auc"
+
+
 def oriented(maps: np.ndarray, kind: str, is_positive: np.ndarray) -> np.ndarray:
     """Probe maps as evidence for each image's own class (see the module); mean maps unchanged."""
     if kind != "probe":
@@ -123,7 +128,7 @@ def _energy_figure(energy: pd.DataFrame, results: pd.DataFrame, model: str, kind
     fig, ax = plt.subplots(figsize=(8, 4))
     ax2 = ax.twinx()
     if not deep.empty:
-        auc = "roc_auc_pooled" if deep.get("roc_auc_pooled", pd.Series(dtype=float)).notna().any() else "roc_auc"
+        auc = auc_column(deep)
         best = deep.groupby("classifier")[auc].mean().idxmax()
         d = deep[deep["classifier"] == best].sort_values("layer_index")
         ax.plot(d["layer_index"], d[auc], "o-", color="#2b6cb0", label=f"ROC AUC ({best})")
