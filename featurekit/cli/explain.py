@@ -38,7 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("run_folder", metavar="RUN", help="run folder written by featurekit evaluate")
     add_data_arguments(p)
     p.add_argument("--layers", default=None, metavar="SPEC",
-                   help="layers of one model (default: the CNN layers the run evaluated), e.g. mobilenet_v2:1-18")
+                   help="layers of one model, e.g. mobilenet_v2:1-18 (default: the layers the run evaluated of the "
+                        "model of its best CNN row)")
     p.add_argument("--map", dest="kind", choices=["probe", "mean", "gradcam"], default="probe",
                    help="probe: class activation map of a linear probe on the layer's gap features (default); "
                         "mean: channel-mean activation; gradcam: Grad-CAM of a fine-tuned checkpoint's head "
@@ -73,7 +74,9 @@ def _run_layers(run, spec):
         deep = run.results[run.results["kind"] == "deep"]
         if deep.empty:
             raise DataError(f"{run.path}: the run has no CNN layer rows; name the layers with --layers")
-        model = str(deep["model"].iloc[0])
+        from featurekit.evaluation.report_maps import auc_column
+
+        model = str(deep.sort_values(auc_column(deep), ascending=False)["model"].iloc[0])
         layers = list(dict.fromkeys(deep.loc[deep["model"] == model].sort_values("layer_index")["layer"]))
         spec = f"{model}:" + ",".join(layers)
     mine = [e for e in entries if str(e.get("model")) == model]
