@@ -69,3 +69,21 @@ def test_summary_leaves_undefined_scores_out():
     assert a.loc["a", "n"] == 1 and a.loc["a", "lesion_energy"] == 0.5 and np.isnan(a.loc["a", "ci_lo"])
     assert a.loc["all", "n"] == 3 and a.loc["all", "lesion_energy"] == pytest.approx(0.7)
     assert set(out["layer"]) == {"l"} and set(out["layer_index"]) == {3}
+
+
+def test_examples_are_the_most_confident_correct_and_wrong_calls_of_each_class():
+    import pandas as pd
+
+    from featurekit.evaluation.report_maps import oriented, pick_examples
+
+    scores = {"b1": 0.1, "b2": 0.45, "b3": 0.9, "m1": 0.95, "m2": 0.6, "m3": 0.2, "m4": 0.3}
+    labels = {k: "benign" if k[0] == "b" else "malignant" for k in scores}
+    rows = [{"id": k, "y_true": int(labels[k] == "malignant"), "feature_set": "f", "classifier": "c", "repeat": r,
+             "fold": 0, "score": v, "threshold": 0.5} for k, v in scores.items() for r in (0, 1)]
+    rows.append({**rows[0], "feature_set": "other", "score": 0.99})  # another row's calls are not used
+    picks = pick_examples(pd.DataFrame(rows), "f", "c", labels)
+    assert picks == [("b1", True), ("b3", False), ("m1", True), ("m3", False)]
+    assert pick_examples(pd.DataFrame(rows), "f", "c", labels, per_group=2)[:2] == [("b1", True), ("b2", True)]
+    maps = np.ones((2, 2, 2))
+    np.testing.assert_array_equal(oriented(maps, "probe", np.array([True, False]))[:, 0, 0], [1, -1])
+    np.testing.assert_array_equal(oriented(maps, "mean", np.array([True, False])), maps)
