@@ -97,6 +97,70 @@ def test_the_rule_checker_catches_an_upward_import(tmp_path, monkeypatch):
     assert any("_upward_probe" in v and "no torch" in v for v in found)
 
 
+def _import_graph(package: Path) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports, from every import statement (any depth).
+
+    ``package`` is a folder of a ``featurekit`` subpackage; ``from featurekit.models import registry``
+    counts as importing ``featurekit.models.registry``, ``from featurekit.models import Layer`` as
+    importing the package's ``__init__`` (``featurekit.models``).
+    """
+    def dotted(path: Path) -> str:
+        parts = path.relative_to(package.parents[1]).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {dotted(path): path for path in sorted(package.rglob("*.py"))}
+    graph = {}
+    for name, path in modules.items():
+        targets = {n for n, _ in _imports(path)}
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets |= {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (``[a, b, ..., a]``), or ``[]`` when it is acyclic."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_no_import_cycle_among_the_model_modules():
+    graph = _import_graph(PACKAGE / "models")
+    assert "featurekit.models.registry" in graph["featurekit.models.weights"]  # the graph sees the imports
+    assert _cycle(graph) == []
+
+
+def test_the_cycle_checker_finds_a_cycle_made_by_imports_inside_functions(tmp_path):
+    models = tmp_path / "featurekit" / "models"
+    models.mkdir(parents=True)
+    (models / "__init__.py").write_text("")
+    (models / "a.py").write_text("def f():\n    from featurekit.models import b\n")
+    (models / "b.py").write_text("import os\n\n\ndef g():\n    from featurekit.models.c import h\n")
+    (models / "c.py").write_text("from featurekit.models.a import f\n\n\ndef h():\n    pass\n")
+    assert _cycle(_import_graph(models)) == ["featurekit.models.a", "featurekit.models.b", "featurekit.models.c",
+                                             "featurekit.models.a"]
+    (models / "c.py").write_text("def h():\n    pass\n")
+    assert _cycle(_import_graph(models)) == []
+
+
 def _run_without_torch(code: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter and report whether torch / scikit-learn got imported."""
     probe = textwrap.dedent(code) + textwrap.dedent("""

@@ -22,7 +22,8 @@ from featurekit.extraction.pipeline import extract
 from featurekit.extraction.pooling import POOLS, layer_dim, pool_map, pooled_dim
 from featurekit.models import get_spec, layer_table, resolve_spec
 from featurekit.models import timm_weights
-from featurekit.models.registry import SPECS, table_for_model
+from featurekit.models.registry import table_for_model
+from featurekit.models.torchvision_models import SPECS
 from featurekit.models.weights import file_sha256, load_model, resolve_model
 from featurekit.specs import Weights
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from featurekit.errors import LayerError
 from featurekit.models.layers import INPUT, LayerTable
-from featurekit.models.registry import trace_shapes
+from featurekit.models.building import trace_shapes
 
 _BN = (nn.modules.batchnorm._BatchNorm,)
 

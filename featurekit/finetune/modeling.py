@@ -25,10 +25,11 @@ from torch import nn
 from featurekit.errors import LayerError
 from featurekit.finetune.errors import FinetuneError, HeadMismatchError
 from featurekit.models.architecture import make_small_input, normalize_arch, set_head
+from featurekit.models.building import quiet_meta_copies
 from featurekit.models.layers import LayerTable
 from featurekit.models.preprocessing import Preprocessing
 from featurekit.models.registry import get_spec, table_for_model
-from featurekit.models.weights import load_model, quiet_meta_copies, resolve_model
+from featurekit.models.weights import load_model, resolve_model
 from featurekit.specs import Weights
 
 

@@ -12,6 +12,8 @@ __all__ = ["Layer", "LayerTable"]
 
 # the registry and weights need torch: imported on first use
 __getattr__, _, _lazy_names = lazy_loader.attach(__name__, submod_attrs={
-    "registry": ["SPECS", "ModelSpec", "build", "get_spec", "layer_table", "list_models", "resolve_spec"],
+    "modelspec": ["ModelSpec"],
+    "registry": ["build", "get_spec", "layer_table", "resolve_spec"],
+    "torchvision_models": ["SPECS", "list_models"],
 })
 __all__ += _lazy_names

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 
 from featurekit.errors import LayerError
+from featurekit.models.building import last_linear
+from featurekit.models.registry import head_paths
 
 #: the new heads (the same names as :data:`featurekit.finetune.config.HEADS`)
 HEADS = ("linear", "mlp", "dropout_linear")
@@ -38,13 +40,6 @@ def normalize_arch(arch: dict) -> dict:
     if out["head"] not in HEADS:
         raise LayerError(f"unknown head {out['head']!r}; choose one of {', '.join(HEADS)}")
     return out
-
-
-def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
-    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not found:
-        raise LayerError(f"{type(model).__name__} has no linear classifier layer to replace")
-    return found[-1]
 
 
 def _set_module(model: nn.Module, path: str, new: nn.Module) -> None:
@@ -138,22 +133,14 @@ def make_small_input(model: nn.Module, in_chans: int = 3, adapt_pretrained: bool
 
 @functools.lru_cache(maxsize=64)
 def head_path(name: str) -> str:
-    """Module path of the classification head of a registry model (its original last ``nn.Linear``).
+    """Module path of the classification head of a registry model (the first its source names:
+    a torchvision model's original last ``nn.Linear``, a timm model's first ``classifier``).
 
     A fine-tuned model keeps its head at this path whatever the head is (a
     linear layer or the MLP ``nn.Sequential``), so :func:`set_head` can swap
     it again (two-stage transfer).
     """
-    from featurekit.models.registry import build, get_spec
-
-    spec = get_spec(name)
-    if spec.source == "timm":
-        from featurekit.models.timm_models import head_paths
-
-        return head_paths(spec.name)[0]
-    with torch.device("meta"):
-        model = build(spec.name, weights=None)
-    return last_linear(model)[0]
+    return head_paths(name)[0]
 
 
 def head_in_features(model: nn.Module, path: str) -> int:

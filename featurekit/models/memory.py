@@ -35,12 +35,12 @@ def activation_bytes(model: str, size: int, channels: int = 3, training: bool = 
     traces the small-input stem of fine-tuning.
     """
     from featurekit.models.architecture import make_small_input
-    from featurekit.models.registry import build, get_spec, trace_shapes
+    from featurekit.models.building import trace_shapes
+    from featurekit.models.registry import build
 
-    spec = get_spec(model)
     with torch.device("meta"):
-        # a timm transformer is built for its input size (fixed-size patch embedding)
-        net = build(spec.name, weights=None, **({"size": int(size)} if spec.source == "timm" else {}))
+        # built for its input size: a fixed-size model (a timm ViT's patch embedding) needs it
+        net = build(model, weights=None, size=int(size))
         if small_input:
             make_small_input(net, int(channels))
     leaves = [name for name, m in net.named_modules() if name and next(m.children(), None) is None]

@@ -50,8 +50,8 @@ from torch import nn
 from featurekit.errors import LayerError, WeightsError
 from featurekit.models.layers import INPUT, Layer, LayerTable
 from featurekit.models.preprocessing import Preprocessing
-from featurekit.models.registry import TIMM_PREFIX, ModelSpec
-from featurekit.models.weights import skip_init
+from featurekit.models.building import skip_init
+from featurekit.models.modelspec import TIMM_PREFIX, ModelSpec, is_timm
 
 
 def import_timm():
@@ -96,6 +96,17 @@ def timm_spec(name: str) -> ModelSpec:
                          f"{', '.join(pretrained_tags(arch)) or '(none)'}")
     size = int(data_config(TIMM_PREFIX + timm_name(name))["input_size"][-1])
     return ModelSpec(str(name).strip().lower(), default_size=size, source="timm")
+
+
+def model_spec(key: str) -> ModelSpec | None:
+    """The spec of a ``timm-`` name (lower case); None for a name of another source."""
+    return timm_spec(key) if is_timm(key) else None
+
+
+def known() -> str:
+    """The names this source accepts, for an unknown-model message."""
+    return (f"timm models as {TIMM_PREFIX}NAME (e.g. {TIMM_PREFIX}convnext_atto, "
+            f"{TIMM_PREFIX}vit_small_patch16_224.augreg_in21k)")
 
 
 def pretrained_cfg(name: str) -> dict:
@@ -170,6 +181,17 @@ def create(name: str, *, size: int | None = None, num_classes: int | None = None
     except TypeError as exc:  # img_size not accepted
         raise LayerError(f"{name} has a fixed input size of {native} px and cannot be built for {size} px: "
                          f"{exc}") from exc
+
+
+def build(name: str, weights=None, **kwargs) -> nn.Module:
+    """Build a timm model randomly initialised (keyword arguments go to :func:`create`).
+
+    Pretrained or file weights are loaded through timm's loader by
+    :func:`featurekit.models.timm_weights.resolve_model`, never passed here.
+    """
+    if weights is not None:
+        raise LayerError("timm weights are loaded by featurekit.models.timm_weights.resolve_model")
+    return create(name, **kwargs)
 
 
 # ---------------------------------------------------------------------------

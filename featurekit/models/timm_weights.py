@@ -33,6 +33,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 from urllib.parse import urlparse
 
 import torch
@@ -42,10 +43,12 @@ from featurekit.checkpoint import is_checkpoint, load_weights_file
 from featurekit.errors import WeightsError
 from featurekit.models.architecture import apply_arch
 from featurekit.models.preprocessing import Preprocessing
-from featurekit.models.registry import TIMM_PREFIX, ModelSpec
+from featurekit.models.building import quiet_meta_copies, skip_init
+from featurekit.models.modelspec import TIMM_PREFIX, ModelSpec
 from featurekit.models.timm_models import (
     create,
     import_timm,
+    layer_table,
     pretrained_cfg,
     pretrained_tags,
     preprocessing,
@@ -54,7 +57,7 @@ from featurekit.models.timm_models import (
     timm_name,
     timm_spec,
 )
-from featurekit.models.weights import ModelRef, file_sha256, quiet_meta_copies, skip_init
+from featurekit.models.weights import ModelRef, file_sha256
 from featurekit.specs import Weights
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -177,8 +180,6 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
     so ``Weights.imagenet()`` matches them. ``imagenet:TAG`` must name the tag
     of the model name: the tag belongs to the name, as timm spells it.
     """
-    from featurekit.models.registry import layer_table as cached_table
-
     spec = timm_spec(name)
     w = Weights.parse(weights, seed=seed)
     if w.source == "none":
@@ -189,7 +190,7 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
                 torch.manual_seed(int(w.seed))
                 return create(spec.name, size=pre.size)
 
-        return TimmModelRef(spec, cached_table(spec.name, pre.size), pre, w.tag, None, _builder=random_builder)
+        return TimmModelRef(spec, layer_table(spec.name, pre.size), pre, w.tag, None, _builder=random_builder)
     if w.source == "imagenet":
         tag = pretrained_cfg(spec.name).get("tag")
         if w.variant is not None and w.variant.lower() != str(tag).lower():
@@ -204,14 +205,22 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
             with skip_init():  # the strict load below sets every parameter
                 return create(spec.name, size=pre.size, state_dict=read_state_file(path), source=path)
 
-        return TimmModelRef(spec, cached_table(spec.name, pre.size), pre, f"imagenet:{tag}", file_sha256(path),
+        return TimmModelRef(spec, layer_table(spec.name, pre.size), pre, f"imagenet:{tag}", file_sha256(path),
                             str(path), _builder=pretrained_builder)
     return _resolve_file(spec, Path(w.path), size, mode)
 
 
-def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
-    from featurekit.models.registry import layer_table as cached_table
+def resolve_weights(name: str, weights: Weights, *, size: int | None, mode: str,
+                    recorded: Collection[tuple[str, str]] = ()) -> ModelRef:
+    """:func:`resolve_model` as a source of :mod:`featurekit.models.sources` (``weights`` parsed).
 
+    ``recorded`` (hashes of features computed before) is not used: a timm
+    pretrained file is found in the hub cache, or downloaded, by its tag.
+    """
+    return resolve_model(name, weights, size=size, mode=mode)
+
+
+def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
     obj = read_state_file(path)
     if is_checkpoint(obj):
         arch = obj["arch"]
@@ -255,7 +264,7 @@ def _resolve_file(spec: ModelSpec, path: Path, size, mode) -> ModelRef:
         with skip_init():
             return create(spec.name, size=pre.size, state_dict=dict(state), source=path)
 
-    return TimmModelRef(spec, cached_table(spec.name, pre.size), pre, f"file:{path.name}", file_sha256(path),
+    return TimmModelRef(spec, layer_table(spec.name, pre.size), pre, f"file:{path.name}", file_sha256(path),
                         str(path.resolve()), _builder=file_builder)
 
 

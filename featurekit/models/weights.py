@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Collection
@@ -41,15 +40,16 @@ from featurekit.checkpoint import is_checkpoint, load_weights_file, state_dict_s
 from featurekit.errors import WeightsError
 from featurekit.io import write_json
 from featurekit.models.architecture import apply_arch
+from featurekit.models.building import skip_init
 from featurekit.models.layers import LayerTable
+from featurekit.models.modelspec import ModelSpec
 from featurekit.models.preprocessing import Preprocessing
+from featurekit.models.registry import build, get_spec, layer_table, table_for_model
+from featurekit.models.sources import weights_of
+from featurekit.models.torchvision_models import head_modules
 from featurekit.specs import Weights
-from featurekit.models.registry import ModelSpec, build, get_spec, head_modules, layer_table, table_for_model
 
 _HASHES: dict[str, str] = {}  # "realpath|inode|size|mtime_ns|ctime_ns" -> sha256
-_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
-                   "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-                   "orthogonal_")
 
 
 @dataclass
@@ -107,30 +107,6 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.spec.name
-
-
-@contextlib.contextmanager
-def skip_init():
-    """Make ``torch.nn.init`` functions no-ops while building a model whose every
-    parameter is then overwritten by a strict ``load_state_dict`` (VGG16's random
-    initialisation alone takes seconds on a CPU)."""
-    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS if hasattr(nn.init, name)}
-    try:
-        for name in saved:
-            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for name, fn in saved.items():
-            setattr(nn.init, name, fn)
-
-
-@contextlib.contextmanager
-def quiet_meta_copies():
-    """Silence torch's per-tensor "copying from a non-meta parameter ... is a no-op" warnings,
-    which checking a state_dict against a ``meta``-device skeleton emits (no-ops, not problems)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*")
-        yield
 
 
 @contextlib.contextmanager
@@ -269,11 +245,14 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
     the model still needs the file, and one whose sha256 differs is refused.
     """
     spec = get_spec(name)
-    w = Weights.parse(weights, seed=seed)
-    if spec.source == "timm":  # timm's tags, hub cache and loader
-        from featurekit.models import timm_weights
+    return weights_of(spec.source).resolve_weights(spec.name, Weights.parse(weights, seed=seed), size=size,
+                                                   mode=mode, recorded=recorded)
 
-        return timm_weights.resolve_model(spec.name, w, size=size, mode=mode)
+
+def resolve_weights(name: str, w: Weights, *, size: int | None, mode: str,
+                    recorded: Collection[tuple[str, str]] = ()) -> ModelRef:
+    """Resolve a torchvision model's weights (the ``torchvision`` source of :mod:`featurekit.models.sources`)."""
+    spec = get_spec(name)
     if w.source == "imagenet":
         return _resolve_imagenet(spec, w.variant, size, mode, recorded)
     if w.source == "none":
