@@ -16,9 +16,9 @@ Each source is a library that builds models, implemented by two modules:
 
 The registry, architecture, memory and weights modules dispatch on
 ``ModelSpec.source`` through this table, and import a source's modules only
-when a model of it is used (timm is optional; neither source is imported by
-a command that builds no model). A base module: it imports nothing of
-:mod:`featurekit.models`, so the sources may use every other module.
+when a model name is looked up (timm is optional: its module imports timm on
+first use). A base module: it imports nothing of :mod:`featurekit.models`, so
+the sources may use every other module without an import circle.
 """
 
 from __future__ import annotations
