@@ -453,7 +453,7 @@ def test_busi_evaluate_timm_vit_and_torchvision_cnn_in_one_table_and_figure(busi
     assert code == 0
     folders, results, _ = read_runs([run])
     assert set(results["feature_set"]) == {f"{VIT}/blocks.5", f"{VIT}/norm", "resnet18/conv3_block2_out",
-                                           "resnet18/avg_pool"}
+                                           "resnet18/avg_pool", "selected"}
     assert (results["n"] == 24).all() and results["roc_auc"].notna().all()
     depth = dict(zip(results["feature_set"], relative_depth(results, folders)))
     assert depth[f"{VIT}/norm"] == 1.0 and depth["resnet18/avg_pool"] == 1.0
