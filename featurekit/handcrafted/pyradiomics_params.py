@@ -123,7 +123,8 @@ def specs_from_params(data: Mapping[str, Any], families: Optional[Iterable[str]]
     """The specs of an already-loaded parameter mapping (module docstring); ``where`` names it in errors."""
     from featurekit.handcrafted import FAMILIES
 
-    wanted = [c.partition(":")[0] for c in HANDCRAFTED_GROUPS["radiomics"]] if families is None else list(families)
+    wanted = ([HandcraftedSpec.parse(c).family for c in HANDCRAFTED_GROUPS["radiomics"]] if families is None
+              else list(families))
     unknown = [f for f in wanted if f not in HANDCRAFTED]
     if unknown:
         raise DataError(f"{where}: unknown handcrafted families {unknown}; choose from {', '.join(HANDCRAFTED)}")
