@@ -61,6 +61,14 @@ def model_spec(key: str) -> ModelSpec | None:
     return None
 
 
+def _spec(name: str) -> ModelSpec:
+    """The spec of a torchvision model this source was asked to build (the registry checked the name)."""
+    spec = model_spec(str(name).strip().lower())
+    if spec is None:
+        raise LayerError(f"unknown torchvision model {name!r}; featurekit knows {known()}")
+    return spec
+
+
 def known() -> str:
     """The names this source accepts, for an unknown-model message."""
     return (f"{', '.join(SPECS)} with canonical layer names, "
@@ -79,7 +87,7 @@ def build(name: str, weights=None, *, size: int | None = None, **kwargs) -> nn.M
     torchvision model is built for its own input size (:func:`table_for_model`
     reports a size it cannot run at).
     """
-    spec = model_spec(name)
+    spec = _spec(name)
     if weights is None:
         kwargs = {**spec.random_init_kwargs, **kwargs}
     return torchvision.models.get_model(spec.name, weights=weights, **kwargs)
@@ -98,7 +106,7 @@ def generic_names(model: nn.Module) -> list[tuple[str, str]]:
 
 def layer_table(name: str, size: int) -> LayerTable:
     """The layer table of a torchvision model at an input size (traced on the ``meta`` device)."""
-    spec = model_spec(name)
+    spec = _spec(name)
     with torch.device("meta"):
         model = build(spec.name, weights=None)
     return table_for_model(model, spec, size)
@@ -137,7 +145,7 @@ def head_prefixes(model: nn.Module, table: LayerTable) -> list[str]:
 @functools.lru_cache(maxsize=64)
 def head_modules(name: str) -> tuple[str, ...]:
     """Top-level modules of a torchvision model that hold its classifier head(s) (generic rule)."""
-    spec = model_spec(name)
+    spec = _spec(name)
     with torch.device("meta"):
         model = build(spec.name, weights=None)
     generic = table_for_model(model, ModelSpec(spec.name), spec.default_size)
