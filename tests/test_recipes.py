@@ -13,7 +13,8 @@ from featurekit.data import load_npz
 from featurekit.data.spec import DataSpec
 from featurekit.finetune import FinetuneConfig, FinetuneError, cross_validate
 from featurekit.finetune.config import BASE_SETTINGS, RECIPES
-from featurekit.finetune.pipeline import FinetuneStage, RunOptions, run_stages, stage_command
+from featurekit.finetune.pipeline import FinetuneStage, RunOptions, run_stages
+from featurekit.studies.plan import stage_command
 from featurekit.models.architecture import HEADS, make_head
 from featurekit.models.preprocessing import Preprocessing
 

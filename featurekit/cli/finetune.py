@@ -222,12 +222,16 @@ def run(args) -> int:
 
     stage = stage_from_args(args)
     with executor_from_args(args) as executor:
-        run_stage(stage, command=command_line(), progress=not args.quiet, executor=executor)
+        from featurekit.studies.plan import stage_command
+
+        command = command_line() or stage_command(stage)
+        run_stage(stage, command=command, progress=not args.quiet, executor=executor)
     return 0
 
 
 def command_line() -> str | None:
-    """The command as typed (console script); None from the API (the stage's own command line is recorded)."""
+    """The command as typed (console script); None when called as a function (then the stage's equivalent
+    command line is recorded)."""
     if len(sys.argv) > 1 and sys.argv[1] == "finetune":
         return "featurekit " + shlex.join(sys.argv[1:])
     return None

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import shlex
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -41,7 +40,7 @@ from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.errors import FinetuneError
 
 __all__ = ["RunOptions", "FinetuneStage", "StageOutcome", "stage_outputs", "chain_target", "run_stage",
-           "run_stages", "stage_command", "resolve_stage_refs"]
+           "run_stages", "resolve_stage_refs"]
 
 _REF = re.compile(r"\{(stage:[^{}]+|previous)\}")
 YOUDEN = ("val", "train")
@@ -183,55 +182,14 @@ def resolve_stage_refs(text: Any, targets: dict, previous: Optional[str], where:
     return _REF.sub(sub, text)
 
 
-# ---------------------------------------------------------------------------- the equivalent command line
-_FLAG = {"num_workers": "--workers", "run_name": "--name"}
-_NEGATED = {"amp": "--no-amp", "cache_images": "--no-cache-images"}
-
-
-def stage_command(stage: FinetuneStage) -> str:
-    """The ``featurekit finetune`` command line doing what ``stage`` does (for provenance and dry runs)."""
-    argv = [stage.data.data]
-    defaults_data = DataSpec("x")
-    items: list[tuple[str, Any, Any]] = []
-    for f in fields(DataSpec):
-        if f.name != "data":
-            items.append((f.name, getattr(stage.data, f.name), getattr(defaults_data, f.name)))
-    cfg = stage.config
-    items.append(("recipe", cfg.recipe, None))
-    base = FinetuneConfig(model=cfg.model, weights=cfg.weights, recipe=cfg.recipe)
-    for f in fields(FinetuneConfig):
-        if f.name != "recipe":
-            always = f.name in ("model", "weights")
-            items.append((f.name, getattr(cfg, f.name), None if always else getattr(base, f.name)))
-    default_run = RunOptions()
-    for f in fields(RunOptions):
-        items.append((f.name, getattr(stage.run, f.name), getattr(default_run, f.name)))
-    for name, value, default in items:
-        if value == default or value is None:
-            continue
-        if name in _NEGATED:
-            if not value:
-                argv.append(_NEGATED[name])
-            continue
-        flag = _FLAG.get(name, "--" + name.replace("_", "-"))
-        if value is True:
-            argv.append(flag)
-        elif value is False:
-            continue
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, ",".join(str(v) for v in value) or "none"]
-        else:
-            argv += [flag, str(value)]
-    return "featurekit finetune " + shlex.join(argv)
-
-
 # ---------------------------------------------------------------------------- running
 def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = None, progress: bool = True,
               echo: Callable[[str], None] = print, executor=None) -> StageOutcome:
     """Run one stage: cross-validated (``run.cv``) or one training run writing a checkpoint.
 
     ``dataset`` is ``stage.data.load()`` when not given. ``command`` is recorded
-    in the provenance (default: :func:`stage_command`). ``echo`` gets the
+    in the provenance (default: this process's command line; a study records the stage's
+    equivalent ``featurekit finetune`` command). ``echo`` gets the
     summary lines (``progress=False`` prints nothing). ``executor`` (None, "local",
     an Executor or a ``dask.distributed.Client``): where the folds of ``run.cv`` are
     trained. A bad device, an existing output (without ``run.overwrite``) or a batch
@@ -260,7 +218,10 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
     check_memory(config.model, size, config.batch_size, config.device, channels=config.channels, training=True,
                  small_input=config.small_input,
                  extra=len(dataset) * config.channels * size * size * 2 if config.cache_images else 0)
-    command = command or stage_command(stage)
+    if command is None:
+        from featurekit.evaluation.crossval import command_line
+
+        command = command_line()
     run_dir, ckpt = stage_outputs(stage, dataset.name)
     if run_dir is not None and run.run_name is None and run_dir.exists() and any(run_dir.iterdir()):
         run_dir = run_dir.with_name(f"{run_dir.name}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")

@@ -34,12 +34,20 @@ import hashlib
 import os
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from featurekit.options import COMMANDS, with_where
-from featurekit.finetune.pipeline import chain_target, resolve_stage_refs, stage_command, stage_outputs
+from featurekit.finetune.pipeline import (
+    FinetuneStage,
+    RunOptions,
+    chain_target,
+    resolve_stage_refs,
+    stage_outputs,
+)
+from featurekit.finetune.config import FinetuneConfig
+from featurekit.data.spec import DataSpec
 from featurekit.errors import FeaturekitError
 from featurekit.io import canonical_json
 from featurekit.studies.steps import (
@@ -259,6 +267,52 @@ def cli_command(command: str, options: dict) -> str:
         else:
             argv += [flag, str(value)]
     return f"featurekit {command} " + shlex.join(argv)
+
+
+#: finetune's options spelled differently on its command line
+_FLAG = {"num_workers": "--workers", "run_name": "--name"}
+_NEGATED = {"amp": "--no-amp", "cache_images": "--no-cache-images"}
+
+
+def stage_command(stage: FinetuneStage) -> str:
+    """The ``featurekit finetune`` command line doing what a study's ``stage`` does (its plan and provenance).
+
+    The command line's spellings live here, with the studies, not in the fine-tuning code.
+    """
+    argv = [stage.data.data]
+    defaults_data = DataSpec("x")
+    items: list[tuple[str, Any, Any]] = []
+    for f in fields(DataSpec):
+        if f.name != "data":
+            items.append((f.name, getattr(stage.data, f.name), getattr(defaults_data, f.name)))
+    cfg = stage.config
+    items.append(("recipe", cfg.recipe, None))
+    base = FinetuneConfig(model=cfg.model, weights=cfg.weights, recipe=cfg.recipe)
+    for f in fields(FinetuneConfig):
+        if f.name != "recipe":
+            always = f.name in ("model", "weights")
+            items.append((f.name, getattr(cfg, f.name), None if always else getattr(base, f.name)))
+    default_run = RunOptions()
+    for f in fields(RunOptions):
+        items.append((f.name, getattr(stage.run, f.name), getattr(default_run, f.name)))
+    for name, value, default in items:
+        if value == default or value is None:
+            continue
+        if name in _NEGATED:
+            if not value:
+                argv.append(_NEGATED[name])
+            continue
+        flag = _FLAG.get(name, "--" + name.replace("_", "-"))
+        if value is True:
+            argv.append(flag)
+        elif value is False:
+            continue
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, ",".join(str(v) for v in value) or "none"]
+        else:
+            argv += [flag, str(value)]
+    return "featurekit finetune " + shlex.join(argv)
+
 
 
 def _data_problem(raw_data: Any, spec, where: str, study: Study) -> Optional[str]:
