@@ -327,7 +327,7 @@ def batch_function(cls, name: str, summary: str, *, params: str, masks: str = ""
     mask_doc = f"\n    {masks}" if masks else ""
     features.__name__ = features.__qualname__ = name
     features.__module__ = cls.__module__
-    setattr(features, "__signature__", sig)  # what help() and inspect show
+    features.__signature__ = sig  # type: ignore[attr-defined]  # what help() and inspect show
     features.__doc__ = (
         f"{summary}\n\nParameters\n----------\nimages : list of arrays, (N, H, W[, 3]) array or Dataset\n"
         f"masks : list of (bool array or None), optional{mask_doc}\n{params.strip()}\n{_SHARED_DOC}\n\n"
