@@ -53,7 +53,7 @@ def oriented(maps: np.ndarray, kind: str, is_positive: np.ndarray) -> np.ndarray
     return maps * sign[:, None, None]
 
 
-def energy_table(maps: dict, lesion: dict, layers: Sequence[tuple[str, int]], *, model: str, kind: str,
+def energy_table(maps: dict, lesion: dict, layers: Sequence[tuple[str, float]], *, model: str, kind: str,
                  class_names: Sequence[str], labels: np.ndarray, positive: str, groups=None,
                  ids: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """:func:`~featurekit.evaluation.lesion_energy.energy_summary` of every layer, one table."""

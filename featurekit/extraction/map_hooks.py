@@ -91,6 +91,7 @@ def compute_maps(dataset, ref, layers, probe, targets, map_specs, lesion_specs, 
     pre = loaded.preprocessing
     vectors = {name: (torch.as_tensor(v, dtype=torch.float32), float(b)) for name, (v, b) in probe.items()}
     model = loaded.model.to(device)
+    hooks: ActivationExtractor
     if targets is not None:
         from featurekit.extraction.gradcam import GradCam
 

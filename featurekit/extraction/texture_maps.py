@@ -48,6 +48,8 @@ def gabor_energy(image: np.ndarray, bank: Sequence[tuple]) -> np.ndarray:
         r = gabor_response(image, frequency, theta, sigma=sigma, dtype="float32")
         e = r.real ** 2 + r.imag ** 2
         energy = e if energy is None else energy + e
+    if energy is None:
+        raise ValueError("the Gabor bank has no filter")
     return energy
 
 
