@@ -154,6 +154,11 @@ def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads
         assert set(ex["classes"]) <= {"benign", "malignant"} and list(ex["layers"]) == ["features.2", "features.6"]
     items = maps_items([read_run(run)])
     assert [type(i) for i in items] == [Figure, Table, Figure]
+    from featurekit.evaluation.report import build_report
+
+    page = build_report(run).read_text()
+    section = page[page.index("Where each layer looks"):page.index("All results")]
+    assert section.count("data:image/png;base64") == 2 and "features.6" in section and "gabor" in section
     assert main(["explain", str(run), *data, "--n-boot", "50"]) == 0  # everything cached: nothing computed
     assert "0 entries computed, 4 reused" in capsys.readouterr().out
     # ... and with nothing to compute, no torch is imported (a fresh process: this one has it)

@@ -15,7 +15,8 @@ runs sit side by side. Sections:
    compared, first all of them on one relative-depth axis (0 = input, 1 = the
    last layer of each model's table, from ``last_layer_index`` in the
    provenance entries), so a 13-layer ViT and an 18-layer VGG16 share a figure;
-3. the per-layer table and the full results table;
+3. the per-layer table; where ``featurekit explain`` has run, where each layer
+   looks (:mod:`featurekit.evaluation.report_maps`); the full results table;
 4. ROC curves of the best sets (each sample's mean score over repeats);
 5. confusion matrices of the best sets at 0.5 and at the Youden thresholds
    (the first repeat);
@@ -46,6 +47,7 @@ import pandas as pd
 
 from featurekit.errors import DataError
 from featurekit.evaluation.comparison import compare_aucs, pvalue_matrix
+from featurekit.evaluation.report_maps import maps_items
 from featurekit.evaluation.runfolder import read_runs
 from featurekit.evaluation.report_figures import (
     Figure,
@@ -220,6 +222,9 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     lt = layer_table(results)
     if fig is not None or lt is not None:
         sections.append(("Layer-wise performance", [x for x in (fig, lt) if x is not None]))
+    looks = maps_items(folders)
+    if looks:
+        sections.append(("Where each layer looks: evidence on the lesion", looks))
     sections.append(("All results", [results_table(results)]))
     top_runs = {str(r) for r in top_rows.get("run", pd.Series(dtype=str))}
     top_scores = per_run({n: w.scores for n, w in wordings.items() if n in top_runs})
