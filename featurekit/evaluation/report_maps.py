@@ -184,7 +184,7 @@ def _panel_figure(ex) -> object:
 
     plt = _plt()
     images, masks, maps = ex["images"], ex["masks"], ex["maps"]
-    layers, ids, classes, correct = ex["layers"], ex["ids"], ex["classes"], ex["correct"]
+    layers, classes, correct = ex["layers"], ex["classes"], ex["correct"]
     k, n_layers = len(images), len(layers)
     fig, axes = plt.subplots(k, n_layers + 1, figsize=(1.7 * (n_layers + 1), 1.8 * k), squeeze=False)
     side = images.shape[-1]
