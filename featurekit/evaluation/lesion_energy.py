@@ -84,7 +84,7 @@ def _mean_interval(scores: np.ndarray, units: np.ndarray, n_boot: int, seed: int
     return est, float(lo), float(hi), "bca" if bool(is_bca) else "percentile"
 
 
-def energy_summary(scores: Any, labels: Sequence[str], area: Any, *, groups: Any = None,
+def energy_summary(scores: Any, labels: Any, area: Any, *, groups: Any = None,
                    ids: Sequence[str] | None = None, n_boot: int = 2000, seed: int = 0,
                    confidence: float = 0.95, **row: Any) -> pd.DataFrame:
     """Mean lesion energy per class (and over all images) with its bootstrap interval.
@@ -93,7 +93,7 @@ def energy_summary(scores: Any, labels: Sequence[str], area: Any, *, groups: Any
     ----------
     scores : array of shape (N,)
         :func:`lesion_energy` of each image (NaN: left out).
-    labels : sequence of str
+    labels : sequence or array of str
         Class name of each image.
     area : array of shape (N,)
         Each image's lesion area fraction on the grid (the chance level of a uniform map).

@@ -60,7 +60,7 @@ class GradCam(ActivationExtractor):
 
         for module in model.modules():
             if getattr(module, "inplace", False) is True:
-                module.inplace = False
+                vars(module)["inplace"] = False  # a plain attribute of ReLU & co., not declared by Module
         self.grids = {layer.name: map_grid(layer) for layer in layers}
         super().__init__(model, layers, "gap")
 
@@ -71,9 +71,11 @@ class GradCam(ActivationExtractor):
             self._out.setdefault(name, output)  # a module run twice keeps its first output
         return hook
 
-    def __call__(self, x: torch.Tensor, targets) -> dict[str, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, targets=None) -> dict[str, torch.Tensor]:
         from featurekit.extraction.map_hooks import to_grid
 
+        if targets is None:
+            raise LayerError("Grad-CAM explains a class: give each image's target logit")
         self._out = {}
         t = torch.as_tensor(np.asarray(targets), dtype=torch.long, device=x.device)
         with torch.enable_grad():
