@@ -7,8 +7,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from featurekit.errors import DataError
-from featurekit.evaluation.crossval import SELECTED, cross_validate
-from featurekit.evaluation.selection import SelectBestCandidate, choose_best, selection_frequencies
+from featurekit.evaluation.crossval import cross_validate
+from featurekit.evaluation.selection import SELECTED, SelectBestCandidate, choose_best, selection_frequencies
 
 
 def _columns(start: int, stop: int) -> FunctionTransformer:

@@ -24,9 +24,11 @@ so selection over feature sets reads the cache and extracts nothing.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from featurekit.errors import DataError
@@ -36,8 +38,8 @@ from featurekit.evaluation.meta import _NamedPipelinesClassifier, check_named_es
 from featurekit.evaluation.resampling import _take
 from featurekit.evaluation.splitters import inner_splits
 
-__all__ = ["SelectBestCandidate", "SELECTION_CRITERIA", "check_criterion", "choose_best", "describe_selection",
-           "selection_frequencies"]
+__all__ = ["SelectBestCandidate", "SELECTION_CRITERIA", "SELECTED", "check_criterion", "choose_best",
+           "describe_selection", "select_per_fold", "selected_predictions", "selection_frequencies"]
 
 
 def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -260,3 +262,73 @@ def describe_selection(record: Mapping[str, Any] | None) -> str | None:
             f"scored on that fold's test part; chosen: {ranked}. The best of the {n} candidate rows, each scored "
             f"on the same test folds, is a maximum and so optimistic; the selected row estimates the procedure "
             f"'choose the best, then use it'.")
+
+
+# ---------------------------------------------------------------------------
+# the selected row of a cross-validation
+# ---------------------------------------------------------------------------
+
+#: feature-set name of the row that chooses its candidate inside each training part
+SELECTED = "selected"
+
+
+def select_per_fold(outs: Sequence[dict], metas: Mapping[str, dict], y01: np.ndarray,
+                    criterion: str) -> list[dict] | None:
+    """The candidate chosen in each outer fold, from held-out training-side scores only.
+
+    ``outs`` are the fold results of :func:`featurekit.evaluation.crossval.cross_validate`
+    (with ``held_out``: the
+    validation split's or the inner CV's out-of-fold scores of the training
+    part). Every candidate of a fold was scored on the same samples, so the
+    criterion compares them on equal terms. Returns one dict per fold
+    (``repeat, fold, name, value, values, n_held_out, chosen_on``), or None when
+    a fold has no held-out scores (too few samples per class for an inner CV).
+    """
+    by_fold: dict[tuple[int, int], dict[str, dict]] = {}
+    for o in outs:
+        by_fold.setdefault((o["repeat"], o["fold"]), {})[o["name"]] = o
+    chosen = []
+    for (r, f), runs in sorted(by_fold.items()):
+        names = [n for n in metas if n in runs]
+        held = {n: runs[n]["held_out"] for n in names}
+        if any(h is None for h in held.values()):
+            warnings.warn(f"fold {f} of repeat {r}: too few training samples per class for the inner CV "
+                          "that the selection needs; no selected row", UserWarning, stacklevel=3)
+            return None
+        idx, _, where = held[names[0]]
+        best, values = choose_best(y01[idx], {n: held[n][1] for n in names}, criterion)
+        chosen.append({"repeat": int(r), "fold": int(f), "name": best, "values": values,
+                       "value": values[best], "n_held_out": int(len(idx)), "chosen_on": where})
+    return chosen
+
+
+def _label(meta: Mapping[str, Any]) -> str:
+    return f"{meta['feature_set']} | {meta['classifier']}"
+
+
+def selected_predictions(chosen: list[dict], frames: list[pd.DataFrame], metas: Mapping[str, dict],
+                          key: tuple[str, str], criterion: str) -> tuple[pd.DataFrame, dict]:
+    """The selected row's out-of-fold predictions (the chosen candidate's, fold by fold) and its record."""
+    index = {(fr["feature_set"].iat[0], fr["classifier"].iat[0], int(fr["repeat"].iat[0]), int(fr["fold"].iat[0])): fr
+             for fr in frames if not fr.empty}
+    parts = []
+    for c in chosen:
+        m = metas[c["name"]]
+        fr = index[(m["feature_set"], m["classifier"], c["repeat"], c["fold"])]
+        parts.append(fr.assign(feature_set=key[0], classifier=key[1]))
+    labels = [_label(m) for m in metas.values()]
+    picks = [_label(metas[c["name"]]) for c in chosen]
+    freq = selection_frequencies(picks, labels)
+    ranked = sorted(((v, k) for k, v in freq.items() if v > 0), key=lambda t: (-t[0], labels.index(t[1])))
+    record = {
+        "criterion": criterion,
+        "criterion_name": SELECTION_CRITERIA[criterion][1],
+        "chosen_on": chosen[0]["chosen_on"],
+        "candidates": labels,
+        "n_candidates": len(labels),
+        "chosen": [{"repeat": c["repeat"], "fold": c["fold"], "candidate": _label(metas[c["name"]]),
+                    "name": c["name"], "value": c["value"], "n_held_out": c["n_held_out"]} for c in chosen],
+        "frequency": freq,
+        "summary": "; ".join(f"{k} {v:.0%}" for v, k in ranked),
+    }
+    return pd.concat(parts, ignore_index=True), record
