@@ -69,7 +69,7 @@ def warm(client) -> None:
     def imports():
         import torch  # noqa: F401
 
-        import featurekit.evaluation.crossval  # noqa: F401
+        import featurekit.evaluation.results.crossval  # noqa: F401
         import featurekit.extraction.pipeline  # noqa: F401
         import featurekit.handcrafted  # noqa: F401
 
@@ -100,9 +100,9 @@ def main(argv=None) -> int:
     from distributed import Client, LocalCluster
 
     from featurekit.cache import FeatureCache
-    from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
-    from featurekit.evaluation.crossval import cross_validate
-    from featurekit.evaluation.features import CachedFeatures
+    from featurekit.evaluation.estimators.classifiers import make_classifier, make_pipeline_for
+    from featurekit.evaluation.results.crossval import cross_validate
+    from featurekit.evaluation.estimators.features import CachedFeatures
     from featurekit.executors import local_cluster
     from featurekit.extraction.pipeline import extract
 
@@ -204,8 +204,8 @@ def main(argv=None) -> int:
 
 def stats_cost(ev, n_rows: int) -> None:
     """What the calling process adds to the fits: bootstrap CIs (2000 replicates) and DeLong tests."""
-    from featurekit.evaluation.comparison import compare_aucs
-    from featurekit.evaluation.summary import summarise_predictions
+    from featurekit.evaluation.results.comparison import compare_aucs
+    from featurekit.evaluation.results.summary import summarise_predictions
 
     t0 = time.perf_counter()
     summarise_predictions(ev.predictions, n_boot=2000, seed=0)

@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     from featurekit.cache import FeatureCache
     from featurekit.data import load_dataset
     from featurekit.data.duplicates import group_near_duplicates
-    from featurekit.evaluation.delong import delong_roc_test
+    from featurekit.evaluation.stats.delong import delong_roc_test
     from featurekit.extraction.pipeline import extract
     from featurekit.handcrafted import HaarFeatures
     from featurekit.orchestration import evaluate_features

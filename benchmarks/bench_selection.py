@@ -8,14 +8,14 @@ Rows, one run, the same candidates and folds (wall time, best of ``--repeats``):
   candidates): the choice reuses the inner CV the thresholds already run;
 * ``flat (youden=train) + selected`` vs ``flat (youden=train)`` -- where the thresholds need
   no inner CV, the selection runs one per candidate and fold: its worst case;
-* ``textbook nested CV``   -- :class:`~featurekit.evaluation.selection.SelectBestCandidate`
+* ``textbook nested CV``   -- :class:`~featurekit.evaluation.results.selection.SelectBestCandidate`
   as one estimator in the outer CV (inner CV of every candidate, then a refit), the
   reference the selected row reproduces.
 
 Target (issue 18): the nested selection costs at most (inner folds + 1) x the flat evaluation
 of the same candidates, locally and on a 2-worker LocalCluster.
 
-The candidates read cached features (:class:`~featurekit.evaluation.features.CachedFeatures`
+The candidates read cached features (:class:`~featurekit.evaluation.estimators.features.CachedFeatures`
 over an HDF5 cache of ``--sets`` synthetic feature sets) with ``--classifiers``.
 
     python benchmarks/bench_selection.py --n 300 --sets 10 --classifiers logreg,linear_svm,knn
@@ -59,8 +59,8 @@ def make_cache(path: Path, n: int, n_sets: int, width: int, seed: int = 0):
 
 
 def candidates(cache, n_sets: int, classifiers: list[str]) -> dict:
-    from featurekit.evaluation.classifiers import make_classifier, make_pipeline_for
-    from featurekit.evaluation.features import CachedFeatures
+    from featurekit.evaluation.estimators.classifiers import make_classifier, make_pipeline_for
+    from featurekit.evaluation.estimators.features import CachedFeatures
 
     return {f"set{s:02d} | {c}": make_pipeline_for(CachedFeatures(f"set{s:02d}", cache=cache.path), make_classifier(c))
             for s in range(n_sets) for c in classifiers}
@@ -76,8 +76,8 @@ def timed(fn, repeats: int) -> float:
 
 
 def measure(cands, ids, y, cv: str, k: int, executor, repeats: int) -> dict[str, float]:
-    from featurekit.evaluation.crossval import cross_validate
-    from featurekit.evaluation.selection import SelectBestCandidate
+    from featurekit.evaluation.results.crossval import cross_validate
+    from featurekit.evaluation.results.selection import SelectBestCandidate
 
     common = dict(cv=cv, n_boot=0, compare=False, youden_cv=k, executor=executor)
     rows = {

@@ -35,19 +35,19 @@ from .extraction.pipeline import ExtractionResult as ExtractionResult, extract a
 from .extraction.maps import MapResult as MapResult, layer_maps as layer_maps
 from .cache import FeatureCache as FeatureCache
 from .handcrafted import GaborFeatures as GaborFeatures, GLCMFeatures as GLCMFeatures, HaarFeatures as HaarFeatures
-from .evaluation.features import CachedFeatures as CachedFeatures
+from .evaluation.estimators.features import CachedFeatures as CachedFeatures
 from .models import layer_table as layer_table
 from .models.weights import load_model as load_model
 
 # evaluation
-from .evaluation.crossval import Evaluation as Evaluation, cross_validate as cross_validate, plan_folds as plan_folds
-from .evaluation.selection import SelectBestCandidate as SelectBestCandidate
+from .evaluation.results.crossval import Evaluation as Evaluation, cross_validate as cross_validate, plan_folds as plan_folds
+from .evaluation.results.selection import SelectBestCandidate as SelectBestCandidate
 from .orchestration import evaluate_features as evaluate_features
-from .evaluation.comparison import compare_aucs as compare_aucs
-from .evaluation.lesion_energy import energy_summary as energy_summary, lesion_energy as lesion_energy
-from .evaluation.delong import delong_roc_test as delong_roc_test
-from .evaluation.runfolder import read_run as read_run
-from .evaluation.report import build_report as build_report
+from .evaluation.results.comparison import compare_aucs as compare_aucs
+from .evaluation.stats.lesion_energy import energy_summary as energy_summary, lesion_energy as lesion_energy
+from .evaluation.stats.delong import delong_roc_test as delong_roc_test
+from .evaluation.results.runfolder import read_run as read_run
+from .report.build import build_report as build_report
 
 # where the work runs (a Dask cluster: pass a dask.distributed.Client as executor=)
 from .executors import DaskExecutor as DaskExecutor, LocalExecutor as LocalExecutor, local_cluster as local_cluster

@@ -3,8 +3,8 @@
 This is where the lower layers meet: specs are parsed
 (:mod:`featurekit.specs`), missing features extracted
 (:func:`featurekit.extraction.pipeline.extract`), feature sets resolved into
-cache entries (:mod:`featurekit.evaluation.featuresets`) and cross-validated by
-the cross-validation engine (:func:`featurekit.evaluation.crossval.cross_validate`).
+cache entries (:mod:`featurekit.evaluation.estimators.featuresets`) and cross-validated by
+the cross-validation engine (:func:`featurekit.evaluation.results.crossval.cross_validate`).
 ``evaluation/`` knows nothing of models or extraction; this module does.
 """
 
@@ -112,7 +112,7 @@ def evaluate_features(source: Any, *args: Any, positive: str | None = None,
         ``"gabor"``, ``"glcm:bin_count=64"``, ``"vgg16:8-17"``, a cache key
         (``"mobilenet_v2/features.14"``) or ``"all"`` (see :func:`featurekit.specs.parse_feature_token`).
     classifiers : list of str
-        Names of :data:`~featurekit.evaluation.classifiers.CLASSIFIERS`.
+        Names of :data:`~featurekit.evaluation.estimators.classifiers.CLASSIFIERS`.
     cv : str, int or splitter
         ``"5"``, ``"5x3"``, ``"holdout:0.3x30"``, ``"predefined"`` (the dataset's split
         column), or any scikit-learn splitter.
@@ -125,7 +125,7 @@ def evaluate_features(source: Any, *args: Any, positive: str | None = None,
         the negative class ("positive vs rest" when there are more than two).
     cache : path, optional
         Cache file (default ``cache/<dataset>-<fingerprint12>.h5`` for a Dataset).
-    match, entries : see :func:`~featurekit.evaluation.featuresets.resolve_feature_sets`.
+    match, entries : see :func:`~featurekit.evaluation.estimators.featuresets.resolve_feature_sets`.
     weights : Weights or str
         Weights of the CNN features to extract and use (``"imagenet"``, ``"none"``
         = ``Weights.random(seed=0)``, ``"none:seed=3"``, a file). Independent of
@@ -138,13 +138,13 @@ def evaluate_features(source: Any, *args: Any, positive: str | None = None,
     search : bool; inner_cv : int
         Grid search of the classifier's grid nested in each outer fold.
     reduce : {None, "pca", "select"}; block_weight : {None, "equal"}
-        Early-fusion options (see :mod:`featurekit.evaluation.fusion`).
+        Early-fusion options (see :mod:`featurekit.evaluation.estimators.fusion`).
     youden, youden_cv, n_boot, confidence, n_jobs, progress : see
-        :func:`~featurekit.evaluation.crossval.cross_validate`.
+        :func:`~featurekit.evaluation.results.crossval.cross_validate`.
     select, select_by : the *selected* row (default: on with two or more rows): in each
         outer fold the best (feature set, classifier) by ``select_by`` on held-out
         predictions of the training part only, scored on the test part (see
-        :func:`~featurekit.evaluation.crossval.cross_validate`). From the cache: the
+        :func:`~featurekit.evaluation.results.crossval.cross_validate`). From the cache: the
         candidates' own fold fits and inner CVs serve it, nothing is extracted again.
     out : path, optional
         Write the run folder there (``overwrite`` to replace an existing one).
@@ -152,7 +152,7 @@ def evaluate_features(source: Any, *args: Any, positive: str | None = None,
         Command line for the provenance (default ``sys.argv``).
     executor, shard_size : where extraction shards and fits run (a ``dask.distributed.Client``
         for a cluster; see :func:`~featurekit.extraction.pipeline.extract` and
-        :func:`~featurekit.evaluation.crossval.cross_validate`). On a cluster the workers
+        :func:`~featurekit.evaluation.results.crossval.cross_validate`). On a cluster the workers
         read the committed cache file, so it must be on a file system they share.
 
     Every option is declared once, in :data:`featurekit.options.EVALUATE` (the
@@ -187,9 +187,9 @@ POSITIONAL = ("features", "classifiers", "cv")
 
 def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, command, executor, shard_size):
     from featurekit.cache import FeatureCache, default_cache_path
-    from featurekit.evaluation.classifiers import resolve_classifier
-    from featurekit.evaluation.crossval import cross_validate
-    from featurekit.evaluation.featuresets import build_pipeline, resolve_feature_sets
+    from featurekit.evaluation.estimators.classifiers import resolve_classifier
+    from featurekit.evaluation.results.crossval import cross_validate
+    from featurekit.evaluation.estimators.featuresets import build_pipeline, resolve_feature_sets
 
     if not o.features and not o.fuse:
         raise DataError("name feature sets to evaluate (e.g. features=['gabor', 'vgg16:8-17'])")
@@ -197,7 +197,7 @@ def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, comm
         raise DataError("name at least one classifier")
     names_clf = [resolve_classifier(c).name for c in o.classifiers]
     if o.out is not None:
-        from featurekit.evaluation.runfolder import check_out
+        from featurekit.evaluation.results.runfolder import check_out
 
         check_out(o.out, o.overwrite)  # refused before any work, not after it
     w = o.weights
@@ -297,10 +297,10 @@ def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = Tr
     best CNN layer (highest pooled out-of-fold ROC AUC) is fused with Gabor features ("V+Gabor")
     and evaluated on the same folds. Returns the path of ``report.html``.
     """
-    from featurekit.evaluation.crossval import command_line, merge_evaluations
-    from featurekit.evaluation.delong import NestedModelWarning
-    from featurekit.evaluation.featuresets import depth_order
-    from featurekit.evaluation.report import build_report
+    from featurekit.evaluation.results.crossval import command_line, merge_evaluations
+    from featurekit.evaluation.stats.delong import NestedModelWarning
+    from featurekit.evaluation.estimators.featuresets import depth_order
+    from featurekit.report.build import build_report
 
     out_dir = Path(out_dir)
     specs = list(extraction_result.specs)

@@ -79,9 +79,9 @@ def copy_busi(busi_dir: Path, dest: Path, per_class: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def busi_small(busi_dir, tmp_path_factory) -> Path:
+def busi_copy20(busi_dir, tmp_path_factory) -> Path:
     """10 benign + 10 malignant BUSI images with masks (a module-wide copy)."""
-    return copy_busi(busi_dir, tmp_path_factory.mktemp("busi_small"),
+    return copy_busi(busi_dir, tmp_path_factory.mktemp("busi_copy20"),
                      {"benign": range(1, 11), "malignant": range(1, 11)})
 
 

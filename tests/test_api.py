@@ -13,8 +13,8 @@ HAAR = dict(window=(12, 12), feature_types=["type-2-x", "type-2-y"], n_features=
 
 
 @pytest.fixture(scope="module")
-def busi(busi_small, tmp_path_factory):
-    ds = fk.load_dataset(busi_small, classes=["benign", "malignant"], positive="malignant", roi="mask")
+def busi_extracted(busi_copy20, tmp_path_factory):
+    ds = fk.load_dataset(busi_copy20, classes=["benign", "malignant"], positive="malignant", roi="mask")
     cache = tmp_path_factory.mktemp("api") / "busi.h5"
     result = fk.extract(ds, layers=["mobilenet_v2:features.14,features.18"],
                         handcrafted=[fk.GaborFeatures(frequencies=(0.25,), empty_mask="whole"), "glcm"],
@@ -22,8 +22,8 @@ def busi(busi_small, tmp_path_factory):
     return ds, result
 
 
-def test_front_door_script_fuses_cached_cnn_and_a_handcrafted_transformer(busi, tmp_path):
-    ds, result = busi
+def test_front_door_script_fuses_cached_cnn_and_a_handcrafted_transformer(busi_extracted, tmp_path):
+    ds, result = busi_extracted
     union = make_union(fk.CachedFeatures("mobilenet_v2/features.18", result.cache.path),
                        make_pipeline(fk.ImagesOf(ds), fk.HaarFeatures(**HAAR)))
     pipe = make_pipeline(union, StandardScaler(), LogisticRegression(max_iter=2000))
@@ -44,8 +44,8 @@ def test_front_door_script_fuses_cached_cnn_and_a_handcrafted_transformer(busi, 
     assert html.is_file() and "v+haar" in html.read_text()
 
 
-def test_images_of_follows_the_ids_order(busi):
-    ds, _ = busi
+def test_images_of_follows_the_ids_order(busi_extracted):
+    ds, _ = busi_extracted
     ids = np.asarray(ds.ids)[[5, 0, 3]]
     sub = fk.ImagesOf(ds).fit(ids).transform(ids)
     assert sub.ids == list(ids)
@@ -54,8 +54,8 @@ def test_images_of_follows_the_ids_order(busi):
         fk.ImagesOf(ds).fit(np.array(["nope"]))
 
 
-def test_any_sklearn_splitter_gives_the_same_rows_as_its_folds(busi):
-    ds, result = busi
+def test_any_sklearn_splitter_gives_the_same_rows_as_its_folds(busi_extracted):
+    ds, result = busi_extracted
     pipe = make_pipeline(fk.CachedFeatures("gabor", result.cache.path), StandardScaler(), LogisticRegression())
     ev = fk.cross_validate({"gabor": pipe}, ds, cv=RepeatedStratifiedKFold(n_splits=4, n_repeats=2, random_state=1))
     # repeats are numbered as featurekit's own "4x2" numbers them: 2 repeats of 4 folds
@@ -71,8 +71,8 @@ def test_any_sklearn_splitter_gives_the_same_rows_as_its_folds(busi):
     assert all(np.array_equal(f.test_idx, te) for f, (_, te) in zip(ev.folds, expected))
 
 
-def test_cache_get_accepts_the_weights_choice_as_given(busi):
-    ds, result = busi
+def test_cache_get_accepts_the_weights_choice_as_given(busi_extracted):
+    ds, result = busi_extracted
     X = result.cache.get("mobilenet_v2/features.14", ids=ds.ids, weights="none")
     assert X.shape == (20, 160)
     assert np.array_equal(X, result.cache.get("mobilenet_v2/features.14", ids=ds.ids, weights=fk.Weights.random(0)))
@@ -82,8 +82,8 @@ def test_cache_get_accepts_the_weights_choice_as_given(busi):
         result.cache.get("mobilenet_v2/features.14", weights="imagenet")
 
 
-def test_handcrafted_parameters_from_text_make_their_own_entry(busi):
-    ds, result = busi
+def test_handcrafted_parameters_from_text_make_their_own_entry(busi_extracted):
+    ds, result = busi_extracted
     again = fk.extract(ds, handcrafted="glcm:bin_count=16;symmetric=true", cache=result.cache, progress=False)
     (spec,) = again.specs
     assert spec.key == "glcm" and spec.params["bin_count"] == 16 and spec.params["symmetric"] is True
@@ -103,8 +103,8 @@ def test_weights_specs_parse_once():
         fk.Weights.parse("none:seed=abc")
 
 
-def test_evaluate_seed_splits_do_not_reseed_random_weights(busi, tmp_path):
-    ds, result = busi
+def test_evaluate_seed_splits_do_not_reseed_random_weights(busi_extracted, tmp_path):
+    ds, result = busi_extracted
     a = fk.evaluate_features(ds, ["mobilenet_v2:features.18"], ["logreg"], cv="4", cache=result.cache,
                              weights="none", size=64, seed=0, n_boot=50)
     b = fk.evaluate_features(ds, ["mobilenet_v2:features.18"], ["logreg"], cv="4", cache=result.cache,

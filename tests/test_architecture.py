@@ -2,7 +2,7 @@
 
 Layers (top to bottom)::
 
-    cli -> orchestration -> finetune / evaluation / extraction
+    cli -> orchestration -> finetune / evaluation / extraction / report
         -> data / models / handcrafted / cache / imageio / checkpoint -> io / errors / specs / devices / executors
 
 Every import counts, at module level or inside a function.
@@ -27,17 +27,20 @@ LEVEL = {
     # options: each command's options, declared once (the CLI, studies and the API read them)
     "options": 1,
     "extraction": 2, "evaluation": 2, "finetune": 2,
+    # report: reads run folders that evaluation and fine-tuning write (their figures too)
+    "report": 2,
     "orchestration": 3, "distributed": 3, "studies": 3,
     "cli": 4,
 }
 #: within level 2, who may not import whom
 FORBIDDEN = {
-    "evaluation": {"extraction", "models", "handcrafted", "finetune", "checkpoint"},
+    "evaluation": {"extraction", "models", "handcrafted", "finetune", "checkpoint", "report"},
+    "report": {"extraction", "models", "handcrafted", "finetune", "checkpoint"},
     "finetune": {"extraction", "cli"},
-    "extraction": {"evaluation", "finetune"},
+    "extraction": {"evaluation", "finetune", "report"},
 }
 #: statistics code knows nothing of torch
-NO_TORCH = {"evaluation", "specs", "io", "errors", "cache", "data"}
+NO_TORCH = {"evaluation", "report", "specs", "io", "errors", "cache", "data"}
 
 
 def _modules():

@@ -26,7 +26,7 @@ from distributed import Client, LocalCluster
 
 from _cluster_calls import die_at_one, held
 from _eval_helpers import make_cache, separable
-from conftest import random_dataset
+from conftest import copy_busi, random_dataset
 from featurekit.cache import CacheWriter, FeatureCache
 from featurekit.cli import main
 from featurekit.data import load_dataset
@@ -68,15 +68,9 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def busi_files(busi_dir, tmp_path_factory):
-    """6 benign + 6 malignant BUSI files with masks (the workers read them from disk)."""
-    root = tmp_path_factory.mktemp("busi")
-    for cls in ("benign", "malignant"):
-        (root / cls).mkdir()
-        for k in range(1, 7):
-            for f in busi_dir.joinpath(cls).glob(f"{cls} ({k})*.png"):
-                shutil.copy(f, root / cls / f.name)
-    return root
+def busi_copy12(busi_dir, tmp_path_factory):
+    """A copy of 6 benign + 6 malignant BUSI files with masks (the workers read them from disk)."""
+    return copy_busi(busi_dir, tmp_path_factory.mktemp("busi"), {"benign": range(1, 7), "malignant": range(1, 7)})
 
 
 def _load(root):
@@ -98,14 +92,14 @@ def _assert_same_cache(a, b):
 
 
 @pytest.fixture(scope="module")
-def local_cache(busi_files, tmp_path_factory):
+def local_cache(busi_copy12, tmp_path_factory):
     import torch
 
     path = tmp_path_factory.mktemp("local") / "busi.h5"
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # as each worker (module docstring)
     try:
-        extract(_load(busi_files), LAYERS, ["glcm"], cache=path, **SMALL)
+        extract(_load(busi_copy12), LAYERS, ["glcm"], cache=path, **SMALL)
     finally:
         torch.set_num_threads(before)
     return path
@@ -141,10 +135,10 @@ def _models_held():
     return len(distributed._WORKER_MODELS)
 
 
-def test_extraction_on_a_cluster_equals_local_bit_for_bit(client, busi_files, local_cache, tmp_path):
+def test_extraction_on_a_cluster_equals_local_bit_for_bit(client, busi_copy12, local_cache, tmp_path):
     builds = _count_model_builds(client)
     path = tmp_path / "dask.h5"
-    result = extract(_load(busi_files), LAYERS, ["glcm"], cache=path, executor=client, shard_size=4, **SMALL)
+    result = extract(_load(busi_copy12), LAYERS, ["glcm"], cache=path, executor=client, shard_size=4, **SMALL)
     assert len(result.computed) == 3
     _assert_same_cache(local_cache, path)
     # 3 shards of the CNN on 2 workers: each worker built the model at most once
@@ -209,9 +203,9 @@ def test_killing_every_worker_holding_the_shared_objects_loses_nothing(own_clust
     assert results == {i: table[i] * 2 for i in range(6)}  # computed again from the scheduler's spec
 
 
-def test_a_worker_killed_mid_extraction_changes_nothing(own_cluster, busi_files, tmp_path, monkeypatch):
+def test_a_worker_killed_mid_extraction_changes_nothing(own_cluster, busi_copy12, tmp_path, monkeypatch):
     kw = dict(progress=False, batch_size=4)  # handcrafted: fresh workers need no torch (CNNs: the tests above)
-    here = extract(_load(busi_files), [], ["glcm"], cache=tmp_path / "here" / "c.h5", **kw)  # no rows to reuse
+    here = extract(_load(busi_copy12), [], ["glcm"], cache=tmp_path / "here" / "c.h5", **kw)  # no rows to reuse
     killed = []
     write = CacheWriter.write
 
@@ -222,7 +216,7 @@ def test_a_worker_killed_mid_extraction_changes_nothing(own_cluster, busi_files,
 
     monkeypatch.setattr(CacheWriter, "write", write_then_kill)
     path = tmp_path / "killed" / "c.h5"
-    extract(_load(busi_files), [], ["glcm"], cache=path, executor=own_cluster, shard_size=4, **kw)
+    extract(_load(busi_copy12), [], ["glcm"], cache=path, executor=own_cluster, shard_size=4, **kw)
     monkeypatch.undo()
     assert killed
     _assert_same_cache(here.cache.path, path)
@@ -289,9 +283,9 @@ def _count_decodes(client):
     return total
 
 
-def test_a_cluster_decodes_each_image_once_for_every_featurizer(client, busi_files, local_cache, tmp_path):
+def test_a_cluster_decodes_each_image_once_for_every_featurizer(client, busi_copy12, local_cache, tmp_path):
     decodes = _count_decodes(client)
-    ds = _load(busi_files)
+    ds = _load(busi_copy12)
     path = tmp_path / "once.h5"
     extract(ds, LAYERS, ["glcm", "gabor"], cache=path, executor=client, shard_size=4, **SMALL)
     counts = decodes()
@@ -304,9 +298,9 @@ def test_a_cluster_decodes_each_image_once_for_every_featurizer(client, busi_fil
         np.testing.assert_array_equal(here.get(e.key, entry_id=e.entry_id), cache.get(e.key, entry_id=e.entry_id))
 
 
-def test_skipping_a_bad_image_on_a_cluster_equals_local(client, busi_files, tmp_path, one_torch_thread):
+def test_skipping_a_bad_image_on_a_cluster_equals_local(client, busi_copy12, tmp_path, one_torch_thread):
     root = tmp_path / "busi"
-    shutil.copytree(busi_files, root)
+    shutil.copytree(busi_copy12, root)
     bad = root / "malignant" / "malignant (2).png"
     bad.write_bytes(bad.read_bytes()[:300])  # truncated: the file hashes, its decoding fails mid-shard
     kw = dict(SMALL, on_error="skip")
@@ -318,9 +312,9 @@ def test_skipping_a_bad_image_on_a_cluster_equals_local(client, busi_files, tmp_
     assert len(there.cache.ids) == len(here.cache.ids)
 
 
-def test_a_bad_image_on_a_worker_is_the_local_error(client, busi_files, tmp_path, capsys):
+def test_a_bad_image_on_a_worker_is_the_local_error(client, busi_copy12, tmp_path, capsys):
     root = tmp_path / "busi"
-    shutil.copytree(busi_files, root)
+    shutil.copytree(busi_copy12, root)
     bad = root / "malignant" / "malignant (2).png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
     with pytest.raises(DataError) as here:
@@ -338,12 +332,12 @@ def test_a_bad_image_on_a_worker_is_the_local_error(client, busi_files, tmp_path
     assert "malignant (2).png" in err and "Traceback" not in err
 
 
-def test_a_relative_data_path_is_read_by_workers_elsewhere(client, busi_files, tmp_path, monkeypatch):
+def test_a_relative_data_path_is_read_by_workers_elsewhere(client, busi_copy12, tmp_path, monkeypatch):
     here = tmp_path / "elsewhere"
     here.mkdir()
     monkeypatch.chdir(here)
     assert str(here) not in client.run(os.getcwd).values()  # the workers resolve nothing from here
-    rel = os.path.relpath(busi_files)
+    rel = os.path.relpath(busi_copy12)
     assert rel.startswith("..")
     kw = dict(progress=False, batch_size=4)
     local = extract(_load(rel), [], ["glcm"], cache=tmp_path / "here.h5", **kw)
@@ -352,11 +346,11 @@ def test_a_relative_data_path_is_read_by_workers_elsewhere(client, busi_files, t
     _assert_same_cache(local.cache.path, there.cache.path)
 
 
-def test_a_file_a_worker_cannot_read_names_the_worker_and_the_path(client, busi_files, tmp_path):
+def test_a_file_a_worker_cannot_read_names_the_worker_and_the_path(client, busi_copy12, tmp_path):
     import re
 
     root = tmp_path / "busi"
-    shutil.copytree(busi_files, root)
+    shutil.copytree(busi_copy12, root)
     ds = _load(root)
     ds.fingerprint()  # every file read here
     path = ds.image_path(0)
@@ -373,7 +367,7 @@ def test_full_maps_are_refused_on_a_cluster(client):
                 executor=client, weights="none", size=32, progress=False)
 
 
-@pytest.mark.filterwarnings("ignore::featurekit.evaluation.delong.NestedModelWarning")
+@pytest.mark.filterwarnings("ignore::featurekit.evaluation.stats.delong.NestedModelWarning")
 def test_evaluate_on_a_cluster_equals_local(client, tmp_path):
     n = 60
     y = np.arange(n) % 2
@@ -451,14 +445,14 @@ def test_shards_are_whole_batches():
         plan_shards(batches, 0)
 
 
-def test_a_dataset_holds_absolute_paths(busi_files, tmp_path, monkeypatch):
+def test_a_dataset_holds_absolute_paths(busi_copy12, tmp_path, monkeypatch):
     """Relative paths are joined to the working directory where the dataset is built, not where it is read."""
     monkeypatch.chdir(tmp_path)
-    ds = _load(os.path.relpath(busi_files))
+    ds = _load(os.path.relpath(busi_copy12))
     assert all(os.path.isabs(ds.image_path(i)) for i in range(len(ds)))
     monkeypatch.chdir("/")  # as a worker started elsewhere
-    np.testing.assert_array_equal(ds.image(3), _load(busi_files).image(3))
-    assert ds.fingerprint() == _load(busi_files).fingerprint()
+    np.testing.assert_array_equal(ds.image(3), _load(busi_copy12).image(3))
+    assert ds.fingerprint() == _load(busi_copy12).fingerprint()
 
 
 def test_choosing_an_executor():
@@ -491,14 +485,14 @@ def test_local_n_starts_and_closes_a_cluster():
     assert cluster.status.name == "closed"
 
 
-def test_a_cached_extract_starts_no_cluster(busi_files, local_cache, tmp_path, monkeypatch, capsys):
+def test_a_cached_extract_starts_no_cluster(busi_copy12, local_cache, tmp_path, monkeypatch, capsys):
     from featurekit import executors
 
     path = tmp_path / "c.h5"
     shutil.copy(local_cache, path)
     started = []
     monkeypatch.setattr(executors, "local_cluster", lambda *a, **k: started.append(a) or 1 / 0)
-    args = ["extract", str(busi_files), "--classes", "benign,malignant", "--positive", "malignant", "--roi", "mask",
+    args = ["extract", str(busi_copy12), "--classes", "benign,malignant", "--positive", "malignant", "--roi", "mask",
             "--layers", LAYERS[0], "--handcrafted", "glcm", "--weights", "none", "--size", "64", "--batch-size",
             "4", "--cache", str(path), "--scheduler", "local:2"]
     assert main(args) == 0
@@ -512,7 +506,7 @@ def test_client_is_wrapped(client):
     assert ex.map(pow, [(2,), (3,)], shared={"exp": 3}) == [8, 27]
 
 
-def test_a_worker_leaves_the_shared_featurizers_as_sent(busi_files, monkeypatch):
+def test_a_worker_leaves_the_shared_featurizers_as_sent(busi_copy12, monkeypatch):
     """Dask may copy shared data between workers at any time: a worker keeps its model beside them."""
     import cloudpickle as pickle  # as Dask sends them
 
@@ -524,7 +518,7 @@ def test_a_worker_leaves_the_shared_featurizers_as_sent(busi_files, monkeypatch)
     builds = []
     load = weights.ModelRef.load
     monkeypatch.setattr(weights.ModelRef, "load", lambda self: (builds.append(1), load(self))[1])
-    ds = _load(busi_files)
+    ds = _load(busi_copy12)
     featurizers, _ = build_featurizers(LAYERS, ["glcm"], weights="none", size=64, num_workers=0)
     sent = pickle.dumps(featurizers)
     specs = [f.specs for f in featurizers]

@@ -36,11 +36,11 @@ from _eval_helpers import make_cache
 from conftest import REPO_ROOT, random_dataset
 from featurekit.data.images_of import ImagesOf
 from featurekit.errors import CacheError, DataError
-from featurekit.evaluation.classifiers import BalancedSampleWeight, GroupedGridSearchCV
-from featurekit.evaluation.features import CachedFeatures
-from featurekit.evaluation.fusion import EqualBlockWeight, LateFusionClassifier
-from featurekit.evaluation.resampling import OversampledClassifier
-from featurekit.evaluation.selection import SelectBestCandidate
+from featurekit.evaluation.estimators.classifiers import BalancedSampleWeight, GroupedGridSearchCV
+from featurekit.evaluation.estimators.features import CachedFeatures
+from featurekit.evaluation.estimators.fusion import EqualBlockWeight, LateFusionClassifier
+from featurekit.evaluation.estimators.resampling import OversampledClassifier
+from featurekit.evaluation.results.selection import SelectBestCandidate
 from featurekit.handcrafted import GaborFeatures, GLCMFeatures, GLDMFeatures, GLRLMFeatures, GLSZMFeatures, HaarFeatures
 from featurekit.handcrafted import FirstOrderFeatures, LBPFeatures, NGTDMFeatures, Shape2DFeatures
 

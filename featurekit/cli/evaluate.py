@@ -57,8 +57,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from featurekit.errors import DataError
-    from featurekit.evaluation.delong import NestedModelWarning
-    from featurekit.evaluation.report import text_table
+    from featurekit.evaluation.stats.delong import NestedModelWarning
+    from featurekit.report.build import text_table
     from featurekit.orchestration import evaluate_features
 
     values = EVALUATE.from_args(args)
@@ -68,7 +68,7 @@ def run(args) -> int:
     if values["late_fusion"] and not values["fuse"]:
         raise DataError("--late-fusion fuses the --fuse combinations: give at least one --fuse A+B")
     if values["out"]:
-        from featurekit.evaluation.runfolder import check_out
+        from featurekit.evaluation.results.runfolder import check_out
 
         check_out(values["out"], values["overwrite"])  # before the data are even read
     dataset = load_data(args)
@@ -97,7 +97,7 @@ def run(args) -> int:
     if nested:
         print("note: some DeLong comparisons are nested (fusion vs its own part); the test is conservative "
               "there (see comparisons.csv, column 'nested')")
-    from featurekit.evaluation.selection import describe_selection
+    from featurekit.evaluation.results.selection import describe_selection
 
     note = describe_selection(prov.get("selection"))
     if note:

@@ -74,7 +74,7 @@ def _run_layers(run, spec):
         deep = run.results[run.results["kind"] == "deep"]
         if deep.empty:
             raise DataError(f"{run.path}: the run has no CNN layer rows; name the layers with --layers")
-        from featurekit.evaluation.report_maps import auc_column
+        from featurekit.report.maps import auc_column
 
         model = str(deep.sort_values(auc_column(deep), ascending=False)["model"].iloc[0])
         layers = list(dict.fromkeys(deep.loc[deep["model"] == model].sort_values("layer_index")["layer"]))
@@ -89,7 +89,7 @@ def _run_layers(run, spec):
 def _panel_layers(run, table, model):
     """The layers the panel shows (at most five, in depth order): first, best two by AUC, the selected
     row's favourite, last."""
-    from featurekit.evaluation.report_maps import auc_column
+    from featurekit.report.maps import auc_column
 
     res = run.results
     deep = res[(res["kind"] == "deep") & (res["model"] == model)]
@@ -111,19 +111,19 @@ def _example_row(run, model):
     rows = sel if not sel.empty else res[(res["kind"] == "deep") & (res["model"] == model)]
     if rows.empty:
         return None
-    from featurekit.evaluation.report_maps import auc_column
+    from featurekit.report.maps import auc_column
 
     best = rows.sort_values(auc_column(rows), ascending=False).iloc[0]
     return str(best["feature_set"]), str(best["classifier"])
 
 
 def _examples(run, ds, result, picked_layers, model, per_group):
-    """Arrays of the example panel (see :mod:`featurekit.evaluation.report_maps`); None when there are
+    """Arrays of the example panel (see :mod:`featurekit.report.maps`); None when there are
     no predictions to pick from, or when the run folder already holds this very panel (nothing to draw:
     no torch imported)."""
     import numpy as np
 
-    from featurekit.evaluation.report_maps import EXAMPLES_NPZ, oriented, pick_examples
+    from featurekit.report.maps import EXAMPLES_NPZ, oriented, pick_examples
     from featurekit.io import canonical_json
 
     row = _example_row(run, model)
@@ -167,8 +167,8 @@ def _examples(run, ds, result, picked_layers, model, per_group):
 def run(args) -> int:
     from featurekit.cli.common import load_data
     from featurekit.errors import DataError
-    from featurekit.evaluation.report_maps import energy_table, write_explain
-    from featurekit.evaluation.runfolder import read_run
+    from featurekit.report.maps import energy_table, write_explain
+    from featurekit.evaluation.results.runfolder import read_run
     from featurekit.extraction.maps import layer_maps
 
     run_folder = read_run(args.run_folder)

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from featurekit.evaluation.report import build_report, report_paths
+    from featurekit.report.build import build_report, report_paths
 
     html_path = build_report(args.runs, **REPORT.from_args(args))
     md_path, _ = report_paths(args.runs, args.out)

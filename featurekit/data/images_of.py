@@ -1,6 +1,6 @@
 """``ImagesOf``: sample ids in, the dataset's images out -- ids and images in one Pipeline.
 
-featurekit pipelines take sample ids as ``X``: :class:`~featurekit.evaluation.features.CachedFeatures`
+featurekit pipelines take sample ids as ``X``: :class:`~featurekit.evaluation.estimators.features.CachedFeatures`
 maps them to cached feature rows; :class:`ImagesOf` maps them to the images
 themselves (ROI-cropped, with their masks), so an image transformer such as
 :class:`~featurekit.handcrafted.HaarFeatures` can sit beside cached CNN features::

@@ -1,39 +1,25 @@
-"""Evaluation: metrics, DeLong's test, bootstrap intervals, CV protocols, resampling.
+"""Evaluation: statistics, folds, estimators and the results of a cross-validation.
 
-Submodules
-----------
-metrics
-    Binary metrics with an explicit positive class, as one table (:data:`METRICS`)
-    and :func:`binary_report`.
-ranking
-    The one AUC kernel (midranks), shared by metrics, bootstrap, DeLong and reports.
-labels, thresholds
-    Positive-class handling of labels; :func:`youden_threshold`.
-delong
-    DeLong's test of correlated AUCs (fast midrank algorithm of Sun & Xu, 2014).
-bootstrap
-    Stratified bootstrap percentile intervals, single and paired (ΔAUC).
-splitters, protocols
+Subpackages, by topic
+---------------------
+stats
+    Metrics with an explicit positive class (:data:`METRICS`), the AUC kernel
+    (midranks), thresholds, DeLong's test, bootstrap intervals (stratified and
+    over the independent unit), interval methods, multiplicity adjustment, and
+    lesion energy. Knows nothing of estimators or torch.
+folds
     CV protocols as scikit-learn splitters; :func:`parse_cv`, :func:`iter_folds`
     (folds of any splitter, group leaks refused) and :func:`describe_protocol`.
-resampling
-    :class:`OversampledClassifier`, oversampling inside the training folds only.
-features
-    :class:`CachedFeatures`: a cached feature key as X inside a Pipeline.
-fusion
-    Early fusion (blocks scaled inside the fold) and :class:`LateFusionClassifier`.
-classifiers
-    Classifiers by name (:data:`CLASSIFIERS`), standardise -> classifier pipelines,
-    nested hyper-parameter search.
-crossval
-    The cross-validation engine: :func:`cross_validate`, :func:`plan_folds`
-    (the fold source every engine uses), :class:`Evaluation`.
-featuresets
-    Feature sets of cache entries and the estimator of each result row.
-summary, comparison, runfolder
-    Result rows from predictions, paired DeLong comparisons, run folders.
-report, report_tables, report_figures
-    Reports of run folders: assembly, tables, plots.
+estimators
+    Classifiers by name, early and late fusion, oversampling inside training
+    folds, :class:`CachedFeatures` (a cached feature key as X) and the feature
+    sets of cache entries.
+results
+    The cross-validation engine (:func:`cross_validate`, :func:`plan_folds`),
+    the selected row, result rows from predictions, paired comparisons and
+    run folders.
+
+Reports of run folders are :mod:`featurekit.report`, one layer up.
 
 The pipeline-level names (``CachedFeatures``, ``cross_validate`` ...) are
 imported on first use, so ``import featurekit.evaluation`` stays light. Planning
@@ -42,7 +28,7 @@ and extracting what an evaluation needs is :mod:`featurekit.orchestration`'s wor
 
 import lazy_loader
 
-from featurekit.evaluation.bootstrap import (
+from featurekit.evaluation.stats.bootstrap import (
     BootstrapResult,
     PairedBootstrapResult,
     bootstrap_ci,
@@ -50,7 +36,7 @@ from featurekit.evaluation.bootstrap import (
     bootstrap_metrics,
     bootstrap_paired_ci,
 )
-from featurekit.evaluation.delong import (
+from featurekit.evaluation.stats.delong import (
     DeLongResult,
     NestedModelWarning,
     delong_auc_ci,
@@ -58,7 +44,7 @@ from featurekit.evaluation.delong import (
     delong_roc_test,
     delong_roc_variance,
 )
-from featurekit.evaluation.metrics import (
+from featurekit.evaluation.stats.metrics import (
     METRICS,
     THRESHOLD_FREE,
     ConfusionCounts,
@@ -79,7 +65,7 @@ from featurekit.evaluation.metrics import (
     youden_index,
     youden_threshold,
 )
-from featurekit.evaluation.protocols import (
+from featurekit.evaluation.folds.protocols import (
     CVSpecError,
     Fold,
     HoldoutCV,
@@ -87,7 +73,7 @@ from featurekit.evaluation.protocols import (
     StratifiedKFoldCV,
     parse_cv,
 )
-from featurekit.evaluation.resampling import OversampledClassifier
+from featurekit.evaluation.estimators.resampling import OversampledClassifier
 
 __all__ = [
     # metrics
@@ -138,13 +124,12 @@ __all__ = [
 
 # the pipeline-level names (they need scikit-learn), each imported on first use
 __getattr__, _, _lazy_names = lazy_loader.attach(__name__, submod_attrs={
-    "features": ["CachedFeatures"],
-    "fusion": ["early_fusion", "early_fusion_pipeline", "LateFusionClassifier"],
-    "classifiers": ["CLASSIFIERS", "make_classifier", "make_pipeline_for"],
-    "crossval": ["Evaluation", "cross_validate", "plan_folds"],
-    "selection": ["SelectBestCandidate"],
-    "comparison": ["compare_aucs"],
-    "summary": ["summarise_predictions"],
-    "report": ["build_report"],
+    "estimators.features": ["CachedFeatures"],
+    "estimators.fusion": ["early_fusion", "early_fusion_pipeline", "LateFusionClassifier"],
+    "estimators.classifiers": ["CLASSIFIERS", "make_classifier", "make_pipeline_for"],
+    "results.crossval": ["Evaluation", "cross_validate", "plan_folds"],
+    "results.selection": ["SelectBestCandidate"],
+    "results.comparison": ["compare_aucs"],
+    "results.summary": ["summarise_predictions"],
 })
 __all__ += _lazy_names

@@ -3,7 +3,7 @@
 Gabor features are statistics of the bank's responses over the image (or the
 mask pixels). The response energy ``Σ_filters |I * g|²`` at a pixel says how
 much that pixel weighs in those statistics, so its share inside the lesion
-(:func:`featurekit.evaluation.lesion_energy.lesion_energy`) is the handcrafted
+(:func:`featurekit.evaluation.stats.lesion_energy.lesion_energy`) is the handcrafted
 counterpart of a layer map's lesion energy -- defined when the features are
 computed on the whole image (with ``--roi mask`` the crop is mostly lesion).
 

@@ -1,7 +1,7 @@
 """Cross-validated fine-tuning with the protocols of ``featurekit evaluate``.
 
 The folds come from the fold source ``evaluate`` uses too,
-:func:`featurekit.evaluation.crossval.plan_folds` (k-fold with repeats,
+:func:`featurekit.evaluation.results.crossval.plan_folds` (k-fold with repeats,
 holdout, predefined split, or any scikit-learn splitter; grouped when the
 dataset has groups), seeded by ``config.seed`` -- the same splits the
 feature-based rows use for the same seed. In every fold a fresh copy of the starting model is
@@ -9,7 +9,7 @@ fine-tuned on the training part; early stopping watches a validation split
 carved (stratified, group-aware) from the *training* fold -- or the
 predefined ``val`` images -- never the test fold.
 
-Folds are made exactly as :func:`featurekit.evaluation.crossval.cross_validate`
+Folds are made exactly as :func:`featurekit.evaluation.results.crossval.cross_validate`
 makes them (labelled images only, stratified on positive-vs-rest, the
 dataset's groups, the same ``plan_folds`` call), so for the same data,
 ``--cv`` and ``--seed`` a fine-tuned row and the feature-based rows are
@@ -38,8 +38,8 @@ import pandas as pd
 from featurekit.checkpoint import save_checkpoint
 from featurekit.io import StagedFolder
 from featurekit.errors import DataError
-from featurekit.evaluation.crossval import plan_folds, run_provenance
-from featurekit.evaluation.metrics import youden_threshold
+from featurekit.evaluation.results.crossval import plan_folds, run_provenance
+from featurekit.evaluation.stats.metrics import youden_threshold
 from featurekit.devices import torch_device as resolve_device
 from featurekit.executors import as_executor, exclusive_worker, in_dask_worker
 from featurekit.finetune.augment import BaseImages, View
@@ -191,7 +191,7 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     cv : str, int or splitter
         ``"5"``, ``"5x3"``, ``"holdout:0.3x10"``, ``"predefined"`` (the dataset's
         ``split`` column), or any scikit-learn splitter (see
-        :func:`~featurekit.evaluation.crossval.plan_folds`).
+        :func:`~featurekit.evaluation.results.crossval.plan_folds`).
     run_dir : path, optional
         Write the run folder there (see :mod:`featurekit.finetune.results`).
     n_boot, confidence : bootstrap of the confidence intervals.

@@ -219,7 +219,7 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
                  small_input=config.small_input,
                  extra=len(dataset) * config.channels * size * size * 2 if config.cache_images else 0)
     if command is None:
-        from featurekit.evaluation.crossval import command_line
+        from featurekit.evaluation.results.crossval import command_line
 
         command = command_line()
     run_dir, ckpt = stage_outputs(stage, dataset.name)

@@ -1,9 +1,9 @@
 """Training curves and the run folder of cross-validated fine-tuning.
 
 The run folder follows the contract of ``featurekit evaluate``
-(:mod:`featurekit.evaluation.runfolder`) and is written by the same writer
-(:func:`featurekit.evaluation.runfolder.write_run`); its results rows are made
-by the same function (:func:`featurekit.evaluation.summary.summarise_predictions`)
+(:mod:`featurekit.evaluation.results.runfolder`) and is written by the same writer
+(:func:`featurekit.evaluation.results.runfolder.write_run`); its results rows are made
+by the same function (:func:`featurekit.evaluation.results.summary.summarise_predictions`)
 from ``predictions.csv`` alone, so fine-tuned rows and feature-based rows carry
 exactly the same statistics::
 
@@ -26,8 +26,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from featurekit.evaluation.runfolder import write_run as write_run_folder
-from featurekit.evaluation.summary import PREDICTION_COLUMNS, summarise_predictions
+from featurekit.evaluation.results.runfolder import write_run as write_run_folder
+from featurekit.evaluation.results.summary import PREDICTION_COLUMNS, summarise_predictions
 from featurekit.io import StagedFolder, atomic_call
 
 CURVE_COLUMNS = ["fold", "repeat", "epoch", "split", "loss", "metric"]
@@ -64,7 +64,7 @@ def plot_curves(curves: pd.DataFrame, path, title: str = "", metric_label: str =
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from featurekit.evaluation.report_figures import draw_training_curves
+    from featurekit.report.figures import draw_training_curves
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     draw_training_curves(axes, curves, selected, metric_label)
@@ -89,7 +89,7 @@ def write_run(folder, rows: pd.DataFrame, predictions: pd.DataFrame, curves: pd.
     already holding files of this run (fold checkpoints).
     """
     stage = stage if stage is not None else StagedFolder(folder, overwrite=overwrite, what="run folder")
-    from featurekit.evaluation.report_figures import selected_epochs
+    from featurekit.report.figures import selected_epochs
 
     plot_curves(curves, stage.path / "training_curves.png", title=title, selected=selected_epochs(provenance))
     return write_run_folder(folder, rows, predictions[PREDICTION_COLUMNS], provenance, training_curves=curves,

@@ -40,8 +40,8 @@ from featurekit.checkpoint import layer_table_records, save_checkpoint
 from featurekit.data.spec import stratified_subsample  # noqa: F401  (re-exported by featurekit.finetune)
 from featurekit.io import refuse_existing
 from featurekit.errors import DataError
-from featurekit.evaluation.protocols import HoldoutCV
-from featurekit.evaluation.resampling import random_oversample_indices
+from featurekit.evaluation.folds.protocols import HoldoutCV
+from featurekit.evaluation.estimators.resampling import random_oversample_indices
 from featurekit.devices import torch_device as resolve_device
 from featurekit.io import version_attrs
 from featurekit.finetune.augment import BaseImages, View, build_augment
@@ -57,7 +57,7 @@ class EpochSampler(torch.utils.data.Sampler):
     """Seeded order of the training view, redrawn each epoch; optionally class-balanced.
 
     ``oversample=True`` draws every class up to the largest one
-    (:func:`featurekit.evaluation.resampling.random_oversample_indices`) anew
+    (:func:`featurekit.evaluation.estimators.resampling.random_oversample_indices`) anew
     each epoch. The order depends only on ``seed`` and the epoch.
     """
 
@@ -102,7 +102,7 @@ def seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------------------- metrics
 def monitor_auc(y: np.ndarray, probs: np.ndarray, positive_index: Optional[int] = None) -> float:
     """AUC of the validation (or training) predictions: the positive class's, or macro one-vs-rest."""
-    from featurekit.evaluation.metrics import roc_auc
+    from featurekit.evaluation.stats.metrics import roc_auc
 
     y = np.asarray(y)
     k = probs.shape[1]
@@ -338,7 +338,7 @@ def carve_validation(labels: np.ndarray, rows: np.ndarray, fraction: float, seed
                      groups: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """Split ``rows`` into (train, val) rows: stratified (group-aware with ``groups``), seeded.
 
-    Uses the evaluation package's :class:`~featurekit.evaluation.protocols.HoldoutCV`,
+    Uses the evaluation package's :class:`~featurekit.evaluation.folds.protocols.HoldoutCV`,
     so the validation split follows the same rules as the test splits. With
     ``fraction == 0``, or too few samples of a class to hold one out, the
     validation part is empty.

@@ -130,7 +130,7 @@ def _reusable(plan_hash: str, marker: Path, outputs: list, cv: bool, data_spec, 
 
 
 def _run_evaluate(plan: Plan, s: PlannedStep, progress: bool, echo) -> tuple[str, float]:
-    from featurekit.evaluation.delong import NestedModelWarning
+    from featurekit.evaluation.stats.delong import NestedModelWarning
     from featurekit.orchestration import evaluate_features
 
     step = s.step
@@ -189,7 +189,7 @@ def _run_extract(s: PlannedStep, progress: bool, echo) -> tuple[str, float]:
 
 
 def _run_report(plan: Plan, s: PlannedStep, echo) -> tuple[str, float]:
-    from featurekit.evaluation.report import build_report
+    from featurekit.report.build import build_report
 
     missing = [r for r in s.step.runs if not (Path(r) / "results.csv").is_file()]
     if missing:

@@ -250,8 +250,8 @@ def _extract(name: str, o: dict, where: str) -> ExtractStep:
 
 
 def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
-    from featurekit.evaluation.classifiers import resolve_classifier
-    from featurekit.evaluation.protocols import parse_cv
+    from featurekit.evaluation.estimators.classifiers import resolve_classifier
+    from featurekit.evaluation.folds.protocols import parse_cv
 
     try:
         values = EVALUATE.resolve({k: o[k] for k in EVALUATE.options}, where)

@@ -1,0 +1,218 @@
+"""What a run's numbers are, in words: the one place that turns a run's provenance into phrases.
+
+A pooled AUC is "pooled out-of-fold predictions of stratified 5-fold CV" on one
+run and "on the test split (n = 156)" on another; the Youden threshold is chosen
+on a validation split, by an inner CV of the training folds, or on the training
+folds' own scores. :func:`describe_run` derives these phrases from what the
+run folder recorded -- ``cv`` (the specification, parsed by
+:func:`featurekit.evaluation.folds.protocols.parse_cv`), ``protocol``, ``options``
+(``youden``, ``youden_cv``), ``kind`` and ``validation`` of fine-tuning runs,
+optional ``samples`` counts per split -- and the results rows (``n``: the
+distinct samples predicted, i.e. the test split's size in a predefined split),
+so the report, its figures and ``featurekit evaluate``'s terminal table never
+describe a protocol the run did not use.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pandas as pd
+
+from featurekit.errors import FeaturekitError
+from featurekit.evaluation.folds.protocols import parse_cv
+from featurekit.evaluation.folds.splitters import HoldoutCV, PredefinedSplitCV, StratifiedKFoldCV
+
+__all__ = ["RunWording", "describe_run", "describe_runs"]
+
+
+@dataclass(frozen=True)
+class RunWording:
+    """The phrases of one run.
+
+    Attributes
+    ----------
+    protocol : str
+        The protocol, e.g. "stratified 5-fold CV repeated 3 times", "the predefined test split".
+    estimate : str
+        Where the pooled estimates and their intervals come from.
+    spread : str
+        What "mean ± sd" is taken over.
+    threshold : str
+        Where each Youden threshold was chosen.
+    scores : str
+        The per-sample scores of the ROC curves and DeLong's test.
+    first_repeat : str
+        The predictions of the confusion matrices (the first repeat).
+    youden_short : str
+        A label for the Youden panels, e.g. "Youden (inner CV of training folds)".
+    """
+
+    protocol: str
+    estimate: str
+    spread: str
+    threshold: str
+    scores: str
+    first_repeat: str
+    youden_short: str
+
+    def sentence(self) -> str:
+        """Estimate, spread and threshold in one paragraph."""
+        return (f"Pooled estimates and their 95% intervals: {self.estimate}. Mean ± sd: {self.spread}. "
+                f"@Youden / @Y: at the Youden-optimal threshold {self.threshold}.")
+
+
+def _as_int(x: Any) -> int | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return int(f) if math.isfinite(f) else None
+
+
+def _n_tested(results: pd.DataFrame | None) -> int | None:
+    """The distinct samples the run predicted (its test split's size in a single split)."""
+    if results is None or results.empty or "n" not in results.columns:
+        return None
+    values = pd.to_numeric(results["n"], errors="coerce").dropna()
+    return int(values.max()) if not values.empty else None
+
+
+def _splitter(provenance: Mapping[str, Any], results: pd.DataFrame | None):
+    """The run's protocol as featurekit's splitter, from ``cv`` or else the ``protocol`` text; None if foreign."""
+    cv = provenance.get("cv")
+    text = str(provenance.get("protocol") or "")
+    if cv is not None and str(cv).strip():
+        try:
+            splitter = parse_cv(str(cv))
+        except FeaturekitError:
+            splitter = None  # a scikit-learn splitter's repr: described by its protocol text below
+        if isinstance(splitter, PredefinedSplitCV):  # whether val joined training is in the protocol text only
+            return PredefinedSplitCV(merge_val="val merged" in text)
+        if splitter is not None:
+            return splitter
+    if not text and results is not None and "protocol" in results.columns and not results.empty:
+        text = str(results["protocol"].dropna().astype(str).iloc[0]) if results["protocol"].notna().any() else ""
+    m = re.match(r"stratified (\d+)-fold(?: x(\d+))?", text)
+    if m:
+        return StratifiedKFoldCV(int(m.group(1)), int(m.group(2) or 1))
+    m = re.match(r"stratified holdout ([0-9.eE+-]+) x(\d+)", text)
+    if m:
+        return HoldoutCV(float(m.group(1)), int(m.group(2)))
+    if text.startswith("predefined"):
+        return PredefinedSplitCV(merge_val=("val merged" in text))
+    return None
+
+
+def _times(k: int) -> str:
+    return {1: "once", 2: "twice"}.get(k, f"{k} times")
+
+
+def _has_val(provenance: Mapping[str, Any]) -> bool | None:
+    """Whether a predefined split had a validation part: True, False, or None (not recorded)."""
+    if "validation" in provenance:  # fine-tuning runs record it
+        return str(provenance["validation"]).startswith("predefined")
+    samples = provenance.get("samples") or {}
+    if isinstance(samples, Mapping) and "val" in samples:
+        return (_as_int(samples.get("val")) or 0) > 0
+    return None
+
+
+def _threshold(provenance: Mapping[str, Any], splitter, folds: str) -> tuple[str, str]:
+    """(phrase, short label) of where each Youden threshold was chosen; ``folds``: "training folds"..."""
+    options = provenance.get("options") or {}
+    mode = str(options.get("youden", "") or "")
+    own = f"{folds}'" if folds.endswith("s") else f"{folds}'s"
+    predefined = isinstance(splitter, PredefinedSplitCV)
+    has_val = _has_val(provenance) if predefined and not splitter.merge_val else False
+    finetuned = provenance.get("kind") == "finetuned" or mode == "val"
+    if finetuned:
+        if mode == "val":
+            if has_val:
+                return "chosen on the validation split", "Youden (validation split)"
+            fraction = options.get("val_fraction")
+            part = f"the validation part held out of the {folds}" + (
+                f" ({fraction:g} of each)" if isinstance(fraction, (int, float)) else "")
+            return f"chosen on {part}", f"Youden (validation part of {folds})"
+        if mode == "train":
+            return f"chosen on the {own} own scores (training and validation parts)", f"Youden ({own} own scores)"
+    if mode == "inner":
+        k = _as_int(options.get("youden_cv")) or 3
+        inner = f"chosen by an inner {k}-fold CV of the {folds}"
+        short = f"Youden (inner CV of {folds})"
+    elif mode == "train":
+        inner = f"chosen on the {own} own scores (resubstitution)"
+        short = f"Youden ({own} own scores)"
+    else:
+        return f"chosen on the {folds} only", f"Youden ({folds})"
+    if has_val:
+        return "chosen on the validation split", "Youden (validation split)"
+    if has_val is None and predefined:
+        return (f"chosen on the validation split where it holds both classes, otherwise {inner[len('chosen '):]}",
+                "Youden (validation split or training split)")
+    return inner, short
+
+
+def describe_run(provenance: Mapping[str, Any] | None, results: pd.DataFrame | None = None) -> RunWording:
+    """The phrases of one run, from its provenance and its results rows.
+
+    Parameters
+    ----------
+    provenance : mapping
+        ``provenance.json`` of the run folder (``cv``, ``protocol``, ``options``...).
+    results : DataFrame, optional
+        Its results rows (``n`` gives the size of a single test split; ``protocol``
+        stands in when the provenance lacks one).
+    """
+    provenance = provenance or {}
+    splitter = _splitter(provenance, results)
+    n = _n_tested(results)
+    n_text = f" (n = {n})" if n is not None else ""
+    grouped = " grouped by patient" if provenance.get("grouped") else ""
+    if isinstance(splitter, StratifiedKFoldCV):
+        k, r = int(splitter.n_splits), int(splitter.n_repeats)
+        cv = f"stratified{grouped} {k}-fold CV" + (f" repeated {r} times" if r > 1 else "")
+        estimate = (f"pooled out-of-fold predictions of {cv} (each sample predicted {_times(r)}"
+                    + ("; pooled per repeat and averaged over the repeats)" if r > 1 else ")"))
+        spread = f"over the {k * r} test folds" + (f" ({k} folds × {r} repeats)" if r > 1 else "")
+        scores = (f"each sample's mean out-of-fold score over the {r} repeats" if r > 1
+                  else "each sample's out-of-fold score")
+        first = ("out-of-fold predictions of the first repeat (every sample once)" if r > 1
+                 else "out-of-fold predictions (every sample once)")
+        folds = "training folds"
+    elif isinstance(splitter, HoldoutCV):
+        f, r = float(splitter.test_size), int(splitter.n_repeats)
+        cv = (f"{r} random stratified{grouped} holdout splits" if r > 1
+              else f"one random stratified{grouped} holdout split") + f" (test fraction {f:g})"
+        estimate = (f"over {cv}: each split's test predictions pooled, averaged over the splits" if r > 1
+                    else f"on the test part of {cv}{n_text}")
+        spread = f"over the {r} holdout test sets" if r > 1 else "on the one test set (no sd)"
+        scores = (f"each sample's mean score over the holdout splits that tested it" if r > 1
+                  else f"the test part's scores{n_text}")
+        first = "the first holdout split's test part" if r > 1 else f"the test part{n_text}"
+        folds = "splits' training parts" if r > 1 else "training part"
+    elif isinstance(splitter, PredefinedSplitCV):
+        cv = "the predefined train / validation / test split" + (
+            " (validation merged into training)" if splitter.merge_val else "")
+        estimate = f"on the test split{n_text}"
+        spread = "on the one test split (no sd)"
+        scores = f"the test split's scores{n_text}"
+        first = f"the test split{n_text}"
+        folds = "training split"
+    else:
+        cv = str(provenance.get("protocol") or provenance.get("cv") or "the run's protocol")
+        estimate = f"pooled test predictions of {cv}"
+        spread = "over its test folds"
+        scores = "each sample's mean test score"
+        first = "the test predictions of the first repeat"
+        folds = "training folds"
+    threshold, short = _threshold(provenance, splitter, folds)
+    return RunWording(cv, estimate, spread, threshold, scores, first, short)
+
+
+def describe_runs(runs) -> dict[str, RunWording]:
+    """``{run name: wording}`` of :class:`~featurekit.evaluation.results.runfolder.RunFolder` objects."""
+    return {run.name: describe_run(run.provenance, run.results) for run in runs}
