@@ -45,7 +45,7 @@ def _mask_union(folder, stem):
 
 
 @pytest.fixture(scope="module")
-def busi(busi_dir):
+def busi_dataset(busi_dir):
     return load_folder(busi_dir)
 
 
