@@ -95,35 +95,6 @@ def test_names_selection_and_errors():
         firstorder_features([np.ones((3, 3))], [np.zeros((3, 3), bool)])
 
 
-# IBSI 1 digital phantom (theibsi/data_sets, ibsi_1_digital_phantom; 4 slices of 5 x 4 voxels, as
-# PolusAI/nyxus tests/test_data.h transcribes the DICOM), rows y, columns x, one array per slice z
-IBSI_PHANTOM = np.array([
-    [[4, 4, 1, 1], [4, 4, 1, 1], [6, 6, 6, 6], [4, 1, 1, 1], [1, 1, 1, 1]],
-    [[4, 1, 1, 1], [1, 1, 1, 1], [6, 3, 9, 1], [4, 1, 1, 1], [1, 1, 1, 1]],
-    [[1, 1, 1, 1], [4, 1, 1, 1], [6, 6, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]],
-    [[1, 1, 1, 1], [4, 4, 4, 4], [4, 4, 4, 4], [1, 1, 1, 1], [1, 1, 1, 1]]], dtype=float)
-IBSI_OUTSIDE = [(1, 0, 1), (1, 2, 2), (3, 3, 2), (3, 3, 3), (3, 4, 2), (3, 4, 3)]  # (z, y, x) not in the ROI
-#: IBSI 1 reference values of the phantom's intensity-based statistics (Zwanenburg et al., Radiology
-#: 2020; 3 significant digits); IBSI's kurtosis is the excess kurtosis, pyradiomics' (ours) is it + 3
-IBSI_STATISTICS = {"Mean": 2.15, "Variance": 3.05, "Skewness": 1.08, "Kurtosis": -0.355 + 3, "Median": 1,
-                   "Minimum": 1, "10Percentile": 1, "90Percentile": 4, "Maximum": 6, "InterquartileRange": 3,
-                   "Range": 5, "MeanAbsoluteDeviation": 1.55, "RobustMeanAbsoluteDeviation": 1.11,
-                   "Energy": 567, "RootMeanSquared": 2.77}
-
-
-def test_ibsi_digital_phantom_reference_values():
-    """The statistics ignore where the voxels are: the 4 slices side by side are the phantom's ROI."""
-    mask = np.ones(IBSI_PHANTOM.shape, dtype=bool)
-    for z, y, x in IBSI_OUTSIDE:
-        mask[z, y, x] = False
-    image, roi = np.concatenate(list(IBSI_PHANTOM), axis=1), np.concatenate(list(mask), axis=1)
-    assert roi.sum() == 74
-    f = dict(zip(FIRSTORDER_FEATURES, firstorder_features([image], [roi], bin_width=1)[0]))
-    for name, ref in IBSI_STATISTICS.items():
-        digits = 3 - int(np.floor(np.log10(abs(ref - 3 if name == "Kurtosis" else ref)))) - 1
-        assert f[name] == pytest.approx(ref, abs=0.5 * 10.0 ** -digits), name  # half a unit of the last digit
-
-
 def test_integer_images_are_read_as_they_are_with_the_same_values(crops):
     gray = [i for i, img in enumerate(crops[0]) if (img == np.round(img)).all()]  # not the RGB PNG's luma
     assert len(gray) >= 4
