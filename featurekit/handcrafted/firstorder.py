@@ -32,17 +32,26 @@ as pyradiomics does by default. Entropy and Uniformity use the grey levels of
 :mod:`featurekit.handcrafted.glcm_quantize` (``bin_width`` 25 or
 ``bin_count``, the ROI's range), the rest the raw intensities.
 
-IBSI (Zwanenburg et al., Radiology 2020) names Kurtosis as the *excess*
-kurtosis (:math:`m_4 / m_2^2 - 3`); pyradiomics' value is followed here, so
-subtract 3 to compare with IBSI. With that, the 15 features IBSI defines equal
-its reference values of the IBSI 1 digital phantom (tests). IBSI's "intensity histogram" entropy and
-uniformity equal ``Entropy`` and ``Uniformity`` on the same discretisation.
-
 Speed: the ROI's distinct values and their counts (one ``numpy.bincount``
 for 8/16-bit intensities, a sort otherwise), then every statistic as a
 weighted sum over them, in float64 around the mean; 8/16-bit images are read
 as they are, without a float64 copy. Results equal pyradiomics' ``RadiomicsFirstOrder`` to
 ~1e-12 relative (tests).
+
+Notes
+-----
+IBSI (Zwanenburg et al., Radiology 2020) defines 15 of these as
+intensity-based statistics and ``Entropy`` and ``Uniformity`` as intensity
+histogram features (on the same discretisation). On the IBSI 1 digital
+phantom (its ROI, ``bin_width=1``) all 17 equal IBSI's reference values to
+the three digits IBSI publishes (``tests/test_ibsi_phantom.py``), with one
+difference by definition: IBSI's kurtosis is the *excess* kurtosis
+(:math:`m_4 / m_2^2 - 3`) where pyradiomics' ``Kurtosis``, followed here, is
+:math:`m_4 / m_2^2`; subtract 3 to compare. ``Entropy`` and ``Uniformity``
+also differ where the discretisation does (``bin_width``'s bin edges, see
+:mod:`featurekit.handcrafted.glcm`). IBSI's median absolute deviation,
+coefficient of variation and quartile coefficient of dispersion are not
+offered, as pyradiomics.
 """
 
 from __future__ import annotations

@@ -30,6 +30,24 @@ GPU; features are computed for all images x offsets of a batch at once.
 Results equal pyradiomics' ``RadiomicsGLCM`` and skimage's ``graycoprops``
 to ~1e-12 (tests); figures in ``benchmarks/README.md``.
 
+Notes
+-----
+IBSI (Zwanenburg et al., Radiology 2020) defines 23 of the 24 pyradiomics
+features, all but ``MCC`` (its *dissimilarity* is ``DifferenceAverage``, its
+*sum variance* ``ClusterTendency``). On the IBSI 1 digital phantom -- each of
+its slices one 2-D image, ``bin_width=1``, distance 1 -- their means over the
+slices equal IBSI's "2D, averaged" reference values to the three digits IBSI
+publishes (``tests/test_ibsi_phantom.py``).
+
+Differs from IBSI in the ``bin_width`` discretisation, because pyradiomics
+puts the bin edges at multiples of the width (level
+:math:`\lfloor x/W \rfloor - \lfloor lo/W \rfloor + 1`) where IBSI starts
+them at the range's minimum (:math:`\lfloor (x - lo)/W \rfloor + 1`): the
+levels are the same when ``lo`` is a multiple of ``W``, otherwise some pixels
+get the next level up. Every family quantised by
+:mod:`featurekit.handcrafted.glcm_quantize` (GLRLM, GLSZM, GLDM, NGTDM, the
+first-order histogram) shares this difference.
+
 References
 ----------
 R. M. Haralick, K. Shanmugam and I. Dinstein, "Textural features for image

@@ -27,10 +27,26 @@ DependenceEntropy, Low/HighGrayLevelEmphasis,
 SmallDependenceLow/HighGrayLevelEmphasis,
 LargeDependenceLow/HighGrayLevelEmphasis. (pyradiomics' two deprecated ones,
 GrayLevelNonUniformityNormalized = first-order Uniformity and
-DependencePercentage = 1, are left out, as pyradiomics does.) IBSI
-(Zwanenburg et al. 2020) calls the matrix NGLDM; featurekit follows
-pyradiomics and is tested against pyradiomics' ``RadiomicsGLDM`` (equal to
-~1e-12), not against IBSI's digital-phantom reference values.
+DependencePercentage = 1, are left out, as pyradiomics does.) featurekit
+follows pyradiomics and is tested against pyradiomics' ``RadiomicsGLDM``
+(equal to ~1e-12).
+
+Notes
+-----
+IBSI (Zwanenburg et al., Radiology 2020) calls the matrix NGLDM (``gldm_a``
+is its coarseness :math:`\alpha`, the neighbourhood its Chebyshev distance
+:math:`\delta`) and defines the 14 features with the same formulas under
+other names (*low/high dependence emphasis* for Small/LargeDependenceEmphasis,
+*low/high grey level count emphasis* for Low/HighGrayLevelEmphasis,
+*dependence count* for Dependence). On the IBSI 1 digital phantom -- each of
+its slices one 2-D image, ``bin_width=1`` -- their means over the slices equal
+IBSI's "2D" reference values to the three digits IBSI publishes
+(``tests/test_ibsi_phantom.py``). Of IBSI's three other NGLDM features,
+*normalised grey level non-uniformity* is the first-order ``Uniformity`` on
+the same levels and *dependence count percentage* is 1; *dependence count
+energy* is not offered, as pyradiomics. Differs from IBSI otherwise only
+where the discretisation does (``bin_width``'s bin edges, see
+:mod:`featurekit.handcrafted.glcm`).
 
 References
 ----------

@@ -32,9 +32,19 @@ ShortRunLow/HighGrayLevelEmphasis, LongRunLow/HighGrayLevelEmphasis;
 formulas in :mod:`featurekit.handcrafted._zones`. pyradiomics'
 ``weightingNorm`` (distance-weighted sum of the angles) is not offered.
 
-IBSI (Zwanenburg et al. 2020) defines these 16 features too; featurekit
-follows pyradiomics and is tested against pyradiomics' ``RadiomicsGLRLM``
-(equal to ~1e-12), not against IBSI's digital-phantom reference values.
+featurekit follows pyradiomics and is tested against pyradiomics'
+``RadiomicsGLRLM`` (equal to ~1e-12).
+
+Notes
+-----
+IBSI (Zwanenburg et al., Radiology 2020) defines these 16 features with the
+same formulas. On the IBSI 1 digital phantom -- each of its slices one 2-D
+image, ``bin_width=1`` -- their means over the slices equal IBSI's "2D,
+averaged" reference values to the three digits IBSI publishes
+(``tests/test_ibsi_phantom.py``): the mean over the directions, then over the
+slices, is IBSI's mean over (slice, direction) when every slice has runs in
+every direction. Differs from IBSI only where the discretisation does
+(``bin_width``'s bin edges, see :mod:`featurekit.handcrafted.glcm`).
 
 References
 ----------

@@ -20,9 +20,19 @@ SmallAreaEmphasis, LargeAreaEmphasis, GrayLevelNonUniformity(Normalized),
 SizeZoneNonUniformity(Normalized), ZonePercentage (:math:`N_z / N_p`),
 GrayLevelVariance, ZoneVariance, ZoneEntropy, Low/HighGrayLevelZoneEmphasis,
 SmallAreaLow/HighGrayLevelEmphasis, LargeAreaLow/HighGrayLevelEmphasis.
-IBSI (Zwanenburg et al. 2020) defines these 16 features too; featurekit
-follows pyradiomics and is tested against pyradiomics' ``RadiomicsGLSZM``
-(equal to ~1e-12), not against IBSI's digital-phantom reference values.
+featurekit follows pyradiomics and is tested against pyradiomics'
+``RadiomicsGLSZM`` (equal to ~1e-12).
+
+Notes
+-----
+IBSI (Zwanenburg et al., Radiology 2020) defines these 16 features with the
+same formulas and, in 2-D, the same 8-connected zones (its *small/large zone*
+features are pyradiomics' *SmallArea/LargeArea* ones). On the IBSI 1 digital
+phantom -- each of its slices one 2-D image, ``bin_width=1`` -- their means
+over the slices equal IBSI's "2D" reference values to the three digits IBSI
+publishes (``tests/test_ibsi_phantom.py``). Differs from IBSI only where the
+discretisation does (``bin_width``'s bin edges, see
+:mod:`featurekit.handcrafted.glcm`).
 
 References
 ----------

@@ -34,6 +34,17 @@ ring is the difference of two boxes), ``bincount`` of
 :math:`n_i` and :math:`s_i`, and the five formulas for all images at once on
 ``(images, levels, levels)`` arrays of bounded size.
 
+Notes
+-----
+IBSI (Zwanenburg et al., Radiology 2020) defines these 5 features with the
+same formulas. On the IBSI 1 digital phantom -- each of its slices one 2-D
+image, ``bin_width=1``, every ROI pixel with a neighbour in the ROI -- their
+means over the slices equal IBSI's "2D" reference values to the three digits
+IBSI publishes (``tests/test_ibsi_phantom.py``). Differs from IBSI for a mask
+pixel without a neighbour in the mask, because pyradiomics' code counts it
+(above; the test checks a case), and where the discretisation does
+(``bin_width``'s bin edges, see :mod:`featurekit.handcrafted.glcm`).
+
 References
 ----------
 M. Amadasun and R. King, "Textural features corresponding to textural
