@@ -120,7 +120,7 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
         Downsize images whose longer side exceeds this (with a warning).
     """
 
-    #: the family reads its images block by block: integer gray images need no float64 copy
+    #: the family only reads its images: integer and float64 gray images need no float64 copy
     _keep_integers = False
 
     def __init__(self, *, device="cpu", n_jobs=None, empty_mask="error", max_side=None):
@@ -260,7 +260,7 @@ class FamilyTransformer(HandcraftedTransformer):
     ``__init__`` (scikit-learn reads them from there).
     """
 
-    #: the families read their images block by block, integer gray images as they are
+    #: the families only read their images: integer and float64 gray images as they are
     _keep_integers = True
     _family: Family
 

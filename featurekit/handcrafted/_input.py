@@ -56,9 +56,12 @@ Parameters shared by the three transformers, validated here once per call
 
 Memory. Every image becomes one ``float64`` gray array (8 bytes per pixel;
 an RGB image is converted in row blocks, so no ``(H, W, 3)`` float copy is
-made), except that families which read their images block by block (Gabor,
-Haar-like) keep integer gray images (8/16-bit) as they are
-(``keep_integers``): a batch then costs its decoded size, not 8x it.
+made), except that families which only read their images (Gabor, Haar-like
+and every :class:`~featurekit.handcrafted._base.FamilyTransformer`) keep gray
+images that are integer (8/16-bit) or already ``float64`` as they are, without
+a copy (``keep_integers``; ``float64`` ones still checked for NaN/inf): a
+batch then costs its decoded size, not 8x it, and no time goes into copying.
+Such a family never writes into its images (they are the caller's arrays).
 :func:`prepare` returns the images as :class:`Prepared` lists, which the
 family functions take as they are (no second validation or copy).
 """
@@ -170,8 +173,12 @@ def _one_image(a: np.ndarray, where: str, keep_integers: bool = False) -> np.nda
         raise DataError(f"{where}: expected a 2-D image, got an array of shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise DataError(f"{where}: empty image of shape {a.shape}")
-    if keep_integers and a.dtype.kind in "ui" and (a.ndim == 2 or a.shape[-1] == 1):
-        return a if a.ndim == 2 else a[..., 0]  # exact in float64 wherever it is read: no copy
+    if keep_integers and (a.dtype.kind in "ui" or a.dtype == np.float64) and (a.ndim == 2 or a.shape[-1] == 1):
+        # integers are exact in float64 wherever they are read, float64 is the type itself: no copy
+        g = a if a.ndim == 2 else a[..., 0]
+        if g.dtype.kind == "f" and not np.isfinite(g).all():
+            _to_gray(g, where)  # raises the one NaN/inf error, naming the image
+        return g
     if a.ndim == 3 and a.shape[-1] == 3 and a.size > 3 * _GRAY_BLOCK:
         out = np.empty(a.shape[:2], dtype=np.float64)
         step = max(1, _GRAY_BLOCK // a.shape[1])
@@ -183,7 +190,7 @@ def _one_image(a: np.ndarray, where: str, keep_integers: bool = False) -> np.nda
 
 def check_images(X: Any, keep_integers: bool = False) -> List[np.ndarray]:
     """Images of a non-Dataset ``X`` as a list of ``float64`` ``(H, W)`` arrays
-    (integer gray images kept as they are with ``keep_integers``).
+    (integer and ``float64`` gray images kept as they are with ``keep_integers``).
 
     See the module docstring for the accepted forms.
     """
@@ -369,9 +376,9 @@ def prepare(X: Any, masks: Optional[Sequence[Optional[np.ndarray]]] = None, *, e
     """The one input preparation of the transformers: ``load_images`` then ``max_side``.
 
     Returns :class:`Prepared` images and masks, taken as they are by every
-    function of this package. ``keep_integers``: integer gray images are
-    kept in their dtype (no float64 copy) for families that read them in
-    blocks.
+    function of this package. ``keep_integers``: integer and ``float64``
+    gray images are kept as they are (no float64 copy) for families that only
+    read them.
     """
     images, msks = load_images(X, masks, empty_mask, keep_integers)
     images, msks = limit_side(images, msks, max_side)
