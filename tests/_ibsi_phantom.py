@@ -14,10 +14,10 @@ arXiv:1612.07003), as theibsi/ibsi-doc ``docs/03_Image_features.rst`` (commit 11
 The texture values are those of IBSI's 2-D aggregation: "2D, averaged" (GLCM, GLRLM: features of each
 2-D directional matrix averaged over directions and slices) and "2D" (GLSZM, NGLDM, NGTDM: features
 of each slice's matrix averaged over slices). That rst file lacks the table of the GLSZM's small zone
-emphasis; its value, 0.363, is the manual's as PolusAI/nyxus ``tests/test_glszm.h`` quotes it. IBSI
-gives no tolerance for the phantom (its tolerance column is empty): the values are rounded to three
-significant digits, so a value agrees when it is within half a unit of the third digit
-(:func:`published_tolerance`).
+emphasis; its value, 0.363, is the manual's as PolusAI/nyxus ``tests/test_2d_glszm_ibsi.h`` (commit
+1cc7aea8) quotes it. IBSI gives no tolerance for the phantom (its tolerance column is empty): the
+values are rounded to three significant digits, so a value agrees when it is within half a unit of
+the third digit (:func:`published_tolerance`).
 """
 
 from __future__ import annotations
