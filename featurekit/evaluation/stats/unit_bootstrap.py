@@ -59,10 +59,13 @@ from featurekit.evaluation.stats.metrics import Metric, get_metric
 __all__ = [
     "UnitData",
     "unit_codes",
+    "check_units",
     "unit_weights",
     "jackknife_weights",
     "unit_bootstrap",
     "unit_bootstrap_paired",
+    "bootstrap_result",
+    "paired_bootstrap_result",
 ]
 
 #: elements of one (replicates × units) or (replicates × score values) block
@@ -271,10 +274,10 @@ def _resolve(metrics: Sequence[str | Metric]) -> list[tuple[str, Metric]]:
     return out
 
 
-def _inputs(y_true: Any, score_vectors: Sequence[Any], groups: Any, repeats: Any, pos_label: Any):
-    t = binarize_labels(y_true, pos_label)
-    n = t.shape[0]
-    scores = [check_scores(s, n, name) for name, s in score_vectors]
+def check_units(groups: Any, repeats: Any, n: int) -> tuple[np.ndarray, int, Any]:
+    """The unit code of each of ``n`` predictions and the number of units (:func:`unit_codes` of
+    ``groups``, else one unit per prediction), after checking ``groups`` and ``repeats`` (one
+    entry per prediction) and that there are at least 2 units; ``repeats`` is passed through."""
     if groups is None:
         units, n_units = np.arange(n, dtype=np.int64), n
     else:
@@ -285,19 +288,51 @@ def _inputs(y_true: Any, score_vectors: Sequence[Any], groups: Any, repeats: Any
         raise DataError(f"repeats must have one entry per sample ({n}), got shape {np.shape(repeats)}")
     if n_units < 2:
         raise DataError(f"a bootstrap over units needs at least 2 units, got {n_units}")
-    return t, scores, units, n_units, repeats
+    return units, n_units, repeats
+
+
+def _inputs(y_true: Any, score_vectors: Sequence[Any], groups: Any, repeats: Any, pos_label: Any):
+    t = binarize_labels(y_true, pos_label)
+    scores = [check_scores(s, t.shape[0], name) for name, s in score_vectors]
+    return (t, scores, *check_units(groups, repeats, t.shape[0]))
 
 
 def _interval(reps: np.ndarray, est: float, jack: np.ndarray, confidence: float, what: str):
     finite = np.isfinite(reps)
     n_valid = int(finite.sum())
     if n_valid < reps.size:
+        # stacklevel: the caller of the public bootstrap function that called a *_result below
         warnings.warn(f"{what} is undefined in {reps.size - n_valid} of {reps.size} bootstrap replicates; "
                       "the interval is the percentile interval of the others", UndefinedMetricWarning,
-                      stacklevel=3)
+                      stacklevel=4)
     lo, hi, is_bca = bca_interval(reps, est, jack, confidence)
     se = float(np.std(reps[finite], ddof=1)) if n_valid > 1 else float("nan")
     return float(lo), float(hi), n_valid, se, "bca" if bool(is_bca) else "percentile"
+
+
+def bootstrap_result(name: str, estimate: float, replicates: np.ndarray, jackknife: np.ndarray,
+                     confidence: float, return_distribution: bool = False) -> BootstrapResult:
+    """One metric's interval from its estimate, bootstrap replicates (n_boot,) and jackknife values
+    (n_units,): BCa, or the percentile interval of the finite replicates where BCa is undefined
+    (with an :class:`UndefinedMetricWarning` when some replicates are undefined)."""
+    lo, hi, n_valid, se, method = _interval(replicates, estimate, jackknife, confidence, name)
+    return BootstrapResult(metric=name, estimate=float(estimate), lo=lo, hi=hi, confidence=confidence,
+                           n_boot=int(replicates.size), n_valid=n_valid, std_error=se,
+                           distribution=replicates if return_distribution else None, method=method)
+
+
+def paired_bootstrap_result(name: str, estimates: np.ndarray, replicates: np.ndarray, jackknife: np.ndarray,
+                            confidence: float, return_distribution: bool = False) -> PairedBootstrapResult:
+    """The interval and p-value of ``metric(a) − metric(b)`` from both models' estimates (2,),
+    replicates on the same draws (2, n_boot) and jackknife values (2, n_units), as :func:`bootstrap_result`."""
+    ea, eb = (float(v) for v in estimates)
+    diff = replicates[0] - replicates[1]
+    lo, hi, n_valid, se, method = _interval(diff, ea - eb, jackknife[0] - jackknife[1], confidence,
+                                            f"the difference of {name}")
+    return PairedBootstrapResult(metric=name, estimate_a=ea, estimate_b=eb, delta=ea - eb, lo=lo, hi=hi,
+                                 p_value=bootstrap_p_value(diff), confidence=confidence, n_boot=int(diff.size),
+                                 n_valid=n_valid, std_error=se,
+                                 distribution=diff if return_distribution else None, method=method)
 
 
 def unit_bootstrap(y_true: Any, y_score: Any, metrics: Sequence[str | Metric] = ("roc_auc",), *,
@@ -340,13 +375,8 @@ def unit_bootstrap(y_true: Any, y_score: Any, metrics: Sequence[str | Metric] = 
     reps = {k: v[0] for k, v in data.replicates(specs, n_boot, np.random.default_rng(random_state),
                                                  threshold).items()}
     jack = {k: v[0] for k, v in data.jackknife(specs, threshold).items()}
-    out = {}
-    for name, _ in specs:
-        lo, hi, n_valid, se, method = _interval(reps[name], est[name], jack[name], confidence, name)
-        out[name] = BootstrapResult(metric=name, estimate=est[name], lo=lo, hi=hi, confidence=confidence,
-                                    n_boot=int(n_boot), n_valid=n_valid, std_error=se,
-                                    distribution=reps[name] if return_distribution else None, method=method)
-    return out
+    return {name: bootstrap_result(name, est[name], reps[name], jack[name], confidence, return_distribution)
+            for name, _ in specs}
 
 
 def unit_bootstrap_paired(y_true: Any, scores_a: Any, scores_b: Any, metric: str | Metric = "roc_auc", *,
@@ -375,13 +405,6 @@ def unit_bootstrap_paired(y_true: Any, scores_a: Any, scores_b: Any, metric: str
     if not data.repeats:
         raise DataError("a bootstrap needs both classes among the predictions")
     specs = [(name, m)]
-    ea, eb = (float(v) for v in data.estimates(specs, threshold)[name])
-    reps = data.replicates(specs, n_boot, np.random.default_rng(random_state), threshold)[name]
-    diff = reps[0] - reps[1]
-    jk = data.jackknife(specs, threshold)[name]
-    jack = jk[0] - jk[1]
-    lo, hi, n_valid, se, method = _interval(diff, ea - eb, jack, confidence, f"the difference of {name}")
-    return PairedBootstrapResult(metric=name, estimate_a=ea, estimate_b=eb, delta=ea - eb, lo=lo, hi=hi,
-                                 p_value=bootstrap_p_value(diff), confidence=confidence, n_boot=int(n_boot),
-                                 n_valid=n_valid, std_error=se,
-                                 distribution=diff if return_distribution else None, method=method)
+    return paired_bootstrap_result(name, data.estimates(specs, threshold)[name],
+                                   data.replicates(specs, n_boot, np.random.default_rng(random_state), threshold)[name],
+                                   data.jackknife(specs, threshold)[name], confidence, return_distribution)
