@@ -89,3 +89,38 @@ def test_names_and_errors():
         Shape2DFeatures(features=["Volume"]).fit()
     with pytest.raises(DataError, match="spacing"):
         shape2d_features([np.ones((3, 3))], spacing=(1, -1))
+
+
+def test_batch_equals_one_image_per_call_whatever_the_canvases(monkeypatch):
+    """The masks' boxes share canvases (bounded by _CANVAS pixels): every image's features are the
+    same alone, in one canvas with others, or in canvases of their own; masks touching the image's
+    edges, widths that are no multiple of 8 and non-contiguous masks included."""
+    from featurekit.handcrafted import shape2d
+
+    rng = np.random.default_rng(5)
+    masks = [rng.random((h, w)) > p for h, w in ((13, 17), (40, 32), (7, 9), (25, 64))
+             for p in (0.2, 0.6)]
+    masks.append(np.ones((6, 10), bool))  # the whole image, every edge touched
+    masks.append((rng.random((30, 22)) > 0.5)[:, ::-1])  # a non-contiguous view
+    masks = [m if m.any() else np.eye(*m.shape, dtype=bool) for m in masks]
+    images = [np.zeros(m.shape) for m in masks]
+    one = np.concatenate([shape2d_features([i], [m], features=list(SHAPE2D_ALL)) for i, m in zip(images, masks)])
+    batch = shape2d_features(images, masks, features=list(SHAPE2D_ALL))
+    np.testing.assert_array_equal(batch, one)
+    monkeypatch.setattr(shape2d, "_CANVAS", 600)  # a few images per canvas, the largest alone
+    assert len(shape2d._groups([m.shape for m in masks])) > 3
+    np.testing.assert_array_equal(shape2d_features(images, masks, features=list(SHAPE2D_ALL)), one)
+
+
+def test_pixel_values_are_not_read():
+    """Shape is a function of the mask alone: NaN pixels change nothing and are no error (the
+    input layer neither converts nor checks the images of a family of the masks alone)."""
+    mask = np.zeros((12, 15), bool)
+    mask[2:9, 3:12] = True
+    clean = np.zeros((12, 15))
+    dirty = np.full((12, 15), np.nan)
+    dirty[0, 0] = np.inf
+    t = Shape2DFeatures()
+    np.testing.assert_array_equal(t.fit([dirty]).transform([dirty]), t.transform([clean]))
+    np.testing.assert_array_equal(shape2d_features([dirty], [mask]), shape2d_features([clean], [mask]))
+    assert t.__sklearn_tags__().input_tags.allow_nan

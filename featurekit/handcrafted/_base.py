@@ -83,12 +83,17 @@ class Family:
     chunk_size : int or callable
         Images per chunk, or ``chunk_size(images)`` for a size that depends
         on the images (bounded memory).
+    reads_pixels : bool
+        False for a family computed from the masks alone: the input layer
+        does not read (convert, check) the images' values
+        (:func:`~featurekit.handcrafted._input.prepare`, ``read_pixels``).
     """
 
     check: Callable[..., dict]
     names: Callable[[dict], List[str]]
     chunk: Callable[..., np.ndarray]
     chunk_size: Union[int, Callable[[Sequence[np.ndarray]], int]] = 64
+    reads_pixels: bool = True
 
     def run(self, images, masks, params: dict) -> np.ndarray:
         """Features of prepared images, ``params`` being the checked family arguments plus the
@@ -102,7 +107,7 @@ class Family:
         images kept as they are, as the transformer does), run."""
         params = self.check(**family)
         params.update(check_shared(device, n_jobs, empty_mask))
-        imgs, msks = load_images(images, masks, empty_mask, keep_integers=True)
+        imgs, msks = load_images(images, masks, empty_mask, keep_integers=True, read_pixels=self.reads_pixels)
         return self.run(imgs, msks, params)
 
 
@@ -122,6 +127,8 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
 
     #: the family only reads its images: integer and float64 gray images need no float64 copy
     _keep_integers = False
+    #: the family reads pixel values (False: the masks and the images' shapes alone; NaN pixels are no error)
+    _reads_pixels = True
 
     def __init__(self, *, device="cpu", n_jobs=None, empty_mask="error", max_side=None):
         self.device = device
@@ -154,7 +161,7 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
         tags.requires_fit = False
         tags.input_tags.two_d_array = True
         tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = not self._reads_pixels
         tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = []  # always float32
         tags.target_tags.required = False
@@ -189,7 +196,7 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
             if hasattr(self, attr):
                 delattr(self, attr)
         if X is not None and not is_dataset(X):
-            check_images(X)
+            check_images(X, read_pixels=self._reads_pixels)
             if is_tabular(X):
                 self._validate_tabular(X, reset=True)
         names = self._names(params)
@@ -237,7 +244,7 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
         """Validate the parameters, prepare the input (once each), compute, check finiteness."""
         params = self._check_params()
         images, masks = prepare(X, masks, empty_mask=params["empty_mask"], max_side=params["max_side"],
-                                keep_integers=self._keep_integers)
+                                keep_integers=self._keep_integers, read_pixels=self._reads_pixels)
         out = np.asarray(self._compute(images, masks, params))
         if not np.all(np.isfinite(out)):  # never hand out a silent NaN column
             bad = np.argwhere(~np.isfinite(out))[0]
@@ -263,6 +270,10 @@ class FamilyTransformer(HandcraftedTransformer):
     #: the families only read their images: integer and float64 gray images as they are
     _keep_integers = True
     _family: Family
+
+    @property
+    def _reads_pixels(self) -> bool:  # type: ignore[override]
+        return self._family.reads_pixels
 
     def _check_family(self) -> dict:
         own = {k: v for k, v in self.get_params(deep=False).items() if k not in SHARED_PARAMS}

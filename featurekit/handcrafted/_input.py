@@ -34,7 +34,9 @@ per image row.
 Rejected with :class:`~featurekit.errors.DataError` (a ``ValueError``):
 NaN/inf pixels, complex or non-numeric data, sparse matrices, 1-D ``X``, empty
 images, masks whose shape differs from their image, and empty masks (unless
-``empty_mask='whole'``, which then uses the whole image).
+``empty_mask='whole'``, which then uses the whole image). A family computed
+from the masks alone (2-D shape, ``read_pixels=False``) does not read pixel
+values, so NaN/inf pixels are no error there (scikit-learn tag ``allow_nan``).
 
 Parameters shared by the three transformers, validated here once per call
 (:func:`check_shared`):
@@ -162,7 +164,7 @@ def _as_numeric(arr: Any, where: str) -> np.ndarray:
     return a  # NaN / inf are rejected by featurekit.imageio.to_gray
 
 
-def _one_image(a: np.ndarray, where: str, keep_integers: bool = False) -> np.ndarray:
+def _one_image(a: np.ndarray, where: str, keep_integers: bool = False, read_pixels: bool = True) -> np.ndarray:
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim == 3 and a.shape[-1] not in (1, 3):
@@ -173,6 +175,8 @@ def _one_image(a: np.ndarray, where: str, keep_integers: bool = False) -> np.nda
         raise DataError(f"{where}: expected a 2-D image, got an array of shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise DataError(f"{where}: empty image of shape {a.shape}")
+    if not read_pixels:  # a family of the masks alone: only the image's form counts, its values are not read
+        return a if a.ndim == 2 else a[..., 0]
     if keep_integers and (a.dtype.kind in "ui" or a.dtype == np.float64) and (a.ndim == 2 or a.shape[-1] == 1):
         # integers are exact in float64 wherever they are read, float64 is the type itself: no copy
         g = a if a.ndim == 2 else a[..., 0]
@@ -188,9 +192,10 @@ def _one_image(a: np.ndarray, where: str, keep_integers: bool = False) -> np.nda
     return _to_gray(a, where)
 
 
-def check_images(X: Any, keep_integers: bool = False) -> List[np.ndarray]:
+def check_images(X: Any, keep_integers: bool = False, read_pixels: bool = True) -> List[np.ndarray]:
     """Images of a non-Dataset ``X`` as a list of ``float64`` ``(H, W)`` arrays
-    (integer and ``float64`` gray images kept as they are with ``keep_integers``).
+    (integer and ``float64`` gray images kept as they are with ``keep_integers``; with
+    ``read_pixels=False`` every image is kept as it is, its values not read: a 2-D view).
 
     See the module docstring for the accepted forms.
     """
@@ -201,7 +206,8 @@ def check_images(X: Any, keep_integers: bool = False) -> List[np.ndarray]:
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             raise DataError("no images: X is an empty list (0 samples)")
-        return [_one_image(_as_numeric(x, f"image {i}"), f"image {i}", keep_integers) for i, x in enumerate(X)]
+        return [_one_image(_as_numeric(x, f"image {i}"), f"image {i}", keep_integers, read_pixels)
+                for i, x in enumerate(X)]
     a = _as_numeric(X, "X")
     if a.ndim < 2:
         raise DataError(
@@ -219,7 +225,7 @@ def check_images(X: Any, keep_integers: bool = False) -> List[np.ndarray]:
         raise DataError(f"Found array with 0 feature(s) (shape={a.shape}) while a minimum of 1 is required.")
     if a.size == 0:
         raise DataError(f"X: empty images in an array of shape {a.shape}")
-    return [_one_image(a[i], f"image {i}", keep_integers) for i in range(a.shape[0])]
+    return [_one_image(a[i], f"image {i}", keep_integers, read_pixels) for i in range(a.shape[0])]
 
 
 def check_masks(
@@ -284,6 +290,7 @@ def load_images(
     masks: Optional[Sequence[Optional[np.ndarray]]] = None,
     empty_mask: str = "error",
     keep_integers: bool = False,
+    read_pixels: bool = True,
 ) -> Tuple[List[np.ndarray], List[Optional[np.ndarray]]]:
     """``(images, masks)`` of any accepted ``X`` (see the module docstring).
 
@@ -301,10 +308,11 @@ def load_images(
         images, raw = [], []
         for i in range(n):
             img, m = _sample(X, i)
-            images.append(_one_image(_as_numeric(np.asarray(img), f"sample {i}"), f"sample {i}", keep_integers))
+            images.append(_one_image(_as_numeric(np.asarray(img), f"sample {i}"), f"sample {i}", keep_integers,
+                                     read_pixels))
             raw.append(m)
         return images, check_masks(images, raw, empty_mask)
-    images = check_images(X, keep_integers)
+    images = check_images(X, keep_integers, read_pixels)
     return images, check_masks(images, masks, empty_mask)
 
 
@@ -372,15 +380,18 @@ def limit_side(images: List[np.ndarray], masks: List[Optional[np.ndarray]], max_
 
 
 def prepare(X: Any, masks: Optional[Sequence[Optional[np.ndarray]]] = None, *, empty_mask: str = "error",
-            max_side: Optional[int] = None, keep_integers: bool = False) -> Tuple[Prepared, Prepared]:
+            max_side: Optional[int] = None, keep_integers: bool = False,
+            read_pixels: bool = True) -> Tuple[Prepared, Prepared]:
     """The one input preparation of the transformers: ``load_images`` then ``max_side``.
 
     Returns :class:`Prepared` images and masks, taken as they are by every
     function of this package. ``keep_integers``: integer and ``float64``
     gray images are kept as they are (no float64 copy) for families that only
-    read them.
+    read them. ``read_pixels=False``: a family of the masks alone (2-D shape)
+    gets the images as they are, their values not read (neither converted nor
+    checked for NaN/inf: they cannot change its features).
     """
-    images, msks = load_images(X, masks, empty_mask, keep_integers)
+    images, msks = load_images(X, masks, empty_mask, keep_integers, read_pixels)
     images, msks = limit_side(images, msks, max_side)
     return Prepared(images), Prepared(msks)
 

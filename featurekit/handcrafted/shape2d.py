@@ -33,13 +33,23 @@ another), since a transformer never returns NaN.
 IBSI (Zwanenburg et al., Radiology 2020) defines its morphological features
 in 3-D only; these are pyradiomics' 2-D counterparts.
 
-Speed: no loop over pixels. Each 2 x 2 square of the mask's bounding box
-gets its pyradiomics square index at once; the area and perimeter are sums
-over the 16 indices of per-index line tables (exact: every coordinate is a
-multiple of 1/2); the diameter is the largest distance between the vertices
-of the convex hull of the outermost vertices of each row, which is the
-largest over all vertices; the axes come from the pixel moments. Results
-equal pyradiomics' ``RadiomicsShape2D`` to ~1e-12 relative (tests).
+Only the masks are read: the images' values are neither converted nor
+checked (NaN pixels are no error here), only their shapes count.
+
+Speed: no loop over pixels or images. The masks' bounding boxes of a chunk
+are laid out one under the other in one flat canvas (a zero row between
+boxes, zero columns on both sides), so that two passes over it find every
+vertical and horizontal inside/outside pair, the mesh's vertices. The rest
+is computed from those positions for all images at once: the number of
+marching squares of each kind from the pairs on their sides (area and
+perimeter are exact sums over those counts: every coordinate is a multiple
+of 1/2); the pixel moments from the horizontal runs the pairs delimit (exact
+integer sums); the diameter as the largest distance between the candidates
+for the convex hull's vertices -- of the leftmost and rightmost vertex at
+each height, the points left by dropping, in passes over all images, each
+one on or inside the segment joining its neighbours -- which is the largest
+over all vertices. Results equal pyradiomics' ``RadiomicsShape2D`` to
+~1e-12 relative (tests).
 """
 
 from __future__ import annotations
@@ -61,27 +71,10 @@ SHAPE2D_FEATURES = (
 #: every feature that can be asked for by name (adds pyradiomics' deprecated one).
 SHAPE2D_ALL = SHAPE2D_FEATURES + ("SphericalDisproportion",)
 
-# pyradiomics' marching-squares tables. Corners of the square at (y, x):
-# p0 (y, x) = bit 0, p1 (y, x+1) = bit 1, p2 (y+1, x+1) = bit 2, p3 (y+1, x) = bit 3.
-# Edge midpoints (dy, dx): e0 top, e1 right, e2 bottom, e3 left.
-_EDGE = np.array([[0.0, 0.5], [0.5, 1.0], [1.0, 0.5], [0.5, 0.0]])
-_LINES = {1: ((3, 0),), 2: ((0, 1),), 3: ((3, 1),), 4: ((1, 2),), 5: ((1, 2), (3, 0)), 6: ((0, 2),),
-          7: ((3, 2),), 8: ((2, 3),), 9: ((2, 0),), 10: ((0, 1), (2, 3)), 11: ((2, 1),), 12: ((1, 3),),
-          13: ((1, 0),), 14: ((0, 3),)}
-
-
-def _square_tables(dy: float, dx: float):
-    """Per square index: the summed length of its lines (mm) and the area of the
-    ROI's part of the square (in pixels: 1/8 per cut corner, 1/2 per half)."""
-    length, area = np.zeros(16), np.zeros(16)
-    for idx, lines in _LINES.items():
-        for ea, eb in lines:
-            (ay, ax), (by, bx) = _EDGE[ea], _EDGE[eb]
-            length[idx] += np.hypot((ay - by) * dy, (ax - bx) * dx)
-        corners = bin(idx).count("1")
-        area[idx] = {1: 1 / 8, 2: 1 / 4 if idx in (5, 10) else 1 / 2, 3: 7 / 8}[corners]
-    area[15] = 1.0
-    return length, area
+#: Largest canvas (pixels) of the masks' boxes laid out together; more images go in further canvases.
+_CANVAS = 1 << 22
+#: Largest (images x points x points) table of the pairwise diameter step.
+_PAIRS = 1 << 21
 
 
 def shape2d_feature_names(features="all") -> List[str]:
@@ -96,98 +89,214 @@ def _check_names(features):
     return check_features(features, SHAPE2D_ALL, "shape2D")
 
 
-def _first_last(a: np.ndarray):
-    """Rows of the 2-D bool ``a`` that have a True, and the first and last True column of each."""
-    rows = np.flatnonzero(a.any(axis=1))
-    sub = a[rows]
-    return rows, sub.argmax(axis=1), a.shape[1] - 1 - sub[:, ::-1].argmax(axis=1)
+def _box(mask: np.ndarray):
+    """Rows and columns ``(r0, r1, c0, c1)`` of the bounding box of a non-empty bool mask."""
+    W = mask.shape[1]
+    flat = np.ascontiguousarray(mask).reshape(-1)  # a view of a C-contiguous mask
+    first = int(flat.argmax())  # stops at the first True
+    # the last True: the last non-zero word of 8 pixels, read backwards (a reversed bool scan is slow)
+    n8 = flat.size - flat.size % 8
+    tail = flat[n8:]
+    if tail.any():
+        last = n8 + len(tail) - 1 - int(tail[::-1].argmax())
+    else:
+        k = n8 // 8 - 1 - int((flat[:n8].view(np.uint64)[::-1] != 0).argmax())
+        last = 8 * k + 7 - int(flat[8 * k : 8 * k + 8][::-1].argmax())
+    r0, r1 = first // W, last // W + 1
+    cols = np.flatnonzero(mask[r0:r1].any(axis=0))
+    return r0, r1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _convex_side(y: np.ndarray, x: np.ndarray, side: float) -> np.ndarray:
-    """Which points of one side of an outline (``x`` per strictly increasing ``y``) can be
-    vertices of the convex hull; ``side`` -1 for the left side, +1 for the right.
+def _groups(shapes) -> List[slice]:
+    """Consecutive images whose boxes (``(h, w)`` each) fill canvases of at most :data:`_CANVAS`
+    pixels (a single larger box gets a canvas of its own)."""
+    out, start, rows, width = [], 0, 1, 0
+    for k, (h, w) in enumerate(shapes):
+        if k > start and (rows + h + 1) * (max(width, w) + 2) > _CANVAS:
+            out.append(slice(start, k))
+            start, rows, width = k, 1, 0
+        rows, width = rows + h + 1, max(width, w)
+    out.append(slice(start, len(shapes)))
+    return out
 
-    A point on or inside the segment joining its neighbours lies between that
-    segment and the other side's point at its height, hence is no vertex of
-    the hull; such points are dropped in passes until none is (dropping points
-    that are no hull vertex keeps the hull, so all go at once).
+
+def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` over the consecutive segments ``bounds[k]:bounds[k + 1]``."""
+    cs = np.concatenate([np.zeros(1, dtype=values.dtype), np.cumsum(values)])
+    return cs[bounds[1:]] - cs[bounds[:-1]]
+
+
+def _left_hulls(y: np.ndarray, x: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Indices of the points of left sides of outlines (``x`` per strictly increasing ``y``
+    within each ``group``, groups one after the other) that can be vertices of their convex hull.
+
+    A point on or right of the segment joining its neighbours (of its own
+    group) lies between that segment and the other side's point at its height,
+    hence is no vertex of the hull; such points are dropped in passes until
+    none is (dropping points that are no hull vertex keeps the hull, so all go
+    at once). The first and last point of every group stay. A right side is a
+    left side with ``x`` negated.
     """
-    alive = np.ones(len(y), dtype=bool)
-    while True:
-        i = np.flatnonzero(alive)
-        if len(i) < 3:
-            return alive
-        a, b, c = i[:-2], i[1:-1], i[2:]
-        # (x_b - x_a)(y_c - y_a) - (x_c - x_a)(y_b - y_a): > 0 when b lies right of a -> c
-        cross = (x[b] - x[a]) * (y[c] - y[a]) - (x[c] - x[a]) * (y[b] - y[a])
-        drop = b[side * cross <= 0]
-        if not len(drop):
-            return alive
-        alive[drop] = False
+    keep = np.arange(len(y))
+    while len(y) >= 3:
+        ya, xa = y[:-2], x[:-2]
+        # (x_b - x_a)(y_c - y_a) - (x_c - x_a)(y_b - y_a): >= 0 when b lies on or right of a -> c
+        cross = (x[1:-1] - xa) * (y[2:] - ya) - (x[2:] - xa) * (y[1:-1] - ya)
+        drop = (cross >= 0) & (group[:-2] == group[2:])
+        if not drop.any():
+            break
+        alive = np.ones(len(y), dtype=bool)
+        alive[1:-1] = ~drop
+        y, x, group, keep = y[alive], x[alive], group[alive], keep[alive]
+    return keep
 
 
-def _diameter(m: np.ndarray, dy: float, dx: float) -> float:
-    """Largest distance (mm) between two vertices of the mesh of the padded mask ``m``.
+def _max_distances(img: np.ndarray, y: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """Per image, the largest distance between two of its points (``img`` sorted)."""
+    count = np.bincount(img, minlength=n)
+    start = np.concatenate([[0], np.cumsum(count)])
+    out = np.zeros(n)
+    big = count * count > _PAIRS
+    for k in np.flatnonzero(big):  # bounded memory for very large outlines
+        py, px = y[start[k] : start[k + 1]], x[start[k] : start[k + 1]]
+        for s in range(0, len(py), 1024):
+            d2 = (py[s : s + 1024, None] - py[None, :]) ** 2 + (px[s : s + 1024, None] - px[None, :]) ** 2
+            out[k] = max(out[k], float(d2.max()))
+    small = np.flatnonzero(~big & (count > 0))
+    K = int(count[small].max(initial=1))
+    step = max(1, _PAIRS // (K * K))
+    for g in range(0, len(small), step):
+        ks = small[g : g + step]
+        # the points of each image in one row, padded with its first point (adds no new distance)
+        idx = np.minimum(start[ks, None] + np.arange(K), start[ks + 1, None] - 1)
+        py, px = y[idx], x[idx]
+        d2 = py[:, :, None] - py[:, None, :]
+        d2 *= d2
+        dxx = px[:, :, None] - px[:, None, :]
+        dxx *= dxx
+        d2 += dxx
+        out[ks] = d2.max(axis=(1, 2))
+    return np.sqrt(out)
 
-    The vertices are the midpoints of the edges between an inside and an
-    outside 4-neighbour. The farthest pair are vertices of their convex hull,
-    which are among the leftmost and rightmost vertex at each height;
-    :func:`_convex_side` drops most of those (heights with a single vertex
-    stay), and every pair of the points left is compared.
+
+def _canvas_features(boxes: List[np.ndarray], dy: float, dx: float) -> np.ndarray:
+    """The 10 features (:data:`SHAPE2D_ALL` order) of the masks' bounding boxes ``boxes``.
+
+    The boxes are laid out one under the other in one flat bool canvas of
+    width ``W`` (a zero row above each box and below the last, zero columns
+    on both sides), so that vertical neighbours are ``W`` apart, horizontal
+    ones 1 apart, and no pair or square straddles two images or a row's end
+    with a pixel inside. Everything else is computed from the positions of
+    the vertical and horizontal inside/outside pairs (the mesh's vertices).
     """
-    r0, f0, l0 = _first_last(m[:-1] != m[1:])  # vertical neighbours: vertices at (y + 1/2, x)
-    r1, f1, l1 = _first_last(m.view(bool))  # horizontal: first inside - 1/2, last inside + 1/2
-    order = np.argsort(np.concatenate([2 * r0 + 1, 2 * r1]), kind="stable")
-    y = np.concatenate([r0 + 0.5, r1.astype(np.float64)])[order] * dy
-    left = np.concatenate([f0.astype(np.float64), f1 - 0.5])[order] * dx
-    right = np.concatenate([l0.astype(np.float64), l1 + 0.5])[order] * dx
+    n = len(boxes)
+    W = max(b.shape[1] for b in boxes) + 2
+    top = np.cumsum([1] + [b.shape[0] + 1 for b in boxes])  # first row of each box (and one past the last)
+    canvas = np.zeros((int(top[-1]), W), dtype=bool)
+    for b, t in zip(boxes, top[:-1]):
+        canvas[t : t + b.shape[0], 1 : 1 + b.shape[1]] = b
+    u = canvas.ravel()
+    P = np.flatnonzero(u[:-W] ^ u[W:])  # vertical pairs (p, p + W) with one pixel inside: vertex (row + 1/2, col)
+    Q = np.flatnonzero(u[:-1] ^ u[1:])  # horizontal pairs (q, q + 1): vertex (row, col + 1/2)
+    seg = (top - 1) * W  # image k owns the rows from the zero row above its box to the next box's zero row
+    bP, bQ = np.searchsorted(P, seg), np.searchsorted(Q, seg)
+    V, H = np.diff(bP), np.diff(bQ)
+
+    # marching squares (square q: pixels q, q + 1, q + W, q + W + 1) from the pairs on its sides:
+    # one vertical side differing = an odd number of inside corners (one diagonal line); both
+    # vertical sides and the top differ = a saddle (two diagonal lines); every vertical pair is a
+    # side of two squares, every horizontal one too, which gives the squares with a horizontal
+    # (two vertical sides differ) or a vertical line (two horizontal sides differ)
+    nxt = np.zeros(len(P), dtype=bool)
+    nxt[:-1] = P[1:] - P[:-1] == 1  # p and p + 1 both in P (the same row: columns 0 and W - 1 are outside)
+    prv = np.zeros(len(P), dtype=bool)
+    prv[1:] = nxt[:-1]
+    adj = _segment_sums(nxt.astype(np.int64), bP)
+    n_odd = 2 * V - 2 * adj  # squares with 1 or 3 inside corners
+    saddle = np.zeros(len(P), dtype=np.int64)
+    if len(Q):  # square p with p, p + 1 in P: a saddle when its top pair (p, p + 1) is in Q
+        pn = P[nxt]
+        saddle[nxt] = Q[np.minimum(np.searchsorted(Q, pn), len(Q) - 1)] == pn
+    n_saddle = _segment_sums(saddle, bP)
+    # an odd square has 3 inside corners when its two equal corners are inside, else 1
+    three = np.zeros(len(P), dtype=np.int64)
+    three[~nxt] += 2 * u[P[~nxt] + 1] - 1  # square p: p + 1 and p + W + 1 equal
+    three[~prv] += 2 * u[P[~prv] - 1] - 1  # square p - 1: p - 1 and p + W - 1 equal
+    n3_minus_n1 = _segment_sums(three, bP)
+
+    # the ROI's pixels as horizontal runs: the changes of each row alternate start, end
+    s, e = Q[0::2] + 1, Q[1::2] + 1  # run = flat positions s .. e - 1
+    bR = np.searchsorted(s, seg)
+    run_img = np.repeat(np.arange(n), np.diff(bR))
+    y = s // W - top[run_img]  # rows and columns within the box
+    c0 = s % W - 1
+    c1 = c0 + (e - s) - 1
+    length = e - s
+
+    def s2(t):  # sum of x * x for x = 0 .. t
+        return t * (t + 1) * (2 * t + 1) // 6
+
+    sx_run = (c0 + c1) * length // 2
+    moments = [_segment_sums(v, bR) for v in (length, y * length, sx_run, y * y * length, s2(c1) - s2(c0 - 1),
+                                               y * sx_run)]
+    Np = moments[0]
+    ld = float(np.hypot(dy / 2, dx / 2))
+    diag = n_odd + 2 * n_saddle  # diagonal lines
+    perimeter = ld * diag + dx * (V - diag / 2) + dy * (H - diag / 2)
+    # the mesh's signed area is the area it encloses: 1/4 of each square per inside corner, less
+    # 1/8 per one-corner square, more 1/8 per three-corner one, less 1/4 per saddle
+    surface = (Np + n3_minus_n1 / 8 - n_saddle / 4) * dy * dx
+
+    # diameter: the farthest pair of vertices are vertices of their convex hull, which are among
+    # the leftmost and rightmost vertex at each height (a row of P: y + 1/2, of Q: y)
+    rowP, rowQ = P // W, Q // W
+    ends = []
+    for pos, row, half in ((P, rowP, 1), (Q, rowQ, 0)):
+        first = np.ones(len(pos), dtype=bool)
+        first[1:] = row[1:] != row[:-1]
+        last = np.ones(len(pos), dtype=bool)
+        last[:-1] = first[1:]
+        cols = pos % W + (0.0 if half else 0.5)
+        ends.append((2 * row[first] + half, cols[first], cols[last]))
+    key = np.concatenate([ends[0][0], ends[1][0]])
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    left = np.concatenate([ends[0][1], ends[1][1]])[order] * dx
+    right = np.concatenate([ends[0][2], ends[1][2]])[order] * dx
+    img = np.searchsorted(top - 1, key // 2, side="right") - 1  # the rows of image k: top[k] - 1 .. top[k + 1] - 2
+    yv = (key / 2 - top[img]) * dy
     one = left == right  # a single vertex at its height: no other side to lie between, kept
     two = ~one
-    y2, l2, r2 = y[two], left[two], right[two]
-    keep_l, keep_r = _convex_side(y2, l2, -1.0), _convex_side(y2, r2, 1.0)
-    py = np.concatenate([y2[keep_l], y2[keep_r], y[one]])
-    px = np.concatenate([l2[keep_l], r2[keep_r], left[one]])
-    best = 0.0
-    for start in range(0, len(py), 1024):  # bounded memory for very large outlines
-        d2 = (py[start : start + 1024, None] - py[None, :]) ** 2 + (px[start : start + 1024, None] - px[None, :]) ** 2
-        best = max(best, float(d2.max()))
-    return float(np.sqrt(best))
+    y2, i2 = yv[two], img[two]
+    # both sides at once: the right sides mirrored into left sides, groups n .. 2n - 1
+    keep = _left_hulls(np.concatenate([y2, y2]), np.concatenate([left[two], -right[two]]),
+                       np.concatenate([i2, i2 + n]))
+    pimg = np.concatenate([np.concatenate([i2, i2])[keep], img[one]])
+    order = np.argsort(pimg, kind="stable")
+    py = np.concatenate([np.concatenate([y2, y2])[keep], yv[one]])[order]
+    px = np.concatenate([np.concatenate([left[two], right[two]])[keep], left[one]])[order]
+    diameter = _max_distances(pimg[order], py, px, n)
 
-
-def _one(mask: np.ndarray, dy: float, dx: float, tables) -> np.ndarray:
-    """The 10 features of one mask, in :data:`SHAPE2D_ALL` order."""
-    length, area = tables
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
-    box = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h, w = box.shape
-    m = np.zeros((h + 2, w + 2), dtype=np.uint8)  # one ring of outside pixels, as pyradiomics pads
-    m[1:-1, 1:-1] = box
-    idx = m[:-1, :-1] | (m[:-1, 1:] << 1) | (m[1:, 1:] << 2) | (m[1:, :-1] << 3)  # square index, (h+1, w+1)
-    per_index = np.bincount(idx.ravel(), minlength=16)
-    perimeter = float(per_index @ length)
-    # the mesh's signed area is the area it encloses: the ROI's part of every square
-    surface = float(per_index @ area) * dy * dx
-    diameter = _diameter(m, dy, dx)
     # second moments of the pixel centres from exact integer sums (Python ints: no overflow)
-    rows_n = np.count_nonzero(box, axis=1)
-    cols_n = np.count_nonzero(box, axis=0)
-    yr, xr = np.arange(h), np.arange(w)
-    n = int(rows_n.sum())
-    sy, sx = int(rows_n @ yr), int(cols_n @ xr)
-    syy, sxx = int(rows_n @ (yr * yr)), int(cols_n @ (xr * xr))
-    sxy = int(np.where(box, xr, 0).sum(axis=1) @ yr)
-    n2 = n * n
-    cyy = (n * syy - sy * sy) / n2 * dy * dy
-    cxx = (n * sxx - sx * sx) / n2 * dx * dx
-    cxy = (n * sxy - sx * sy) / n2 * dy * dx
-    half, root = (cyy + cxx) / 2, float(np.hypot((cyy - cxx) / 2, cxy))
-    major, minor = half + root, max(half - root, 0.0)  # rounding can leave a zero eigenvalue at -1e-17
+    cov = []
+    for n_, sy, sx, syy, sxx, sxy in zip(*(m.tolist() for m in moments)):
+        n2 = n_ * n_
+        cov.append(((n_ * syy - sy * sy) / n2 * dy * dy, (n_ * sxx - sx * sx) / n2 * dx * dx,
+                    (n_ * sxy - sx * sy) / n2 * dy * dx))
+    cyy, cxx, cxy = np.array(cov).T
+    half, root = (cyy + cxx) / 2, np.hypot((cyy - cxx) / 2, cxy)
+    major, minor = half + root, np.maximum(half - root, 0.0)  # rounding can leave a zero eigenvalue at -1e-17
     sphericity = 2 * np.sqrt(np.pi * surface) / perimeter
-    return np.array([
-        surface, n * dy * dx, perimeter, perimeter / surface, sphericity, diameter, 4 * np.sqrt(major),
-        4 * np.sqrt(minor), np.sqrt(minor / major) if major > 0 else 1.0, 1 / sphericity,
-    ])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        elongation = np.where(major > 0, np.sqrt(minor / major), 1.0)
+    return np.stack([surface, Np * dy * dx, perimeter, perimeter / surface, sphericity, diameter,
+                     4 * np.sqrt(major), 4 * np.sqrt(minor), elongation, 1 / sphericity], axis=1)
+
+
+def _chunk_size(images) -> int:
+    """Images per chunk: at most 64, their pixels at most :data:`_CANVAS` (the masks' boxes, the
+    chunk's canvas and its temporaries stay bounded)."""
+    return max(1, min(64, _CANVAS // max(img.shape[0] * img.shape[1] for img in images)))
 
 
 def _check(spacing=(1.0, 1.0), features="all") -> dict:
@@ -197,15 +306,21 @@ def _check(spacing=(1.0, 1.0), features="all") -> dict:
 
 
 def _shape_chunk(images, masks, *, dy, dx, features, first=0) -> np.ndarray:
-    columns = np.array([SHAPE2D_ALL.index(f) for f in features])
-    tables = _square_tables(dy, dx)
-    out = np.empty((len(images), len(columns)))
-    for i, (img, m) in enumerate(zip(images, masks)):
-        out[i] = _one(np.ones(img.shape, dtype=bool) if m is None else m, dy, dx, tables)[columns]
-    return out
+    columns = [SHAPE2D_ALL.index(f) for f in features]
+    boxes = []
+    for img, m in zip(images, masks):
+        if m is None:
+            boxes.append(np.ones(img.shape[:2], dtype=bool))
+        else:
+            r0, r1, c0, c1 = _box(m)
+            boxes.append(m[r0:r1, c0:c1])
+    parts = [_canvas_features(boxes[g], dy, dx) for g in _groups([b.shape for b in boxes])]
+    return np.concatenate(parts)[:, columns]
 
 
-_FAMILY = Family(_check, lambda p: prefixed("shape2D", p["features"]), _shape_chunk)
+# the masks alone: the images' values are never read (nor converted or checked), only their shapes
+_FAMILY = Family(_check, lambda p: prefixed("shape2D", p["features"]), _shape_chunk, chunk_size=_chunk_size,
+                 reads_pixels=False)
 
 
 #: numpydoc entries of the family's own parameters (its batch function's and transformer's docstrings).
