@@ -27,13 +27,15 @@ import math
 import os
 import shlex
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from featurekit.data.duplicates import DEFAULT_MAX_DISTANCE
+from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES
 from featurekit.errors import FeaturekitError
-from featurekit.specs import POOLS, RESIZE_MODES, split_feature_tokens
+from featurekit.specs import POOLS, RESIZE_MODES, split_feature_tokens, split_handcrafted
 
-__all__ = ["Option", "OptionSet", "OptionError", "DATA", "EVALUATE", "REPORT", "COMMANDS", "KINDS", "with_where"]
+__all__ = ["Option", "OptionSet", "OptionError", "DATA", "EXTRACT", "EVALUATE", "FINETUNE", "REPORT", "COMMANDS",
+           "KINDS", "with_where", "OPTIMIZERS", "SCHEDULERS", "MONITORS", "BALANCE", "HEAD_POLICIES", "HEADS"]
 
 #: value kinds and how a message names them
 KINDS = {"int": "an integer", "float": "a finite number", "bool": "true or false", "text": "a text (a string)",
@@ -76,6 +78,10 @@ class Option:
         A ``list`` option given as a repeatable flag (``--features a --features b``);
         otherwise one comma-separated value.
     metavar, group, nargs, const : argparse details.
+    aliases : tuple of str
+        More spellings of the flag, accepted and not shown by ``--help`` (``--run-name`` for ``--name``).
+    also : tuple of (flag, value)
+        Flags that set the option to a fixed value (``--no-amp`` is ``--amp none``).
     cli : bool
         Whether the command line has it (an API-only option has none).
     objects : bool
@@ -99,6 +105,8 @@ class Option:
     group: str | None = None
     nargs: str | None = None
     const: Any = None
+    aliases: tuple = ()
+    also: tuple = ()
     cli: bool = True
     objects: bool = False
 
@@ -202,16 +210,21 @@ class Option:
             if self.choices is not None and self.kind == "text":
                 kw["choices"] = list(self.choices)
 
-            def convert(text: str, option: Option = self) -> Any:  # resolving twice gives the same value
+            def check(text: str, option: Option = self) -> Any:  # checked here; converted once, by resolve
                 try:
-                    return option.resolve(text)
+                    return option.check(text)
                 except FeaturekitError as exc:
                     raise argparse.ArgumentTypeError(str(exc)) from None
 
-            convert.__name__ = self.kind
+            check.__name__ = self.kind
             if self.kind != "list" or not self.repeat:
-                kw["type"] = convert
+                kw["type"] = check
         parser.add_argument(self.spelling, **kw)
+        for alias in self.aliases:
+            parser.add_argument(alias, **{**kw, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS})
+        for flag, value in self.also:
+            parser.add_argument(flag, dest=self.name, action="store_const", const=value, default=argparse.SUPPRESS,
+                                help=f"the same as {self.spelling} {value}")
 
 
 class OptionSet:
@@ -268,9 +281,13 @@ class OptionSet:
         if unknown:
             raise OptionError(f"{where + ': ' if where else ''}{self.command} has no option "
                               f"{', '.join(map(repr, unknown))}; valid: {', '.join(sorted(self.options))}")
-        out = {} if partial else {n: self.options[n].resolve(o.default, where) for n, o in self.options.items()}
-        for name, value in values.items():
-            o = self.options[name]
+        out = {}
+        for name, o in self.options.items():  # each value converted once: the given one, else the default
+            if name not in values:
+                if not partial:
+                    out[name] = o.resolve(o.default, where)
+                continue
+            value = values[name]
             if o.kind == "list" and o.repeat and isinstance(value, (list, tuple)) and not value:
                 value = o.default  # a repeatable flag never given
             out[name] = o.resolve(value, where)
@@ -287,8 +304,8 @@ class OptionSet:
         argv = [str(p) for p in positional]
         for name, value in values.items():
             o = self.options.get(name)
-            if o is None or not o.cli or value is None or value == []:
-                continue
+            if o is None or not o.cli or value is None or (value == [] and (o.repeat or o.default == [])):
+                continue  # (an empty comma list that is not the default is written '': it parses to [])
             if value == o.default and not (defaults and o.kind != "bool"):
                 continue
             if o.kind == "bool":
@@ -302,6 +319,36 @@ class OptionSet:
             else:
                 argv += [o.spelling, str(getattr(value, "tag", value))]  # a Weights by its tag
         return f"featurekit {self.command} " + shlex.join(argv)
+
+    def bind(self, function: str, positional: Sequence[str], args: Sequence[Any],
+             options: Mapping[str, Any]) -> dict[str, Any]:
+        """The resolved values of an API call ``function(first, *args, **options)``.
+
+        ``args`` are the options ``positional`` names, in order. Too many of them, a keyword given
+        twice or one that is no option is a :class:`TypeError` worded as Python's own.
+        """
+        if len(args) > len(positional):
+            raise TypeError(f"{function}() takes at most {len(positional) + 1} positional arguments "
+                            f"(the first, {', '.join(positional)})")
+        values = dict(options)
+        for name, value in zip(positional, args):
+            if name in values:
+                raise TypeError(f"{function}() got multiple values for argument {name!r}")
+            values[name] = value
+        unknown = sorted(set(values) - set(self.options))
+        if unknown:
+            raise TypeError(f"{function}() got an unexpected keyword argument {unknown[0]!r} "
+                            f"(its options: {', '.join(self.options)})")
+        return self.resolve(values, function)
+
+    def api_signature(self, first: Sequence[str], positional: Sequence[str] = (),
+                      after: Sequence[str] = ()) -> inspect.Signature:
+        """The signature of a function taking these options through :meth:`bind`: ``first`` (no default),
+        the ``positional`` options, every other option as a keyword, then ``after`` (keywords, None)."""
+        P = inspect.Parameter
+        params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in first]
+        params += [P(n, P.POSITIONAL_OR_KEYWORD, default=self.options[n].default) for n in positional]
+        return self.signature(params, [P(n, P.KEYWORD_ONLY, default=None) for n in after])
 
     def signature(self, before: Iterable[inspect.Parameter] = (),
                   after: Iterable[inspect.Parameter] = ()) -> inspect.Signature:
@@ -391,6 +438,8 @@ EVALUATE = OptionSet("evaluate", [
     Option("select_by", "text", "roc_auc", "what the selected row maximises on training-side held-out "
            "predictions (default: roc_auc)", choices=("roc_auc", "pr_auc", "neg_log_loss", "neg_brier"),
            metavar="CRITERION"),
+    Option("ordered", "bool", False, "with three or more classes, they are ordered as --classes lists them "
+           "(e.g. BI-RADS): Cohen's kappa is quadratic-weighted"),
     Option("n_boot", "int", 2000, "bootstrap replicates of the CIs (default: 2000)", minimum=0),
     Option("confidence", "float", 0.95, "confidence level of the intervals (default: 0.95)", minimum=0.5),
     Option("n_jobs", "int", 1, "parallel fold fits (default: 1; -1 = every core; capped at the cores there are)",
@@ -411,6 +460,153 @@ EVALUATE = OptionSet("evaluate", [
     Option("progress", "bool", True, "no progress bars", flag="--quiet", negate=True),
 ], parts=())
 
+def _layers(values: list) -> list:
+    from featurekit.specs import LayerSpec
+
+    return [LayerSpec.parse(v) for v in values]
+
+
+def _crop_scale(values: list) -> list[float]:
+    try:
+        lo, hi = (float(v) for v in values)
+    except (TypeError, ValueError):
+        raise OptionError(f"crop_scale takes LO,HI (two numbers), got {','.join(map(str, values))!r}") from None
+    return [lo, hi]
+
+
+#: ``featurekit extract`` / :func:`featurekit.extraction.pipeline.extract`
+EXTRACT = OptionSet("extract", [
+    Option("layers", "list", [], "MODEL:LAYERS to extract; repeat for several models", repeat=True,
+           metavar="SPEC", convert=_layers, objects=True),
+    Option("handcrafted", "list", [], "comma-separated handcrafted families: gabor,glcm,haar,firstorder,shape,lbp "
+           "(radiomics: pyradiomics' feature classes); parameters after a colon, separated by ';' (e.g. "
+           "glcm:bin_count=64;symmetric=true, gabor:frequencies=0.25,0.1); radiomics:params=FILE.yaml takes the "
+           "classes and settings of a pyradiomics parameter file", metavar="FAMILIES", split=split_handcrafted,
+           objects=True),
+    Option("weights", "text", "imagenet", "imagenet (torchvision's, from the torch hub cache; for timm-* models the "
+           "pretrained weights of the tag, from the Hugging Face hub cache), none (random, seeded), or a state_dict "
+           "(.pth, .safetensors) / featurekit checkpoint PATH (default: imagenet)", objects=True),
+    Option("size", "int", None, "input size (default: the weights')", minimum=8),
+    Option("resize", "text", "crop", "crop: shorter side + centre crop as the weights do; squash: straight to "
+           "size x size", choices=RESIZE_MODES),
+    Option("pool", "text", "gap", "pooling of each map or token sequence to a vector: gap (default), gmp, gapgmp, "
+           "spp, none; for vision transformers also cls (class token), mean (patch tokens), clsmean", choices=POOLS),
+    Option("batch_size", "int", 16, "images per forward pass (default: 16)", minimum=1),
+    Option("num_workers", "int", None, "DataLoader workers (default: cores-1, at most 4; on CUDA every core but one)",
+           flag="--workers", minimum=0),
+    Option("device", "text", "auto", "auto (CUDA when present), cpu, cuda, cuda:1 ..."),
+    Option("amp", "text", "auto", "autocast precision, recorded with the features: auto (float16 on CUDA, float32 "
+           "on the CPU), fp16, bf16 (GPUs from Ampere on; CPUs too), none (default: auto)", choices=AMP_CHOICES,
+           also=(("--no-amp", "none"),)),
+    Option("preprocess", "text", "host", "where resize and normalisation run: host (DataLoader workers), device (on "
+           "the GPU after uploading the decoded uint8 images; same values, same cache entries), auto (device on "
+           "CUDA) (default: host)", choices=PREPROCESS_CHOICES),
+    Option("dtype", "text", "float32", "how features are stored (default: float32)", choices=("float32", "float16"),
+           also=(("--float16", "float16"),)),
+    Option("seed", "int", 0, "seed of random initialisation (--weights none)"),
+    Option("cache", "text", None, "cache file (default: cache/<dataset>-<fingerprint>.h5)", metavar="FILE",
+           objects=True),
+    Option("lock_timeout", "float", 600.0, "seconds to wait for another process writing the same cache "
+           "(default: 600)", minimum=0.0),
+    Option("on_error", "text", "raise", "an image that cannot be read or processed: raise (stop, naming it; finished "
+           "work is kept) or skip (leave it out of the cache and list it) (default: raise)",
+           choices=("raise", "skip")),
+    Option("progress", "bool", True, "no progress bar or summary", flag="--quiet", negate=True),
+])
+
+#: the fine-tuning vocabularies (:class:`featurekit.finetune.config.FinetuneConfig` checks its values against them)
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "step", "cosine")
+#: early stopping / best-checkpoint criteria; ``val_auc_acc`` is the mean of validation AUC and accuracy
+MONITORS = ("val_loss", "val_auc", "val_acc", "val_auc_acc")
+BALANCE = ("none", "weights", "oversample")
+HEAD_POLICIES = ("auto", "new", "keep")
+#: new heads (:func:`featurekit.models.architecture.make_head`)
+HEADS = ("linear", "mlp", "dropout_linear")
+
+_MODEL, _FREEZE = "recipe and model", "freezing (layer names/indices as in 'featurekit layers MODEL')"
+_OPTIM, _AUGMENT = "optimisation (defaults: the recipe's; transfer values shown)", \
+    "augmentation and imbalance (training images only)"
+_RUNS, _EXECUTION = "runs and output", "execution"
+
+#: ``featurekit finetune``: the fields of :class:`featurekit.finetune.config.FinetuneConfig` (a test keeps them
+#: the same), of :class:`featurekit.finetune.pipeline.RunOptions`, and ``progress``. Unset (None) training
+#: options take the recipe's value.
+FINETUNE = OptionSet("finetune", [
+    Option("recipe", "text", None, "named training settings (list below); default: transfer for pretrained "
+           "weights, scratch for --weights none", group=_MODEL),
+    Option("model", "text", "resnet18", "registry model (default: resnet18; see 'featurekit layers')", group=_MODEL),
+    Option("weights", "text", None, "imagenet (default), none (random, seeded), or a PATH: torchvision state_dict "
+           "or a featurekit checkpoint of an earlier fine-tuning (two-stage transfer), or the run folder of a --cv "
+           "run saved with --save-fold-checkpoints (each fold goes on from its own model)", group=_MODEL),
+    Option("head", "text", None, "new head: linear; mlp = Dense(--hidden) + BatchNorm + ReLU + Dropout + output; "
+           "dropout_linear = Dropout(--dropout) + output (default: the recipe's, linear)", choices=HEADS,
+           group=_MODEL),
+    Option("hidden", "int", None, "MLP head width (transfer: 512)", minimum=1, group=_MODEL),
+    Option("dropout", "float", None, "head dropout (transfer: 0.5)", minimum=0.0, group=_MODEL),
+    Option("small_input", "bool", None, "ResNet stem for 28-64 px images: 3x3 stride-1 first conv, no max-pool, "
+           "1 channel", group=_MODEL),
+    Option("in_chans", "int", None, "input channels with --small-input (default: 1)", choices=(1, 3), group=_MODEL),
+    Option("head_policy", "text", "auto", "with a checkpoint PATH: keep its head when the class names match (auto), "
+           "always replace it (new), or keep it and fail on a class mismatch (keep)", choices=HEAD_POLICIES,
+           group=_MODEL),
+    Option("size", "int", None, "input size (default: the recipe's, else the weights', e.g. 224)", minimum=1,
+           group=_MODEL),
+    Option("resize", "text", None, "crop (shorter side + centre crop) or squash (default: squash with "
+           "--small-input, else crop)", choices=RESIZE_MODES, group=_MODEL),
+    Option("freeze_until", "text", None, "freeze every parameter up to and including LAYER (e.g. block4_pool, "
+           "conv3_block2_out, 7)", metavar="LAYER", group=_FREEZE),
+    Option("freeze", "text", None, "freeze the parameters of these layers, e.g. 'conv2_*,conv3_*', '1-6' or 'all' "
+           "(the whole backbone)", metavar="SELECTORS", group=_FREEZE),
+    Option("optimizer", "text", None, "transfer: sgd (momentum)", choices=OPTIMIZERS, group=_OPTIM),
+    Option("lr", "float", None, "learning rate (transfer: 1e-3)", group=_OPTIM),
+    Option("momentum", "float", None, "SGD momentum (transfer: 0.9)", group=_OPTIM),
+    Option("weight_decay", "float", None, "transfer: 1e-4", group=_OPTIM),
+    Option("scheduler", "text", None, "transfer: step", choices=SCHEDULERS, group=_OPTIM),
+    Option("step_size", "int", None, "StepLR period in epochs (transfer: 7)", minimum=1, group=_OPTIM),
+    Option("gamma", "float", None, "StepLR factor (transfer: 0.1)", group=_OPTIM),
+    Option("epochs", "int", None, "maximum epochs (transfer: 25)", minimum=1, group=_OPTIM),
+    Option("batch_size", "int", None, "transfer: 16", minimum=1, group=_OPTIM),
+    Option("monitor", "text", None, "early stopping / best checkpoint criterion; val_auc_acc = mean of validation "
+           "AUC and accuracy (transfer: val_loss)", choices=MONITORS, group=_OPTIM),
+    Option("patience", "int", None, "epochs without improvement before stopping; 0 = never (transfer: 5)",
+           minimum=0, group=_OPTIM),
+    Option("min_delta", "float", None, "smallest change counted as an improvement", group=_OPTIM),
+    Option("val_fraction", "float", None, "stratified validation part of the training data for early stopping "
+           "(transfer: 0.2; 0 = none)", group=_OPTIM),
+    Option("augment", "list", None, "comma list of flip, vflip, rotate, translate, brightness, contrast, crop; "
+           "'none'; 'default' = flip,rotate,translate,brightness,contrast (the transfer recipe's)", group=_AUGMENT),
+    Option("rotation", "float", None, "max rotation in degrees (transfer: 15)", group=_AUGMENT),
+    Option("translate", "float", None, "max translation, fraction of the size (0.1)", group=_AUGMENT),
+    Option("brightness", "float", None, "brightness jitter (transfer: 0.2)", group=_AUGMENT),
+    Option("contrast", "float", None, "contrast jitter (transfer: 0.2)", group=_AUGMENT),
+    Option("crop_scale", "list", None, "random resized crop area range (transfer: 0.8,1.0)", metavar="LO,HI",
+           convert=_crop_scale, group=_AUGMENT),
+    Option("balance", "text", None, "class imbalance: none, weights (inverse-frequency loss weights), oversample",
+           choices=BALANCE, group=_AUGMENT),
+    Option("cv", "text", None, "cross-validate: K, KxR, holdout:FxR or predefined (as 'featurekit evaluate')",
+           metavar="SPEC", group=_RUNS),
+    Option("out", "text", None, "checkpoint of a single run (default: runs/NAME/model.pt)", metavar="CKPT",
+           group=_RUNS),
+    Option("overwrite", "bool", False, "replace an existing --out checkpoint or a non-empty --name run folder (as a "
+           "whole); otherwise refused before training", group=_RUNS),
+    Option("runs_dir", "text", "runs", "folder of run folders (default: runs)", group=_RUNS),
+    Option("run_name", "text", None, "run folder name (default: finetune-MODEL-DATASET)", flag="--name",
+           aliases=("--run-name",), group=_RUNS),
+    Option("n_boot", "int", 2000, "bootstrap replicates of the CIs (default: 2000)", minimum=1, group=_RUNS),
+    Option("youden", "text", "val", "with --cv: choose each fold's Youden threshold on its validation part "
+           "(default) or on its whole training part", choices=("val", "train"), group=_RUNS),
+    Option("save_fold_checkpoints", "bool", False, "with --cv: keep each fold's best model", group=_RUNS),
+    Option("seed", "int", 0, "seed of splits, initialisation, order, augmentation", group=_EXECUTION),
+    Option("device", "text", "auto", "auto (CUDA when present), cpu, cuda, cuda:1 ...", group=_EXECUTION),
+    Option("amp", "bool", True, "no mixed precision on CUDA", flag="--no-amp", negate=True, group=_EXECUTION),
+    Option("num_workers", "int", 0, "DataLoader workers (default: 0)", flag="--workers", minimum=0,
+           group=_EXECUTION),
+    Option("cache_images", "bool", True, "decode images every epoch instead of keeping them (resized) in memory",
+           flag="--no-cache-images", negate=True, group=_EXECUTION),
+    Option("progress", "bool", True, "no progress bars or summary", flag="--quiet", negate=True, group=_EXECUTION),
+])
+
 #: ``featurekit report``
 REPORT = OptionSet("report", [
     Option("out", "text", None, "FILE.html / FILE.md (both are written) or a folder (default: the first run "
@@ -420,7 +616,9 @@ REPORT = OptionSet("report", [
 ])
 
 #: each command's whole option table, in command-line order (the data options first)
-COMMANDS: dict[str, OptionSet] = {"evaluate": OptionSet("evaluate", [], parts=(DATA, EVALUATE)), "report": REPORT}
+COMMANDS: dict[str, OptionSet] = {"extract": OptionSet("extract", [], parts=(DATA, EXTRACT)),
+                                   "evaluate": OptionSet("evaluate", [], parts=(DATA, EVALUATE)),
+                                   "finetune": OptionSet("finetune", [], parts=(DATA, FINETUNE)), "report": REPORT}
 
 
 def with_where(command: str, where: Mapping[str, Any]) -> str:

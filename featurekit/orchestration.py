@@ -87,6 +87,8 @@ def _samples(source, positive):
         info = {"name": str(meta.get("dataset", "")), "source": str(meta.get("source", "")),
                 "fingerprint": str(meta.get("fingerprint", "")), "roi": None, "class_names": names}
     if pos is None:
+        if np.unique(labels[labels >= 0]).size > 2:
+            return ids, labels, names, None, groups, split, info  # the multi-class evaluation
         if len(names) == 2:
             raise DataError(f"name the positive class (classes: {names}), e.g. positive='{names[-1]}'")
         raise DataError(f"name the positive class among {names}")
@@ -165,18 +167,7 @@ def evaluate_features(source: Any, *args: Any, positive: str | None = None,
     """
     from featurekit.options import EVALUATE
 
-    if len(args) > len(POSITIONAL):
-        raise TypeError(f"evaluate_features() takes at most {len(POSITIONAL) + 1} positional arguments "
-                        f"(source, {', '.join(POSITIONAL)})")
-    for name, value in zip(POSITIONAL, args):
-        if name in options:
-            raise TypeError(f"evaluate_features() got multiple values for argument {name!r}")
-        options[name] = value
-    unknown = sorted(set(options) - set(EVALUATE.options))
-    if unknown:
-        raise TypeError(f"evaluate_features() got an unexpected keyword argument {unknown[0]!r} "
-                        f"(its options: {', '.join(EVALUATE.options)})")
-    o = SimpleNamespace(**EVALUATE.resolve(options, "evaluate_features"))
+    o = SimpleNamespace(**EVALUATE.bind("evaluate_features", POSITIONAL, args, options))
     return _evaluate(source, o, positive=positive, match=match, entries=entries, command=command, executor=executor,
                      shard_size=shard_size)
 
@@ -215,7 +206,7 @@ def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, comm
             from featurekit.extraction.pipeline import extract
 
             result = extract(source, layer_specs, hand, cache=cache_obj, weights=w, size=o.size, pool=o.pool,
-                             mode=o.resize, batch_size=o.batch_size, device=o.device, progress=o.progress,
+                             resize=o.resize, batch_size=o.batch_size, device=o.device, progress=o.progress,
                              executor=executor, shard_size=shard_size)
             entries.update({s.key: s.entry_id for s in result.specs})
             keys_by_spec = dict(result.layer_keys)
@@ -228,12 +219,19 @@ def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, comm
                                        layer_keys=keys_by_spec, late_fusion=o.late_fusion, match=match)
 
     keep = labels >= 0
-    pos_idx = names.index(pos)
     present = np.unique(labels[keep])
-    if present.size > 2:
-        warnings.warn(f"{present.size} classes: evaluating {pos!r} against all the others", UserWarning,
-                      stacklevel=3)
-    y = (labels[keep] == pos_idx).astype(np.int64)
+    if pos is None:  # three or more classes, none named positive: every class is predicted
+        classes = [names[i] for i in present]
+        y = np.asarray(names, dtype=object)[labels[keep]]
+        one_vs_rest = None
+    else:
+        classes = None
+        if present.size > 2:
+            warnings.warn(f"{present.size} classes: evaluating {pos!r} against all the others (one-vs-rest, "
+                          "as --positive asks; without it the evaluation is multi-class)", UserWarning,
+                          stacklevel=3)
+        y = (labels[keep] == names.index(pos)).astype(np.int64)
+        one_vs_rest = [names[i] for i in present] if present.size > 2 else None
     X = ids[keep]
     g = None if groups is None else np.asarray(groups)[keep]
     sl = None if split is None else np.asarray(split)[keep]
@@ -244,16 +242,18 @@ def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, comm
             key = f"{fs.name} | {cname}"
             pipelines[key] = build_pipeline(fs, cname, cache_obj, class_weight=o.class_weight,
                                             oversample=o.oversample, search=o.search, inner_cv=o.inner_cv,
-                                            seed=o.seed, reduce=o.reduce, block_weight=o.block_weight)
+                                            seed=o.seed, reduce=o.reduce, block_weight=o.block_weight,
+                                            n_classes=len(classes) if classes else 2)
             meta[key] = {"feature_set": fs.name, "classifier": cname, **fs.meta()}
-    ev = cross_validate(pipelines, X, y, g, o.cv, 1, seed=o.seed, split_labels=sl, youden=o.youden,
-                        youden_cv=o.youden_cv, n_boot=o.n_boot, confidence=o.confidence, meta=meta,
-                        select=o.select, select_by=o.select_by, n_jobs=o.n_jobs, progress=o.progress,
-                        command=command, executor=executor)
+    ev = cross_validate(pipelines, X, y, g, o.cv, None if classes else 1, seed=o.seed, split_labels=sl,
+                        youden=o.youden, youden_cv=o.youden_cv, n_boot=o.n_boot, confidence=o.confidence,
+                        meta=meta, select=o.select, select_by=o.select_by, ordered=o.ordered, classes=classes,
+                        n_jobs=o.n_jobs, progress=o.progress, command=command, executor=executor)
     counts = {c: int(np.sum(labels[keep] == i)) for i, c in enumerate(names)}
     ev.provenance.update({
         "dataset": {**info, "n": int(keep.sum()), "counts": counts},
         "positive": pos,
+        **({"one_vs_rest": one_vs_rest} if one_vs_rest else {}),
         "cache": str(cache_obj.path),
         "entries": list(infos.values()),
         "feature_sets": [{"name": s.name, "blocks": [k for k, _ in s.blocks], "fusion": s.fusion} for s in sets],
@@ -272,16 +272,10 @@ def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, comm
 
 def _signature():
     """evaluate_features' signature as help() and IDEs show it, its options read from featurekit.options."""
-    import inspect
-
     from featurekit.options import EVALUATE
 
-    P = inspect.Parameter
-    first = [P("source", P.POSITIONAL_OR_KEYWORD)]
-    first += [P(n, P.POSITIONAL_OR_KEYWORD, default=EVALUATE[n].default) for n in POSITIONAL]
-    after = [P(n, P.KEYWORD_ONLY, default=None)
-             for n in ("positive", "match", "entries", "command", "executor", "shard_size")]
-    return EVALUATE.signature(first, after)
+    return EVALUATE.api_signature(["source"], POSITIONAL,
+                                  ["positive", "match", "entries", "command", "executor", "shard_size"])
 
 
 evaluate_features.__signature__ = _signature()  # type: ignore[attr-defined]

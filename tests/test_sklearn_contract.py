@@ -257,8 +257,10 @@ def test_late_fusion_checks_its_parameters_and_target_at_fit():
     assert fused.n_features_in_ == 3
     with pytest.raises(ValueError, match="X has 2 features"):
         fused.predict(X[:, :2])
-    with pytest.raises(DataError, match="Only binary classification"):
-        LateFusionClassifier(bases).fit(X, np.arange(24) % 3)
+    three = LateFusionClassifier(bases).fit(X, np.arange(24) % 3)  # any number of classes
+    assert three.predict_proba(X).shape == (24, 3) and set(three.predict(X)) <= {0, 1, 2}
+    with pytest.raises(DataError, match="at least two classes"):
+        LateFusionClassifier(bases).fit(X, np.zeros(24, dtype=int))
     for params, problem in [({"weights": [1.0]}, "weights must be 2"), ({"weights": [1, -1]}, "non-negative"),
                             ({"method": "average"}, "'vote' or 'stack'"), ({"estimators": []}, "at least one"),
                             ({"estimators": [LogisticRegression()]}, "pairs"),

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
@@ -76,6 +76,8 @@ __all__ = [
     "with_search",
     "search_grid",
     "positive_scores",
+    "class_probabilities",
+    "class_scores",
 ]
 
 
@@ -148,6 +150,9 @@ class ClassifierSpec:
     grid_prefix : str
         Prefix from the factory's estimator to the parameters of ``grid``
         (``"estimator__"`` when the factory wraps the model, as the SVMs' calibration does).
+    multiclass : dict
+        Parameters that replace defaults for three or more classes (a binary-only
+        solver, a binary loss).
     """
 
     name: str
@@ -158,13 +163,15 @@ class ClassifierSpec:
     seeded: bool = True
     description: str = ""
     grid_prefix: str = ""
+    multiclass: dict = field(default_factory=dict)
 
 
 #: canonical name -> ClassifierSpec (data, not branches)
 CLASSIFIERS: dict[str, ClassifierSpec] = {
     "logreg": ClassifierSpec(
         "logreg", LogisticRegression, {"C": 1.0, "solver": "liblinear", "max_iter": 5000},
-        {"C": [0.001, 0.01, 0.1, 1.0, 10.0]}, "param", True, "L2 logistic regression"),
+        {"C": [0.001, 0.01, 0.1, 1.0, 10.0]}, "param", True, "L2 logistic regression",
+        multiclass={"solver": "lbfgs"}),  # liblinear is binary only; lbfgs fits the multinomial model
     "linear_svm": ClassifierSpec(
         "linear_svm", _svc, {"kernel": "linear", "C": 1.0},
         {"C": [0.001, 0.01, 0.1, 1.0, 10.0]}, "param", True, "linear SVM with Platt probabilities",
@@ -181,7 +188,7 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
                           "subsample": 0.8, "colsample_bytree": 0.8, "tree_method": "hist",
                           "n_jobs": 1, "eval_metric": "logloss"},
         {"max_depth": [2, 3, 5], "learning_rate": [0.03, 0.1, 0.3]}, "sample_weight", True,
-        "gradient-boosted trees (XGBoost)"),
+        "gradient-boosted trees (XGBoost)", multiclass={"eval_metric": "mlogloss"}),
     "knn": ClassifierSpec(
         "knn", KNeighborsClassifier, {"n_neighbors": 7},
         {"n_neighbors": [3, 5, 7, 11, 15], "weights": ["uniform", "distance"]}, "oversample", False,
@@ -248,7 +255,7 @@ class BalancedSampleWeight(_WrappedClassifier):
 
 
 def make_classifier(name: str, *, params: dict | None = None, class_weight: str | None = None,
-                    oversample: bool = False, random_state: int | None = 0) -> Any:
+                    oversample: bool = False, random_state: int | None = 0, n_classes: int = 2) -> Any:
     """An unfitted classifier from the table.
 
     Parameters
@@ -263,6 +270,8 @@ def make_classifier(name: str, *, params: dict | None = None, class_weight: str 
         Random oversampling of the training data (wraps the classifier).
     random_state : int or None
         Seed of the estimator (and of the oversampling).
+    n_classes : int, default=2
+        Classes of the task: from 3 on, the table's ``multiclass`` parameters apply.
 
     Returns
     -------
@@ -270,6 +279,8 @@ def make_classifier(name: str, *, params: dict | None = None, class_weight: str 
     """
     spec = resolve_classifier(name)
     kw = dict(spec.defaults)
+    if n_classes > 2:
+        kw.update(spec.multiclass)
     if spec.seeded:
         kw["random_state"] = random_state
     kw.update(params or {})
@@ -341,13 +352,17 @@ class GroupedGridSearchCV(GridSearchCV):
         self.random_state = random_state
 
     def fit(self, X, y=None, *, groups=None, **params):
-        """Run the search; an integer ``cv`` becomes stratified (group) inner folds of ``(y, groups)``."""
+        """Run the search; an integer ``cv`` becomes stratified (group) inner folds of ``(y, groups)``.
+
+        With three or more classes, ``scoring="roc_auc"`` means the macro
+        one-vs-rest AUC (scikit-learn's ``"roc_auc_ovr"``), the AUC the
+        evaluation reports for such targets.
+        """
+        overrides: dict[str, Any] = {}
         if y is not None and self.scoring == "roc_auc":
-            # a multiclass target would score NaN in every cell (error_score) and pick an arbitrary cell
             check_classification_targets(y)
-            if type_of_target(y) != "binary":
-                raise DataError(f"Only binary classification is supported with scoring='roc_auc'; the target "
-                                f"is {type_of_target(y)} with classes {np.unique(y).tolist()[:5]}")
+            if type_of_target(y) == "multiclass":
+                overrides["scoring"] = "roc_auc_ovr"
         if isinstance(self.cv, (int, np.integer)):
             if y is None:
                 raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: "
@@ -357,19 +372,18 @@ class GroupedGridSearchCV(GridSearchCV):
             if splits is None:
                 raise DataError(f"too few training samples per class (or groups) for the inner search CV "
                                 f"(n_samples={len(y)}, {np.unique(y).size} class(es))")
-            original = self.cv
-            self.cv = splits
-            try:
-                return super().fit(X, y, **params)
-            finally:
-                self.cv = original
-        return super().fit(X, y, groups=groups, **params)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if tags.classifier_tags is not None and self.scoring == "roc_auc":
-            tags.classifier_tags.multi_class = False
-        return tags
+            overrides["cv"] = splits
+        else:
+            params["groups"] = groups
+        # the resolved values hold for this fit only: the parameters stay as given (scikit-learn's contract)
+        original = {k: getattr(self, k) for k in overrides}
+        for k, v in overrides.items():
+            setattr(self, k, v)
+        try:
+            return super().fit(X, y, **params)
+        finally:
+            for k, v in original.items():
+                setattr(self, k, v)
 
 
 def with_search(pipeline: Pipeline, grid: dict, *, inner_cv: int = 3, scoring: str = "roc_auc",
@@ -385,21 +399,45 @@ def with_search(pipeline: Pipeline, grid: dict, *, inner_cv: int = 3, scoring: s
                                random_state=random_state)
 
 
-def positive_scores(estimator: Any, X: Any, positive: Any = 1) -> np.ndarray:
-    """Probability of the ``positive`` class from a fitted classifier.
+def class_probabilities(estimator: Any, X: Any, classes: Sequence[Any]) -> np.ndarray:
+    """Probabilities of ``classes`` (columns in that order) from a fitted classifier.
 
     Uses ``predict_proba``; an estimator without it gets the logistic function
-    of its ``decision_function`` (a monotone map: AUCs are unchanged, but the
-    0.5 threshold then means a zero margin).
+    of its ``decision_function`` (binary) or its softmax (more classes): a
+    monotone map per class, so AUCs are unchanged. A class the fold's model
+    never saw (absent from its training part) gets probability 0.
     """
+    fitted = list(getattr(estimator, "classes_", [0, 1]))
+    if hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    else:
+        from scipy.special import expit, softmax
+
+        d = np.asarray(estimator.decision_function(X), dtype=np.float64)
+        if d.ndim == 1:
+            p1 = expit(d)
+            proba = np.column_stack([1.0 - p1, p1])
+        else:
+            proba = softmax(d, axis=1)
+    out = np.zeros((proba.shape[0], len(classes)), dtype=np.float64)
+    for j, c in enumerate(classes):
+        if c in fitted:
+            out[:, j] = proba[:, fitted.index(c)]
+    return out
+
+
+def positive_scores(estimator: Any, X: Any, positive: Any = 1) -> np.ndarray:
+    """Probability of the ``positive`` class from a fitted classifier (:func:`class_probabilities`)."""
     classes = list(getattr(estimator, "classes_", [0, 1]))
     if positive not in classes:
         raise DataError(f"the classifier was not trained on the positive class {positive!r} "
                         f"(classes {classes})")
-    if hasattr(estimator, "predict_proba"):
-        proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
-        return proba[:, classes.index(positive)]
-    from scipy.special import expit
+    return class_probabilities(estimator, X, [positive])[:, 0]
 
-    d = np.asarray(estimator.decision_function(X), dtype=np.float64)
-    return expit(d if classes.index(positive) == 1 else -d)
+
+def class_scores(estimator: Any, X: Any, n_classes: int) -> np.ndarray:
+    """What the engine records of a prediction: the class-1 probability with two classes
+    (shape (n,)), every class's probability with more (shape (n, n_classes))."""
+    if n_classes == 2:
+        return positive_scores(estimator, X, 1)
+    return class_probabilities(estimator, X, range(n_classes))

@@ -169,10 +169,11 @@ def resolve_feature_sets(features: Sequence[Any], fuse: Sequence[str] = (), *, c
 
 
 def build_pipeline(fs: FeatureSet, classifier: str, cache, *, class_weight=None, oversample=False,
-                   search=False, inner_cv=3, seed=0, reduce=None, block_weight=None) -> Any:
-    """The unfitted estimator of one (feature set, classifier) row."""
+                   search=False, inner_cv=3, seed=0, reduce=None, block_weight=None, n_classes: int = 2) -> Any:
+    """The unfitted estimator of one (feature set, classifier) row (of a task with ``n_classes`` classes)."""
     def clf():
-        return make_classifier(classifier, class_weight=class_weight, oversample=oversample, random_state=seed)
+        return make_classifier(classifier, class_weight=class_weight, oversample=oversample, random_state=seed,
+                               n_classes=n_classes)
 
     def searched(pipe):
         if not search:

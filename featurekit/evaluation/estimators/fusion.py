@@ -33,7 +33,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data  # scikit-learn >= 1.6
 
 from featurekit.errors import DataError
-from featurekit.evaluation.estimators.classifiers import positive_scores
 from featurekit.evaluation.estimators.features import CachedFeatures
 from featurekit.evaluation.estimators.meta import _NamedPipelinesClassifier, check_named_estimators
 from featurekit.evaluation.folds.protocols import inner_splits
@@ -210,7 +209,8 @@ class LateFusionClassifier(_NamedPipelinesClassifier):
         One full pipeline per feature set (ids -> probability), e.g. from
         :func:`~featurekit.evaluation.estimators.classifiers.make_pipeline_for`.
     method : {"vote", "stack"}
-        ``vote``: weighted mean of the positive-class probabilities.
+        ``vote``: weighted mean of the bases' class probabilities (the
+        positive-class probability with two classes).
         ``stack``: logistic regression on the bases' out-of-fold probabilities
         (inner ``cv``-fold CV of the training data, grouped when ``groups`` are
         given to :meth:`fit`).
@@ -238,8 +238,13 @@ class LateFusionClassifier(_NamedPipelinesClassifier):
         self.cv = cv
         self.random_state = random_state
 
-    def _base_scores(self, estimators, X) -> np.ndarray:
-        return np.column_stack([positive_scores(e, X, self._positive()) for e in estimators])
+    def _base_scores(self, estimators, X) -> list[np.ndarray]:
+        return [self._scores(e, X) for e in estimators]
+
+    @staticmethod
+    def _stack_features(scores: list[np.ndarray]) -> np.ndarray:
+        """The stacker's input: each base's probabilities side by side."""
+        return np.column_stack(scores)
 
     def _check_params(self) -> None:
         """The parameters checked at fit (scikit-learn's rule: ``__init__`` stores them untouched)."""
@@ -259,30 +264,29 @@ class LateFusionClassifier(_NamedPipelinesClassifier):
         """Fit the bases (and the stacker) on ``(X, y)``; ``groups`` make the inner CV grouped."""
         self._check_params()
         X, y = self._check_X(X, y, reset=True)
-        self._binary_classes(y, "late fusion combines positive-class probabilities")
+        self._set_classes(y)
         if self.method == "stack":
             splits = inner_splits(y, groups, int(self.cv), self.random_state)
             if splits is None:
                 raise DataError("too few training samples per class (or groups) for the stacking CV")
-            oof = np.zeros((len(y), len(self.estimators)))
+            width = len(self.estimators) * (1 if self.classes_.size == 2 else self.classes_.size)
+            oof = np.zeros((len(y), width))
             for tr, te in splits:
                 g_tr = None if groups is None else np.asarray(groups)[tr]
                 fitted = [_fit_base(est, _take(X, tr), y[tr], g_tr) for _, est in self.estimators]
-                oof[te] = self._base_scores(fitted, _take(X, te))
+                oof[te] = self._stack_features(self._base_scores(fitted, _take(X, te)))
             final = clone(self.final_estimator) if self.final_estimator is not None else LogisticRegression()
             self.final_estimator_ = final.fit(oof, y)
         self.estimators_ = [_fit_base(est, X, y, groups) for _, est in self.estimators]
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[1 - p, p]`` with ``p`` the fused probability of ``classes_[1]``."""
+        """The fused probability of every class in ``classes_`` (``[1 - p, p]`` with two classes)."""
         check_is_fitted(self, "estimators_")
         X = self._check_X(X, reset=False)
         scores = self._base_scores(self.estimators_, X)
         if self.method == "vote":
-            w = np.ones(scores.shape[1]) if self.weights is None else np.asarray(self.weights, float)
-            p = scores @ (w / w.sum())
-        else:
-            p = positive_scores(self.final_estimator_, scores, self._positive())
-        return np.column_stack([1.0 - p, p])
-
+            w = np.ones(len(scores)) if self.weights is None else np.asarray(self.weights, float)
+            w = w / w.sum()
+            return self._proba(sum(wi * s for wi, s in zip(w, scores)))
+        return self._proba(self._scores(self.final_estimator_, self._stack_features(scores)))

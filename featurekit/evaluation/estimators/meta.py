@@ -1,9 +1,10 @@
-"""What the binary meta-classifiers over named pipelines share: their checks, their input rule, their tags.
+"""What the meta-classifiers over named pipelines share: their checks, their input rule, their tags.
 
 :class:`~featurekit.evaluation.estimators.fusion.LateFusionClassifier` combines several
 ``(name, pipeline)`` pairs and :class:`~featurekit.evaluation.results.selection.SelectBestCandidate`
 chooses one of them. Both take whatever ``X`` their pipelines take (sample ids
-for the cache's pipelines, or a feature matrix), are binary, and follow
+for the cache's pipelines, or a feature matrix), work with two classes (the
+positive-class probability) or more (every class's probability), and follow
 scikit-learn's contract the same way: parameters checked at ``fit``, ``X``
 checked for shape and consistency only, ``classes_`` from ``y``.
 """
@@ -19,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_array, check_X_y, validate_data  # scikit-learn >= 1.6
 
 from featurekit.errors import DataError
+from featurekit.evaluation.estimators.classifiers import class_probabilities, positive_scores
 from featurekit.evaluation.estimators.resampling import _is_dataframe
 
 __all__ = ["check_named_estimators"]
@@ -38,7 +40,7 @@ def check_named_estimators(pairs: Any, what: str, param: str) -> list[tuple[str,
 
 
 class _NamedPipelinesClassifier(ClassifierMixin, BaseEstimator):
-    """Base of binary classifiers built from ``(name, pipeline)`` pairs (see the module docstring).
+    """Base of classifiers built from ``(name, pipeline)`` pairs (see the module docstring).
 
     A subclass names the parameter holding its pairs in ``_pairs_param``.
     """
@@ -65,23 +67,39 @@ class _NamedPipelinesClassifier(ClassifierMixin, BaseEstimator):
         X = X if _is_dataframe(X) else checked
         return X if y is None else (X, y)
 
-    def _binary_classes(self, y, what: str) -> np.ndarray:
-        """Set ``classes_`` from ``y``; anything but two classes is a DataError."""
+    def _set_classes(self, y) -> np.ndarray:
+        """Set ``classes_`` from ``y``; fewer than two classes is a DataError."""
         check_classification_targets(y)
         self.classes_ = np.unique(y)
-        if type_of_target(y) != "binary" or self.classes_.size != 2:
-            raise DataError(f"Only binary classification is supported: {what}; the target has "
+        if self.classes_.size < 2 or type_of_target(y) not in ("binary", "multiclass"):
+            raise DataError(f"{type(self).__name__} needs at least two classes; the target has "
                             f"{self.classes_.size} class(es) {self.classes_.tolist()[:5]}")
         return self.classes_
 
+    def _codes(self, y) -> np.ndarray:
+        """``y`` as class codes ``0..K-1`` (the index in ``classes_``; 1 = positive with two classes)."""
+        return np.searchsorted(self.classes_, np.asarray(y)).astype(np.int64)
+
+    def _scores(self, estimator, X) -> np.ndarray:
+        """A fitted pipeline's scores: its probability of ``classes_[1]`` with two classes (shape (n,)),
+        of every class in ``classes_`` with more (shape (n, K))."""
+        if self.classes_.size == 2:
+            return positive_scores(estimator, X, self._positive())
+        return class_probabilities(estimator, X, self.classes_)
+
+    def _proba(self, scores: np.ndarray) -> np.ndarray:
+        """``predict_proba``'s (n, K) from :meth:`_scores`-shaped scores."""
+        return np.column_stack([1.0 - scores, scores]) if scores.ndim == 1 else scores
+
     def predict(self, X) -> np.ndarray:
-        """``classes_[1]`` where the positive-class probability is at least 0.5."""
-        p = self.predict_proba(X)[:, 1]
-        return np.where(p >= 0.5, self.classes_[1], self.classes_[0])
+        """With two classes ``classes_[1]`` where its probability is at least 0.5; else the most probable class."""
+        p = self.predict_proba(X)
+        if self.classes_.size == 2:
+            return np.where(p[:, 1] >= 0.5, self.classes_[1], self.classes_[0])
+        return self.classes_[np.argmax(p, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
         tags.input_tags.string = True  # sample ids, for id pipelines
         tags.input_tags.sparse = False
         pairs = getattr(self, self._pairs_param, None)

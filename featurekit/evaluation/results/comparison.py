@@ -32,6 +32,16 @@ each with all its repeat predictions): ``boot_delta_auc`` (the difference of
 the rows' ``roc_auc_pooled``), its BCa interval, percentile-bootstrap p-value
 and adjusted p-value. All rows predicted on the same samples share the draws.
 
+More than two classes (predictions with ``proba[<class>]`` columns): the AUC
+is the macro one-vs-rest AUC and DeLong's test, which is binary, gives way to
+the paired bootstrap of the macro-AUC difference over the independent unit
+(:func:`~featurekit.evaluation.stats.multiclass.multiclass_paired_bootstrap`'s
+procedure, all rows of a layout on the same draws; ``n_boot`` replicates, 2000
+when 0 is asked for, since it is the test): ``delta_auc``, ``ci_lo``,
+``ci_hi``, ``se`` and ``p_value`` are the bootstrap's (``z`` is empty) and the
+``boot_*`` columns repeat them; the Nadeau–Bengio test uses the per-fold
+macro AUCs.
+
 Nested comparisons -- a fusion against one of its own parts with the same
 classifier (``parts`` of one a strict subset of the other's) -- are flagged in
 the ``nested`` column and reported with one
@@ -57,7 +67,13 @@ from featurekit.evaluation.stats.intervals import bca_interval, bootstrap_p_valu
 from featurekit.evaluation.stats.labels import UndefinedMetricWarning
 from featurekit.evaluation.stats.metrics import METRICS
 from featurekit.evaluation.stats.multiplicity import adjust_pvalues, check_adjust
-from featurekit.evaluation.results.summary import resampling_units, scores_by_row
+from featurekit.evaluation.results.summary import (
+    class_probabilities_of,
+    prediction_classes,
+    resampling_units,
+    scores_by_row,
+)
+from featurekit.evaluation.stats.multiclass import MulticlassUnitData, multiclass_metrics
 from featurekit.evaluation.stats.unit_bootstrap import UnitData
 
 __all__ = ["COMPARISON_COLUMNS", "compare_aucs", "versus_best", "parts_of", "is_nested", "pvalue_matrix",
@@ -104,12 +120,17 @@ def fold_aucs(g: pd.DataFrame) -> pd.DataFrame:
         sorted sample ids, to check that two rows share their folds).
     """
     n_ids = g["id"].astype(str).nunique()
+    classes = prediction_classes(g)
     rows = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         for key, f in g.groupby(["repeat", "fold"], sort=True):
             ids = tuple(sorted(f["id"].astype(str)))
-            auc = METRICS["roc_auc"](f["y_true"].to_numpy(), f["score"].to_numpy(dtype=float))
+            if classes:  # the macro one-vs-rest AUC
+                auc = multiclass_metrics(f["y_true"].to_numpy(dtype=np.int64), class_probabilities_of(f, classes),
+                                         classes)["roc_auc"]
+            else:
+                auc = METRICS["roc_auc"](f["y_true"].to_numpy(), f["score"].to_numpy(dtype=float))
             rows[key] = {"auc": auc, "n_test": len(f), "n_train": n_ids - len(set(ids)), "ids": ids}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.names = ["repeat", "fold"]
@@ -151,21 +172,30 @@ class _PairedBootstrap:
             g = g.assign(id=g["id"].astype(str)).sort_values(["repeat", "id"], kind="mergesort")
             layout = (tuple(g["repeat"]), tuple(g["id"]), tuple(g["y_true"].astype(int)))
             by_layout.setdefault(layout, []).append((key, g))
+        classes = prediction_classes(predictions)
         for members in by_layout.values():
             g0 = members[0][1]
             units, n_units, kind = resampling_units(g0)
-            y = g0["y_true"].to_numpy().astype(bool)
+            y = g0["y_true"].to_numpy()
             if n_units < 2 or len(np.unique(y)) < 2:
                 continue
-            scores = np.vstack([g["score"].to_numpy(dtype=float) for _, g in members])
-            data = UnitData(units, n_units, y, scores, g0["repeat"].to_numpy())
-            if not data.repeats:
-                continue
-            spec = [("roc_auc", METRICS["roc_auc"])]
+            rng = np.random.default_rng(seed)
+            if classes:  # the macro one-vs-rest AUC of every row, on the same draws
+                proba = np.stack([class_probabilities_of(g, classes) for _, g in members])
+                mdata = MulticlassUnitData(y.astype(np.int64), proba, units, n_units, g0["repeat"].to_numpy(),
+                                           classes=classes)
+                est, reps, jack = (d["roc_auc"] for d in (mdata.estimates(), mdata.replicates(n_boot, rng),
+                                                          mdata.jackknife()))
+            else:
+                scores = np.vstack([g["score"].to_numpy(dtype=float) for _, g in members])
+                data = UnitData(units, n_units, y.astype(bool), scores, g0["repeat"].to_numpy())
+                if not data.repeats:
+                    continue
+                spec = [("roc_auc", METRICS["roc_auc"])]
+                est, reps, jack = (data.estimates(spec)["roc_auc"], data.replicates(spec, n_boot, rng)["roc_auc"],
+                                   data.jackknife(spec)["roc_auc"])
             i = len(self.sets)
-            self.sets.append({"est": data.estimates(spec)["roc_auc"],
-                              "reps": data.replicates(spec, n_boot, np.random.default_rng(seed))["roc_auc"],
-                              "jack": data.jackknife(spec)["roc_auc"], "method": f"bootstrap over {kind}"})
+            self.sets.append({"est": est, "reps": reps, "jack": jack, "method": f"bootstrap over {kind}"})
             for j, (key, _) in enumerate(members):
                 self.where[key] = (i, j)
 
@@ -179,9 +209,12 @@ class _PairedBootstrap:
         diff = st["reps"][ia] - st["reps"][ib]
         est = float(st["est"][ia] - st["est"][ib])
         lo, hi, is_bca = bca_interval(diff, est, st["jack"][ia] - st["jack"][ib], self.confidence)
+        ok = np.isfinite(diff)
         return {"boot_delta_auc": est, "boot_ci_lo": float(lo), "boot_ci_hi": float(hi),
                 "boot_p_value": bootstrap_p_value(diff),
-                "boot_method": ("bca " if bool(is_bca) else "percentile ") + st["method"]}
+                "boot_method": ("bca " if bool(is_bca) else "percentile ") + st["method"],
+                "auc_a": float(st["est"][ia]), "auc_b": float(st["est"][ib]),
+                "se": float(np.std(diff[ok], ddof=1)) if ok.sum() > 1 else nan}
 
 
 def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None, *,
@@ -222,6 +255,10 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
         ``n_boot`` the ``boot_*`` columns (module docstring).
     """
     method = check_adjust(adjust)
+    classes = prediction_classes(predictions)
+    if classes:
+        return _compare_multiclass(predictions, rows, parts=parts, confidence=confidence, method=method,
+                                   n_boot=n_boot or 2000, seed=seed, warn=warn)
     scores = scores_by_row(predictions)
     keys = list(rows) if rows is not None else list(scores)
     repeated = "repeat" in predictions.columns and predictions["repeat"].nunique() > 1
@@ -254,13 +291,44 @@ def compare_aucs(predictions: pd.DataFrame, rows: Sequence[tuple] | None = None,
                "auc_a": r.auc_a, "auc_b": r.auc_b, "delta_auc": r.delta, "ci_lo": r.ci_low,
                "ci_hi": r.ci_high, "se": r.se, "z": r.z, "p_value": r.p_value, "nested": nested}
         rec.update(_nb_test(folds.get(tuple(a)), folds.get(tuple(b)), confidence))
-        rec.update(boot.test(a, b))
+        rec.update({k: v for k, v in boot.test(a, b).items() if k.startswith("boot_")})
         out.append(rec)
     if warn and n_nested:
         warnings.warn(f"{n_nested} of the AUC comparisons are nested (fusion vs its own part): "
                       + NESTED_MESSAGE, NestedModelWarning, stacklevel=2)
     df = pd.DataFrame(out, columns=COMPARISON_COLUMNS)
     return _adjust(df, method)
+
+
+def _compare_multiclass(predictions: pd.DataFrame, rows: Sequence[tuple] | None, *, parts: dict | None,
+                        confidence: float, method: str, n_boot: int, seed: int, warn: bool) -> pd.DataFrame:
+    """:func:`compare_aucs` of multi-class rows: the paired bootstrap of the macro-AUC difference."""
+    groups = dict(iter(predictions.groupby(["feature_set", "classifier"], sort=False)))
+    keys = [tuple(k) for k in rows] if rows is not None else list(groups)
+    repeated = predictions["repeat"].nunique() > 1
+    folds = {k: fold_aucs(groups[k]) for k in keys if k in groups} if repeated else {}
+    boot = _PairedBootstrap(predictions, keys, n_boot, seed, confidence)
+    out, n_nested = [], 0
+    for a, b in itertools.combinations(keys, 2):
+        if a not in groups or b not in groups:
+            continue
+        r = boot.test(a, b)
+        if "auc_a" not in r:  # not predicted on the same samples and repeats
+            continue
+        nested = is_nested(a, b, parts)
+        n_nested += nested
+        rec = {"a_feature_set": a[0], "a_classifier": a[1], "b_feature_set": b[0], "b_classifier": b[1],
+               "n": int(groups[a]["id"].astype(str).nunique()), "n_pos": np.nan,
+               "auc_a": r["auc_a"], "auc_b": r["auc_b"], "delta_auc": r["boot_delta_auc"],
+               "ci_lo": r["boot_ci_lo"], "ci_hi": r["boot_ci_hi"], "se": r["se"], "z": np.nan,
+               "p_value": r["boot_p_value"], "nested": nested}
+        rec.update(_nb_test(folds.get(a), folds.get(b), confidence))
+        rec.update({k: v for k, v in r.items() if k.startswith("boot_")})
+        out.append(rec)
+    if warn and n_nested:
+        warnings.warn(f"{n_nested} of the AUC comparisons are nested (fusion vs its own part): "
+                      + NESTED_MESSAGE, NestedModelWarning, stacklevel=3)
+    return _adjust(pd.DataFrame(out, columns=COMPARISON_COLUMNS), method)
 
 
 def _adjust(df: pd.DataFrame, method: str) -> pd.DataFrame:

@@ -44,7 +44,7 @@ from sklearn.utils import _safe_indexing
 
 from featurekit.errors import DataError
 from featurekit.executors import as_executor
-from featurekit.evaluation.estimators.classifiers import positive_scores
+from featurekit.evaluation.estimators.classifiers import class_scores
 from featurekit.evaluation.results.comparison import compare_aucs
 from featurekit.evaluation.estimators.fusion import LateFusionClassifier, fit_accepts
 from featurekit.evaluation.stats.metrics import binarize_labels, youden_threshold
@@ -62,7 +62,7 @@ from featurekit.evaluation.results.selection import (
     select_per_fold,
     selected_predictions,
 )
-from featurekit.evaluation.results.summary import summarise_predictions
+from featurekit.evaluation.results.summary import proba_column, summarise_predictions
 from featurekit.io import utc_now, versions
 
 __all__ = [
@@ -224,8 +224,9 @@ def _unfitted_twin(fitted: Any, template: Any) -> Any:
 
 
 def inner_oof_scores(template: Any, X, y: np.ndarray, groups: np.ndarray | None, k: int = 3,
-                     seed: int = 0) -> np.ndarray | None:
-    """Out-of-fold positive-class scores of an inner k-fold CV of (training) data.
+                     seed: int = 0, n_classes: int = 2) -> np.ndarray | None:
+    """Out-of-fold scores of an inner k-fold CV of (training) data: positive-class scores with
+    two classes, class probabilities (n, n_classes) with more (:func:`class_scores`).
 
     Returns None when a class has fewer than 2 samples (or groups).
     """
@@ -234,21 +235,25 @@ def inner_oof_scores(template: Any, X, y: np.ndarray, groups: np.ndarray | None,
         return None
     from joblib import Parallel, delayed
 
-    scores = np.empty(y.shape[0], dtype=np.float64)
+    scores = np.empty((y.shape[0],) + (() if n_classes == 2 else (n_classes,)), dtype=np.float64)
     # sequential unless a joblib backend is configured (fits fanned out on a cluster)
-    parts = Parallel()(delayed(_fit_scores)(template, X, y, groups, tr, te) for tr, te in splits)
+    parts = Parallel()(delayed(_fit_scores)(template, X, y, groups, tr, te, n_classes) for tr, te in splits)
     for (_, te), part in zip(splits, parts):
         scores[te] = part
     return scores
 
 
-def _fit_scores(template, X, y, groups, tr, te) -> np.ndarray:
+def _fit_scores(template, X, y, groups, tr, te, n_classes: int = 2) -> np.ndarray:
     m = _fit(clone(template), _safe_indexing(X, tr), y[tr], None if groups is None else groups[tr])
-    return positive_scores(m, _safe_indexing(X, te), 1)
+    return class_scores(m, _safe_indexing(X, te), n_classes)
 
 
-def _fold_threshold(fitted, template, X, y, groups, fold, mode: str, k: int, seed: int, honest: bool = False):
+def _fold_threshold(fitted, template, X, y, groups, fold, mode: str, k: int, seed: int, honest: bool = False,
+                    n_classes: int = 2):
     """The fold's Youden threshold, and the held-out scores of training-side data (or None).
+
+    With more than two classes there is no threshold (NaN: the prediction is the most
+    probable class) and held-out scores are made only when ``honest`` asks for them.
 
     The held-out scores are those the threshold is chosen on when it is chosen
     on held-out data: the validation split's scores when the fold has one,
@@ -259,24 +264,27 @@ def _fold_threshold(fitted, template, X, y, groups, fold, mode: str, k: int, see
     """
     tr = fold.train_idx
     val = getattr(fold, "val_idx", None)
-    if val is not None and len(val) and np.unique(y[val]).size == 2:
-        s = positive_scores(fitted, _safe_indexing(X, val), 1)
-        return youden_threshold(y[val], s), (np.asarray(val), s, "validation split")
+    multiclass = n_classes > 2
+    if val is not None and len(val) and np.unique(y[val]).size >= 2:
+        s = class_scores(fitted, _safe_indexing(X, val), n_classes)
+        return (np.nan if multiclass else youden_threshold(y[val], s)), (np.asarray(val), s, "validation split")
     X_tr, y_tr = _safe_indexing(X, tr), y[tr]
     g_tr = None if groups is None else groups[tr]
     scores = getattr(fitted, "inner_oof_scores_", None)  # a model that made its own inner CV (a selection)
-    if scores is None and (mode == "inner" or honest):
-        scores = inner_oof_scores(_unfitted_twin(fitted, template), X_tr, y_tr, g_tr, k, seed)
-        if scores is None and mode == "inner":
+    if scores is None and ((mode == "inner" and not multiclass) or honest):
+        scores = inner_oof_scores(_unfitted_twin(fitted, template), X_tr, y_tr, g_tr, k, seed, n_classes)
+        if scores is None and mode == "inner" and not multiclass:
             warnings.warn("too few training samples per class for an inner CV; the Youden threshold "
                           "of this fold uses resubstitution scores", UserWarning, stacklevel=3)
     held_out = None if scores is None else (np.asarray(tr), np.asarray(scores), "inner CV of each training part")
+    if multiclass:
+        return np.nan, held_out
     if mode == "train" or scores is None:
-        scores = positive_scores(fitted, X_tr, 1)
+        scores = class_scores(fitted, X_tr, 2)
     return youden_threshold(y_tr, scores), held_out
 
 
-def _run_fold(name, template, fold, *, X, y, groups, youden, youden_cv, seed, keep, honest=False):
+def _run_fold(name, template, fold, *, X, y, groups, youden, youden_cv, seed, keep, honest=False, n_classes=2):
     t0 = time.perf_counter()
     tr, te = fold.train_idx, fold.test_idx
     val = getattr(fold, "val_idx", None)
@@ -285,8 +293,8 @@ def _run_fold(name, template, fold, *, X, y, groups, youden, youden_cv, seed, ke
         validation = (_safe_indexing(X, val), y[val])
     model = _fit(clone(template), _safe_indexing(X, tr), y[tr], None if groups is None else groups[tr],
                  validation=validation)
-    scores = positive_scores(model, _safe_indexing(X, te), 1)
-    thr, held_out = _fold_threshold(model, template, X, y, groups, fold, youden, youden_cv, seed, honest)
+    scores = class_scores(model, _safe_indexing(X, te), n_classes)
+    thr, held_out = _fold_threshold(model, template, X, y, groups, fold, youden, youden_cv, seed, honest, n_classes)
     return {"name": name, "repeat": fold.repeat, "fold": fold.fold, "test_idx": np.asarray(te),
             "score": scores, "threshold": float(thr), "seconds": time.perf_counter() - t0,
             "estimator": model if keep else None, "held_out": held_out if honest else None}
@@ -315,16 +323,17 @@ def _dataset_arrays(ds: Any, positive: Any):
     labels = np.asarray(ds.labels)
     keep = labels >= 0
     pos = positive if positive is not None else ds.positive
-    if pos is None:
+    present = [ds.class_names[c] for c in np.unique(labels[keep])]
+    if pos is None and len(present) <= 2:
         raise DataError(f"name the positive class of {ds.name or 'the dataset'} (classes: {list(ds.class_names)})")
-    if str(pos) not in list(ds.class_names):
+    if pos is not None and str(pos) not in list(ds.class_names):
         raise DataError(f"positive class {pos!r} is not one of {list(ds.class_names)}")
     names = np.asarray(ds.class_names, dtype=object)
     y = names[labels[keep]]
     ids = np.asarray(ds.ids, dtype=object)[keep]
     groups = None if ds.groups is None else np.asarray(ds.groups)[keep]
     split = None if getattr(ds, "split", None) is None else np.asarray(ds.split)[keep]
-    return ids, y, str(pos), groups, split
+    return ids, y, (None if pos is None else str(pos)), groups, split, present
 
 
 def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups: Any = None,
@@ -332,7 +341,8 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
                    ids: Sequence[str] | None = None, youden: str = "inner", youden_cv: int = 3,
                    n_boot: int = 2000, confidence: float = 0.95, meta: Mapping[str, dict] | None = None,
                    n_jobs: int | None = 1, keep_estimators: bool = False, compare: bool = True,
-                   select: bool | None = None, select_by: str = "roc_auc",
+                   select: bool | None = None, select_by: str = "roc_auc", ordered: bool = False,
+                   classes: Sequence[Any] | None = None,
                    progress: bool = False, command: str | None = None, executor: Any = None) -> Evaluation:
     """Cross-validate several estimators on the same folds.
 
@@ -347,14 +357,19 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         its groups, the positive class its ``positive``; unlabelled samples are
         left out), sample ids (shape (n,) or (n, 1)), or any ``X`` the estimators accept.
     y : array-like of shape (n,)
-        Labels (any type); binarised with ``positive`` (1 = positive).
+        Labels (any type); binarised with ``positive`` (1 = positive). With
+        three or more classes and no ``positive`` the evaluation is
+        multi-class: every class's probability is predicted, the predicted
+        class is the most probable one, and the rows carry the multi-class
+        metrics (:mod:`featurekit.evaluation.results.summary`).
     groups : array-like of shape (n,), optional
         Patient ids: grouped splitting (outer and inner CVs).
     cv : str, int, or splitter
         See :func:`plan_folds`: ``"5"``, ``"5x3"``, ``"holdout:0.3x30"``,
         ``"predefined"`` (with ``split_labels``), or any scikit-learn splitter.
     positive : label, optional
-        The positive class of ``y`` (default 1; with a Dataset: its ``positive``).
+        The positive class of ``y`` (default 1; with a Dataset: its ``positive``). Given
+        with three or more classes, the evaluation is that class against the rest.
     seed : int
         Seed of the protocol, the inner CVs and the bootstrap.
     ids : sequence of str, optional
@@ -390,6 +405,12 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         often each candidate was chosen are in ``provenance["selection"]``.
     select_by : {"roc_auc", "pr_auc", "neg_log_loss", "neg_brier"}, default="roc_auc"
         The selection criterion (:data:`~featurekit.evaluation.results.selection.SELECTION_CRITERIA`).
+    ordered : bool, default=False
+        The classes are ordered (e.g. BI-RADS), in the order of ``classes``:
+        Cohen's kappa is quadratic-weighted.
+    classes : sequence, optional
+        The classes of a multi-class ``y`` in their order (default: the
+        Dataset's class order, else the sorted labels).
     progress : bool
     command : str, optional
         The command line recorded in the provenance (default ``sys.argv``).
@@ -408,17 +429,34 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         select = len(estimators) > 1
     elif select and len(estimators) < 2:
         raise DataError("select=True needs at least two estimators to choose from")
+    order = None if classes is None else [str(c) for c in classes]
     if _is_dataset(X):
-        X, y, positive, ds_groups, ds_split = _dataset_arrays(X, positive)
+        X, y, positive, ds_groups, ds_split, present = _dataset_arrays(X, positive)
+        order = order or present
         groups = ds_groups if groups is None else groups
         split_labels = ds_split if split_labels is None else split_labels
     if y is None:
         raise DataError("give labels y (or a Dataset as X)")
-    positive = 1 if positive is None else positive
     y_arr = np.asarray(y)
-    y01 = binarize_labels(y_arr, positive).astype(np.int64)
-    if np.unique(y01).size < 2:
-        raise DataError(f"the labels hold a single class with positive={positive!r}")
+    if positive is None and len(set(y_arr.tolist())) > 2:
+        # more than two classes and no positive one: the multi-class evaluation
+        classes = order or [str(c) for c in np.unique(y_arr.astype(str))]
+        unknown = sorted(set(map(str, y_arr)) - set(classes))
+        if unknown or len(set(classes)) != len(classes):
+            raise DataError(f"classes={classes} must name every label of y once (labels not named: {unknown[:5]})")
+        y01 = np.asarray([classes.index(str(v)) for v in y_arr], dtype=np.int64)
+    else:
+        classes = None
+        positive = 1 if positive is None else positive
+        if len(set(y_arr.tolist())) > 2:  # the named class against all the others
+            if str(positive) not in set(map(str, y_arr.tolist())):
+                raise DataError(f"positive class {positive!r} is not one of the labels")
+            y01 = np.asarray([str(v) == str(positive) for v in y_arr], dtype=np.int64)
+        else:
+            y01 = binarize_labels(y_arr, positive).astype(np.int64)
+        if np.unique(y01).size < 2:
+            raise DataError(f"the labels hold a single class with positive={positive!r}")
+    n_classes = 2 if classes is None else len(classes)
     if isinstance(X, (list, tuple)):
         X = np.asarray(X, dtype=object)
     n = y01.shape[0]
@@ -451,17 +489,21 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     tasks = [(name, est, fold) for name, est in estimators.items() for fold in folds]
     outs = as_executor(executor, n_jobs).map(
         _run_fold, tasks, shared=dict(X=X, y=y01, groups=g, youden=youden, youden_cv=youden_cv, seed=seed,
-                                      keep=keep_estimators, honest=bool(select)), progress=progress, desc="cross-validation", unit="fit",
+                                      keep=keep_estimators, honest=bool(select), n_classes=n_classes),
+        progress=progress, desc="cross-validation", unit="fit",
         nested="auto", small=True)
 
     frames, seconds, fitted = [], {}, {}
     for o in outs:
         m = metas[o["name"]]
         te = o["test_idx"]
+        sc = o["score"]
+        scores = ({"score": sc} if sc.ndim == 1 else  # multi-class: every class's probability
+                  {"score": np.nan, **{proba_column(c): sc[:, j] for j, c in enumerate(classes or ())}})
         frames.append(pd.DataFrame({
             "id": ids[te], "y_true": y01[te], "feature_set": m["feature_set"],
             "classifier": m["classifier"], "repeat": o["repeat"], "fold": o["fold"],
-            "score": o["score"], "threshold": o["threshold"],
+            **scores, "threshold": o["threshold"],
             **({} if g is None else {"group": g[te]}),  # the resampling unit of the intervals
         }))
         key = (m["feature_set"], m["classifier"])
@@ -486,19 +528,23 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
                     fitted[selected_key + (c["repeat"], c["fold"])] = by_fold[(c["repeat"], c["fold"], c["name"])]
     predictions = pd.concat(frames, ignore_index=True)
     results = summarise_predictions(predictions, row_meta, protocol=plan.protocol, n_boot=n_boot,
-                                    confidence=confidence, seed=seed)
+                                    confidence=confidence, seed=seed, ordered=ordered)
     comparisons = None
     if compare and len(keys) > 1:
         parts = {k: v.get("parts") for k, v in row_meta.items()}
         comparisons = compare_aucs(predictions, parts=parts, confidence=confidence, n_boot=n_boot, seed=seed)
-    counts = {"n": int(n), "n_pos": int(y01.sum()), "n_neg": int(n - y01.sum())}
+    if classes is None:
+        counts = {"n": int(n), "n_pos": int(y01.sum()), "n_neg": int(n - y01.sum())}
+    else:
+        counts = {"n": int(n), **{f"n[{c}]": int(k) for c, k in zip(classes, np.bincount(y01, minlength=n_classes))}}
     if split_labels is not None:  # a predefined split: the size of each part, for wording and checks
         parts = np.asarray(split_labels, dtype=object)
         counts.update({part: int(np.sum(parts == part)) for part in ("train", "val", "test")})
     provenance = run_provenance(
         plan, seed=seed, positive=positive, samples=counts, command=command,
         options={"youden": youden, "youden_cv": youden_cv, "n_boot": n_boot, "confidence": confidence,
-                 "select": bool(select), "select_by": select_by},
+                 "select": bool(select), "select_by": select_by, "ordered": bool(ordered)},
+        task=("binary" if classes is None else "multiclass"), classes=classes,
         pipelines={name: repr(est) for name, est in estimators.items()})
     if selection is not None:
         provenance["selection"] = {k: v for k, v in selection.items() if k != "summary"}

@@ -24,7 +24,7 @@ A run folder ``runs/NAME/`` holds (write it with
       layer name and table index; fused rows: those of their CNN part; empty /
       NaN otherwise); ``fusion`` in {``""``, ``early``, ``vote``, ``stack``};
       ``parts`` (``a+b``: the feature sets fused; the set itself otherwise);
-    * ``n``, ``n_pos``, ``n_neg`` (distinct samples predicted), ``n_repeats``,
+    * ``n`` (distinct samples predicted), ``n_pos``, ``n_neg`` (binary) or ``n[<class>]`` (multi-class), ``n_repeats``,
       ``n_folds``, ``protocol`` (e.g. ``stratified 5-fold x3``);
     * for every metric ``m`` in accuracy, balanced_accuracy, precision, npv,
       sensitivity, specificity, f1, mcc, youden_index, roc_auc, pr_auc:
@@ -103,7 +103,7 @@ __all__ = [
 ]
 
 #: columns every results.csv must have (the metric columns come on top)
-RESULT_REQUIRED = ["feature_set", "classifier", "kind", "model", "layer", "layer_index", "n", "n_pos",
+RESULT_REQUIRED = ["feature_set", "classifier", "kind", "model", "layer", "layer_index", "n",
                    "protocol", "roc_auc", "roc_auc_sd", "roc_auc_ci_lo", "roc_auc_ci_hi"]
 #: columns of the optional training_curves.csv
 TRAINING_CURVE_COLUMNS = ["epoch", "split", "loss", "metric", "fold"]

@@ -32,7 +32,6 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from featurekit.errors import DataError
-from featurekit.evaluation.estimators.classifiers import positive_scores
 from featurekit.evaluation.estimators.fusion import _fit_base
 from featurekit.evaluation.estimators.meta import _NamedPipelinesClassifier, check_named_estimators
 from featurekit.evaluation.estimators.resampling import _take
@@ -42,29 +41,46 @@ __all__ = ["SelectBestCandidate", "SELECTION_CRITERIA", "SELECTED", "check_crite
            "describe_selection", "select_per_fold", "selected_predictions", "selection_frequencies"]
 
 
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    return (np.asarray(y)[:, None] == np.arange(k)[None, :]).astype(np.float64)
+
+
 def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
+    if s.ndim == 2:  # macro one-vs-rest over the classes present
+        present = [c for c in range(s.shape[1]) if 0 < np.count_nonzero(y == c) < y.shape[0]]
+        return float(np.mean([roc_auc_score(y == c, s[:, c]) for c in present])) if present else np.nan
     return float(roc_auc_score(y, s))
 
 
 def _pr_auc(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import average_precision_score
 
+    if s.ndim == 2:
+        present = [c for c in range(s.shape[1]) if np.any(y == c)]
+        return float(np.mean([average_precision_score(y == c, s[:, c]) for c in present]))
     return float(average_precision_score(y, s))
 
 
 def _neg_log_loss(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import log_loss
 
+    if s.ndim == 2:
+        p = np.clip(s, 1e-15, 1.0)
+        return -float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=list(range(s.shape[1]))))
     return -float(log_loss(y, np.clip(s, 1e-15, 1 - 1e-15), labels=[0, 1]))
 
 
 def _neg_brier(y: np.ndarray, s: np.ndarray) -> float:
+    if s.ndim == 2:  # the multi-class Brier score: squared distance to the one-hot truth
+        return -float(np.mean(np.sum((s - _onehot(y, s.shape[1])) ** 2, axis=1)))
     return -float(np.mean((s - y) ** 2))
 
 
-#: criterion name -> (score of binary labels and positive-class scores: higher is better, description)
+#: criterion name -> (score of labels and scores: positive-class scores of binary labels, or
+#: class probabilities (n, K) of class codes 0..K-1, where AUC and PR AUC are the macro one-vs-rest
+#: means; higher is better, description)
 SELECTION_CRITERIA: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], str]] = {
     "roc_auc": (_roc_auc, "ROC AUC"),
     "pr_auc": (_pr_auc, "average precision (PR AUC)"),
@@ -73,11 +89,11 @@ SELECTION_CRITERIA: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], s
 }
 
 
-def _fit_and_score(est: Any, X: Any, y: np.ndarray, groups: np.ndarray | None,
-                   train: np.ndarray, test: np.ndarray, positive: Any) -> np.ndarray:
-    """Positive-class scores on ``test`` of a clone of ``est`` fitted on ``train``."""
+def _fit_and_score(selector: Any, est: Any, X: Any, y: np.ndarray, groups: np.ndarray | None,
+                   train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """The scores on ``test`` (as ``selector`` records them) of a clone of ``est`` fitted on ``train``."""
     model = _fit_base(est, _take(X, train), y[train], None if groups is None else groups[train])
-    return positive_scores(model, _take(X, test), positive)
+    return selector._scores(model, _take(X, test))
 
 
 class SelectBestCandidate(_NamedPipelinesClassifier):
@@ -150,7 +166,7 @@ class SelectBestCandidate(_NamedPipelinesClassifier):
         X : array-like of shape (n_samples, ...)
             What the candidates take (sample ids, or features).
         y : array-like of shape (n_samples,)
-            Two classes; ``classes_[1]`` is the positive one.
+            Two classes (``classes_[1]`` is the positive one) or more.
         groups : array-like of shape (n_samples,), optional
             Patient / duplicate groups: the inner folds keep them together, and
             candidates that take groups (a nested search) get them.
@@ -164,18 +180,17 @@ class SelectBestCandidate(_NamedPipelinesClassifier):
         if isinstance(self.cv, bool) or not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise DataError(f"SelectBestCandidate: cv must be an integer >= 2, got {self.cv!r}")
         X, y = self._check_X(X, y, reset=True)
-        self._binary_classes(y, "the candidates are ranked by positive-class scores")
-        pos = self._positive()
-        y01 = (np.asarray(y) == pos).astype(np.int64)
+        self._set_classes(y)
+        y01 = self._codes(y)
         names, ests = [n for n, _ in pairs], [e for _, e in pairs]
         g = None if groups is None else np.asarray(groups)
         from joblib import Parallel, delayed
 
         if validation is not None:
             X_val, y_val = validation
-            y_val01 = (np.asarray(y_val) == pos).astype(np.int64)
+            y_val01 = self._codes(y_val)
             models = Parallel()(delayed(_fit_base)(e, X, y, g) for e in ests)
-            best, values = choose_best(y_val01, {n: positive_scores(m, X_val, pos) for n, m in zip(names, models)},
+            best, values = choose_best(y_val01, {n: self._scores(m, X_val) for n, m in zip(names, models)},
                                        self.criterion)
             self.best_estimator_ = models[names.index(best)]
             self.inner_oof_scores_ = None
@@ -185,8 +200,8 @@ class SelectBestCandidate(_NamedPipelinesClassifier):
             if splits is None:
                 raise DataError("SelectBestCandidate: too few samples per class (or groups per class) for the "
                                 "inner CV: at least 2 of each are needed")
-            parts = Parallel()(delayed(_fit_and_score)(e, X, y, g, tr, te, pos) for e in ests for tr, te in splits)
-            oof = np.empty((len(ests), y01.shape[0]), dtype=np.float64)
+            parts = Parallel()(delayed(_fit_and_score)(self, e, X, y, g, tr, te) for e in ests for tr, te in splits)
+            oof = np.empty((len(ests), y01.shape[0]) + parts[0].shape[1:], dtype=np.float64)
             for i, (_, te) in enumerate(splits * len(ests)):
                 oof[i // len(splits), te] = parts[i]
             best, values = choose_best(y01, dict(zip(names, oof)), self.criterion)
@@ -198,11 +213,10 @@ class SelectBestCandidate(_NamedPipelinesClassifier):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """``[1 - p, p]`` with ``p`` the chosen candidate's probability of ``classes_[1]``."""
+        """The chosen candidate's probability of every class in ``classes_``."""
         check_is_fitted(self, "best_estimator_")
         X = self._check_X(X, reset=False)
-        p = positive_scores(self.best_estimator_, X, self._positive())
-        return np.column_stack([1.0 - p, p])
+        return self._proba(self._scores(self.best_estimator_, X))
 
 
 def check_criterion(criterion: str) -> str:
@@ -218,12 +232,12 @@ def choose_best(y: np.ndarray, scores: Mapping[str, np.ndarray | None],
 
     Parameters
     ----------
-    y : array of {0, 1}
+    y : array of {0, 1}, or of class codes 0..K-1
         Labels of the samples the scores are for (inner out-of-fold predictions
         of a training part, or a validation split): never the data the chosen
         candidate will be judged on.
     scores : dict of str to array or None
-        Positive-class scores per candidate, in the candidates' order (the
+        Positive-class scores (or class probabilities, shape (n, K)) per candidate, in the candidates' order (the
         first of the best wins a tie). None or non-finite scores count as
         undefined (NaN).
     criterion : str
@@ -233,7 +247,7 @@ def choose_best(y: np.ndarray, scores: Mapping[str, np.ndarray | None],
     y = np.asarray(y)
     values: dict[str, float] = {}
     for name, s in scores.items():
-        ok = s is not None and np.unique(y).size == 2 and bool(np.all(np.isfinite(s)))
+        ok = s is not None and np.unique(y).size >= 2 and bool(np.all(np.isfinite(s)))
         values[name] = fn(y, np.asarray(s, dtype=np.float64)) if ok else float("nan")
     v = np.asarray(list(values.values()), dtype=np.float64)
     if v.size == 0 or np.all(np.isnan(v)):

@@ -59,6 +59,22 @@ pr_auc):
 Other columns: ``n`` (distinct samples predicted), ``n_pos``, ``n_neg``,
 ``n_repeats``, ``n_folds`` (test folds in all, of all repeats), ``protocol``, ``threshold_youden``
 and ``threshold_youden_sd`` (mean and sd of the fold thresholds).
+
+More than two classes
+---------------------
+Predictions of a multi-class run hold the class codes ``0..K-1`` in
+``y_true`` and one probability column per class, ``proba[<class>]`` (in class
+order; ``score`` and ``threshold`` are empty: the predicted class is the most
+probable one). Their rows carry the metrics of
+:func:`~featurekit.evaluation.stats.multiclass.multiclass_metric_names` --
+macro one-vs-rest ``roc_auc``, accuracy, balanced accuracy, macro and weighted
+precision / recall / F1, Cohen's ``kappa`` (quadratic-weighted for ordered
+classes), ``log_loss``, and per class ``roc_auc[c]``, ``sensitivity[c]``,
+``specificity[c]`` -- with the same statistics (``_sd``, ``_ci_lo``, ...) by
+the same rules: Wilson for accuracy, sensitivity and specificity predicted
+once, otherwise the bootstrap over the independent unit
+(:func:`~featurekit.evaluation.stats.multiclass.multiclass_unit_bootstrap`),
+and ``n[c]``, the samples of each class.
 """
 
 from __future__ import annotations
@@ -72,6 +88,12 @@ import pandas as pd
 from featurekit.errors import DataError
 from featurekit.evaluation.stats.intervals import bca_interval, wilson_interval
 from featurekit.evaluation.stats.metrics import METRICS, THRESHOLD_FREE, UndefinedMetricWarning, binary_report
+from featurekit.evaluation.stats.multiclass import (
+    confusion_matrix,
+    multiclass_metric_names,
+    multiclass_metrics,
+    multiclass_unit_bootstrap,
+)
 from featurekit.evaluation.stats.unit_bootstrap import UnitData, unit_codes
 
 __all__ = [
@@ -80,6 +102,9 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "ID_COLUMNS",
     "metric_columns",
+    "proba_column",
+    "prediction_classes",
+    "class_probabilities_of",
     "resampling_units",
     "summarise_predictions",
     "summarise_group",
@@ -98,11 +123,32 @@ ID_COLUMNS = ["feature_set", "classifier", "kind", "model", "layer", "layer_inde
 _STATS = ("", "_sd", "_ci_lo", "_ci_hi", "_pooled", "_n_folds", "_ci_method")
 
 
-def metric_columns() -> list[str]:
-    """Metric columns of results.csv in order."""
+def metric_columns(classes: list[str] | None = None) -> list[str]:
+    """Metric columns of results.csv in order (of a multi-class run when ``classes`` are given)."""
+    if classes:
+        return [f"{m}{s}" for m in multiclass_metric_names(classes) for s in _STATS]
     cols = [f"{m}{s}" for m in METRIC_NAMES for s in _STATS]
     cols += [f"{m}_youden{s}" for m in THRESHOLD_METRICS for s in _STATS]
     return cols
+
+
+_PROBA = ("proba[", "]")
+
+
+def proba_column(class_name: Any) -> str:
+    """The predictions column of one class's probability in a multi-class run: ``proba[<class>]``."""
+    return f"{_PROBA[0]}{class_name}{_PROBA[1]}"
+
+
+def prediction_classes(pred: pd.DataFrame) -> list[str]:
+    """The classes of a multi-class run's predictions, in code order (empty for a binary run)."""
+    return [c[len(_PROBA[0]):-len(_PROBA[1])] for c in pred.columns
+            if isinstance(c, str) and c.startswith(_PROBA[0]) and c.endswith(_PROBA[1])]
+
+
+def class_probabilities_of(g: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    """The (n, K) class probabilities of multi-class predictions."""
+    return g[[proba_column(c) for c in classes]].to_numpy(dtype=np.float64)
 
 
 def _check_predictions(pred: pd.DataFrame) -> pd.DataFrame:
@@ -112,9 +158,13 @@ def _check_predictions(pred: pd.DataFrame) -> pd.DataFrame:
     pred = pred.copy()
     pred["id"] = pred["id"].astype(str)
     pred["y_true"] = pred["y_true"].astype(int)
-    bad = set(np.unique(pred["y_true"])) - {0, 1}
+    classes = prediction_classes(pred)
+    allowed = set(range(len(classes))) if classes else {0, 1}
+    bad = set(np.unique(pred["y_true"])) - allowed
     if bad:
-        raise DataError(f"y_true must be 1 (positive) or 0, found {sorted(bad)}")
+        raise DataError(f"y_true must be 1 (positive) or 0, found {sorted(bad)}" if not classes else
+                        f"y_true must be a class code 0..{len(classes) - 1} (one per proba[...] column), "
+                        f"found {sorted(bad)}")
     for c in ("repeat", "fold"):
         pred[c] = pred[c].astype(int)
     for c in ("score", "threshold"):
@@ -233,8 +283,72 @@ def summarise_group(g: pd.DataFrame, *, n_boot: int = 2000, confidence: float = 
     return row
 
 
+def _multiclass_intervals(g: pd.DataFrame, classes: list[str], ordered: bool, n_boot: int,
+                          confidence: float, seed: int) -> dict[str, tuple]:
+    """Per metric of a multi-class row: (pooled estimate over repeats, ci_lo, ci_hi, method)."""
+    units, n_units, unit_name = resampling_units(g)
+    y = g["y_true"].to_numpy(dtype=np.int64)
+    p = class_probabilities_of(g, classes)
+    reps = g["repeat"].to_numpy()
+    names = multiclass_metric_names(classes)
+    out: dict[str, tuple] = {}
+    nan = float("nan")
+    if n_boot > 0 and n_units > 1:
+        boot = multiclass_unit_bootstrap(y, p, classes, groups=units, repeats=reps, ordered=ordered,
+                                         n_boot=n_boot, confidence=confidence, random_state=seed)
+        for name, r in boot.items():
+            out[name] = (r.estimate, r.lo, r.hi, f"{r.method} bootstrap over {unit_name}")
+    else:
+        per_repeat = [multiclass_metrics(y[reps == r], p[reps == r], classes, ordered=ordered)
+                      for r in np.unique(reps)]
+        for name in names:
+            out[name] = (_mean_sd(v[name] for v in per_repeat)[0], nan, nan, "")
+    # each sample predicted once: accuracy, sensitivities and specificities are binomial, Wilson applies
+    if len(np.unique(reps)) == 1 and np.bincount(units, minlength=n_units).max() == 1:
+        conf = confusion_matrix(y, np.argmax(p, axis=1), len(classes))
+        n, tp = conf.sum(), np.diag(conf)
+        true_c, pred_c = conf.sum(axis=1), conf.sum(axis=0)
+        props = {"accuracy": (tp.sum(), n)}
+        for j, c in enumerate(classes):
+            props[f"sensitivity[{c}]"] = (tp[j], true_c[j])
+            props[f"specificity[{c}]"] = (n - true_c[j] - pred_c[j] + tp[j], n - true_c[j])
+        for name, (k, m) in props.items():
+            if m > 0:
+                lo, hi = wilson_interval(k, m, confidence)
+                out[name] = (out[name][0], float(np.ravel(lo)[0]), float(np.ravel(hi)[0]), "wilson")
+    return out
+
+
+def summarise_multiclass_group(g: pd.DataFrame, classes: list[str], *, ordered: bool = False,
+                               n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """The statistics of one (feature set, classifier) of a multi-class run (module docstring)."""
+    folds: dict[str, list[float]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for _, f in g.groupby(["repeat", "fold"], sort=True):
+            values = multiclass_metrics(f["y_true"].to_numpy(dtype=np.int64), class_probabilities_of(f, classes),
+                                        classes, ordered=ordered)
+            for k, v in values.items():
+                folds.setdefault(k, []).append(v)
+        boot = _multiclass_intervals(g, classes, ordered, n_boot, confidence, seed)
+    ids = g.drop_duplicates("id")
+    counts = np.bincount(ids["y_true"].to_numpy(dtype=np.int64), minlength=len(classes))
+    row: dict[str, Any] = {"n": int(len(ids)),
+                           **{f"n[{c}]": int(k) for c, k in zip(classes, counts)},
+                           "n_repeats": int(g["repeat"].nunique()),
+                           "n_folds": int(g.groupby(["repeat", "fold"]).ngroups)}
+    for name in multiclass_metric_names(classes):
+        mean, sd, n_defined = _mean_sd(folds.get(name, []))
+        est, lo, hi, method = boot.get(name, (float("nan"),) * 3 + ("",))
+        row.update({name: mean, f"{name}_sd": sd, f"{name}_ci_lo": lo, f"{name}_ci_hi": hi,
+                    f"{name}_pooled": est, f"{name}_n_folds": n_defined, f"{name}_ci_method": method})
+    return row
+
+
 def summarise_predictions(predictions: pd.DataFrame, meta: dict | None = None, *, protocol: str = "",
-                          n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                          n_boot: int = 2000, confidence: float = 0.95, seed: int = 0,
+                          ordered: bool = False) -> pd.DataFrame:
     """One results row per (feature_set, classifier) from out-of-fold predictions.
 
     Parameters
@@ -249,6 +363,8 @@ def summarise_predictions(predictions: pd.DataFrame, meta: dict | None = None, *
     n_boot, confidence, seed
         Bootstrap settings (``n_boot=0`` skips the bootstrap intervals; the pooled estimates and
         the Wilson intervals, which need no resampling, remain).
+    ordered : bool
+        The classes of a multi-class run are ordered (Cohen's kappa quadratic-weighted).
 
     Returns
     -------
@@ -256,6 +372,7 @@ def summarise_predictions(predictions: pd.DataFrame, meta: dict | None = None, *
         Columns :data:`ID_COLUMNS`, counts, ``protocol``, then :func:`metric_columns`.
     """
     pred = _check_predictions(predictions)
+    classes = prediction_classes(pred)
     rows = []
     for (fs, clf), g in pred.groupby(["feature_set", "classifier"], sort=False):
         info = dict((meta or {}).get((fs, clf), {}))
@@ -263,13 +380,21 @@ def summarise_predictions(predictions: pd.DataFrame, meta: dict | None = None, *
                "model": info.pop("model", ""), "layer": info.pop("layer", ""),
                "layer_index": info.pop("layer_index", np.nan), "fusion": info.pop("fusion", ""),
                "parts": info.pop("parts", fs)}
-        row.update(summarise_group(g, n_boot=n_boot, confidence=confidence, seed=seed))
+        if classes:
+            row.update(summarise_multiclass_group(g, classes, ordered=ordered, n_boot=n_boot,
+                                                  confidence=confidence, seed=seed))
+        else:
+            row.update(summarise_group(g, n_boot=n_boot, confidence=confidence, seed=seed))
         row["protocol"] = protocol
         row.update(info)
         rows.append(row)
     df = pd.DataFrame(rows)
-    front = ID_COLUMNS + ["n", "n_pos", "n_neg", "n_repeats", "n_folds", "protocol"]
-    cols = front + metric_columns() + ["threshold_youden", "threshold_youden_sd"]
+    if classes:
+        front = ID_COLUMNS + ["n"] + [f"n[{c}]" for c in classes] + ["n_repeats", "n_folds", "protocol"]
+        cols = front + metric_columns(classes)
+    else:
+        front = ID_COLUMNS + ["n", "n_pos", "n_neg", "n_repeats", "n_folds", "protocol"]
+        cols = front + metric_columns() + ["threshold_youden", "threshold_youden_sd"]
     extra = [c for c in df.columns if c not in cols]
     for c in cols:
         if c not in df.columns:
