@@ -27,6 +27,7 @@ from featurekit.errors import DataError, LayerError, WeightsError
 
 __all__ = [
     "split_feature_tokens",
+    "split_handcrafted",
     "group_families",
     "FusionSpec",
     "lookup",
@@ -350,6 +351,12 @@ def _split_families(text: str) -> list[str]:
         else:
             items[-1] += "," + chunk  # a list value of the previous family's parameter
     return items
+
+
+def split_handcrafted(values: Sequence[str]) -> list[str]:
+    """Family specs from comma-separated texts; a parameter's list keeps its commas
+    (``["gabor:frequencies=0.5,0.25,glcm"]`` -> ``["gabor:frequencies=0.5,0.25", "glcm"]``)."""
+    return [item for text in values for item in _split_families(str(text))]
 
 
 def _value(raw: str) -> Any:

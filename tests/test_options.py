@@ -1,4 +1,5 @@
-"""One declaration per option: the CLI, the study schema and the API signature are generated from it and agree."""
+"""One declaration per option: the CLI, the study schema and the API signature are generated from it and agree
+(``featurekit extract``, ``evaluate``, ``finetune``, ``report``)."""
 
 import argparse
 import inspect
@@ -6,8 +7,13 @@ import shlex
 
 import pytest
 
+from dataclasses import MISSING, fields
+
 from featurekit.cli import build_parser
-from featurekit.options import COMMANDS, DATA, EVALUATE, Option, OptionError, OptionSet
+from featurekit.extraction.pipeline import extract
+from featurekit.finetune.config import FinetuneConfig
+from featurekit.finetune.pipeline import RunOptions
+from featurekit.options import COMMANDS, DATA, EVALUATE, EXTRACT, FINETUNE, Option, OptionError, OptionSet
 from featurekit.orchestration import evaluate_features
 from featurekit.studies.steps import OPTION_TYPES, OPTIONS
 
@@ -17,21 +23,67 @@ def _subparser(name: str) -> argparse.ArgumentParser:
     return next(a for a in parser._actions if a.dest == "command").choices[name]
 
 
-def test_the_cli_the_study_and_the_api_come_from_one_declaration():
-    sub = _subparser("evaluate")
-    actions = {a.dest: a for a in sub._actions}
-    sig = inspect.signature(evaluate_features).parameters
-    for option in COMMANDS["evaluate"]:
+@pytest.mark.parametrize("command", ["extract", "evaluate", "finetune"])
+def test_the_cli_the_study_and_the_api_come_from_one_declaration(command):
+    table = COMMANDS[command]
+    actions: dict = {}
+    for a in _subparser(command)._actions:  # the option's own flag first, then its other spellings
+        actions.setdefault(a.dest, a)
+    for option in table:
         # the command line: a flag whose destination is the option's one name, resolving to its default
         assert option.name in actions, option.name
         assert option.spelling in actions[option.name].option_strings
-        assert COMMANDS["evaluate"].resolve({option.name: actions[option.name].default})[option.name] == \
-            COMMANDS["evaluate"].resolve({})[option.name]
+        assert table.resolve({option.name: actions[option.name].default})[option.name] == \
+            table.resolve({})[option.name]
         # the study step: the same key, default and type
-        assert OPTIONS["evaluate"][option.name] == option.default, option.name
-        assert OPTION_TYPES[option.name] == option.kind, option.name
-    for option in EVALUATE:  # the API: a keyword of evaluate_features with the same default
-        assert option.name in sig and sig[option.name].default == option.default, option.name
+        assert OPTIONS[command][option.name] == option.default, option.name
+        assert OPTION_TYPES[command][option.name] == option.kind, option.name
+    api = {"extract": inspect.signature(extract).parameters,
+           "evaluate": inspect.signature(evaluate_features).parameters}.get(command)
+    own = {"extract": EXTRACT, "evaluate": EVALUATE, "finetune": FINETUNE}[command]
+    if api is not None:  # the API: a keyword with the same default
+        for option in own:
+            assert option.name in api and api[option.name].default == option.default, option.name
+    else:  # fine-tuning's API: FinetuneConfig and RunOptions (test below), and run_stage's progress
+        assert set(own.options) == {f.name for f in fields(FinetuneConfig)} | \
+            {f.name for f in fields(RunOptions) if f.name != "cluster"} | {"progress"}
+
+
+_KIND_OF_TYPE = {"int": "int", "float": "float", "bool": "bool", "str": "text", "list": "list"}
+
+
+@pytest.mark.parametrize("dataclass", [FinetuneConfig, RunOptions])
+def test_the_finetune_dataclasses_have_the_declared_options_fields(dataclass):
+    for f in fields(dataclass):
+        if f.name == "cluster":  # where a study stage runs: the command's --dask-scheduler
+            continue
+        option = FINETUNE[f.name]
+        declared = str(f.type).removeprefix("Optional[").removesuffix("]")
+        assert _KIND_OF_TYPE[declared] == option.kind, f.name
+        default = f.default if f.default is not MISSING else f.default_factory()
+        assert default == option.default, f.name
+
+
+def test_a_new_extract_option_appears_in_the_cli_the_study_and_the_api(monkeypatch):
+    import featurekit.options as options
+    from featurekit.extraction.pipeline import _signature
+    from featurekit.studies.plan import cli_command
+    from featurekit.studies.steps import StudyError, option_value
+
+    extra = Option("sharpen", "float", 0.0, "a new option", minimum=0.0)
+    table = OptionSet("extract", [*EXTRACT, extra])
+    monkeypatch.setattr(options, "EXTRACT", table)
+    monkeypatch.setitem(options.COMMANDS, "extract", OptionSet("extract", [], parts=(DATA, table)))
+    argv = ["extract", "phantom", "--handcrafted", "glcm"]
+    assert table.from_args(build_parser().parse_args(argv + ["--sharpen", "0.5"]))["sharpen"] == 0.5
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv + ["--sharpen", "-1"])
+    assert OPTIONS["extract"]["sharpen"] == 0.0 and OPTION_TYPES["extract"]["sharpen"] == "float"
+    assert option_value("extract", "sharpen", "0.25", "step 'x'") == 0.25
+    with pytest.raises(StudyError, match="step 'x': sharpen must be >= 0"):
+        option_value("extract", "sharpen", -1, "step 'x'")
+    assert "--sharpen 0.5" in cli_command("extract", {"data": "phantom", "handcrafted": ["glcm"], "sharpen": 0.5})
+    assert _signature().parameters["sharpen"].default == 0.0
 
 
 def test_a_new_option_appears_everywhere_from_its_declaration():
@@ -114,3 +166,83 @@ def test_a_study_value_of_the_wrong_type_names_the_step_and_key(tmp_path):
     opts.update(n_boot=100, classifiers="svm,logreg")
     step = build_step("evaluate", "x", opts, "step 'x'")
     assert step.options["classifiers"] == ["svm", "logreg"] and step.options["weights"].tag.startswith("imagenet")
+
+
+def test_a_command_line_value_is_converted_once():
+    calls = []
+
+    def convert(text):
+        calls.append(text)
+        return text.upper()
+
+    table = OptionSet("x", [Option("colour", "text", "red", convert=convert), Option("n", "int", 1, minimum=0)])
+    parser = argparse.ArgumentParser()
+    table.add_arguments(parser)
+    args = parser.parse_args(["--colour", "blue", "--n", "3"])
+    assert calls == []  # argparse checks the value; it does not convert it
+    assert table.from_args(args) == {"colour": "BLUE", "n": 3} and calls == ["blue"]
+    with pytest.raises(SystemExit):  # a wrong value is still a usage error of the command line
+        parser.parse_args(["--n", "-2"])
+
+
+def test_every_old_flag_spelling_still_parses():
+    parser = build_parser()
+    ex = EXTRACT.from_args(parser.parse_args(["extract", "phantom", "--layers", "resnet18:all", "--no-amp",
+                                              "--float16", "--workers", "2", "--resize", "squash", "--quiet",
+                                              "--handcrafted", "gabor:frequencies=0.5,0.25,glcm"]))
+    assert (ex["amp"], ex["dtype"], ex["num_workers"], ex["resize"], ex["progress"]) == \
+        ("none", "float16", 2, "squash", False)
+    assert ex["handcrafted"] == ["gabor:frequencies=0.5,0.25", "glcm"] and str(ex["layers"][0]) == "resnet18:all"
+    ft = FINETUNE.from_args(parser.parse_args(["finetune", "x.npz", "--run-name", "a", "--no-amp", "--workers", "1",
+                                               "--no-cache-images", "--crop-scale", "0.5,1", "--quiet"]))
+    assert (ft["run_name"], ft["amp"], ft["num_workers"], ft["cache_images"], ft["crop_scale"], ft["progress"]) == \
+        ("a", False, 1, False, [0.5, 1.0], False)
+    assert FINETUNE.from_args(parser.parse_args(["finetune", "x.npz", "--name", "b"]))["run_name"] == "b"
+    with pytest.raises(OptionError, match="crop_scale takes LO,HI"):
+        FINETUNE.from_args(parser.parse_args(["finetune", "x.npz", "--crop-scale", "0.5"]))
+
+
+def test_the_printed_finetune_command_line_parses_back_to_the_same_stage():
+    from featurekit.data.spec import DataSpec
+    from featurekit.studies.plan import stage_command
+    from featurekit.studies.steps import stage_of
+
+    values = FINETUNE.resolve({"recipe": "transfer", "model": "mobilenet_v2", "weights": "none:seed=2",
+                               "augment": "none", "crop_scale": "0.6,0.9", "amp": False, "num_workers": 2,
+                               "run_name": "two", "cv": 5, "lr": "0.01", "small_input": True, "in_chans": 1,
+                               "progress": False})
+    stage = stage_of(DataSpec("x.npz", classes="a,b", positive="b"), values, "two")
+    argv = shlex.split(stage_command(stage))
+    assert argv[:2] == ["featurekit", "finetune"]
+    assert "--augment" in argv and "--no-amp" in argv and "--name" in argv and "--workers" in argv
+    args = build_parser().parse_args(argv[1:])
+    from featurekit.cli.common import data_spec
+
+    again = stage_of(data_spec(args), FINETUNE.from_args(args), "two")
+    assert again.to_dict() == stage.to_dict()
+    assert again.config.augment == [] and again.config.crop_scale == [0.6, 0.9]
+
+
+def test_extract_takes_exactly_its_declared_options():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'workers'"):
+        extract(None, [], ["glcm"], workers=2)
+    with pytest.raises(TypeError, match="multiple values"):
+        extract(None, ["resnet18:all"], layers=["resnet18:all"])
+    with pytest.raises(OptionError, match="extract: batch_size takes an integer"):
+        extract(None, [], ["glcm"], batch_size="many")
+    with pytest.raises(OptionError, match="on_error must be one of"):
+        extract(None, [], ["glcm"], on_error="ignore")
+
+
+@pytest.mark.parametrize("kind, body, key", [
+    ("extract", 'handcrafted = ["glcm"]\nworkers = 2', "workers"),
+    ("finetune", "no_amp = true", "no_amp"),
+])
+def test_a_study_key_that_is_no_option_is_an_error_naming_it(tmp_path, kind, body, key):
+    from featurekit.studies import load_study
+    from featurekit.studies.steps import StudyError
+
+    path = tmp_path / "s.toml"
+    path.write_text(f'[study]\nname = "s"\n[[steps]]\nname = "x"\nkind = "{kind}"\ndata = "phantom"\n{body}\n')
+    with pytest.raises(StudyError, match=key):
+        load_study(path)

@@ -42,6 +42,6 @@ def executor_from_args(args):
         return
     from featurekit.executors import connect
 
-    quiet = getattr(args, "quiet", False)
+    quiet = getattr(args, "quiet", False) or not getattr(args, "progress", True)
     with connect(args.dask_scheduler, echo=None if quiet else (lambda line: print(line, file=sys.stderr))) as ex:
         yield ex

@@ -45,20 +45,6 @@ def _jsonable(o):
     return str(o)
 
 
-def spec_type(parse):
-    """An argparse ``type=`` that parses a spec once, keeping featurekit's message on bad input."""
-    def convert(text: str):
-        from featurekit.errors import FeaturekitError
-
-        try:
-            return parse(text)
-        except FeaturekitError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = getattr(parse, "__name__", "spec")
-    return convert
-
-
 def int_at_least(minimum: int, what: str):
     """An argparse type of integers >= ``minimum`` (``what`` names them in the error)."""
     def convert(text: str) -> int:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from featurekit.cli.cluster import add_executor_arguments, executor_from_args
-from featurekit.cli.common import (EXAMPLES_FORMATTER, add_data_arguments, load_data, non_negative_int, positive_int,
-                                   spec_type)
-from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES
-from featurekit.specs import POOLS, RESIZE_MODES, LayerSpec, Weights, parse_handcrafted
+from featurekit.cli.common import EXAMPLES_FORMATTER, add_data_arguments, load_data
+from featurekit.specs import Weights, parse_handcrafted
 
 EXAMPLES = """layer specs (see 'featurekit layers MODEL' for the names):
   vgg16:8-17                      Keras indices 8..17 = block3_conv2 .. block5_conv3
@@ -32,81 +30,37 @@ examples:
 
 
 def add_parser(sub) -> None:
+    from featurekit.options import EXTRACT  # the declaration as it is when the parser is built
+
     p = sub.add_parser("extract", help="extract features into the HDF5 cache (reuses what is there)",
                        description=__doc__, epilog=EXAMPLES, formatter_class=EXAMPLES_FORMATTER)
     add_data_arguments(p)
-    p.add_argument("--layers", action="append", default=[], metavar="SPEC", type=spec_type(LayerSpec.parse),
-                   help="MODEL:LAYERS to extract; repeat for several models")
-    p.add_argument("--handcrafted", default=[], metavar="FAMILIES", type=spec_type(handcrafted_families),
-                   help="comma-separated handcrafted families: gabor,glcm,haar,firstorder,shape,lbp (radiomics: "
-                        "pyradiomics' feature classes); parameters after a colon, separated by ';' (e.g. "
-                        "glcm:bin_count=64;symmetric=true, gabor:frequencies=0.25,0.1); radiomics:params=FILE.yaml "
-                        "takes the classes and settings of a pyradiomics parameter file")
-    p.add_argument("--weights", default="imagenet",
-                   help="imagenet (torchvision's, from the torch hub cache; for timm-* models the pretrained "
-                        "weights of the tag, from the Hugging Face hub cache), none (random, seeded), or a "
-                        "state_dict (.pth, .safetensors) / featurekit checkpoint PATH (default: imagenet)")
-    p.add_argument("--size", type=int, default=None, help="input size (default: the weights')")
-    p.add_argument("--resize", default="crop", choices=RESIZE_MODES,
-                   help="crop: shorter side + centre crop as the weights do; squash: straight to size x size")
-    p.add_argument("--pool", default="gap", choices=POOLS,
-                   help="pooling of each map or token sequence to a vector: gap (default), gmp, gapgmp, spp, "
-                        "none; for vision transformers also cls (class token), mean (patch tokens), clsmean")
-    p.add_argument("--batch-size", type=positive_int, default=16)
-    p.add_argument("--workers", type=non_negative_int, default=None,
-                   help="DataLoader workers (default: cores-1, at most 4; on CUDA every core but one)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
-    p.add_argument("--amp", default="auto", choices=AMP_CHOICES,
-                   help="autocast precision, recorded with the features: auto (float16 on CUDA, float32 on the "
-                        "CPU), fp16, bf16 (GPUs from Ampere on; CPUs too), none (default: auto)")
-    p.add_argument("--no-amp", action="store_true", help="the same as --amp none")
-    p.add_argument("--preprocess", default="host", choices=PREPROCESS_CHOICES,
-                   help="where resize and normalisation run: host (DataLoader workers), device (on the GPU after "
-                        "uploading the decoded uint8 images; same values, same cache entries), auto (device on "
-                        "CUDA) (default: host)")
-    p.add_argument("--float16", action="store_true", help="store features as float16")
-    p.add_argument("--seed", type=int, default=0, help="seed of random initialisation (--weights none)")
-    p.add_argument("--cache", default=None, metavar="FILE",
-                   help="cache file (default: cache/<dataset>-<fingerprint>.h5)")
-    p.add_argument("--lock-timeout", type=float, default=600.0,
-                   help="seconds to wait for another process writing the same cache (default: 600)")
-    p.add_argument("--on-error", default="raise", choices=["raise", "skip"],
-                   help="an image that cannot be read or processed: raise (stop, naming it; finished work is "
-                        "kept) or skip (leave it out of the cache and list it) (default: raise)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    EXTRACT.add_arguments(p)
     add_executor_arguments(p)
     p.set_defaults(run=run)
 
 
-def handcrafted_families(text: str) -> list:
-    """``--handcrafted``: families, groups and pyradiomics parameter files, read once here."""
-    from featurekit.extraction.pipeline import read_handcrafted_params
-
-    return parse_handcrafted(text, read_params=read_handcrafted_params)
-
-
 def run(args) -> int:
+    from featurekit.extraction.pipeline import read_handcrafted_params
+    from featurekit.options import EXTRACT
+
+    values = EXTRACT.from_args(args)
+    # the families read here, pyradiomics parameter files included, before the data are loaded
+    values["handcrafted"] = parse_handcrafted(values["handcrafted"], read_params=read_handcrafted_params)
     with executor_from_args(args) as executor:
-        return _run(args, executor)
+        return _run(args, values, executor)
 
 
-def _run(args, executor) -> int:
+def _run(args, values: dict, executor) -> int:
     from featurekit.extraction.pipeline import extract
 
     dataset = load_data(args)
-    result = extract(
-        dataset, args.layers, args.handcrafted, cache=args.cache, weights=Weights.parse(args.weights, seed=args.seed),
-        size=args.size,
-        pool=args.pool, mode=args.resize, batch_size=args.batch_size, device=args.device,
-        amp="none" if args.no_amp else args.amp, num_workers=args.workers, preprocess=args.preprocess,
-        dtype="float16" if args.float16 else "float32", progress=not args.quiet,
-        lock_timeout=args.lock_timeout, on_error=args.on_error, executor=executor, shard_size=args.shard_size,
-    )
+    result = extract(dataset, **values, executor=executor, shard_size=args.shard_size)
     if result.skipped:  # printed even with --quiet: never dropped silently
         print(f"skipped {len(result.skipped)} unreadable image(s), recorded in the cache, no rows:")
         for sample_id, reason in result.skipped.items():
             print(f"  {sample_id}: {reason}")
-    if not args.quiet:
+    if values["progress"]:
         print(f"dataset: {dataset.name} ({len(dataset)} images; {_counts(dataset)})")
         models = {}
         for spec in result.specs:

@@ -131,7 +131,7 @@ def _probe_weights(dataset, specs, weights, size, mode, cache, batch_size, progr
     y = (labels[keep] == dataset.class_names.index(dataset.positive)).astype(int)
     if len(np.unique(y)) < 2:
         raise DataError(f"dataset {dataset.name!r}: a probe needs labelled images of both classes")
-    res = extract(dataset, specs, weights=weights, size=size, mode=mode, pool="gap", cache=cache,
+    res = extract(dataset, specs, weights=weights, size=size, resize=mode, pool="gap", cache=cache,
                   batch_size=batch_size, progress=progress)
     out = {}
     for key in dict.fromkeys(k for s in specs for k in res.layer_keys[str(s)]):

@@ -41,7 +41,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from featurekit.cache import DatasetMeta, EntrySpec, FeatureCache, default_cache_path
-from featurekit.devices import PREPROCESS_CHOICES
 from featurekit.errors import DataError, FeaturekitError, LayerError
 from featurekit.extraction.distributed import run_jobs
 from featurekit.extraction.memo import ResolutionMemo, hand_key, request_key
@@ -135,12 +134,7 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
     return featurizers, keys
 
 
-def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache=None,
-            weights=None, size: int | None = None, pool: str = "gap", mode: str = "crop",
-            batch_size: int = 16, device: str = "auto", amp=True, num_workers: int | None = None,
-            seed: int | None = None, dtype: str = "float32", progress: bool = True,
-            lock_timeout: float | None = 600.0, on_error: str = "raise", executor=None,
-            shard_size: int | None = None, preprocess: str = "host") -> ExtractionResult:
+def extract(dataset, *args, executor=None, shard_size: int | None = None, **options) -> ExtractionResult:
     """Extract features of ``dataset`` into a feature cache.
 
     Parameters
@@ -157,10 +151,10 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     weights : Weights or str
         ``Weights.imagenet()`` (default), ``Weights.random(seed)``, ``Weights.file(path)``,
         or their text forms ``"imagenet"``, ``"none"``, ``"none:seed=3"``, a path.
-    size, mode : input size and resize mode (see Preprocessing); default the weights'.
+    size, resize : input size and resize mode ("crop" or "squash", see Preprocessing); default the weights'.
     pool : {"gap", "gmp", "gapgmp", "spp", "none"}
     batch_size, device, num_workers : execution (CUDA when present).
-    amp : {True/"auto", "fp16", "bf16", "none"/False}
+    amp : {"auto", "fp16", "bf16", "none"}
         Autocast precision of the forward pass, recorded in each entry
         (``"precision"``): ``auto`` is float16 on CUDA, float32 elsewhere.
     preprocess : {"host", "device", "auto"}
@@ -168,9 +162,11 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         or on the model's device after uploading the decoded uint8 images
         (``auto``: on CUDA). Same values, same entries
         (:mod:`featurekit.extraction.device_preprocess`).
-    seed : int, optional
+    seed : int
         Seed of random initialisation when ``weights`` is the text ``"none"``
         (``Weights.random(seed)`` says it directly).
+    dtype : {"float32", "float16"}
+        How the features are stored.
     progress : bool
         Show a progress bar (images/s and ETA).
     lock_timeout : float or None
@@ -182,11 +178,36 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
         Where the batches are computed: here (default), or in shards of about
         ``shard_size`` rows on a Dask cluster (:mod:`featurekit.extraction.distributed`);
         the cache is written here either way.
+
+    Every option but ``executor`` and ``shard_size`` is declared once, in
+    :data:`featurekit.options.EXTRACT` (the command line's flags and a study step's keys
+    are the same options); a wrong value is an :class:`~featurekit.options.OptionError` naming it.
     """
-    if on_error not in ("raise", "skip"):
-        raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    if preprocess not in PREPROCESS_CHOICES:  # checked even when everything is cached
-        raise DataError(f"unknown preprocess {preprocess!r}: use {', '.join(PREPROCESS_CHOICES)}")
+    from featurekit.options import EXTRACT
+
+    return _extract(dataset, **EXTRACT.bind("extract", POSITIONAL, args, options), executor=executor,
+                    shard_size=shard_size)
+
+
+#: the options extract also takes by position, after the dataset
+POSITIONAL = ("layers", "handcrafted")
+
+
+def _signature():
+    """extract's signature as help() and IDEs show it, its options read from featurekit.options."""
+    from featurekit.options import EXTRACT
+
+    return EXTRACT.api_signature(["dataset"], POSITIONAL, ["executor", "shard_size"])
+
+
+extract.__signature__ = _signature()  # type: ignore[attr-defined]
+
+
+def _extract(dataset, layers: Sequence, handcrafted: Sequence, *, cache, weights, size: int | None, pool: str,
+             resize: str, batch_size: int, device: str, amp: str, num_workers: int | None, seed: int, dtype: str,
+             progress: bool, lock_timeout: float | None, on_error: str, preprocess: str, executor,
+             shard_size: int | None) -> ExtractionResult:
+    """:func:`extract` with its options resolved."""
     if not layers and not handcrafted:
         raise LayerError("nothing to extract: give layer specs (e.g. 'vgg16:8-17') and/or handcrafted families")
     if len(dataset) == 0:
@@ -199,7 +220,7 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     cache.check_path()
     w = Weights.parse(weights, seed=seed)
     layer_specs, hand = parse_layers(layers), parse_handcrafted(handcrafted, read_params=read_handcrafted_params)
-    requests = {model: request_key(model, selectors, w, size=size, mode=mode, pool=pool, dtype=dtype,
+    requests = {model: request_key(model, selectors, w, size=size, mode=resize, pool=pool, dtype=dtype,
                                    device=device, amp=amp)
                 for model, selectors in group_layers(layer_specs).items()}
     requests.update({str(item): hand_key(item, dtype) for item in hand if isinstance(item, HandcraftedSpec)})
@@ -207,7 +228,7 @@ def extract(dataset, layers: Sequence = (), handcrafted: Sequence = (), *, cache
     if cached is not None:
         cached.skipped = {**dict(pre_skipped), **cache.skipped}
         return cached
-    featurizers, keys = build_featurizers(layer_specs, hand, weights=w, size=size, pool=pool, mode=mode,
+    featurizers, keys = build_featurizers(layer_specs, hand, weights=w, size=size, pool=pool, mode=resize,
                                           device=device, amp=amp, num_workers=num_workers, dtype=dtype,
                                           preprocess=preprocess, recorded=_recorded_weights(cache))
     result = ExtractionResult(cache, layer_keys=keys)

@@ -26,16 +26,12 @@ from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 from featurekit.finetune.errors import FinetuneError
+from featurekit.options import BALANCE, HEAD_POLICIES, HEADS, MONITORS, OPTIMIZERS, SCHEDULERS  # the options'
 from featurekit.specs import Weights
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "step", "cosine")
-#: early stopping / best-checkpoint criteria; ``val_auc_acc`` is the mean of validation AUC and accuracy
-MONITORS = ("val_loss", "val_auc", "val_acc", "val_auc_acc")
-BALANCE = ("none", "weights", "oversample")
-HEAD_POLICIES = ("auto", "new", "keep")
-#: new heads (:func:`featurekit.models.architecture.make_head`)
-HEADS = ("linear", "mlp", "dropout_linear")
+__all__ = ["FinetuneConfig", "Recipe", "RECIPES", "BASE_SETTINGS", "AUGMENTATIONS", "DEFAULT_AUGMENT", "OPTIMIZERS",
+           "SCHEDULERS", "MONITORS", "BALANCE", "HEAD_POLICIES", "HEADS", "recipe_names", "default_recipe",
+           "parse_augment"]
 AUGMENTATIONS = ("flip", "vflip", "rotate", "translate", "brightness", "contrast", "crop")
 DEFAULT_AUGMENT = ("flip", "rotate", "translate", "brightness", "contrast")
 
@@ -110,6 +106,9 @@ def default_recipe(weights) -> str:
 @dataclass
 class FinetuneConfig:
     """How to fine-tune one model.
+
+    Its fields are the training options of ``featurekit finetune``
+    (:data:`featurekit.options.FINETUNE`: the same names, types and defaults; a test keeps them so).
 
     Recipe
         ``recipe`` (a name of :data:`RECIPES`; default ``transfer`` for pretrained

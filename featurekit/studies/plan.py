@@ -147,21 +147,22 @@ def _apply(steps: list, variables: dict, key: str, value: Any, origin: str) -> N
             names = sorted(set(variables) | set().union(*(OPTIONS[s["kind"]] for s in steps)))
             raise StudyError(f"{where}: {key!r} is neither a variable nor an option of any step; valid: "
                              f"{', '.join(names)} (or STEP.OPTION, STAGE.OPTION)")
-        value = _typed(key, value, where)
         for s in hits:
-            s[key] = value
+            s[key] = _typed(s["kind"], key, value, where)
             for st in s.get("stages", []):
-                st[key] = value
+                st[key] = s[key]
         return
     if len(parts) == 2 and parts[0] in by_step:
         step, option = by_step[parts[0]], parts[1]
         if not _valid_for(step, option):
             raise StudyError(f"{where}: step {step['name']!r} ({step['kind']}) has no option {option!r}; valid: "
                              f"{', '.join(['skip', *sorted(OPTIONS[step['kind']])])}")
-        value = step[option] = _typed(option, value, where)
-        if option != "skip":
-            for st in step.get("stages", []):
-                st[option] = value
+        if option == "skip":
+            step[option] = parse_bool(value, option, where)
+            return
+        value = step[option] = _typed(step["kind"], option, value, where)
+        for st in step.get("stages", []):
+            st[option] = value
         return
     if len(parts) in (2, 3):
         stage_name, option = parts[-2], parts[-1]
@@ -169,17 +170,17 @@ def _apply(steps: list, variables: dict, key: str, value: Any, origin: str) -> N
             if option not in OPTIONS["finetune"]:
                 raise StudyError(f"{where}: stage {stage_name!r} has no option {option!r}; valid: "
                                  f"{', '.join(sorted(OPTIONS['finetune']))}")
-            by_stage[stage_name][1][option] = _typed(option, value, where)
+            by_stage[stage_name][1][option] = _typed("finetune", option, value, where)
             return
     raise StudyError(f"{where}: {parts[0]!r} names no step or stage; steps: {', '.join(by_step)}; "
                      f"stages: {', '.join(by_stage) or 'none'}")
 
 
-def _typed(option: str, value: Any, where: str) -> Any:
+def _typed(kind: str, option: str, value: Any, where: str) -> Any:
     """An override's value checked against the option's type now (text naming variables: once expanded)."""
     if isinstance(value, str) and ("{" in value or "$" in value):
         return value
-    return option_value(option, value, where)
+    return option_value(kind, option, value, where)
 
 
 class _Expander:
@@ -231,9 +232,9 @@ class _Expander:
             return [self.value(x, where) for x in v]
         return v
 
-    def option(self, key: str, v: Any, where: str) -> Any:
+    def option(self, kind: str, key: str, v: Any, where: str) -> Any:
         """An option's value with its variables expanded, checked against the option's type."""
-        return option_value(key, self.value(v, f"{where} {key}"), where)
+        return option_value(kind, key, self.value(v, f"{where} {key}"), where)
 
 
 def _hash(obj: Any) -> str:
@@ -245,74 +246,33 @@ def _hashable(d: dict) -> dict:
 
 
 def cli_command(command: str, options: dict) -> str:
-    """The command line equivalent to a step's resolved options (only those that differ from the default)."""
-    if command in COMMANDS:  # generated from the command's one declaration
-        table = COMMANDS[command]
-        positional = [options["data"]] if "data" in options else [str(r) for r in options.get("runs", [])]
-        return with_where(table.command_line({k: v for k, v in options.items() if k in table}, positional), options)
-    defaults = OPTIONS[command]
-    argv = [str(options["data"])] if "data" in options else [str(x) for x in options.get("runs", [])]
-    for key, value in options.items():
-        if key in ("data", "runs") or value == defaults.get(key) or value is None or value is False:
-            continue
-        flag = "--name" if key == "run_name" else "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, list):
-            if key in ("features", "fuse", "layers"):
-                for v in value:
-                    argv += [flag, str(v)]
-            else:
-                argv += [flag, ",".join(map(str, value))]
-        else:
-            argv += [flag, str(value)]
-    return f"featurekit {command} " + shlex.join(argv)
-
-
-#: finetune's options spelled differently on its command line
-_FLAG = {"num_workers": "--workers", "run_name": "--name"}
-_NEGATED = {"amp": "--no-amp", "cache_images": "--no-cache-images"}
+    """The command line equivalent to a step's resolved options (only those that differ from the default),
+    generated from the command's one declaration."""
+    table = COMMANDS[command]
+    positional = [options["data"]] if "data" in options else [str(r) for r in options.get("runs", [])]
+    return with_where(table.command_line({k: v for k, v in options.items() if k in table}, positional), options)
 
 
 def stage_command(stage: FinetuneStage) -> str:
     """The ``featurekit finetune`` command line doing what a study's ``stage`` does (its plan and provenance).
 
-    The command line's spellings live here, with the studies, not in the fine-tuning code.
+    The options that differ from their defaults -- for a training option, the recipe's value -- and
+    always the model, weights and recipe. The command line's spellings live with the options
+    (:data:`featurekit.options.FINETUNE`), not in the fine-tuning code.
     """
-    argv = [stage.data.data]
-    defaults_data = DataSpec("x")
-    items: list[tuple[str, Any, Any]] = []
-    for f in fields(DataSpec):
-        if f.name != "data":
-            items.append((f.name, getattr(stage.data, f.name), getattr(defaults_data, f.name)))
-    cfg = stage.config
-    items.append(("recipe", cfg.recipe, None))
+    cfg, run = stage.config, stage.run
     base = FinetuneConfig(model=cfg.model, weights=cfg.weights, recipe=cfg.recipe)
-    for f in fields(FinetuneConfig):
-        if f.name != "recipe":
-            always = f.name in ("model", "weights")
-            items.append((f.name, getattr(cfg, f.name), None if always else getattr(base, f.name)))
-    default_run = RunOptions()
-    for f in fields(RunOptions):
-        items.append((f.name, getattr(stage.run, f.name), getattr(default_run, f.name)))
-    for name, value, default in items:
-        if value == default or value is None:
-            continue
-        if name in _NEGATED:
-            if not value:
-                argv.append(_NEGATED[name])
-            continue
-        flag = _FLAG.get(name, "--" + name.replace("_", "-"))
-        if value is True:
-            argv.append(flag)
-        elif value is False:
-            continue
-        elif isinstance(value, (list, tuple)):
-            argv += [flag, ",".join(str(v) for v in value) or "none"]
-        else:
-            argv += [flag, str(value)]
-    return "featurekit finetune " + shlex.join(argv)
-
+    plain_data, plain_run = DataSpec(stage.data.data), RunOptions()
+    values = {f.name: getattr(stage.data, f.name) for f in fields(DataSpec)
+              if getattr(stage.data, f.name) != getattr(plain_data, f.name)}
+    values.update({f.name: getattr(cfg, f.name) for f in fields(FinetuneConfig)
+                   if f.name in ("model", "weights", "recipe") or getattr(cfg, f.name) != getattr(base, f.name)})
+    values.update({f.name: getattr(run, f.name) for f in fields(RunOptions)
+                   if getattr(run, f.name) != getattr(plain_run, f.name)})
+    command = COMMANDS["finetune"].command_line(values, [stage.data.data], defaults=True)
+    if run.cluster is not None:  # fine-tuning spells the cluster --dask-scheduler (--scheduler is the LR's)
+        command += " --executor dask" + (f" --dask-scheduler {shlex.quote(run.cluster)}" if run.cluster else "")
+    return command
 
 
 def _data_problem(raw_data: Any, spec, where: str, study: Study) -> Optional[str]:
@@ -372,7 +332,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
         conventions = {"evaluate": {"out": f"{out_root}/{name}"}, "report": {"out": out_root},
                        "extract": {}}[kind]
         opts = {**OPTIONS[kind], **conventions,
-                **{k: ex.option(k, v, f"{study.path} {where}") for k, v in own.items()}}
+                **{k: ex.option(kind, k, v, f"{study.path} {where}") for k, v in own.items()}}
         step = build_step(kind, name, opts, where)
         p = PlannedStep(name, kind, step=step, command=cli_command(kind, opts))
         if kind != "report":
@@ -402,7 +362,7 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable,
         swhere = f"{where} stage {sname!r}" if sname != raw["name"] else where
         conventions = {"runs_dir": out_root, "run_name": sname}
         opts = {**OPTIONS["finetune"], **conventions,
-                **{k: ex.option(k, v, f"{study.path} {swhere}")
+                **{k: ex.option("finetune", k, v, f"{study.path} {swhere}")
                    for k, v in {**own, **{k: v for k, v in st.items() if k != "name"}}.items()}}
         refs = re.findall(r"\{stage:([^{}]+)\}", str(opts.get("weights") or ""))
         if "{previous}" in str(opts.get("weights") or ""):

@@ -1,10 +1,13 @@
 """The four kinds of study steps as typed objects, built from a study file's option tables.
 
-A step's options have the names of its command's options (``featurekit extract``,
-``evaluate``, ``finetune``, ``report``) with ``_`` for ``-``: ``freeze_until`` is
-``--freeze-until``, ``run_name`` is ``--name``, a flag is ``true``/``false``.
-:data:`OPTIONS` lists them with the commands' defaults (a test checks them
-against the parsers); :func:`build_step` turns a resolved option table into an
+A step's keys are its command's options as :mod:`featurekit.options` declares
+them (``featurekit extract``, ``evaluate``, ``finetune``, ``report``): the API's
+names, which the command line may spell otherwise (``num_workers`` is
+``--workers``, ``run_name`` is ``--name``, ``progress = false`` is ``--quiet``,
+``amp = false`` of a fine-tuning is ``--no-amp``). :data:`OPTIONS` and
+:data:`OPTION_TYPES` are read from those declarations (:func:`schema`), so an
+option declared there is a study key with the same default and check; any other
+key is an error naming it. :func:`build_step` turns a resolved option table into an
 :class:`ExtractStep`, :class:`EvaluateStep`, :class:`FinetuneStep` (typed
 :class:`~featurekit.finetune.pipeline.FinetuneStage` objects) or
 :class:`ReportStep`, validating every value on the way -- nothing is handed
@@ -13,69 +16,69 @@ on as command-line text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping, Optional
 
 from featurekit.data.spec import DataSpec
-from featurekit.devices import AMP_CHOICES, PREPROCESS_CHOICES
 from featurekit.errors import FeaturekitError
-from featurekit.options import DATA, EVALUATE, REPORT, Option, OptionError
-from featurekit.specs import POOLS, RESIZE_MODES, FusionSpec, LayerSpec, Weights, parse_feature_token, parse_handcrafted
+from featurekit.options import COMMANDS, DATA, EVALUATE, EXTRACT, FINETUNE, REPORT, Option, OptionError, OptionSet
+from featurekit.specs import FusionSpec, Weights, parse_feature_token, parse_handcrafted
 
-__all__ = ["KINDS", "OPTIONS", "OPTION_TYPES", "option_value", "parse_bool", "StudyError", "ExtractStep",
-           "EvaluateStep", "FinetuneStep", "ReportStep",
-           "build_step", "valid_options", "NOT_HASHED"]
+__all__ = ["KINDS", "OPTIONS", "OPTION_TYPES", "schema", "option_value", "parse_bool", "StudyError", "ExtractStep",
+           "EvaluateStep", "FinetuneStep", "ReportStep", "build_step", "finetune_stage", "stage_of", "valid_options",
+           "NOT_HASHED"]
 
 
 class StudyError(FeaturekitError, ValueError):
     """A study file (or an override) that cannot be run; the message names the file and the key."""
 
 
-_DATA = {"data": None, **DATA.defaults()}
-
 #: where a step's work runs (the commands' --executor, --scheduler, --shard-size)
-_WHERE = {"executor": "local", "dask_scheduler": None, "shard_size": None}
+_WHERE = OptionSet("where", [Option("executor", "text", "local", choices=("local", "dask")),
+                             Option("dask_scheduler", "text", None),
+                             Option("shard_size", "int", None, minimum=1)])
+#: Step kinds: the commands a study runs.
+KINDS = ("extract", "evaluate", "finetune", "report")
 
-#: Options of each step kind (the command's option names) and the command's defaults.
-OPTIONS: dict[str, dict[str, Any]] = {
-    "extract": {**_DATA, "layers": [], "handcrafted": [], "weights": "imagenet", "size": None, "resize": "crop",
-                "pool": "gap", "batch_size": 16, "workers": None, "device": "auto", "amp": "auto",
-                "no_amp": False, "preprocess": "host", "float16": False, "seed": 0, "cache": None,
-                "lock_timeout": 600.0, "on_error": "raise", "quiet": False, **_WHERE},
-    "evaluate": {**_DATA, **EVALUATE.defaults(), **_WHERE},
-    "finetune": {**_DATA, "recipe": None, "model": "resnet18", "weights": None, "head": None, "hidden": None,
-                 "dropout": None, "small_input": None, "in_chans": None, "head_policy": "auto", "size": None,
-                 "resize": None, "freeze_until": None, "freeze": None, "optimizer": None, "lr": None,
-                 "momentum": None, "weight_decay": None, "scheduler": None, "step_size": None, "gamma": None,
-                 "epochs": None, "batch_size": None, "monitor": None, "patience": None, "min_delta": None,
-                 "val_fraction": None, "augment": None, "rotation": None, "translate": None, "brightness": None,
-                 "contrast": None, "crop_scale": None, "balance": None, "cv": None, "out": None,
-                 "runs_dir": "runs", "run_name": None, "n_boot": 2000, "youden": "val",
-                 "save_fold_checkpoints": False, "seed": 0, "device": "auto", "no_amp": False, "workers": 0,
-                 "no_cache_images": False, "quiet": False, "overwrite": False, "executor": "local",
-                 "dask_scheduler": None},
-    "report": {"runs": [], **REPORT.defaults()},
-}
-KINDS = tuple(OPTIONS)
+
+def schema(kind: str) -> OptionSet:
+    """Every option of a step of ``kind``: its command's declaration (:data:`featurekit.options.COMMANDS`),
+    the dataset path (``runs`` for a report) and where the work runs (fine-tuning folds are not sharded)."""
+    if kind == "report":
+        return OptionSet(kind, [Option("runs", "list", [], repeat=True)], parts=(COMMANDS[kind],))
+    where = [o for o in _WHERE if not (kind == "finetune" and o.name == "shard_size")]
+    return OptionSet(kind, [Option("data", "text"), *where], parts=(COMMANDS[kind],))
+
+
+class _ByKind(Mapping):
+    """``kind -> table``, read from :func:`schema` when asked (so from the declarations as they are)."""
+
+    def __init__(self, table: Callable[[OptionSet], dict]):
+        self._table = table
+
+    def __getitem__(self, kind: str) -> dict:
+        if kind not in KINDS:
+            raise KeyError(kind)
+        return self._table(schema(kind))
+
+    def __iter__(self):
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+
+#: Options of each step kind (the command's option names) and their defaults.
+OPTIONS: Mapping[str, dict[str, Any]] = _ByKind(OptionSet.defaults)
+#: The type of each step kind's options, as its command declares it: ``int``, ``float`` (finite), ``bool``,
+#: ``text`` (a string, or a number such as ``cv = 5``) or ``list`` (a list of texts, or one text). Anything
+#: else is refused where it is given, naming the key.
+OPTION_TYPES: Mapping[str, dict[str, str]] = _ByKind(OptionSet.types)
 #: Options that change how a step runs, not what it computes: not part of its hash.
-NOT_HASHED = frozenset({"quiet", "progress", "workers", "n_jobs", "lock_timeout", "num_workers", "cache_images",
-                        "overwrite", "executor", "dask_scheduler", "shard_size", "cluster"})
+NOT_HASHED = frozenset({"progress", "num_workers", "n_jobs", "lock_timeout", "cache_images", "overwrite",
+                        "executor", "dask_scheduler", "shard_size", "cluster"})
 #: Keys of every step besides its options.
 STEP_KEYS = ("name", "kind", "skip")
-
-#: The type of every option's value, as its command's option declares it (a test checks that every option
-#: has one): ``int``, ``float`` (finite), ``bool``, ``text`` (a string, or a number such as ``cv = 5``)
-#: or ``list`` (a list of texts, or one text). Anything else is refused where it is given, naming the key.
-OPTION_TYPES: dict[str, str] = {
-    **DATA.types(), **EVALUATE.types(), **REPORT.types(),  # the declared commands' options
-    **dict.fromkeys(("size", "batch_size", "workers", "seed", "shard_size", "n_boot", "hidden", "in_chans",
-                     "step_size", "epochs", "patience"), "int"),
-    **dict.fromkeys(("lock_timeout", "dropout", "lr", "momentum", "weight_decay", "gamma", "min_delta",
-                     "val_fraction", "rotation", "translate", "brightness", "contrast"), "float"),
-    **dict.fromkeys(("skip", "no_amp", "float16", "quiet", "overwrite", "small_input", "save_fold_checkpoints",
-                     "no_cache_images"), "bool"),
-    **dict.fromkeys(("layers", "handcrafted", "runs", "augment", "crop_scale", "freeze"), "list"),
-}
 
 
 def parse_bool(value: Any, key: str, where: str) -> bool:
@@ -90,25 +93,28 @@ def parse_bool(value: Any, key: str, where: str) -> bool:
         raise StudyError(str(exc)) from None
 
 
-def option_value(key: str, value: Any, where: str) -> Any:
-    """``value`` of option ``key`` checked (and converted from text) against :data:`OPTION_TYPES`.
+def option_value(kind: str, key: str, value: Any, where: str) -> Any:
+    """``value`` of option ``key`` of a ``kind`` step, checked (and converted from text) as declared.
 
     One rule for every value, wherever it comes from (the study file, a profile, ``--set``),
     so a wrong one is refused when the study is planned -- a dry run included -- naming
     ``where`` and ``key``, never by the step that meets it. ``None`` stays None (the default).
     """
-    option = _SCHEMA.get(key) or Option(key, OPTION_TYPES.get(key, "text"), repeat=True)
+    table = schema(kind)
+    if key not in table:
+        raise StudyError(f"{where}: a {kind} step has no option {key!r}; valid: {', '.join(sorted(table.options))}")
     try:
-        checked = option.check(value, where)
+        return table[key].check(value, where)
     except OptionError as exc:
         raise StudyError(str(exc)) from None
-    if key not in _SCHEMA and option.kind == "list" and not isinstance(value, (list, tuple)):
-        return value  # one text: its step parses it (a handcrafted spec holds its own commas)
-    return checked
 
 
-#: the options declared in featurekit.options (their checks include choices and minimums)
-_SCHEMA: dict[str, Option] = {**DATA.options, **EVALUATE.options, **REPORT.options}
+def _resolve(table: OptionSet, o: dict, where: str) -> dict[str, Any]:
+    """The resolved values of ``table``'s options among a step's options ``o``."""
+    try:
+        return table.resolve({k: o[k] for k in table.options if k in o}, where)
+    except OptionError as exc:
+        raise StudyError(str(exc)) from None
 
 
 def valid_options(kind: str) -> list[str]:
@@ -123,32 +129,13 @@ def _list(value: Any) -> list:
     return [value]
 
 
-def _int(value: Any, key: str, where: str, minimum: int | None = None) -> Optional[int]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise StudyError(f"{where}: {key} must be an integer, got {value!r}")
-    try:
-        out = int(value)
-    except (TypeError, ValueError):
-        raise StudyError(f"{where}: {key} must be an integer, got {value!r}") from None
-    if minimum is not None and out < minimum:
-        raise StudyError(f"{where}: {key} must be >= {minimum}, got {out}")
-    return out
-
-
-def _choice(value: Any, key: str, allowed, where: str) -> Any:
-    if value is not None and value not in allowed:
-        raise StudyError(f"{where}: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
-    return value
-
-
-def _cluster(o: dict, where: str) -> Optional[str]:
-    """None (this process) or the Dask scheduler a step runs on ("" = Dask's configured address)."""
-    _choice(o["executor"], "executor", ("local", "dask"), where)
-    if o["executor"] == "local" and not o["dask_scheduler"]:
-        return None
-    return str(o["dask_scheduler"] or "")
+def _where(o: dict, where: str) -> dict:
+    """``shard_size`` (where the step has one) and ``cluster``: None (this process) or the Dask scheduler
+    the step runs on ("" = Dask's configured address)."""
+    values = _resolve(_WHERE, o, where)
+    cluster = None if values["executor"] == "local" and not values["dask_scheduler"] else \
+        str(values["dask_scheduler"] or "")
+    return {**({"shard_size": values["shard_size"]} if "shard_size" in o else {}), "cluster": cluster}
 
 
 def _data(opts: dict, where: str) -> DataSpec:
@@ -170,8 +157,8 @@ class ExtractStep:
     layers: tuple
     handcrafted: tuple
     weights: Weights
-    options: dict = field(default_factory=dict)   # size, pool, mode, batch_size, device, amp, preprocess,
-    #                                                num_workers, dtype, cache, lock_timeout: extract()'s keywords
+    options: dict = field(default_factory=dict)   # the other options of featurekit.options.EXTRACT but
+    #                                                progress, and shard_size, cluster: extract()'s keywords
     kind: str = "extract"
 
 
@@ -230,33 +217,21 @@ def _read_params(path, families) -> list:
 
 
 def _extract(name: str, o: dict, where: str) -> ExtractStep:
-    layers = tuple(LayerSpec.parse(v) for v in _list(o["layers"]))
-    hand = o["handcrafted"]
-    hand = tuple(parse_handcrafted(hand if isinstance(hand, str) else _list(hand), read_params=_read_params))
+    values = _resolve(EXTRACT, o, where)
+    layers = tuple(values.pop("layers"))
+    hand = tuple(parse_handcrafted(values.pop("handcrafted"), read_params=_read_params))
     if not layers and not hand:
         raise StudyError(f"{where}: an extract step needs 'layers' and/or 'handcrafted'")
-    options = {"size": _int(o["size"], "size", where, 8), "mode": _choice(o["resize"], "resize", RESIZE_MODES, where),
-               "pool": _choice(o["pool"], "pool", POOLS, where),
-               "batch_size": _int(o["batch_size"], "batch_size", where, 1), "device": str(o["device"]),
-               "amp": "none" if o["no_amp"] else _choice(o["amp"], "amp", AMP_CHOICES, where),
-               "preprocess": _choice(o["preprocess"], "preprocess", PREPROCESS_CHOICES, where),
-               "num_workers": _int(o["workers"], "workers", where, 0),
-               "dtype": "float16" if o["float16"] else "float32", "cache": o["cache"],
-               "lock_timeout": float(o["lock_timeout"]),
-               "on_error": _choice(o["on_error"], "on_error", ("raise", "skip"), where),
-               "shard_size": _int(o["shard_size"], "shard_size", where, 1), "cluster": _cluster(o, where)}
-    return ExtractStep(name, _data(o, where), layers, hand, Weights.parse(o["weights"], seed=int(o["seed"])),
-                       options)
+    weights = Weights.parse(values.pop("weights"), seed=values.pop("seed"))
+    values.pop("progress")  # the run's (featurekit run --quiet)
+    return ExtractStep(name, _data(o, where), layers, hand, weights, {**values, **_where(o, where)})
 
 
 def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
     from featurekit.evaluation.estimators.classifiers import resolve_classifier
     from featurekit.evaluation.folds.protocols import parse_cv
 
-    try:
-        values = EVALUATE.resolve({k: o[k] for k in EVALUATE.options}, where)
-    except OptionError as exc:
-        raise StudyError(str(exc)) from None
+    values = _resolve(EVALUATE, o, where)
     if not values["features"] and not values["fuse"]:
         raise StudyError(f"{where}: an evaluate step needs 'features' and/or 'fuse'")
     for token in values["features"]:
@@ -269,43 +244,29 @@ def _evaluate(name: str, o: dict, where: str) -> EvaluateStep:
         parse_cv(str(values["cv"]))
     if not values["out"]:
         raise StudyError(f"{where}: an evaluate step needs 'out' (its run folder)")
-    where_runs = {"shard_size": _int(o["shard_size"], "shard_size", where, 1), "cluster": _cluster(o, where)}
-    return EvaluateStep(name, _data(o, where), values, where_runs)
+    return EvaluateStep(name, _data(o, where), values, _where(o, where))
 
 
 def finetune_stage(name: str, o: dict, where: str):
     """One :class:`~featurekit.finetune.pipeline.FinetuneStage` from a stage's resolved options."""
-    from dataclasses import fields
+    return stage_of(_data(o, where), _resolve(FINETUNE, o, where), name, _where(o, where)["cluster"])
 
-    from featurekit.finetune.config import FinetuneConfig, parse_augment
+
+def stage_of(data: DataSpec, values: Mapping[str, Any], name: str = "finetune", cluster: Optional[str] = None):
+    """The :class:`~featurekit.finetune.pipeline.FinetuneStage` of resolved :data:`~featurekit.options.FINETUNE`
+    values (the command's and a study stage's): its configuration and run options take them by name."""
+    from featurekit.finetune.config import FinetuneConfig
     from featurekit.finetune.pipeline import FinetuneStage, RunOptions
 
-    cfg = {}
-    for f in fields(FinetuneConfig):
-        if f.name in ("amp", "cache_images"):
-            continue
-        cfg[f.name] = o["workers" if f.name == "num_workers" else f.name]
-    if isinstance(cfg["augment"], (list, tuple)):
-        cfg["augment"] = parse_augment(",".join(map(str, cfg["augment"])) or "none")
-    elif cfg["augment"] is not None:
-        cfg["augment"] = parse_augment(str(cfg["augment"]))
-    if isinstance(cfg["crop_scale"], str):
-        cfg["crop_scale"] = [float(v) for v in cfg["crop_scale"].split(",")]
-    if cfg["weights"] is not None:
-        cfg["weights"] = str(cfg["weights"])
-    config = FinetuneConfig(**cfg, amp=not o["no_amp"], cache_images=not o["no_cache_images"])
-    run = RunOptions(cv=None if o["cv"] is None else str(o["cv"]), out=o["out"], runs_dir=str(o["runs_dir"]),
-                     run_name=o["run_name"], n_boot=_int(o["n_boot"], "n_boot", where, 1), youden=o["youden"],
-                     save_fold_checkpoints=bool(o["save_fold_checkpoints"]), overwrite=bool(o["overwrite"]),
-                     cluster=_cluster(o, where))
-    return FinetuneStage(_data(o, where), config, run, name)
+    config = {f.name: values[f.name] for f in fields(FinetuneConfig)}
+    if config["augment"] is not None:  # the config reads the grammar: none, default, or names
+        config["augment"] = ",".join(config["augment"]) or "none"
+    run = {f.name: values[f.name] for f in fields(RunOptions) if f.name != "cluster"}
+    return FinetuneStage(data, FinetuneConfig(**config), RunOptions(**run, cluster=cluster), name)
 
 
 def _report(name: str, o: dict, where: str) -> ReportStep:
-    try:
-        values = REPORT.resolve({k: o[k] for k in REPORT.options}, where)
-    except OptionError as exc:
-        raise StudyError(str(exc)) from None
+    values = _resolve(REPORT, o, where)
     if not values["out"]:
         raise StudyError(f"{where}: a report step needs 'out'")
     return ReportStep(name, tuple(str(r) for r in _list(o["runs"])), str(values["out"]), values["top"],

@@ -58,7 +58,7 @@ def test_reuse_when_every_parameter_matches(tmp_path, reference):
         np.testing.assert_array_equal(first.cache.get(key), reference.get(key))
 
 
-@pytest.mark.parametrize("change", [{"pool": "gmp"}, {"size": 48}, {"seed": 1}, {"mode": "squash"}])
+@pytest.mark.parametrize("change", [{"pool": "gmp"}, {"size": 48}, {"seed": 1}, {"resize": "squash"}])
 def test_any_parameter_change_recomputes(tmp_path, change):
     ds = random_dataset(n=8, size=40)
     _extract(ds, tmp_path / "c.h5")

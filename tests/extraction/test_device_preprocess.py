@@ -24,6 +24,7 @@ from featurekit.extraction.featurizers import default_workers
 from featurekit.extraction.memo import request_key
 from featurekit.extraction.pipeline import extract
 from featurekit.models.preprocessing import Preprocessing
+from featurekit.options import OptionError
 from featurekit.specs import Weights
 
 torch.set_num_threads(2)
@@ -178,7 +179,7 @@ def test_preprocess_choices(tmp_path):
     assert resolve_preprocess("device", "cpu") == "device"
     with pytest.raises(DataError, match="unknown preprocess 'gpu'"):
         resolve_preprocess("gpu", "cpu")
-    with pytest.raises(DataError, match="unknown preprocess 'gpu'"):  # before anything is read or built
+    with pytest.raises(OptionError, match="preprocess must be one of"):  # before anything is read or built
         extract(random_dataset(n=2), ["resnet18:all"], cache=tmp_path / "c.h5", weights="none", preprocess="gpu")
     assert not (tmp_path / "c.h5").exists()
 
@@ -205,7 +206,7 @@ def test_cli_amp_and_no_amp():
     parser = build_parser()
     base = ["extract", "phantom", "--layers", "resnet18:all"]
     assert parser.parse_args(base).amp == "auto"
-    assert parser.parse_args(base + ["--no-amp"]).no_amp is True  # kept: study files name it too
+    assert parser.parse_args(base + ["--no-amp"]).amp == "none"  # the same as --amp none
     assert parser.parse_args(base + ["--amp", "bf16"]).amp == "bf16"
     assert parser.parse_args(base + ["--preprocess", "device"]).preprocess == "device"
     with pytest.raises(SystemExit):
@@ -218,6 +219,6 @@ def test_study_extract_step_takes_amp_and_preprocess():
     opts = {**OPTIONS["extract"], "data": "phantom", "layers": ["resnet18:all"]}
     step = build_step("extract", "x", {**opts, "amp": "bf16", "preprocess": "device"}, "study")
     assert step.options["amp"] == "bf16" and step.options["preprocess"] == "device"
-    assert build_step("extract", "x", {**opts, "no_amp": True}, "study").options["amp"] == "none"
+    assert build_step("extract", "x", {**opts, "amp": "none"}, "study").options["amp"] == "none"
     with pytest.raises(StudyError, match="amp"):
         build_step("extract", "x", {**opts, "amp": "fp8"}, "study")

@@ -83,7 +83,7 @@ def test_pipeline_chains_two_stages(tmp_path):
     spec = {
         "variables": {"out": str(tmp_path / "out")},
         "defaults": {"model": "resnet18", "weights": "none", "small_input": True, "size": 28, "epochs": 1,
-                     "batch_size": 8, "optimizer": "adam", "scheduler": "none", "augment": "none", "quiet": True},
+                     "batch_size": 8, "optimizer": "adam", "scheduler": "none", "augment": "none", "progress": False},
         "stages": [
             {"name": "first", "data": three, "positive": "2", "out": "{out}/s1.pt"},
             {"name": "second", "data": two, "positive": "1", "weights": "{previous}", "cv": "predefined",
@@ -193,9 +193,11 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_old_one(npz, tmp_path, mo
 def test_numbers_that_are_not_finite_are_refused_before_training(npz, tmp_path, monkeypatch, capsys):
     _no_training(monkeypatch)
     for flag, value in (("--lr", "inf"), ("--dropout", "nan"), ("--momentum", "inf")):
-        assert main(["finetune", npz, "--positive", "1", *SMALL, flag, value, "--out", str(tmp_path / "m.pt")]) == 2
+        with pytest.raises(SystemExit) as info:  # a usage error of the command line
+            main(["finetune", npz, "--positive", "1", *SMALL, flag, value, "--out", str(tmp_path / "m.pt")])
+        assert info.value.code == 2
         err = capsys.readouterr().err
-        assert f"{flag[2:]} must be a finite number, got {float(value)!r}" in err and "Traceback" not in err
+        assert f"{flag[2:]} takes a finite number, got {value!r}" in err and "Traceback" not in err
     from featurekit.finetune.config import FinetuneConfig
     from featurekit.finetune.errors import FinetuneError
 

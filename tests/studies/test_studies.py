@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 STUDIES = ("resnet_transfer_ultrasound", "handcrafted_vs_cnn", "two_stage_transfer", "four_networks_mammography",
            "breastmnist_resnet18")
 # the smallest settings every study accepts: seconds per step on a CPU
-TINY = ["subsample=16", "size=32", "epochs=1", "n_boot=50", "batch_size=8", "quiet=true"]  # + cache=TMP
+TINY = ["subsample=16", "size=32", "epochs=1", "n_boot=50", "batch_size=8", "progress=false"]  # + cache=TMP
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,10 @@ def test_option_names_and_defaults_are_the_commands():
     subs = next(a for a in parser._actions if a.dest == "command").choices
     not_options = {"help", "pipeline", "overrides", "dry_run"}
     for kind in ("extract", "evaluate", "finetune", "report"):
-        actions = {a.dest: a for a in subs[kind]._actions if a.dest not in not_options}
+        actions: dict = {}
+        for a in subs[kind]._actions:  # an option's own flag first, then its other spellings (--no-amp)
+            if a.dest not in not_options:
+                actions.setdefault(a.dest, a)
         assert set(actions) == set(OPTIONS[kind]), kind
         declared = COMMANDS.get(kind)
         for dest, action in actions.items():
@@ -133,7 +136,7 @@ recipe = "breastmnist"
 batch_size = 8
 cv = "2"
 n_boot = 50
-quiet = true
+progress = false
 [[steps]]
 name = "report"
 kind = "report"
@@ -307,7 +310,7 @@ def test_quick_studies_on_mias_and_handcrafted(shared, torch_home, tmp_path, mon
 def test_quick_breastmnist_study(breastmnist, tmp_path):
     out = tmp_path / "s5"
     assert main(["run", "breastmnist_resnet18", *_sets([f"breastmnist={breastmnist}", f"out={out}", "subsample=60",
-                                                         "epochs=1", "n_boot=50", "quiet=true"])]) == 0
+                                                         "epochs=1", "n_boot=50", "progress=false"])]) == 0
     md = _check_report(out, "breastmnist_resnet18")
     assert "MedMNIST v2 baseline ResNet-18 (28), test split" in md
     prov = json.loads((out / "resnet18_test_split" / "provenance.json").read_text())

@@ -18,7 +18,7 @@ kind = "finetune"
 data = "{images}"
 recipe = "breastmnist"
 batch_size = 8
-quiet = true
+progress = false
   [[steps.stages]]
   name = "one"
   out = "{out}/one.pt"

@@ -1,7 +1,7 @@
 """Study values are checked where they are given, by one rule per type, before any step runs.
 
 ``--set`` values and the file's own values go through the option's declared type
-(:data:`featurekit.studies.steps.OPTION_TYPES`); ``skip`` is a strict boolean; ``$ENV``
+(:data:`featurekit.studies.steps.OPTION_TYPES` of the step's kind); ``skip`` is a strict boolean; ``$ENV``
 names must be set; a report names steps, stages or existing run folders. A dry run
 finds all of it, since it is found when the study is planned.
 """
@@ -44,20 +44,18 @@ def _study(tmp_path, tune="", report="", name="s.toml"):
 
 
 def test_every_option_has_a_declared_type_or_is_text():
-    kinds = set(OPTION_TYPES.values())
-    assert kinds <= {"int", "float", "bool", "list", "text"}
-    names = set().union(*(OPTIONS[k] for k in OPTIONS))
-    assert set(OPTION_TYPES) - {"skip"} <= names  # no type for an option that does not exist
     for kind, options in OPTIONS.items():  # a default that is a number / flag / list has that type
+        types = OPTION_TYPES[kind]
+        assert set(types) == set(options) and set(types.values()) <= {"int", "float", "bool", "list", "text"}
         for key, default in options.items():
             if isinstance(default, bool):
-                assert OPTION_TYPES[key] == "bool", key
+                assert types[key] == "bool", key
             elif isinstance(default, int):
-                assert OPTION_TYPES[key] == "int", key
+                assert types[key] == "int", key
             elif isinstance(default, float):
-                assert OPTION_TYPES[key] == "float", key
+                assert types[key] == "float", key
             elif isinstance(default, list):
-                assert OPTION_TYPES[key] == "list", key
+                assert types[key] == "list", key
 
 
 @pytest.mark.parametrize("item, message", [
@@ -66,7 +64,7 @@ def test_every_option_has_a_declared_type_or_is_text():
     ("seed=1e400", "--set seed: seed takes an integer, got inf"),
     ("lr=inf", "--set lr: lr takes a finite number, got inf"),
     ("compare.features={a=1}", "--set compare.features: features takes a list of texts"),
-    ("quiet=maybe", "--set quiet: quiet takes true or false, got 'maybe'"),
+    ("progress=maybe", "--set progress: progress takes true or false, got 'maybe'"),
     ("tune.skip=maybe", "--set tune.skip: skip takes true or false, got 'maybe'"),
 ])
 def test_set_values_are_checked_against_the_option_type(tmp_path, capsys, item, message):
