@@ -91,18 +91,8 @@ def _check_names(features):
 
 def _box(mask: np.ndarray):
     """Rows and columns ``(r0, r1, c0, c1)`` of the bounding box of a non-empty bool mask."""
-    W = mask.shape[1]
-    flat = np.ascontiguousarray(mask).reshape(-1)  # a view of a C-contiguous mask
-    first = int(flat.argmax())  # stops at the first True
-    # the last True: the last non-zero word of 8 pixels, read backwards (a reversed bool scan is slow)
-    n8 = flat.size - flat.size % 8
-    tail = flat[n8:]
-    if tail.any():
-        last = n8 + len(tail) - 1 - int(tail[::-1].argmax())
-    else:
-        k = n8 // 8 - 1 - int((flat[:n8].view(np.uint64)[::-1] != 0).argmax())
-        last = 8 * k + 7 - int(flat[8 * k : 8 * k + 8][::-1].argmax())
-    r0, r1 = first // W, last // W + 1
+    rows = np.flatnonzero(mask.any(axis=1))
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
     cols = np.flatnonzero(mask[r0:r1].any(axis=0))
     return r0, r1, int(cols[0]), int(cols[-1]) + 1
 
@@ -121,9 +111,11 @@ def _groups(shapes) -> List[slice]:
 
 
 def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Sums of ``values`` over the consecutive segments ``bounds[k]:bounds[k + 1]``."""
-    cs = np.concatenate([np.zeros(1, dtype=values.dtype), np.cumsum(values)])
-    return cs[bounds[1:]] - cs[bounds[:-1]]
+    """Sums of each row of the 2-D ``values`` over the consecutive segments ``bounds[k]:bounds[k + 1]``
+    of its columns: ``(rows, len(bounds) - 1)``."""
+    cs = np.zeros((values.shape[0], values.shape[1] + 1), dtype=values.dtype)
+    np.cumsum(values, axis=1, out=cs[:, 1:])
+    return cs[:, bounds[1:]] - cs[:, bounds[:-1]]
 
 
 def _left_hulls(y: np.ndarray, x: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -211,34 +203,31 @@ def _canvas_features(boxes: List[np.ndarray], dy: float, dx: float) -> np.ndarra
     nxt[:-1] = P[1:] - P[:-1] == 1  # p and p + 1 both in P (the same row: columns 0 and W - 1 are outside)
     prv = np.zeros(len(P), dtype=bool)
     prv[1:] = nxt[:-1]
-    adj = _segment_sums(nxt.astype(np.int64), bP)
-    n_odd = 2 * V - 2 * adj  # squares with 1 or 3 inside corners
-    saddle = np.zeros(len(P), dtype=np.int64)
+    per_pair = np.zeros((3, len(P)), dtype=np.int64)  # adjacent pairs, saddles, three- minus one-corner squares
+    per_pair[0] = nxt
     if len(Q):  # square p with p, p + 1 in P: a saddle when its top pair (p, p + 1) is in Q
         pn = P[nxt]
-        saddle[nxt] = Q[np.minimum(np.searchsorted(Q, pn), len(Q) - 1)] == pn
-    n_saddle = _segment_sums(saddle, bP)
+        per_pair[1, nxt] = Q[np.minimum(np.searchsorted(Q, pn), len(Q) - 1)] == pn
     # an odd square has 3 inside corners when its two equal corners are inside, else 1
-    three = np.zeros(len(P), dtype=np.int64)
-    three[~nxt] += 2 * u[P[~nxt] + 1] - 1  # square p: p + 1 and p + W + 1 equal
-    three[~prv] += 2 * u[P[~prv] - 1] - 1  # square p - 1: p - 1 and p + W - 1 equal
-    n3_minus_n1 = _segment_sums(three, bP)
+    per_pair[2, ~nxt] = 2 * u[P[~nxt] + 1] - 1  # square p: p + 1 and p + W + 1 equal
+    per_pair[2, ~prv] += 2 * u[P[~prv] - 1] - 1  # square p - 1: p - 1 and p + W - 1 equal
+    adj, n_saddle, n3_minus_n1 = _segment_sums(per_pair, bP)
+    n_odd = 2 * V - 2 * adj  # squares with 1 or 3 inside corners
 
     # the ROI's pixels as horizontal runs: the changes of each row alternate start, end
     s, e = Q[0::2] + 1, Q[1::2] + 1  # run = flat positions s .. e - 1
     bR = np.searchsorted(s, seg)
-    run_img = np.repeat(np.arange(n), np.diff(bR))
-    y = s // W - top[run_img]  # rows and columns within the box
+    y = s // W - np.repeat(top[:-1], np.diff(bR))  # rows and columns within the box
     c0 = s % W - 1
-    c1 = c0 + (e - s) - 1
     length = e - s
+    c1 = c0 + length - 1
 
     def s2(t):  # sum of x * x for x = 0 .. t
         return t * (t + 1) * (2 * t + 1) // 6
 
     sx_run = (c0 + c1) * length // 2
-    moments = [_segment_sums(v, bR) for v in (length, y * length, sx_run, y * y * length, s2(c1) - s2(c0 - 1),
-                                               y * sx_run)]
+    moments = _segment_sums(np.stack([length, y * length, sx_run, y * y * length, s2(c1) - s2(c0 - 1),
+                                      y * sx_run]), bR)
     Np = moments[0]
     ld = float(np.hypot(dy / 2, dx / 2))
     diag = n_odd + 2 * n_saddle  # diagonal lines
@@ -265,21 +254,22 @@ def _canvas_features(boxes: List[np.ndarray], dy: float, dx: float) -> np.ndarra
     right = np.concatenate([ends[0][2], ends[1][2]])[order] * dx
     img = np.searchsorted(top - 1, key // 2, side="right") - 1  # the rows of image k: top[k] - 1 .. top[k + 1] - 2
     yv = (key / 2 - top[img]) * dy
-    one = left == right  # a single vertex at its height: no other side to lie between, kept
-    two = ~one
-    y2, i2 = yv[two], img[two]
-    # both sides at once: the right sides mirrored into left sides, groups n .. 2n - 1
-    keep = _left_hulls(np.concatenate([y2, y2]), np.concatenate([left[two], -right[two]]),
-                       np.concatenate([i2, i2 + n]))
-    pimg = np.concatenate([np.concatenate([i2, i2])[keep], img[one]])
+    # both sides at once, the right sides mirrored into left sides (groups n .. 2n - 1); a single
+    # vertex at its height is in both and is no hull vertex only when dropped from both
+    y2 = np.concatenate([yv, yv])
+    keep = _left_hulls(y2, np.concatenate([left, -right]), np.concatenate([img, img + n]))
+    m = len(yv)
+    twice = np.zeros(m, dtype=bool)  # single vertices left in both: keep one copy
+    twice[keep[keep < m]] = True
+    twice &= left == right
+    keep = keep[(keep < m) | ~twice[keep - m]]
+    pimg = np.concatenate([img, img])[keep]
     order = np.argsort(pimg, kind="stable")
-    py = np.concatenate([np.concatenate([y2, y2])[keep], yv[one]])[order]
-    px = np.concatenate([np.concatenate([left[two], right[two]])[keep], left[one]])[order]
-    diameter = _max_distances(pimg[order], py, px, n)
+    diameter = _max_distances(pimg[order], y2[keep][order], np.concatenate([left, right])[keep][order], n)
 
     # second moments of the pixel centres from exact integer sums (Python ints: no overflow)
     cov = []
-    for n_, sy, sx, syy, sxx, sxy in zip(*(m.tolist() for m in moments)):
+    for n_, sy, sx, syy, sxx, sxy in zip(*moments.tolist()):
         n2 = n_ * n_
         cov.append(((n_ * syy - sy * sy) / n2 * dy * dy, (n_ * sxx - sx * sx) / n2 * dx * dx,
                     (n_ * sxy - sx * sy) / n2 * dy * dx))
