@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from featurekit.errors import ClusterError
+from featurekit.specs import local_scheduler_workers
 
 __all__ = [
     "on_cluster",
@@ -343,16 +344,6 @@ def _import_distributed():
     return distributed
 
 
-def _local_workers(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ClusterError(f"--scheduler local:N takes a positive number of workers, got {text!r}")
-    return n
-
-
 def local_cluster(n_workers: int, threads_per_worker: int = 1, **kwargs):
     """A ``dask.distributed.LocalCluster`` of ``n_workers`` processes with :data:`WORKER_ENVIRON` set in them.
 
@@ -396,8 +387,8 @@ def connect(scheduler: str | None = None, *, timeout: float = 30.0,
         raise ClusterError("--executor dask needs a cluster: --scheduler (finetune: --dask-scheduler) "
                            "tcp://HOST:8786, a SCHEDULER_FILE.json or local:N (or set DASK_SCHEDULER_ADDRESS)")
     with contextlib.ExitStack() as stack:
-        if scheduler.startswith("local:"):
-            n = _local_workers(scheduler.partition(":")[2])
+        n = local_scheduler_workers(scheduler)
+        if n is not None:
 
             def start():
                 distributed = _import_distributed()  # not even imported by a command with nothing to compute

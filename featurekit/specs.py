@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
 
-from featurekit.errors import DataError, LayerError, WeightsError
+from featurekit.errors import ClusterError, DataError, LayerError, WeightsError
 
 __all__ = [
+    "SlicePolicy",
+    "SLICE_POLICIES",
+    "local_scheduler_workers",
     "split_feature_tokens",
     "split_handcrafted",
     "group_families",
@@ -509,3 +512,73 @@ def group_families(name: str) -> list[str]:
     or ``[name]``: how a group is read where feature sets are named by their cache keys."""
     members = HANDCRAFTED_GROUPS.get(str(name).strip().lower())
     return [str(name)] if members is None else [m.partition(":")[0] for m in members]
+
+
+# --------------------------------------------------------------------------
+# planes of stacks (--slices) and local clusters (--scheduler local:N)
+# --------------------------------------------------------------------------
+
+SLICE_POLICIES = ("index:K", "middle", "max-mask", "all-masked", "all")
+_SLICE_KINDS = ("index", "middle", "max-mask", "all-masked", "all")
+
+
+@dataclass(frozen=True)
+class SlicePolicy:
+    """A slice policy: ``kind`` in ``index, middle, max-mask, all-masked, all``; ``index`` for ``index``."""
+
+    kind: str
+    index: int | None = None
+
+    @classmethod
+    def parse(cls, text: None | str | "SlicePolicy") -> "SlicePolicy | None":
+        if text is None or isinstance(text, SlicePolicy):
+            return text
+        name = str(text).strip().lower()
+        if name in _SLICE_KINDS and name != "index":
+            return cls(name)
+        head, _, k = name.partition(":")
+        if head == "index" and k.strip().isdigit():
+            return cls("index", int(k))
+        raise DataError(f"slice policy {text!r}: expected one of {list(SLICE_POLICIES)} (K a slice number from 0)")
+
+    @property
+    def many(self) -> bool:
+        return self.kind in ("all-masked", "all")
+
+    def planes(self, n: int, where: str, areas: Any = None) -> list[int]:
+        """The planes of an ``n``-plane stack; ``areas`` = mask pixels per plane (mask policies)."""
+        if self.kind == "index":
+            if self.index >= n:
+                raise DataError(f"{where}: --slices index:{self.index}, but it has {n} planes (0..{n - 1})")
+            return [self.index]
+        if self.kind == "middle":
+            return [n // 2]
+        if self.kind == "all":
+            return list(range(n))
+        if areas is None:
+            raise DataError(f"{where}: --slices {self.kind} needs a mask volume, and this sample has none")
+        if len(areas) != n:
+            raise DataError(f"{where}: the mask has {len(areas)} planes, the image {n}")
+        areas = [int(a) for a in areas]
+        if not any(areas):
+            raise DataError(f"{where}: --slices {self.kind}, but its mask is empty in every plane")
+        if self.kind == "max-mask":
+            return [areas.index(max(areas))]
+        return [k for k, a in enumerate(areas) if a]
+
+
+def local_scheduler_workers(scheduler: str) -> int | None:
+    """The ``N`` of a ``--scheduler local:N`` (a LocalCluster of N workers); None for any other scheduler.
+
+    Raises
+    ------
+    ClusterError
+        ``local:`` without a positive number of workers.
+    """
+    head, sep, n = str(scheduler).partition(":")
+    if head != "local" or not sep:
+        return None
+    workers = int(n) if n.strip().isdigit() else 0
+    if workers < 1:
+        raise ClusterError(f"--scheduler local:N takes a positive number of workers, got {n!r}")
+    return workers

@@ -21,9 +21,8 @@ or an empty mask (nothing would be read from that volume).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 
@@ -33,54 +32,9 @@ from featurekit.data.volumes import is_nifti, plane_areas, read_plane_mask, stac
 from featurekit.data.window import Window
 from featurekit.errors import DataError
 from featurekit.imageio import DICOM_EXTENSIONS
+from featurekit.specs import SLICE_POLICIES, SlicePolicy
 
 __all__ = ["SlicePolicy", "SLICE_POLICIES", "read_planes"]
-
-SLICE_POLICIES = ("index:K", "middle", "max-mask", "all-masked", "all")
-_KINDS = ("index", "middle", "max-mask", "all-masked", "all")
-
-
-@dataclass(frozen=True)
-class SlicePolicy:
-    """A slice policy: ``kind`` in ``index, middle, max-mask, all-masked, all``; ``index`` for ``index``."""
-
-    kind: str
-    index: Optional[int] = None
-
-    @classmethod
-    def parse(cls, text: Union[None, str, "SlicePolicy"]) -> Optional["SlicePolicy"]:
-        if text is None or isinstance(text, SlicePolicy):
-            return text
-        name = str(text).strip().lower()
-        if name in _KINDS and name != "index":
-            return cls(name)
-        head, _, k = name.partition(":")
-        if head == "index" and k.strip().isdigit():
-            return cls("index", int(k))
-        raise DataError(f"slice policy {text!r}: expected one of {list(SLICE_POLICIES)} (K a slice number from 0)")
-
-    @property
-    def many(self) -> bool:
-        return self.kind in ("all-masked", "all")
-
-    def planes(self, n: int, where: str, areas: Optional[np.ndarray]) -> list[int]:
-        """The planes of an ``n``-plane stack; ``areas`` = mask pixels per plane (mask policies)."""
-        if self.kind == "index":
-            if self.index >= n:
-                raise DataError(f"{where}: --slices index:{self.index}, but it has {n} planes (0..{n - 1})")
-            return [self.index]
-        if self.kind == "middle":
-            return [n // 2]
-        if self.kind == "all":
-            return list(range(n))
-        if areas is None:
-            raise DataError(f"{where}: --slices {self.kind} needs a mask volume, and this sample has none")
-        if len(areas) != n:
-            raise DataError(f"{where}: the mask has {len(areas)} planes, the image {n}")
-        if not np.any(areas):
-            raise DataError(f"{where}: --slices {self.kind}, but its mask is empty in every plane")
-        return [int(np.argmax(areas))] if self.kind == "max-mask" else [int(k) for k in np.flatnonzero(areas)]
-
 
 def _mask_areas(masks, i: int) -> Optional[np.ndarray]:
     paths = masks.paths[i] if isinstance(masks, FileMasks) else ()
