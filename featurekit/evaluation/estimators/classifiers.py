@@ -399,7 +399,7 @@ def with_search(pipeline: Pipeline, grid: dict, *, inner_cv: int = 3, scoring: s
                                random_state=random_state)
 
 
-def class_probabilities(estimator: Any, X: Any, classes: Sequence[Any]) -> np.ndarray:
+def class_probabilities(estimator: Any, X: Any, classes: Sequence[Any] | np.ndarray) -> np.ndarray:
     """Probabilities of ``classes`` (columns in that order) from a fitted classifier.
 
     Uses ``predict_proba``; an estimator without it gets the logistic function
