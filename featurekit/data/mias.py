@@ -173,8 +173,9 @@ def load_mias(
         with that row's circle only.
     classes, positive, roi, roi_margin
         As in :func:`featurekit.data.load_folder`; without ``positive`` the
-        positive class is ``'malignant'`` (when that class is kept). Class names: ``benign, malignant, normal`` (film)
-        or ``benign, malignant`` (lesion).
+        positive class is ``'malignant'`` when two classes are kept, one of them
+        malignant, and none when three are (the multi-class task). Class names:
+        ``benign, malignant, normal`` (film) or ``benign, malignant`` (lesion).
 
     Returns
     -------
@@ -219,7 +220,12 @@ def load_mias(
     ids, labels, paths, circles, groups, tissue, kinds = zip(*samples)
     ds = Dataset(
         ids, [class_names.index(lab) for lab in labels], class_names, FileImages(paths),
-        CircleMasks(circles), positive="malignant", groups=groups, name=name, source=str(root_path),
+        CircleMasks(circles), groups=groups, name=name, source=str(root_path),
         skipped=skipped, meta={"tissue": tissue, "abnormality": kinds},
     )
-    return apply_options(ds, classes, positive, roi, roi_margin)
+    ds = apply_options(ds, classes, positive, roi, roi_margin)
+    # malignant is the default positive class of a two-class selection only: three classes without a
+    # positive one named are the multi-class task (normal / benign / malignant)
+    if ds.positive is None and len(ds.class_names) == 2 and "malignant" in ds.class_names:
+        ds = ds.with_positive("malignant")
+    return ds

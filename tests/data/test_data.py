@@ -278,12 +278,20 @@ def test_mias_info_counts(mias_dir):
 def test_mias_films(mias):
     assert len(mias) == 322 and mias.ids[0] == "mdb001" and mias.ids[-1] == "mdb322"
     assert mias.describe()["counts"] == {"benign": 63, "malignant": 52, "normal": 207}
-    assert mias.positive == "malignant"
+    assert mias.positive is None  # three classes, none named positive: the multi-class task
     c = mias._masks.circles
     assert len(c[mias.ids.index("mdb005")]) == 2 and len(c[mias.ids.index("mdb226")]) == 3
     assert mias.labels[mias.ids.index("mdb144")] == 1  # one B row + one M row -> malignant
     assert mias.meta["abnormality"][mias.ids.index("mdb144")] == "MISC"
     assert mias.meta["tissue"][mias.ids.index("mdb001")] == "G"
+
+
+def test_mias_default_positive_is_for_two_classes_only(mias_dir):
+    assert load_mias(mias_dir, classes=["benign", "malignant"]).positive == "malignant"
+    assert load_mias(mias_dir, unit="lesion").positive == "malignant"
+    assert load_mias(mias_dir, classes=["normal", "benign", "malignant"]).positive is None
+    assert load_mias(mias_dir, classes=["normal", "benign"]).positive is None  # no malignant class to default to
+    assert load_mias(mias_dir, positive="malignant").positive == "malignant"  # named: the one-vs-rest view
 
 
 def test_mias_circle_geometry(mias):

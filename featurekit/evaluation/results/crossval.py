@@ -193,7 +193,7 @@ def run_provenance(plan: FoldPlan, *, seed: int, positive: Any, samples: Mapping
     """The provenance of a run folder, for evaluation and fine-tuning alike."""
     prov = {
         "protocol": plan.protocol, "cv": plan.cv_text, "grouped": plan.grouped, "seed": int(seed),
-        "positive": positive if isinstance(positive, (str, int, float)) else str(positive),
+        "positive": positive if positive is None or isinstance(positive, (str, int, float)) else str(positive),
         "samples": dict(samples), "options": dict(options),
         "command": command_line(command), "created": utc_now(), "versions": versions(),
         "format": dict(RUN_FORMAT),
