@@ -62,9 +62,12 @@ names the file (or the array's shape) and the problem.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import io
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import IO, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
@@ -81,6 +84,9 @@ __all__ = [
     "check_image_size",
     "LUMA_WEIGHTS",
     "is_image_file",
+    "open_bytes",
+    "preloaded",
+    "readable",
     "read_image",
     "read_mask",
     "image_shape",
@@ -141,6 +147,44 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: not a regular file")
 
 
+# --------------------------------------------------------------------------- file contents read once
+#: ``str(path) -> bytes`` of files already read in this context (see :func:`preloaded`)
+_PRELOADED: contextvars.ContextVar[Mapping[str, bytes] | None] = contextvars.ContextVar(
+    "featurekit_preloaded", default=None)
+
+
+def _preloaded_content(path: PathLike) -> bytes | None:
+    return (_PRELOADED.get() or {}).get(str(path))
+
+
+@contextlib.contextmanager
+def preloaded(contents: Mapping[str, bytes]) -> Iterator[None]:
+    """Within the block, :func:`open_bytes` of these paths serves the given bytes instead of the file.
+
+    So that what a run hashes and what it decodes are the same bytes (a file
+    rewritten in between changes neither), the file is read once and both the
+    hash and the decoders (Pillow, pydicom) read that content. Per thread /
+    task context (a :class:`contextvars.ContextVar`).
+    """
+    token = _PRELOADED.set({**(_PRELOADED.get() or {}), **{str(k): v for k, v in contents.items()}})
+    try:
+        yield
+    finally:
+        _PRELOADED.reset(token)
+
+
+def open_bytes(path: PathLike) -> IO[bytes]:
+    """A binary file object of ``path``: its preloaded content (:func:`preloaded`) or the file."""
+    data = _preloaded_content(path)
+    return io.BytesIO(data) if data is not None else open(path, "rb")
+
+
+def readable(path: PathLike) -> Union[str, IO[bytes]]:
+    """What a decoder should open: the preloaded content of ``path`` as a file object, else the path."""
+    data = _preloaded_content(path)
+    return io.BytesIO(data) if data is not None else str(path)
+
+
 # --------------------------------------------------------------------------- Pillow
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
 
@@ -159,7 +203,7 @@ def _open_pillow(path: Path):
     from PIL import Image
 
     try:
-        im = Image.open(path)
+        im = Image.open(readable(path))
     except _DECODE_ERRORS + (Image.DecompressionBombError,) as exc:
         raise _decode_error(path, exc) from None
     try:

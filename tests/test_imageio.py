@@ -248,3 +248,55 @@ def test_two_pixels_a_side_is_enough(tmp_path):
     p = _save(tmp_path, "two.png", Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8)))
     assert read_image(p).shape == (2, 2)
     assert check_image_size(np.zeros((2, 5, 3)), "x").shape == (2, 5, 3)
+
+
+def test_preloaded_content_is_what_pillow_pydicom_and_the_hash_read(tmp_path):
+    """imageio.preloaded: the decoders and the content hash read the bytes held in memory, not the file."""
+    import hashlib
+
+    from PIL import Image
+
+    from featurekit.data.sources import FileImages
+    from featurekit.imageio import preloaded, read_image
+
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(np.full((4, 5), 10, np.uint8)).save(a)
+    Image.fromarray(np.full((4, 5), 200, np.uint8)).save(b)
+    src = FileImages([str(a)], [None], None)
+    h_b = hashlib.sha256()
+    FileImages([str(b)], [None], None).hash_into(0, h_b)
+    with preloaded({str(a): b.read_bytes()}):
+        assert read_image(a).max() == 200
+        h = hashlib.sha256()
+        src.hash_into(0, h)
+    h_a = hashlib.sha256()
+    src.hash_into(0, h_a)
+    assert h.hexdigest() == h_b.hexdigest() != h_a.hexdigest()
+    assert read_image(a).max() == 10  # outside the block: the file
+
+
+def test_load_hashed_reads_each_file_once_without_a_temporary_copy(tmp_path, monkeypatch):
+    import hashlib
+    import tempfile
+
+    from PIL import Image
+
+    from featurekit.data import sources
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.arange(30, dtype=np.uint8).reshape(5, 6)).save(path)
+    reads = []
+    real = sources.Path.read_bytes
+
+    def counted(self):
+        reads.append(str(self))
+        return real(self)
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("a plain image file needs no temporary copy")
+
+    monkeypatch.setattr(sources.Path, "read_bytes", counted)
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_copy)
+    img = sources.load_hashed(sources.FileImages([str(path)], [None], None), hashlib.sha256(), 0)
+    np.testing.assert_array_equal(img, np.arange(30, dtype=np.uint8).reshape(5, 6))
+    assert reads == [str(path)]

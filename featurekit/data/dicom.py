@@ -33,7 +33,7 @@ import numpy as np
 
 from featurekit.data.window import Window, linear_window, minmax_to_unit
 from featurekit.errors import DataError
-from featurekit.imageio import DICOM_EXTENSIONS
+from featurekit.imageio import DICOM_EXTENSIONS, readable
 
 __all__ = ["read_dicom", "read_dicom_mask", "dicom_frames", "dicom_shape", "describe_reading", "series_files",
            "is_dicom_series"]
@@ -63,7 +63,7 @@ def _transforms():
 def _header(path: Path, pixels: bool = True):
     pydicom = _pydicom(path)
     try:
-        ds = pydicom.dcmread(str(path), stop_before_pixels=not pixels)
+        ds = pydicom.dcmread(readable(path), stop_before_pixels=not pixels)
     except Exception as exc:  # pydicom raises a zoo of exception types
         raise DataError(f"{path}: not a readable DICOM file ({exc})") from None
     if pixels and "PixelData" not in ds:

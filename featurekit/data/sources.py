@@ -33,7 +33,17 @@ import numpy as np
 from featurekit.data.roi import circles_to_mask
 from featurekit.errors import DataChangedError, DataError
 from featurekit.executors import worker_address
-from featurekit.imageio import MIN_SIDE, check_image_size, read_image, read_mask, reading_key
+from featurekit.imageio import (
+    MIN_SIDE,
+    VOLUME_EXTENSIONS,
+    check_image_size,
+    image_suffix,
+    open_bytes,
+    preloaded,
+    read_image,
+    read_mask,
+    reading_key,
+)
 
 __all__ = [
     "FileImages",
@@ -64,8 +74,9 @@ def _feed_file(h, path: str) -> None:
             _feed_file(h, str(q))
         return
     try:
-        size = p.stat().st_size
-        with open(p, "rb") as f:
+        with open_bytes(p) as f:
+            size = f.seek(0, 2)  # the length of what is read: the preloaded content or the file
+            f.seek(0)
             h.update(struct.pack("<Q", size))
             while True:
                 chunk = f.read(_CHUNK)
@@ -300,8 +311,9 @@ class CircleMasks:
 def load_hashed(source, h, i: int, *args):
     """Sample ``i`` of ``source`` decoded from the very bytes fed into ``h`` (as ``source.hash_into`` feeds them).
 
-    Each file is read once, into a private copy of the same name; the hash
-    and the decoder both read that copy, so what is decoded is what was
+    Each file is read once; the hash and the decoder both read that content
+    (:func:`featurekit.imageio.preloaded`; NIfTI volumes, which nibabel opens
+    by name, through a private copy of it), so what is decoded is what was
     hashed even if the file changes meanwhile (messages name the real file).
     In-memory sources hash and load their own arrays. A DICOM series folder
     is hashed before and after its plane is decoded: a change that lasts
@@ -321,18 +333,26 @@ def load_hashed(source, h, i: int, *args):
         if after.digest() != h.digest():
             raise DataChangedError(f"{source.describe(i)}: {CHANGED}")
         return out
+    contents = {}
+    for p in group:
+        try:
+            contents[p] = Path(p).read_bytes()
+        except FileNotFoundError:
+            raise _unreadable(p, "file not found") from None
+        except OSError as exc:
+            raise _unreadable(p, f"cannot read file ({exc})") from None
+    if not any(image_suffix(p) in VOLUME_EXTENSIONS for p in group):
+        # Pillow, pydicom and the hash read the content held here (imageio.preloaded)
+        with preloaded(contents):
+            source.hash_into(i, h)
+            return source.load(i, *args)
+    # nibabel opens volumes by name: they are decoded from a private copy of that content
     with tempfile.TemporaryDirectory(prefix="featurekit-read-") as tmp:
         copies = []
         for k, p in enumerate(group):
-            try:
-                data = Path(p).read_bytes()
-            except FileNotFoundError:
-                raise _unreadable(p, "file not found") from None
-            except OSError as exc:
-                raise _unreadable(p, f"cannot read file ({exc})") from None
             copy = Path(tmp) / str(k) / Path(p).name
             copy.parent.mkdir()
-            copy.write_bytes(data)
+            copy.write_bytes(contents[p])
             copies.append(str(copy))
         one = source.take(np.array([i]))
         one.paths = (copies[0],) if isinstance(paths[i], str) else (tuple(copies),)
