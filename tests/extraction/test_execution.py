@@ -45,7 +45,7 @@ def test_cli_negative_workers_is_an_argparse_error(command, npz, tmp_path, capsy
         main(argv + ["--workers", "-2"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "--workers" in err and "expected an integer >= 0, got -2" in err and "Traceback" not in err
+    assert "--workers" in err and ">= 0, got -2" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("command", ["extract", "finetune"])
