@@ -14,7 +14,13 @@ by ``--quiet``). An :class:`OptionSet` turns its options into
 * the signature of the API function that takes them (:meth:`OptionSet.signature`).
 
 Adding an option to ``featurekit evaluate`` is one :class:`Option` in
-:data:`EVALUATE` and its use in :func:`featurekit.orchestration.evaluate_features`.
+:data:`EVALUATE` and its use in :func:`featurekit.orchestration.evaluate_features`;
+to ``featurekit extract``, one in :data:`EXTRACT` and its use in
+:func:`featurekit.extraction.pipeline.extract`; to ``featurekit finetune``, one in
+:data:`FINETUNE` and the field of :class:`~featurekit.finetune.config.FinetuneConfig`
+or :class:`~featurekit.finetune.pipeline.RunOptions` of the same name (a test keeps them so).
+A value typed on the command line is checked by ``argparse`` and converted once, by
+:meth:`OptionSet.from_args`.
 This module imports nothing heavy: the CLI builds its parsers from it before
 anything is computed.
 """
