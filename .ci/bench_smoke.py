@@ -23,8 +23,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 def run_script(script: Path) -> str | None:
     """Run ``script --smoke`` as ``__main__``; None when it succeeded, else why not."""
-    saved = sys.argv
+    saved, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script), "--smoke"]
+    sys.path.insert(0, str(script.parent))  # as `python benchmarks/bench_x.py` has it: benchmarks/_common.py
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
@@ -34,7 +35,7 @@ def run_script(script: Path) -> str | None:
         traceback.print_exc()
         return "raised (traceback above)"
     finally:
-        sys.argv = saved
+        sys.argv, sys.path[:] = saved, saved_path
     return None
 
 

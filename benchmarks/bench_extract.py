@@ -33,13 +33,13 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from _common import best_time
 from featurekit.data import load_dataset
 from featurekit.data.phantom import make_phantom
 from featurekit.extraction.activations import ActivationExtractor
@@ -71,15 +71,6 @@ def images(n: int, png: bool = False):
         (folder / cls).mkdir(exist_ok=True)
         Image.fromarray(phantom.image(i)).save(folder / cls / f"{cls} ({i}).png")
     return load_dataset(folder, classes=list(phantom.class_names)), "phantom PNGs"
-
-
-def timed(fn, repeat: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv=None) -> int:
@@ -169,8 +160,8 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         for name, fn in (("bare", bare), ("bare_cl", bare_cl), ("featurekit", featurekit), ("engine", engine),
                          ("fx", fx)):
-            t[name] = min(t[name], timed(fn, 1))
-    t["naive"] = timed(naive, 1)
+            t[name] = min(t[name], best_time(fn, 1))
+    t["naive"] = best_time(naive, 1)
     last = os.path.join(tmp, "run1", "fk.h5")
 
     def cached():
@@ -179,7 +170,7 @@ def main(argv=None) -> int:
         for spec in result.reused:
             result.cache.get(spec.key, entry_id=spec.entry_id)
 
-    t["cached"] = timed(cached, 3)
+    t["cached"] = best_time(cached, 3)
 
     print(f"# extraction benchmark: {LAYERS} (10 layers, GAP), {n} images from {source}, "
           f"{args.size}px, batch {args.batch_size}, device {device}")

@@ -27,10 +27,10 @@ import argparse
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import best_time
 
 
 def make_cache(path: Path, n: int, n_sets: int, width: int, seed: int = 0):
@@ -66,15 +66,6 @@ def candidates(cache, n_sets: int, classifiers: list[str]) -> dict:
             for s in range(n_sets) for c in classifiers}
 
 
-def timed(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def measure(cands, ids, y, cv: str, k: int, executor, repeats: int) -> dict[str, float]:
     from featurekit.evaluation.results.crossval import cross_validate
     from featurekit.evaluation.results.selection import SelectBestCandidate
@@ -89,7 +80,7 @@ def measure(cands, ids, y, cv: str, k: int, executor, repeats: int) -> dict[str,
             {"nested": SelectBestCandidate(list(cands.items()), cv=k)}, ids, y, youden="train", **common),
     }
     rows["flat"]()  # warm-up: imports, and on a cluster the workers' first tasks
-    return {name: timed(fn, repeats) for name, fn in rows.items()}
+    return {name: best_time(fn, repeats) for name, fn in rows.items()}
 
 
 def report(where: str, t: dict[str, float], k: int) -> None:
