@@ -36,9 +36,15 @@ haar      the full 24 x 24 set (``feature_set='full'``, 162,336 features)
           and included in featurekit's end-to-end rows; the resize itself
           (featurekit's sparse operator) vs ``skimage.transform.resize``.
 
+``--only`` runs some groups of rows (``texture``, ``first``, ...) or some of pyradiomics'
+families (``shape,glrlm``); ``--reference DIR`` times the families of another checkout (the
+code before a change, e.g. ``git worktree add /tmp/old HEAD~3``) in turn with these, rows
+"(before)" beside pyradiomics, same images, same run.
+
 Example::
 
     .venv/bin/python benchmarks/bench_handcrafted.py --n-images 10 --size 256
+    .venv/bin/python benchmarks/bench_handcrafted.py --only texture,shape --repeats 5 --reference /tmp/old
 """
 
 from __future__ import annotations
@@ -94,6 +100,23 @@ def load_busi(n: int, size: int):
     if len(images) < n:
         sys.exit(f"only {len(images)} BUSI images of at least {size}x{size} found")
     return images, masks
+
+
+def load_reference(path: str):
+    """``featurekit.handcrafted`` of another checkout ``path`` (e.g. ``git worktree add /tmp/old
+    <commit>``), imported as ``featurekit_reference`` so that both versions run in this process,
+    timed in turn on the same images (the "before" of a change)."""
+    import importlib
+    import re
+    import shutil
+    import tempfile
+
+    dst = Path(tempfile.mkdtemp(prefix="fk_reference_")) / "featurekit_reference"
+    shutil.copytree(Path(path) / "featurekit", dst)
+    for f in dst.rglob("*.py"):  # its own imports point at the copy
+        f.write_text(re.sub(r"\bfeaturekit(?=[.\s])", "featurekit_reference", f.read_text()))
+    sys.path.insert(0, str(dst.parent))
+    return importlib.import_module("featurekit_reference.handcrafted")
 
 
 def per_image(fn, n_images: int, repeats: int) -> float:
@@ -237,14 +260,15 @@ def bench_glcm(images, masks, k: int, repeats: int):
     return rows, notes
 
 
-def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes, ours=None, suffix=""):
+def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes, ours=None, suffix="", reference=None):
     """Rows of featurekit families vs pyradiomics' class and its extractor (that class only), bin
     width 25, the lesion mask, all timed in turn on the same images.
 
     ``classes``: ``(family, pyradiomics module, class name, pyradiomics' class key)`` tuples.
     ``ours``: the same images as featurekit is given them, when not ``images`` (e.g. 8-bit
     arrays, which pyradiomics' binning cannot take: its bin edges overflow in uint8);
-    ``suffix`` marks those rows.
+    ``suffix`` marks those rows. ``reference``: another featurekit's ``handcrafted`` module
+    (:func:`load_reference`), timed in turn with the others: a row "(before)" per family.
     """
     ours = images if ours is None else ours
     import importlib
@@ -287,8 +311,13 @@ def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes, ours
 
         est.featurize(ours[:1], masks[:1])  # warm-up (imports)
         cls_ref()
-        (t_ours, t_cls, t_ext), (c_ours, c_cls, c_ext) = best_interleaved(
-            [lambda est=est: est.featurize(ours, masks), cls_ref, ext_ref], repeats, cpu=True)
+        fns = [lambda est=est: est.featurize(ours, masks), cls_ref, ext_ref]
+        if reference is not None:
+            old = reference.FAMILIES[family]()
+            old.featurize(ours[:1], masks[:1])
+            fns.append(lambda old=old: old.featurize(ours, masks))
+        times, cpu = best_interleaved(fns, repeats, cpu=True)
+        (t_ours, t_cls, t_ext), (c_ours, c_cls, c_ext) = times[:3], cpu[:3]
         F = est.featurize(ours[:k], masks[:k]).astype(np.float64)  # float32, as cached
         cls_rows, ext_rows = [], []
         cls_ref(cls_rows)
@@ -300,6 +329,13 @@ def bench_pyradiomics_classes(images, masks, k: int, repeats: int, classes, ours
         notes.append(f"{family}{suffix} vs pyradiomics, same run: {t_cls / t_ours:.1f}x the class, "
                      f"{t_ext / t_ours:.1f}x the extractor; in CPU time: {c_cls * n / (c_ours * k):.1f}x / "
                      f"{c_ext * n / (c_ours * k):.1f}x ({c_ours * 1e3 / n:.2f} ms per image)")
+        if reference is not None:
+            t_old, c_old = times[3] / n, cpu[3]
+            F_old = old.featurize(ours[:k], masks[:k]).astype(np.float64)
+            rows.append((f"{label} (before)", f"pyradiomics {class_name}", t_old, t_cls, rel_diff(F_old, cls_rows)))
+            notes.append(f"{family}{suffix} before: {t_cls / t_old:.1f}x the class ({c_cls * n / (c_old * k):.1f}x in "
+                         f"CPU time, {c_old * 1e3 / n:.2f} ms per image); after / before: {t_old / t_ours:.2f}x "
+                         f"faster ({c_old / c_ours:.2f}x in CPU time)")
     return rows, notes
 
 
@@ -338,42 +374,18 @@ def bench_lbp(images, masks, k: int, repeats: int):
     return rows, notes
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n-images", type=int, default=10, help="BUSI images (default 10)")
-    ap.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
-    ap.add_argument("--repeats", type=int, default=3, help="featurekit: best of R runs (default 3)")
-    ap.add_argument("--ref-images", type=int, default=None,
-                    help="run the slow references on the first K images only (default all)")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default torch's)")
-    ap.add_argument("--n-jobs", type=int, default=2,
-                    help="extra Gabor row with this many joblib workers (default 2; 1 = skip)")
-    ap.add_argument("--smoke", action="store_true",
-                    help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
-    args = ap.parse_args(argv)
-    if args.smoke:
-        args.n_images, args.size, args.repeats, args.ref_images = 2, 64, 1, 1
-
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from skimage.feature import haar_like_feature
+def bench_gabor(images, k: int, repeats: int, n_jobs: int):
+    """Gabor rows: 64 features vs ``skimage.filters.gabor`` per filter (float32 and float64 FFT, and
+    with ``n_jobs`` joblib workers)."""
     from skimage.filters import gabor as sk_gabor
-    from skimage.transform import integral_image
 
-    from featurekit.handcrafted import gabor_features, haar_features
-    from featurekit.handcrafted.haar import _resize
+    from featurekit.handcrafted import gabor_features
 
-    images, masks = load_busi(args.n_images, args.size)
     n = len(images)
-    k = min(n, args.ref_images or n)
     rows = []
-
-    # ---------------------------------------------------------------- Gabor
     gabor_features(images[:1], device="cpu")  # warm-up (imports, FFT plans)
-    ours = per_image(lambda: gabor_features(images, device="cpu"), n, args.repeats)
-    ours64 = per_image(lambda: gabor_features(images, device="cpu", dtype="float64"), n, args.repeats)
+    ours = per_image(lambda: gabor_features(images, device="cpu"), n, repeats)
+    ours64 = per_image(lambda: gabor_features(images, device="cpu", dtype="float64"), n, repeats)
     F = gabor_features(images[:k], device="cpu")
     ref_rows = []
     t = time.perf_counter()
@@ -389,41 +401,31 @@ def main(argv=None) -> int:
     rows.append(("gabor (float32 FFT)", "skimage.filters.gabor", ours, ref, rel_diff(F, ref_rows)))
     rows.append(("gabor (float64 FFT)", "skimage.filters.gabor", ours64, ref,
                  rel_diff(gabor_features(images[:k], device="cpu", dtype="float64"), ref_rows)))
-    if args.n_jobs and args.n_jobs != 1:
-        gabor_features(images, device="cpu", n_jobs=args.n_jobs)  # warm-up: starts the workers
-        par = per_image(lambda: gabor_features(images, device="cpu", n_jobs=args.n_jobs), n, args.repeats)
-        rows.append((f"gabor (float32, n_jobs={args.n_jobs})", "skimage.filters.gabor", par, ref,
-                     rel_diff(gabor_features(images[:k], device="cpu", n_jobs=args.n_jobs), ref_rows)))
+    if n_jobs and n_jobs != 1:
+        gabor_features(images, device="cpu", n_jobs=n_jobs)  # warm-up: starts the workers
+        par = per_image(lambda: gabor_features(images, device="cpu", n_jobs=n_jobs), n, repeats)
+        rows.append((f"gabor (float32, n_jobs={n_jobs})", "skimage.filters.gabor", par, ref,
+                     rel_diff(gabor_features(images[:k], device="cpu", n_jobs=n_jobs), ref_rows)))
+    return rows
 
-    # ---------------------------------------------------------------- GLCM
-    glcm_rows, glcm_notes = bench_glcm(images, masks, k, args.repeats)
-    rows += glcm_rows
-    texture = [(f, f, f"Radiomics{f.upper()}", f) for f in ("glrlm", "glszm", "gldm", "ngtdm")]
-    texture_rows, texture_notes = bench_pyradiomics_classes(images, masks, k, args.repeats, texture)
-    rows += texture_rows
-    first = [("firstorder", "firstorder", "RadiomicsFirstOrder", "firstorder"),
-             ("shape", "shape2D", "RadiomicsShape2D", "shape2D")]
-    first_rows, first_notes = bench_pyradiomics_classes(images, masks, k, args.repeats, first)
-    rows += first_rows
-    ints = [im.astype(np.uint8) for im in images]
-    if all(np.array_equal(a, b) for a, b in zip(ints, images)):  # 8-bit gray crops, as decoded
-        rows8, notes8 = bench_pyradiomics_classes(images, masks, k, args.repeats, texture + first, ours=ints,
-                                                  suffix=" u8")
-        rows += rows8
-        texture_notes += notes8
-    lbp_rows, lbp_notes = bench_lbp(images, masks, k, args.repeats)
-    rows += lbp_rows
 
-    # ---------------------------------------------------------------- Haar
+def bench_haar(images, masks, k: int, repeats: int):
+    """Haar-like rows: the full and the grid set on the 24 x 24 ROI window (resize excluded and
+    included) vs ``skimage.feature.haar_like_feature``, and the ROI resize vs ``skimage.transform.resize``."""
+    from skimage.feature import haar_like_feature
+    from skimage.transform import integral_image
     from skimage.transform import resize as sk_resize
 
-    from featurekit.handcrafted import haar_feature_coords
+    from featurekit.handcrafted import haar_feature_coords, haar_features
+    from featurekit.handcrafted.haar import _resize
 
+    n = len(images)
+    rows = []
     wins = [_resize(img, m, (24, 24)) for img, m in zip(images, masks)]
     for fset in ("full", "grid"):
         haar_features(wins[:1], feature_set=fset)  # warm-up: builds the sparse operator once
-        ours = per_image(lambda fset=fset: haar_features(wins, feature_set=fset), n, args.repeats)
-        ours_e2e = per_image(lambda fset=fset: haar_features(images, masks, feature_set=fset), n, args.repeats)
+        ours = per_image(lambda fset=fset: haar_features(wins, feature_set=fset), n, repeats)
+        ours_e2e = per_image(lambda fset=fset: haar_features(images, masks, feature_set=fset), n, repeats)
         F = haar_features(wins[:k], feature_set=fset)
         coord, ftype = haar_feature_coords(24, feature_set=fset).to_skimage()
         kw = {} if fset == "full" else dict(feature_type=ftype, feature_coord=coord)
@@ -440,13 +442,86 @@ def main(argv=None) -> int:
     for img, m in zip(images, masks):
         r, c = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
         crops.append(img[r[0] : r[-1] + 1, c[0] : c[-1] + 1])
-    ours = per_image(lambda: [_resize(cr, None, (24, 24)) for cr in crops], n, args.repeats)
+    ours = per_image(lambda: [_resize(cr, None, (24, 24)) for cr in crops], n, repeats)
     t = time.perf_counter()
     ref_wins = [sk_resize(cr, (24, 24), order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
                 for cr in crops[:k]]
     ref = (time.perf_counter() - t) / k
     diff = max(float(np.max(np.abs(w - r)) / np.abs(r).max()) for w, r in zip(wins[:k], ref_wins))
     rows.append(("haar ROI resize to 24x24", "skimage.transform.resize", ours, ref, diff))
+    return rows
+
+
+#: the script's groups of rows, in their order (``--only``)
+GROUPS = ("gabor", "glcm", "texture", "first", "lbp", "haar")
+#: pyradiomics' feature classes compared: (family, pyradiomics module, class name, class key)
+TEXTURE = tuple((f, f, f"Radiomics{f.upper()}", f) for f in ("glrlm", "glszm", "gldm", "ngtdm"))
+FIRST = (("firstorder", "firstorder", "RadiomicsFirstOrder", "firstorder"),
+         ("shape", "shape2D", "RadiomicsShape2D", "shape2D"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n-images", type=int, default=10, help="BUSI images (default 10)")
+    ap.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
+    ap.add_argument("--repeats", type=int, default=3, help="featurekit: best of R runs (default 3)")
+    ap.add_argument("--ref-images", type=int, default=None,
+                    help="run the slow references on the first K images only (default all)")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default torch's)")
+    ap.add_argument("--n-jobs", type=int, default=2,
+                    help="extra Gabor row with this many joblib workers (default 2; 1 = skip)")
+    ap.add_argument("--only", default=None, metavar="NAMES",
+                    help="comma-separated groups (" + ", ".join(GROUPS) + ") or pyradiomics families ("
+                         + ", ".join(f for f, *_ in TEXTURE + FIRST) + "): only those rows (default all)")
+    ap.add_argument("--reference", default=None, metavar="DIR",
+                    help="another checkout of featurekit (the code before a change): its families are timed "
+                         "in turn with these in the pyradiomics comparisons, rows '(before)'")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the smallest run of every code path, in seconds (what CI runs); its figures mean nothing")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.n_images, args.size, args.repeats, args.ref_images = 2, 64, 1, 1
+    families = {f for f, *_ in TEXTURE + FIRST}
+    only = set(GROUPS) if args.only is None else {v.strip() for v in args.only.split(",") if v.strip()}
+    if only - set(GROUPS) - families:
+        ap.error(f"--only: unknown {sorted(only - set(GROUPS) - families)}; choose from {GROUPS} or {sorted(families)}")
+    picked = only & families  # families named: only those of the pyradiomics comparisons
+    texture = [c for c in TEXTURE if "texture" in only or c[0] in picked]
+    first = [c for c in FIRST if "first" in only or c[0] in picked]
+    reference = load_reference(args.reference) if args.reference else None
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    images, masks = load_busi(args.n_images, args.size)
+    n = len(images)
+    k = min(n, args.ref_images or n)
+    rows, notes = [], []
+    if "gabor" in only:
+        rows += bench_gabor(images, k, args.repeats, args.n_jobs)
+    if "glcm" in only:
+        glcm_rows, glcm_notes = bench_glcm(images, masks, k, args.repeats)
+        rows += glcm_rows
+        notes += glcm_notes
+    for classes in (texture, first):
+        if classes:
+            more, more_notes = bench_pyradiomics_classes(images, masks, k, args.repeats, classes, reference=reference)
+            rows += more
+            notes += more_notes
+    ints = [im.astype(np.uint8) for im in images]
+    if (texture or first) and all(np.array_equal(a, b) for a, b in zip(ints, images)):  # 8-bit gray, as decoded
+        rows8, notes8 = bench_pyradiomics_classes(images, masks, k, args.repeats, texture + first, ours=ints,
+                                                  suffix=" u8", reference=reference)
+        rows += rows8
+        notes += notes8
+    if "lbp" in only:
+        lbp_rows, lbp_notes = bench_lbp(images, masks, k, args.repeats)
+        rows += lbp_rows
+        notes += lbp_notes
+    if "haar" in only:
+        rows += bench_haar(images, masks, k, args.repeats)
 
     # ---------------------------------------------------------------- report
     print(f"featurekit handcrafted benchmark: {n} BUSI crops {args.size}x{args.size} "
@@ -461,7 +536,7 @@ def main(argv=None) -> int:
         print(f"{name:<28} {refname:<30} {a * 1e3:>8.2f} ms {b * 1e3:>8.1f} ms {ratio:>8.1f}x {d:>13.1e}")
     print("times per image; max rel diff: featurekit vs the reference on the same images "
           "(haar: relative to the largest |feature|)")
-    for note in glcm_notes + texture_notes + first_notes + lbp_notes:
+    for note in notes:
         print(note)
     return 0
 
