@@ -72,6 +72,7 @@ __all__ = [
     "neighbour_offsets",
     "quantized_rois",
     "aggregate",
+    "aggregate_keys",
     "dense_entries",
     "matrix_features",
     "texture_family",
@@ -122,7 +123,11 @@ def quantized_rois(images, masks, bin_width, bin_count, quant_range, pad: int,
             lv, _, lmax = quantize_levels(img, m, bin_width, bin_count, quant_range, crop=True)
         except DataError as exc:
             raise DataError(f"image {first + k}: {exc}") from None
-        levels.append(np.pad(lv, pad) if pad else lv)
+        if pad:  # a zero border (np.pad's general machinery costs more than this copy)
+            padded = np.zeros((lv.shape[0] + 2 * pad, lv.shape[1] + 2 * pad), dtype=lv.dtype)
+            padded[pad:-pad, pad:-pad] = lv
+            lv = padded
+        levels.append(lv)
         top.append(lmax)
     return levels, np.asarray(top, dtype=np.int64)
 
@@ -136,11 +141,18 @@ def aggregate(code: np.ndarray, j: np.ndarray, G1: int, n: int,
     ints, ints, ints, float64.
     """
     J1 = int(j.max(initial=0)) + 1
-    if n * G1 * J1 <= min(_DENSE, max(1 << 16, 4 * code.size)):  # a table not much larger than the entries
-        key = code.astype(np.int64, copy=False) * J1 + j
+    key = np.multiply(code, J1, dtype=np.int64)
+    key += j
+    return aggregate_keys(key, n, G1, J1, weights)
+
+
+def aggregate_keys(key: np.ndarray, n: int, G1: int, J1: int,
+                   weights: Optional[np.ndarray] = None) -> Tuple[np.ndarray, ...]:
+    """:func:`aggregate` of entries given as ``key = (unit * G1 + i) * J1 + j`` (int64, ``j < J1``)."""
+    if n * G1 * J1 <= min(_DENSE, max(1 << 16, 4 * key.size)):  # a table not much larger than the entries
         c = np.bincount(key, weights, minlength=n * G1 * J1).reshape(n, G1, J1)
         return dense_entries(c)
-    key, inv = np.unique(code.astype(np.int64, copy=False) * J1 + j, return_inverse=True)
+    key, inv = np.unique(key, return_inverse=True)
     c = np.bincount(inv.ravel(), weights, minlength=len(key)).astype(np.float64)
     uj, jj = np.divmod(key, J1)
     uu, ii = np.divmod(uj, G1)
@@ -151,8 +163,11 @@ def aggregate(code: np.ndarray, j: np.ndarray, G1: int, n: int,
 def dense_entries(counts: np.ndarray) -> Tuple[np.ndarray, ...]:
     """The non-zero entries ``(unit, i, j, count)`` of ``(n, G1, J1)`` counts, level 0 dropped."""
     counts[:, 0, :] = 0
-    u, i, j = np.nonzero(counts)
-    return u, i, j, counts[u, i, j].astype(np.float64)
+    flat = counts.reshape(-1)
+    nz = np.flatnonzero(flat != 0)  # a bool array's non-zeros are found several times faster
+    uj, j = np.divmod(nz, counts.shape[2])
+    u, i = np.divmod(uj, counts.shape[1])
+    return u, i, j, flat[nz].astype(np.float64)
 
 
 def _sum_sq_groups(unit: np.ndarray, key: np.ndarray, c: np.ndarray, n: int) -> np.ndarray:

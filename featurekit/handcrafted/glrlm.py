@@ -66,7 +66,7 @@ from featurekit.handcrafted._base import batch_function, transformer_doc
 from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
-    aggregate,
+    aggregate_keys,
     matrix_features,
     quantized_rois,
     texture_family,
@@ -152,12 +152,14 @@ def _glrlm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, 
     np.subtract(b[1:], b[:-1], out=length[:-1])
     length[-1] = x.size - b[-1]
     # a run is at most a box side long; longer segments are outside the mask (level 0, dropped)
-    np.minimum(length, max(max(lv.shape) for lv in levels), out=length)
-    code = x[b].astype(np.int64)
+    J1 = max(max(lv.shape) for lv in levels) + 1
+    np.minimum(length, J1 - 1, out=length)
+    key = length  # (unit * G1 + level) * J1 + length, built in place
+    key += np.multiply(x[b], J1, dtype=np.int64)
     edges = np.searchsorted(b, starts)  # the segments of each unit (image * 4 + direction)
     for unit in range(1, 4 * n):
-        code[edges[unit] : edges[unit + 1]] += unit * G1
-    u, i, j, c = aggregate(code, length, G1, 4 * n)
+        key[edges[unit] : edges[unit + 1]] += unit * G1 * J1
+    u, i, j, c = aggregate_keys(key, 4 * n, G1, J1)
     F = matrix_features(u, i, j, c, 4 * n, [_TABLE[f] for f in features]).reshape(n, 4, -1)
     runs = np.bincount(u, c, minlength=4 * n).reshape(n, 4)
     long_run = np.bincount(u, c * (j >= 2), minlength=4 * n).reshape(n, 4) > 0
