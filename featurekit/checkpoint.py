@@ -97,8 +97,10 @@ def state_dict_sha256(state_dict: dict) -> str:
 
 def _verify_recorded(obj: dict, path: Path) -> None:
     """A featurekit checkpoint's weights must hash to the ``state_sha256`` it recorded (meta and last lineage stage)."""
-    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
-    lineage = meta.get("lineage") if isinstance(meta.get("lineage"), list) else []
+    meta = obj.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    lineage = meta.get("lineage")
+    lineage = lineage if isinstance(lineage, list) else []
     last = lineage[-1] if lineage and isinstance(lineage[-1], dict) else {}
     recorded = {v for v in (meta.get("state_sha256"), last.get("state_sha256")) if v is not None}
     if not recorded:

@@ -181,7 +181,7 @@ def check_writable(path: str | os.PathLike, what: str = "") -> None:
             raise type(err)(f"cannot write {what or 'the output'} {path}: {err}") from None
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -249,7 +249,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, nbytes: int | Non
             os.fsync(fh.fileno())
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | memoryview) -> Path:
     """Replace ``path`` with ``data`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path, "wb", nbytes=len(data)) as fh:
         fh.write(data)
@@ -336,7 +336,7 @@ class StagedFolder:
         self.what = what
         refuse_existing(self.dest, self.overwrite, what=what, kind="folder")
         self._path: Path | None = None
-        self._finalizer = None
+        self._finalizer: weakref.finalize | None = None  # removes the staging folder unless committed
 
     @property
     def path(self) -> Path:
@@ -371,7 +371,8 @@ class StagedFolder:
                 raise
         except OSError as exc:
             raise storage_error(exc, self.dest.parent) or exc from None
-        self._finalizer.detach()
+        if self._finalizer is not None:  # set with the staging folder, which self.path made above
+            self._finalizer.detach()
         fsync_dir(self.dest.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

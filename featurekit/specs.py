@@ -144,7 +144,7 @@ class Weights:
                 name, eq, number = rest.partition("=")
                 if not eq or name.strip() != "seed":
                     raise WeightsError(f"bad weights {text!r}: random weights are 'none' or 'none:seed=N'")
-                return cls.random(number.strip())
+                return cls.random(_int(number, "seed"))
             return cls.random(0 if seed is None else seed)
         if not text:
             raise WeightsError("empty weights choice: use imagenet, none or a weights file")
@@ -163,6 +163,7 @@ class Weights:
             return f"imagenet:{self.variant}" if self.variant else "imagenet"
         if self.source == "none":
             return f"none:seed={self.seed}"
+        assert self.path is not None  # a "file" source has a path (__post_init__)
         return f"file:{Path(self.path).name}"
 
     def __str__(self) -> str:
@@ -181,6 +182,7 @@ class Weights:
             return self.variant is None or other.variant == self.variant
         if self.source == "none":
             return other.seed == self.seed
+        assert self.path is not None and other.path is not None  # "file" sources have a path (__post_init__)
         return Path(other.path).name == Path(self.path).name
 
 
@@ -529,6 +531,13 @@ class SlicePolicy:
     kind: str
     index: int | None = None
 
+    def __post_init__(self) -> None:
+        # a plane number exactly for "index", so planes() never meets a missing or negative one
+        if (self.kind not in _SLICE_KINDS or (self.kind == "index") != (self.index is not None)
+                or (self.index is not None and self.index < 0)):
+            raise DataError(f"slice policy {self.kind!r} with index {self.index!r}: expected one of "
+                            f"{list(SLICE_POLICIES)} (K a slice number from 0)")
+
     @classmethod
     def parse(cls, text: None | str | "SlicePolicy") -> "SlicePolicy | None":
         if text is None or isinstance(text, SlicePolicy):
@@ -547,7 +556,7 @@ class SlicePolicy:
 
     def planes(self, n: int, where: str, areas: Any = None) -> list[int]:
         """The planes of an ``n``-plane stack; ``areas`` = mask pixels per plane (mask policies)."""
-        if self.kind == "index":
+        if self.index is not None:  # the "index" kind
             if self.index >= n:
                 raise DataError(f"{where}: --slices index:{self.index}, but it has {n} planes (0..{n - 1})")
             return [self.index]

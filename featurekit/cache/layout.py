@@ -75,7 +75,8 @@ def check_space(folder: Path, nbytes: int) -> None:
     with contextlib.suppress(OSError):
         free = shutil.disk_usage(folder).free
         if free < nbytes:
-            raise storage_error(OSError(errno.ENOSPC, "no space"), folder, nbytes)
+            nospace = OSError(errno.ENOSPC, "no space")
+            raise storage_error(nospace, folder, nbytes) or nospace
 
 
 def reserve(path: Path, size: int) -> None:

@@ -20,6 +20,7 @@ import os
 import time
 import weakref
 from pathlib import Path
+from typing import TextIO
 
 from featurekit.errors import CacheLockedError
 from featurekit.io import storage_error
@@ -31,13 +32,13 @@ _HELD: "weakref.WeakSet[FileLock]" = weakref.WeakSet()
 
 def _drop_in_child() -> None:
     """In a forked child: the held locks' descriptors point at /dev/null (the parent's lock is untouched)."""
-    held = [lock for lock in list(_HELD) if lock._fh is not None]
+    held = [(lock, lock._fh) for lock in list(_HELD) if lock._fh is not None]
     if not held:
         return
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        for lock in held:
-            os.dup2(null, lock._fh.fileno())  # closes the child's reference to the locked file, atomically
+        for lock, fh in held:
+            os.dup2(null, fh.fileno())  # closes the child's reference to the locked file, atomically
             lock._fh = None  # never unlock from here: LOCK_UN would release the parent's lock
     finally:
         os.close(null)
@@ -52,7 +53,7 @@ class FileLock:
 
     def __init__(self, path: Path, timeout: float | None, target: Path):
         self.path, self.timeout, self.target = Path(path), timeout, Path(target)
-        self._fh = None
+        self._fh: TextIO | None = None  # the open lock file while the lock is held
 
     def acquire(self) -> None:
         try:

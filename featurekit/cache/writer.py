@@ -330,7 +330,7 @@ class CacheWriter:
             have = {e.entry_id for e in self.cache.snapshot().entries} - self._replace
         ready = [s for s in specs if s.entry_id not in have and self.complete(s)]
         if self._old is not None:
-            ready += self._carry_over({s.entry_id for s in ready})
+            ready += self._carry_over(self._old, {s.entry_id for s in ready})
         if not ready:
             return []
         rows = self._rows()
@@ -346,10 +346,10 @@ class CacheWriter:
         self._tidy(committed)
         return ready
 
-    def _carry_over(self, taken: set[str]) -> list[EntrySpec]:
-        """Entries of the earlier version not asked for in this run: reuse their rows; commit the complete ones."""
+    def _carry_over(self, old: Snapshot, taken: set[str]) -> list[EntrySpec]:
+        """Entries of ``old`` (the earlier version) not asked for in this run: reuse their rows; commit the complete ones."""
         out = []
-        for e in self._old.entries:
+        for e in old.entries:
             if e.entry_id in taken:
                 continue
             attrs = {k: v for k, v in e.attrs.items() if k not in _BOOKKEEPING and k not in e.params}
@@ -370,8 +370,8 @@ class CacheWriter:
     def _publish(self, ready: list[EntrySpec], rows: np.ndarray) -> None:
         path = self.cache.path
         snap = None if (self._old is not None or not self.cache.exists()) else self.cache.snapshot()
-        same_rows = snap is not None and snap.ids == [self._ids[k] for k in rows]
-        append = same_rows and not self._replace and not snap.damaged
+        append = (snap is not None and snap.ids == [self._ids[k] for k in rows]
+                  and not self._replace and not snap.damaged)
         new_bytes = 0
         for s in ready:
             new_bytes += len(rows) * s.dim * np.dtype(s.dtype).itemsize
@@ -382,7 +382,7 @@ class CacheWriter:
         check_space(path.parent, need)
         drop = {s.entry_id for s in ready} | self._replace
         if self._old is not None:
-            self._keep_old(rows)
+            self._keep_old(self._old, rows)
 
         def build(tmp: Path) -> None:
             if append:
@@ -401,8 +401,8 @@ class CacheWriter:
 
         atomic_call(path, build, nbytes=need)
 
-    def _keep_old(self, rows: np.ndarray) -> None:
-        """Before a rebuild for another version of the dataset: keep the old file beside when rows would go.
+    def _keep_old(self, old: Snapshot, rows: np.ndarray) -> None:
+        """Before a rebuild for another version of the dataset: keep the old file (``old``) beside when rows would go.
 
         Rows of images the current data lacks (a ``--subsample`` run, images
         removed) are not in the rebuilt file; the old file stays, as
@@ -410,7 +410,7 @@ class CacheWriter:
         allows), so nothing computed is lost and a later run over those images
         reuses its rows (:mod:`featurekit.cache.reuse`).
         """
-        old, path = self._old, self.cache.path
+        path = self.cache.path
         if not old.entries:
             return
         new = {(self._ids[k], self._hashes[k]) for k in rows}
