@@ -117,9 +117,10 @@ def gldm_feature_names(features="all") -> List[str]:
     return prefixed("gldm", check_features(features, GLDM_FEATURES, "gldm"))
 
 
-def _dependence(lv: np.ndarray, offsets, pad: int, alpha: float, J1: int) -> np.ndarray:
-    """Counts ``(G1, J1)`` of (level, dependence count ``j``) of the mask pixels of the padded
-    box ``lv`` (``j - 1`` dependent neighbours; row 0 counts the pixels outside the mask)."""
+def _dependence(lv: np.ndarray, offsets, pad: int, alpha: float, J1: int, G1: int) -> np.ndarray:
+    """Counts ``G1 * J1`` of (level, dependence count ``j``) of the mask pixels of the padded
+    box ``lv`` (``j - 1`` dependent neighbours; levels ``< G1``; level 0 counts the pixels
+    outside the mask)."""
     H, W = lv.shape[0] - 2 * pad, lv.shape[1] - 2 * pad
     x = lv if alpha < 1 else lv.astype(np.int32)
     centre = x[pad : pad + H, pad : pad + W]
@@ -130,9 +131,12 @@ def _dependence(lv: np.ndarray, offsets, pad: int, alpha: float, J1: int) -> np.
             dep += nb == centre
         else:
             dep += (nb != 0) & (np.abs(centre - nb) <= alpha)
-    code = centre.astype(np.intp) * J1
-    code += dep
-    return np.bincount(code.ravel(), minlength=int(lv.max()) * J1 + J1)
+    # level * J1 + j in the narrowest type that holds it (bincount reads it once)
+    span = G1 * J1
+    code = np.multiply(lv[pad : pad + H, pad : pad + W], J1, casting="unsafe",
+                       dtype=np.uint8 if span <= 256 else np.uint16 if span <= 65536 else np.intp)
+    np.add(code, dep, out=code, casting="unsafe")
+    return np.bincount(code.ravel(), minlength=span)
 
 
 def _gldm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances, gldm_a, features,
@@ -144,8 +148,7 @@ def _gldm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances, 
     n, G1, J1 = len(levels), int(top.max()) + 1, len(offsets) + 2
     counts = np.zeros((n, G1 * J1))
     for k, lv in enumerate(levels):
-        h = _dependence(lv, offsets, pad, gldm_a, J1)
-        counts[k, : h.size] = h
+        counts[k] = _dependence(lv, offsets, pad, gldm_a, J1, G1)
     u, i, j, c = dense_entries(counts.reshape(n, G1, J1))
     return matrix_features(u, i, j, c, n, [_TABLE[f] for f in features])
 
