@@ -16,7 +16,7 @@ cross-validation never splits them (BUSI has about 200 such pairs).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import lazy_loader
 
@@ -67,7 +67,9 @@ __getattr__, _, _lazy_names = lazy_loader.attach(__name__, submod_attrs={
 })
 __all__ += _lazy_names
 
-_LOADERS = {"folder": load_folder, "csv": load_csv, "npz": load_npz, "mias": load_mias}
+_LOADERS: dict[str, Callable[..., Dataset]] = {
+    "folder": load_folder, "csv": load_csv, "npz": load_npz, "mias": load_mias,
+}
 
 #: Formats :func:`load_dataset` accepts besides ``'auto'``.
 FORMATS = tuple(_LOADERS)

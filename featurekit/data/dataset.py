@@ -106,7 +106,7 @@ class Dataset:
     def __init__(
         self,
         ids: Sequence[str],
-        labels: Sequence[int],
+        labels: Sequence[int] | np.ndarray,
         class_names: Sequence[str],
         images,
         masks=None,
@@ -143,7 +143,7 @@ class Dataset:
     def from_arrays(
         cls,
         images: np.ndarray,
-        labels: Sequence[int],
+        labels: Sequence[int] | np.ndarray,
         class_names: Optional[Sequence[str]] = None,
         masks: Optional[np.ndarray] = None,
         ids: Optional[Sequence[str]] = None,
@@ -169,15 +169,15 @@ class Dataset:
         from featurekit.data.sources import ArrayImages, ArrayMasks
 
         images = np.asarray(images)
-        labels = np.asarray(labels, dtype=np.int64)
+        codes = np.asarray(labels, dtype=np.int64)
         if class_names is None:
-            class_names = [str(k) for k in range(int(labels.max(initial=-1)) + 1)]
+            class_names = [str(k) for k in range(int(codes.max(initial=-1)) + 1)]
         if ids is None:
             width = max(4, len(str(len(images) - 1)))
             ids = [f"{k:0{width}d}" for k in range(len(images))]
         kw.setdefault("name", "arrays")
         kw.setdefault("source", "<arrays>")
-        return cls(ids, labels, class_names, ArrayImages([images], names=["images"]),
+        return cls(ids, codes, class_names, ArrayImages([images], names=["images"]),
                    None if masks is None else ArrayMasks([np.asarray(masks)], names=["masks"]), **kw)
 
     # ------------------------------------------------------------------ validation
@@ -500,15 +500,16 @@ class Dataset:
             The image or a mask file cannot be read (the message names it).
         """
         j = self._index(i)
-        if self._hashes[j] is None:
+        digest = self._hashes[j]
+        if digest is None:
             h = self._hasher()
             self._images.hash_into(j, h)
             if self._masks is None:
                 feed(h, b"nomask")
             else:
                 self._masks.hash_into(j, h)
-            self._hashes[j] = h.hexdigest()
-        return self._hashes[j]
+            digest = self._hashes[j] = h.hexdigest()
+        return digest
 
     def _hasher(self):
         """A sha256 fed with what every sample hash starts with: the format version, ``roi`` and ``roi_margin``."""

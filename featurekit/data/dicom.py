@@ -166,7 +166,7 @@ def _gray_to_unit(stored: np.ndarray, ds, window: Window, path: Path) -> np.ndar
     if rule == "voi":
         unit = _voi_to_unit(values, ds)
     elif rule == "explicit":
-        unit = linear_window(values, window.center, window.width)
+        unit = linear_window(values, *window.center_width)
     elif rule == "minmax":
         unit = minmax_to_unit(values, str(path))
     else:

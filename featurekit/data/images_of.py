@@ -52,7 +52,8 @@ def as_ids(X: Any) -> np.ndarray:
     return np.asarray([str(v) for v in arr], dtype=object)
 
 
-class ImagesOf(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+# sklearn ships no types: mypy checks the keyword against object.__init_subclass__, not sklearn's
+class ImagesOf(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # type: ignore[call-arg]
     """Map sample ids to the samples of a dataset (images with masks), in the order given.
 
     Parameters

@@ -62,6 +62,18 @@ class MiasRow:
     radius: Optional[float] = None
     line: int = 0
 
+    def __post_init__(self) -> None:
+        coords = (self.x, self.y, self.radius)
+        if None in coords and coords != (None, None, None):
+            raise DataError(f"MIAS row {self.refnum}: x, y and radius come together or not at all, got {coords}")
+        if self.x is not None and self.severity is None:
+            raise DataError(f"MIAS row {self.refnum}: a located abnormality has a severity (B or M)")
+
+    @property
+    def label(self) -> str:
+        """The row's class: ``benign`` or ``malignant`` by its severity, ``normal`` without one."""
+        return "normal" if self.severity is None else _SEVERITY[self.severity]
+
     @property
     def film(self) -> int:
         return int(self.refnum[3:])
@@ -72,7 +84,7 @@ class MiasRow:
 
     def circle(self, scale: float) -> Optional[tuple[float, float, float]]:
         """``(cx, cy, r)`` in image pixels (top-left origin) or None."""
-        if self.x is None:
+        if self.x is None or self.y is None or self.radius is None:  # all or none (__post_init__)
             return None
         return (self.x * scale, (ORIGINAL_SIZE - self.y) * scale, self.radius * scale)
 
@@ -203,19 +215,19 @@ def load_mias(
     elif not scale > 0:
         raise DataError(f"{root_path}: scale must be positive, got {scale!r}")
 
-    samples = []  # (id, label, path, circles, group, tissue, abnormality)
+    # (id, label, path, circles, group, tissue, abnormality)
+    samples: list[tuple[str, str, Path, list[tuple[float, float, float]], str, str, str]] = []
     for film, frows in films.items():
         first = frows[0]
         if unit == "film":
-            circles = [c for c in (r.circle(scale) for r in frows) if c is not None]
-            kinds = "+".join(sorted({r.abnormality for r in frows}))
-            samples.append((film, _film_label(frows), files[film], circles, first.patient,
-                            first.tissue, kinds))
+            film_circles = [c for c in (r.circle(scale) for r in frows) if c is not None]
+            film_kinds = "+".join(sorted({r.abnormality for r in frows}))
+            samples.append((film, _film_label(frows), files[film], film_circles, first.patient,
+                            first.tissue, film_kinds))
         else:
-            located = [r for r in frows if r.x is not None]
-            for k, r in enumerate(located, start=1):
-                samples.append((f"{film}_{k}", _SEVERITY[r.severity], files[film], [r.circle(scale)],
-                                r.patient, r.tissue, r.abnormality))
+            located = [(r, c) for r in frows if (c := r.circle(scale)) is not None]
+            for k, (r, c) in enumerate(located, start=1):
+                samples.append((f"{film}_{k}", r.label, files[film], [c], r.patient, r.tissue, r.abnormality))
     class_names = ["benign", "malignant", "normal"] if unit == "film" else ["benign", "malignant"]
     ids, labels, paths, circles, groups, tissue, kinds = zip(*samples)
     ds = Dataset(

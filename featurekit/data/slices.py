@@ -43,10 +43,11 @@ def _mask_areas(masks, i: int) -> Optional[np.ndarray]:
     if len(paths) == 1:
         return plane_areas(paths[0])
     sizes = {stack_size(p) for p in paths}
-    if len(sizes) > 1 or None in sizes:
+    n = sizes.pop() if len(sizes) == 1 else None
+    if n is None:
         raise DataError(f"{'; '.join(paths)}: the mask volumes of one sample must have the same number of planes")
     return np.array([np.count_nonzero(np.logical_or.reduce([read_plane_mask(p, k) for p in paths]))
-                     for k in range(sizes.pop())])
+                     for k in range(n)])
 
 
 def read_planes(ds: Dataset, window=None, slices=None) -> Dataset:
@@ -85,10 +86,15 @@ def read_planes(ds: Dataset, window=None, slices=None) -> Dataset:
         if not any(Path(p).suffix.lower() in DICOM_EXTENSIONS or is_nifti(p) for p in images.paths):
             raise DataError(f"{ds.source or ds.name}: --window {window.name} given, and no image is a DICOM or "
                             "NIfTI file (a window applies to those only)")
-    rows, planes, ids, groups = [], [], [], []
+    rows: list[int] = []
+    planes: list[int | None] = []
+    ids: list[str] = []
+    groups: list[str] = []
     for i, n in enumerate(sizes):
         if n is None:
-            rows.append(i), planes.append(None), ids.append(ds._ids[i])
+            rows.append(i)
+            planes.append(None)
+            ids.append(ds._ids[i])
             groups.append(ds.groups[i] if ds.groups is not None else ds._ids[i])
             continue
         where = images.paths[i]
@@ -97,7 +103,8 @@ def read_planes(ds: Dataset, window=None, slices=None) -> Dataset:
                             f"with --slices ({', '.join(SLICE_POLICIES)})")
         areas = _mask_areas(ds._masks, i) if policy.kind in ("max-mask", "all-masked") else None
         for k in policy.planes(n, where, areas):
-            rows.append(i), planes.append(k)
+            rows.append(i)
+            planes.append(k)
             ids.append(f"{ds._ids[i]}#{k}" if policy.many else ds._ids[i])
             groups.append(ds.groups[i] if ds.groups is not None else ds._ids[i])
     idx = np.asarray(rows, dtype=np.int64)

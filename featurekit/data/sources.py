@@ -248,8 +248,9 @@ class FileMasks:
         feed(h, b"maskfiles%d" % len(self.paths[i]))
         for p in self.paths[i]:
             _feed_file(h, p)
-        if self.planes[i] is not None:
-            feed(h, b"plane%d" % self.planes[i])
+        plane = self.planes[i]
+        if plane is not None:
+            feed(h, b"plane%d" % plane)
 
     def take(self, indices: np.ndarray) -> "FileMasks":
         return FileMasks([self.paths[j] for j in indices], [self.planes[j] for j in indices])
@@ -361,8 +362,8 @@ def load_hashed(source, h, i: int, *args):
             return one.load(0, *args)
         except DataError as exc:
             message = str(exc)
-            for copy, p in zip(copies, group):
-                message = message.replace(copy, p)
+            for name, p in zip(copies, group):
+                message = message.replace(name, p)
             raise type(exc)(message) from None
 
 

@@ -49,6 +49,8 @@ def _nifti(path: Path):
         img = nibabel.load(str(path))
     except Exception as exc:  # nibabel raises several exception types for bad files
         raise DataError(f"{path}: not a readable NIfTI file ({exc})") from None
+    if not isinstance(img, nibabel.spatialimages.SpatialImage):  # an image without a voxel grid
+        raise DataError(f"{path}: nibabel reads it as a {type(img).__name__}, not a NIfTI image")
     if len(img.shape) not in (2, 3):
         raise DataError(f"{path}: NIfTI of shape {img.shape}: featurekit reads 2-D images and 3-D volumes")
     return img
@@ -128,7 +130,7 @@ def read_plane(path, window=None, plane: Optional[int] = None) -> np.ndarray:
     values = _nifti_slice(img, p, plane).astype(np.float64)
     rule = _nifti_rule(img, window, p)
     if rule == "explicit":
-        return linear_window(values, window.center, window.width)
+        return linear_window(values, *window.center_width)
     if rule == "minmax":  # the whole volume's range: every slice of it on one scale
         return minmax_to_unit(values, str(p), whole=np.asanyarray(img.dataobj))
     lo, hi = rule

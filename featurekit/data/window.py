@@ -65,6 +65,17 @@ class Window:
     width: Optional[float] = None
     name: str = "auto"
 
+    def __post_init__(self) -> None:
+        # a centre and a width exactly for "explicit", so linear_window never meets a missing one
+        explicit = self.kind == "explicit"
+        if self.kind not in WINDOW_KINDS and not explicit:
+            raise DataError(f"window kind {self.kind!r}: expected one of {list(WINDOW_KINDS)} or 'explicit'")
+        c, w = self.center, self.width
+        if explicit and (c is None or w is None or not (math.isfinite(c) and math.isfinite(w) and w > 0)):
+            raise DataError(f"an explicit window needs a finite centre and a width > 0, got {(c, w)}")
+        if not explicit and (c, w) != (None, None):
+            raise DataError(f"window {self.kind!r} is a rule: it takes no centre and width, got {(c, w)}")
+
     @classmethod
     def parse(cls, text: Union[None, str, "Window"]) -> "Window":
         """``None`` -> ``auto``; a kind, ``mammo``, a preset name or ``"C,W"`` (width > 0).
@@ -96,6 +107,13 @@ class Window:
                 f"{sorted(WINDOW_PRESETS)}, or CENTER,WIDTH with a width > 0 (e.g. -600,1500)"
             )
         return cls("explicit", c, w, f"{c:g},{w:g}")
+
+    @property
+    def center_width(self) -> tuple[float, float]:
+        """The centre and width of an explicit window (a DataError for the rules, which have none)."""
+        if self.center is None or self.width is None:
+            raise DataError(f"window {self.name!r} is a rule ({self.kind}), not a centre and width")
+        return self.center, self.width
 
     @property
     def key(self) -> str:
