@@ -10,12 +10,24 @@ carved (stratified, group-aware) from the *training* fold -- or the
 predefined ``val`` images -- never the test fold.
 
 Folds are made exactly as :func:`featurekit.evaluation.results.crossval.cross_validate`
-makes them (labelled images only, stratified on positive-vs-rest, the
+makes them (labelled images only, stratified on the classes scored -- every
+class of a multi-class run, positive-vs-rest of a binary one -- the
 dataset's groups, the same ``plan_folds`` call), so for the same data,
 ``--cv`` and ``--seed`` a fine-tuned row and the feature-based rows are
 scored on the same test folds and their predictions are paired.
 
-The Youden threshold of a fold (the ``threshold`` column) is chosen on
+Three or more classes and no positive class are a multi-class run (the
+:class:`~featurekit.finetune.training.Task`): ``predictions.csv`` holds the
+class codes in ``y_true`` and every class's softmax probability in
+``proba[<class>]`` columns (``score`` and ``threshold`` empty: the predicted
+class is the most probable one), and the rows carry the multi-class metrics
+(:mod:`featurekit.evaluation.results.summary`). Early stopping and the kept
+epoch follow the recipe's criterion over all the classes (``val_auc``: the
+macro one-vs-rest AUC); the provenance says which (``monitor``). A positive
+class with three or more classes keeps the binary view of that class against
+the rest (provenance ``one_vs_rest``).
+
+The Youden threshold of a binary run of a fold (the ``threshold`` column) is chosen on
 training data of the fold only: by default (``youden="val"``) on the
 validation part, which the weights never saw -- as ``evaluate`` chooses it on
 out-of-fold or ``val`` scores rather than on resubstitution scores of an
@@ -28,6 +40,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import platform
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
@@ -39,6 +52,7 @@ from featurekit.checkpoint import save_checkpoint
 from featurekit.io import StagedFolder
 from featurekit.errors import DataError
 from featurekit.evaluation.results.crossval import plan_folds, run_provenance
+from featurekit.evaluation.results.summary import proba_column
 from featurekit.evaluation.stats.metrics import youden_threshold
 from featurekit.devices import torch_device as resolve_device
 from featurekit.executors import as_executor, exclusive_worker, in_dask_worker
@@ -46,12 +60,14 @@ from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.freezing import freeze
 from featurekit.finetune.training import (
+    Task,
     TrainResult,
     carve_validation,
     checkpoint_meta,
     counts_by_class,
     labelled,
     predict_view,
+    task_of,
     train,
 )
 from featurekit.finetune.modeling import starting_point
@@ -79,14 +95,16 @@ def fold_seed(seed: int, repeat: int, fold: int) -> int:
     return int(seed) + 1000 * int(repeat) + int(fold)
 
 
-def _fit_fold(fold, desc, fold_start, test_sha, *, base, start, config, labels, y01, groups, pos, youden, keep_model, progress):
+def _fit_fold(fold, desc, fold_start, test_sha, *, base, start, config, labels, y01, groups, pos, youden, keep_model,
+              progress):
     """Fine-tune one fold and score its test part (here, or as one task on a Dask worker).
 
     ``fold_start`` is the fold's own starting point (continuing an earlier run fold
     by fold) or None for the shared ``start``; ``test_sha`` identifies its test images.
-    Returns the test rows, their positive-class scores, the fold's Youden threshold,
-    the :class:`TrainResult`, the fold's info, its training rows and (``keep_model``)
-    the model on the CPU.
+    ``pos`` is the positive class's index, None for a multi-class run (no threshold).
+    Returns the test rows, their class probabilities (n, K), the fold's Youden threshold
+    (NaN for a multi-class run), the :class:`TrainResult`, the fold's info, its training
+    rows and (``keep_model``) the model on the CPU.
     """
     with exclusive_worker():
         device = resolve_device(config.device)
@@ -101,7 +119,7 @@ def _fit_fold(fold, desc, fold_start, test_sha, *, base, start, config, labels, 
         else:
             fit_rows, val_rows = carve_validation(labels, train_rows, config.val_fraction, seed, groups)
         all_train = np.r_[fit_rows, val_rows]
-        threshold_rows = val_rows if (youden == "val" and np.unique(y01[val_rows]).size == 2) else all_train
+        threshold_rows = val_rows if (youden == "val" and np.unique(y01[val_rows]).size >= 2) else all_train
         test_rows = np.asarray(fold.test_idx)
         if np.intersect1d(all_train, test_rows).size:  # never: the protocols and the carving are disjoint
             raise DataError(f"fold {fold.repeat}/{fold.fold}: training or validation images in the test fold")
@@ -115,23 +133,39 @@ def _fit_fold(fold, desc, fold_start, test_sha, *, base, start, config, labels, 
         model.to(device)
         p_test, _, r_test = predict_view(model, View(base, test_rows, labels), config.batch_size, device,
                                          config.amp)
-        p_thr, _, r_thr = predict_view(model, View(base, threshold_rows, labels), config.batch_size, device,
-                                       config.amp)
+        if pos is not None:
+            p_thr, _, r_thr = predict_view(model, View(base, threshold_rows, labels), config.batch_size, device,
+                                           config.amp)
         model.to("cpu")
-    try:
-        thr = float(youden_threshold(y01[r_thr], p_thr[:, pos], pos_label=1))
-    except DataError:
-        thr = 0.5  # one class only in the training fold: no Youden threshold
+    thr = float("nan")  # multi-class: the most probable class is predicted, no threshold
+    if pos is not None:
+        try:
+            thr = float(youden_threshold(y01[r_thr], p_thr[:, pos], pos_label=1))
+        except DataError:
+            thr = 0.5  # one class only in the training fold: no Youden threshold
     info = {"repeat": int(fold.repeat), "fold": int(fold.fold), "n_train": int(len(fit_rows)),
             "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
-            "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": thr,
-            "threshold_on": "val" if threshold_rows is val_rows else "train",
+            "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": None if pos is None else thr,
+            "threshold_on": None if pos is None else "val" if threshold_rows is val_rows else "train",
             "seconds": round(tr.seconds, 2), "device": str(device), "test_ids_sha256": test_sha}
     if own:
         info.update(init_weights=fold_start.weights_path, init_weights_sha256=fold_start.weights_sha256)
     if not keep_model:  # what comes back from a worker: scores and history, not the weights
         tr, model = replace(tr, model=None), None
-    return np.asarray(r_test), np.asarray(p_test[:, pos]), thr, tr, info, fit_rows, model
+    return np.asarray(r_test), np.asarray(p_test), thr, tr, info, fit_rows, model
+
+
+def _prediction_frame(task: Task, ids, y, groups, fs_name: str, fold, test_rows, probs, thr: float) -> pd.DataFrame:
+    """The predictions.csv rows of one test fold: the positive class's score (binary) or every class's
+    probability (multi-class), and the group of each image (the resampling unit of the intervals)."""
+    rows = np.asarray(test_rows, dtype=np.int64)
+    if task.multiclass:
+        scores = {"score": np.nan, **{proba_column(c): probs[:, j] for j, c in enumerate(task.classes)}}
+    else:
+        scores = {"score": probs[:, task.positive_index].astype(np.float64)}
+    return pd.DataFrame({"id": np.asarray(ids, dtype=object)[rows], "y_true": y[rows], "feature_set": fs_name,
+                         "classifier": "finetuned", "repeat": int(fold.repeat), "fold": int(fold.fold),
+                         **scores, "threshold": thr, **({} if groups is None else {"group": groups[rows]})})
 
 
 def ids_sha256(ids) -> str:
@@ -184,9 +218,11 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     Parameters
     ----------
     dataset : Dataset
-        Labelled images with a ``positive`` class (the binary metrics need one;
-        with more than two classes the model is trained on all of them and
-        scored one-vs-rest on the positive class).
+        Labelled images. Two classes need a ``positive`` one (the binary
+        metrics); three or more without one are a multi-class run (every
+        class's probability, the multi-class metrics); three or more with a
+        ``positive`` class are trained on all of them and scored one-vs-rest on
+        the positive class.
     config : FinetuneConfig
     cv : str, int or splitter
         ``"5"``, ``"5x3"``, ``"holdout:0.3x10"``, ``"predefined"`` (the dataset's
@@ -196,7 +232,8 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         Write the run folder there (see :mod:`featurekit.finetune.results`).
     n_boot, confidence : bootstrap of the confidence intervals.
     youden : {"val", "train"}
-        Where each fold's Youden threshold is chosen (see the module docstring).
+        Where each fold's Youden threshold is chosen (see the module docstring; a
+        multi-class run has none).
     save_checkpoints : bool
         Also write each fold's best model to ``run_dir/checkpoints/r{R}_f{F}.pt``.
         When ``config.weights`` is such a run folder, every fold starts from the
@@ -218,15 +255,21 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     # the run folder is written beside run_dir and swapped in whole; a non-empty one is refused now
     stage = StagedFolder(run_dir, overwrite=overwrite, what="run folder") if run_dir is not None else None
     dataset = labelled(dataset)
-    if dataset.positive is None:
-        raise DataError(f"{dataset.source or dataset.name}: cross-validated results need a positive class "
-                        f"(one of {dataset.class_names}; --positive)")
+    task = task_of(dataset)
+    if task.positive is None and not task.multiclass:
+        raise DataError(f"{dataset.source or dataset.name}: cross-validated results of two classes need a "
+                        f"positive class (one of {dataset.class_names}; --positive)")
     labels = np.asarray(dataset.labels)
-    pos = dataset.positive_index
-    y01 = (labels == pos).astype(np.int64)
+    pos = task.positive_index
+    # what the folds are stratified on and y_true holds: the class codes, or 1 = positive
+    y01 = labels.astype(np.int64) if task.multiclass else (labels == pos).astype(np.int64)
     if np.unique(y01).size < 2:
         raise DataError(f"{dataset.source or dataset.name}: no image of the positive class "
                         f"{dataset.positive!r} or none of the others")
+    if task.one_vs_rest:
+        warnings.warn(f"{len(task.classes)} classes: fine-tuned on all of them, scored as {task.positive!r} "
+                      "against the rest (one-vs-rest, as the positive class asks; without it the run is "
+                      "multi-class)", UserWarning, stacklevel=2)
     plan = plan_folds(cv, y01, dataset.groups, split=None if dataset.split is None else list(dataset.split),
                       seed=int(config.seed))
     folds, protocol = plan.folds, plan.protocol
@@ -251,13 +294,10 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
                               pos=pos, youden=youden, keep_model=save_checkpoints and run_dir is not None,
                               progress=progress and ex.is_local),
                   progress=progress and not ex.is_local, desc=f"{fs_name} folds", unit="fold")
-    pred_rows, histories, fold_info = [], [], []
-    for fold, fold_start, (test_rows, scores, thr, tr, info, fit_rows, model) in zip(folds, fold_starts, outs):
+    frames, histories, fold_info = [], [], []
+    for fold, fold_start, (test_rows, probs, thr, tr, info, fit_rows, model) in zip(folds, fold_starts, outs):
         fold_start = start if fold_start is None else fold_start
-        for row, score in zip(test_rows, scores):
-            pred_rows.append({"id": ids[row], "y_true": int(y01[row]), "feature_set": fs_name,
-                              "classifier": "finetuned", "repeat": int(fold.repeat), "fold": int(fold.fold),
-                              "score": float(score), "threshold": thr})
+        frames.append(_prediction_frame(task, ids, y01, groups, fs_name, fold, test_rows, probs, thr))
         histories.append((fold.repeat, fold.fold, tr.history))
         if model is not None:
             sub = dataset.subset(np.sort(fit_rows))
@@ -268,14 +308,22 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
             info["checkpoint"] = str(Path(run_dir) / name)
         fold_info.append(info)
 
-    predictions = pd.DataFrame(pred_rows)
+    predictions = pd.concat(frames, ignore_index=True)
     rows = results_rows(predictions, protocol=protocol, model=start.arch["name"], n_boot=n_boot,
                         confidence=confidence, seed=int(config.seed))
     curves = curves_frame(histories)
+    if task.multiclass:
+        samples = {"n": int(len(y01)), **{f"n[{c}]": int(k) for c, k in
+                                          zip(task.classes, np.bincount(y01, minlength=len(task.classes)))}}
+    else:
+        samples = {"n": int(len(y01)), "n_pos": int(y01.sum()), "n_neg": int(len(y01) - y01.sum())}
     provenance = run_provenance(
-        plan, seed=int(config.seed), positive=dataset.positive, command=command,
-        samples={"n": int(len(y01)), "n_pos": int(y01.sum()), "n_neg": int(len(y01) - y01.sum())},
-        options={**config.to_dict(), "youden": youden, "n_boot": int(n_boot), "confidence": float(confidence)},
+        plan, seed=int(config.seed), positive=task.positive, command=command, samples=samples,
+        options={**config.to_dict(), "youden": None if task.multiclass else youden, "n_boot": int(n_boot),
+                 "confidence": float(confidence), "ordered": False},
+        task=task.name, classes=list(task.classes) if task.multiclass else None,
+        **({"one_vs_rest": task.one_vs_rest} if task.one_vs_rest else {}),
+        monitor={"criterion": config.monitor, "meaning": task.monitor_meaning(config)},
         kind="finetuned",
         dataset={"name": dataset.name, "source": str(dataset.source), "fingerprint": dataset.fingerprint(),
                  "n": int(len(dataset)), "class_names": list(dataset.class_names),

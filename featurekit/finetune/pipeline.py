@@ -235,13 +235,22 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
             result = cross_validate(dataset, config, run.cv, run_dir=run_dir, n_boot=run.n_boot, youden=run.youden,
                                     save_checkpoints=run.save_fold_checkpoints, progress=progress,
                                     command=command, overwrite=run.overwrite, executor=executor or here)
-        row = result.rows.iloc[0]
-        say(f"dataset: {dataset.name} ({len(dataset)} images; positive {dataset.positive})")
-        say(f"model: {config.model} (recipe {config.recipe}) weights={result.provenance['weights']} "
-            f"sha256={str(result.provenance['weights_sha256'])[:12]}")
-        say(f"{row['feature_set']}  {row['protocol']}: AUC {row['roc_auc']:.3f} "
-            f"[{row['roc_auc_ci_lo']:.3f}, {row['roc_auc_ci_hi']:.3f}]  "
-            f"balanced accuracy (Youden) {row['balanced_accuracy_youden']:.3f}")
+        row, prov = result.rows.iloc[0], result.provenance
+        classes = prov.get("classes")
+        task = (f"{len(classes)} classes ({', '.join(classes)}): multi-class" if classes else
+                f"positive {prov['positive']}" + (f" against the rest of {len(prov['one_vs_rest'])} classes"
+                                                  if prov.get("one_vs_rest") else ""))
+        say(f"dataset: {dataset.name} ({len(dataset)} images; {task})")
+        say(f"model: {config.model} (recipe {config.recipe}) weights={prov['weights']} "
+            f"sha256={str(prov['weights_sha256'])[:12]}; kept epoch: {prov['monitor']['meaning']}")
+        auc = f"[{row['roc_auc_ci_lo']:.3f}, {row['roc_auc_ci_hi']:.3f}]"
+        if classes:
+            say(f"{row['feature_set']}  {row['protocol']}: macro AUC (one-vs-rest) {row['roc_auc_pooled']:.3f} "
+                f"{auc}  accuracy {row['accuracy_pooled']:.3f}  macro F1 {row['f1_macro_pooled']:.3f} "
+                "(predicted class = the most probable)")
+        else:
+            say(f"{row['feature_set']}  {row['protocol']}: AUC {row['roc_auc']:.3f} {auc}  "
+                f"balanced accuracy (Youden) {row['balanced_accuracy_youden']:.3f}")
         say(f"run folder: {result.run_dir}")
         return StageOutcome(stage, result.run_dir, None, result, dataset)
     staged = None
@@ -269,7 +278,8 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
                     if k in best and np.isfinite(best[k])))
     if "test" in result.meta["metrics"]:
         t = result.meta["metrics"]["test"]
-        say(f"test: accuracy {t['accuracy']:.3f}, AUC {t['auc']:.3f}")
+        say(f"test: accuracy {t['accuracy']:.3f}, {t['auc_meaning']} {t['auc']:.3f}"
+            + (f", macro F1 {t['f1_macro']:.3f}" if "f1_macro" in t else ""))
     say(f"checkpoint: {result.checkpoint}")
     return StageOutcome(stage, run_dir if not run.out else None, Path(result.checkpoint), result, dataset)
 

@@ -9,12 +9,17 @@ exactly the same statistics::
 
     runs/NAME/
       results.csv, results.json   one row: feature_set "finetune:MODEL", classifier "finetuned",
-                                  kind "finetuned", model, n, n_pos, protocol, every metric with
-                                  _sd, _ci_lo, _ci_hi, _pooled and the _youden variants
-      predictions.csv             id, y_true, feature_set, classifier, repeat, fold, score, threshold
-      provenance.json             dataset (fingerprint, counts), positive, cv, protocol, seed, command,
-                                  versions, weights + sha256, lineage, arch, preprocessing, options, folds
-      training_curves.csv         fold, repeat, epoch, split (train/val), loss, metric (AUC)
+                                  kind "finetuned", model, n, n_pos (binary) or n[<class>]
+                                  (multi-class), protocol, every metric with _sd, _ci_lo, _ci_hi,
+                                  _pooled (binary: and the _youden variants; multi-class: the
+                                  macro, weighted and per-class metrics)
+      predictions.csv             id, y_true, feature_set, classifier, repeat, fold, score, threshold,
+                                  proba[<class>]... (multi-class), group (grouped data)
+      provenance.json             dataset (fingerprint, counts), task, classes, positive, one_vs_rest,
+                                  monitor, cv, protocol, seed, command, versions, weights + sha256,
+                                  lineage, arch, preprocessing, options, folds
+      training_curves.csv         fold, repeat, epoch, split (train/val), loss, metric (AUC: the
+                                  positive class's, or the macro one-vs-rest AUC of a multi-class run)
       training_curves.png
 """
 
@@ -27,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from featurekit.evaluation.results.runfolder import write_run as write_run_folder
-from featurekit.evaluation.results.summary import PREDICTION_COLUMNS, summarise_predictions
+from featurekit.evaluation.results.summary import PREDICTION_COLUMNS, prediction_classes, summarise_predictions  # noqa: F401  (PREDICTION_COLUMNS re-exported)
 from featurekit.io import StagedFolder, atomic_call
 
 CURVE_COLUMNS = ["fold", "repeat", "epoch", "split", "loss", "metric"]
@@ -91,6 +96,7 @@ def write_run(folder, rows: pd.DataFrame, predictions: pd.DataFrame, curves: pd.
     stage = stage if stage is not None else StagedFolder(folder, overwrite=overwrite, what="run folder")
     from featurekit.report.figures import selected_epochs
 
-    plot_curves(curves, stage.path / "training_curves.png", title=title, selected=selected_epochs(provenance))
-    return write_run_folder(folder, rows, predictions[PREDICTION_COLUMNS], provenance, training_curves=curves,
-                            stage=stage)
+    label = "macro ROC AUC (one-vs-rest)" if prediction_classes(predictions) else "ROC AUC"
+    plot_curves(curves, stage.path / "training_curves.png", title=title, metric_label=label,
+                selected=selected_epochs(provenance))
+    return write_run_folder(folder, rows, predictions, provenance, training_curves=curves, stage=stage)

@@ -120,6 +120,68 @@ def monitor_auc(y: np.ndarray, probs: np.ndarray, positive_index: Optional[int] 
         return float(np.mean([roc_auc((y == c).astype(int), probs[:, c], pos_label=1) for c in present]))
 
 
+@dataclass(frozen=True)
+class Task:
+    """What a fine-tuning run is scored on: every class (multi-class), or one class against the rest.
+
+    Three or more classes and no positive class are the multi-class task: the
+    predicted class is the most probable one and the AUC is the macro
+    one-vs-rest AUC. A positive class (two classes, or ``--positive`` with more)
+    is the binary view of that class against the others.
+    """
+
+    classes: tuple
+    positive: Optional[str] = None
+
+    @property
+    def multiclass(self) -> bool:
+        return self.positive is None and len(self.classes) > 2
+
+    @property
+    def positive_index(self) -> Optional[int]:
+        return None if self.positive is None else self.classes.index(self.positive)
+
+    @property
+    def one_vs_rest(self) -> Optional[list]:
+        """The classes of a binary view of three or more classes, else None."""
+        return list(self.classes) if self.positive is not None and len(self.classes) > 2 else None
+
+    @property
+    def name(self) -> str:
+        return "multiclass" if self.multiclass else "binary"
+
+    def auc_meaning(self) -> str:
+        if self.multiclass:
+            return (f"macro one-vs-rest ROC AUC over the {len(self.classes)} classes (the mean of each class's AUC "
+                    "against the others; a class absent from the predictions scored is left out)")
+        if self.positive is None:
+            return f"ROC AUC of {self.classes[-1]!r}"
+        return f"ROC AUC of {self.positive!r}" + (" against the rest" if self.one_vs_rest else "")
+
+    def monitor_meaning(self, config: FinetuneConfig) -> str:
+        """What ``config.monitor`` measures on the validation part, in words (recorded with the run)."""
+        k = len(self.classes)
+        loss = f"cross-entropy over the {k} classes" + (" (class-weighted)" if config.balance == "weights" else "")
+        acc = f"accuracy (the most probable of the {k} classes)"
+        meaning = {"val_loss": loss, "val_auc": self.auc_meaning(), "val_acc": acc,
+                   "val_auc_acc": f"the mean of the {self.auc_meaning()} and the {acc}"}[config.monitor]
+        return f"validation {meaning}; {'lowest' if config.monitor == 'val_loss' else 'highest'} kept"
+
+
+def task_of(dataset) -> Task:
+    """The :class:`Task` of a labelled dataset; every class of a multi-class task must have images."""
+    task = Task(tuple(dataset.class_names), dataset.positive)
+    if task.multiclass:
+        counts = np.bincount(np.asarray(dataset.labels)[np.asarray(dataset.labels) >= 0],
+                             minlength=len(task.classes))
+        empty = [c for c, n in zip(task.classes, counts) if n == 0]
+        if empty:
+            raise DataError(f"{dataset.source or dataset.name}: class(es) {empty} have no labelled image; a "
+                            f"{len(task.classes)}-class model needs images of each (select the classes with "
+                            "--classes)")
+    return task
+
+
 def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     """Inverse-frequency weights ``n / (k * n_c)`` (1 for balanced classes)."""
     counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
@@ -493,21 +555,33 @@ def finetune(dataset, config: FinetuneConfig, out=None, *, progress: bool = True
             split_note = "predefined-train, carved val"
     else:
         train_rows, val_rows = carve_validation(labels, rows, config.val_fraction, config.seed, dataset.groups)
+    task = task_of(dataset)
     start, frozen = prepare(dataset, config)
     base = BaseImages(dataset, start.preprocessing, cache=config.cache_images, progress=progress)
-    pos = dataset.positive_index
+    pos = task.positive_index
     tr = train(start.model, base, train_rows, val_rows, labels, config, frozen=frozen, positive_index=pos,
                progress=progress, desc=f"finetune {start.arch['name']} on {dataset.name}")
-    metrics = {"monitor": config.monitor, "best_epoch": tr.best_epoch, "stopped_early": tr.stopped_early,
+    metrics = {"monitor": config.monitor, "monitor_meaning": task.monitor_meaning(config), "task": task.name,
+               "best_epoch": tr.best_epoch, "stopped_early": tr.stopped_early,
                "best": tr.best, "split": split_note, "n_train": int(len(train_rows)),
                "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "seconds": round(tr.seconds, 2)}
+    if task.one_vs_rest:
+        metrics["one_vs_rest"] = task.one_vs_rest
     if len(test_rows):
         device = resolve_device(config.device)
         model = start.model.to(device)
         probs, y, _ = predict_view(model, View(base, test_rows, labels), config.batch_size, device, config.amp)
         start.model.to("cpu")
-        metrics["test"] = {"accuracy": float(np.mean(probs.argmax(1) == y)),
-                           "auc": monitor_auc(y, probs, pos)}
+        metrics["test"] = {"accuracy": float(np.mean(probs.argmax(1) == y)), "auc": monitor_auc(y, probs, pos),
+                           "auc_meaning": task.auc_meaning()}
+        if task.multiclass:  # the multi-class metrics of the evaluation package, on the test part
+            from featurekit.evaluation.stats.multiclass import multiclass_metrics
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mc = multiclass_metrics(y, probs, list(task.classes))
+            metrics["test"].update({k: float(mc[k]) for k in ("balanced_accuracy", "precision_macro",
+                                                              "recall_macro", "f1_macro", "kappa")})
     meta = checkpoint_meta(dataset, config, start, start.model, tr, metrics)
     result = FinetuneResult(start.model, start, tr, meta)
     if out is not None:
