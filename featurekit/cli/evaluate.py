@@ -59,6 +59,7 @@ def run(args) -> int:
     from featurekit.errors import DataError
     from featurekit.evaluation.stats.delong import NestedModelWarning
     from featurekit.report.build import text_table
+    from featurekit.report.wording import describe_task
     from featurekit.orchestration import evaluate_features
 
     values = EVALUATE.from_args(args)
@@ -86,17 +87,19 @@ def run(args) -> int:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     prov = ev.provenance
     ds = prov.get("dataset", {})
+    task = describe_task(prov, ev.results)
     print(f"dataset: {ds.get('name')} ({ds.get('n')} samples; "
           + ", ".join(f"{k}: {v}" for k, v in (ds.get("counts") or {}).items())
-          + f"); positive: {prov.get('positive')}; protocol: {prov.get('protocol')}")
+          + f"); {task.header}; protocol: {prov.get('protocol')}")
     print(text_table(ev.results, provenance=prov))
     random = sorted({f"{e['model']} ({e['weights']})" for e in prov.get("entries", [])
                      if e.get("weights") and not Weights.parse(str(e["weights"])).pretrained})
     if random:
         print(f"note: CNN features of {', '.join(random)} come from RANDOM weights, not pretrained ones")
     if nested:
-        print("note: some DeLong comparisons are nested (fusion vs its own part); the test is conservative "
-              "there (see comparisons.csv, column 'nested')")
+        print(f"note: some {task.test} comparisons are nested (fusion vs its own part)"
+              + ("" if task.multiclass else "; the test is conservative there")
+              + " (see comparisons.csv, column 'nested')")
     from featurekit.evaluation.results.selection import describe_selection
 
     note = describe_selection(prov.get("selection"))

@@ -28,6 +28,17 @@ runs sit side by side. Sections:
 8. provenance of every run (dataset fingerprint, counts per class, positive
    class, versions, weights and their sha256, CV protocol, seed, command line).
 
+Multi-class runs (three or more classes, no positive class; see
+:func:`featurekit.report.wording.describe_task`) get the multi-class metrics
+with their intervals in the tables (macro one-vs-rest AUC, accuracy,
+balanced accuracy, macro / weighted F1, precision, recall, κ, log loss), the
+layer-wise curves of macro AUC and macro F1, and, for the selected row (else
+the best one), a per-class table (AUC, sensitivity, specificity), its
+confusion matrix over the classes (first repeat, pooled over its folds) and
+its one-vs-rest ROC curves; the comparisons are paired bootstraps of the
+macro-AUC difference instead of DeLong's test. Binary and multi-class runs,
+or runs of different classes, do not share one report.
+
 Plots are drawn with matplotlib's Agg backend; the HTML embeds them as base64
 PNG (one file to mail around), the Markdown links PNG files written in
 ``<report>_files/``.
@@ -50,29 +61,37 @@ from featurekit.evaluation.results.comparison import compare_aucs, pvalue_matrix
 from featurekit.report.maps import maps_items
 from featurekit.evaluation.results.runfolder import read_runs
 from featurekit.report.figures import (
+    BINARY_PANELS,
+    MULTICLASS_PANELS,
     Figure,
+    class_confusion,
+    class_confusion_figure,
+    class_roc_figure,
     confusion_figure,
     layer_curves_figure,
     per_run,
     pvalue_figure,
     relative_depth,
     roc_figure,
+    row_label,
     training_curves_figure,
 )
 from featurekit.report.tables import (
     PARTIAL,
     Table,
     adjustment,
+    confusion_table,
     kind_rank,
     layer_table,
     partial_folds_note,
+    per_class_table,
     provenance_tables,
     results_table,
     summary_table,
     text_table,
     vs_best_table,
 )
-from featurekit.report.wording import describe_runs
+from featurekit.report.wording import RunTask, RunWording, describe_runs
 
 __all__ = ["build_report", "text_table", "partial_folds_note", "report_paths", "Figure", "PARTIAL"]
 
@@ -106,6 +125,45 @@ def selection_items(folders) -> list:
         rows = [[name, f"{float(share):.0%}"] for name, share in freq if float(share) > 0]
         items.append(Table(["candidate", f"chosen in the {len(record.get('chosen', []))} outer folds"], rows,
                            [f"{sum(1 for _, s in freq if float(s) == 0)} of {len(freq)} candidates never chosen."]))
+    return items
+
+
+def report_task(wordings: dict[str, RunWording]) -> RunTask:
+    """The task all runs share (what :func:`featurekit.report.wording.describe_task` says of each).
+
+    Raises
+    ------
+    DataError
+        Binary and multi-class runs, or multi-class runs of different classes: their
+        AUCs, tables and tests are not comparable, so they do not share one report.
+    """
+    tasks = {name: w.task for name, w in wordings.items()}
+    kinds = {t.classes for t in tasks.values()}
+    if len(kinds) > 1:
+        raise DataError("these runs do not share one task, so not one report: "
+                        + "; ".join(f"{name}: {t.header}" for name, t in tasks.items())
+                        + " (report them separately)")
+    return next(iter(tasks.values()), RunTask())
+
+
+def class_items(results: pd.DataFrame, predictions: pd.DataFrame, metric: str, task: RunTask,
+                wordings: dict[str, RunWording]) -> list:
+    """A multi-class report's per-class table, confusion matrix and one-vs-rest ROC curves of one row:
+    the selected row (the best of them with several runs), else the best row by ``metric``."""
+    pool = results[results["kind"] == "selected"]
+    pool = pool if not pool.empty else results
+    row = pool.loc[pool[metric].astype(float).fillna(-np.inf).idxmax()] if pool[metric].notna().any() \
+        else pool.iloc[0]
+    words = wordings.get(str(row.get("run", "")), next(iter(wordings.values())))
+    label = row_label(row)
+    items: list = [per_class_table(row, task)]
+    counts = class_confusion(predictions, row, task.classes)
+    if counts is not None:
+        what = f"{words.first_repeat}, pooled over its folds"
+        items += [class_confusion_figure(counts, task, label, what), confusion_table(counts, task, label, what)]
+    roc = class_roc_figure(predictions, row, task, words.scores)
+    if roc is not None:
+        items.append(roc)
     return items
 
 
@@ -195,11 +253,18 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     sections: list[tuple[str, list]] = []  # (title, [Table | Figure | str])
 
     wordings = describe_runs(folders)
+    task = report_task(wordings)
     intro = (f"{len(results)} rows from {len(folders)} run(s): "
              + ", ".join(f"{f.name} ({len(f.results)} rows)" for f in folders)
-             + f". Ranking by {metric}. Intervals: 95 % intervals of the pooled estimates ({interval_methods(results)}); "
-               "accuracy, F1, sensitivity, specificity at threshold 0.5 unless marked @Youden / @Y "
-               "(the threshold maximising Youden's J). ")
+             + f". Ranking by {metric}. Intervals: 95 % intervals of the pooled estimates ({interval_methods(results)}); ")
+    if task.multiclass:
+        intro += f"{task.header}. "
+    else:
+        intro += ("accuracy, F1, sensitivity, specificity at threshold 0.5 unless marked @Youden / @Y "
+                  "(the threshold maximising Youden's J). ")
+    ovr = list(dict.fromkeys(w.task.header for w in wordings.values() if w.task.one_vs_rest))
+    if ovr:  # a binary view of three or more classes: say which
+        intro += f"Task: {'; '.join(ovr)}. "
     distinct = list(dict.fromkeys(w.sentence() for w in wordings.values()))
     intro += distinct[0] if len(distinct) == 1 else " ".join(f"Run {name}: {w.sentence()}"
                                                              for name, w in wordings.items())
@@ -212,26 +277,32 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
         from featurekit.report.references import reference_items
 
         sections.append(("Beside the paper", list(reference_items(results, references, folders))))
-    sections.append(("Best of each kind", [intro, summary_table(results, metric)]))
+    sections.append(("Best of each kind", [intro, summary_table(results, metric, task)]))
     chosen = selection_items(folders)
     if chosen:
         sections.append(("The selected row: the best candidate chosen on training data", chosen))
     deep_runs = set(results.loc[results["kind"].isin(["deep", "fused", "handcrafted"]), "run"].astype(str)) \
         if "run" in results.columns else set()
-    fig = layer_curves_figure(results, per_run({n: w.estimate for n, w in wordings.items() if n in deep_runs}))
-    lt = layer_table(results)
+    fig = layer_curves_figure(results, per_run({n: w.estimate for n, w in wordings.items() if n in deep_runs}),
+                              MULTICLASS_PANELS if task.multiclass else BINARY_PANELS)
+    lt = layer_table(results, task)
     if fig is not None or lt is not None:
         sections.append(("Layer-wise performance", [x for x in (fig, lt) if x is not None]))
     looks = maps_items(folders)
     if looks:
         sections.append(("Where each layer looks: evidence on the lesion", looks))
-    sections.append(("All results", [results_table(results)]))
+    sections.append(("All results", [results_table(results, task)]))
     top_runs = {str(r) for r in top_rows.get("run", pd.Series(dtype=str))}
     top_scores = per_run({n: w.scores for n, w in wordings.items() if n in top_runs})
-    roc = roc_figure(predictions, top_rows, top_scores)
-    conf = confusion_figure(predictions, top_rows.head(min(4, top)), wordings)
-    if roc is not None or conf is not None:
-        sections.append(("Best feature sets", [x for x in (roc, conf) if x is not None]))
+    if task.multiclass:
+        sections.append(("Per class: the selected row (else the best)",
+                         class_items(results, predictions, metric, task, wordings)))
+        top_scores = per_run({n: w.estimate for n, w in wordings.items() if n in top_runs})
+    else:
+        roc = roc_figure(predictions, top_rows, top_scores)
+        conf = confusion_figure(predictions, top_rows.head(min(4, top)), wordings)
+        if roc is not None or conf is not None:
+            sections.append(("Best feature sets", [x for x in (roc, conf) if x is not None]))
     if not predictions.empty and len(top_rows) >= 2:
         keys = [(r["feature_set"], r["classifier"]) for _, r in top_rows.iterrows()]
         parts = {(r["feature_set"], r["classifier"]): r.get("parts", "") for _, r in results.iterrows()}
@@ -243,18 +314,20 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
         adjusted = adjustment(comps)
         p, nested = pvalue_matrix(comps, keys, column="p_adjusted" if adjusted else "p_value")
         items: list = []
-        pf = pvalue_figure([f"{a} · {b}" for a, b in keys], p, nested, top_scores, adjusted)
+        pf = pvalue_figure([f"{a} · {b}" for a, b in keys], p, nested, top_scores, adjusted, task)
         if pf is not None:
             items.append(pf)
-        vb = vs_best_table(all_comps, keys[0])
+        vb = vs_best_table(all_comps, keys[0], task)
         if vb is not None:
             items.append(vb)
         if bool(all_comps["nested"].any()) if not all_comps.empty else False:
-            items.append("† Nested comparisons (a fusion against one of its own parts): DeLong's test is "
+            items.append("† Nested comparisons (a fusion against one of its own parts): a large p-value is weak "
+                         "evidence that the fusion adds nothing." if task.multiclass else
+                         "† Nested comparisons (a fusion against one of its own parts): DeLong's test is "
                          "conservative and its normal approximation invalid there (Demler et al., Stat Med "
                          "2012); a large p-value is weak evidence that the fusion adds nothing.")
         if items:
-            sections.append(("Statistical comparison (DeLong)", items))
+            sections.append((f"Statistical comparison ({task.test})", items))
     curves = [f for f in (training_curves_figure(r) for r in folders) if f is not None]
     if curves:
         sections.append(("Training curves", curves))

@@ -1,5 +1,8 @@
 """The plots of a report (matplotlib, Agg backend): layer-wise curves, ROC curves,
-confusion matrices, DeLong p-values, training curves.
+confusion matrices, DeLong p-values, training curves; for a multi-class run the
+layer-wise curves of macro AUC and macro F1, one row's one-vs-rest ROC curves
+per class and its confusion matrix over the classes, and the p-values of the
+paired bootstrap of the macro-AUC difference.
 
 Each function takes the run folders' tables (results, predictions) and returns a
 :class:`Figure` (PNG bytes and a caption) or None when it has nothing to draw;
@@ -18,10 +21,12 @@ import pandas as pd
 
 from featurekit.errors import DataError
 from featurekit.evaluation.stats.metrics import roc_auc, roc_curve
-from featurekit.evaluation.results.summary import mean_scores
-from featurekit.report.wording import RunWording, describe_run
+from featurekit.evaluation.results.summary import class_probabilities_of, mean_scores, proba_column
+from featurekit.evaluation.stats.multiclass import confusion_matrix
+from featurekit.report.wording import RunTask, RunWording, describe_run
 
 __all__ = ["Figure", "layer_curves_figure", "roc_figure", "confusion_figure", "pvalue_figure",
+           "class_confusion", "class_confusion_figure", "class_roc_figure", "BINARY_PANELS", "MULTICLASS_PANELS",
            "training_curves_figure", "relative_depth", "ticks_overlap", "as_float", "format_p", "row_label",
            "pvalue_scale", "per_run", "selected_epochs", "draw_training_curves"]
 
@@ -102,9 +107,15 @@ def relative_depth(results: pd.DataFrame, runs) -> pd.Series:
                      index=results.index, dtype=float)
 
 
-def _depth_row(axes, deep: pd.DataFrame) -> None:
+#: the two metrics of the layer-wise figure: (results column, axis label, name in the titles)
+BINARY_PANELS = (("roc_auc", "ROC AUC", "ROC AUC"), ("f1", "F1 (threshold 0.5)", "F1"))
+MULTICLASS_PANELS = (("roc_auc", "macro AUC (one-vs-rest)", "macro AUC"),
+                     ("f1_macro", "macro F1 (predicted class = most probable)", "macro F1"))
+
+
+def _depth_row(axes, deep: pd.DataFrame, panels=BINARY_PANELS) -> None:
     """All models on one relative-depth axis: one line per (model, classifier)."""
-    for j, metric in enumerate(("roc_auc", "f1")):
+    for j, (metric, label, _) in enumerate(panels):
         ax = axes[j]
         col = f"{metric}_pooled" if deep[f"{metric}_pooled"].notna().any() else metric
         for k, ((model, clf), g) in enumerate(deep.groupby(["model", "classifier"], sort=False)):
@@ -118,16 +129,17 @@ def _depth_row(axes, deep: pd.DataFrame) -> None:
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
         ax.set_xticklabels(["0\ninput", "0.25", "0.5", "0.75", "1\nlast layer"], fontsize=8)
         ax.set_xlabel("relative depth (layer index / last index of the model's table)")
-        ax.set_ylabel("ROC AUC" if metric == "roc_auc" else "F1 (threshold 0.5)")
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_title("All models: ROC AUC against relative depth", fontsize=10)
-    axes[1].set_title("All models: F1 against relative depth", fontsize=10)
+    axes[0].set_title(f"All models: {panels[0][2]} against relative depth", fontsize=10)
+    axes[1].set_title(f"All models: {panels[1][2]} against relative depth", fontsize=10)
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
 
-def layer_curves_figure(results: pd.DataFrame,
-                        estimate: str = "pooled out-of-fold predictions") -> Figure | None:
-    """Metric against layer per model; ``estimate`` says where the pooled numbers come from."""
+def layer_curves_figure(results: pd.DataFrame, estimate: str = "pooled out-of-fold predictions",
+                        panels=BINARY_PANELS) -> Figure | None:
+    """Metric against layer per model; ``estimate`` says where the pooled numbers come from;
+    ``panels``: the two metrics (:data:`BINARY_PANELS`, :data:`MULTICLASS_PANELS`)."""
     deep = results[(results["kind"] == "deep") & results["layer_index"].notna()]
     if deep.empty:
         return None
@@ -139,7 +151,7 @@ def layer_curves_figure(results: pd.DataFrame,
     fig, all_axes = plt.subplots(len(models) + shared, 2, figsize=(13, 4.2 * (len(models) + shared)),
                                  squeeze=False)
     if shared:
-        _depth_row(all_axes[0], depth)
+        _depth_row(all_axes[0], depth, panels)
     axes = all_axes[1:] if shared else all_axes
     hand = results[results["kind"] == "handcrafted"]
     fused = results[(results["kind"] == "fused") & results["layer_index"].notna()]
@@ -148,7 +160,7 @@ def layer_curves_figure(results: pd.DataFrame,
     for i, model in enumerate(models):
         d = deep[deep["model"] == model]
         handles: dict[str, Any] = {}
-        for j, (metric, label) in enumerate((("roc_auc", "ROC AUC"), ("f1", "F1 (threshold 0.5)"))):
+        for j, (metric, label, _) in enumerate(panels):
             ax = axes[i][j]
             col = f"{metric}_pooled" if d[f"{metric}_pooled"].notna().any() else metric
 
@@ -191,8 +203,8 @@ def layer_curves_figure(results: pd.DataFrame,
             ax.set_xlabel(f"{model} layer" + ("" if many else " (index, name)"))
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-        axes[i][0].set_title(f"{model}: ROC AUC per layer (pooled estimate, 95% bootstrap band)", fontsize=10)
-        axes[i][1].set_title(f"{model}: F1 per layer", fontsize=10)
+        axes[i][0].set_title(f"{model}: {panels[0][2]} per layer (pooled estimate, 95% bootstrap band)", fontsize=10)
+        axes[i][1].set_title(f"{model}: {panels[1][2]} per layer", fontsize=10)
         axes[i][1].legend(list(handles.values()), list(handles.keys()), fontsize=7, loc="upper left",
                           bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.tight_layout()
@@ -247,31 +259,45 @@ def roc_figure(predictions: pd.DataFrame, top: pd.DataFrame,
     """ROC curves of the ``top`` rows; ``scores`` says which scores they are (:mod:`~featurekit.report.wording`)."""
     if predictions.empty or top.empty:
         return None
+
+    def curves():
+        for k, (_, r) in enumerate(top.iterrows()):
+            try:
+                s = mean_scores(predictions, r["feature_set"], r["classifier"])
+            except DataError:
+                continue
+            if s["y_true"].nunique() < 2:
+                continue
+            yield k, s["y_true"].astype(int), s["score"].astype(float), row_label(r)
+
+    drawn = _roc_axes(curves())
+    if drawn is None:
+        return None
+    fig, ax, _ = drawn
+    ax.set_title("ROC curves of the best feature sets")
+    return Figure("roc", "ROC curves", _png(fig), f"Scores: {scores}.")
+
+
+def _roc_axes(curves):
+    """One ROC plot of ``curves`` ((colour index, y, score, label) each, the AUC added to the label) and
+    the chance line: ``(fig, ax, aucs)``, or None when there is no curve."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.2, 5.6))
-    drawn = 0
-    for k, (_, r) in enumerate(top.iterrows()):
-        try:
-            s = mean_scores(predictions, r["feature_set"], r["classifier"])
-        except DataError:
-            continue
-        if s["y_true"].nunique() < 2:
-            continue
-        y, score = s["y_true"].astype(int), s["score"].astype(float)
+    aucs = []
+    for k, y, score, label in curves:
         fpr, tpr, _ = roc_curve(y, score)
         auc = roc_auc(y, score)
-        ax.plot(fpr, tpr, color=f"C{k}", label=f"{row_label(r)} (AUC {auc:.3f})")
-        drawn += 1
-    if not drawn:
+        ax.plot(fpr, tpr, color=f"C{k}", label=f"{label} (AUC {auc:.3f})")
+        aucs.append(auc)
+    if not aucs:
         plt.close(fig)
         return None
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("1 − specificity (false positive rate)")
     ax.set_ylabel("sensitivity (true positive rate)")
-    ax.set_title("ROC curves of the best feature sets")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
-    return Figure("roc", "ROC curves", _png(fig), f"Scores: {scores}.")
+    return fig, ax, aucs
 
 
 def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame,
@@ -288,9 +314,7 @@ def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame,
     plt = _plt()
     fig, axes = plt.subplots(2, len(top), figsize=(3.1 * len(top), 5.8), squeeze=False)
     for j, (_, r) in enumerate(top.iterrows()):
-        g = predictions[(predictions["feature_set"] == r["feature_set"])
-                        & (predictions["classifier"] == r["classifier"])]
-        g = g[g["repeat"] == g["repeat"].min()] if not g.empty else g
+        g = _first_repeat(predictions, r)
         y = g["y_true"].astype(int).to_numpy()
         s = g["score"].astype(float).to_numpy()
         words = wordings.get(str(r.get("run", "")), default)
@@ -318,6 +342,85 @@ def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame,
                   f"Predictions: {what}; Youden thresholds {per_run({run: wordings.get(run, default).threshold for run in runs})}; positive class first.")
 
 
+def _row_predictions(predictions: pd.DataFrame, row) -> pd.DataFrame:
+    """The predictions of ``row`` (its feature set and classifier)."""
+    if predictions.empty:
+        return predictions
+    return predictions[(predictions["feature_set"] == row["feature_set"])
+                       & (predictions["classifier"] == row["classifier"])]
+
+
+def _first_repeat(predictions: pd.DataFrame, row) -> pd.DataFrame:
+    """The predictions of ``row`` (its feature set and classifier) in their first repeat."""
+    g = _row_predictions(predictions, row)
+    return g[g["repeat"] == g["repeat"].min()] if not g.empty else g
+
+
+def class_confusion(predictions: pd.DataFrame, row, classes) -> np.ndarray | None:
+    """The ``(K, K)`` confusion counts (rows: true class) of a multi-class ``row``'s first repeat,
+    pooled over its folds, the predicted class the most probable one; None without predictions."""
+    g = _first_repeat(predictions, row)
+    if g.empty:
+        return None
+    return confusion_matrix(g["y_true"].to_numpy(dtype=np.int64),
+                            np.argmax(class_probabilities_of(g, list(classes)), axis=1), len(classes))
+
+
+def class_confusion_figure(counts: np.ndarray, task: RunTask, label: str, what: str) -> Figure:
+    """A multi-class confusion matrix: counts, and each row over its true class's count."""
+    plt = _plt()
+    k = len(task.classes)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
+    fig, axes = plt.subplots(1, 2, figsize=(2.0 * k + 5.5, 1.0 * k + 2.2))
+    for ax, values, title, fmt, top in ((axes[0], counts, "counts", lambda v: str(int(v)), max(1, counts.max())),
+                                        (axes[1], shares, "row-normalised (share of the true class)",
+                                         lambda v: "–" if not np.isfinite(v) else f"{v:.2f}", 1.0)):
+        ax.imshow(np.nan_to_num(values), cmap="Blues", vmin=0, vmax=top)
+        for a in range(k):
+            for b in range(k):
+                v = values[a, b]
+                ax.text(b, a, fmt(v), ha="center", va="center", fontsize=11,
+                        color="white" if np.isfinite(v) and v > top / 2 else "black")
+        ax.set_xticks(range(k))
+        ax.set_xticklabels(task.classes, rotation=30 if k > 4 else 0, fontsize=8)
+        ax.set_yticks(range(k))
+        ax.set_yticklabels(task.classes, fontsize=8)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(label, fontsize=10)
+    fig.tight_layout()
+    return Figure("confusion_classes", "Confusion matrix", _png(fig),
+                  f"{label}: {what}; {task.predicted}. Left: counts; right: each row over its true class's "
+                  "count (the diagonal: each class's sensitivity).")
+
+
+def class_roc_figure(predictions: pd.DataFrame, row, task: RunTask,
+                     scores: str = "each sample's mean out-of-fold score over the repeats") -> Figure | None:
+    """One-vs-rest ROC curves of a multi-class ``row``: per class c, c's probability (each sample's mean
+    over the repeats) ranking c's samples against the others'."""
+    g = _row_predictions(predictions, row)
+    if g.empty:
+        return None
+    columns = [proba_column(c) for c in task.classes]
+    per_id = g.assign(id=g["id"].astype(str)).groupby("id").agg({"y_true": "first", **{c: "mean" for c in columns}})
+    y = per_id["y_true"].to_numpy(dtype=np.int64)
+    # a class with no sample, or every sample, has no curve
+    drawn = _roc_axes((k, (y == k).astype(int), per_id[col].to_numpy(dtype=float), f"{name} vs the rest")
+                      for k, (name, col) in enumerate(zip(task.classes, columns)) if 0 < np.sum(y == k) < len(y))
+    if drawn is None:
+        return None
+    fig, ax, aucs = drawn
+    ax.set_title(f"{row_label(row)}\none-vs-rest ROC curves (their mean AUC {np.mean(aucs):.3f})", fontsize=10)
+    repeated = g["repeat"].nunique() > 1
+    return Figure("roc_classes", "One-vs-rest ROC curves", _png(fig),
+                  f"{row_label(row)}: per class, its probability ranking its samples against the other classes'. "
+                  f"Scores (each class's probability): {scores}"
+                  + ("; the mean of the curves' AUCs is the macro AUC of these mean probabilities, which may differ "
+                     "from the table's pooled estimate (the macro AUC per repeat, averaged)." if repeated else "."))
+
+
 #: p-values labelled on the DeLong colour bar (where they fall inside the range shown)
 _P_TICKS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.01, 1e-3, 1e-4, 1e-5, 1e-6)
 
@@ -343,13 +446,17 @@ def pvalue_scale(p: np.ndarray) -> tuple[float, float]:
 
 
 def pvalue_figure(labels: list[str], p: np.ndarray, nested: np.ndarray,
-                  scores: str = "each sample's mean out-of-fold score", adjusted: str | None = None) -> Figure | None:
-    """Heatmap of pairwise DeLong p-values, coloured by −log10 p over the range present.
+                  scores: str = "each sample's mean out-of-fold score", adjusted: str | None = None,
+                  task: RunTask | None = None) -> Figure | None:
+    """Heatmap of pairwise DeLong p-values (multi-class ``task``: of the paired bootstrap of the macro-AUC
+    difference), coloured by −log10 p over the range present.
 
     ``adjusted``: how ``p`` was adjusted for multiplicity (e.g. "Holm, 15
     comparisons"), None for raw p-values. The colour bar is labelled in p and
     marks p = 0.05 when it lies inside the range.
     """
+    multiclass = task is not None and task.multiclass
+    test = task.test if multiclass else "DeLong"
     if len(labels) < 2:
         return None
     plt = _plt()
@@ -375,15 +482,20 @@ def pvalue_figure(labels: list[str], p: np.ndarray, nested: np.ndarray,
     ax.set_yticks(range(k))
     ax.set_yticklabels(labels, fontsize=7)
     name = "adjusted p" if adjusted else "p"
-    bar = fig.colorbar(im, ax=ax, label=f"{name} (DeLong), on a −log10 scale")
+    bar = fig.colorbar(im, ax=ax, label=f"{name} ({'paired bootstrap' if multiclass else test}), on a −log10 scale")
     ticks = [t for t in _P_TICKS if vmin <= -math.log10(t) <= vmax]
     bar.set_ticks([-math.log10(t) for t in ticks])
     bar.set_ticklabels([f"{t:g}" for t in ticks])
     if vmin <= -math.log10(0.05) <= vmax:
         bar.ax.axhline(-math.log10(0.05), color="red", linewidth=1.5)
-    ax.set_title("Paired DeLong test of AUCs (" + ("multiplicity-adjusted p-values)" if adjusted else "p-values)"))
+    ax.set_title(("Paired bootstrap of the macro-AUC difference (" if multiclass else "Paired DeLong test of AUCs (")
+                 + ("multiplicity-adjusted p-values)" if adjusted else "p-values)"))
     fig.tight_layout()
     how = f"p-values adjusted for multiplicity ({adjusted})" if adjusted else "p-values, not adjusted for multiplicity"
+    if multiclass:
+        return Figure("pvalues_macro_auc", "Paired-bootstrap p-values", _png(fig),
+                      f"Two-sided {test}: {how}, on {scores}; the colour scale spans the p-values present "
+                      "(red line on the bar: p = 0.05 where inside it); † nested pair (fusion vs its own part).")
     return Figure("delong", "DeLong p-values", _png(fig),
                   f"Two-sided DeLong {how}, on {scores}; the colour scale spans the p-values present "
                   "(red line on the bar: p = 0.05 where inside it); † nested pair (fusion vs its own part): "

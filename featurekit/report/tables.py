@@ -1,6 +1,11 @@
 """The tables of a report: the text table of ``featurekit evaluate``, and the
 summary, results, per-layer, ΔAUC-against-the-best and provenance tables of
 ``featurekit report``, as :class:`Table` objects (Markdown and HTML renderings).
+
+A multi-class run (:class:`~featurekit.report.wording.RunTask`) gets its own
+columns: macro one-vs-rest AUC, accuracy, balanced accuracy, macro F1, κ with
+their pooled estimates and intervals, and the per-class and confusion tables
+of one row; binary runs keep theirs.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import pandas as pd
 from featurekit.errors import DataError
 from featurekit.evaluation.results.comparison import versus_best
 from featurekit.report.figures import as_float, format_p, row_label
-from featurekit.report.wording import describe_run
+from featurekit.report.wording import RunTask, describe_run, describe_task
 
 #: the selected row first: the estimate of "choose the best, then use it"; the others are maxima over rows
 KIND_ORDER = ["selected", "handcrafted", "deep", "fused", "finetuned"]
 
 __all__ = ["Table", "text_table", "partial_folds_note", "summary_table", "results_table", "layer_table",
-           "vs_best_table", "provenance_tables", "kind_rank", "KIND_ORDER", "PARTIAL", "adjustment"]
+           "vs_best_table", "provenance_tables", "per_class_table", "confusion_table", "kind_rank", "KIND_ORDER",
+           "PARTIAL", "adjustment"]
 
 # ---------------------------------------------------------------------------
 # formatting helpers
@@ -58,7 +64,7 @@ def _pm(row: pd.Series, m: str) -> str:
     return f"{_num(row.get(m))} ± {_num(row.get(f'{m}_sd'))}" + (PARTIAL if _partial(row, m) else "")
 
 
-def partial_folds_note(results: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+def partial_folds_note(results: pd.DataFrame, metrics: Sequence[str], multiclass: bool = False) -> list[str]:
     """Footnote of the :data:`PARTIAL` marks of ``metrics`` in ``results`` (empty when none).
 
     Returns
@@ -75,9 +81,12 @@ def partial_folds_note(results: pd.DataFrame, metrics: Sequence[str]) -> list[st
             rows.append(f"{row_label(r)}: {', '.join(bad)}")
     if not rows:
         return []
+    why = ("A test fold where no class has the metric's terms defined (e.g. κ when one class only is present "
+           "or predicted)" if multiclass else
+           "A test fold without a positive or without a negative sample (or, for precision and NPV, "
+           "without a predicted one)")
     return ([f"{PARTIAL} mean over only the test folds where the metric is defined:"] + rows
-            + ["A test fold without a positive or without a negative sample (or, for precision and NPV, "
-               "without a predicted one) leaves the metric undefined there, so the fold mean rests on fewer "
+            + [why + " leaves the metric undefined there, so the fold mean rests on fewer "
                "folds than the protocol made; the pooled estimates and their intervals use every prediction."])
 
 
@@ -94,7 +103,12 @@ def text_table(results: pd.DataFrame, metric: str = "roc_auc", provenance: Mappi
     With the run's ``provenance``, lines under the table say what the numbers
     are (:func:`featurekit.report.wording.describe_run`): where the pooled
     estimates come from, what mean ± sd is over, where the Youden threshold was chosen.
+    A multi-class run (:func:`~featurekit.report.wording.describe_task`) shows
+    macro AUC, accuracy, balanced accuracy, macro F1 and κ, and says what they are.
     """
+    task = describe_task(provenance, results)
+    if task.multiclass:
+        return _multiclass_text_table(results, provenance, task)
     cols = [("feature set", lambda r: str(r["feature_set"])), ("classifier", lambda r: str(r["classifier"])),
             ("kind", lambda r: str(r.get("kind", ""))),
             ("AUC mean±sd", lambda r: _pm(r, "roc_auc")),
@@ -103,12 +117,7 @@ def text_table(results: pd.DataFrame, metric: str = "roc_auc", provenance: Mappi
             ("F1", lambda r: _fm(r, "f1")), ("sens", lambda r: _fm(r, "sensitivity")),
             ("spec", lambda r: _fm(r, "specificity")),
             ("bal.acc@Youden", lambda r: _fm(r, "balanced_accuracy_youden"))]
-    rows = [[name for name, _ in cols]]
-    for _, r in results.iterrows():
-        rows.append([fn(r) for _, fn in cols])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = _plain_table(results, cols)
     note = partial_folds_note(results, ["roc_auc", "accuracy", "f1", "sensitivity", "specificity",
                                         "balanced_accuracy_youden"])
     if note:
@@ -118,6 +127,43 @@ def text_table(results: pd.DataFrame, metric: str = "roc_auc", provenance: Mappi
         lines += ["", f"pooled AUC [95% CI]: {w.estimate}", f"mean±sd and acc, F1, sens, spec (threshold 0.5): "
                   f"{w.spread}", f"@Youden: threshold {w.threshold}"]
     return "\n".join(lines)
+
+
+def _kappa_name(task: RunTask) -> str:
+    return "kappa (quadratic)" if task.ordered else "kappa"
+
+
+def _multiclass_text_table(results: pd.DataFrame, provenance: Mapping[str, Any] | None, task: RunTask) -> str:
+    """:func:`text_table` of a multi-class run."""
+    kappa = _kappa_name(task)
+    cols = [("feature set", lambda r: str(r["feature_set"])), ("classifier", lambda r: str(r["classifier"])),
+            ("kind", lambda r: str(r.get("kind", ""))),
+            ("macro AUC mean±sd", lambda r: _pm(r, "roc_auc")),
+            ("pooled macro AUC [95% CI]", lambda r: _ci(r, "roc_auc")),
+            ("acc", lambda r: _fm(r, "accuracy")), ("bal.acc", lambda r: _fm(r, "balanced_accuracy")),
+            ("macro F1", lambda r: _fm(r, "f1_macro")), (kappa, lambda r: _fm(r, "kappa"))]
+    lines = _plain_table(results, cols)
+    note = partial_folds_note(results, ["roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "kappa"],
+                              multiclass=True)
+    if note:
+        lines += [""] + note[:1] + [f"  {line}" for line in note[1:-1]] + [note[-1]]
+    lines.append("")
+    if provenance is not None:
+        w = describe_run(provenance, results)
+        lines += [f"pooled macro AUC [95% CI]: {w.estimate}", f"mean±sd and acc, bal.acc, macro F1, {kappa}: {w.spread}"]
+    lines += [f"macro AUC: {task.auc}", f"acc, bal.acc, macro F1, {kappa}: {task.predicted}; {kappa}: {task.kappa}"]
+    return "\n".join(lines)
+
+
+def _plain_table(results: pd.DataFrame, cols) -> list[str]:
+    """The lines of a plain-text table: ``cols`` = (header, cell function of a row), a rule under the header."""
+    rows = [[name for name, _ in cols]]
+    for _, r in results.iterrows():
+        rows.append([fn(r) for _, fn in cols])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 @dataclass
@@ -172,21 +218,43 @@ def kind_rank(k: str) -> int:
     return KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER)
 
 
-def summary_table(results: pd.DataFrame, metric: str) -> Table:
-    header = ["kind", "best feature set", "classifier", "AUC mean ± sd", "pooled AUC [95% CI]",
-              "accuracy", "F1", "sensitivity", "specificity", "sens@Youden", "spec@Youden", "n (pos)"]
-    rows, shown, classes = [], [], []
+def _best_of_each_kind(results: pd.DataFrame, metric: str) -> list[tuple[str, pd.Series]]:
+    """(label, row) of the best row by ``metric`` of each kind, in :data:`KIND_ORDER`."""
+    out = []
     for kind in sorted(results["kind"].dropna().unique(), key=kind_rank):
         g = results[results["kind"] == kind]
         if g[metric].notna().any():
             r = g.loc[g[metric].astype(float).idxmax()]
         else:
             r = g.iloc[0]
-        shown.append(r)
         label = kind or "–"
         if kind != "selected" and len(g) > 1:
             label = f"{label} (best of {len(g)})"
-        classes.append("selected" if kind == "selected" else "")
+        out.append((label, r))
+    return out
+
+
+def _class_counts(r: pd.Series, task: RunTask) -> str:
+    """``n (n of each class)`` of a multi-class row: ``45 (15 / 15 / 15)``."""
+    if not math.isfinite(as_float(r.get("n"))):
+        return "–"
+    return f"{int(as_float(r['n']))} ({' / '.join(_count(r.get(f'n[{c}]')) for c in task.classes)})"
+
+
+def _count(x: Any) -> str:
+    f = as_float(x)
+    return str(int(f)) if math.isfinite(f) else "–"
+
+
+def summary_table(results: pd.DataFrame, metric: str, task: RunTask | None = None) -> Table:
+    if task is not None and task.multiclass:
+        return _multiclass_summary_table(results, metric, task)
+    header = ["kind", "best feature set", "classifier", "AUC mean ± sd", "pooled AUC [95% CI]",
+              "accuracy", "F1", "sensitivity", "specificity", "sens@Youden", "spec@Youden", "n (pos)"]
+    rows, shown, classes = [], [], []
+    for label, r in _best_of_each_kind(results, metric):
+        shown.append(r)
+        classes.append("selected" if r["kind"] == "selected" else "")
         rows.append([label, r["feature_set"], r["classifier"], _pm(r, "roc_auc"), _ci(r, "roc_auc"),
                      _fm(r, "accuracy"), _fm(r, "f1"), _fm(r, "sensitivity"), _fm(r, "specificity"),
                      _fm(r, "sensitivity_youden"), _fm(r, "specificity_youden"),
@@ -199,13 +267,75 @@ def summary_table(results: pd.DataFrame, metric: str) -> Table:
     return Table(header, rows, notes, classes)
 
 
+#: the multi-class metrics of the report's tables with their pooled estimate and interval: (column, header)
+MULTICLASS_COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "bal. acc."), ("f1_macro", "macro F1"),
+                      ("precision_macro", "macro precision"), ("recall_macro", "macro recall"),
+                      ("f1_weighted", "weighted F1"), ("kappa", "κ"), ("log_loss", "log loss"))
+#: the subset of :data:`MULTICLASS_COLUMNS` in the summary table
+_MULTICLASS_SUMMARY = ("accuracy", "balanced_accuracy", "f1_macro", "kappa")
+
+
+def _multiclass_notes(task: RunTask) -> list[str]:
+    return [f"macro AUC: {task.auc}. Pooled estimate [95% interval] of each metric; {task.predicted}; "
+            f"κ: {task.kappa}."]
+
+
+def _multiclass_summary_table(results: pd.DataFrame, metric: str, task: RunTask) -> Table:
+    cols = [(m, h) for m, h in MULTICLASS_COLUMNS if m in _MULTICLASS_SUMMARY]
+    header = ["kind", "best feature set", "classifier", "macro AUC mean ± sd", "pooled macro AUC [95% CI]",
+              *[f"{h} [95% CI]" for _, h in cols], f"n ({' / '.join(task.classes)})"]
+    rows, shown, classes = [], [], []
+    for label, r in _best_of_each_kind(results, metric):
+        shown.append(r)
+        classes.append("selected" if r["kind"] == "selected" else "")
+        rows.append([label, r["feature_set"], r["classifier"], _pm(r, "roc_auc"), _ci(r, "roc_auc"),
+                     *[_ci(r, m) for m, _ in cols], _class_counts(r, task)])
+    notes = _multiclass_notes(task) + partial_folds_note(pd.DataFrame(shown), ["roc_auc"], multiclass=True)
+    if "selected" in set(results["kind"].dropna()):
+        notes = [SELECTED_NOTE] + notes
+    return Table(header, rows, notes, classes)
+
+
+def per_class_table(row: pd.Series, task: RunTask) -> Table:
+    """Per class of a multi-class ``row``: its count, one-vs-rest AUC, sensitivity and specificity with intervals."""
+    rows = [[c, _count(row.get(f"n[{c}]")), _ci(row, f"roc_auc[{c}]"), _ci(row, f"sensitivity[{c}]"),
+             _ci(row, f"specificity[{c}]")] for c in task.classes]
+    methods = sorted({str(row.get(f"{m}[{c}]_ci_method")) for m in ("roc_auc", "sensitivity", "specificity")
+                      for c in task.classes if isinstance(row.get(f"{m}[{c}]_ci_method"), str)
+                      and row.get(f"{m}[{c}]_ci_method")})
+    return Table([f"class ({row_label(row)})", "n", "AUC vs the rest [95% CI]", "sensitivity [95% CI]",
+                  "specificity [95% CI]"], rows,
+                 ["Per class c: the AUC of c's probability for c against the other classes; sensitivity: the share "
+                  "of c's samples predicted as c; specificity: the share of the other classes' samples not "
+                  f"predicted as c ({task.predicted}). Pooled estimate [95% interval"
+                  + (f": {'; '.join(methods)}" if methods else "") + "]."])
+
+
+def confusion_table(counts, task: RunTask, label: str, what: str) -> Table:
+    """A ``(K, K)`` confusion matrix (rows: true class) as counts with the row share in parentheses."""
+    rows = []
+    for c, line in zip(task.classes, counts):
+        total = float(sum(line))
+        rows.append([c, *[f"{int(v)} ({v / total:.2f})" if total else f"{int(v)}" for v in line], str(int(total))])
+    return Table([f"true \\ predicted ({label})", *task.classes, "n"], rows,
+                 [f"Counts of {what}; in parentheses each count over its true class's count (the diagonal: each "
+                  f"class's sensitivity); {task.predicted}."])
+
+
 #: under a table holding the selected row: what it is, and why the other kinds' best rows are optimistic
 SELECTED_NOTE = ("selected: in each outer fold the candidate best on held-out predictions of its training part "
                  "(never the test part), scored on the test part -- the estimate of choosing the best. A kind's "
                  "\"best of N\" is the maximum of N rows scored on the same test folds: biased upward.")
 
 
-def results_table(results: pd.DataFrame) -> Table:
+def results_table(results: pd.DataFrame, task: RunTask | None = None) -> Table:
+    if task is not None and task.multiclass:
+        header = ["feature set", "classifier", "kind", "macro AUC mean ± sd", "pooled macro AUC [95% CI]",
+                  *[f"{h} [95% CI]" for _, h in MULTICLASS_COLUMNS], "run"]
+        rows = [[r["feature_set"], r["classifier"], r.get("kind", ""), _pm(r, "roc_auc"), _ci(r, "roc_auc"),
+                 *[_ci(r, m) for m, _ in MULTICLASS_COLUMNS], r.get("run", "")] for _, r in results.iterrows()]
+        return Table(header, rows, _multiclass_notes(task) + partial_folds_note(results, ["roc_auc"],
+                                                                                 multiclass=True))
     header = ["feature set", "classifier", "kind", "AUC mean ± sd", "pooled AUC [95% CI]", "PR AUC",
               "accuracy", "bal. acc.", "F1", "MCC", "sens", "spec", "sens@Y", "spec@Y", "F1@Y", "run"]
     rows = []
@@ -220,11 +350,19 @@ def results_table(results: pd.DataFrame) -> Table:
         "sensitivity_youden", "specificity_youden", "f1_youden"]))
 
 
-def layer_table(results: pd.DataFrame) -> Table | None:
+def layer_table(results: pd.DataFrame, task: RunTask | None = None) -> Table | None:
     deep = results[(results["kind"] == "deep") & results["layer_index"].notna()]
     if deep.empty:
         return None
     deep = deep.sort_values(["model", "classifier", "layer_index"])
+    if task is not None and task.multiclass:
+        header = ["model", "index", "layer", "classifier", "macro AUC mean ± sd", "pooled macro AUC [95% CI]",
+                  "macro F1 mean ± sd", "pooled macro F1 [95% CI]", "bal. acc. [95% CI]"]
+        rows = [[r["model"], str(int(as_float(r["layer_index"]))), r["layer"], r["classifier"], _pm(r, "roc_auc"),
+                 _ci(r, "roc_auc"), _pm(r, "f1_macro"), _ci(r, "f1_macro"), _ci(r, "balanced_accuracy")]
+                for _, r in deep.iterrows()]
+        return Table(header, rows, _multiclass_notes(task) + partial_folds_note(deep, ["roc_auc", "f1_macro"],
+                                                                                multiclass=True))
     header = ["model", "index", "layer", "classifier", "AUC mean ± sd", "pooled AUC [95% CI]",
               "F1 mean ± sd", "pooled F1 [95% CI]", "bal. acc.@Youden"]
     rows = [[r["model"], str(int(as_float(r["layer_index"]))), r["layer"], r["classifier"], _pm(r, "roc_auc"),
@@ -249,9 +387,10 @@ def adjustment(comparisons: pd.DataFrame | None) -> str | None:
     return text
 
 
-def vs_best_table(comparisons: pd.DataFrame, best: tuple) -> Table | None:
-    """ΔAUC (best − other) of every row compared with the best, its DeLong p and the p adjusted
-    over that family of comparisons (:func:`featurekit.evaluation.results.comparison.versus_best`)."""
+def vs_best_table(comparisons: pd.DataFrame, best: tuple, task: RunTask | None = None) -> Table | None:
+    """ΔAUC (best − other) of every row compared with the best, its DeLong p (multi-class: the paired
+    bootstrap's p of the macro-AUC difference) and the p adjusted over that family of comparisons
+    (:func:`featurekit.evaluation.results.comparison.versus_best`)."""
     if comparisons is None or comparisons.empty:
         return None
     try:
@@ -264,8 +403,11 @@ def vs_best_table(comparisons: pd.DataFrame, best: tuple) -> Table | None:
             for r in vb.itertuples(index=False)]
     if not rows:
         return None
-    return Table([f"compared with the best ({best[0]} · {best[1]})", "ΔAUC (best − other)", "95% CI",
-                  "p (DeLong)", *([f"p adjusted ({how})"] if how else []), "nested"], rows)
+    multiclass = task is not None and task.multiclass
+    return Table([f"compared with the best ({best[0]} · {best[1]})",
+                  "Δ macro AUC (best − other)" if multiclass else "ΔAUC (best − other)", "95% CI",
+                  "p (paired bootstrap)" if multiclass else "p (DeLong)", *([f"p adjusted ({how})"] if how else []),
+                  "nested"], rows, [f"Paired test: {task.test}."] if multiclass else [])
 
 
 def provenance_tables(runs) -> list[tuple[str, Table]]:
@@ -274,11 +416,13 @@ def provenance_tables(runs) -> list[tuple[str, Table]]:
         p = run.provenance or {}
         ds = p.get("dataset", {}) or {}
         counts = ds.get("counts") or {}
+        task = describe_task(p, run.results)
         rows = [
             ["dataset", f"{ds.get('name', '')} ({ds.get('source', '')})"],
             ["fingerprint", str(ds.get("fingerprint", ""))],
             ["counts per class", ", ".join(f"{k}: {v}" for k, v in counts.items()) or "–"],
-            ["positive class", str(p.get("positive", ""))],
+            ["classes", task.header] if task.multiclass else
+            ["positive class", task.header if task.one_vs_rest else str(p.get("positive", ""))],
             ["ROI", str(ds.get("roi", ""))],
             ["CV protocol", f"{p.get('protocol', '')} (spec {p.get('cv', '')!s})"],
             ["seed", str(p.get("seed", ""))],

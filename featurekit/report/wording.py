@@ -11,6 +11,11 @@ optional ``samples`` counts per split -- and the results rows (``n``: the
 distinct samples predicted, i.e. the test split's size in a predefined split),
 so the report, its figures and ``featurekit evaluate``'s terminal table never
 describe a protocol the run did not use.
+
+:func:`describe_task` says what is predicted: one positive class against the
+other (binary), one class against the rest of three or more (``one_vs_rest``
+in the provenance), or every class (``task`` "multiclass": macro one-vs-rest
+AUC, the most probable class as the prediction, no threshold).
 """
 
 from __future__ import annotations
@@ -26,7 +31,88 @@ from featurekit.errors import FeaturekitError
 from featurekit.evaluation.folds.protocols import parse_cv
 from featurekit.evaluation.folds.splitters import HoldoutCV, PredefinedSplitCV, StratifiedKFoldCV
 
-__all__ = ["RunWording", "describe_run", "describe_runs"]
+__all__ = ["RunTask", "RunWording", "describe_task", "describe_run", "describe_runs"]
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """What a run predicts.
+
+    Attributes
+    ----------
+    classes : tuple of str
+        The classes of a multi-class run, in code order; empty for a binary run.
+    positive : str or None
+        The positive class of a binary run.
+    one_vs_rest : tuple of str
+        The classes present when a binary run is one class against the rest of three or more.
+    ordered : bool
+        The classes are ordered (Cohen's kappa quadratic-weighted).
+    """
+
+    classes: tuple = ()
+    positive: str | None = None
+    one_vs_rest: tuple = ()
+    ordered: bool = False
+
+    @property
+    def multiclass(self) -> bool:
+        return bool(self.classes)
+
+    @property
+    def header(self) -> str:
+        """The task in a line: "positive: malignant", "malignant vs the rest (3 classes)",
+        "3 classes (benign, malignant, normal): multi-class"."""
+        if self.multiclass:
+            return (f"{len(self.classes)} classes ({', '.join(self.classes)}): multi-class"
+                    + (", ordered" if self.ordered else ""))
+        if self.one_vs_rest:
+            return f"{self.positive} vs the rest ({len(self.one_vs_rest)} classes)"
+        return f"positive: {self.positive}"
+
+    @property
+    def auc(self) -> str:
+        """What the AUC is."""
+        return (f"the macro one-vs-rest AUC (the mean over the {len(self.classes)} classes of each class's AUC "
+                "against the rest)")
+
+    @property
+    def predicted(self) -> str:
+        """What the predicted class is."""
+        return "the predicted class is the most probable one, no threshold"
+
+    @property
+    def kappa(self) -> str:
+        """Which Cohen's kappa."""
+        return "Cohen's kappa, quadratic-weighted (ordered classes)" if self.ordered else \
+            "Cohen's kappa (unweighted)"
+
+    @property
+    def test(self) -> str:
+        """The paired test between two rows' AUCs."""
+        return "paired bootstrap of the macro-AUC difference" if self.multiclass else "DeLong"
+
+    def sentence(self) -> str:
+        """The multi-class metrics in one sentence (empty for a binary run)."""
+        if not self.multiclass:
+            return ""
+        return (f"AUC: {self.auc}; accuracy, balanced accuracy, F1, sensitivity and specificity: {self.predicted}, "
+                f"F1 / precision / recall macro-averaged over the classes (weighted: by each class's count); "
+                f"κ: {self.kappa}.")
+
+
+def describe_task(provenance: Mapping[str, Any] | None, results: pd.DataFrame | None = None) -> RunTask:
+    """What a run predicts, from its provenance (``task``, ``classes``, ``positive``, ``one_vs_rest``,
+    ``options.ordered``), else from its results columns (``n[<class>]`` of a multi-class run)."""
+    provenance = provenance or {}
+    classes = [str(c) for c in provenance.get("classes") or []] if provenance.get("task") == "multiclass" else []
+    if not classes and provenance.get("task") != "binary" and results is not None:
+        classes = [str(c)[2:-1] for c in results.columns if str(c).startswith("n[") and str(c).endswith("]")]
+    options = provenance.get("options") or {}
+    positive = provenance.get("positive")
+    return RunTask(tuple(classes), None if classes or positive is None else str(positive),
+                   tuple(str(c) for c in provenance.get("one_vs_rest") or []),
+                   bool(options.get("ordered", False)) if isinstance(options, Mapping) else False)
 
 
 @dataclass(frozen=True)
@@ -49,6 +135,8 @@ class RunWording:
         The predictions of the confusion matrices (the first repeat).
     youden_short : str
         A label for the Youden panels, e.g. "Youden (inner CV of training folds)".
+    task : RunTask
+        What the run predicts.
     """
 
     protocol: str
@@ -58,11 +146,14 @@ class RunWording:
     scores: str
     first_repeat: str
     youden_short: str
+    task: RunTask = RunTask()
 
     def sentence(self) -> str:
-        """Estimate, spread and threshold in one paragraph."""
-        return (f"Pooled estimates and their 95% intervals: {self.estimate}. Mean ± sd: {self.spread}. "
-                f"@Youden / @Y: at the Youden-optimal threshold {self.threshold}.")
+        """Estimate, spread and threshold (binary) or the multi-class metrics in one paragraph."""
+        lead = f"Pooled estimates and their 95% intervals: {self.estimate}. Mean ± sd: {self.spread}. "
+        if self.task.multiclass:
+            return lead + self.task.sentence()
+        return lead + f"@Youden / @Y: at the Youden-optimal threshold {self.threshold}."
 
 
 def _as_int(x: Any) -> int | None:
@@ -210,7 +301,7 @@ def describe_run(provenance: Mapping[str, Any] | None, results: pd.DataFrame | N
         first = "the test predictions of the first repeat"
         folds = "training folds"
     threshold, short = _threshold(provenance, splitter, folds)
-    return RunWording(cv, estimate, spread, threshold, scores, first, short)
+    return RunWording(cv, estimate, spread, threshold, scores, first, short, describe_task(provenance, results))
 
 
 def describe_runs(runs) -> dict[str, RunWording]:

@@ -176,9 +176,9 @@ def test_the_delong_heatmap_shows_adjusted_p_values(runs, tmp_path, monkeypatch)
     seen = {}
     real = report_module.pvalue_figure
 
-    def keep(labels, p, nested, scores, adjusted):
+    def keep(labels, p, nested, scores, adjusted, *task):
         seen.update(p=p, adjusted=adjusted)
-        return real(labels, p, nested, scores, adjusted)
+        return real(labels, p, nested, scores, adjusted, *task)
 
     monkeypatch.setattr(report_module, "pvalue_figure", keep)
     _, kfold = runs
