@@ -113,10 +113,12 @@ def _level_sums(lv: np.ndarray, distances: Sequence[int], pad: int, G1: int) -> 
     for t, c in rings[1:]:
         total, count = total + t, count + c
     centre = boxes[0][0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.abs(centre - total / count)
-    s[count == 0] = 0.0  # no neighbour in the mask: difference 0 (pyradiomics)
-    key = centre.ravel()
+    has = count != 0  # a pixel without a neighbour in the mask has difference 0 (pyradiomics)
+    s = np.zeros(centre.shape)
+    np.divide(total, count, out=s, where=has)
+    np.subtract(centre, s, out=s, where=has)
+    np.abs(s, out=s)
+    key = lv[pad : pad + H, pad : pad + W].astype(np.intp).ravel()  # cast once for both counts
     return (np.bincount(key, minlength=G1).astype(np.float64),
             np.bincount(key, s.ravel(), minlength=G1))
 
