@@ -14,7 +14,7 @@ cache holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from featurekit.errors import DataError, LayerError
@@ -103,7 +103,7 @@ def resolve_feature_sets(features: Sequence[Any], fuse: Sequence[str] = (), *, c
 
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
     entries = dict(entries or {})
-    layer_keys = {str(k): list(v) for k, v in (layer_keys or {}).items()}
+    keys_by_layer = {str(k): list(v) for k, v in (layer_keys or {}).items()}
     all_entries = cache.entries()
     infos: dict[str, dict] = {}
 
@@ -112,10 +112,10 @@ def resolve_feature_sets(features: Sequence[Any], fuse: Sequence[str] = (), *, c
         if isinstance(tok, AllFeatures):
             return depth_order(all_entries)
         if isinstance(tok, LayerSpec):
-            if str(tok) not in layer_keys:
+            if str(tok) not in keys_by_layer:
                 raise LayerError(f"layer spec {tok} is not resolved into cache keys; "
                                  "resolve it with featurekit.orchestration.layer_keys")
-            return layer_keys[str(tok)]
+            return keys_by_layer[str(tok)]
         if isinstance(tok, HandcraftedSpec):
             return [tok.family]
         assert isinstance(tok, CacheKey)
@@ -154,12 +154,12 @@ def resolve_feature_sets(features: Sequence[Any], fuse: Sequence[str] = (), *, c
         members = [single(k) for k in keys]
         deep = next((m for m in members if m.kind == "deep"), None)
         name = str(FusionSpec.of(keys))
-        common = dict(kind="fused", model=deep.model if deep else "", layer=deep.layer if deep else "",
-                      layer_index=deep.layer_index if deep else float("nan"), parts=name)
         blocks = [m.blocks[0] for m in members]
-        sets.append(FeatureSet(name, blocks, fusion="early", **common))
+        early = FeatureSet(name, blocks, "fused", deep.model if deep else "", deep.layer if deep else "",
+                           deep.layer_index if deep else float("nan"), fusion="early", parts=name)
+        sets.append(early)
         if late_fusion in ("vote", "stack"):
-            sets.append(FeatureSet(f"{late_fusion}({name})", blocks, fusion=late_fusion, **common))
+            sets.append(replace(early, name=f"{late_fusion}({name})", fusion=late_fusion))
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         raise DataError(f"feature sets repeat: {names}")

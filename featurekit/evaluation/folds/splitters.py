@@ -55,7 +55,7 @@ approximate; foreign splitters) is counted per metric in the results
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, Literal, NamedTuple, overload
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
@@ -127,8 +127,18 @@ def check_group_disjoint(groups: Any, a_idx: np.ndarray, b_idx: np.ndarray,
         )
 
 
+@overload
+def _n_samples(X: Any, y: Any, groups: Any, needs_y: Literal[True] = True) -> tuple[int, np.ndarray,
+                                                                                    np.ndarray | None]: ...
+
+
+@overload
+def _n_samples(X: Any, y: Any, groups: Any, needs_y: bool) -> tuple[int, np.ndarray | None, np.ndarray | None]: ...
+
+
 def _n_samples(X: Any, y: Any, groups: Any, needs_y: bool = True) -> tuple[int, np.ndarray | None,
                                                                               np.ndarray | None]:
+    """``(n, y, groups)`` checked for one sample count; ``y`` is an array unless ``needs_y`` is False."""
     y_arr = None if y is None else np.asarray(y)
     if needs_y and y_arr is None:
         raise DataError("stratified splitting needs y")

@@ -147,7 +147,12 @@ class FoldPlan:
 
     @property
     def cv_text(self) -> str:
-        return self.cv if isinstance(self.cv, (str, int)) else repr(self.cv)
+        """The cv as recorded in a run's provenance: the text parse_cv reads back (an integer k as ``"k"``)."""
+        if isinstance(self.cv, str):
+            return self.cv
+        if isinstance(self.cv, (int, np.integer)):
+            return str(int(self.cv))
+        return repr(self.cv)
 
 
 def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, split: Any = None,
@@ -469,8 +474,8 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
             ids = [str(v) for v in arr.reshape(-1)]
         else:
             ids = [str(i) for i in range(n)]
-    ids = np.asarray([str(i) for i in ids], dtype=object)
-    if len(set(ids)) != n:
+    sample_ids = np.asarray([str(i) for i in ids], dtype=object)
+    if len(set(sample_ids)) != n:
         raise DataError("sample ids must be unique")
     plan = plan_folds(cv, y01, groups, split=split_labels, seed=seed)
     g = None if groups is None else np.asarray([str(v) for v in np.asarray(groups)], dtype=object)
@@ -493,7 +498,9 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         progress=progress, desc="cross-validation", unit="fit",
         nested="auto", small=True)
 
-    frames, seconds, fitted = [], {}, {}
+    frames: list[pd.DataFrame] = []
+    seconds: dict[tuple[str, str], float] = {}  # per row, the fits' time
+    fitted: dict[tuple, Any] = {}  # (feature_set, classifier, repeat, fold) -> the fitted estimator
     for o in outs:
         m = metas[o["name"]]
         te = o["test_idx"]
@@ -501,7 +508,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         scores = ({"score": sc} if sc.ndim == 1 else  # multi-class: every class's probability
                   {"score": np.nan, **{proba_column(c): sc[:, j] for j, c in enumerate(classes or ())}})
         frames.append(pd.DataFrame({
-            "id": ids[te], "y_true": y01[te], "feature_set": m["feature_set"],
+            "id": sample_ids[te], "y_true": y01[te], "feature_set": m["feature_set"],
             "classifier": m["classifier"], "repeat": o["repeat"], "fold": o["fold"],
             **scores, "threshold": o["threshold"],
             **({} if g is None else {"group": g[te]}),  # the resampling unit of the intervals
@@ -538,8 +545,8 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     else:
         counts = {"n": int(n), **{f"n[{c}]": int(k) for c, k in zip(classes, np.bincount(y01, minlength=n_classes))}}
     if split_labels is not None:  # a predefined split: the size of each part, for wording and checks
-        parts = np.asarray(split_labels, dtype=object)
-        counts.update({part: int(np.sum(parts == part)) for part in ("train", "val", "test")})
+        split_parts = np.asarray(split_labels, dtype=object)
+        counts.update({part: int(np.sum(split_parts == part)) for part in ("train", "val", "test")})
     provenance = run_provenance(
         plan, seed=seed, positive=positive, samples=counts, command=command,
         options={"youden": youden, "youden_cv": youden_cv, "n_boot": n_boot, "confidence": confidence,

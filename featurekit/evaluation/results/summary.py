@@ -240,7 +240,7 @@ def _intervals(g: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> di
         counts = data.confusion(np.ones((1, n_units)), t)[0] if once else None
         boot = []
         for name, metric in specs:
-            if once and metric.proportion:
+            if counts is not None and metric.proportion:  # counts: each sample predicted once
                 k, n = metric.terms(*counts)
                 lo, hi = wilson_interval(k, n, confidence)
                 out[name + suffix] = (est[name], float(np.ravel(lo)[0]), float(np.ravel(hi)[0]), "wilson")

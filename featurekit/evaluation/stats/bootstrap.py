@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -67,6 +67,11 @@ _CHUNK_ELEMENTS = 2_000_000
 
 class _Interval:
     """``ci`` and ``as_dict`` shared by the bootstrap results."""
+
+    # what the dataclasses that inherit this give it (annotations only: no fields of this class)
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    lo: float
+    hi: float
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -165,6 +170,7 @@ class _Spec:
 
     def __init__(self, metric: str | Metric | Callable[..., float], threshold: float):
         self.threshold = float(threshold)
+        self.metric: Metric | None  # None: the callable ``fn``
         if isinstance(metric, Metric):
             self.name, self.metric = metric.name, metric
         elif callable(metric):

@@ -127,7 +127,7 @@ class _Repeat:
 
     def __init__(self, units: np.ndarray, n_units: int, is_pos: np.ndarray, scores: np.ndarray):
         self.units, self.is_pos, self.scores, self.n_units = units, is_pos, scores, n_units
-        self._codes = None
+        self._ranks: tuple[np.ndarray, np.ndarray, bool] | None = None  # see _ranked
 
     def per_unit_confusion(self, threshold: float) -> np.ndarray:
         """Per unit and model, the counts ``(tp, fp, tn, fn)`` of its predictions: shape (n_units, k, 4)."""
@@ -141,25 +141,30 @@ class _Repeat:
     def value_counts(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Weighted counts of positives / negatives per score value, shape (B, k, n): values
         ascending, one slot per prediction of the repeat (slots of tied values stay empty)."""
-        if self._codes is None:
-            self._codes = _dense_ranks(self.scores)
-            self._order = np.argsort(self._codes, axis=1, kind="stable")
-            # all scores of every model distinct: slot v holds the prediction of rank v
-            self._distinct = bool(np.all(self._codes.max(axis=1) == self._codes.shape[1] - 1))
+        ranks, order, distinct = self._ranked()
         k, n = self.scores.shape
         b = weights.shape[0]
-        if self._distinct:
-            w = weights[:, self.units[self._order]]  # (B, k, n), predictions in score order
-            pos = self.is_pos[self._order]
+        if distinct:
+            w = weights[:, self.units[order]]  # (B, k, n), predictions in score order
+            pos = self.is_pos[order]
             return w * pos, w * ~pos
         w = weights[:, self.units]
         out = []
         for sel in (self.is_pos, ~self.is_pos):
-            codes = self._codes[:, sel]  # (k, n_sel)
+            codes = ranks[:, sel]  # (k, n_sel)
             idx = (np.arange(b * k, dtype=np.int64).reshape(b, k, 1) * n + codes[None, :, :]).ravel()
             wts = np.broadcast_to(w[:, None, sel], (b, k, codes.shape[1])).ravel()
             out.append(np.bincount(idx, weights=wts, minlength=b * k * n).reshape(b, k, n))
         return out[0], out[1]
+
+    def _ranked(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The scores' dense ranks per model, their stable sort order, and whether all scores of every
+        model are distinct (then slot v holds the prediction of rank v); computed once."""
+        if self._ranks is None:
+            ranks = _dense_ranks(self.scores)
+            order = np.argsort(ranks, axis=1, kind="stable")
+            self._ranks = ranks, order, bool(np.all(ranks.max(axis=1) == ranks.shape[1] - 1))
+        return self._ranks
 
 
 class UnitData:
@@ -211,7 +216,7 @@ class UnitData:
         """Per metric, its value under each row of ``weights`` (B, n_units): the mean over repeats, (k, B)."""
         per: dict[str, list[np.ndarray]] = {name: [] for name, _ in metrics}
         shape = (self.k, weights.shape[0])
-        confusion = None
+        confusion: list[tuple] = []  # per repeat, computed when a metric needs a threshold
         if self.repeats and any(not m.threshold_free for _, m in metrics):
             confusion = self.confusion(weights, threshold)
         with warnings.catch_warnings():
