@@ -85,11 +85,11 @@ def ngtdm_feature_names(features="all") -> List[str]:
 def _box_sums(x: np.ndarray, r: int, pad: int, H: int, W: int) -> np.ndarray:
     """Sums of ``x`` over the ``(2r + 1)^2`` window around each pixel of the inner ``(H, W)``
     region of ``x`` (a box padded by ``pad >= r >= 1``), separably: rows then columns."""
-    rows = x[pad - r : pad - r + H].copy()
-    for t in range(1, 2 * r + 1):
+    rows = x[pad - r : pad - r + H] + x[pad - r + 1 : pad - r + 1 + H]
+    for t in range(2, 2 * r + 1):
         rows += x[pad - r + t : pad - r + t + H]
-    out = rows[:, pad - r : pad - r + W].copy()
-    for t in range(1, 2 * r + 1):
+    out = rows[:, pad - r : pad - r + W] + rows[:, pad - r + 1 : pad - r + 1 + W]
+    for t in range(2, 2 * r + 1):
         out += rows[:, pad - r + t : pad - r + t + W]
     return out
 
@@ -113,14 +113,18 @@ def _level_sums(lv: np.ndarray, distances: Sequence[int], pad: int, G1: int) -> 
     for t, c in rings[1:]:
         total, count = total + t, count + c
     centre = boxes[0][0]
-    has = count != 0  # a pixel without a neighbour in the mask has difference 0 (pyradiomics)
-    s = np.zeros(centre.shape)
-    np.divide(total, count, out=s, where=has)
-    np.subtract(centre, s, out=s, where=has)
-    np.abs(s, out=s)
-    key = lv[pad : pad + H, pad : pad + W].astype(np.intp).ravel()  # cast once for both counts
-    return (np.bincount(key, minlength=G1).astype(np.float64),
-            np.bincount(key, s.ravel(), minlength=G1))
+    # |i - total / count| = |i * count - total| / count: integer numerators summed per (level,
+    # count), divided once per pair; count 0 (no neighbour in the mask) adds 0, as pyradiomics
+    num = centre * count.astype(centre.dtype, copy=False)
+    num -= total
+    np.abs(num, out=num)
+    K = cells
+    key = np.multiply(lv[pad : pad + H, pad : pad + W], K, dtype=np.intp)
+    key += count
+    key = key.ravel()
+    n_ic = np.bincount(key, minlength=G1 * K).reshape(G1, K)
+    s_ic = np.bincount(key, num.ravel(), minlength=G1 * K).reshape(G1, K)
+    return n_ic.sum(axis=1).astype(np.float64), (s_ic[:, 1:] / np.arange(1, K)).sum(axis=1)
 
 
 def _formulas(n_i: np.ndarray, s_i: np.ndarray) -> np.ndarray:
