@@ -30,9 +30,11 @@ definitions agree whenever every mask pixel has a neighbour in the mask.
 Pipeline, vectorised over a batch: quantisation of the mask's bounding box
 (pyradiomics' rule, shared with GLCM, :mod:`featurekit.handcrafted._zones`),
 neighbourhood sums and counts as separable box sums of the zero-padded box (a
-ring is the difference of two boxes), ``bincount`` of
-:math:`n_i` and :math:`s_i`, and the five formulas for all images at once on
-``(images, levels, levels)`` arrays of bounded size.
+ring is the difference of two boxes), in integers; :math:`s_i` as the integer
+numerators :math:`|i \cdot count - total|` summed by ``bincount`` per (level,
+neighbour count) and divided once per pair (no division per pixel); and the
+five formulas for all images at once on ``(images, levels, levels)`` arrays
+of bounded size.
 
 Notes
 -----
