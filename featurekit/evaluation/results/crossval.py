@@ -57,8 +57,8 @@ from featurekit.evaluation.folds.protocols import (
 from featurekit.evaluation.results.runfolder import write_run
 from featurekit.evaluation.results.selection import (
     SELECTED,
-    SELECTION_CRITERIA,
     check_criterion,
+    criterion_name,
     select_per_fold,
     selected_predictions,
 )
@@ -487,7 +487,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     keys = [(m["feature_set"], m["classifier"]) for m in metas.values()]
     if len(set(keys)) != len(keys):
         raise DataError(f"two estimators share a (feature_set, classifier) row: {keys}")
-    selected_key = (SELECTED, f"best of {len(keys)} by {SELECTION_CRITERIA[select_by][1]}") if select else None
+    selected_key = (SELECTED, f"best of {len(keys)} by {criterion_name(select_by, n_classes)}") if select else None
     if selected_key is not None and selected_key[0] in {k[0] for k in keys}:
         raise DataError(f"a feature set is named {SELECTED!r}, the name of the selected row: rename it")
 
@@ -526,7 +526,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     if selected_key is not None:
         chosen = select_per_fold(outs, metas, y01, select_by)
         if chosen is not None:
-            frame, selection = selected_predictions(chosen, frames, metas, selected_key, select_by)
+            frame, selection = selected_predictions(chosen, frames, metas, selected_key, select_by, n_classes)
             frames.append(frame)
             row_meta[selected_key] = {"kind": "selected", "selection": selection["summary"], "seconds": 0.0}
             if keep_estimators:

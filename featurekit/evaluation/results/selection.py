@@ -37,7 +37,7 @@ from featurekit.evaluation.estimators.meta import _NamedPipelinesClassifier, che
 from featurekit.evaluation.estimators.resampling import _take
 from featurekit.evaluation.folds.splitters import inner_splits
 
-__all__ = ["SelectBestCandidate", "SELECTION_CRITERIA", "SELECTED", "check_criterion", "choose_best",
+__all__ = ["SelectBestCandidate", "SELECTION_CRITERIA", "SELECTED", "check_criterion", "choose_best", "criterion_name",
            "describe_selection", "select_per_fold", "selected_predictions", "selection_frequencies"]
 
 
@@ -219,6 +219,12 @@ class SelectBestCandidate(_NamedPipelinesClassifier):
         return self._proba(self._scores(self.best_estimator_, X))
 
 
+def criterion_name(criterion: str, n_classes: int = 2) -> str:
+    """How a criterion is named in rows and reports; the AUCs of more than two classes are macro means."""
+    name = SELECTION_CRITERIA[check_criterion(criterion)][1]
+    return f"macro {name}" if n_classes > 2 and criterion in ("roc_auc", "pr_auc") else name
+
+
 def check_criterion(criterion: str) -> str:
     """``criterion`` if it names a selection criterion, else a DataError listing them."""
     if criterion not in SELECTION_CRITERIA:
@@ -321,7 +327,7 @@ def _label(meta: Mapping[str, Any]) -> str:
 
 
 def selected_predictions(chosen: list[dict], frames: list[pd.DataFrame], metas: Mapping[str, dict],
-                          key: tuple[str, str], criterion: str) -> tuple[pd.DataFrame, dict]:
+                          key: tuple[str, str], criterion: str, n_classes: int = 2) -> tuple[pd.DataFrame, dict]:
     """The selected row's out-of-fold predictions (the chosen candidate's, fold by fold) and its record."""
     index = {(fr["feature_set"].iat[0], fr["classifier"].iat[0], int(fr["repeat"].iat[0]), int(fr["fold"].iat[0])): fr
              for fr in frames if not fr.empty}
@@ -336,7 +342,7 @@ def selected_predictions(chosen: list[dict], frames: list[pd.DataFrame], metas: 
     ranked = sorted(((v, k) for k, v in freq.items() if v > 0), key=lambda t: (-t[0], labels.index(t[1])))
     record = {
         "criterion": criterion,
-        "criterion_name": SELECTION_CRITERIA[criterion][1],
+        "criterion_name": criterion_name(criterion, n_classes),
         "chosen_on": chosen[0]["chosen_on"],
         "candidates": labels,
         "n_candidates": len(labels),

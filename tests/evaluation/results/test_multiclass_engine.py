@@ -101,6 +101,8 @@ def test_selected_row_chooses_among_multiclass_candidates(three_class_run):
     sel = ev.provenance["selection"]
     assert sel["frequency"]["signal | LogisticRegression"] == 1.0
     assert "selected" in set(ev.results["kind"])
+    assert sel["criterion_name"] == "macro ROC AUC"
+    assert "best of 2 by macro ROC AUC" in set(ev.results["classifier"])
 
 
 def test_a_positive_class_keeps_the_one_vs_rest_binary_view():
