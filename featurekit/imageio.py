@@ -20,7 +20,7 @@ File / Pillow mode           Result
 ``I;16*`` (16-bit PNG/TIFF)  ``uint16`` ``(H, W)``
 ``I`` (32-bit int)           ``uint16`` ``(H, W)`` when all values lie in
                              0..65535 (e.g. 16-bit PGM), else :class:`DataError`
-``F`` (32-bit float)         ``float32`` ``(H, W)``
+``F`` (32-bit float)         ``float32`` ``(H, W)``, values in [0, 1] (others are an error)
 DICOM (``.dcm``)             ``float32`` in [0, 1] through the modality LUT,
                              the window and MONOCHROME1 inversion
                              (:mod:`featurekit.data.dicom`)
@@ -247,7 +247,16 @@ def _pillow_to_array(im, path: Path) -> np.ndarray:
             )
         return arr.astype(np.uint16)
     if mode == "F":
-        return np.asarray(im, dtype=np.float32).copy()
+        arr = np.asarray(im, dtype=np.float32).copy()
+        finite = arr[np.isfinite(arr)]
+        if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
+            # float pixels are taken as intensities in [0, 1] (to_unit_float): other values are not guessed
+            raise DataError(
+                f"{path}: 32-bit float image with values {finite.min():g}..{finite.max():g} outside [0, 1]; "
+                "featurekit reads float images as intensities in [0, 1]: store it as 8- or 16-bit integers, "
+                "or scaled to [0, 1]"
+            )
+        return arr
     raise DataError(f"{path}: unsupported image mode {mode!r}")
 
 

@@ -300,3 +300,18 @@ def test_load_hashed_reads_each_file_once_without_a_temporary_copy(tmp_path, mon
     img = sources.load_hashed(sources.FileImages([str(path)], [None], None), hashlib.sha256(), 0)
     np.testing.assert_array_equal(img, np.arange(30, dtype=np.uint8).reshape(5, 6))
     assert reads == [str(path)]
+
+
+def test_a_float_tiff_outside_the_unit_range_is_an_error_naming_the_file(tmp_path):
+    from PIL import Image
+
+    from featurekit.errors import DataError
+    from featurekit.imageio import read_image
+
+    raw = tmp_path / "raw.tif"
+    Image.fromarray(np.linspace(0, 4095, 64, dtype=np.float32).reshape(8, 8), mode="F").save(raw)
+    with pytest.raises(DataError, match=r"raw\.tif: 32-bit float image with values 0\.\.4095 outside \[0, 1\]"):
+        read_image(raw)
+    unit = tmp_path / "unit.tif"
+    Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8), mode="F").save(unit)
+    assert read_image(unit).max() == pytest.approx(1.0)
