@@ -75,6 +75,9 @@ def _samples(source, positive):
         split = None if getattr(source, "split", None) is None else np.asarray(source.split)
         info = {"name": source.name, "source": str(source.source), "fingerprint": source.fingerprint(),
                 "roi": getattr(source, "roi", None), "class_names": names}
+        reading = source.reading()  # DICOM / volume files: the window and the rules applied
+        if reading is not None:
+            info["reading"] = reading
     else:
         cache = source if isinstance(source, FeatureCache) else FeatureCache(source)
         meta = cache.meta

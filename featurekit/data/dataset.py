@@ -455,6 +455,57 @@ class Dataset:
         """Same samples with other group ids (e.g. patients, or near-duplicate clusters)."""
         return self._evolve(groups=groups)
 
+    def without_masks(self) -> "Dataset":
+        """Same samples without their masks (whole images for every feature); the ROI must not need them.
+
+        The content hashes are recomputed: a sample's hash covers its mask, so
+        rows computed with masks are never served for the maskless samples.
+        """
+        if self.roi in ("mask", "mias"):
+            raise self._fail(f"roi={self.roi!r} reads the masks: use roi='none' without masks")
+        fields = self._fields()
+        fields["masks"] = None
+        return Dataset(**fields)
+
+    def reading(self) -> Optional[dict]:
+        """What turned DICOM and volume files into [0, 1], for the provenance (None when the data hold none).
+
+        ``{"window": the window choice, "files": how many were read through it,
+        "dicom": [each distinct reading rule of the DICOM files (modality LUT,
+        window or VOI LUT, inversion, bits) with its count "n"]}``. Reads DICOM
+        headers only; the same reading is part of every sample's content hash.
+        """
+        from featurekit.imageio import DICOM_EXTENSIONS, image_suffix, reading_key
+
+        paths = getattr(self._images, "paths", None)
+        if paths is None:
+            return None
+        window, planes = self._images.window, self._images.planes
+        special = [i for i, path in enumerate(paths) if reading_key(path, window, planes[i])]
+        if not special:
+            return None
+        from featurekit.data.dicom import describe_reading
+        from featurekit.data.window import Window
+
+        rules: Counter = Counter()
+        for i in special:
+            if image_suffix(paths[i]) in DICOM_EXTENSIONS:
+                rule = describe_reading(paths[i], window, planes[i])
+                rule.pop("frame", None)
+                rules[tuple(sorted(rule.items()))] += 1
+        return {"window": Window.parse(window).name, "files": len(special),
+                "dicom": [{**dict(rule), "n": n} for rule, n in rules.most_common()]}
+
+    def mask_presence(self) -> Optional[np.ndarray]:
+        """Per sample, whether it has a non-empty mask (None when the dataset has no masks).
+
+        Decodes every mask file, no image (a normal image of BUSI has an empty
+        mask file; a normal MIAS film has no circle).
+        """
+        if self._masks is None:
+            return None
+        return np.array([self._masks.has(i) and self._masks.nonempty(i) for i in range(len(self))], dtype=bool)
+
     def with_roi(self, roi: str, margin: float = 0.1) -> "Dataset":
         """Same samples with another region of interest (see the class docstring)."""
         self._validate_roi(roi, float(margin))

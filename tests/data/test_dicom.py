@@ -220,6 +220,27 @@ def test_two_readings_never_share_content_hashes(tmp_path):
     assert not np.allclose(lung.image(0), bone.image(0))
 
 
+def test_the_reading_is_recorded_in_the_evaluation_provenance(tmp_path):
+    from featurekit.orchestration import evaluate_features
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for k in range(6):
+            write_dicom(tmp_path / cls / f"{k}.dcm", RNG.integers(0, 4096, (16, 16), dtype=np.uint16),
+                        slope="1", intercept="-1024")
+    ds = load_dataset(tmp_path, window="lung", positive="b")
+    reading = ds.reading()
+    assert reading["files"] == 12 and sum(r["n"] for r in reading["dicom"]) == 12
+    assert {r["intercept"] for r in reading["dicom"]} == {-1024.0}
+    ev = evaluate_features(ds, ["glcm"], cv="3", n_boot=0, cache=tmp_path / "c.h5", progress=False)
+    assert ev.provenance["dataset"]["reading"] == reading
+    from PIL import Image
+
+    (tmp_path / "png" / "a").mkdir(parents=True)
+    Image.fromarray(RNG.integers(0, 256, (6, 6), dtype=np.uint8)).save(tmp_path / "png" / "a" / "x.png")
+    assert load_dataset(tmp_path / "png").reading() is None
+
+
 def test_window_for_data_without_dicom_is_an_error(tmp_path):
     from PIL import Image
 
