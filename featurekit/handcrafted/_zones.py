@@ -186,49 +186,65 @@ def matrix_features(unit: np.ndarray, i: np.ndarray, j: np.ndarray, c: np.ndarra
                     keys: Sequence[str]) -> np.ndarray:
     """``(n, len(keys))`` features (module docstring) of the distinct entries ``(unit, i, j, c)``.
 
-    A unit without entries gets NaN (the caller decides what that means).
+    A unit without entries gets NaN (the caller decides what that means). The
+    sums per unit are taken together: every weighted sum the keys need in one
+    segment reduction over the entries (sorted by unit, as :func:`aggregate`
+    and :func:`dense_entries` return them), then the centred ones (variances,
+    entropy) in a second.
     """
+    if len(unit) > 1 and np.any(unit[1:] < unit[:-1]):  # each unit's entries in one segment
+        order = np.argsort(unit, kind="stable")
+        unit, i, j, c = unit[order], i[order], j[order], c[order]
+    bounds = np.searchsorted(unit, np.arange(n + 1))
+    some = bounds[1:] > bounds[:-1]
+    starts = bounds[:-1][some]
+
+    def totals(rows) -> np.ndarray:
+        """Per unit, the sum of each row over the unit's entries: ``(len(rows), n)``."""
+        out = np.zeros((len(rows), n))
+        if len(starts) and rows:
+            out[:, some] = np.add.reduceat(np.stack(rows), starts, axis=1)
+        return out
+
     fi, fj = i.astype(np.float64), j.astype(np.float64)
     i2, j2 = fi * fi, fj * fj
-
-    def total(w):
-        return np.bincount(unit, w, minlength=n)
-
+    weights = {"SE": lambda: c / j2, "LE": lambda: c * j2, "PCT": lambda: c * fj, "GLV": lambda: c * fi,
+               "SV": lambda: c * fj, "LGE": lambda: c / i2, "HGE": lambda: c * i2, "SLGE": lambda: c / (i2 * j2),
+               "SHGE": lambda: c * i2 / j2, "LLGE": lambda: c * j2 / i2, "LHGE": lambda: c * i2 * j2}
     with np.errstate(divide="ignore", invalid="ignore"):
-        Nz = total(c)
+        linear = [k for k in dict.fromkeys(keys) if k in weights]
+        first = totals([c] + [weights[k]() for k in linear])
+        Nz, tot = first[0], dict(zip(linear, first[1:]))
+        centred = [k for k in dict.fromkeys(keys) if k in ("GLV", "SV", "ENT")]
+        rows = []
+        for key in centred:
+            if key == "ENT":
+                p = c / Nz[unit]
+                rows.append(p * np.log2(p + _EPS))
+            else:
+                x = fi if key == "GLV" else fj
+                d = x - (tot[key] / Nz)[unit]
+                rows.append(c * d * d)
+        second = dict(zip(centred, totals(rows)))
+        squares = {}  # the non-uniformities and their normalised forms share one sum of squares
+        for key in keys:
+            if key in ("GLN", "GLNN", "SN", "SNN") and key[0] not in squares:
+                squares[key[0]] = _sum_sq_groups(unit, i if key[0] == "G" else j, c, n)
         out: Dict[str, np.ndarray] = {}
         for key in keys:
-            if key == "SE":
-                v = total(c / j2) / Nz
-            elif key == "LE":
-                v = total(c * j2) / Nz
-            elif key in ("GLN", "GLNN"):
-                v = _sum_sq_groups(unit, i, c, n) / (Nz if key == "GLN" else Nz * Nz)
-            elif key in ("SN", "SNN"):
-                v = _sum_sq_groups(unit, j, c, n) / (Nz if key == "SN" else Nz * Nz)
+            if key in ("GLN", "SN"):
+                v = squares[key[0]] / Nz
+            elif key in ("GLNN", "SNN"):
+                v = squares[key[0]] / (Nz * Nz)
             elif key == "PCT":
-                v = Nz / total(c * fj)
+                v = Nz / tot[key]
             elif key in ("GLV", "SV"):
-                x = fi if key == "GLV" else fj
-                mu = total(c * x) / Nz
-                d = x - mu[unit]
-                v = total(c * d * d) / Nz
+                v = second[key] / Nz
             elif key == "ENT":
-                p = c / Nz[unit]
-                v = -total(p * np.log2(p + _EPS))
+                v = -second[key]
                 v[Nz == 0] = np.nan
-            elif key == "LGE":
-                v = total(c / i2) / Nz
-            elif key == "HGE":
-                v = total(c * i2) / Nz
-            elif key == "SLGE":
-                v = total(c / (i2 * j2)) / Nz
-            elif key == "SHGE":
-                v = total(c * i2 / j2) / Nz
-            elif key == "LLGE":
-                v = total(c * j2 / i2) / Nz
-            elif key == "LHGE":
-                v = total(c * i2 * j2) / Nz
+            elif key in weights:
+                v = tot[key] / Nz
             else:  # pragma: no cover - keys come from the family tables
                 raise KeyError(key)
             out[key] = v
