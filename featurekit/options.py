@@ -403,6 +403,9 @@ DATA = OptionSet("data", [
     Option("slices", "text", None, "planes of volumes (NIfTI, DICOM series folders) and multi-frame DICOM used as "
            "samples: index:K, middle, max-mask, all-masked or all (one sample each, grouped by volume)",
            metavar="POLICY"),
+    Option("masks", "bool", True, "read no mask files: every feature sees whole images (needed when some "
+           "classes have no lesion mask, e.g. BUSI normal, for handcrafted features)", flag="--no-masks",
+           negate=True),
     Option("subsample", "int", None, "use a stratified random N of the labelled images, drawn with seed 0 (the "
            "same N for every command, so their rows are paired; smoke tests, quick studies)", metavar="N",
            minimum=2),

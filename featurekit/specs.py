@@ -163,8 +163,14 @@ class Weights:
             return f"imagenet:{self.variant}" if self.variant else "imagenet"
         if self.source == "none":
             return f"none:seed={self.seed}"
-        assert self.path is not None  # a "file" source has a path (__post_init__)
-        return f"file:{Path(self.path).name}"
+        return f"file:{self.file_path.name}"
+
+    @property
+    def file_path(self) -> Path:
+        """The weights file of a ``"file"`` source (a WeightsError for the others, which name none)."""
+        if self.path is None:
+            raise WeightsError(f"{self.source} weights name no file")
+        return Path(self.path)
 
     def __str__(self) -> str:
         return self.tag
@@ -182,8 +188,7 @@ class Weights:
             return self.variant is None or other.variant == self.variant
         if self.source == "none":
             return other.seed == self.seed
-        assert self.path is not None and other.path is not None  # "file" sources have a path (__post_init__)
-        return Path(other.path).name == Path(self.path).name
+        return other.file_path.name == self.file_path.name
 
 
 def lookup(name: Any, table: Mapping[str, Any], aliases: Mapping[str, str], what: str) -> tuple[str, Any]:

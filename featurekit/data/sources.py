@@ -230,6 +230,10 @@ class FileMasks:
     def has(self, i: int) -> bool:
         return bool(self.paths[i])
 
+    def nonempty(self, i: int) -> bool:
+        """Whether sample ``i``'s mask has a pixel inside (its files decoded, no image read)."""
+        return any(bool(np.any(read_mask(p, **_reading(plane=self.planes[i])))) for p in self.paths[i])
+
     def load(self, i: int, shape: tuple[int, int], image_desc: str) -> Optional[np.ndarray]:
         if not self.paths[i]:
             return None
@@ -270,6 +274,9 @@ class ArrayMasks(_Rows):
     def has(self, i: int) -> bool:
         return True
 
+    def nonempty(self, i: int) -> bool:
+        return bool(np.any(np.asarray(self._row(i)) != 0))
+
     def load(self, i: int, shape: tuple[int, int], image_desc: str) -> np.ndarray:
         m = np.asarray(self._row(i)) != 0
         if m.shape != tuple(shape):
@@ -293,6 +300,9 @@ class CircleMasks:
 
     def has(self, i: int) -> bool:
         return True  # no circle = an empty mask (e.g. a normal film)
+
+    def nonempty(self, i: int) -> bool:
+        return any(r > 0 for _, _, r in self.circles[i])
 
     def load(self, i: int, shape: tuple[int, int], image_desc: str) -> np.ndarray:
         return circles_to_mask(self.circles[i], shape)

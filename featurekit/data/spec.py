@@ -50,6 +50,9 @@ class DataSpec:
     subsample : int, optional
         A stratified random ``subsample`` images, always drawn with
         :data:`SUBSAMPLE_SEED` (labelled images only).
+    masks : bool, default True
+        Read the masks; False gives whole images to every feature (e.g. when
+        some classes have no lesion to outline).
     """
 
     data: str
@@ -62,6 +65,7 @@ class DataSpec:
     subsample: Optional[int] = None
     window: Optional[str] = None
     slices: Optional[str] = None
+    masks: bool = True
 
     def __post_init__(self):
         if not str(self.data).strip():
@@ -95,6 +99,8 @@ class DataSpec:
         for key in ("window", "slices"):  # listed only when set: specs without them keep their study hashes
             if d[key] is None:
                 del d[key]
+        if d["masks"]:
+            del d["masks"]
         return d
 
     @property
@@ -122,6 +128,8 @@ class DataSpec:
         else:
             ds = load_dataset(self.data, format=self.format, classes=classes, positive=self.positive,
                               roi=self.roi, roi_margin=self.roi_margin, window=self.window, slices=self.slices)
+        if not self.masks:
+            ds = ds.without_masks()
         if self.subsample is not None:
             ds = stratified_subsample(ds, int(self.subsample), seed=SUBSAMPLE_SEED)
         if self.group_duplicates is not None:

@@ -181,7 +181,10 @@ def _decoded(decoder: CellDecoder, cells: list[Cell], workers: int, pin: bool) -
         return map(decoder, cells)
     import torch
 
-    return iter(torch.utils.data.DataLoader(_Cells(decoder, cells), batch_size=None, shuffle=False,
+    # _Cells is a map-style dataset by duck typing (subclassing torch's Dataset would import torch with
+    # this module); torch annotates the argument as a Dataset
+    return iter(torch.utils.data.DataLoader(_Cells(decoder, cells),  # type: ignore[arg-type]
+                                            batch_size=None, shuffle=False,
                                             num_workers=workers, collate_fn=_same, pin_memory=pin,
                                             persistent_workers=False, worker_init_fn=_DieWithParent()))
 

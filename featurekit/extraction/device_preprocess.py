@@ -90,4 +90,6 @@ class DeviceFeed:
             if out is None:
                 out = torch.empty((len(images), *y.shape[1:]), dtype=y.dtype, device=self.device)
             out[torch.tensor(positions, device=self.device)] = y
+        if out is None:  # no group: the batch is empty
+            raise ValueError("to_device needs a batch of at least one image")
         return out

@@ -76,7 +76,9 @@ def _group(sizes: Sequence[int], shard_size: int | None, n_workers: int) -> list
         shard_size = min(MAX_SHARD_ROWS, math.ceil(total / (SHARDS_PER_WORKER * max(1, n_workers))))
     if int(shard_size) < 1:
         raise ClusterError(f"shard_size must be a positive number of images, got {shard_size}")
-    groups, current, rows = [], [], 0
+    groups: list[list[int]] = []
+    current: list[int] = []
+    rows = 0
     for k, size in enumerate(sizes):
         if current and rows + size - shard_size > shard_size - rows:
             groups.append(current)

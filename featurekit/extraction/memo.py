@@ -66,7 +66,7 @@ def hf_hub_dir() -> Path:
 
 def _weights_state(w: Weights, model: str = "") -> Any:
     if w.source == "file":
-        return _stat(Path(w.path).resolve())
+        return _stat(w.file_path.resolve())
     if w.source == "imagenet":
         folder = torch_hub_dir() / "checkpoints"
         files = sorted(folder.glob("*")) if folder.is_dir() else []

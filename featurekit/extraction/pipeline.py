@@ -108,7 +108,8 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
 
     w = Weights.parse(weights, seed=seed)
     specs = parse_layers(layers)
-    featurizers, keys = [], {}
+    featurizers: list = []  # CNNFeaturizer, then HandcraftedFeaturizer
+    keys: dict[str, list[str]] = {}
     by_model: dict[str, list[LayerSpec]] = {}
     if specs:
         from featurekit.models.registry import get_spec
@@ -132,6 +133,35 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
         else:
             featurizers.append(HandcraftedFeaturizer(family_of(item), item, dtype))
     return featurizers, keys
+
+
+def check_mask_regions(dataset) -> None:
+    """Refuse a dataset where some images have a lesion mask and others none, for handcrafted features.
+
+    A handcrafted family describes the masked region of an image, or the whole
+    image when its mask is empty. When whether an image has a lesion mask goes
+    with its class (BUSI's normal images, MIAS's normal films), the features
+    would describe the lesion in some classes and the whole image in others:
+    a difference that tells the classes apart by itself. Such data are an error
+    that says what to choose: ``--no-masks`` (whole images for every image) or
+    classes that all have masks.
+    """
+    if dataset.roi == "mask":  # every image's mask must be non-empty: an empty one is an error when decoded
+        return
+    presence = dataset.mask_presence()  # decodes the mask files (not the images) once more, before any work
+    if presence is None or presence.all() or not presence.any():
+        return
+    labels = np.asarray(dataset.labels)
+    names = list(dataset.class_names)
+    per_class = [f"{names[c]}: {int(np.sum(~presence & (labels == c)))} of {int(np.sum(labels == c))}"
+                 for c in np.unique(labels[labels >= 0])]
+    example = dataset.image_path(int(np.flatnonzero(~presence)[0]))
+    raise DataError(
+        f"{dataset.source or dataset.name}: {int((~presence).sum())} of {len(presence)} images have no lesion mask "
+        f"(e.g. {example}; without a mask, per class: {', '.join(per_class)}) and the others have one. Handcrafted "
+        "features describe the masked region, or the whole image when there is no mask, so they would describe "
+        "different regions in different images (and classes): a difference that can tell the classes apart by "
+        "itself. Use --no-masks (whole images for every image), or classes whose images all have masks.")
 
 
 def extract(dataset, *args, executor=None, shard_size: int | None = None, **options) -> ExtractionResult:
@@ -224,6 +254,8 @@ def _extract(dataset, layers: Sequence, handcrafted: Sequence, *, cache, weights
                                    device=device, amp=amp)
                 for model, selectors in group_layers(layer_specs).items()}
     requests.update({str(item): hand_key(item, dtype) for item in hand if isinstance(item, HandcraftedSpec)})
+    if hand:
+        check_mask_regions(dataset)
     cached = _fully_cached(meta, cache, hand, requests, dtype, on_error)
     if cached is not None:
         cached.skipped = {**dict(pre_skipped), **cache.skipped}
@@ -233,7 +265,7 @@ def _extract(dataset, layers: Sequence, handcrafted: Sequence, *, cache, weights
                                           preprocess=preprocess, recorded=_recorded_weights(cache))
     result = ExtractionResult(cache, layer_keys=keys)
     for f in featurizers:
-        big = getattr(f, "large_entries", lambda: [])()
+        big: list[EntrySpec] = getattr(f, "large_entries", lambda: [])()
         if big:
             warnings.warn(f"pool='{pool}' stores {big[0].dim} values per image for {big[0].key}; "
                           f"the cache will hold about {len(dataset) * sum(s.dim for s in big) * 4 / 1e9:.2f} GB",
@@ -373,8 +405,9 @@ def _fully_cached(meta: DatasetMeta, cache: FeatureCache, hand: list, requests: 
     if not cache.exists():
         return None
     memo = ResolutionMemo(cache.path)
-    answers = [memo.lookup(key) for key in requests.values()]
-    if any(a is None for a in answers):
+    looked_up = [memo.lookup(key) for key in requests.values()]
+    answers = [a for a in looked_up if a is not None]
+    if len(answers) < len(looked_up):
         return None
     wanted: dict[tuple[str, str], EntrySpec | None] = {}
     layer_keys: dict[str, list[str]] = {}
@@ -386,8 +419,8 @@ def _fully_cached(meta: DatasetMeta, cache: FeatureCache, hand: list, requests: 
             from featurekit.extraction.texture import HandcraftedFeaturizer
             from featurekit.handcrafted import family_of
 
-            spec = HandcraftedFeaturizer(family_of(item), item, dtype).specs[0]
-            wanted[(spec.key, spec.entry_id)] = spec
+            hand_spec = HandcraftedFeaturizer(family_of(item), item, dtype).specs[0]
+            wanted[(hand_spec.key, hand_spec.entry_id)] = hand_spec
     try:
         present = {(e.key, e.entry_id): e for e in cache.entries()}
     except CacheError:

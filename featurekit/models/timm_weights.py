@@ -207,7 +207,7 @@ def resolve_model(name: str, weights="imagenet", *, seed: int | None = None, siz
 
         return TimmModelRef(spec, layer_table(spec.name, pre.size), pre, f"imagenet:{tag}", file_sha256(path),
                             str(path), _builder=pretrained_builder)
-    return _resolve_file(spec, Path(w.path), size, mode)
+    return _resolve_file(spec, w.file_path, size, mode)
 
 
 def resolve_weights(name: str, weights: Weights, *, size: int | None, mode: str,

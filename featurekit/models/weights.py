@@ -257,7 +257,7 @@ def resolve_weights(name: str, w: Weights, *, size: int | None, mode: str,
         return _resolve_imagenet(spec, w.variant, size, mode, recorded)
     if w.source == "none":
         return _resolve_random(spec, w.seed, size, mode)
-    return _resolve_file(spec, Path(w.path), size, mode)
+    return _resolve_file(spec, w.file_path, size, mode)
 
 
 def load_model(name: str, weights="imagenet", *, seed: int | None = None, size: int | None = None,

@@ -455,8 +455,9 @@ def pvalue_figure(labels: list[str], p: np.ndarray, nested: np.ndarray,
     comparisons"), None for raw p-values. The colour bar is labelled in p and
     marks p = 0.05 when it lies inside the range.
     """
-    multiclass = task is not None and task.multiclass
-    test = task.test if multiclass else "DeLong"
+    multiclass_task = task if task is not None and task.multiclass else None
+    multiclass = multiclass_task is not None
+    test = multiclass_task.test if multiclass_task is not None else "DeLong"
     if len(labels) < 2:
         return None
     plt = _plt()

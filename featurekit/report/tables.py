@@ -403,11 +403,12 @@ def vs_best_table(comparisons: pd.DataFrame, best: tuple, task: RunTask | None =
             for r in vb.itertuples(index=False)]
     if not rows:
         return None
-    multiclass = task is not None and task.multiclass
+    multiclass_task = task if task is not None and task.multiclass else None
+    multiclass = multiclass_task is not None
     return Table([f"compared with the best ({best[0]} · {best[1]})",
                   "Δ macro AUC (best − other)" if multiclass else "ΔAUC (best − other)", "95% CI",
                   "p (paired bootstrap)" if multiclass else "p (DeLong)", *([f"p adjusted ({how})"] if how else []),
-                  "nested"], rows, [f"Paired test: {task.test}."] if multiclass else [])
+                  "nested"], rows, [f"Paired test: {multiclass_task.test}."] if multiclass_task is not None else [])
 
 
 def provenance_tables(runs) -> list[tuple[str, Table]]:

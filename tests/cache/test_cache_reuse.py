@@ -130,7 +130,9 @@ def test_on_error_skip_with_a_missing_file_and_a_later_fix(tmp_path, monkeypatch
 
 def test_on_error_rejects_other_values(tmp_path):
     write_images(tmp_path / "data", n=2)
-    with pytest.raises(DataError, match="on_error"):
+    from featurekit.options import OptionError
+
+    with pytest.raises(OptionError, match="on_error must be one of raise, skip, got 'ignore'"):
         glcm(folder(tmp_path / "data"), tmp_path / "c.h5", on_error="ignore")
 
 
