@@ -43,7 +43,7 @@ import platform
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,8 @@ class CVResult:
     curves: pd.DataFrame
     provenance: dict
     folds: list = field(default_factory=list)   # per fold: dict(repeat, fold, n_train, n_val, n_test, ...)
-    run_dir: Optional[Path] = None
+    run_dir: Optional[Path] = None  # the run folder written (``out``)
+    estimators: Optional[dict] = None  # keep_estimators: (repeat, fold) -> that fold's best model, on the CPU
 
 
 def feature_set_name(model: str) -> str:
@@ -209,8 +210,8 @@ def _fold_start(fold_models: dict, fold, test_sha: str, config: FinetuneConfig, 
     return start
 
 
-def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_boot: int = 2000,
-                   confidence: float = 0.95, youden: str = "val", save_checkpoints: bool = False,
+def cross_validate(dataset, config: FinetuneConfig, cv="5", *, out=None, n_boot: int = 2000,
+                   confidence: float = 0.95, youden: str = "val", keep_estimators: bool = False,
                    progress: bool = True, command: Optional[str] = None, overwrite: bool = False,
                    executor=None) -> CVResult:
     """Fine-tune in every fold of ``cv`` and score the test folds.
@@ -228,22 +229,26 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         ``"5"``, ``"5x3"``, ``"holdout:0.3x10"``, ``"predefined"`` (the dataset's
         ``split`` column), or any scikit-learn splitter (see
         :func:`~featurekit.evaluation.results.crossval.plan_folds`).
-    run_dir : path, optional
-        Write the run folder there (see :mod:`featurekit.finetune.results`).
+    out : path, optional
+        Write the run folder there (see :mod:`featurekit.finetune.results`), as
+        :meth:`Evaluation.save <featurekit.evaluation.results.crossval.Evaluation.save>`
+        writes an evaluation's.
     n_boot, confidence : bootstrap of the confidence intervals.
     youden : {"val", "train"}
         Where each fold's Youden threshold is chosen (see the module docstring; a
         multi-class run has none).
-    save_checkpoints : bool
-        Also write each fold's best model to ``run_dir/checkpoints/r{R}_f{F}.pt``.
-        When ``config.weights`` is such a run folder, every fold starts from the
+    keep_estimators : bool
+        Keep each fold's best model: in :attr:`CVResult.estimators` (keyed
+        ``(repeat, fold)``, as :func:`featurekit.evaluation.cross_validate` keeps
+        its fitted estimators) and, with ``out``, written to
+        ``out/checkpoints/r{R}_f{F}.pt``. When ``config.weights`` is such a run folder, every fold starts from the
         model of the same fold there (a second fine-tuning of the same folds); its
         test images must be the same ones (checked: ``test_ids_sha256``), so no
         fold ever trains on images it is tested on.
     command : str, optional
         The command line to record (default: ``sys.argv``).
     overwrite : bool, default False
-        Replace a non-empty ``run_dir`` as a whole (otherwise refused before training).
+        Replace a non-empty ``out`` as a whole (otherwise refused before training).
     executor : None, "local", Executor or dask.distributed.Client
         Where the folds are trained: here, one after the other (default), or one
         task per fold on a Dask cluster (each worker decodes the images once and
@@ -252,8 +257,8 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     """
     if youden not in ("val", "train"):
         raise FinetuneError(f"youden must be 'val' or 'train', got {youden!r}")
-    # the run folder is written beside run_dir and swapped in whole; a non-empty one is refused now
-    stage = StagedFolder(run_dir, overwrite=overwrite, what="run folder") if run_dir is not None else None
+    # the run folder is written beside out and swapped in whole; a non-empty one is refused now
+    stage = StagedFolder(out, overwrite=overwrite, what="run folder") if out is not None else None
     dataset = labelled(dataset)
     task = task_of(dataset)
     if task.positive is None and not task.multiclass:
@@ -291,21 +296,24 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
     outs = ex.map(_fit_fold, [(fold, f"{fs_name} r{fold.repeat} f{fold.fold}", fs, sha)
                               for fold, fs, sha in zip(folds, fold_starts, test_shas)],
                   shared=dict(base=base, start=start, config=config, labels=labels, y01=y01, groups=groups,
-                              pos=pos, youden=youden, keep_model=save_checkpoints and run_dir is not None,
+                              pos=pos, youden=youden, keep_model=keep_estimators,
                               progress=progress and ex.is_local),
                   progress=progress and not ex.is_local, desc=f"{fs_name} folds", unit="fold")
     frames, histories, fold_info = [], [], []
+    kept: dict[tuple[int, int], Any] = {}
     for fold, fold_start, (test_rows, probs, thr, tr, info, fit_rows, model) in zip(folds, fold_starts, outs):
         fold_start = start if fold_start is None else fold_start
         frames.append(_prediction_frame(task, ids, y01, groups, fs_name, fold, test_rows, probs, thr))
         histories.append((fold.repeat, fold.fold, tr.history))
         if model is not None:
+            kept[(int(fold.repeat), int(fold.fold))] = model
+        if model is not None and stage is not None:
             sub = dataset.subset(np.sort(fit_rows))
             meta = checkpoint_meta(sub, config, fold_start, model, tr, {"fold": info},
                                    extra_lineage={"cv": str(cv), "repeat": int(fold.repeat), "fold": int(fold.fold)})
             name = Path("checkpoints") / f"r{fold.repeat}_f{fold.fold}.pt"
             save_checkpoint(stage.path / name, start.arch, model.state_dict(), meta)
-            info["checkpoint"] = str(Path(run_dir) / name)
+            info["checkpoint"] = str(Path(out) / name)
         fold_info.append(info)
 
     predictions = pd.concat(frames, ignore_index=True)
@@ -338,8 +346,9 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, run_dir=None, n_b
         lineage=start.lineage, head=start.head, device=str(device), folds=fold_info,
     )
     provenance["versions"]["platform"] = platform.platform()
-    result = CVResult(rows, predictions, curves, provenance, fold_info)
-    if run_dir is not None:
-        result.run_dir = write_run(run_dir, rows, predictions, curves, provenance,
+    result = CVResult(rows, predictions, curves, provenance, fold_info,
+                      estimators=kept if keep_estimators else None)
+    if out is not None:
+        result.run_dir = write_run(out, rows, predictions, curves, provenance,
                                    title=f"{fs_name} on {dataset.name} ({protocol})", stage=stage)
     return result

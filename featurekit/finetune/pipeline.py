@@ -232,8 +232,8 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
             print("note: --out is ignored with --cv (use --save-fold-checkpoints for the fold models)",
                   file=sys.stderr)
         with on_cluster(run.cluster if executor is None else None) as here:
-            result = cross_validate(dataset, config, run.cv, run_dir=run_dir, n_boot=run.n_boot, youden=run.youden,
-                                    save_checkpoints=run.save_fold_checkpoints, progress=progress,
+            result = cross_validate(dataset, config, run.cv, out=run_dir, n_boot=run.n_boot, youden=run.youden,
+                                    keep_estimators=run.save_fold_checkpoints, progress=progress,
                                     command=command, overwrite=run.overwrite, executor=executor or here)
         row, prov = result.rows.iloc[0], result.provenance
         classes = prov.get("classes")

@@ -193,10 +193,13 @@ def test_two_stage_mias_to_busi_records_lineage(mias12, busi_dataset12, tmp_path
 def test_small_input_resnet18_cv_run_folder(npz28, tmp_path):
     ds = load_npz(npz28, positive="1")
     cfg = _small_resnet(freeze="conv2_*", epochs=1)
-    res = cross_validate(ds, cfg, "predefined", run_dir=tmp_path / "run", n_boot=200, save_checkpoints=True,
+    res = cross_validate(ds, cfg, "predefined", out=tmp_path / "run", n_boot=200, keep_estimators=True,
                          progress=False, command="test")
     run = tmp_path / "run"
     assert res.run_dir == run and res.folds[0]["checkpoint"].endswith("r0_f0.pt")
+    assert list(res.estimators) == [(0, 0)]  # the fold's model kept, as evaluation's keep_estimators
+    saved = load_checkpoint(run / "checkpoints" / "r0_f0.pt")["state_dict"]
+    assert all(torch.equal(v, saved[k]) for k, v in res.estimators[(0, 0)].state_dict().items())
     for name in ("results.csv", "results.json", "predictions.csv", "provenance.json", "training_curves.csv",
                  "training_curves.png"):
         assert (run / name).is_file(), name
@@ -288,7 +291,7 @@ def test_run_folder_reads_back_and_rows_recompute_from_predictions(tmp_path, npz
     from featurekit.evaluation.results.summary import summarise_predictions
 
     ds = load_npz(npz28, split="train", positive="1")
-    res = cross_validate(ds, _small_resnet(epochs=1), "2", run_dir=tmp_path / "r", n_boot=100, progress=False)
+    res = cross_validate(ds, _small_resnet(epochs=1), "2", out=tmp_path / "r", n_boot=100, progress=False)
     run = read_run(tmp_path / "r")
     assert len(run.predictions) == len(res.predictions) == len(ds)
     assert run.results.iloc[0]["kind"] == "finetuned" and run.training_curves is not None

@@ -49,7 +49,7 @@ def busi3(busi3_dir):
 @pytest.fixture(scope="module")
 def cv3(busi3, tmp_path_factory):
     run = tmp_path_factory.mktemp("cv3") / "run"
-    res = cross_validate(busi3, FinetuneConfig(**SMALL, monitor="val_auc"), "2", run_dir=run, n_boot=50,
+    res = cross_validate(busi3, FinetuneConfig(**SMALL, monitor="val_auc"), "2", out=run, n_boot=50,
                          progress=False, command="test")
     return res, run
 
