@@ -42,7 +42,18 @@ def _f(x: Any) -> float:
         return float("nan")
 
 
+#: a paper's metric -> the column a multi-class row holds it in (the macro average; the paper rarely says which)
+MULTICLASS_COLUMNS = {"precision": "precision_macro", "sensitivity": "recall_macro", "f1": "f1_macro"}
+
+
+def _multiclass(row: pd.Series) -> bool:
+    """A multi-class row: class counts ``n[<class>]`` instead of ``n_pos``."""
+    return any(str(k).startswith("n[") and pd.notna(v) for k, v in row.items())
+
+
 def _ours(row: pd.Series, metric: str) -> str:
+    if _multiclass(row):
+        metric = MULTICLASS_COLUMNS.get(metric, metric)
     value = _f(row.get(f"{metric}_pooled", row.get(metric)))
     if not math.isfinite(value):
         value = _f(row.get(metric))
@@ -90,6 +101,7 @@ def reference_items(results: pd.DataFrame, references: Mapping[str, Any], runs=(
     names = _dataset_names(runs)
     header = ["source", "model / feature set", *[METRIC_LABELS[m] for m in metrics]]
     rows, classes, same_flags = [], [], []
+    any_multiclass = False
     for ref in reported:
         patterns = list(ref.get("ours") or [])
         matched = results[[_matches(r, patterns) for _, r in results.iterrows()]] if patterns else results.iloc[:0]
@@ -100,6 +112,7 @@ def reference_items(results: pd.DataFrame, references: Mapping[str, Any], runs=(
         rows.append([source, str(ref["label"]), *[f"{float(ref[m]):.3f}" if m in ref else "–" for m in metrics]])
         classes.append("reference")
         for _, r in matched.iterrows():
+            any_multiclass = any_multiclass or _multiclass(r)
             label = f"{r['feature_set']} · {r['classifier']}"
             source = f"ours: {r.get('run', '')}" + (f" ({r['protocol']})" if str(r.get("protocol", "")) else "")
             rows.append([source, label, *[_ours(r, m) for m in metrics]])
@@ -122,6 +135,10 @@ def reference_items(results: pd.DataFrame, references: Mapping[str, Any], runs=(
                  "reproduce digit by digit.")
     intro += (" Our rows: the pooled estimate with its 95% stratified-bootstrap interval (threshold metrics at "
               "0.5); the report's first section says per run which predictions are pooled.")
+    if any_multiclass:
+        intro += (" Multi-class rows: ROC AUC is the macro one-vs-rest AUC, the predicted class the most probable "
+                  "one (no threshold), and precision, sensitivity (recall) and F1 their macro averages over the "
+                  "classes.")
     items: list = [intro]
     if references.get("citation"):
         items.append(f"Paper: {references['citation']}")

@@ -186,3 +186,20 @@ def test_terminal_table_of_a_three_class_run(tmp_path, capsys):
     md = build_report(tmp_path / "ovr").with_suffix(".md").read_text(encoding="utf-8")
     assert "Task: malignant vs the rest (3 classes)." in md
     assert "| positive class | malignant vs the rest (3 classes) |" in md
+
+
+def test_beside_the_paper_gives_a_three_class_row_its_macro_metrics(runs, tmp_path):
+    tmp, _ = runs
+    refs = {"citation": "Someone (2024)", "paper_data": "MIAS, three classes",
+            "reported": [{"label": "their VGG19", "ours": ["glcm"], "accuracy": 0.98, "f1": 0.97,
+                          "precision": 0.96}]}
+    build_report([tmp / "mc"], out=tmp_path / "r.html", references=refs)
+    md = (tmp_path / "r.md").read_text()
+    section = md.split("## Beside the paper")[1].split("\n## ")[0]
+    header = next(ln for ln in section.splitlines() if ln.startswith("| source"))
+    assert header.split(" | ")[2:] == ["accuracy", "precision", "F1", "ROC AUC |"]
+    ours = next(ln for ln in section.splitlines() if ln.startswith("| ours")).rstrip(" |").split(" | ")
+    row = read_run(tmp / "mc").results.set_index(["feature_set", "classifier"]).loc[("glcm", "logreg")]
+    for cell, column in zip(ours[2:], ["accuracy", "precision_macro", "f1_macro", "roc_auc"]):
+        assert cell == f"{row[f'{column}_pooled']:.3f} [{row[f'{column}_ci_lo']:.3f}, {row[f'{column}_ci_hi']:.3f}]"
+    assert "macro one-vs-rest AUC" in section and "most probable" in section
