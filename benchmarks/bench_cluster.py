@@ -101,8 +101,8 @@ def main(argv=None) -> int:
 
     from featurekit.cache import FeatureCache
     from featurekit.evaluation.estimators.classifiers import make_classifier, make_pipeline_for
-    from featurekit.evaluation.results.crossval import cross_validate
     from featurekit.evaluation.estimators.features import CachedFeatures
+    from featurekit.evaluation.results.crossval import cross_validate
     from featurekit.executors import local_cluster
     from featurekit.extraction.pipeline import extract
 

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import torch
 import torchvision
+from _common import best_time
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from _common import best_time
 from featurekit.data import load_dataset
 from featurekit.data.phantom import make_phantom
 from featurekit.extraction.activations import ActivationExtractor

@@ -13,8 +13,8 @@ only, so loading one never executes pickled code::
 
 from __future__ import annotations
 
-import io
 import hashlib
+import io
 import os
 import pickle
 import re

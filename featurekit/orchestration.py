@@ -182,8 +182,8 @@ POSITIONAL = ("features", "classifiers", "cv")
 def _evaluate(source: Any, o: SimpleNamespace, *, positive, match, entries, command, executor, shard_size):
     from featurekit.cache import FeatureCache, default_cache_path
     from featurekit.evaluation.estimators.classifiers import resolve_classifier
-    from featurekit.evaluation.results.crossval import cross_validate
     from featurekit.evaluation.estimators.featuresets import build_pipeline, resolve_feature_sets
+    from featurekit.evaluation.results.crossval import cross_validate
 
     if not o.features and not o.fuse:
         raise DataError("name feature sets to evaluate (e.g. features=['gabor', 'vgg16:8-17'])")
@@ -294,9 +294,9 @@ def run_demo_evaluation(dataset, extraction_result, out_dir, progress: bool = Tr
     best CNN layer (highest pooled out-of-fold ROC AUC) is fused with Gabor features ("V+Gabor")
     and evaluated on the same folds. Returns the path of ``report.html``.
     """
+    from featurekit.evaluation.estimators.featuresets import depth_order
     from featurekit.evaluation.results.crossval import command_line, merge_evaluations
     from featurekit.evaluation.stats.delong import NestedModelWarning
-    from featurekit.evaluation.estimators.featuresets import depth_order
     from featurekit.report.build import build_report
 
     out_dir = Path(out_dir)

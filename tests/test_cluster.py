@@ -22,22 +22,29 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
-
 from _cluster_calls import die_at_one, held
 from _eval_helpers import make_cache, separable
 from conftest import copy_busi, random_dataset
+from distributed import Client, LocalCluster
+
 from featurekit.cache import CacheWriter, FeatureCache
 from featurekit.cli import main
 from featurekit.data import load_dataset
 from featurekit.errors import ClusterError, DataError
-from featurekit.executors import (GROUPS_PER_THREAD, SHARED_KEY_PREFIX, WORKER_ENVIRON, DaskExecutor, LocalExecutor,
-                                  as_executor, connect)
+from featurekit.executors import (
+    GROUPS_PER_THREAD,
+    SHARED_KEY_PREFIX,
+    WORKER_ENVIRON,
+    DaskExecutor,
+    LocalExecutor,
+    as_executor,
+    connect,
+)
 from featurekit.extraction.distributed import plan_shards
 from featurekit.extraction.pipeline import extract
 from featurekit.finetune import FinetuneConfig
-from featurekit.finetune.errors import FinetuneError
 from featurekit.finetune.crossval import cross_validate as finetune_cv
+from featurekit.finetune.errors import FinetuneError
 from featurekit.orchestration import evaluate_features
 
 LAYERS = ["mobilenet_v2:features.4,features.18"]

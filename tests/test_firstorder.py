@@ -4,8 +4,8 @@ import logging
 
 import numpy as np
 import pytest
-
 from _busi_crops import busi_crops
+
 from featurekit.errors import DataError
 from featurekit.handcrafted import FIRSTORDER_FEATURES, FirstOrderFeatures, firstorder_features
 

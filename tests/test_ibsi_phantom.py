@@ -14,12 +14,32 @@ in :data:`DEVIATIONS` and checked below, so that neither side changes unnoticed.
 
 import numpy as np
 import pytest
+from _ibsi_phantom import (
+    HISTOGRAM,
+    NGLDM_NOT_IN_GLDM,
+    STATISTICS,
+    TEXTURE,
+    VOLUME,
+    ibsi_slices,
+    published_tolerance,
+    roi_mask,
+)
 
-from _ibsi_phantom import (HISTOGRAM, NGLDM_NOT_IN_GLDM, STATISTICS, TEXTURE, VOLUME, ibsi_slices,
-                           published_tolerance, roi_mask)
-from featurekit.handcrafted import (FIRSTORDER_FEATURES, GLDM_FEATURES, GLRLM_FEATURES, GLSZM_FEATURES,
-                                    NGTDM_FEATURES, PYRADIOMICS_FEATURES, firstorder_features, gldm_features,
-                                    glcm_features, glrlm_features, glszm_features, ngtdm_features, quantize)
+from featurekit.handcrafted import (
+    FIRSTORDER_FEATURES,
+    GLDM_FEATURES,
+    GLRLM_FEATURES,
+    GLSZM_FEATURES,
+    NGTDM_FEATURES,
+    PYRADIOMICS_FEATURES,
+    firstorder_features,
+    glcm_features,
+    gldm_features,
+    glrlm_features,
+    glszm_features,
+    ngtdm_features,
+    quantize,
+)
 
 #: Where pyradiomics (so featurekit) defines a quantity differently from IBSI; each is tested below.
 DEVIATIONS = {

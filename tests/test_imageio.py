@@ -1,6 +1,5 @@
 """Decoding rules of featurekit.imageio, on files the tests write and on real BUSI files."""
 
-import sys
 
 import numpy as np
 import pytest

@@ -4,9 +4,9 @@ import warnings
 
 import numpy as np
 import pytest
+from _busi_crops import busi_crops
 from skimage.feature import local_binary_pattern
 
-from _busi_crops import busi_crops
 from featurekit.errors import DataError
 from featurekit.handcrafted import LBPFeatures, lbp_features
 from featurekit.handcrafted.lbp import lbp_codes, lbp_feature_names

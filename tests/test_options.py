@@ -4,10 +4,9 @@
 import argparse
 import inspect
 import shlex
+from dataclasses import MISSING, fields
 
 import pytest
-
-from dataclasses import MISSING, fields
 
 from featurekit.cli import build_parser
 from featurekit.extraction.pipeline import extract

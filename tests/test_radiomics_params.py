@@ -4,8 +4,8 @@ import logging
 
 import numpy as np
 import pytest
-
 from _busi_crops import busi_crops
+
 from featurekit.errors import DataError, LayerError
 from featurekit.handcrafted import FAMILIES, from_spec, read_pyradiomics_params
 from featurekit.specs import HANDCRAFTED, HANDCRAFTED_GROUPS, RADIOMICS_CLASSES, HandcraftedSpec, parse_handcrafted

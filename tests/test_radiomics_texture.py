@@ -354,9 +354,9 @@ def test_a_pyradiomics_parameter_file_gives_the_extractor_values(busi_dir, tmp_p
     """pyradiomics' settings (binWidth, gldm_a, distances, feature lists) reach these families by name."""
     _pyradiomics_class("glrlm")
     import SimpleITK as sitk
+    from _busi_crops import busi_crops
     from radiomics import featureextractor
 
-    from _busi_crops import busi_crops
     from featurekit.handcrafted import from_spec, read_pyradiomics_params
 
     path = tmp_path / "Params.yaml"

@@ -4,8 +4,8 @@ import logging
 
 import numpy as np
 import pytest
-
 from _busi_crops import busi_crops
+
 from featurekit.errors import DataError
 from featurekit.handcrafted import SHAPE2D_FEATURES, Shape2DFeatures, shape2d_features
 from featurekit.handcrafted.shape2d import SHAPE2D_ALL

@@ -23,6 +23,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _eval_helpers import make_cache
+from conftest import REPO_ROOT, random_dataset
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import SkipTestWarning
@@ -32,8 +34,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import check_estimator
 
-from _eval_helpers import make_cache
-from conftest import REPO_ROOT, random_dataset
 from featurekit.data.images_of import ImagesOf
 from featurekit.errors import CacheError, DataError
 from featurekit.evaluation.estimators.classifiers import BalancedSampleWeight, GroupedGridSearchCV
@@ -41,8 +41,18 @@ from featurekit.evaluation.estimators.features import CachedFeatures
 from featurekit.evaluation.estimators.fusion import EqualBlockWeight, LateFusionClassifier
 from featurekit.evaluation.estimators.resampling import OversampledClassifier
 from featurekit.evaluation.results.selection import SelectBestCandidate
-from featurekit.handcrafted import GaborFeatures, GLCMFeatures, GLDMFeatures, GLRLMFeatures, GLSZMFeatures, HaarFeatures
-from featurekit.handcrafted import FirstOrderFeatures, LBPFeatures, NGTDMFeatures, Shape2DFeatures
+from featurekit.handcrafted import (
+    FirstOrderFeatures,
+    GaborFeatures,
+    GLCMFeatures,
+    GLDMFeatures,
+    GLRLMFeatures,
+    GLSZMFeatures,
+    HaarFeatures,
+    LBPFeatures,
+    NGTDMFeatures,
+    Shape2DFeatures,
+)
 
 N = 12  # samples of the tiny dataset and cache below (ids img000 .. img011)
 

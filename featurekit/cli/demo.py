@@ -83,8 +83,8 @@ def run(args) -> int:
     say(f"cache: {result.cache.path} ({len(result.computed)} entries computed, {len(result.reused)} reused)")
     for spec in result.specs:
         say(f"  {spec.key:<28} {spec.dim:>6} dims")
-    from featurekit.report.build import text_table
     from featurekit.evaluation.results.runfolder import read_run
+    from featurekit.report.build import text_table
 
     report = run_demo_evaluation(dataset, result, out, progress=not args.quiet, overwrite=overwrite)
     say(f"\ncross-validated results (logistic regression, stratified 5-fold x3, positive = malignant; "

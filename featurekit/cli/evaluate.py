@@ -58,9 +58,9 @@ def run(args) -> int:
 
     from featurekit.errors import DataError
     from featurekit.evaluation.stats.delong import NestedModelWarning
+    from featurekit.orchestration import evaluate_features
     from featurekit.report.build import text_table
     from featurekit.report.wording import describe_task
-    from featurekit.orchestration import evaluate_features
 
     values = EVALUATE.from_args(args)
     if not values["features"] and not values["fuse"]:

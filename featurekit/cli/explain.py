@@ -123,8 +123,8 @@ def _examples(run, ds, result, picked_layers, model, per_group):
     no torch imported)."""
     import numpy as np
 
-    from featurekit.report.maps import EXAMPLES_NPZ, oriented, pick_examples
     from featurekit.io import canonical_json
+    from featurekit.report.maps import EXAMPLES_NPZ, oriented, pick_examples
 
     row = _example_row(run, model)
     if row is None or run.predictions.empty:
@@ -167,9 +167,9 @@ def _examples(run, ds, result, picked_layers, model, per_group):
 def run(args) -> int:
     from featurekit.cli.common import load_data
     from featurekit.errors import DataError
-    from featurekit.report.maps import energy_table, write_explain
     from featurekit.evaluation.results.runfolder import read_run
     from featurekit.extraction.maps import layer_maps
+    from featurekit.report.maps import energy_table, write_explain
 
     run_folder = read_run(args.run_folder)
     ds = load_data(args)

@@ -429,7 +429,7 @@ class Dataset:
             raise self._fail(f"class names repeat in {new_names}")
         mapping = np.full(len(self.class_names) + 1, -1, dtype=np.int64)  # last slot: label -1
         seen: set[str] = set()
-        for k, (new, olds) in enumerate(spec):
+        for k, (_new, olds) in enumerate(spec):
             for old in olds:
                 if old not in self.class_names:
                     raise self._fail(f"unknown class {old!r}; classes are {self.class_names}")

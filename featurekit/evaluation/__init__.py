@@ -28,6 +28,15 @@ and extracting what an evaluation needs is :mod:`featurekit.orchestration`'s wor
 
 import lazy_loader
 
+from featurekit.evaluation.estimators.resampling import OversampledClassifier
+from featurekit.evaluation.folds.protocols import (
+    CVSpecError,
+    Fold,
+    HoldoutCV,
+    PredefinedSplitCV,
+    StratifiedKFoldCV,
+    parse_cv,
+)
 from featurekit.evaluation.stats.bootstrap import (
     BootstrapResult,
     PairedBootstrapResult,
@@ -65,15 +74,6 @@ from featurekit.evaluation.stats.metrics import (
     youden_index,
     youden_threshold,
 )
-from featurekit.evaluation.folds.protocols import (
-    CVSpecError,
-    Fold,
-    HoldoutCV,
-    PredefinedSplitCV,
-    StratifiedKFoldCV,
-    parse_cv,
-)
-from featurekit.evaluation.estimators.resampling import OversampledClassifier
 
 __all__ = [
     # metrics

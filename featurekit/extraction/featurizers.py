@@ -15,11 +15,11 @@ from typing import Sequence
 
 import torch
 
-from featurekit.devices import check_workers, cpu_cores, resolve_precision, resolve_preprocess, torch_device
-from featurekit.io import version_attrs
 from featurekit.cache import EntrySpec
+from featurekit.devices import check_workers, cpu_cores, resolve_precision, resolve_preprocess, torch_device
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pooling import LARGE_DIM, layer_dim
+from featurekit.io import version_attrs
 from featurekit.models.layers import Layer
 from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel, ModelRef

@@ -49,16 +49,18 @@ import numpy as np
 import pandas as pd
 
 from featurekit.checkpoint import save_checkpoint
-from featurekit.io import StagedFolder
+from featurekit.devices import torch_device as resolve_device
 from featurekit.errors import DataError
 from featurekit.evaluation.results.crossval import plan_folds, run_provenance
 from featurekit.evaluation.results.summary import proba_column
 from featurekit.evaluation.stats.metrics import youden_threshold
-from featurekit.devices import torch_device as resolve_device
 from featurekit.executors import as_executor, exclusive_worker, in_dask_worker
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.config import FinetuneConfig
+from featurekit.finetune.errors import FinetuneError
 from featurekit.finetune.freezing import freeze
+from featurekit.finetune.modeling import starting_point
+from featurekit.finetune.results import curves_frame, results_rows, write_run
 from featurekit.finetune.training import (
     Task,
     TrainResult,
@@ -70,9 +72,7 @@ from featurekit.finetune.training import (
     task_of,
     train,
 )
-from featurekit.finetune.modeling import starting_point
-from featurekit.finetune.errors import FinetuneError
-from featurekit.finetune.results import curves_frame, results_rows, write_run
+from featurekit.io import StagedFolder
 
 
 @dataclass

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from featurekit.errors import LayerError
-from featurekit.models.layers import INPUT, LayerTable
 from featurekit.models.building import trace_shapes
+from featurekit.models.layers import INPUT, LayerTable
 
 _BN = (nn.modules.batchnorm._BatchNorm,)
 

@@ -15,8 +15,8 @@ from featurekit.devices import check_workers
 from featurekit.devices import torch_device as resolve_device
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.errors import HeadMismatchError
-from featurekit.finetune.training import predict_view
 from featurekit.finetune.modeling import quiet_load_model
+from featurekit.finetune.training import predict_view
 from featurekit.io import atomic_write_text
 from featurekit.models.memory import check_memory
 from featurekit.models.weights import LoadedModel
@@ -85,7 +85,7 @@ class Predictor:
         mapping = self.label_mapping(dataset)
         probs = self.predict_proba(dataset, **kw)
         labels = np.asarray(dataset.labels)
-        true = [self.class_names[mapping[l]] if l >= 0 and mapping[l] >= 0 else "" for l in labels]
+        true = [self.class_names[mapping[c]] if c >= 0 and mapping[c] >= 0 else "" for c in labels]
         df = pd.DataFrame({"id": dataset.ids, "true_label": true})
         for k, c in enumerate(self.class_names):
             df[f"p_{c}"] = probs[:, k]

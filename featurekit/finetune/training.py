@@ -38,17 +38,16 @@ from tqdm.auto import tqdm
 from featurekit import __version__
 from featurekit.checkpoint import layer_table_records, save_checkpoint
 from featurekit.data.spec import stratified_subsample  # noqa: F401  (re-exported by featurekit.finetune)
-from featurekit.io import refuse_existing
-from featurekit.errors import DataError
-from featurekit.evaluation.folds.protocols import HoldoutCV
-from featurekit.evaluation.estimators.resampling import random_oversample_indices
 from featurekit.devices import torch_device as resolve_device
-from featurekit.io import version_attrs
+from featurekit.errors import DataError
+from featurekit.evaluation.estimators.resampling import random_oversample_indices
+from featurekit.evaluation.folds.protocols import HoldoutCV
 from featurekit.finetune.augment import BaseImages, View, build_augment
 from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.errors import FinetuneError
 from featurekit.finetune.freezing import Frozen, freeze, set_train_mode, trainable_parameters
 from featurekit.finetune.modeling import StartingPoint, starting_point
+from featurekit.io import refuse_existing, version_attrs
 from featurekit.models.weights import state_dict_sha256
 
 

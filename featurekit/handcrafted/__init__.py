@@ -32,19 +32,19 @@ from featurekit.handcrafted.gabor import (
     gabor_kernel,
     gabor_response,
 )
-from featurekit.handcrafted.gldm import GLDM_FEATURES, GLDMFeatures, gldm_features
 from featurekit.handcrafted.glcm import (
     GLCM_FEATURES,
     MAX_LEVELS,
-    GLCMFeatures,
     PYRADIOMICS_FEATURES,
     SKIMAGE_FEATURES,
+    GLCMFeatures,
     glcm_feature_names,
     glcm_features,
     glcm_matrix,
     glcm_offsets,
     quantize,
 )
+from featurekit.handcrafted.gldm import GLDM_FEATURES, GLDMFeatures, gldm_features
 from featurekit.handcrafted.glrlm import GLRLM_FEATURES, GLRLMFeatures, glrlm_features
 from featurekit.handcrafted.glszm import GLSZM_FEATURES, GLSZMFeatures, glszm_features
 from featurekit.handcrafted.haar import (

@@ -69,13 +69,15 @@ from featurekit.handcrafted._base import HandcraftedTransformer
 from featurekit.handcrafted._input import check_images, check_masks, load_images, resolve_device, run_chunks
 from featurekit.handcrafted.glcm_counts import check_offsets as _check_offsets
 from featurekit.handcrafted.glcm_counts import count_matrices, glcm_offsets
-from featurekit.handcrafted.glcm_formulas import GLCM_FEATURES, PYRADIOMICS_FEATURES, SKIMAGE_FEATURES
+from featurekit.handcrafted.glcm_formulas import (
+    GLCM_FEATURES,
+    PYRADIOMICS_FEATURES,
+    SKIMAGE_FEATURES,
+    haralick_features,
+)
 from featurekit.handcrafted.glcm_formulas import check_features as _check_features
-from featurekit.handcrafted.glcm_formulas import haralick_features
-from featurekit.handcrafted.glcm_quantize import MAX_LEVELS
-from featurekit.handcrafted.glcm_quantize import check_binning
+from featurekit.handcrafted.glcm_quantize import MAX_LEVELS, check_binning, quantize_levels
 from featurekit.handcrafted.glcm_quantize import check_quant as _check_quant
-from featurekit.handcrafted.glcm_quantize import quantize_levels
 
 __all__ = [
     "PYRADIOMICS_FEATURES",

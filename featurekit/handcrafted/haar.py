@@ -339,7 +339,7 @@ def haar_feature_coords(window=(24, 24), feature_types=None, n_features: Optiona
     starts = np.concatenate([[0], np.cumsum(totals)])
     ti = np.searchsorted(starts, index, side="right") - 1
     ys, xs, dys, dxs = (np.empty(index.size, dtype=np.int64) for _ in range(4))
-    for t, (counts, ny, nx) in enumerate(per_type):
+    for t, (counts, _ny, nx) in enumerate(per_type):
         sel = ti == t
         if not sel.any():
             continue
@@ -371,7 +371,7 @@ def _operator(window, types, n_features, random_state, feature_set="grid"):
     W1 = w + 1
     rows, cols, vals = [], [], []
     feat = np.arange(len(coords), dtype=np.int64)
-    for t, name in enumerate(coords.types):
+    for t, _name in enumerate(coords.types):
         sel = coords.type_index == t
         if not sel.any():
             continue
@@ -418,9 +418,9 @@ def _resize(img: np.ndarray, mask: Optional[np.ndarray], window: Tuple[int, int]
 def _integral(windows: np.ndarray) -> np.ndarray:
     """Zero-padded integral images ``(n, (h+1)*(w+1))``."""
     n, h, w = windows.shape
-    I = np.zeros((n, h + 1, w + 1), dtype=np.float64)
-    np.cumsum(np.cumsum(windows, axis=1), axis=2, out=I[:, 1:, 1:])
-    return I.reshape(n, -1)
+    integral = np.zeros((n, h + 1, w + 1), dtype=np.float64)
+    np.cumsum(np.cumsum(windows, axis=1), axis=2, out=integral[:, 1:, 1:])
+    return integral.reshape(n, -1)
 
 
 def _apply(S, II: np.ndarray, device: str) -> np.ndarray:

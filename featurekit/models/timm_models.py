@@ -48,10 +48,10 @@ import torch
 from torch import nn
 
 from featurekit.errors import LayerError, WeightsError
-from featurekit.models.layers import INPUT, Layer, LayerTable
-from featurekit.models.preprocessing import Preprocessing
 from featurekit.models.building import skip_init
+from featurekit.models.layers import INPUT, Layer, LayerTable
 from featurekit.models.modelspec import TIMM_PREFIX, ModelSpec, is_timm
+from featurekit.models.preprocessing import Preprocessing
 
 
 def import_timm():

@@ -42,16 +42,16 @@ from torch import nn
 from featurekit.checkpoint import is_checkpoint, load_weights_file
 from featurekit.errors import WeightsError
 from featurekit.models.architecture import apply_arch
-from featurekit.models.preprocessing import Preprocessing
 from featurekit.models.building import quiet_meta_copies, skip_init
 from featurekit.models.modelspec import TIMM_PREFIX, ModelSpec
+from featurekit.models.preprocessing import Preprocessing
 from featurekit.models.timm_models import (
     create,
     import_timm,
     layer_table,
+    preprocessing,
     pretrained_cfg,
     pretrained_tags,
-    preprocessing,
     split_name,
     table_for_model,
     timm_name,

@@ -58,7 +58,6 @@ import pandas as pd
 
 from featurekit.errors import DataError
 from featurekit.evaluation.results.comparison import compare_aucs, pvalue_matrix
-from featurekit.report.maps import maps_items
 from featurekit.evaluation.results.runfolder import read_runs
 from featurekit.report.figures import (
     BINARY_PANELS,
@@ -76,6 +75,7 @@ from featurekit.report.figures import (
     row_label,
     training_curves_figure,
 )
+from featurekit.report.maps import maps_items
 from featurekit.report.tables import (
     PARTIAL,
     Table,

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from featurekit.errors import DataError
-from featurekit.evaluation.stats.metrics import roc_auc, roc_curve
 from featurekit.evaluation.results.summary import class_probabilities_of, mean_scores, proba_column
+from featurekit.evaluation.stats.metrics import roc_auc, roc_curve
 from featurekit.evaluation.stats.multiclass import confusion_matrix
 from featurekit.report.wording import RunTask, RunWording, describe_run
 
@@ -164,7 +164,7 @@ def layer_curves_figure(results: pd.DataFrame, estimate: str = "pooled out-of-fo
             ax = axes[i][j]
             col = f"{metric}_pooled" if d[f"{metric}_pooled"].notna().any() else metric
 
-            def add(h, name):
+            def add(h, name, handles=handles):
                 handles.setdefault(name, h)
 
             for k, (clf, g) in enumerate(d.groupby("classifier", sort=False)):
@@ -542,7 +542,7 @@ def draw_training_curves(axes, curves: pd.DataFrame, selected: Mapping[tuple[int
             ax.set_visible(False)
             continue
         marked = False
-        for n, ((repeat, fold, split), g) in enumerate(c.groupby(["repeat", "fold", "split"], sort=True)):
+        for (repeat, fold, split), g in c.groupby(["repeat", "fold", "split"], sort=True):
             g = g.sort_values("epoch")
             first = (repeat, fold) == (c["repeat"].min(), c["fold"].min())
             ax.plot(g["epoch"], g[col], color=colours[split], alpha=0.6, linewidth=1,

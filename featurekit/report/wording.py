@@ -281,7 +281,7 @@ def describe_run(provenance: Mapping[str, Any] | None, results: pd.DataFrame | N
         estimate = (f"over {cv}: each split's test predictions pooled, averaged over the splits" if r > 1
                     else f"on the test part of {cv}{n_text}")
         spread = f"over the {r} holdout test sets" if r > 1 else "on the one test set (no sd)"
-        scores = (f"each sample's mean score over the holdout splits that tested it" if r > 1
+        scores = ("each sample's mean score over the holdout splits that tested it" if r > 1
                   else f"the test part's scores{n_text}")
         first = "the first holdout split's test part" if r > 1 else f"the test part{n_text}"
         folds = "splits' training parts" if r > 1 else "training part"

@@ -16,8 +16,8 @@ The shipped studies are in ``pipelines/`` (see ``pipelines/README.md``)::
     run_plan(plan)
 """
 
-from featurekit.studies.execute import marker_state, references_of, run_plan
 from featurekit.studies.describe import describe_plan
+from featurekit.studies.execute import marker_state, references_of, run_plan
 from featurekit.studies.plan import Plan, plan_study
 from featurekit.studies.steps import StudyError
 from featurekit.studies.study import Study, find_study, load_study, shipped_studies

@@ -38,7 +38,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from featurekit.options import COMMANDS, with_where
+from featurekit.data.spec import DataSpec
+from featurekit.errors import FeaturekitError
+from featurekit.finetune.config import FinetuneConfig
 from featurekit.finetune.pipeline import (
     FinetuneStage,
     RunOptions,
@@ -46,10 +48,8 @@ from featurekit.finetune.pipeline import (
     resolve_stage_refs,
     stage_outputs,
 )
-from featurekit.finetune.config import FinetuneConfig
-from featurekit.data.spec import DataSpec
-from featurekit.errors import FeaturekitError
 from featurekit.io import canonical_json
+from featurekit.options import COMMANDS, with_where
 from featurekit.studies.steps import (
     NOT_HASHED,
     OPTIONS,

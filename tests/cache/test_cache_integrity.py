@@ -168,7 +168,7 @@ def test_attributes_not_written_by_featurekit(made, where, value):
     cache = FeatureCache(path)
     if where.startswith("root"):
         with pytest.raises(CacheError, match=str(path)):
-            cache.ids
+            _ = cache.ids
     else:
         assert [e.entry_id for e in cache.entries()] == [first.entry_id]
         np.testing.assert_array_equal(cache.get("glcm", entry_id=first.entry_id), values[first.entry_id])

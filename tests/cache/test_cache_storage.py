@@ -252,7 +252,7 @@ def test_cache_path_naming_a_folder_and_missing_cache_folder(tmp_path, capsys):
     with pytest.raises(CacheError, match="is a folder; a feature cache is a file"):
         glcm(ds, tmp_path / "dir")
     with pytest.raises(CacheError, match="is a folder"):
-        FeatureCache(tmp_path / "dir").ids
+        _ = FeatureCache(tmp_path / "dir").ids
     assert main(["extract", str(tmp_path / "data"), "--handcrafted", "glcm", "--cache", str(tmp_path / "dir"),
                  "--quiet"]) == 2
     assert "is a folder" in capsys.readouterr().err

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import copy_busi
+
 from featurekit.cache import FeatureCache
 from featurekit.cli import main
 

@@ -7,13 +7,12 @@ import textwrap
 import warnings
 
 import pytest
+from conftest import random_dataset
 
 import featurekit.devices as devices
 from featurekit.cli import format_warning, main
 from featurekit.devices import resolve_jobs
 from featurekit.errors import DataError, ResourceError
-
-from conftest import random_dataset
 
 
 @pytest.fixture

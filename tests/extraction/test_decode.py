@@ -186,6 +186,7 @@ def test_a_file_changed_between_its_hash_and_its_decode_is_decoded_as_hashed(tmp
 @pytest.mark.parametrize("on_error", ["raise", "skip"])
 def test_a_file_changed_during_a_run_then_restored_is_recomputed_not_served_wrong(tmp_path, monkeypatch, on_error):
     from _cache_helpers import write_images
+
     from featurekit.cache.writer import CacheWriter
     from featurekit.errors import DataChangedError
 

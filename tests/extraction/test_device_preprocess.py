@@ -11,8 +11,8 @@ absolute leaves a 30x margin. The features of one float32 forward of
 import numpy as np
 import pytest
 import torch
-
 from conftest import random_dataset
+
 from featurekit import devices
 from featurekit.data.dataset import Dataset
 from featurekit.data.sources import ArrayImages

@@ -125,10 +125,10 @@ def test_maps_of_the_input_or_of_two_models_are_refused_before_any_image_is_read
 
 def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads(tmp_path, monkeypatch, capsys):
     from featurekit.cli import main
+    from featurekit.evaluation.results.runfolder import read_run
     from featurekit.report.figures import Figure
     from featurekit.report.maps import ENERGY_CSV, EXAMPLES_NPZ, maps_items
     from featurekit.report.tables import Table
-    from featurekit.evaluation.results.runfolder import read_run
 
     monkeypatch.setenv("FEATUREKIT_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"

@@ -1,8 +1,8 @@
 """Handcrafted features never describe the lesion in some images and the whole image in others."""
 import numpy as np
 import pytest
-
 from conftest import copy_busi, random_dataset
+
 from featurekit.data.dataset import Dataset
 from featurekit.data.sources import ArrayImages, ArrayMasks
 from featurekit.data.spec import DataSpec

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_medmnist
 
 from featurekit.checkpoint import load_checkpoint, save_checkpoint
 from featurekit.data import load_dataset, load_mias, load_npz
@@ -31,8 +32,6 @@ from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.freezing import resolve_frozen_modules
 from featurekit.finetune.results import CURVE_COLUMNS, PREDICTION_COLUMNS
 from featurekit.models.weights import file_sha256, load_model
-
-from conftest import write_medmnist
 
 torch.set_num_threads(2)
 

@@ -2,9 +2,10 @@
 
 import json
 
+from test_finetune_cli import SMALL, write_npz
+
 from featurekit.cli import main
 from featurekit.report import figures as report_figures
-from test_finetune_cli import SMALL, write_npz
 
 
 def test_a_single_run_marks_the_epoch_it_kept(tmp_path, monkeypatch):

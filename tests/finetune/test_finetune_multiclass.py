@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import copy_busi
 from sklearn.metrics import roc_auc_score
 
 from featurekit.cli import main
@@ -19,8 +20,6 @@ from featurekit.finetune import FinetuneConfig, Predictor, cross_validate, finet
 from featurekit.finetune.augment import BaseImages, View
 from featurekit.finetune.modeling import starting_point
 from featurekit.finetune.training import predict_view, train
-
-from conftest import copy_busi
 
 torch.set_num_threads(2)
 pytestmark = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")

@@ -7,6 +7,7 @@ import shlex
 import numpy as np
 import pytest
 import torch
+from conftest import write_medmnist
 
 from featurekit.cli import main
 from featurekit.data import load_npz
@@ -14,11 +15,9 @@ from featurekit.data.spec import DataSpec
 from featurekit.finetune import FinetuneConfig, FinetuneError, cross_validate
 from featurekit.finetune.config import BASE_SETTINGS, RECIPES
 from featurekit.finetune.pipeline import FinetuneStage, RunOptions, run_stages
-from featurekit.studies.plan import stage_command
 from featurekit.models.architecture import HEADS, make_head
 from featurekit.models.preprocessing import Preprocessing
-
-from conftest import write_medmnist
+from featurekit.studies.plan import stage_command
 
 torch.set_num_threads(2)
 pytestmark = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")

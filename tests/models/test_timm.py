@@ -12,16 +12,15 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-
 from conftest import random_dataset
+
 from featurekit.cache import FeatureCache
 from featurekit.cli import main
 from featurekit.errors import LayerError, WeightsError
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pipeline import extract
 from featurekit.extraction.pooling import POOLS, layer_dim, pool_map, pooled_dim
-from featurekit.models import get_spec, layer_table, resolve_spec
-from featurekit.models import timm_weights
+from featurekit.models import get_spec, layer_table, resolve_spec, timm_weights
 from featurekit.models.registry import table_for_model
 from featurekit.models.torchvision_models import SPECS
 from featurekit.models.weights import file_sha256, load_model, resolve_model
@@ -434,8 +433,8 @@ def test_finetune_timm_head_through_reset_classifier_and_freezing_by_layer_names
 
 
 def test_busi_evaluate_timm_vit_and_torchvision_cnn_in_one_table_and_figure(busi_dir, tmp_path):
-    from featurekit.report.build import relative_depth
     from featurekit.evaluation.results.runfolder import read_runs
+    from featurekit.report.build import relative_depth
 
     root = tmp_path / "busi"
     for cls in ("benign", "malignant"):

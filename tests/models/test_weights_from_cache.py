@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-
 from conftest import random_dataset
+from test_extraction import _write_fake_imagenet
+
 from featurekit.cache import FeatureCache
 from featurekit.errors import WeightsError
 from featurekit.extraction.pipeline import extract
 from featurekit.orchestration import evaluate_features
-from test_extraction import _write_fake_imagenet
 
 SPEC = "mobilenet_v2:features.18"
 KEY = "mobilenet_v2/features.18"

@@ -8,14 +8,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+from _eval_helpers import make_cache, separable
 from PIL import Image
 
-from _eval_helpers import make_cache, separable
 from featurekit.cli import main
-from featurekit.report.build import build_report, report_paths, text_table
 from featurekit.evaluation.results.runfolder import read_run, write_run
-from featurekit.orchestration import evaluate_features
 from featurekit.evaluation.results.summary import summarise_predictions
+from featurekit.orchestration import evaluate_features
+from featurekit.report.build import build_report, report_paths, text_table
 
 
 class _Collector(HTMLParser):

@@ -5,10 +5,10 @@ import warnings
 
 import numpy as np
 import pytest
+from _eval_helpers import make_cache, separable
 from PIL import Image
 from sklearn.metrics import confusion_matrix
 
-from _eval_helpers import make_cache, separable
 from featurekit.cli import main
 from featurekit.errors import DataError
 from featurekit.evaluation.results.runfolder import read_run

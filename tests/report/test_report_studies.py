@@ -6,13 +6,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from _eval_helpers import make_cache, separable
-from featurekit.report import figures as report_module
-from featurekit.report.build import build_report
+
 from featurekit.evaluation.results.runfolder import write_run
 from featurekit.evaluation.results.summary import summarise_predictions
 from featurekit.orchestration import evaluate_features
+from featurekit.report import figures as report_module
+from featurekit.report.build import build_report
 
 N = 60
 

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from featurekit.evaluation.results.runfolder import read_run, write_run
+from featurekit.evaluation.results.summary import summarise_predictions
 from featurekit.report import figures as report_figures
 from featurekit.report.build import build_report
 from featurekit.report.tables import results_table, summary_table, text_table, vs_best_table
-from featurekit.evaluation.results.runfolder import read_run, write_run
-from featurekit.evaluation.results.summary import summarise_predictions
 from featurekit.report.wording import describe_run
 
 N = 40
@@ -170,8 +170,8 @@ def test_comparison_table_shows_adjusted_p_and_old_comparisons_still_render():
 
 
 def test_the_delong_heatmap_shows_adjusted_p_values(runs, tmp_path, monkeypatch):
-    from featurekit.report import build as report_module
     from featurekit.evaluation.results.comparison import compare_aucs, pvalue_matrix
+    from featurekit.report import build as report_module
 
     seen = {}
     real = report_module.pvalue_figure

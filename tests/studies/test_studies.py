@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_medmnist
 
 from featurekit.cli import build_parser, main
-from featurekit.studies import load_study, plan_status, plan_study, shipped_studies
 from featurekit.options import COMMANDS
+from featurekit.studies import load_study, plan_status, plan_study, shipped_studies
 from featurekit.studies.steps import OPTIONS, StudyError
-
-from conftest import write_medmnist
 
 pytestmark = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")
 

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-
 from conftest import write_medmnist
+from test_studies import SMALL_STUDY, _write
+
 from featurekit.cli import main
 from featurekit.studies import execute
-from test_studies import SMALL_STUDY, _write
 
 pytestmark = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")
 

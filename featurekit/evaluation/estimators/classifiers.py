@@ -60,8 +60,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from featurekit.errors import DataError
-from featurekit.evaluation.folds.protocols import inner_splits
 from featurekit.evaluation.estimators.resampling import OversampledClassifier, _WrappedClassifier
+from featurekit.evaluation.folds.protocols import inner_splits
 from featurekit.specs import lookup
 
 __all__ = [

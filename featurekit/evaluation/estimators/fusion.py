@@ -25,18 +25,18 @@ from typing import Any, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
+from sklearn.decomposition import PCA
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data  # scikit-learn >= 1.6
 
 from featurekit.errors import DataError
 from featurekit.evaluation.estimators.features import CachedFeatures
 from featurekit.evaluation.estimators.meta import _NamedPipelinesClassifier, check_named_estimators
-from featurekit.evaluation.folds.protocols import inner_splits
 from featurekit.evaluation.estimators.resampling import _take
+from featurekit.evaluation.folds.protocols import inner_splits
 
 __all__ = [
     "EqualBlockWeight",

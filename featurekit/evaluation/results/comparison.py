@@ -60,21 +60,25 @@ import numpy as np
 import pandas as pd
 
 from featurekit.errors import DataError
-from featurekit.evaluation.stats.delong import DegenerateTestWarning, NestedModelWarning, delong_roc_test
-from featurekit.specs import FusionSpec
-from featurekit.evaluation.stats.delong import NESTED_MESSAGE
-from featurekit.evaluation.stats.intervals import bca_interval, bootstrap_p_value, corrected_resampled_ttest
-from featurekit.evaluation.stats.labels import UndefinedMetricWarning
-from featurekit.evaluation.stats.metrics import METRICS
-from featurekit.evaluation.stats.multiplicity import adjust_pvalues, check_adjust
 from featurekit.evaluation.results.summary import (
     class_probabilities_of,
     prediction_classes,
     resampling_units,
     scores_by_row,
 )
+from featurekit.evaluation.stats.delong import (
+    NESTED_MESSAGE,
+    DegenerateTestWarning,
+    NestedModelWarning,
+    delong_roc_test,
+)
+from featurekit.evaluation.stats.intervals import bca_interval, bootstrap_p_value, corrected_resampled_ttest
+from featurekit.evaluation.stats.labels import UndefinedMetricWarning
+from featurekit.evaluation.stats.metrics import METRICS
 from featurekit.evaluation.stats.multiclass import MulticlassUnitData, multiclass_metrics
+from featurekit.evaluation.stats.multiplicity import adjust_pvalues, check_adjust
 from featurekit.evaluation.stats.unit_bootstrap import UnitData
+from featurekit.specs import FusionSpec
 
 __all__ = ["COMPARISON_COLUMNS", "compare_aucs", "versus_best", "parts_of", "is_nested", "pvalue_matrix",
            "fold_aucs"]

@@ -43,17 +43,15 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils import _safe_indexing
 
 from featurekit.errors import DataError
-from featurekit.executors import as_executor
 from featurekit.evaluation.estimators.classifiers import class_scores
-from featurekit.evaluation.results.comparison import compare_aucs
 from featurekit.evaluation.estimators.fusion import LateFusionClassifier, fit_accepts
-from featurekit.evaluation.stats.metrics import binarize_labels, youden_threshold
 from featurekit.evaluation.folds.protocols import (
     describe_protocol,
     inner_splits,
     iter_folds,
     parse_cv,
 )
+from featurekit.evaluation.results.comparison import compare_aucs
 from featurekit.evaluation.results.runfolder import write_run
 from featurekit.evaluation.results.selection import (
     SELECTED,
@@ -63,6 +61,8 @@ from featurekit.evaluation.results.selection import (
     selected_predictions,
 )
 from featurekit.evaluation.results.summary import proba_column, summarise_predictions
+from featurekit.evaluation.stats.metrics import binarize_labels, youden_threshold
+from featurekit.executors import as_executor
 from featurekit.io import utc_now, versions
 
 __all__ = [

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from _eval_helpers import EVENTS, IdRecorder, make_cache
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -10,7 +11,6 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from _eval_helpers import EVENTS, IdRecorder, make_cache
 from featurekit.errors import CacheError, DataError
 from featurekit.evaluation.estimators.classifiers import (
     CLASSIFIERS,

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from _eval_helpers import EVENTS, LookupClassifier, make_cache
 from sklearn.linear_model import LogisticRegression
 
-from _eval_helpers import EVENTS, LookupClassifier, make_cache
 from featurekit.errors import DataError
 from featurekit.evaluation.estimators.classifiers import make_classifier, make_pipeline_for
 from featurekit.evaluation.estimators.features import CachedFeatures
@@ -14,8 +14,8 @@ from featurekit.evaluation.estimators.fusion import (
     early_fusion,
     early_fusion_pipeline,
 )
-from featurekit.evaluation.stats.metrics import roc_auc
 from featurekit.evaluation.results.crossval import cross_validate
+from featurekit.evaluation.stats.metrics import roc_auc
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from sklearn.model_selection import cross_val_predict, cross_val_score
 from sklearn.utils.estimator_checks import check_estimator
 
 from featurekit.errors import DataError, FeaturekitError
+from featurekit.evaluation.estimators.resampling import OversampledClassifier, random_oversample_indices
 from featurekit.evaluation.folds.protocols import (
     CVSpecError,
     HoldoutCV,
@@ -20,7 +21,6 @@ from featurekit.evaluation.folds.protocols import (
     iter_folds,
     parse_cv,
 )
-from featurekit.evaluation.estimators.resampling import OversampledClassifier, random_oversample_indices
 
 
 def _labels(n=103, seed=0, p=0.3):
@@ -261,6 +261,7 @@ def test_holdout_puts_every_class_on_both_sides_and_predefined_refuses():
     y2 = _labels(200, seed=4)
     ours = list(HoldoutCV(0.3, n_repeats=3, random_state=1).iter_folds(None, y2))
     from sklearn.model_selection import StratifiedShuffleSplit
+
     from featurekit.evaluation.folds.protocols import repeat_seeds
     for f, seed in zip(ours, repeat_seeds(1, 3)):
         _, test = next(StratifiedShuffleSplit(1, test_size=0.3, random_state=seed).split(np.zeros((200, 1)), y2))

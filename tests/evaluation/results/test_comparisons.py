@@ -15,10 +15,10 @@ from featurekit.evaluation.results.comparison import (
     pvalue_matrix,
     versus_best,
 )
-from featurekit.evaluation.stats.intervals import corrected_resampled_ttest, wilson_interval
-from featurekit.evaluation.stats.multiplicity import adjust_pvalues
 from featurekit.evaluation.results.runfolder import read_run, write_run
 from featurekit.evaluation.results.summary import summarise_predictions
+from featurekit.evaluation.stats.intervals import corrected_resampled_ttest, wilson_interval
+from featurekit.evaluation.stats.multiplicity import adjust_pvalues
 from featurekit.evaluation.stats.unit_bootstrap import unit_bootstrap_paired
 
 

@@ -2,17 +2,17 @@
 
 import numpy as np
 import pytest
+from _eval_helpers import EVENTS, IdRecorder, LookupClassifier, make_cache
 from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from _eval_helpers import EVENTS, IdRecorder, LookupClassifier, make_cache
 from featurekit.evaluation.estimators.classifiers import make_classifier, make_pipeline_for, search_grid, with_search
 from featurekit.evaluation.estimators.features import CachedFeatures
-from featurekit.evaluation.stats.metrics import youden_threshold
 from featurekit.evaluation.estimators.resampling import OversampledClassifier
 from featurekit.evaluation.results.crossval import cross_validate
+from featurekit.evaluation.stats.metrics import youden_threshold
 from featurekit.orchestration import evaluate_features
 
 

@@ -9,17 +9,22 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from _eval_helpers import make_cache, separable
+
 from featurekit.cli import main
 from featurekit.errors import DataError, LayerError
 from featurekit.evaluation.estimators.classifiers import make_classifier, make_pipeline_for
 from featurekit.evaluation.estimators.features import CachedFeatures
-from featurekit.evaluation.stats.metrics import binary_report, roc_auc
-from featurekit.evaluation.results.runfolder import read_run, read_runs, write_run
 from featurekit.evaluation.results.crossval import cross_validate
+from featurekit.evaluation.results.runfolder import read_run, read_runs, write_run
+from featurekit.evaluation.results.summary import (
+    METRIC_NAMES,
+    PREDICTION_COLUMNS,
+    THRESHOLD_METRICS,
+    summarise_predictions,
+)
+from featurekit.evaluation.stats.metrics import binary_report, roc_auc
 from featurekit.orchestration import evaluate_features, run_demo_evaluation
-from featurekit.evaluation.results.summary import METRIC_NAMES, PREDICTION_COLUMNS, THRESHOLD_METRICS, summarise_predictions
 
 # ---------------------------------------------------------------------------- statistics
 
