@@ -62,7 +62,7 @@ def _run(args, values: dict, executor) -> int:
             print(f"  {sample_id}: {reason}")
     if values["progress"]:
         print(f"dataset: {dataset.name} ({len(dataset)} images; {_counts(dataset)})")
-        models = {}
+        models: dict[str, tuple[str, str]] = {}
         for spec in result.specs:
             if spec.params.get("family") == "cnn":
                 sha = spec.attrs.get("weights_sha256") or spec.params.get("weights_sha256") or ""

@@ -345,7 +345,8 @@ def check_shared(device: Any = "cpu", n_jobs: Any = None, empty_mask: Any = "err
 
 def _downsized_shape(shape: Tuple[int, int], max_side: int) -> Tuple[int, int]:
     scale = max_side / max(shape)
-    return tuple(max(1, min(max_side, int(round(v * scale)))) for v in shape)
+    h, w = (max(1, min(max_side, int(round(v * scale)))) for v in shape)
+    return h, w
 
 
 def limit_side(images: List[np.ndarray], masks: List[Optional[np.ndarray]], max_side: Optional[int]):
@@ -362,8 +363,9 @@ def limit_side(images: List[np.ndarray], masks: List[Optional[np.ndarray]], max_
     for i in big:
         shape = _downsized_shape(images[i].shape, max_side)
         images[i] = resize(images[i], shape)
-        if masks[i] is not None:
-            weight = resize(masks[i].view(np.uint8), shape)
+        mask = masks[i]
+        if mask is not None:
+            weight = resize(mask.view(np.uint8), shape)
             m = weight >= 0.5
             if not m.any():  # a mask too thin to survive the resize keeps its strongest pixel
                 m.flat[int(np.argmax(weight))] = True

@@ -381,6 +381,8 @@ def _gabor_chunk(images, masks, *, bank, offset, statistics, response, dtype, de
                 mom = part if mom is None else _merge(mom, part)
         # rounding floor of a response: 100 eps * max|image| * sum|g|
         floor = 100 * eps * max(abs(float(img.min())), abs(float(img.max()))) * tplan.l1
+        if mom is None:  # the input layer gives every masked image at least one mask pixel
+            raise DataError(f"image {i}: its mask has no pixel")
         out[i] = _statistics(mom, statistics, floor)
     return out.reshape(len(images), -1)
 

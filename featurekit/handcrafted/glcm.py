@@ -219,16 +219,16 @@ def _glcm_chunk(images, masks, *, distances, angles, bin_width, bin_count, quant
     """Features ``(n, D)`` of a chunk of checked images (``first``: index of its first image)."""
     n_d, n_a = len(distances), len(angles)
     n_off = n_d * n_a
-    levels, Ng, n_present = [], [], []
+    levels, level_max, present = [], [], []
     for i, (img, m) in enumerate(zip(images, masks)):
         try:
             lv, lmin, lmax = quantize_levels(img, m, bin_width, bin_count, quant_range, crop=True)
         except DataError as exc:
             raise DataError(f"image {first + i}: {exc}") from None
         levels.append(lv)
-        Ng.append(lmax)
-        n_present.append(1 if lmin == lmax else 2)  # only "< 2" matters (MCC)
-    Ng, n_present = np.array(Ng), np.array(n_present)
+        level_max.append(lmax)
+        present.append(1 if lmin == lmax else 2)  # only "< 2" matters (MCC)
+    Ng, n_present = np.array(level_max), np.array(present)
     n = len(levels)
     F = np.empty((n, n_off, len(features)))
     valid = np.empty((n, n_off), dtype=bool)
@@ -249,33 +249,34 @@ def _glcm_chunk(images, masks, *, distances, angles, bin_width, bin_count, quant
         ).reshape(m, n_off, len(features))
         valid[start:stop] = ok
         start = stop
-    F = F.reshape(n, n_d, n_a, len(features)).transpose(0, 1, 3, 2)  # (n, n_d, nf, n_a)
-    valid = valid.reshape(n, n_d, n_a)
-    none = ~valid.any(axis=2)  # (n, n_d): no pair at any angle of a distance
+    per_angle = F.reshape(n, n_d, n_a, len(features)).transpose(0, 1, 3, 2)  # (n, n_d, nf, n_a)
+    valid_angle = valid.reshape(n, n_d, n_a)
+    none = np.logical_not(valid_angle.any(axis=2))  # (n, n_d): no pair at any angle of a distance
     if none.any():
         di = int(np.flatnonzero(none.any(axis=0))[0])
         raise DataError(
             f"image {first + int(np.flatnonzero(none[:, di])[0])}: no pixel pair inside the image/mask at "
             f"distance {distances[di]:g} for any angle; the ROI is too small for this distance"
         )
-    if "angle" in aggregate and not valid.all():
-        di = int(np.flatnonzero(~valid.all(axis=(0, 2)))[0])
-        i, ai = (int(v) for v in np.argwhere(~valid[:, di])[0])
+    if "angle" in aggregate and not valid_angle.all():
+        di = int(np.flatnonzero(~valid_angle.all(axis=(0, 2)))[0])
+        i, ai = (int(v) for v in np.argwhere(~valid_angle[:, di])[0])
         raise DataError(
             f"image {first + i}: no pixel pair at distance {distances[di]:g}, angle {angles[ai]:g}; "
             "per-angle features are undefined (use aggregate='mean')"
         )
-    ok = valid[:, :, None, :]  # angles without pairs are left out of the mean and range
+    ok = valid_angle[:, :, None, :]  # angles without pairs are left out of the mean and range
     blocks = []  # (n, n_d, nf, width) per aggregate, in the order of the names
     for agg in aggregate:
         if agg == "mean":
-            mean = F.mean(axis=3) if valid.all() else np.where(ok, F, 0.0).sum(axis=3) / ok.sum(axis=3)
+            mean = (per_angle.mean(axis=3) if valid_angle.all()
+                    else np.where(ok, per_angle, 0.0).sum(axis=3) / ok.sum(axis=3))
             blocks.append(mean[..., None])
         elif agg == "range":
-            hi = np.where(ok, F, -np.inf).max(axis=3)
-            blocks.append((hi - np.where(ok, F, np.inf).min(axis=3))[..., None])
+            hi = np.where(ok, per_angle, -np.inf).max(axis=3)
+            blocks.append((hi - np.where(ok, per_angle, np.inf).min(axis=3))[..., None])
         else:
-            blocks.append(F)
+            blocks.append(per_angle)
     return np.concatenate(blocks, axis=3).reshape(n, -1)
 
 

@@ -127,7 +127,7 @@ def _count_torch(levels_list, G: int, offsets, device: str, symmetric: bool) -> 
     return cnt.cpu().numpy()
 
 
-def count_matrices(levels_list: Sequence[np.ndarray], Gs: Sequence[int], distances, angles,
+def count_matrices(levels_list: Sequence[np.ndarray], Gs: Sequence[int] | np.ndarray, distances, angles,
                    symmetric: bool, device: str = "cpu", backend: Optional[str] = None) -> Tuple[np.ndarray, int]:
     """Counts ``(n, n_off, G, G)`` (float64) of a batch, zero-padded to the largest ``G``.
 

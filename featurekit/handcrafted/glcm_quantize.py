@@ -194,9 +194,8 @@ def quantize_levels(
         x = np.clip(x, lo, hi)
     # 8/16-bit intensities (also as float64): the levels are computed on uint16 pixels
     with np.errstate(invalid="ignore"):  # values beyond uint16 fail the test below
-        xi = x.astype(np.uint16)
-    if not (xi == x).all():
-        xi = None
+        as_u16 = x.astype(np.uint16)
+    xi: np.ndarray | None = as_u16 if (as_u16 == x).all() else None
     roi_of = x if xi is None else xi
     roi = roi_of if box_mask is None else roi_of[box_mask]
     rlo, rhi = float(roi.min()), float(roi.max())

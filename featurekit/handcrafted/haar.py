@@ -178,14 +178,14 @@ def _grid_scales(h: int, w: int) -> List[int]:
 def _grid_arrays(h: int, w: int, types) -> Tuple[np.ndarray, ...]:
     """``(type_index, y, x, dy, dx)`` of the 'grid' set in enumeration order."""
     parts = []
-    for ti, t in enumerate(types):
+    for type_index, t in enumerate(types):
         ky, kx = _SPAN[t]
         for s in _grid_scales(h, w):
             step = max(1, s // 2)
             ys = np.arange(0, h - ky * s + 1, step)
             xs = np.arange(0, w - kx * s + 1, step)
             y, x = (a.ravel() for a in np.meshgrid(ys, xs, indexing="ij"))
-            parts.append((np.full(y.size, ti), y, x, np.full(y.size, s), np.full(y.size, s)))
+            parts.append((np.full(y.size, type_index), y, x, np.full(y.size, s), np.full(y.size, s)))
     ti, y, x, dy, dx = (np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(5))
     order = np.lexsort((dx, dy, x, y, ti))
     return ti[order], y[order], x[order], dy[order], dx[order]

@@ -170,9 +170,9 @@ class LayerTable(Sequence[Layer]):
         feature map) shows ``-``.
         """
         header = ("index", "name", "module", "output shape") + ((dim_label,) if dim_of else ())
-        rows = [header]
+        rows: list[tuple[str, ...]] = [header]
         for layer in self._layers:
-            row = (str(layer.index), layer.name, layer.module or "(input)", layer.describe_shape())
+            row: tuple[str, ...] = (str(layer.index), layer.name, layer.module or "(input)", layer.describe_shape())
             if dim_of:
                 try:
                     row += (str(dim_of(layer)),)

@@ -138,7 +138,7 @@ def preprocessing(name: str, size: int | None = None, mode: str = "crop") -> Pre
 def head_paths(name_or_model) -> tuple[str, ...]:
     """Module paths of a timm model's classifier(s) (``("head",)``, ``("head.fc",)``, ``("head", "head_dist")``)."""
     cfg = name_or_model.pretrained_cfg if isinstance(name_or_model, nn.Module) else pretrained_cfg(name_or_model)
-    heads = cfg.get("classifier") or ()
+    heads = cfg.get("classifier") or ()  # type: ignore[union-attr, operator]  # timm: a dict
     return (heads,) if isinstance(heads, str) else tuple(heads)
 
 
@@ -254,7 +254,8 @@ def table_for_model(model: nn.Module, spec: ModelSpec, size: int, channels: int 
     model.eval()
     try:
         with torch.no_grad():
-            final = model.forward_features(torch.zeros(1, channels, size, size, device=device))
+            # every timm model has forward_features (nn.Module's stubs type unknown attributes as Tensor | Module)
+            final = model.forward_features(torch.zeros(1, channels, size, size, device=device))  # type: ignore[operator]
     except (RuntimeError, AssertionError, ValueError, TypeError) as exc:
         raise LayerError(f"{spec.name} cannot run at input size {size}: {exc}") from exc
     finally:

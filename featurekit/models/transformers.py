@@ -21,14 +21,14 @@ CHANNELS_LAST = {"layout": "hwc"}
 
 def vit_names(model: nn.Module) -> list[tuple[str, str, dict]]:
     """``[(name, module path, layout)]`` of a torchvision ``VisionTransformer``."""
-    depth = len(model.encoder.layers)
+    depth = len(list(model.get_submodule("encoder.layers").children()))
     names = [(f"blocks.{i}", f"encoder.layers.encoder_layer_{i}", VIT_TOKENS) for i in range(depth)]
     return names + [("norm", "encoder.ln", VIT_TOKENS)]
 
 
 def swin_names(model: nn.Module) -> list[tuple[str, str, dict]]:
     """``[(name, module path, layout)]`` of a torchvision ``SwinTransformer`` (v1 and v2)."""
-    stages = [name for name, module in model.features.named_children()
+    stages = [name for name, module in model.get_submodule("features").named_children()
               if name != "0" and isinstance(module, nn.Sequential)]
     names = [(f"layers.{k}", f"features.{i}", CHANNELS_LAST) for k, i in enumerate(stages)]
     return names + [("norm", "norm", CHANNELS_LAST)]

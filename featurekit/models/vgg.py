@@ -16,7 +16,8 @@ def keras_names(model: nn.Module) -> list[tuple[str, str]]:
     """``[(name, module path)]`` for every conv block and pool of a torchvision VGG."""
     names = []
     block, conv = 1, 0
-    for i, module in enumerate(model.features):
+    features = model.get_submodule("features")
+    for i, module in enumerate(features.children()):
         if isinstance(module, nn.Conv2d):
             conv += 1
         elif isinstance(module, nn.ReLU):

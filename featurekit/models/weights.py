@@ -85,6 +85,8 @@ class ModelRef:
         return ident
 
     def load(self) -> "LoadedModel":
+        if self._builder is None:
+            raise WeightsError(f"{self.spec.name} ({self.weights}): this reference has no model builder")
         model = self._builder().eval()
         sha = self.weights_sha256 or state_dict_sha256(model.state_dict())
         return LoadedModel(model, self.spec, self.table, self.preprocessing, self.weights, sha,

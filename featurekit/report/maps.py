@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -108,7 +108,8 @@ def write_explain(folder: str | os.PathLike, table: pd.DataFrame, examples: dict
     written = [atomic_write_text(path, table.to_csv(index=False))]
     if examples:
         buf = io.BytesIO()
-        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in examples.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in examples.items()}
+        np.savez_compressed(buf, **arrays)
         name = EXAMPLES_NPZ.format(kind=str(np.asarray(examples["kind"])))
         written.append(atomic_write_bytes(folder / name, buf.getvalue()))
     return [Path(p) for p in written]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from _weights_helpers import write_fake_imagenet
 
 from featurekit.extraction.activations import ActivationExtractor
 from featurekit.extraction.pipeline import extract
@@ -151,22 +152,6 @@ def test_mobilenet_v2_real_imagenet_weights(torch_home, monkeypatch, tiny_datase
         np.testing.assert_allclose(result.get(f"mobilenet_v2/{name}"), direct[name], rtol=1e-5, atol=1e-5)
 
 
-def _write_fake_imagenet(torch_home, model_name, monkeypatch, **kwargs):
-    """A random state_dict in a temporary TORCH_HOME under the name torchvision would give a file
-    with its sha256: the weights' URL is pointed at that name, so the hash rule holds."""
-    weights = torchvision.models.get_model_weights(model_name).DEFAULT
-    folder = torch_home / "hub" / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(1)
-    model = torchvision.models.get_model(model_name, weights=None, **kwargs)
-    tmp = folder / "tmp.pth"
-    torch.save(model.state_dict(), tmp)
-    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    path = tmp.rename(folder / f"{model_name}-{sha[:8]}.pth")
-    monkeypatch.setattr(weights.value, "url", f"https://download.pytorch.org/models/{path.name}")
-    return path, model
-
-
 @pytest.mark.parametrize("model_name, spec, kwargs", [
     ("vgg16", "vgg16:block3_conv2,block5_conv3", {}),
     ("resnet50", "resnet50:conv4_block6_out", {}),
@@ -174,7 +159,7 @@ def _write_fake_imagenet(torch_home, model_name, monkeypatch, **kwargs):
 ])
 def test_imagenet_loading_path_with_written_checkpoint(tmp_path, monkeypatch, model_name, spec, kwargs):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    path, reference = _write_fake_imagenet(tmp_path, model_name, monkeypatch, **kwargs)
+    path, reference = write_fake_imagenet(tmp_path, model_name, monkeypatch, **kwargs)
     lm = load_model(model_name, "imagenet", size=96 if model_name != "inception_v3" else 139)
     assert lm.weights_path == str(path)
     assert lm.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from _weights_helpers import write_fake_imagenet
 from conftest import random_dataset
-from test_extraction import _write_fake_imagenet
 
 from featurekit.cache import FeatureCache
 from featurekit.errors import WeightsError
@@ -52,7 +52,7 @@ def _other_file(path, state, monkeypatch):
 def test_cached_features_need_no_weights_file(offline, tmp_path, monkeypatch):
     ds = random_dataset(8, 32)
     cache = tmp_path / "c.h5"
-    path, _ = _write_fake_imagenet(offline, "mobilenet_v2", monkeypatch)
+    path, _ = write_fake_imagenet(offline, "mobilenet_v2", monkeypatch)
     first = extract(ds, [SPEC], cache=cache, **KW)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     assert [s.attrs["weights_sha256"] for s in first.computed] == [sha]
