@@ -89,6 +89,8 @@ def _samples(source, positive):
         split = None
         info = {"name": str(meta.get("dataset", "")), "source": str(meta.get("source", "")),
                 "fingerprint": str(meta.get("fingerprint", "")), "roi": None, "class_names": names}
+        if meta.get("reading") is not None:  # recorded by the extraction that wrote the cache
+            info["reading"] = meta["reading"]
     if pos is None:
         if np.unique(labels[labels >= 0]).size > 2:
             return ids, labels, names, None, groups, split, info  # the multi-class evaluation

@@ -5,7 +5,8 @@ One HDF5 file per dataset (default ``cache/<dataset>-<fingerprint12>.h5``;
 readable with plain h5py::
 
     /                    attrs: featurekit_cache (= 2), fingerprint, dataset, source, n,
-                         class_names (JSON), positive, created, featurekit_version
+                         class_names (JSON), positive, created, featurekit_version,
+                         reading (JSON; DICOM / volume data: the window and reading rules)
     /ids                 (N,) UTF-8 strings, dataset order
     /labels              (N,) int64, index into class_names (-1 = unlabelled)
     /row_hashes          (N,) hex sha256 of each sample's content (image, mask, ROI)

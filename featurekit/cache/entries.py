@@ -78,7 +78,9 @@ class DatasetMeta:
     datasets by (id, content hash), so without them (None) nothing is reused
     from other data. ``skipped`` lists ``(id, reason)`` of images left out
     before binding (files that could not be read with ``on_error="skip"``);
-    they are recorded in the file, not part of ``ids``.
+    they are recorded in the file, not part of ``ids``. ``reading``: what turned
+    DICOM and volume files into [0, 1] (:meth:`featurekit.data.Dataset.reading`),
+    recorded in the file; None for other data.
     """
 
     ids: Sequence[str]
@@ -91,13 +93,15 @@ class DatasetMeta:
     groups: np.ndarray | None = None
     row_hashes: Sequence[str] | None = None
     skipped: Sequence[tuple[str, str]] = ()
+    reading: dict | None = None
 
     @classmethod
     def from_dataset(cls, ds, skipped: Sequence[tuple[str, str]] = ()) -> "DatasetMeta":
         hashes = ds.sample_hashes()
         return cls(list(ds.ids), np.asarray(ds.labels, dtype=np.int64), list(ds.class_names),
                    ds.fingerprint(), ds.name or "", str(ds.source or ""), ds.positive,
-                   None if ds.groups is None else np.asarray(ds.groups).astype(str), hashes, tuple(skipped))
+                   None if ds.groups is None else np.asarray(ds.groups).astype(str), hashes, tuple(skipped),
+                   ds.reading())
 
     @property
     def hashes(self) -> list[str]:

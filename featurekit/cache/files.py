@@ -49,9 +49,12 @@ def skeleton(attrs: dict, ids: Sequence[str], labels, groups, row_hashes: Sequen
 
 
 def root_attrs(ds: DatasetMeta) -> dict:
-    return {"fingerprint": ds.fingerprint, "dataset": ds.name, "source": ds.source,
-            "class_names": json.dumps(list(ds.class_names)), "positive": ds.positive or "",
-            "created": utc_now(), "featurekit_version": __version__}
+    attrs = {"fingerprint": ds.fingerprint, "dataset": ds.name, "source": ds.source,
+             "class_names": json.dumps(list(ds.class_names)), "positive": ds.positive or "",
+             "created": utc_now(), "featurekit_version": __version__}
+    if ds.reading is not None:  # DICOM / volumes: the window and the rules that gave the pixels
+        attrs["reading"] = json.dumps(ds.reading, sort_keys=True)
+    return attrs
 
 
 def copy_entry(src: h5py.File, dst: h5py.File, key: str, entry_id: str) -> None:

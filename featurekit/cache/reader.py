@@ -136,7 +136,7 @@ class FeatureCache:
     @property
     def meta(self) -> dict:
         snap = self.snapshot()
-        return {**snap.attrs, "class_names": list(snap.class_names)}
+        return {**snap.attrs, "class_names": list(snap.class_names), "reading": snap.reading}
 
     @property
     def fingerprint(self) -> str:
@@ -340,6 +340,7 @@ class FeatureCache:
             "dataset": meta.get("dataset"),
             "source": meta.get("source"),
             "fingerprint": meta.get("fingerprint"),
+            **({"reading": meta["reading"]} if meta.get("reading") is not None else {}),
             "n": len(snap.ids),
             "class_names": meta.get("class_names"),
             "created": meta.get("created"),

@@ -37,6 +37,7 @@ class Snapshot:
     skipped: list  # (id, row hash, reason)
     entries: list = field(default_factory=list)
     damaged: list = field(default_factory=list)  # (h5 path, reason)
+    reading: dict | None = None  # DICOM / volume data: what turned the files into [0, 1]
 
     @property
     def fingerprint(self) -> str:
@@ -98,7 +99,8 @@ def load_snapshot(path: Path) -> Snapshot:
                              f"({exc}); remove the file (`featurekit cache rm {path}`) and extract again") from None
         if not (len(labels) == len(row_hashes) == len(ids)) or (groups is not None and len(groups) != len(ids)):
             raise CacheError(f"{path}: /ids, /labels, /row_hashes and /groups differ in length: damaged file")
-        snap = Snapshot(stat, attrs, class_names, ids, labels, groups, row_hashes, skipped)
+        reading = json_attr(attrs, "reading", where, dict) if "reading" in attrs else None
+        snap = Snapshot(stat, attrs, class_names, ids, labels, groups, row_hashes, skipped, reading=reading)
         if "features" in f:
             _walk(f["features"], "features", snap, where)
     snap.entries.sort(key=lambda e: (e.key, e.entry_id))

@@ -234,6 +234,18 @@ def test_the_reading_is_recorded_in_the_evaluation_provenance(tmp_path):
     assert {r["intercept"] for r in reading["dicom"]} == {-1024.0}
     ev = evaluate_features(ds, ["glcm"], cv="3", n_boot=0, cache=tmp_path / "c.h5", progress=False)
     assert ev.provenance["dataset"]["reading"] == reading
+    # the cache records it too: an evaluation of the cache file alone says how its pixels were read
+    from featurekit.cache import FeatureCache
+
+    assert FeatureCache(tmp_path / "c.h5").meta["reading"] == reading
+    assert FeatureCache(tmp_path / "c.h5").info()["reading"] == reading
+    again = evaluate_features(tmp_path / "c.h5", ["glcm"], cv="3", n_boot=0, progress=False)
+    assert again.provenance["dataset"]["reading"] == reading
+    # another window: another fingerprint, and the cache file records the reading of its current data
+    bone = load_dataset(tmp_path, window="bone", positive="b")
+    with pytest.warns(UserWarning, match="another version of dataset"):
+        evaluate_features(bone, ["glcm"], cv="3", n_boot=0, cache=tmp_path / "c.h5", progress=False)
+    assert FeatureCache(tmp_path / "c.h5").meta["reading"] == bone.reading() != reading
     from PIL import Image
 
     (tmp_path / "png" / "a").mkdir(parents=True)
