@@ -146,7 +146,8 @@ def _fit_fold(fold, desc, fold_start, test_sha, *, base, start, config, labels, 
             thr = 0.5  # one class only in the training fold: no Youden threshold
     info = {"repeat": int(fold.repeat), "fold": int(fold.fold), "n_train": int(len(fit_rows)),
             "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "best_epoch": int(tr.best_epoch),
-            "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early), "threshold": None if pos is None else thr,
+            "epochs_run": len(tr.history), "stopped_early": bool(tr.stopped_early),
+            "threshold": None if pos is None else thr,
             "threshold_on": None if pos is None else "val" if threshold_rows is val_rows else "train",
             "seconds": round(tr.seconds, 2), "device": str(device), "test_ids_sha256": test_sha}
     if own:

@@ -1,4 +1,7 @@
-"""Reports of run folders: assembly (:func:`build_report`), tables, figures, layer maps, the wording of each protocol, and a paper's reference rows.
+"""Reports of run folders.
+
+Assembly (:func:`build_report`), tables, figures, layer maps, the wording of
+each protocol, and a paper's reference rows.
 
 Reads run folders only; :func:`build_report` is imported on first use so that
 ``import featurekit.report`` stays light.

@@ -256,7 +256,8 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
     task = report_task(wordings)
     intro = (f"{len(results)} rows from {len(folders)} run(s): "
              + ", ".join(f"{f.name} ({len(f.results)} rows)" for f in folders)
-             + f". Ranking by {metric}. Intervals: 95 % intervals of the pooled estimates ({interval_methods(results)}); ")
+             + f". Ranking by {metric}. Intervals: 95 % intervals of the pooled estimates "
+             f"({interval_methods(results)}); ")
     if task.multiclass:
         intro += f"{task.header}. "
     else:

@@ -338,8 +338,9 @@ def confusion_figure(predictions: pd.DataFrame, top: pd.DataFrame,
     runs = list(dict.fromkeys(str(r.get("run", "")) for _, r in top.iterrows()))
     used = {run: wordings.get(run, default).first_repeat for run in runs}
     what = per_run(used)
+    thresholds = per_run({run: wordings.get(run, default).threshold for run in runs})
     return Figure("confusion", "Confusion matrices", _png(fig),
-                  f"Predictions: {what}; Youden thresholds {per_run({run: wordings.get(run, default).threshold for run in runs})}; positive class first.")
+                  f"Predictions: {what}; Youden thresholds {thresholds}; positive class first.")
 
 
 def _row_predictions(predictions: pd.DataFrame, row) -> pd.DataFrame:

@@ -150,7 +150,8 @@ def _multiclass_text_table(results: pd.DataFrame, provenance: Mapping[str, Any] 
     lines.append("")
     if provenance is not None:
         w = describe_run(provenance, results)
-        lines += [f"pooled macro AUC [95% CI]: {w.estimate}", f"mean±sd and acc, bal.acc, macro F1, {kappa}: {w.spread}"]
+        lines += [f"pooled macro AUC [95% CI]: {w.estimate}",
+                  f"mean±sd and acc, bal.acc, macro F1, {kappa}: {w.spread}"]
     lines += [f"macro AUC: {task.auc}", f"acc, bal.acc, macro F1, {kappa}: {task.predicted}; {kappa}: {task.kappa}"]
     return "\n".join(lines)
 

@@ -199,7 +199,8 @@ def load_study(name_or_path: str | os.PathLike) -> Study:
     head = _check_keys(raw.get("study", {}), STUDY_KEYS, f"{path} [study]")
     study = Study(path, str(head.get("name", path.stem)), str(head.get("title", "")),
                   str(head.get("description", "")), head.get("default_profile"))
-    for name, v in _check_keys(raw.get("variables", {}), raw.get("variables", {}).keys(), f"{path} [variables]").items():
+    declared = raw.get("variables", {})
+    for name, v in _check_keys(declared, declared.keys(), f"{path} [variables]").items():
         if isinstance(v, dict):
             _check_keys(v, VARIABLE_KEYS, f"{path} [variables.{name}]")
             study.variables[name] = Variable(name, None if v.get("default") is None else str(v["default"]),

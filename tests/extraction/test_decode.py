@@ -123,7 +123,8 @@ def test_on_error_skip_leaves_out_just_the_bad_image_for_every_featurizer(busi_c
     alone = _separately(ds, tmp_path / "alone", on_error="skip")  # each redoes the failing batch image by image
     together = extract(ds, LAYERS, FAMILIES, cache=tmp_path / "c.h5", num_workers=1, on_error="skip", **KW)
     assert list(together.skipped) == [bad]
-    assert ("malignant (1).png" in together.skipped[bad]) and (why == "decoding" or "no texture" in together.skipped[bad])
+    assert "malignant (1).png" in together.skipped[bad]
+    assert why == "decoding" or "no texture" in together.skipped[bad]
     assert together.cache.ids == good
     _assert_same(together, alone)
 

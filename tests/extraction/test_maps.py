@@ -145,7 +145,8 @@ def test_explain_command_writes_the_lesion_energy_and_the_panel_the_report_reads
     assert "4 entries computed" in capsys.readouterr().out  # two maps, two lesion grids (12x12, 6x6)
     energy = pd.read_csv(run / ENERGY_CSV)
     assert set(energy["layer"]) == {"features.2", "features.6", "gabor"}
-    assert set(energy["kind"]) == {"probe", "energy"} and energy.loc[energy["layer"] == "gabor", "layer_index"].isna().all()
+    assert set(energy["kind"]) == {"probe", "energy"}
+    assert energy.loc[energy["layer"] == "gabor", "layer_index"].isna().all()
     assert set(energy["class"]) == {"benign", "malignant", "all"}
     # (NaN: no image of a class has evidence for it anywhere in that layer's map)
     assert energy["lesion_energy"].dropna().between(0, 1).all() and energy["area_fraction"].between(0, 1).all()

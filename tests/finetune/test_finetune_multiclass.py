@@ -148,8 +148,8 @@ def test_single_run_and_predict_give_every_class(busi3, busi3_dir, tmp_path, cap
 
 
 def test_finetune_command_three_classes_cv(busi3_dir, tmp_path, capsys):
-    rc = main(["finetune", str(busi3_dir), *SMALL_FLAGS, "--monitor", "val_loss", "--cv", "2", "--n-boot", "20", "--runs-dir",
-               str(tmp_path), "--name", "mc"])
+    rc = main(["finetune", str(busi3_dir), *SMALL_FLAGS, "--monitor", "val_loss", "--cv", "2", "--n-boot", "20",
+               "--runs-dir", str(tmp_path), "--name", "mc"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "3 classes (benign, malignant, normal): multi-class" in out and "macro AUC (one-vs-rest)" in out

@@ -1,7 +1,8 @@
 """Features cached with ImageNet weights are served without the weights file; another file is never served them.
 
 The weights file is one written here in torchvision's hub layout (a random state_dict under the name that
-carries its own sha256, as ``tests/extraction/test_extraction.py`` writes it), and downloads fail: the machine is offline.
+carries its own sha256, as ``tests/_weights_helpers.py`` writes it), and downloads fail: the machine is
+offline.
 """
 
 import hashlib

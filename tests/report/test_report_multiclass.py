@@ -80,8 +80,9 @@ def test_report_of_a_three_class_run_has_its_metrics_per_class_table_and_confusi
     assert summary[0][-1] == "**36 (12 / 12 / 12)**"
     every = {r[0]: r for r in _md_table(md, "feature set")}
     assert set(every) == set(res.index)
-    assert every["gabor"][5] == (f"{res.loc['gabor', 'accuracy_pooled']:.3f} [{res.loc['gabor', 'accuracy_ci_lo']:.3f}, "
-                                 f"{res.loc['gabor', 'accuracy_ci_hi']:.3f}]")
+    gabor = res.loc["gabor"]
+    assert every["gabor"][5] == (f"{gabor['accuracy_pooled']:.3f} [{gabor['accuracy_ci_lo']:.3f}, "
+                                 f"{gabor['accuracy_ci_hi']:.3f}]")
     # per class of the selected row: its AUC, sensitivity and specificity with their intervals
     per_class = _md_table(md, "class (selected")
     assert [r[0] for r in per_class] == CLASSES

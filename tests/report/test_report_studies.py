@@ -115,7 +115,8 @@ def test_reference_rows_are_labelled_and_sit_beside_ours_with_intervals(runs, tm
     md = (tmp_path / "r.md").read_text()
     section = md.split("## Beside the paper")[1].split("\n## ")[0]
     rows = [ln for ln in section.splitlines() if ln.startswith("| *paper") or ln.startswith("| ours")]
-    assert rows[0].startswith("| *paper: reported on other data (131 ultrasound images)* | *their ResNet-18* | *0.939* |")
+    assert rows[0].startswith(
+        "| *paper: reported on other data (131 ultrasound images)* | *their ResNet-18* | *0.939* |")
     ours = rows[1].split(" | ")
     assert ours[0] == "| ours: r18 (stratified 5-fold)" and ours[1] == "finetune:resnet18 · finetuned"
     acc, auc = ours[2], ours[-1].rstrip(" |")

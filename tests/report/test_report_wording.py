@@ -201,8 +201,8 @@ def test_training_curves_name_their_axes_and_mark_the_selected_epoch(tmp_path, m
     curves = pd.DataFrame([{"fold": f, "repeat": 0, "epoch": e, "split": s, "loss": 1 / (e + 1) + (s == "val") * 0.1,
                             "metric": 0.6 + 0.03 * e} for f in range(2) for e in range(1, 9) for s in ("train", "val")])
     best = {0: 3, 1: 6}
-    write_run(tmp_path / "ft", rows, pred, {"cv": "2", "kind": "finetuned",
-                                            "folds": [{"repeat": 0, "fold": f, "best_epoch": e} for f, e in best.items()]},
+    folds = [{"repeat": 0, "fold": f, "best_epoch": e} for f, e in best.items()]
+    write_run(tmp_path / "ft", rows, pred, {"cv": "2", "kind": "finetuned", "folds": folds},
               training_curves=curves)
     drawn = []
     real = report_figures._png

@@ -156,7 +156,8 @@ def test_unknown_keys_list_the_valid_ones(tmp_path, capsys):
     with pytest.raises(StudyError, match="no profile 'papr'; profiles: quick"):
         plan_study(load_study(good), profile="papr")
     with pytest.raises(StudyError, match="not a fraction"):
-        load_study(_write(tmp_path, SMALL_STUDY.format(extra="").replace("accuracy = 0.9", "accuracy = 93.9"), "p.toml"))
+        text = SMALL_STUDY.format(extra="").replace("accuracy = 0.9", "accuracy = 93.9")
+        load_study(_write(tmp_path, text, "p.toml"))
     with pytest.raises(StudyError, match="recipe must be|unknown recipe 'nope'"):
         plan_study(load_study(good), overrides=["images=x.npz", "recipe=nope"])
 
@@ -203,7 +204,8 @@ epochs = 5
                                         "first.skip=true", "chain.two.lr=0.5"])
     one, two = (st.stage for st in plan.steps[2].stages)
     assert (one.config.epochs, two.config.epochs, two.config.lr) == (4, 6, 0.5)
-    assert plan.steps[0].skipped and [str(p) for p in plan.steps[1].step.runs] == [str(plan.steps[2].stages[1].outputs[0])]
+    assert plan.steps[0].skipped
+    assert [str(p) for p in plan.steps[1].step.runs] == [str(plan.steps[2].stages[1].outputs[0])]
     h1 = plan_study(study, overrides=["images=x.npz", "one.lr=0.02"]).steps[2].stages
     h0 = plan_study(study, overrides=["images=x.npz"]).steps[2].stages
     assert h1[0].hash != h0[0].hash and h1[1].hash != h0[1].hash  # a changed first stage changes what follows

@@ -1,4 +1,5 @@
-"""Studies cite their sources by authors, title and year, never by a tracker number, and say which is the paper's data."""
+"""Studies cite their sources by authors, title and year, never by a tracker number, and say which is the paper's
+data."""
 
 import re
 from pathlib import Path

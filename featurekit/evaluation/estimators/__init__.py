@@ -1,1 +1,4 @@
-"""scikit-learn estimators of the evaluation: classifiers by name, fusion, oversampling, cached features, feature sets."""
+"""scikit-learn estimators of the evaluation.
+
+Classifiers by name, fusion, oversampling, cached features, feature sets.
+"""

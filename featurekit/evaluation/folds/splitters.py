@@ -211,10 +211,11 @@ def _check_both_sides(y: np.ndarray, train: np.ndarray, test: np.ndarray, what: 
     for side, idx in (("test", test), ("train", train)):
         missing = np.setdiff1d(classes, y[idx])
         if idx.size == 0 or missing.size:
+            consequence = ("ROC AUC, sensitivity... would be undefined on it" if side == "test"
+                           else "no classifier can learn it")
             raise CVSpecError(
                 f"{what} has no {side} sample of class(es) {missing.tolist() or classes.tolist()}, so "
-                f"{'ROC AUC, sensitivity... would be undefined on it' if side == 'test' else 'no classifier can learn it'}"
-                f"; {advice}"
+                f"{consequence}; {advice}"
             )
 
 

@@ -173,7 +173,8 @@ def test_demo_evaluation_writes_a_report(tmp_path, torch_home, monkeypatch):
 
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     ds = make_phantom(n_per_class=12, size=64)
-    result = extract(ds, ["mobilenet_v2:features.4,features.14"], [GaborFeatures(frequencies=(0.25, 0.1), empty_mask="whole")],
+    gabor = GaborFeatures(frequencies=(0.25, 0.1), empty_mask="whole")
+    result = extract(ds, ["mobilenet_v2:features.4,features.14"], [gabor],
                      cache=tmp_path / "ph.h5", weights="imagenet", size=64, progress=False)
     report = run_demo_evaluation(ds, result, tmp_path / "demo", progress=False, cv="3")
     assert report == tmp_path / "demo" / "report.html" and report.is_file()
