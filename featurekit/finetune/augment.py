@@ -90,7 +90,13 @@ class BaseImages:
             raise DataError(f"{self.dataset.image_path(int(i))}: cannot be preprocessed ({exc})") from exc
 
     def materialise(self) -> "BaseImages":
-        if self.cache and self._tensors is None:
+        if self.cache:
+            self._decoded()
+        return self
+
+    def _decoded(self) -> torch.Tensor:
+        """Every image, decoded on the first call and kept (float16)."""
+        if self._tensors is None:
             from tqdm.auto import tqdm
 
             n, c, s = len(self.dataset), self.preprocessing.channels, self.preprocessing.size
@@ -99,12 +105,11 @@ class BaseImages:
                           dynamic_ncols=True, leave=False):
                 out[i] = self._decode(i).to(torch.float16)
             self._tensors = out
-        return self
+        return self._tensors
 
     def __getitem__(self, i: int) -> torch.Tensor:
         if self.cache:
-            self.materialise()
-            return self._tensors[int(i)].float()
+            return self._decoded()[int(i)].float()
         return self._decode(i)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass, fields
-from typing import Optional
+from typing import Optional, TypeVar
 
 from featurekit.finetune.errors import FinetuneError
 from featurekit.options import BALANCE, HEAD_POLICIES, HEADS, MONITORS, OPTIMIZERS, SCHEDULERS  # the options'
@@ -31,9 +31,24 @@ from featurekit.specs import Weights
 
 __all__ = ["FinetuneConfig", "Recipe", "RECIPES", "BASE_SETTINGS", "AUGMENTATIONS", "DEFAULT_AUGMENT", "OPTIMIZERS",
            "SCHEDULERS", "MONITORS", "BALANCE", "HEAD_POLICIES", "HEADS", "recipe_names", "default_recipe",
-           "parse_augment"]
+           "parse_augment", "required"]
 AUGMENTATIONS = ("flip", "vflip", "rotate", "translate", "brightness", "contrast", "crop")
 DEFAULT_AUGMENT = ("flip", "rotate", "translate", "brightness", "contrast")
+
+T = TypeVar("T")
+
+
+def required(value: Optional[T], name: str) -> T:
+    """The value of option ``name``, which the recipe sets when a :class:`FinetuneConfig` is built.
+
+    None here means the option was set to None afterwards (a dataclass field
+    can be); that is a :class:`FinetuneError` naming it, not a TypeError inside
+    the training code.
+    """
+    if value is None:
+        raise FinetuneError(f"fine-tuning option {name} is unset (None); give it a value or leave it to the "
+                            "recipe when the configuration is built")
+    return value
 
 
 @dataclass(frozen=True)
@@ -241,27 +256,27 @@ class FinetuneConfig:
             choose("resize", ("crop", "squash"))
         if isinstance(self.augment, str):
             self.augment = parse_augment(self.augment)
-        bad = [a for a in self.augment if a not in AUGMENTATIONS]
+        bad = [a for a in required(self.augment, "augment") if a not in AUGMENTATIONS]
         if bad:
             raise FinetuneError(f"unknown augmentation(s) {bad}; choose from {', '.join(AUGMENTATIONS)} or 'none'")
         for name in ("epochs", "batch_size", "step_size"):
-            if int(getattr(self, name)) < 1:
+            if int(required(getattr(self, name), name)) < 1:
                 raise FinetuneError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.patience < 0:
+        if required(self.patience, "patience") < 0:
             raise FinetuneError(f"patience must be >= 0, got {self.patience}")
         if not (isinstance(self.num_workers, int) and self.num_workers >= 0):
             raise FinetuneError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
-        if not 0.0 <= float(self.val_fraction) < 1.0:
+        if not 0.0 <= float(required(self.val_fraction, "val_fraction")) < 1.0:
             raise FinetuneError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if not 0.0 <= float(self.dropout) < 1.0:
+        if not 0.0 <= float(required(self.dropout, "dropout")) < 1.0:
             raise FinetuneError(f"dropout must be in [0, 1), got {self.dropout}")
-        if float(self.lr) <= 0:
+        if float(required(self.lr, "lr")) <= 0:
             raise FinetuneError(f"lr must be positive, got {self.lr}")
         if self.in_chans is not None and int(self.in_chans) not in (1, 3):
             raise FinetuneError(f"in_chans must be 1 or 3, got {self.in_chans}")
         if self.in_chans is not None and int(self.in_chans) != 3 and not self.small_input:
             raise FinetuneError("in_chans=1 needs the small-input stem (small_input=True)")
-        lo, hi = (float(v) for v in self.crop_scale)
+        lo, hi = (float(v) for v in required(self.crop_scale, "crop_scale"))
         if not 0 < lo <= hi <= 1:
             raise FinetuneError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {self.crop_scale}")
         self.crop_scale = [lo, hi]

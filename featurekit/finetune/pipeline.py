@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from featurekit.data.spec import DataSpec
-from featurekit.finetune.config import FinetuneConfig
+from featurekit.finetune.config import FinetuneConfig, required
 from featurekit.finetune.errors import FinetuneError
 
 __all__ = ["RunOptions", "FinetuneStage", "StageOutcome", "stage_outputs", "chain_target", "run_stage",
@@ -134,17 +134,15 @@ def stage_outputs(stage: FinetuneStage, dataset_name: Optional[str] = None) -> t
     The default run name needs ``dataset_name``.
     """
     run = stage.run
+    if run.cv is None and run.out:
+        return None, Path(run.out)
     name = run.run_name
-    if name is None and (run.cv is not None or run.out is None):
+    if name is None:
         if dataset_name is None:
             return None, None
         name = _safe(f"finetune-{stage.config.model}-{dataset_name}")
-    folder = Path(run.runs_dir) / name if name is not None else None
-    if run.cv is not None:
-        return folder, None
-    if run.out:
-        return None, Path(run.out)
-    return folder, folder / "model.pt"
+    folder = Path(run.runs_dir) / name
+    return folder, (None if run.cv is not None else folder / "model.pt")
 
 
 def chain_target(stage: FinetuneStage) -> str:
@@ -215,8 +213,8 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
 
     dataset = stage.data.load() if dataset is None else dataset
     size = config.size or get_spec(config.model).default_size
-    check_memory(config.model, size, config.batch_size, config.device, channels=config.channels, training=True,
-                 small_input=config.small_input,
+    check_memory(config.model, size, required(config.batch_size, "batch_size"), config.device,
+                 channels=config.channels, training=True, small_input=required(config.small_input, "small_input"),
                  extra=len(dataset) * config.channels * size * size * 2 if config.cache_images else 0)
     if command is None:
         from featurekit.evaluation.results.crossval import command_line
@@ -232,10 +230,10 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
             print("note: --out is ignored with --cv (use --save-fold-checkpoints for the fold models)",
                   file=sys.stderr)
         with on_cluster(run.cluster if executor is None else None) as here:
-            result = cross_validate(dataset, config, run.cv, out=run_dir, n_boot=run.n_boot, youden=run.youden,
-                                    keep_estimators=run.save_fold_checkpoints, progress=progress,
-                                    command=command, overwrite=run.overwrite, executor=executor or here)
-        row, prov = result.rows.iloc[0], result.provenance
+            cv_result = cross_validate(dataset, config, run.cv, out=run_dir, n_boot=run.n_boot, youden=run.youden,
+                                       keep_estimators=run.save_fold_checkpoints, progress=progress,
+                                       command=command, overwrite=run.overwrite, executor=executor or here)
+        row, prov = cv_result.rows.iloc[0], cv_result.provenance
         classes = prov.get("classes")
         task = (f"{len(classes)} classes ({', '.join(classes)}): multi-class" if classes else
                 f"positive {prov['positive']}" + (f" against the rest of {len(prov['one_vs_rest'])} classes"
@@ -251,13 +249,15 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
         else:
             say(f"{row['feature_set']}  {row['protocol']}: AUC {row['roc_auc']:.3f} {auc}  "
                 f"balanced accuracy (Youden) {row['balanced_accuracy_youden']:.3f}")
-        say(f"run folder: {result.run_dir}")
-        return StageOutcome(stage, result.run_dir, None, result, dataset)
+        say(f"run folder: {cv_result.run_dir}")
+        return StageOutcome(stage, cv_result.run_dir, None, cv_result, dataset)
+    if ckpt is None:  # stage_outputs names the checkpoint of every single run given a dataset name
+        raise FinetuneError(f"stage {stage.name!r}: no checkpoint path for a single run")
     staged = None
     if run.out:  # a checkpoint file (replaced atomically) and its curves beside it
         out, curves_csv = ckpt, ckpt.with_name(f"{ckpt.stem}_training_curves.csv")
-    else:  # a run folder, written beside and swapped in whole
-        staged = StagedFolder(run_dir, overwrite=run.overwrite, what="run folder")
+    else:  # a run folder (the checkpoint's), written beside and swapped in whole
+        staged = StagedFolder(ckpt.parent, overwrite=run.overwrite, what="run folder")
         out, curves_csv = staged.path / ckpt.name, staged.path / "training_curves.csv"
     result = finetune(dataset, config, out=out, progress=progress, overwrite=run.overwrite)
     curves = curves_frame([(0, 0, result.train.history)])
@@ -281,7 +281,7 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
         say(f"test: accuracy {t['accuracy']:.3f}, {t['auc_meaning']} {t['auc']:.3f}"
             + (f", macro F1 {t['f1_macro']:.3f}" if "f1_macro" in t else ""))
     say(f"checkpoint: {result.checkpoint}")
-    return StageOutcome(stage, run_dir if not run.out else None, Path(result.checkpoint), result, dataset)
+    return StageOutcome(stage, run_dir if not run.out else None, ckpt, result, dataset)
 
 
 def run_stages(stages: Sequence[FinetuneStage], *, progress: bool = True,

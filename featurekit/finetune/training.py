@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from featurekit.errors import DataError
 from featurekit.evaluation.estimators.resampling import random_oversample_indices
 from featurekit.evaluation.folds.protocols import HoldoutCV
 from featurekit.finetune.augment import BaseImages, View, build_augment
-from featurekit.finetune.config import FinetuneConfig
+from featurekit.finetune.config import FinetuneConfig, required
 from featurekit.finetune.errors import FinetuneError
 from featurekit.finetune.freezing import Frozen, freeze, set_train_mode, trainable_parameters
 from featurekit.finetune.modeling import StartingPoint, starting_point
@@ -162,9 +162,10 @@ class Task:
         k = len(self.classes)
         loss = f"cross-entropy over the {k} classes" + (" (class-weighted)" if config.balance == "weights" else "")
         acc = f"accuracy (the most probable of the {k} classes)"
+        monitor = required(config.monitor, "monitor")
         meaning = {"val_loss": loss, "val_auc": self.auc_meaning(), "val_acc": acc,
-                   "val_auc_acc": f"the mean of the {self.auc_meaning()} and the {acc}"}[config.monitor]
-        return f"validation {meaning}; {'lowest' if config.monitor == 'val_loss' else 'highest'} kept"
+                   "val_auc_acc": f"the mean of the {self.auc_meaning()} and the {acc}"}[monitor]
+        return f"validation {meaning}; {'lowest' if monitor == 'val_loss' else 'highest'} kept"
 
 
 def task_of(dataset) -> Task:
@@ -240,18 +241,21 @@ def predict_view(model: nn.Module, view, batch_size: int = 32, device=None, amp:
 
 
 def _optimizer(config: FinetuneConfig, params):
+    lr, weight_decay = required(config.lr, "lr"), required(config.weight_decay, "weight_decay")
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=required(config.momentum, "momentum"),
+                               weight_decay=weight_decay)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 def _scheduler(config: FinetuneConfig, optimizer):
     if config.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(config.step_size), gamma=float(config.gamma))
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(required(config.step_size, "step_size")),
+                                               gamma=float(required(config.gamma, "gamma")))
     if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(config.epochs))
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(required(config.epochs, "epochs")))
     return None
 
 
@@ -288,6 +292,9 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
         Class whose AUC is monitored (default: class 1 of two, macro OvR otherwise).
     """
     seed = config.seed if seed is None else int(seed)
+    epochs, batch_size = int(required(config.epochs, "epochs")), required(config.batch_size, "batch_size")
+    monitor, patience = required(config.monitor, "monitor"), required(config.patience, "patience")
+    min_delta = float(required(config.min_delta, "min_delta"))
     labels = np.asarray(labels, dtype=np.int64)
     train_rows = np.asarray(train_rows, dtype=np.int64)
     val_rows = np.asarray(val_rows if val_rows is not None else [], dtype=np.int64)
@@ -305,8 +312,8 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
     train_view = View(base, train_rows, labels, build_augment(config, base.preprocessing.size))
     val_view = View(base, val_rows, labels) if len(val_rows) else None
     sampler = EpochSampler(labels[train_rows], oversample=config.balance == "oversample", seed=seed)
-    drop_last = len(sampler) > config.batch_size and len(sampler) % config.batch_size == 1
-    loader = _loader(train_view, config.batch_size, sampler, seed, config.num_workers, device, drop_last)
+    drop_last = len(sampler) > batch_size and len(sampler) % batch_size == 1
+    loader = _loader(train_view, batch_size, sampler, seed, config.num_workers, device, drop_last)
     weight = class_weights(labels[train_rows], num_classes).to(device) if config.balance == "weights" else None
     criterion = nn.CrossEntropyLoss(weight=weight)
     val_criterion = nn.NLLLoss(weight=weight, reduction="sum")
@@ -317,15 +324,15 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
     scheduler = _scheduler(config, optimizer)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    result = TrainResult(model, frozen=frozen, monitor=config.monitor)
+    result = TrainResult(model, frozen=frozen, monitor=monitor)
     best_state = None
     best = float("nan")
     waited = 0
     start = time.perf_counter()
-    bar = tqdm(total=int(config.epochs), desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True,
+    bar = tqdm(total=epochs, desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True,
                file=sys.stderr)
     try:
-        for epoch in range(1, int(config.epochs) + 1):
+        for epoch in range(1, epochs + 1):
             sampler.set_epoch(epoch)
             set_train_mode(model, frozen)
             total, count, tr_probs, tr_labels = 0.0, 0, [], []
@@ -357,8 +364,7 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
                       "val_loss": float("nan"), "val_auc": float("nan"), "val_acc": float("nan"),
                       "val_auc_acc": float("nan"), "lr": float(optimizer.param_groups[0]["lr"])}
             if val_view is not None:
-                probs, y_val, _ = predict_view(model, val_view, config.batch_size, device, config.amp,
-                                               config.num_workers)
+                probs, y_val, _ = predict_view(model, val_view, batch_size, device, config.amp, config.num_workers)
                 with torch.no_grad():
                     logp = torch.log(torch.from_numpy(probs).clamp_min(1e-12))
                     vl = val_criterion(logp.to(device), torch.from_numpy(y_val).to(device))
@@ -368,8 +374,8 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
                 record["val_acc"] = float(np.mean(probs.argmax(1) == y_val))
                 record["val_auc_acc"] = (record["val_auc"] + record["val_acc"]) / 2  # NaN when AUC is
             result.history.append(record)
-            score = record[config.monitor] if val_view is not None else float("nan")
-            if val_view is None or _improved(score, best, config.monitor, float(config.min_delta)):
+            score = record[monitor] if val_view is not None else float("nan")
+            if val_view is None or _improved(score, best, monitor, min_delta):
                 best = score
                 result.best_epoch = epoch
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -379,8 +385,8 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
             bar.set_postfix({k: f"{record[k]:.3f}" for k in ("train_loss", "val_loss", "val_auc")
                              if math.isfinite(record[k])}, refresh=False)
             bar.update(1)
-            if val_view is not None and config.patience and waited >= config.patience:
-                result.stopped_early = epoch < config.epochs
+            if val_view is not None and patience and waited >= patience:
+                result.stopped_early = epoch < epochs
                 break
     finally:
         bar.close()
@@ -543,44 +549,47 @@ def finetune(dataset, config: FinetuneConfig, out=None, *, progress: bool = True
     labels = np.asarray(dataset.labels)
     rows = np.arange(len(dataset))
     test_rows = np.zeros(0, dtype=np.int64)
+    val_fraction = required(config.val_fraction, "val_fraction")
     split_note = "carved"
     if dataset.split is not None and (dataset.split == "train").any():
         split = np.asarray(dataset.split)
         train_rows, val_rows, test_rows = (np.flatnonzero(split == s) for s in ("train", "val", "test"))
         split_note = "predefined"
         if len(val_rows) == 0:
-            train_rows, val_rows = carve_validation(labels, train_rows, config.val_fraction, config.seed,
-                                                    dataset.groups)
+            train_rows, val_rows = carve_validation(labels, train_rows, val_fraction, config.seed, dataset.groups)
             split_note = "predefined-train, carved val"
     else:
-        train_rows, val_rows = carve_validation(labels, rows, config.val_fraction, config.seed, dataset.groups)
+        train_rows, val_rows = carve_validation(labels, rows, val_fraction, config.seed, dataset.groups)
     task = task_of(dataset)
     start, frozen = prepare(dataset, config)
     base = BaseImages(dataset, start.preprocessing, cache=config.cache_images, progress=progress)
     pos = task.positive_index
     tr = train(start.model, base, train_rows, val_rows, labels, config, frozen=frozen, positive_index=pos,
                progress=progress, desc=f"finetune {start.arch['name']} on {dataset.name}")
-    metrics = {"monitor": config.monitor, "monitor_meaning": task.monitor_meaning(config), "task": task.name,
-               "best_epoch": tr.best_epoch, "stopped_early": tr.stopped_early,
-               "best": tr.best, "split": split_note, "n_train": int(len(train_rows)),
-               "n_val": int(len(val_rows)), "n_test": int(len(test_rows)), "seconds": round(tr.seconds, 2)}
+    metrics: dict[str, Any] = {
+        "monitor": config.monitor, "monitor_meaning": task.monitor_meaning(config), "task": task.name,
+        "best_epoch": tr.best_epoch, "stopped_early": tr.stopped_early, "best": tr.best, "split": split_note,
+        "n_train": int(len(train_rows)), "n_val": int(len(val_rows)), "n_test": int(len(test_rows)),
+        "seconds": round(tr.seconds, 2)}
     if task.one_vs_rest:
         metrics["one_vs_rest"] = task.one_vs_rest
     if len(test_rows):
         device = resolve_device(config.device)
         model = start.model.to(device)
-        probs, y, _ = predict_view(model, View(base, test_rows, labels), config.batch_size, device, config.amp)
+        probs, y, _ = predict_view(model, View(base, test_rows, labels), required(config.batch_size, "batch_size"),
+                                   device, config.amp)
         start.model.to("cpu")
-        metrics["test"] = {"accuracy": float(np.mean(probs.argmax(1) == y)), "auc": monitor_auc(y, probs, pos),
-                           "auc_meaning": task.auc_meaning()}
+        test: dict[str, Any] = {"accuracy": float(np.mean(probs.argmax(1) == y)), "auc": monitor_auc(y, probs, pos),
+                                "auc_meaning": task.auc_meaning()}
         if task.multiclass:  # the multi-class metrics of the evaluation package, on the test part
             from featurekit.evaluation.stats.multiclass import multiclass_metrics
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 mc = multiclass_metrics(y, probs, list(task.classes))
-            metrics["test"].update({k: float(mc[k]) for k in ("balanced_accuracy", "precision_macro",
-                                                              "recall_macro", "f1_macro", "kappa")})
+            test.update({k: float(mc[k]) for k in ("balanced_accuracy", "precision_macro", "recall_macro",
+                                                   "f1_macro", "kappa")})
+        metrics["test"] = test
     meta = checkpoint_meta(dataset, config, start, start.model, tr, metrics)
     result = FinetuneResult(start.model, start, tr, meta)
     if out is not None:

@@ -22,6 +22,7 @@ baseline of MedMNIST v2, Yang et al. 2023) replaces a ResNet's 7x7/2 conv by a
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -71,16 +72,18 @@ def make_head(in_features: int, num_classes: int, head: str = "linear", hidden: 
     )
 
 
-def resets_own_head(model: nn.Module) -> bool:
-    """Whether the model replaces its classifier itself (timm's ``reset_classifier``)."""
-    return callable(getattr(model, "reset_classifier", None)) and isinstance(
-        getattr(model, "pretrained_cfg", None), dict)
+def _own_head(model: nn.Module) -> Optional[tuple[Callable[[int], Any], dict]]:
+    """``(reset_classifier, pretrained_cfg)`` of a model that replaces its classifier itself (timm), else None."""
+    reset, cfg = getattr(model, "reset_classifier", None), getattr(model, "pretrained_cfg", None)
+    return (reset, cfg) if callable(reset) and isinstance(cfg, dict) else None
 
 
-def _reset_own_head(model: nn.Module, num_classes: int, head: str, hidden: int, dropout: float) -> nn.Module:
-    model.reset_classifier(int(num_classes))
+def _reset_own_head(model: nn.Module, own: tuple[Callable[[int], Any], dict], num_classes: int, head: str,
+                    hidden: int, dropout: float) -> nn.Module:
+    reset_classifier, pretrained_cfg = own
+    reset_classifier(int(num_classes))
     if head == "mlp":
-        paths = model.pretrained_cfg.get("classifier") or ()
+        paths = pretrained_cfg.get("classifier") or ()
         for path in (paths,) if isinstance(paths, str) else paths:
             linear = model.get_submodule(path)
             if not isinstance(linear, nn.Linear):
@@ -91,13 +94,20 @@ def _reset_own_head(model: nn.Module, num_classes: int, head: str, hidden: int, 
     return model
 
 
+def _drop_aux_head(model: nn.Module) -> None:
+    """Remove Inception's auxiliary classifier: a fine-tuned model has one head."""
+    if getattr(model, "AuxLogits", None) is not None:
+        # nn.Module's stubs type every attribute as Tensor | Module; its __setattr__ takes any value
+        model.AuxLogits = None  # type: ignore[assignment]
+        model.aux_logits = False  # type: ignore[assignment]
+
+
 def replace_head(model: nn.Module, num_classes: int, head: str = "linear", hidden: int = 512,
                  dropout: float = 0.5) -> nn.Module:
-    if resets_own_head(model):
-        return _reset_own_head(model, num_classes, head, hidden, dropout)
-    if getattr(model, "AuxLogits", None) is not None:
-        model.AuxLogits = None
-        model.aux_logits = False
+    own = _own_head(model)
+    if own is not None:
+        return _reset_own_head(model, own, num_classes, head, hidden, dropout)
+    _drop_aux_head(model)
     path, linear = last_linear(model)
     _set_module(model, path, make_head(linear.in_features, num_classes, head, hidden, dropout))
     return model
@@ -116,6 +126,9 @@ def make_small_input(model: nn.Module, in_chans: int = 3, adapt_pretrained: bool
     if int(in_chans) not in (1, 3):
         raise LayerError(f"in_chans must be 1 or 3, got {in_chans}")
     old = model.conv1
+    if not isinstance(old, nn.Conv2d):
+        raise LayerError(f"the small-input stem replaces a ResNet's conv1 convolution; {type(model).__name__}'s "
+                         f"conv1 is a {type(old).__name__}")
     out_channels = old.out_channels
     new = nn.Conv2d(in_chans, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
     if adapt_pretrained and old.weight.device.type != "meta":
@@ -158,11 +171,10 @@ def set_head(model: nn.Module, name: str, num_classes: int, head: str = "linear"
     """Replace the whole head of a (possibly already fine-tuned) registry model."""
     if head not in HEADS:
         raise LayerError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
-    if resets_own_head(model):
-        return _reset_own_head(model, num_classes, head, hidden, dropout)
-    if getattr(model, "AuxLogits", None) is not None:
-        model.AuxLogits = None
-        model.aux_logits = False
+    own = _own_head(model)
+    if own is not None:
+        return _reset_own_head(model, own, num_classes, head, hidden, dropout)
+    _drop_aux_head(model)
     path = head_path(name)
     _set_module(model, path, make_head(head_in_features(model, path), int(num_classes), head, int(hidden),
                                        float(dropout)))

@@ -29,7 +29,7 @@ import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from featurekit.executors import on_cluster
 from featurekit.io import utc_now, write_json
@@ -44,14 +44,22 @@ def _outputs_complete(outputs: list, cv: bool) -> bool:
     return (out / "results.csv").is_file() if cv else out.is_file()
 
 
+def _read_marker(marker) -> Optional[dict]:
+    """A step's marker record; None when the file is missing or not a JSON object (a step to run again)."""
+    try:
+        rec = json.loads(Path(marker).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def marker_state(marker: Path, hash_: str, outputs: list, cv: bool) -> tuple[str, Optional[dict]]:
     """``("done", marker)``, ``("changed", marker)`` (another configuration finished there) or ``("to run", None)``.
 
     The data fingerprint is not checked here (that needs the data): see :func:`run_plan`.
     """
-    try:
-        rec = json.loads(Path(marker).read_text())
-    except (OSError, ValueError):
+    rec = _read_marker(marker)
+    if rec is None:
         return "to run", None
     if rec.get("hash") != hash_:
         return "changed", rec
@@ -74,15 +82,13 @@ def _finished(markers: list) -> dict:
     """``{marker path: its 'finished' time}`` of the stages a stage starts from (None: not finished)."""
     out = {}
     for m in markers:
-        try:
-            out[str(m)] = json.loads(Path(m).read_text()).get("finished")
-        except (OSError, ValueError):
-            out[str(m)] = None
+        rec = _read_marker(m)
+        out[str(m)] = None if rec is None else rec.get("finished")
     return out
 
 
 def _write_marker(plan: Plan, marker: Path, hash_: str, name: str, fingerprint: str, seconds: float,
-                  command: str, after: list = ()) -> None:
+                  command: str, after: Sequence[Path] = ()) -> None:
     write_json(marker, {"study": plan.study.name, "study_file": str(plan.study.path), "profile": plan.profile,
                         "step": name, "hash": hash_, "data_fingerprint": fingerprint, "finished": utc_now(),
                         "seconds": round(seconds, 1), "command": command, "after": _finished(list(after))})
@@ -114,6 +120,8 @@ def _done(plan: Plan, marker: Path, output, *args) -> None:
 def _reusable(plan_hash: str, marker: Path, outputs: list, cv: bool, data_spec, echo, label: str, after=()):
     """``(reuse?, dataset)``: the dataset is loaded when the marker matches, to check its fingerprint."""
     state, rec = marker_state(marker, plan_hash, outputs, cv)
+    if rec is None:  # nothing recorded there
+        return False, None
     if state == "changed":
         echo(f"{label}: configuration changed since {rec.get('finished', '?')}: running again")
     if state != "done":
@@ -134,6 +142,8 @@ def _run_evaluate(plan: Plan, s: PlannedStep, progress: bool, echo) -> tuple[str
     from featurekit.orchestration import evaluate_features
 
     step = s.step
+    if s.hash is None or s.marker is None:  # plan_study gives every evaluate step both
+        raise StudyError(f"step {s.name!r}: an evaluate step planned without its hash and marker")
     reuse, dataset = _reusable(s.hash, s.marker, s.outputs, True, step.data, echo, f"{s.name} (evaluate)")
     if reuse:
         return "reused", 0.0

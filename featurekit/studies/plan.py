@@ -188,7 +188,8 @@ class _Expander:
     where it was used -- a path is never built with an unset name left in it as text."""
 
     def __init__(self, variables: dict, study: Study, problems: list):
-        self.raw, self.study, self.problems, self.values = variables, study, problems, {}
+        self.raw, self.study, self.problems = variables, study, problems
+        self.values: dict[str, str] = {}  # each variable's expanded text
 
     def var(self, name: str, trail: tuple = ()) -> str:
         if name in self.values:
@@ -386,7 +387,12 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable,
         h = _hash({"kind": "finetune", **cfg, "after": [a.hash for a in after]})
         run_dir, ckpt = stage_outputs(stage)
         outputs = [run_dir] if stage.run.cv is not None else [ckpt]
-        marker = run_dir / MARKER if run_dir is not None else ckpt.with_name(ckpt.name + "." + MARKER)
+        if run_dir is not None:
+            marker = run_dir / MARKER
+        elif ckpt is not None:
+            marker = ckpt.with_name(ckpt.name + "." + MARKER)
+        else:
+            raise StudyError(f"{swhere}: writes neither a run folder nor a checkpoint; give it a run_name or out")
         p.stages.append(PlannedStage(stage, h, marker, outputs, stage_command(stage), after))
         earlier[sname] = p.stages[-1]
         try:
