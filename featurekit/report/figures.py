@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from featurekit.errors import DataError
-from featurekit.evaluation.results.summary import class_probabilities_of, mean_scores, proba_column
+from featurekit.evaluation.results.summary import class_probabilities_of, mean_scores, prediction_classes, proba_column
 from featurekit.evaluation.stats.metrics import roc_auc, roc_curve
 from featurekit.evaluation.stats.multiclass import confusion_matrix
 from featurekit.report.wording import RunTask, RunWording, describe_run
@@ -568,10 +568,13 @@ def training_curves_figure(run) -> Figure | None:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     selected = selected_epochs(run.provenance)
-    draw_training_curves(axes, c, selected)
+    predictions = getattr(run, "predictions", None)
+    multiclass = predictions is not None and bool(prediction_classes(predictions))
+    metric = "macro ROC AUC (one-vs-rest)" if multiclass else "ROC AUC"
+    draw_training_curves(axes, c, selected, metric_label=metric)
     fig.suptitle(f"Training curves: {run.name} (one line per fold and repeat)")
     fig.tight_layout()
-    caption = ("Loss and ROC AUC per epoch on the training and validation parts"
+    caption = (f"Loss and {metric} per epoch on the training and validation parts"
                + ("; black dots: the epoch whose weights each fold kept (best on the monitored validation score)"
                   if selected else "; the selected epoch is not recorded in this run folder") + ".")
     return Figure(f"training_{run.name}", f"Training curves ({run.name})", _png(fig), caption)

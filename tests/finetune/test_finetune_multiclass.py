@@ -156,3 +156,12 @@ def test_finetune_command_three_classes_cv(busi3_dir, tmp_path, capsys):
     prov = json.loads((tmp_path / "mc" / "provenance.json").read_text())
     assert prov["task"] == "multiclass" and prov["monitor"]["criterion"] == "val_loss"
     assert "cross-entropy over the 3 classes" in prov["monitor"]["meaning"]
+
+
+def test_report_of_a_three_class_finetuning_names_the_monitored_curve(cv3, tmp_path):
+    from featurekit.report.build import build_report
+
+    build_report([cv3[1]], out=tmp_path / "r.html")
+    md = (tmp_path / "r.md").read_text()
+    caption = next(line for line in md.splitlines() if line.startswith("*Loss and"))
+    assert caption.startswith("*Loss and macro ROC AUC (one-vs-rest) per epoch")
