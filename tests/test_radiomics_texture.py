@@ -293,6 +293,20 @@ def test_batch_equals_single_images(busi, family):
         np.testing.assert_allclose(FUNCS[family](images, masks), batch, rtol=1e-13, atol=0)
 
 
+def test_glrlm_runs_equal_whatever_layouts_are_grouped(busi):
+    """The runs of each (image, direction) layout are found in groups of layouts bounded by their
+    elements (glrlm._LAYOUT): one layout per group, or all in one, gives the same features."""
+    from featurekit.handcrafted import glrlm
+
+    images = [g[:150, :180] for g, _ in busi]
+    masks = [m[:150, :180] if m[:150, :180].sum() > 1 else None for _, m in busi]
+    batch = glrlm_features(images, masks)
+    for bound in (1, 1 << 30):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(glrlm, "_LAYOUT", bound)
+            np.testing.assert_array_equal(glrlm_features(images, masks), batch)
+
+
 def test_bad_input_raises_clear_errors():
     img = np.arange(64, dtype=np.float64).reshape(8, 8)
     one = np.zeros((8, 8), bool)
