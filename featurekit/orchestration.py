@@ -75,6 +75,8 @@ def _samples(source, positive):
         split = None if getattr(source, "split", None) is None else np.asarray(source.split)
         info = {"name": source.name, "source": str(source.source), "fingerprint": source.fingerprint(),
                 "roi": getattr(source, "roi", None), "class_names": names}
+        if source.groups is not None and source.group_kind is not None:
+            info["group_kind"] = source.group_kind  # what a CV group is (patient, volume...), for the wording
         reading = source.reading()  # DICOM / volume files: the window and the rules applied
         if reading is not None:
             info["reading"] = reading
@@ -91,6 +93,8 @@ def _samples(source, positive):
                 "fingerprint": str(meta.get("fingerprint", "")), "roi": None, "class_names": names}
         if meta.get("reading") is not None:  # recorded by the extraction that wrote the cache
             info["reading"] = meta["reading"]
+        if groups is not None and meta.get("group_kind"):
+            info["group_kind"] = str(meta["group_kind"])
     if pos is None:
         if np.unique(labels[labels >= 0]).size > 2:
             return ids, labels, names, None, groups, split, info  # the multi-class evaluation

@@ -80,7 +80,8 @@ class DatasetMeta:
     before binding (files that could not be read with ``on_error="skip"``);
     they are recorded in the file, not part of ``ids``. ``reading``: what turned
     DICOM and volume files into [0, 1] (:meth:`featurekit.data.Dataset.reading`),
-    recorded in the file; None for other data.
+    recorded in the file; None for other data. ``group_kind``: what a group is
+    (:attr:`featurekit.data.Dataset.group_kind`).
     """
 
     ids: Sequence[str]
@@ -94,6 +95,7 @@ class DatasetMeta:
     row_hashes: Sequence[str] | None = None
     skipped: Sequence[tuple[str, str]] = ()
     reading: dict | None = None
+    group_kind: str | None = None
 
     @classmethod
     def from_dataset(cls, ds, skipped: Sequence[tuple[str, str]] = ()) -> "DatasetMeta":
@@ -101,7 +103,7 @@ class DatasetMeta:
         return cls(list(ds.ids), np.asarray(ds.labels, dtype=np.int64), list(ds.class_names),
                    ds.fingerprint(), ds.name or "", str(ds.source or ""), ds.positive,
                    None if ds.groups is None else np.asarray(ds.groups).astype(str), hashes, tuple(skipped),
-                   ds.reading())
+                   ds.reading(), getattr(ds, "group_kind", None))
 
     @property
     def hashes(self) -> list[str]:

@@ -54,6 +54,8 @@ def root_attrs(ds: DatasetMeta) -> dict:
              "created": utc_now(), "featurekit_version": __version__}
     if ds.reading is not None:  # DICOM / volumes: the window and the rules that gave the pixels
         attrs["reading"] = json.dumps(ds.reading, sort_keys=True)
+    if ds.group_kind is not None and ds.groups is not None:
+        attrs["group_kind"] = ds.group_kind
     return attrs
 
 

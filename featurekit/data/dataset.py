@@ -71,7 +71,11 @@ class Dataset:
     positive : str, optional
         The positive class (for binary metrics); must be in ``class_names``.
     groups : array-like of str, optional
-        Patient id per sample, for grouped cross-validation.
+        Group id per sample (a patient, a volume...), for grouped
+        cross-validation: a group is never split between training and test.
+    group_kind : str, optional
+        What a group is, as reports word it ("patient", "volume",
+        "near-duplicate images"...); None = not said ("grouped").
     split : array-like of str, optional
         ``'train'``, ``'val'`` or ``'test'`` per sample (predefined splits).
     name, source : str
@@ -120,6 +124,7 @@ class Dataset:
         roi_margin: float = 0.1,
         skipped: Sequence[str] = (),
         meta: Optional[Mapping[str, Sequence[Any]]] = None,
+        group_kind: Optional[str] = None,
     ):
         self._ids = tuple(str(i) for i in ids)
         self.labels = _readonly(np.asarray(labels, dtype=np.int64).reshape(-1))
@@ -128,6 +133,7 @@ class Dataset:
         self._masks = masks
         self.positive = None if positive is None else str(positive)
         self.groups = None if groups is None else _readonly(np.asarray([str(g) for g in groups], dtype=str))
+        self.group_kind = None if groups is None or group_kind is None else str(group_kind)
         self.split = None if split is None else _readonly(np.asarray([str(s) for s in split], dtype=str))
         self.name = str(name)
         self.source = str(source)
@@ -355,7 +361,7 @@ class Dataset:
             ids=self._ids, labels=self.labels, class_names=self.class_names, images=self._images,
             masks=self._masks, positive=self.positive, groups=self.groups, split=self.split,
             name=self.name, source=self.source, roi=self.roi, roi_margin=self.roi_margin,
-            skipped=self.skipped, meta=self.meta,
+            skipped=self.skipped, meta=self.meta, group_kind=self.group_kind,
         )
 
     def _evolve(self, rows: Optional[np.ndarray] = None, **changes) -> "Dataset":
@@ -451,9 +457,10 @@ class Dataset:
         """Same samples, another positive class (must be a class name, or None)."""
         return self._evolve(positive=positive)
 
-    def with_groups(self, groups: Optional[Sequence[str]]) -> "Dataset":
-        """Same samples with other group ids (e.g. patients, or near-duplicate clusters)."""
-        return self._evolve(groups=groups)
+    def with_groups(self, groups: Optional[Sequence[str]], kind: Optional[str] = None) -> "Dataset":
+        """Same samples with other group ids (e.g. patients, or near-duplicate clusters); ``kind`` says what a
+        group is (``group_kind``)."""
+        return self._evolve(groups=groups, group_kind=kind)
 
     def without_masks(self) -> "Dataset":
         """Same samples without their masks (whole images for every feature); the ROI must not need them.

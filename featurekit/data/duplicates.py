@@ -94,4 +94,6 @@ def near_duplicate_groups(dataset, max_distance: int = DEFAULT_MAX_DISTANCE,
 def group_near_duplicates(dataset, max_distance: int = DEFAULT_MAX_DISTANCE,
                           hash_size: int = DEFAULT_HASH_SIZE):
     """The same dataset with :func:`near_duplicate_groups` as its groups."""
-    return dataset.with_groups(near_duplicate_groups(dataset, max_distance, hash_size))
+    kind = "near-duplicate images" if dataset.groups is None else \
+        f"{dataset.group_kind or 'group'}, merged with near-duplicate images"
+    return dataset.with_groups(near_duplicate_groups(dataset, max_distance, hash_size), kind)

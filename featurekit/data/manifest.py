@@ -203,6 +203,6 @@ def load_csv(
     ds = Dataset(
         ids, labels, names, FileImages(images), FileMasks(masks) if has["mask"] else None,
         groups=groups if has["group"] else None, split=splits if has["split"] else None,
-        name=name or csv_path.stem, source=str(csv_path),
+        name=name or csv_path.stem, source=str(csv_path), group_kind="the manifest's group column",
     )
     return apply_options(ds, classes, positive, roi, roi_margin)

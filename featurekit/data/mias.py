@@ -232,7 +232,7 @@ def load_mias(
     ids, labels, paths, circles, groups, tissue, kinds = zip(*samples)
     ds = Dataset(
         ids, [class_names.index(lab) for lab in labels], class_names, FileImages(paths),
-        CircleMasks(circles), groups=groups, name=name, source=str(root_path),
+        CircleMasks(circles), groups=groups, group_kind="patient", name=name, source=str(root_path),
         skipped=skipped, meta={"tissue": tissue, "abnormality": kinds},
     )
     ds = apply_options(ds, classes, positive, roi, roi_margin)

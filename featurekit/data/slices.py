@@ -114,4 +114,5 @@ def read_planes(ds: Dataset, window=None, slices=None) -> Dataset:
         fields["masks"] = FileMasks([ds._masks.paths[j] for j in idx], planes)
     if any(n is not None for n in sizes) or ds.groups is not None:
         fields["groups"] = groups
+        fields["group_kind"] = ds.group_kind if ds.groups is not None else "volume or multi-frame file"
     return Dataset(**fields)

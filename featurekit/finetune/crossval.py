@@ -336,7 +336,8 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, out=None, n_boot:
         kind="finetuned",
         dataset={"name": dataset.name, "source": str(dataset.source), "fingerprint": dataset.fingerprint(),
                  "n": int(len(dataset)), "class_names": list(dataset.class_names),
-                 "counts": counts_by_class(dataset), "roi": dataset.roi, "roi_margin": dataset.roi_margin},
+                 "counts": counts_by_class(dataset), "roi": dataset.roi, "roi_margin": dataset.roi_margin,
+                 **({"group_kind": dataset.group_kind} if groups is not None and dataset.group_kind else {})},
         validation="predefined val" if any(f.val_idx is not None and len(f.val_idx) for f in folds)
         else f"stratified {config.val_fraction:g} of each training fold",
         model=start.arch["name"], arch=start.arch, preprocessing=start.preprocessing.to_dict(),

@@ -262,10 +262,12 @@ def describe_run(provenance: Mapping[str, Any] | None, results: pd.DataFrame | N
     splitter = _splitter(provenance, results)
     n = _n_tested(results)
     n_text = f" (n = {n})" if n is not None else ""
-    grouped = " grouped by patient" if provenance.get("grouped") else ""
+    group_kind = (provenance.get("dataset") or {}).get("group_kind")
+    # what a group is when the data say it (a patient, a volume, near-duplicate images), else just "grouped"
+    grouped = (f", grouped by {group_kind}" if group_kind else ", grouped") if provenance.get("grouped") else ""
     if isinstance(splitter, StratifiedKFoldCV):
         k, r = int(splitter.n_splits), int(splitter.n_repeats)
-        cv = f"stratified{grouped} {k}-fold CV" + (f" repeated {r} times" if r > 1 else "")
+        cv = f"stratified {k}-fold CV" + (f" repeated {r} times" if r > 1 else "") + grouped
         estimate = (f"pooled out-of-fold predictions of {cv} (each sample predicted {_times(r)}"
                     + ("; pooled per repeat and averaged over the repeats)" if r > 1 else ")"))
         spread = f"over the {k * r} test folds" + (f" ({k} folds × {r} repeats)" if r > 1 else "")
@@ -276,8 +278,8 @@ def describe_run(provenance: Mapping[str, Any] | None, results: pd.DataFrame | N
         folds = "training folds"
     elif isinstance(splitter, HoldoutCV):
         f, r = float(splitter.test_size), int(splitter.n_repeats)
-        cv = (f"{r} random stratified{grouped} holdout splits" if r > 1
-              else f"one random stratified{grouped} holdout split") + f" (test fraction {f:g})"
+        cv = (f"{r} random stratified holdout splits" if r > 1
+              else "one random stratified holdout split") + f" (test fraction {f:g}{grouped})"
         estimate = (f"over {cv}: each split's test predictions pooled, averaged over the splits" if r > 1
                     else f"on the test part of {cv}{n_text}")
         spread = f"over the {r} holdout test sets" if r > 1 else "on the one test set (no sd)"

@@ -87,6 +87,34 @@ def test_wording_read_from_the_results_protocol_when_provenance_lacks_cv():
     assert "repeated 2 times" in w.estimate and "each sample predicted twice" in w.estimate
 
 
+def test_grouped_wording_says_what_a_group_is_only_when_the_data_say_it(tmp_path, mias_dir):
+    from featurekit.data import group_near_duplicates, load_mias
+    from featurekit.orchestration import evaluate_features
+
+    base = {"cv": "5", "protocol": "stratified 5-fold (grouped)", "grouped": True}
+    said = {kind: describe_run({**base, "dataset": {"group_kind": kind}} if kind else base).estimate
+            for kind in ("patient", "near-duplicate images", None)}
+    assert "stratified 5-fold CV, grouped by patient (each sample" in said["patient"]
+    assert "grouped by near-duplicate images" in said["near-duplicate images"]
+    assert "stratified 5-fold CV, grouped (each sample" in said[None] and "patient" not in said[None]
+    # what the loaders and the duplicate grouping record, carried into the provenance
+    from conftest import random_dataset
+
+    ds = random_dataset(n=12, size=16)
+    assert ds.group_kind is None
+    dup = group_near_duplicates(ds)
+    assert dup.group_kind == "near-duplicate images" and dup.subset(np.arange(6)).group_kind == dup.group_kind
+    patients = ds.with_groups([str(i // 2) for i in range(12)], "patient")
+    assert group_near_duplicates(patients).group_kind == "patient, merged with near-duplicate images"
+    ev = evaluate_features(dup, ["glcm"], cv="3", n_boot=0, cache=tmp_path / "c.h5", progress=False)
+    assert ev.provenance["dataset"]["group_kind"] == "near-duplicate images"
+    again = evaluate_features(tmp_path / "c.h5", ["glcm"], cv="3", n_boot=0, progress=False)
+    assert again.provenance["dataset"]["group_kind"] == "near-duplicate images"
+    assert describe_run(ev.provenance).estimate == describe_run(again.provenance).estimate
+    assert "grouped by near-duplicate images" in describe_run(ev.provenance).estimate
+    assert load_mias(mias_dir).group_kind == "patient"  # the two films of a patient
+
+
 # ------------------------------------------------------------------ the report and the terminal table
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
