@@ -347,10 +347,34 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
             p.outputs = [Path(step.out)]
         planned.append(p)
     plan = Plan(study, profile or "default", dict(ex.values), planned,
-                list(study.paper.substitutions if study.paper else []) + list(prof.substitutions if prof else []),
+                merge_substitutions(study.paper.substitutions if study.paper else [],
+                                    prof.substitutions if prof else []),
                 [f"{k}={v!r}" for k, v, o in sets if o == "--set"], problems)
     _default_report_runs(plan)
     return plan
+
+
+def substitution_topic(text: str) -> str:
+    """The topic of a substitution: its text before the first ``": "`` (``"data"``, ``"network"``...), or ''."""
+    head, sep, _ = str(text).partition(": ")
+    return head.strip().lower() if sep and head.strip() and len(head) <= 40 else ""
+
+
+def merge_substitutions(study: Sequence[str], profile: Sequence[str]) -> list[str]:
+    """The study's substitutions with a profile's: a profile's item replaces the study's items of its topic
+    (``"data: ..."`` replaces the study's ``"data: ..."``) in their place; other profile items follow."""
+    own = {substitution_topic(s) for s in profile} - {""}
+    replaced: set[str] = set()
+    out: list[str] = []
+    for s in study:
+        topic = substitution_topic(s)
+        if topic in own:
+            if topic not in replaced:
+                out += [p for p in profile if substitution_topic(p) == topic]
+                replaced.add(topic)
+        else:
+            out.append(s)
+    return out + [p for p in profile if substitution_topic(p) not in replaced]
 
 
 def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable, problems, where) -> PlannedStep:

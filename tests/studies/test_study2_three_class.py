@@ -33,10 +33,26 @@ def test_three_class_profile_plans_busis_three_classes_on_whole_images(shared):
         assert data.classes == CLASSES and data.positive is None and data.roi == "none"
     assert evaluate.data.group_duplicates == 8
     assert extract.options["resize"] == evaluate.options["resize"] == "squash"
-    # handcrafted families compute inside the lesion mask but over a whole normal image: left out
-    assert not extract.handcrafted
-    assert all(not str(f).startswith(("gabor", "glcm", "haar")) for f in evaluate.options["features"])
+    # the texture families on whole images too: no masks read (with them, refused: the lesion in
+    # benign / malignant images, the whole of a normal one)
+    assert [str(h) for h in extract.handcrafted] == ["gabor", "glcm", "haar"]
+    assert extract.data.masks is False and evaluate.data.masks is False
+    assert {"gabor", "glcm", "haar"} <= {str(f) for f in evaluate.options["features"]}
     assert running["report"].step.runs == (evaluate.out,)
+    # the profile's substitutions replace the study's binary ones of the same topic
+    topics = [s.split(": ")[0] for s in plan.substitutions]
+    assert len(topics) == len(set(topics)) and "data" in topics
+    assert not any("benign vs malignant ultrasound" in s for s in plan.substitutions)
+
+
+def test_profile_substitutions_replace_the_studys_of_their_topic():
+    from featurekit.studies.plan import merge_substitutions
+
+    study = ["data: A", "protocol: B", "no topic here", "network: C"]
+    assert merge_substitutions(study, ["protocol: B2", "input: D", "network: C2", "network: C3"]) == \
+        ["data: A", "protocol: B2", "no topic here", "network: C2", "network: C3", "input: D"]
+    assert merge_substitutions(study, []) == study
+    assert merge_substitutions([], ["x: 1"]) == ["x: 1"]
 
 
 def test_binary_profiles_keep_their_steps(shared):
@@ -54,8 +70,9 @@ def test_three_class_profile_runs_to_a_multiclass_run_folder(shared, torch_home,
     out = tmp_path / "s2"
     sets = [f"shared={shared}", f"out={out}", "subsample=45", "size=32", "n_boot=50", "batch_size=8",
             "progress=false", "cv=2", f"cache={tmp_path / 'features.h5'}", 'compare3.classifiers=["logreg"]',
-            'features3.layers=["mobilenet_v2:features.17-features.18"]',
-            'compare3.features=["mobilenet_v2:features.17-features.18"]', "report.skip=true"]
+            'features3.layers=["mobilenet_v2:features.17-features.18"]', 'features3.handcrafted=["glcm"]',
+            'compare3.features=["glcm", "mobilenet_v2:features.17-features.18"]', "compare3.fuse=[]",
+            "report.skip=true"]
     assert main(["run", STUDY, "--profile", "three_class", *[x for s in sets for x in ("--set", s)]]) == 0
     prov = json.loads((out / "compare3" / "provenance.json").read_text())
     assert prov["task"] == "multiclass" and prov["positive"] is None and prov["classes"] == list(CLASSES)
@@ -64,5 +81,6 @@ def test_three_class_profile_runs_to_a_multiclass_run_folder(shared, torch_home,
     assert {"roc_auc_pooled", "balanced_accuracy_pooled", "f1_macro_pooled", "kappa_pooled",
             *(f"sensitivity[{c}]_pooled" for c in CLASSES)} <= set(results.columns)
     assert results["roc_auc_pooled"].between(0, 1).all()
+    assert "glcm" in set(results["feature_set"])  # a texture family of whole images, masks unread
     pred = pd.read_csv(out / "compare3" / "predictions.csv")
     assert {f"proba[{c}]" for c in CLASSES} <= set(pred.columns)
