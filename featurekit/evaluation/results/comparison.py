@@ -29,8 +29,8 @@ With ``n_boot > 0`` every pair also gets the paired bootstrap of ΔAUC over the
 independent unit (:mod:`featurekit.evaluation.stats.unit_bootstrap`: patients /
 duplicate groups when the predictions carry a ``group`` column, else samples,
 each with all its repeat predictions): ``boot_delta_auc`` (the difference of
-the rows' ``roc_auc_pooled``), its BCa interval, percentile-bootstrap p-value
-and adjusted p-value. All rows predicted on the same samples share the draws.
+the rows' ``roc_auc_pooled``), its BCa interval, bootstrap-standard-error p-value
+(:func:`~featurekit.evaluation.stats.intervals.bootstrap_p_value`) and adjusted p-value. All rows predicted on the same samples share the draws.
 
 More than two classes (predictions with ``proba[<class>]`` columns): the AUC
 is the macro one-vs-rest AUC and DeLong's test, which is binary, gives way to
@@ -215,7 +215,7 @@ class _PairedBootstrap:
         lo, hi, is_bca = bca_interval(diff, est, st["jack"][ia] - st["jack"][ib], self.confidence)
         ok = np.isfinite(diff)
         return {"boot_delta_auc": est, "boot_ci_lo": float(lo), "boot_ci_hi": float(hi),
-                "boot_p_value": bootstrap_p_value(diff),
+                "boot_p_value": bootstrap_p_value(diff, est),
                 "boot_method": ("bca " if bool(is_bca) else "percentile ") + st["method"],
                 "auc_a": float(st["est"][ia]), "auc_b": float(st["est"][ib]),
                 "se": float(np.std(diff[ok], ddof=1)) if ok.sum() > 1 else nan}

@@ -136,11 +136,9 @@ class PairedBootstrapResult(_Interval):
     lo, hi : float
         Percentile interval of the difference at ``confidence``.
     p_value : float
-        Two-sided percentile-bootstrap p-value of ``H0: delta = 0``,
-        ``min(1, 2·min((1 + #{δ* ≤ 0}) / (B' + 1), (1 + #{δ* ≥ 0}) / (B' + 1)))``
-        over the ``B'`` valid replicates: approximately the smallest α at which the
-        ``1 − α`` percentile interval excludes 0. Approximate, and never below
-        ``2 / (B' + 1)``.
+        Two-sided p-value of ``H0: delta = 0`` from the bootstrap standard
+        error, ``2·Φ(−|δ̂| / sd(δ*))`` over the valid replicates
+        (:func:`~featurekit.evaluation.stats.intervals.bootstrap_p_value`).
     confidence, n_boot, n_valid, std_error, distribution, method
         As in :class:`BootstrapResult` (for the differences).
     """
@@ -443,7 +441,7 @@ def bootstrap_paired_ci(
     ra, rb = _replicates(t, pos, neg, [sa, sb], [spec], n_boot, rng)
     diff = ra[spec.name] - rb[spec.name]
     lo, hi, n_valid, se = _summarise(diff, confidence, f"the difference of {spec.name}")
-    p = bootstrap_p_value(diff)
+    p = bootstrap_p_value(diff, est_a - est_b)
     return PairedBootstrapResult(
         metric=spec.name, estimate_a=est_a, estimate_b=est_b, delta=est_a - est_b, lo=lo, hi=hi,
         p_value=float(p), confidence=float(confidence), n_boot=int(n_boot), n_valid=n_valid,

@@ -13,8 +13,9 @@ frames or models (those are :mod:`featurekit.evaluation.stats.unit_bootstrap` an
   values; the same formula as :func:`scipy.stats.bootstrap` (``method="BCa"``),
   taken apart so that it applies to statistics derived from shared replicates
   (e.g. differences of two models' AUCs on the same resamples).
-* :func:`bootstrap_p_value` -- the two-sided percentile-bootstrap p-value of
-  ``H0: θ = 0`` from replicate values of ``θ``.
+* :func:`bootstrap_p_value` -- the two-sided p-value of ``H0: θ = 0`` from the
+  estimate and the bootstrap standard error of ``θ`` (the bootstrap test of
+  pROC's ``roc.test``).
 * :func:`corrected_resampled_ttest` -- the corrected resampled t-test of
   Nadeau & Bengio (2003) for paired per-fold differences of repeated k-fold or
   repeated holdout designs.
@@ -200,20 +201,32 @@ def _linear_quantile(sorted_rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     return x0 + (h - f) * (x1 - x0)
 
 
-def bootstrap_p_value(replicates: Any) -> float:
-    """Two-sided percentile-bootstrap p-value of ``H0: θ = 0`` from replicates of ``θ``.
+def bootstrap_p_value(replicates: Any, estimate: float) -> float:
+    """Two-sided p-value of ``H0: θ = 0`` from the estimate and the bootstrap standard error of ``θ``.
 
-    ``min(1, 2·min((1 + #{θ* ≤ 0}) / (B' + 1), (1 + #{θ* ≥ 0}) / (B' + 1)))``
-    over the ``B'`` finite replicates: approximately the smallest ``α`` at
-    which the ``1 − α`` percentile interval excludes 0; never below
-    ``2 / (B' + 1)``. nan when no replicate is finite.
+    ``2·Φ(−|θ̂| / sd(θ*))`` over the finite replicates ``θ*``: the bootstrap
+    test of two paired AUCs of pROC's ``roc.test`` (Robin et al. 2011), here for
+    any statistic. Unlike the percentile p-value (the smallest ``α`` whose
+    ``1 − α`` percentile interval excludes 0) it has no floor at ``2 / (B + 1)``,
+    which a multiplicity adjustment would multiply by the number of comparisons
+    (Holm over 120 comparisons of 2000 replicates: never below 0.12). 1 when
+    ``θ̂ = 0`` and 0 when ``θ̂ ≠ 0`` and the replicates do not vary; nan with
+    fewer than two finite replicates or a non-finite estimate.
+
+    References
+    ----------
+    Robin X, Turck N, Hainard A, et al. pROC: an open-source package for R and
+    S+ to analyze and compare ROC curves. BMC Bioinformatics 12:77 (2011).
     """
     v = np.asarray(replicates, dtype=np.float64)
     v = v[np.isfinite(v)]
-    if v.size == 0:
+    est = float(estimate)
+    if v.size < 2 or not np.isfinite(est):
         return float("nan")
-    k = v.size + 1.0
-    return float(min(1.0, 2.0 * min((1 + np.sum(v <= 0)) / k, (1 + np.sum(v >= 0)) / k)))
+    se = float(np.std(v, ddof=1))
+    if se == 0.0 or not np.isfinite(se):
+        return 1.0 if est == 0.0 else 0.0
+    return float(2.0 * ndtr(-abs(est) / se))
 
 
 @dataclass(frozen=True)

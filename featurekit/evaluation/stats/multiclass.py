@@ -489,7 +489,7 @@ def multiclass_paired_bootstrap(y_true: Any, proba_a: Any, proba_b: Any, classes
     Both models are evaluated on the same unit draws and jackknife, and the
     result reads as that of the binary
     :func:`~featurekit.evaluation.stats.unit_bootstrap.unit_bootstrap_paired`
-    (``p_value``: the percentile-bootstrap p-value of ``delta = 0``).
+    (``p_value``: the bootstrap-standard-error p-value of ``delta = 0``).
     Parameters as in :func:`multiclass_unit_bootstrap`; ``metric`` is one key.
     """
     check_n_boot(n_boot)

@@ -335,7 +335,7 @@ def paired_bootstrap_result(name: str, estimates: np.ndarray, replicates: np.nda
     lo, hi, n_valid, se, method = _interval(diff, ea - eb, jackknife[0] - jackknife[1], confidence,
                                             f"the difference of {name}")
     return PairedBootstrapResult(metric=name, estimate_a=ea, estimate_b=eb, delta=ea - eb, lo=lo, hi=hi,
-                                 p_value=bootstrap_p_value(diff), confidence=confidence, n_boot=int(diff.size),
+                                 p_value=bootstrap_p_value(diff, ea - eb), confidence=confidence, n_boot=int(diff.size),
                                  n_valid=n_valid, std_error=se,
                                  distribution=diff if return_distribution else None, method=method)
 
@@ -398,7 +398,7 @@ def unit_bootstrap_paired(y_true: Any, scores_a: Any, scores_b: Any, metric: str
     Returns
     -------
     PairedBootstrapResult
-        ``p_value`` is the percentile-bootstrap p-value of ``H0: delta = 0``
+        ``p_value`` is the bootstrap-standard-error p-value of ``H0: delta = 0``
         (:func:`~featurekit.evaluation.stats.intervals.bootstrap_p_value`).
     """
     check_n_boot(n_boot)
