@@ -307,6 +307,35 @@ def test_glrlm_runs_equal_whatever_layouts_are_grouped(busi):
             np.testing.assert_array_equal(glrlm_features(images, masks), batch)
 
 
+def test_glszm_zones_joined_only_at_corners():
+    """A checkerboard's levels touch only at corners: each is one 8-connected zone (25 and 24
+    pixels on 7 x 7), made of single-pixel 4-connected ones that glszm joins."""
+    board = (np.indices((7, 7)).sum(axis=0) % 2 + 1).astype(float)
+    f = dict(zip(GLSZM_FEATURES, glszm_features([board], bin_width=1)[0]))
+    assert f["ZonePercentage"] == pytest.approx(2 / 49, rel=1e-14)
+    assert f["LargeAreaEmphasis"] == pytest.approx((25 ** 2 + 24 ** 2) / 2, rel=1e-14)
+    assert f["GrayLevelNonUniformity"] == pytest.approx(1.0, rel=1e-14)
+
+
+def test_glszm_join_finds_the_connected_components():
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from featurekit.handcrafted.glszm import _join
+
+    rng = np.random.default_rng(3)
+    n = 300
+    chain = rng.permutation(n)  # a path through every node in random order, a star, random edges
+    graphs = [(chain[:-1], chain[1:]), (np.full(n - 1, n - 1), np.arange(n - 1)),
+              (rng.integers(0, n, 200), rng.integers(0, n, 200))]
+    for a, b in graphs:
+        root = _join(a, b, n)
+        k, comp = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), connection="weak")
+        smallest = np.full(k, n)
+        np.minimum.at(smallest, comp, np.arange(n))
+        np.testing.assert_array_equal(root, smallest[comp])
+
+
 def test_bad_input_raises_clear_errors():
     img = np.arange(64, dtype=np.float64).reshape(8, 8)
     one = np.zeros((8, 8), bool)
