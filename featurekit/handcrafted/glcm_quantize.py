@@ -38,6 +38,7 @@ https://pyradiomics.readthedocs.io/en/latest/radiomics.html#radiomics.imageopera
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Optional, Tuple, Union
 
@@ -193,16 +194,18 @@ def quantize_levels(
         lo, hi = (float(v) for v in quant_range)
         x = np.clip(x, lo, hi)
     # 8/16-bit intensities (also as float64): the levels are computed on uint16 pixels
-    with np.errstate(invalid="ignore"):  # values beyond uint16 fail the test below
-        as_u16 = x.astype(np.uint16)
-    xi: np.ndarray | None = as_u16 if (as_u16 == x).all() else None
+    xi: np.ndarray | None = x
+    if x.dtype not in (np.uint8, np.uint16):  # those are uint16 values already
+        with np.errstate(invalid="ignore"):  # values beyond uint16 fail the test below
+            as_u16 = x.astype(np.uint16)
+        xi = as_u16 if (as_u16 == x).all() else None
     roi_of = x if xi is None else xi
     roi = roi_of if box_mask is None else roi_of[box_mask]
     rlo, rhi = float(roi.min()), float(roi.max())
     if not fixed:
         lo, hi = (float(img.min()), float(img.max())) if quant_range == "image" else (rlo, rhi)
     edges = bin_edges(lo, hi, bin_width, bin_count)
-    lmin, lmax = (int(v) for v in np.searchsorted(edges, [rlo, rhi], side="right"))  # = digitize
+    lmin, lmax = bisect.bisect_right(edges, rlo), bisect.bisect_right(edges, rhi)  # = digitize
     if lmax > MAX_LEVELS:
         raise _too_many_levels(lmax, lo, rhi, bin_width)  # bin_count <= MAX_LEVELS
     dtype = np.uint8 if len(edges) < 255 else np.uint16  # every level is <= len(edges)
