@@ -110,11 +110,11 @@ def _groups(shapes) -> List[slice]:
     return out
 
 
-def _segment_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+def _segment_sums(values: np.ndarray, bounds: np.ndarray, dtype=None) -> np.ndarray:
     """Sums of each row of the 2-D ``values`` over the consecutive segments ``bounds[k]:bounds[k + 1]``
-    of its columns: ``(rows, len(bounds) - 1)``."""
-    cs = np.zeros((values.shape[0], values.shape[1] + 1), dtype=values.dtype)
-    np.cumsum(values, axis=1, out=cs[:, 1:])
+    of its columns: ``(rows, len(bounds) - 1)``, in ``dtype`` (default: ``values``' own)."""
+    cs = np.zeros((values.shape[0], values.shape[1] + 1), dtype=dtype or values.dtype)
+    np.cumsum(values, axis=1, dtype=cs.dtype, out=cs[:, 1:])
     return cs[:, bounds[1:]] - cs[:, bounds[:-1]]
 
 
@@ -203,15 +203,13 @@ def _canvas_features(boxes: List[np.ndarray], dy: float, dx: float) -> np.ndarra
     nxt[:-1] = P[1:] - P[:-1] == 1  # p and p + 1 both in P (the same row: columns 0 and W - 1 are outside)
     prv = np.zeros(len(P), dtype=bool)
     prv[1:] = nxt[:-1]
-    per_pair = np.zeros((3, len(P)), dtype=np.int64)  # adjacent pairs, saddles, three- minus one-corner squares
-    per_pair[0] = nxt
-    if len(Q):  # square p with p, p + 1 in P: a saddle when its top pair (p, p + 1) is in Q
-        pn = P[nxt]
-        per_pair[1, nxt] = Q[np.minimum(np.searchsorted(Q, pn), len(Q) - 1)] == pn
-    # an odd square has 3 inside corners when its two equal corners are inside, else 1
-    per_pair[2, ~nxt] = 2 * u[P[~nxt] + 1] - 1  # square p: p + 1 and p + W + 1 equal
-    per_pair[2, ~prv] += 2 * u[P[~prv] - 1] - 1  # square p - 1: p - 1 and p + W - 1 equal
-    adj, n_saddle, n3_minus_n1 = _segment_sums(per_pair, bP)
+    right, left = u[P + 1], u[P - 1]
+    # square p with p, p + 1 in P: a saddle when its top pair (p, p + 1) differs too; an odd square
+    # has 3 inside corners when its two equal corners are inside, else 1: square p (no p + 1 in P)
+    # has p + 1 and p + W + 1 equal, square p - 1 (no p - 1 in P) has p - 1 and p + W - 1 equal
+    per_pair = np.stack([nxt, nxt & (u[P] != right), right & ~nxt, left & ~prv]).view(np.int8)
+    adj, n_saddle, odd3_right, odd3_left = _segment_sums(per_pair, bP, np.int64)
+    n3_minus_n1 = 2 * (odd3_right + odd3_left) - 2 * (V - adj)  # each odd square: +1 if 3 corners, -1 if 1
     n_odd = 2 * V - 2 * adj  # squares with 1 or 3 inside corners
 
     # the ROI's pixels as horizontal runs: the changes of each row alternate start, end
