@@ -112,10 +112,13 @@ def _groups(shapes) -> List[slice]:
 
 def _segment_sums(values: np.ndarray, bounds: np.ndarray, dtype=None) -> np.ndarray:
     """Sums of each row of the 2-D ``values`` over the consecutive segments ``bounds[k]:bounds[k + 1]``
-    of its columns: ``(rows, len(bounds) - 1)``, in ``dtype`` (default: ``values``' own)."""
-    cs = np.zeros((values.shape[0], values.shape[1] + 1), dtype=dtype or values.dtype)
-    np.cumsum(values, axis=1, dtype=cs.dtype, out=cs[:, 1:])
-    return cs[:, bounds[1:]] - cs[:, bounds[:-1]]
+    of its columns (``bounds[-1]`` its last column + 1): ``(rows, len(bounds) - 1)``, in ``dtype``
+    (default: ``values``' own)."""
+    some = bounds[1:] > bounds[:-1]  # reduceat would give an empty segment its first element
+    out = np.zeros((values.shape[0], len(some)), dtype=dtype or values.dtype)
+    if some.any():
+        out[:, some] = np.add.reduceat(values, bounds[:-1][some], axis=1, dtype=dtype)
+    return out
 
 
 def _left_hulls(y: np.ndarray, x: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -236,15 +239,14 @@ def _canvas_features(boxes: List[np.ndarray], dy: float, dx: float) -> np.ndarra
 
     # diameter: the farthest pair of vertices are vertices of their convex hull, which are among
     # the leftmost and rightmost vertex at each height (a row of P: y + 1/2, of Q: y)
-    rowP, rowQ = P // W, Q // W
     ends = []
-    for pos, row, half in ((P, rowP, 1), (Q, rowQ, 0)):
-        first = np.ones(len(pos), dtype=bool)
-        first[1:] = row[1:] != row[:-1]
-        last = np.ones(len(pos), dtype=bool)
-        last[:-1] = first[1:]
-        cols = pos % W + (0.0 if half else 0.5)
-        ends.append((2 * row[first] + half, cols[first], cols[last]))
+    for pos, half in ((P, 1), (Q, 0)):
+        row = pos // W
+        later = np.flatnonzero(row[1:] != row[:-1]) + 1  # the first pair of each row but the first row's
+        first, last = np.concatenate(([0], later)), np.concatenate((later - 1, [len(pos) - 1]))
+        r = row[first]
+        col0 = r * W - (0.0 if half else 0.5)  # column = position - col0
+        ends.append((2 * r + half, pos[first] - col0, pos[last] - col0))
     key = np.concatenate([ends[0][0], ends[1][0]])
     order = np.argsort(key, kind="stable")
     key = key[order]
