@@ -11,10 +11,12 @@ Pipeline, vectorised over a batch:
    ``quant_range``), shared with GLCM: :mod:`featurekit.handcrafted._zones`.
 2. **Zones**: one :func:`skimage.measure.label` per image of its
    4-connected regions of equal value (0 = background; half the time of
-   8-connected labelling), sizes by ``bincount`` of the labels; regions of
-   one level touching only at a corner (two diagonal pixels whose common
-   neighbours both have other levels) are then joined into the 8-connected
-   zones, for the whole batch at once, by a union-find over those contacts.
+   8-connected labelling), sizes and levels from the rows' runs (a run lies
+   in one region: a ``bincount`` of the runs' labels weighted by their
+   lengths, fewer entries than pixels); regions of one level touching only
+   at a corner (two diagonal pixels whose common neighbours both have other
+   levels) are then joined into the 8-connected zones, for the whole batch
+   at once, by a union-find over those contacts.
 3. **Features** of all images at once from the sparse counts
    (:func:`featurekit.handcrafted._zones.matrix_features`).
 
@@ -134,9 +136,12 @@ def _zones(levels: List[np.ndarray], G1: int) -> Tuple[np.ndarray, np.ndarray]:
     for k, lv in enumerate(levels):
         lab = label(lv, background=0, connectivity=1).ravel()
         f, W = lv.ravel(), lv.shape[1]
-        size = np.bincount(lab)
+        s = np.flatnonzero(f[1:] != f[:-1])  # the rows' runs (the zero border ends every row)
+        s += 1
+        run_lab = lab[s]
+        size = np.bincount(run_lab, np.diff(s, append=f.size)).astype(np.int64)
         code = np.zeros(size.size, dtype=np.int64)
-        code[lab] = f  # every pixel of a zone has its level (label 0, outside: 0)
+        code[run_lab] = f[s]  # every pixel of a zone has its level (label 0, outside: 0)
         code += k * G1
         # the corners of the 2x2 square at each flat position (the zero border ends every row)
         tl, tr, bl, br = f[: -W - 1], f[1:-W], f[W:-1], f[W + 1 :]
