@@ -109,8 +109,8 @@ def glrlm_feature_names(features="all") -> List[str]:
 
 
 #: Elements of the line layouts whose runs are found together: the group's temporaries (layout,
-#: changes, run positions and keys, ~30 bytes per element) stay within a core's cache and are
-#: reused from group to group instead of being returned to the system and faulted in again.
+#: changes, run positions and keys, about ten bytes per element) stay within a core's cache and
+#: are reused from group to group instead of being returned to the system and faulted in again.
 _LAYOUT = 1 << 18
 
 
@@ -166,11 +166,11 @@ def _groups(sizes: List[int]) -> List[Tuple[int, int]]:
 def _run_entries(levels: List[np.ndarray], units: range, G1: int, J1: int) -> Tuple[np.ndarray, ...]:
     """The distinct ``(unit, level, length, count)`` of the runs of ``units`` (unit = image * 4 +
     direction), found in one array: the units' line layouts one after the other."""
-    sizes = [s * w for u in units for s, w in _line_sizes(levels[u // 4].shape)[u % 4 : u % 4 + 1]]
-    starts = np.cumsum([0] + sizes)
+    lines = [_line_sizes(levels[t // 4].shape)[t % 4] for t in units]
+    starts = np.cumsum([0] + [s * w for s, w in lines])
     x = np.empty(int(starts[-1]), dtype=np.result_type(*levels))
-    for k, u in enumerate(units):
-        _write_lines(levels[u // 4], u % 4, x[starts[k] : starts[k + 1]])
+    for k, t in enumerate(units):
+        _write_lines(levels[t // 4], t % 4, x[starts[k] : starts[k + 1]])
     b = np.flatnonzero(x[1:] != x[:-1])
     b += 1  # segment starts but the first (x[0] is a border zero, as every unit's first value)
     length = np.empty_like(b)
