@@ -51,7 +51,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_extract import images, timed  # noqa: E402
+from _common import best_time  # noqa: E402
+from bench_extract import images  # noqa: E402
 from bench_handcrafted import load_busi, rel_diff, shared_root  # noqa: E402
 
 from featurekit.extraction.activations import ActivationExtractor  # noqa: E402
@@ -129,8 +130,8 @@ def cnn_rows(spec: str, size: int, args, device, ds) -> list[dict]:
             bare()  # warm-up: cuDNN autotuning, allocator
             for name, fn in (("bare", bare), ("host", loop(runs["host"])), ("device", loop(runs["device"]))):
                 reset_peak(device)
-                row[name] = len(grid) * batch / timed(fn, args.repeats) if name == "bare" else \
-                    n / timed(fn, args.repeats)
+                row[name] = len(grid) * batch / best_time(fn, args.repeats) if name == "bare" else \
+                    n / best_time(fn, args.repeats)
                 row[f"{name}_mem"] = peak_mib(device)
             rows.append(row)
     return rows
@@ -173,8 +174,8 @@ def hand_rows(args, device, ds) -> list[dict]:
         def run(dev, fn=fn, got=got):  # this iteration's values, bound
             got[dev] = fn(imgs, masks, device=dev, n_jobs=1)
 
-        t_dev = timed(lambda: run(str(device)), args.repeats)
-        t_cpu = timed(lambda: run("cpu"), args.repeats)
+        t_dev = best_time(lambda: run(str(device)), args.repeats)
+        t_cpu = best_time(lambda: run("cpu"), args.repeats)
         diff = rel_diff(got[str(device)], got["cpu"])
         same = np.allclose(got[str(device)], got["cpu"], rtol=HAND_RTOL[family], atol=1e-9)
         rows.append({"family": family, "n": len(imgs), "cpu": t_cpu / len(imgs), "dev": t_dev / len(imgs),
