@@ -406,8 +406,10 @@ def test_a_pyradiomics_parameter_file_gives_the_extractor_values(busi_dir, tmp_p
     path.write_text("featureClass: {glrlm: , glszm: [ZoneEntropy, SmallAreaEmphasis], gldm: , ngtdm: }\n"
                     "setting: {binWidth: 10, gldm_a: 1, distances: [1, 2], label: 1}\n")
     specs = read_pyradiomics_params(path)
-    assert [str(s) for s in specs] == ["glrlm:bin_width=10.0", "glszm:bin_width=10.0;features=ZoneEntropy,SmallAreaEmphasis",
-                                       "gldm:bin_width=10.0;distances=1,2;gldm_a=1", "ngtdm:bin_width=10.0;distances=1,2"]
+    assert [str(s) for s in specs] == ["glrlm:bin_width=10.0",
+                                       "glszm:bin_width=10.0;features=ZoneEntropy,SmallAreaEmphasis",
+                                       "gldm:bin_width=10.0;distances=1,2;gldm_a=1",
+                                       "ngtdm:bin_width=10.0;distances=1,2"]
     images, masks = busi_crops(busi_dir, names=("benign/benign (2).png", "malignant/malignant (5).png"))
     extractor = featureextractor.RadiomicsFeatureExtractor(str(path))
     for spec in specs:

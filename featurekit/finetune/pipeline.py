@@ -265,8 +265,8 @@ def run_stage(stage: FinetuneStage, *, dataset=None, command: Optional[str] = No
     plot_curves(curves, curves_csv.with_suffix(".png"), title=f"{config.model} on {dataset.name}",
                 selected={(0, 0): int(result.train.best_epoch)})
     if staged is not None:
-        write_json(staged.path / "provenance.json",
-                   {"command": command, **{k: v for k, v in result.meta.items() if k not in ("layer_table", "history")}})
+        meta = {k: v for k, v in result.meta.items() if k not in ("layer_table", "history")}
+        write_json(staged.path / "provenance.json", {"command": command, **meta})
         staged.commit()
         result.checkpoint = ckpt
     best = result.train.best

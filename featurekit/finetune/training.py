@@ -186,7 +186,8 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     """Inverse-frequency weights ``n / (k * n_c)`` (1 for balanced classes)."""
     counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
     if (counts == 0).any():
-        raise DataError(f"class weights need every class in the training data; counts are {counts.astype(int).tolist()}")
+        raise DataError("class weights need every class in the training data; counts are "
+                        f"{counts.astype(int).tolist()}")
     return torch.tensor(counts.sum() / (num_classes * counts), dtype=torch.float32)
 
 
@@ -368,7 +369,8 @@ def train(model: nn.Module, base: BaseImages, train_rows, val_rows, labels, conf
                 with torch.no_grad():
                     logp = torch.log(torch.from_numpy(probs).clamp_min(1e-12))
                     vl = val_criterion(logp.to(device), torch.from_numpy(y_val).to(device))
-                    denom = float(weight[torch.from_numpy(y_val).to(device)].sum()) if weight is not None else len(y_val)
+                    y_dev = torch.from_numpy(y_val).to(device)
+                    denom = float(weight[y_dev].sum()) if weight is not None else len(y_val)
                 record["val_loss"] = float(vl) / max(denom, 1e-12)
                 record["val_auc"] = monitor_auc(y_val, probs, positive_index)
                 record["val_acc"] = float(np.mean(probs.argmax(1) == y_val))

@@ -58,7 +58,8 @@ from featurekit.handcrafted._input import (
     run_chunks,
 )
 
-__all__ = ["HandcraftedTransformer", "Family", "FamilyTransformer", "SHARED_PARAMS", "batch_function", "transformer_doc"]
+__all__ = ["HandcraftedTransformer", "Family", "FamilyTransformer", "SHARED_PARAMS", "batch_function",
+           "transformer_doc"]
 
 #: The parameters every family shares (:func:`~featurekit.handcrafted._input.check_shared`).
 SHARED_PARAMS = ("device", "n_jobs", "empty_mask", "max_side")
@@ -221,7 +222,8 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
             self._validate_tabular(X, reset=False)
         return self._run(X, None)
 
-    def featurize(self, images: Sequence[np.ndarray], masks: Optional[Sequence[Optional[np.ndarray]]] = None) -> np.ndarray:
+    def featurize(self, images: Sequence[np.ndarray],
+                  masks: Optional[Sequence[Optional[np.ndarray]]] = None) -> np.ndarray:
         """Batch entry point used by the feature cache.
 
         Parameters

@@ -49,7 +49,8 @@ def _round_half_away(x: float) -> int:
     return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
 
-def glcm_offsets(distances: Sequence[float] = (1,), angles: Sequence[float] = (0, 45, 90, 135)) -> List[Tuple[int, int]]:
+def glcm_offsets(distances: Sequence[float] = (1,),
+                 angles: Sequence[float] = (0, 45, 90, 135)) -> List[Tuple[int, int]]:
     """``(dr, dc)`` per (distance, angle), distance-major: ``round(d sin θ), round(d cos θ)``.
 
     Parameters

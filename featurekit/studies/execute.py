@@ -7,8 +7,9 @@ recipe values filled in, plus the hashes of the stages it starts from), its
 outputs exist, and its data still have the fingerprint recorded then
 (:meth:`~featurekit.data.dataset.Dataset.fingerprint`: ids, labels and file
 bytes), and the stages it starts from finished when they did then. Anything
-else runs again: a changed option, an edited image, an earlier stage that was re-run. Extraction steps always run -- the feature
-cache itself computes only what it lacks -- and so does the report.
+else runs again: a changed option, an edited image, an earlier stage that was re-run.
+Extraction steps always run -- the feature cache itself computes only what it
+lacks -- and so does the report.
 
 A step resumes from every kill point. Before it runs it claims its output
 (``.<output>.study-running`` beside it, removed once its marker is written),

@@ -195,9 +195,11 @@ class _Expander:
         if name in self.values:
             return self.values[name]
         if name in trail:
-            raise StudyError(f"{self.study.path}: variables refer to each other in a loop: {' -> '.join(trail + (name,))}")
+            loop = " -> ".join(trail + (name,))
+            raise StudyError(f"{self.study.path}: variables refer to each other in a loop: {loop}")
         if name not in self.raw:
-            raise StudyError(f"{self.study.path}: unknown variable {{{name}}}; variables: {', '.join(sorted(self.raw))}")
+            known = ", ".join(sorted(self.raw))
+            raise StudyError(f"{self.study.path}: unknown variable {{{name}}}; variables: {known}")
         value = self.raw[name]
         if value is None:
             v = self.study.variables.get(name)

@@ -30,7 +30,8 @@ independent unit (:mod:`featurekit.evaluation.stats.unit_bootstrap`: patients /
 duplicate groups when the predictions carry a ``group`` column, else samples,
 each with all its repeat predictions): ``boot_delta_auc`` (the difference of
 the rows' ``roc_auc_pooled``), its BCa interval, bootstrap-standard-error p-value
-(:func:`~featurekit.evaluation.stats.intervals.bootstrap_p_value`) and adjusted p-value. All rows predicted on the same samples share the draws.
+(:func:`~featurekit.evaluation.stats.intervals.bootstrap_p_value`) and adjusted
+p-value. All rows predicted on the same samples share the draws.
 
 More than two classes (predictions with ``proba[<class>]`` columns): the AUC
 is the macro one-vs-rest AUC and DeLong's test, which is binary, gives way to
