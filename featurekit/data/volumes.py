@@ -100,6 +100,19 @@ def _nifti_slice(img, path: Path, plane: Optional[int]) -> np.ndarray:
     return np.asanyarray(img.dataobj[:, :, plane])
 
 
+def _scaling(img) -> tuple[float, float]:
+    """``(scl_slope, scl_inter)`` nibabel applies when it reads the values (``(1, 0)``: unscaled).
+
+    nibabel moves a loaded file's scaling from its header to the data proxy
+    (``img.dataobj.slope`` / ``.inter``), where the header then says ``None``.
+    """
+    proxy = img.dataobj
+    if hasattr(proxy, "slope") and hasattr(proxy, "inter"):
+        return float(proxy.slope), float(proxy.inter)
+    slope, inter = img.header.get_slope_inter()
+    return (1.0 if slope is None else float(slope)), (0.0 if inter is None else float(inter))
+
+
 def _nifti_rule(img, window: Window, path: Path):
     """``('explicit' | 'minmax' | (lo, hi))``: how a NIfTI's values map to [0, 1]."""
     if window.kind in ("explicit", "minmax"):
@@ -110,9 +123,9 @@ def _nifti_rule(img, window: Window, path: Path):
     if window.kind == "file":
         raise DataError(f"{path}: --window {window.name} asks for the file's display range, and its header has "
                         f"no cal_min < cal_max; {_WINDOW_HELP}")
-    slope, inter = img.header.get_slope_inter()
+    slope, inter = _scaling(img)
     dtype = img.get_data_dtype()
-    if dtype.kind == "u" and dtype.itemsize <= 2 and slope in (None, 1.0) and inter in (None, 0.0):
+    if dtype.kind == "u" and dtype.itemsize <= 2 and slope == 1.0 and inter == 0.0:
         return 0.0, float(np.iinfo(dtype).max)
     raise DataError(f"{path}: NIfTI values of type {dtype} (scl_slope {slope}, scl_inter {inter}) declare no "
                     f"display range; {_WINDOW_HELP}")

@@ -184,3 +184,18 @@ def test_csv_manifest_of_volumes_keeps_its_patient_groups(nifti_root):
     assert len(ds) == sum(len(masked) for cases in CASES.values() for _, masked in cases)
     assert sorted(set(ds.groups)) == ["patient-b", "patient-m"]
     assert all(g == f"patient-{i.split('/')[1][0]}" for i, g in zip(ds.ids, ds.groups, strict=True))
+
+
+def test_a_scaled_nifti_declares_no_range_and_names_its_scaling(tmp_path):
+    """nibabel moves scl_slope / scl_inter from the header to the data proxy when it loads a file; a
+    scaled uint16 volume's values are not 0..65535 any more, so 'auto' must not divide them by 65535."""
+    raw = np.full(SHAPE, 40000, dtype=np.uint16)
+    img = nib.Nifti1Image(raw, np.eye(4))
+    img.header.set_slope_inter(2.0, -100.0)
+    nib.save(img, str(tmp_path / "s.nii.gz"))
+    with pytest.raises(DataError, match=r"s\.nii\.gz.*uint16 \(scl_slope 2\.0, scl_inter -100\.0\).*--window"):
+        read_image(tmp_path / "s.nii.gz", plane=3)
+    explicit = read_image(tmp_path / "s.nii.gz", window="80000,40000", plane=3)  # centre, width of the scaled
+    np.testing.assert_allclose(explicit, np.clip((79900 - (80000 - 0.5)) / (40000 - 1) + 0.5, 0, 1), atol=1e-6)
+    plain = write_nifti(tmp_path / "p.nii.gz", raw)  # unscaled: the dtype's range
+    np.testing.assert_allclose(read_image(plain, plane=3), 40000 / 65535, atol=1e-6)
