@@ -110,6 +110,19 @@ def interval_methods(results: pd.DataFrame) -> str:
                                               "were recorded)"
 
 
+def comparison_settings(folders) -> dict:
+    """``n_boot``, ``seed`` and ``confidence`` of the runs' own comparisons, for the report's to equal theirs
+    (the first run's where the runs differ; 2000 replicates, seed 0 and 95 % where a run records none)."""
+    for f in folders:
+        prov = f.provenance or {}
+        options = prov.get("options") or {}
+        n_boot = options.get("n_boot")
+        if isinstance(n_boot, (int, float)) and n_boot > 0:
+            return {"n_boot": int(n_boot), "seed": int(prov.get("seed") or 0),
+                    "confidence": float(options.get("confidence") or 0.95)}
+    return {"n_boot": 2000, "seed": 0, "confidence": 0.95}
+
+
 def selection_items(folders) -> list:
     """Per run with a selected row: what it is, in words, and how often each candidate was chosen."""
     from featurekit.evaluation.results.selection import describe_selection
@@ -309,16 +322,22 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
         parts = {(r["feature_set"], r["classifier"]): r.get("parts", "") for _, r in results.iterrows()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            comps = compare_aucs(predictions, keys, parts=parts, warn=False)
+            # the runs' own settings: the same pair gets the same interval and p as in their comparisons.csv
+            # (a binary run's are DeLong's, with no bootstrap unless asked)
+            settings = comparison_settings(folders)
+            if not task.multiclass:
+                settings = {"confidence": settings["confidence"]}
+            comps = compare_aucs(predictions, keys, parts=parts, warn=False, **settings)
             all_comps = compare_aucs(predictions, [(r["feature_set"], r["classifier"])
-                                                   for _, r in ranked.iterrows()], parts=parts, warn=False)
+                                                   for _, r in ranked.iterrows()], parts=parts, warn=False,
+                                     **settings)
         adjusted = adjustment(comps)
         p, nested = pvalue_matrix(comps, keys, column="p_adjusted" if adjusted else "p_value")
         items: list = []
         pf = pvalue_figure([f"{a} · {b}" for a, b in keys], p, nested, top_scores, adjusted, task)
         if pf is not None:
             items.append(pf)
-        vb = vs_best_table(all_comps, keys[0], task)
+        vb = vs_best_table(all_comps, keys[0], task, confidence=comparison_settings(folders)["confidence"])
         if vb is not None:
             items.append(vb)
         if bool(all_comps["nested"].any()) if not all_comps.empty else False:

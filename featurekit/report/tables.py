@@ -388,7 +388,8 @@ def adjustment(comparisons: pd.DataFrame | None) -> str | None:
     return text
 
 
-def vs_best_table(comparisons: pd.DataFrame, best: tuple, task: RunTask | None = None) -> Table | None:
+def vs_best_table(comparisons: pd.DataFrame, best: tuple, task: RunTask | None = None,
+                  confidence: float = 0.95) -> Table | None:
     """ΔAUC (best − other) of every row compared with the best, its DeLong p (multi-class: the paired
     bootstrap's p of the macro-AUC difference) and the p adjusted over that family of comparisons
     (:func:`featurekit.evaluation.results.comparison.versus_best`)."""
@@ -407,7 +408,7 @@ def vs_best_table(comparisons: pd.DataFrame, best: tuple, task: RunTask | None =
     multiclass_task = task if task is not None and task.multiclass else None
     multiclass = multiclass_task is not None
     return Table([f"compared with the best ({best[0]} · {best[1]})",
-                  "Δ macro AUC (best − other)" if multiclass else "ΔAUC (best − other)", "95% CI",
+                  "Δ macro AUC (best − other)" if multiclass else "ΔAUC (best − other)", f"{confidence:.0%} CI",
                   "p (paired bootstrap)" if multiclass else "p (DeLong)", *([f"p adjusted ({how})"] if how else []),
                   "nested"], rows, [f"Paired test: {multiclass_task.test}."] if multiclass_task is not None else [])
 

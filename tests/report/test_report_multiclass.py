@@ -204,3 +204,26 @@ def test_beside_the_paper_gives_a_three_class_row_its_macro_metrics(runs, tmp_pa
     for cell, column in zip(ours[2:], ["accuracy", "precision_macro", "f1_macro", "roc_auc"]):
         assert cell == f"{row[f'{column}_pooled']:.3f} [{row[f'{column}_ci_lo']:.3f}, {row[f'{column}_ci_hi']:.3f}]"
     assert "macro one-vs-rest AUC" in section and "most probable" in section
+
+
+def test_report_comparisons_use_the_runs_own_bootstrap_settings(runs, tmp_path):
+    """The report recomputes its comparisons; with the run's n_boot, seed and confidence a pair gets the
+    interval and p-value of the run's comparisons.csv (it used 2000 replicates, seed 0 and 95 %)."""
+    from featurekit.evaluation.results.comparison import versus_best
+
+    tmp, _ = runs
+    run = tmp_path / "s3"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluate_features(tmp / "mc.h5", ["all"], ["logreg"], "3x2", n_boot=60, seed=3, confidence=0.9,
+                          out=run, progress=False, select=False)
+    build_report([run], out=tmp_path / "r.html", top=10)
+    md = (tmp_path / "r.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| compared with the best"))
+    assert "| 90% CI |" in header
+    best = header.split("(")[1].split(")")[0].split(" · ")
+    vb = versus_best(read_run(run).comparisons, tuple(best)).set_index("other_feature_set")
+    shown = {r[0].split(" · ")[0]: r for r in _md_table(md, "compared with the best")}
+    assert set(shown) == set(vb.index)
+    for name, r in shown.items():
+        assert r[2] == f"[{vb.loc[name, 'ci_lo']:.3f}, {vb.loc[name, 'ci_hi']:.3f}]"
