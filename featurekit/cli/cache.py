@@ -92,6 +92,12 @@ def run(args) -> int:
             return 0
         print(f"{info['path']}: dataset {info['dataset']} ({info['n']} samples, classes {info['class_names']})")
         print(f"fingerprint {info['fingerprint']}  created {info['created']}  {info['size_bytes'] / 1e6:.1f} MB")
+        reading = info.get("reading")
+        if reading:  # DICOM / volume data: how their values became [0, 1]
+            print(f"reading: window {reading.get('window')}, {reading.get('samples')} samples")
+            for rule in reading.get("dicom") or []:
+                text = ", ".join(f"{k} {v}" for k, v in rule.items() if k != "n")
+                print(f"  DICOM ({rule.get('n')}): {text}")
         for e in cache.entries():
             print(f"  {e.describe()}")
         for d in info["damaged"]:

@@ -477,9 +477,10 @@ class Dataset:
     def reading(self) -> Optional[dict]:
         """What turned DICOM and volume files into [0, 1], for the provenance (None when the data hold none).
 
-        ``{"window": the window choice, "files": how many were read through it,
-        "dicom": [each distinct reading rule of the DICOM files (modality LUT,
-        window or VOI LUT, inversion, bits) with its count "n"]}``. Reads DICOM
+        ``{"window": the window choice, "samples": how many samples (planes of
+        volumes, frames, single files) were read through it, "dicom": [each
+        distinct reading rule of the DICOM samples (modality LUT, window or VOI
+        LUT, inversion, bits) with its count "n"]}``. Reads DICOM
         headers only; the same reading is part of every sample's content hash.
         """
         from featurekit.imageio import DICOM_EXTENSIONS, image_suffix, reading_key
@@ -500,7 +501,7 @@ class Dataset:
                 rule = describe_reading(paths[i], window, planes[i])
                 rule.pop("frame", None)
                 rules[tuple(sorted(rule.items()))] += 1
-        return {"window": Window.parse(window).name, "files": len(special),
+        return {"window": Window.parse(window).name, "samples": len(special),
                 "dicom": [{**dict(rule), "n": n} for rule, n in rules.most_common()]}
 
     def mask_presence(self) -> Optional[np.ndarray]:

@@ -220,7 +220,7 @@ def test_two_readings_never_share_content_hashes(tmp_path):
     assert not np.allclose(lung.image(0), bone.image(0))
 
 
-def test_the_reading_is_recorded_in_the_evaluation_provenance(tmp_path):
+def test_the_reading_is_recorded_in_the_evaluation_provenance(tmp_path, capsys):
     from featurekit.orchestration import evaluate_features
 
     for cls in ("a", "b"):
@@ -230,7 +230,7 @@ def test_the_reading_is_recorded_in_the_evaluation_provenance(tmp_path):
                         slope="1", intercept="-1024")
     ds = load_dataset(tmp_path, window="lung", positive="b")
     reading = ds.reading()
-    assert reading["files"] == 12 and sum(r["n"] for r in reading["dicom"]) == 12
+    assert reading["samples"] == 12 and sum(r["n"] for r in reading["dicom"]) == 12
     assert {r["intercept"] for r in reading["dicom"]} == {-1024.0}
     ev = evaluate_features(ds, ["glcm"], cv="3", n_boot=0, cache=tmp_path / "c.h5", progress=False)
     assert ev.provenance["dataset"]["reading"] == reading
@@ -239,6 +239,11 @@ def test_the_reading_is_recorded_in_the_evaluation_provenance(tmp_path):
 
     assert FeatureCache(tmp_path / "c.h5").meta["reading"] == reading
     assert FeatureCache(tmp_path / "c.h5").info()["reading"] == reading
+    from featurekit.cli import main
+
+    assert main(["cache", "info", str(tmp_path / "c.h5")]) == 0
+    shown = capsys.readouterr().out
+    assert "reading: window lung, 12 samples" in shown and "intercept -1024.0" in shown
     again = evaluate_features(tmp_path / "c.h5", ["glcm"], cv="3", n_boot=0, progress=False)
     assert again.provenance["dataset"]["reading"] == reading
     # another window: another fingerprint, and the cache file records the reading of its current data
