@@ -412,7 +412,8 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         The selection criterion (:data:`~featurekit.evaluation.results.selection.SELECTION_CRITERIA`).
     ordered : bool, default=False
         The classes are ordered (e.g. BI-RADS), in the order of ``classes``:
-        Cohen's kappa is quadratic-weighted.
+        Cohen's kappa is quadratic-weighted. A binary run (two classes, or a
+        positive class) ignores it with a warning and records False.
     classes : sequence, optional
         The classes of a multi-class ``y`` in their order (default: the
         Dataset's class order, else the sorted labels).
@@ -462,6 +463,10 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
         if np.unique(y01).size < 2:
             raise DataError(f"the labels hold a single class with positive={positive!r}")
     n_classes = 2 if classes is None else len(classes)
+    if ordered and classes is None:  # recorded as it was applied: a binary run has no weighted kappa
+        warnings.warn("ordered=True (--ordered) applies to three or more classes without a positive class "
+                      "(quadratic-weighted kappa); this run is binary, so it is ignored", UserWarning, stacklevel=2)
+        ordered = False
     if isinstance(X, (list, tuple)):
         X = np.asarray(X, dtype=object)
     n = y01.shape[0]

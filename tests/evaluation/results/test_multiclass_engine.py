@@ -112,6 +112,14 @@ def test_a_positive_class_keeps_the_one_vs_rest_binary_view():
     assert set(ev.predictions["y_true"]) == {0, 1} and ev.predictions["score"].notna().all()
 
 
+def test_ordered_is_refused_quietly_for_a_binary_run_and_recorded_as_applied(three_class_run):
+    X, y = _data()
+    with pytest.warns(UserWarning, match="ordered=True.*this run is binary"):
+        ev = cross_validate({"signal": _lr()}, X, y, cv="5", positive="malignant", n_boot=0, ordered=True)
+    assert ev.provenance["options"]["ordered"] is False
+    assert three_class_run[0].provenance["options"]["ordered"] is True
+
+
 def test_late_fusion_votes_and_stacks_class_probabilities():
     X, y = _data(seed=1)
     bases = [("a", _lr()), ("b", make_pipeline(StandardScaler(), LogisticRegression(C=0.1)))]
