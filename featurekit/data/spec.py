@@ -9,6 +9,7 @@ place they turn into a :class:`~featurekit.data.dataset.Dataset`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional
@@ -130,11 +131,36 @@ class DataSpec:
                               roi=self.roi, roi_margin=self.roi_margin, window=self.window, slices=self.slices)
         if not self.masks:
             ds = ds.without_masks()
+        if ds.roi == "mias":
+            warn_uncropped(ds)
         if self.subsample is not None:
             ds = stratified_subsample(ds, int(self.subsample), seed=SUBSAMPLE_SEED)
         if self.group_duplicates is not None:
             ds = group_near_duplicates(ds, int(self.group_duplicates))
         return ds
+
+
+def warn_uncropped(dataset) -> None:
+    """Warn when ``roi='mias'`` crops some labelled films to their recorded circles and keeps others whole.
+
+    A film without a recorded circle keeps the whole film: its CNN input (and
+    texture) then describes another region than the crops, and when that goes
+    with the class the difference can tell the classes apart by itself.
+    """
+    presence = dataset.mask_presence()
+    labels = np.asarray(dataset.labels)
+    labelled = labels >= 0
+    if presence is None or not presence[labelled].any() or presence[labelled].all():
+        return
+    names = list(dataset.class_names)
+    whole = ~presence & labelled
+    per_class = ", ".join(f"{names[c]}: {int(np.sum(whole & (labels == c)))} of {int(np.sum(labels == c))}"
+                          for c in np.unique(labels[labelled]))
+    example = dataset.ids[int(np.flatnonzero(whole)[0])]
+    warnings.warn(f"{dataset.source or dataset.name}: roi='mias' keeps {int(whole.sum())} of {int(labelled.sum())} "
+                  f"films whole (no recorded circle, e.g. {example}; per class: {per_class}) while the others are "
+                  "cropped to their circles: their inputs describe another region, which can tell the classes "
+                  "apart by itself when it goes with the class", UserWarning, stacklevel=3)
 
 
 def stratified_subsample(dataset, n: int, seed: int = SUBSAMPLE_SEED):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -75,3 +76,15 @@ def test_an_empty_mask_with_roi_mask_is_an_error_naming_the_image(tmp_path, caps
     err = capsys.readouterr().err
     assert "n1.png: roi='mask' but its mask is empty" in err and "Traceback" not in err
     assert load_folder(root, classes=["benign"], roi="mask").image(0).shape == (10, 10)
+
+
+def test_roi_mias_says_which_films_stay_whole(mias_dir):
+    from featurekit.data.spec import DataSpec
+
+    kept = r"roi='mias' keeps 4 of 115 films whole .*benign: 1 of 63, malignant: 3 of 52"
+    with pytest.warns(UserWarning, match=kept):
+        ds = DataSpec(str(mias_dir), classes="benign,malignant", positive="malignant", roi="mias").load()
+    assert len(ds) == 115
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the whole films without a roi: nothing to say
+        DataSpec(str(mias_dir), classes="benign,malignant", positive="malignant").load()
