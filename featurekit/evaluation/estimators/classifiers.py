@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
@@ -373,6 +373,9 @@ class GroupedGridSearchCV(GridSearchCV):
                 raise DataError(f"too few training samples per class (or groups) for the inner search CV "
                                 f"(n_samples={len(y)}, {np.unique(y).size} class(es))")
             overrides["cv"] = splits
+            capped = cap_neighbors(self.param_grid, min(len(train) for train, _ in splits))
+            if capped is not None:
+                overrides["param_grid"] = capped
         else:
             params["groups"] = groups
         # the resolved values hold for this fit only: the parameters stay as given (scikit-learn's contract)
@@ -384,6 +387,26 @@ class GroupedGridSearchCV(GridSearchCV):
         finally:
             for k, v in original.items():
                 setattr(self, k, v)
+
+
+def cap_neighbors(param_grid, n_fit: int):
+    """``param_grid`` with every ``n_neighbors`` value above ``n_fit`` (the smallest inner training part)
+    left out -- k-nearest neighbours cannot ask for more neighbours than it was fitted on -- or None when
+    nothing changes. A list that would be left empty keeps ``n_fit``."""
+    grids = [param_grid] if isinstance(param_grid, Mapping) else list(param_grid)
+    changed = False
+    out = []
+    for grid in grids:
+        new = dict(grid)
+        for key, values in grid.items():
+            if key == "n_neighbors" or key.endswith("__n_neighbors"):
+                kept = [v for v in values if int(v) <= n_fit] or [max(1, int(n_fit))]
+                if kept != list(values):
+                    new[key], changed = kept, True
+        out.append(new)
+    if not changed:
+        return None
+    return out[0] if isinstance(param_grid, Mapping) else out
 
 
 def with_search(pipeline: Pipeline, grid: dict, *, inner_cv: int = 3, scoring: str = "roc_auc",

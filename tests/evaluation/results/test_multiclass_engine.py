@@ -153,3 +153,22 @@ def test_the_table_logreg_fits_three_classes():
     assert make_classifier("logreg").solver == "liblinear"  # binary: unchanged
     clf = make_classifier("logreg", n_classes=3).fit(X, y)
     assert clf.predict_proba(X).shape == (len(y), 3)
+
+
+def test_knn_search_never_asks_for_more_neighbours_than_its_inner_folds_hold():
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from featurekit.evaluation.estimators.classifiers import cap_neighbors
+
+    X, y = _data(n=24)  # inner training parts of ~10 samples: the table's 11 and 15 neighbours cannot fit
+    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier())
+    grid = {"kneighborsclassifier__n_neighbors": [3, 5, 7, 11, 15], "kneighborsclassifier__weights": ["uniform"]}
+    search = GroupedGridSearchCV(pipe, grid, cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitFailedWarning)
+        search.fit(X, y)
+    tried = set(search.cv_results_["param_kneighborsclassifier__n_neighbors"])
+    assert tried == {3, 5, 7, 11} and search.param_grid == grid  # the parameter itself stays as given
+    assert cap_neighbors({"n_neighbors": [5, 9]}, 3) == {"n_neighbors": [3]}
+    assert cap_neighbors([{"a__n_neighbors": [1, 2]}], 5) is None
