@@ -95,6 +95,10 @@ def _samples(source, positive):
             info["reading"] = meta["reading"]
         if groups is not None and meta.get("group_kind"):
             info["group_kind"] = str(meta["group_kind"])
+    if not (labels >= 0).any():
+        raise DataError(f"{info['source'] or info['name']}: no labelled image to evaluate (a folder of images "
+                        "without class subfolders is one unlabelled set: put each class's images in a folder "
+                        "of its own)")
     if pos is None:
         if np.unique(labels[labels >= 0]).size > 2:
             return ids, labels, names, None, groups, split, info  # the multi-class evaluation

@@ -101,6 +101,24 @@ def _scan_class(folder: Path, cls: str, extensions: frozenset):
     return [(stem, path, paired.get(stem, [])) for stem, path in ordered], skipped
 
 
+def _flat(root: Path, extensions: frozenset) -> bool:
+    """A folder of images with no subfolder: one unlabelled set (e.g. new images to predict)."""
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    return (not any(p.is_dir() for p in entries)
+            and any(p.is_file() and image_suffix(p) in extensions for p in entries))
+
+
+def _unlabelled(root: Path, extensions: frozenset, name: Optional[str], roi: str, roi_margin: float) -> Dataset:
+    entries, skipped = _scan_class(root, "", extensions)
+    ds = Dataset(
+        [text_name(stem) for stem, _, _ in entries], [-1] * len(entries), [],
+        FileImages([path for _, path, _ in entries]),
+        FileMasks([masks for _, _, masks in entries]) if any(masks for _, _, masks in entries) else None,
+        name=name or root.resolve().name, source=str(root), skipped=[s.lstrip("/") for s in skipped],
+    )
+    return apply_options(ds, None, None, roi, roi_margin)
+
+
 def load_folder(
     root,
     classes: Optional[ClassSpec] = None,
@@ -134,6 +152,9 @@ def load_folder(
     -------
     Dataset
         Ids ``<class>/<file stem>``, images sorted naturally within each class.
+        A folder of images with no subfolder (and no ``classes``) is one
+        unlabelled set: ids = file stems, every label -1 (new images for
+        ``featurekit predict``, or features to extract).
         Masks are paired by stem: ``<stem>_mask.<ext>`` and
         ``<stem>_mask_<k>.<ext>`` belong to ``<stem>.<ext>`` and are never read
         as images; several masks are united. Images without a mask file have
@@ -154,6 +175,8 @@ def load_folder(
         raise DataError(f"{root_path}: dataset folder not found" if not root_path.exists()
                         else f"{root_path}: not a folder")
     exts = frozenset(e.lower() if e.startswith(".") else f".{e.lower()}" for e in (extensions or IMAGE_EXTENSIONS))
+    if classes is None and _flat(root_path, exts):
+        return _unlabelled(root_path, exts, name, roi, roi_margin)
     folders = _class_folders(root_path, classes)
     skipped = [p.name for p in sorted(root_path.iterdir()) if not p.is_dir()]
     ids, labels, image_paths, mask_paths = [], [], [], []

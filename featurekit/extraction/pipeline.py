@@ -156,9 +156,10 @@ def check_mask_regions(dataset) -> None:
     per_class = [f"{names[c]}: {int(np.sum(~presence & (labels == c)))} of {int(np.sum(labels == c))}"
                  for c in np.unique(labels[labels >= 0])]
     example = dataset.image_path(int(np.flatnonzero(~presence)[0]))
+    counts = f"; without a mask, per class: {', '.join(per_class)}" if per_class else ""
     raise DataError(
         f"{dataset.source or dataset.name}: {int((~presence).sum())} of {len(presence)} images have no lesion mask "
-        f"(e.g. {example}; without a mask, per class: {', '.join(per_class)}) and the others have one. Handcrafted "
+        f"(e.g. {example}{counts}) and the others have one. Handcrafted "
         "features describe the masked region, or the whole image when there is no mask, so they would describe "
         "different regions in different images (and classes): a difference that can tell the classes apart by "
         "itself. Use --no-masks (whole images for every image), or classes whose images all have masks.")

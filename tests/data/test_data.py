@@ -226,8 +226,12 @@ def test_empty_class_folder_and_root(tmp_path, busi_copy9):
     with pytest.raises(DataError, match="empty: no images"):
         load_folder(busi_copy9)
     assert len(load_folder(busi_copy9, classes=["benign", "normal"])) == 6  # not scanned
+    one_class = load_folder(busi_copy9 / "normal")  # images, no subfolder: one unlabelled set
+    assert len(one_class) == len(list((busi_copy9 / "normal").glob("normal (?).png"))) == 2
+    assert (one_class.labels == -1).all()
+    (tmp_path / "bare").mkdir()
     with pytest.raises(DataError, match="no class subfolders"):
-        load_folder(tmp_path / "busi_copy9" / "normal")
+        load_folder(tmp_path / "bare")
     with pytest.raises(DataError, match="not found"):
         load_folder(tmp_path / "nowhere")
 

@@ -88,3 +88,16 @@ def test_roi_mias_says_which_films_stay_whole(mias_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the whole films without a roi: nothing to say
         DataSpec(str(mias_dir), classes="benign,malignant", positive="malignant").load()
+
+
+def test_a_folder_of_images_without_class_folders_is_one_unlabelled_set(tmp_path, capsys):
+    for name in ("b.png", "a (2).png", "a (10).png"):
+        Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / name)
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "a (2)_mask.png")
+    ds = load_folder(tmp_path)
+    assert ds.ids == ["a (2)", "a (10)", "b"] and (ds.labels == -1).all() and ds.class_names == []
+    assert ds.has_masks and ds.mask(0) is not None and ds.mask(2) is None
+    with pytest.raises(DataError, match="no class subfolders"):
+        load_folder(tmp_path, classes=["a"])
+    assert main(["evaluate", str(tmp_path), "--features", "glcm", "--quiet", "--no-masks"]) == 2
+    assert "no labelled image to evaluate" in capsys.readouterr().err

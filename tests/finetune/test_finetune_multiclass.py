@@ -145,6 +145,22 @@ def test_single_run_and_predict_give_every_class(busi3, busi3_dir, tmp_path, cap
     from_cli = pd.read_csv(out, keep_default_na=False)
     assert list(from_cli.columns) == list(table.columns)
     assert np.allclose(from_cli[cols].to_numpy(), p, atol=1e-6)
+    # a plain folder of new images (no class subfolders): unlabelled, predicted all the same
+    import shutil
+
+    new = tmp_path / "new_images"
+    new.mkdir()
+    for c in CLASSES:
+        shutil.copy(busi3_dir / c / f"{c} (1).png", new / f"{c} (1).png")
+    flat = tmp_path / "flat.csv"
+    assert main(["predict", str(ckpt), str(new), "--device", "cpu", "--out", str(flat), "--quiet"]) == 0
+    unlabelled = pd.read_csv(flat, keep_default_na=False).set_index("id")
+    assert sorted(unlabelled.index) == sorted(f"{c} (1)" for c in CLASSES)
+    assert (unlabelled["true_label"] == "").all()
+    labelled = from_cli.set_index("id")
+    for c in CLASSES:
+        np.testing.assert_allclose(unlabelled.loc[f"{c} (1)", cols].to_numpy(dtype=float),
+                                   labelled.loc[f"{c}/{c} (1)", cols].to_numpy(dtype=float), atol=1e-6)
 
 
 def test_finetune_command_three_classes_cv(busi3_dir, tmp_path, capsys):
