@@ -365,6 +365,10 @@ class CacheWriter:
             self._seed([spec])
             if self.complete(spec):
                 out.append(spec)
+            else:  # not asked for and not complete: no unfinished run of it (its rows stay in the kept file)
+                self.journal.discard([spec.entry_id])
+                self._specs.pop(spec.entry_id, None)
+                self._done.pop(spec.entry_id, None)
         return out
 
     def _publish(self, ready: list[EntrySpec], rows: np.ndarray) -> None:
@@ -430,7 +434,8 @@ class CacheWriter:
         except OSError as exc:
             raise storage_error(exc, path.parent) or exc from None
         warn(f"{path} is rebuilt for the current data ({len(rows)} images); the {lost} image(s) it held that this "
-             f"data lacks keep their rows, of all {len(old.entries)} entries, in {keep} (reused when they come back)")
+             "data lacks (by id and content: images left out, changed, or read otherwise, e.g. another window or "
+             f"masks) keep their rows, of all {len(old.entries)} entries, in {keep} (reused when they come back)")
 
     def _carry_entries(self, snap: Snapshot, dst: h5py.File, rows: np.ndarray, drop: set[str]) -> None:
         """Copy the intact entries of the bound file into a rebuilt one (fewer rows: rows selected by id)."""

@@ -284,7 +284,7 @@ def test_a_subsample_run_against_a_bigger_cache_loses_no_rows(tmp_path, monkeypa
     extract(ds, [], ["glcm", other], cache=path, batch_size=4, progress=False)
     before = {e.entry_id: FeatureCache(path).get(e.key, entry_id=e.entry_id) for e in FeatureCache(path).entries()}
     small = ds.subset(range(4))
-    with pytest.warns(UserWarning, match=r"the 20 image\(s\) it held that this data lacks keep their rows"):
+    with pytest.warns(UserWarning, match=r"the 20 image\(s\) it held that this data lacks \(by id .*keep their rows"):
         glcm(small, path)  # asks for one entry, over 4 of the 24 images
     (kept,) = [p for p in path.parent.glob("c-*.h5")]
     for entry_id, values in before.items():  # every entry, all 24 rows, intact
@@ -295,6 +295,23 @@ def test_a_subsample_run_against_a_bigger_cache_loses_no_rows(tmp_path, monkeypa
     assert spy.rows == []  # every row reused, none recomputed
     for entry_id, values in before.items():
         np.testing.assert_array_equal(FeatureCache(path).get("glcm", entry_id=entry_id), values)
+
+
+def test_a_rebuild_leaves_no_unfinished_run_of_an_entry_it_was_not_asked_for(tmp_path):
+    """Every image changed, one of two entries asked for: the other's rows stay in the kept old file, and
+    no journal of it is left behind to be listed as an unfinished run."""
+    write_images(tmp_path / "data", n=8)
+    path = tmp_path / "c.h5"
+    other = GLCM(distances=(2,), empty_mask="whole")
+    extract(folder(tmp_path / "data"), [], ["glcm", other], cache=path, batch_size=4, progress=False)
+    write_images(tmp_path / "data", n=8, seed=1)  # new content for every image, same ids
+    with pytest.warns(UserWarning, match=r"by id and content: images left out, changed, or read otherwise"):
+        glcm(folder(tmp_path / "data"), path)
+    cache = FeatureCache(path)
+    assert cache.keys() == ["glcm"] and len(cache.entries()) == 1
+    assert cache.info()["pending_rows"] == {} and not cache.journal_dir.exists()
+    (kept,) = tmp_path.glob("c-*.h5")
+    assert len(FeatureCache(kept).entries()) == 2
 
 
 @pytest.mark.parametrize("where", ["under a file", "under /proc"])
