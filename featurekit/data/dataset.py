@@ -504,6 +504,38 @@ class Dataset:
         return {"window": Window.parse(window).name, "samples": len(special),
                 "dicom": [{**dict(rule), "n": n} for rule, n in rules.most_common()]}
 
+    def check_mask_regions(self) -> None:
+        """Refuse, for handcrafted features, a dataset where some images have a lesion mask and others none.
+
+        A handcrafted family describes the masked region of an image, or the
+        whole image when its mask is empty. When whether an image has a lesion
+        mask goes with its class (BUSI's normal images, MIAS's normal films),
+        the features would describe the lesion in some classes and the whole
+        image in others: a difference that tells the classes apart by itself.
+        Such data are a :class:`DataError` that says what to choose: no masks
+        (``--no-masks``, :meth:`without_masks`) or classes that all have masks.
+        With ``roi='mask'`` every mask must be non-empty anyway (an error when
+        decoded), so nothing is read here; otherwise the mask files are decoded
+        (not the images).
+        """
+        if self.roi == "mask":
+            return
+        presence = self.mask_presence()
+        if presence is None or presence.all() or not presence.any():
+            return
+        labels = np.asarray(self.labels)
+        per_class = [f"{self.class_names[c]}: {int(np.sum(~presence & (labels == c)))} of {int(np.sum(labels == c))}"
+                     for c in np.unique(labels[labels >= 0])]
+        example = self.image_path(int(np.flatnonzero(~presence)[0]))
+        counts = f"; without a mask, per class: {', '.join(per_class)}" if per_class else ""
+        raise DataError(
+            f"{self.source or self.name}: {int((~presence).sum())} of {len(presence)} images have no lesion mask "
+            f"(e.g. {example}{counts}) and the others have one. Handcrafted features describe the masked region, "
+            "or the whole image when there is no mask, so they would describe different regions in different "
+            "images (and classes): a difference that can tell the classes apart by itself. Use --no-masks "
+            "(Dataset.without_masks() in scripts: whole images for every image), or classes whose images all "
+            "have masks.")
+
     def mask_presence(self) -> Optional[np.ndarray]:
         """Per sample, whether it has a non-empty mask (None when the dataset has no masks).
 

@@ -135,36 +135,6 @@ def build_featurizers(layers: Sequence = (), handcrafted: Sequence = (), *, weig
     return featurizers, keys
 
 
-def check_mask_regions(dataset) -> None:
-    """Refuse a dataset where some images have a lesion mask and others none, for handcrafted features.
-
-    A handcrafted family describes the masked region of an image, or the whole
-    image when its mask is empty. When whether an image has a lesion mask goes
-    with its class (BUSI's normal images, MIAS's normal films), the features
-    would describe the lesion in some classes and the whole image in others:
-    a difference that tells the classes apart by itself. Such data are an error
-    that says what to choose: ``--no-masks`` (whole images for every image) or
-    classes that all have masks.
-    """
-    if dataset.roi == "mask":  # every image's mask must be non-empty: an empty one is an error when decoded
-        return
-    presence = dataset.mask_presence()  # decodes the mask files (not the images) once more, before any work
-    if presence is None or presence.all() or not presence.any():
-        return
-    labels = np.asarray(dataset.labels)
-    names = list(dataset.class_names)
-    per_class = [f"{names[c]}: {int(np.sum(~presence & (labels == c)))} of {int(np.sum(labels == c))}"
-                 for c in np.unique(labels[labels >= 0])]
-    example = dataset.image_path(int(np.flatnonzero(~presence)[0]))
-    counts = f"; without a mask, per class: {', '.join(per_class)}" if per_class else ""
-    raise DataError(
-        f"{dataset.source or dataset.name}: {int((~presence).sum())} of {len(presence)} images have no lesion mask "
-        f"(e.g. {example}{counts}) and the others have one. Handcrafted "
-        "features describe the masked region, or the whole image when there is no mask, so they would describe "
-        "different regions in different images (and classes): a difference that can tell the classes apart by "
-        "itself. Use --no-masks (whole images for every image), or classes whose images all have masks.")
-
-
 def extract(dataset, *args, executor=None, shard_size: int | None = None, **options) -> ExtractionResult:
     """Extract features of ``dataset`` into a feature cache.
 
@@ -256,7 +226,7 @@ def _extract(dataset, layers: Sequence, handcrafted: Sequence, *, cache, weights
                 for model, selectors in group_layers(layer_specs).items()}
     requests.update({str(item): hand_key(item, dtype) for item in hand if isinstance(item, HandcraftedSpec)})
     if hand:
-        check_mask_regions(dataset)
+        dataset.check_mask_regions()
     cached = _fully_cached(meta, cache, hand, requests, dtype, on_error)
     if cached is not None:
         cached.skipped = {**dict(pre_skipped), **cache.skipped}

@@ -185,7 +185,10 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
         ----------
         X : images, optional
             Any accepted input; arrays and lists are checked (NaN, dtype,
-            shape), a Dataset is not read.
+            shape); a Dataset's images are not read, its masks are when some
+            might be empty: a Dataset where some images have a lesion mask and
+            others none is a DataError
+            (:meth:`~featurekit.data.Dataset.check_mask_regions`).
         y : ignored
 
         Returns
@@ -196,7 +199,9 @@ class HandcraftedTransformer(TransformerMixin, BaseEstimator):
         for attr in ("n_features_in_", "feature_names_in_"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        if X is not None and not is_dataset(X):
+        if X is not None and is_dataset(X):
+            X.check_mask_regions()  # the lesion in some images, the whole image in others: refused
+        elif X is not None:
             check_images(X, read_pixels=self._reads_pixels)
             if is_tabular(X):
                 self._validate_tabular(X, reset=True)

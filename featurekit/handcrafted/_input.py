@@ -266,8 +266,10 @@ def check_masks(
         if not m.any():
             if empty_mask == "error":
                 raise DataError(
-                    f"mask {i} is empty (no pixel inside the region of interest); "
-                    "pass empty_mask='whole' to use the whole image for such samples"
+                    f"mask {i} is empty (no pixel inside the region of interest); pass empty_mask='whole' to "
+                    "use the whole image for such samples -- unless empty masks go with a class (BUSI's normal "
+                    "images): then read no masks at all (Dataset.without_masks(), --no-masks), or the "
+                    "features describe the lesion in some classes and the whole image in others"
                 )
             out.append(None)
             continue

@@ -55,3 +55,21 @@ def test_the_cli_says_no_masks(busi_dir, tmp_path, capsys):
     assert "--no-masks" in capsys.readouterr().err
     assert main(["extract", str(root), "--handcrafted", "glcm", "--cache", str(tmp_path / "c.h5"), "--quiet",
                  "--no-masks"]) == 0
+
+
+def test_a_scikit_learn_pipeline_refuses_the_same_data(tmp_path):
+    """The rule holds whatever the path: a handcrafted transformer fitted on such a Dataset (through
+    ImagesOf in a Pipeline) refuses it too, even with empty_mask='whole'."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from featurekit.data.images_of import ImagesOf
+    from featurekit.handcrafted import FirstOrderFeatures
+
+    ds = _with_masks(empty_rows=[1, 3, 5, 7])
+    pipe = make_pipeline(ImagesOf(ds), FirstOrderFeatures(empty_mask="whole"), LogisticRegression())
+    with pytest.raises(DataError, match="4 of 8 images have no lesion mask.*without_masks"):
+        pipe.fit(np.asarray(ds.ids), ds.labels)
+    fitted = make_pipeline(ImagesOf(ds.without_masks()), FirstOrderFeatures(), LogisticRegression())
+    assert fitted.fit(np.asarray(ds.ids), ds.labels).predict_proba(np.asarray(ds.ids)).shape == (8, 2)
+    FirstOrderFeatures().fit(_with_masks(empty_rows=[]))  # every image masked: fine
