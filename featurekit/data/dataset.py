@@ -469,7 +469,8 @@ class Dataset:
         rows computed with masks are never served for the maskless samples.
         """
         if self.roi in ("mask", "mias"):
-            raise self._fail(f"roi={self.roi!r} reads the masks: use roi='none' without masks")
+            raise self._fail(f"roi={self.roi!r} (--roi {self.roi}) crops to the masks, which no masks "
+                             "(--no-masks) leaves unread: choose one of them")
         fields = self._fields()
         fields["masks"] = None
         return Dataset(**fields)

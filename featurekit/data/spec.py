@@ -82,7 +82,14 @@ class DataSpec:
             object.__setattr__(self, "positive", str(self.positive))
         if self.subsample is not None and int(self.subsample) < 2:
             raise DataError(f"subsample must be at least 2 images, got {self.subsample}")
-        Window.parse(self.window), SlicePolicy.parse(self.slices)  # bad text fails here, at the edge
+        Window.parse(self.window)  # bad text fails here, at the edge
+        policy = SlicePolicy.parse(self.slices)
+        if not self.masks and policy is not None and policy.kind in ("max-mask", "all-masked"):
+            raise DataError(f"--slices {policy.kind} chooses planes by the mask volumes, which --no-masks leaves "
+                            "unread: choose index:K, middle or all, or read the masks")
+        if not self.masks and self.roi in ("mask", "mias"):
+            raise DataError(f"--roi {self.roi} crops to the masks, which --no-masks leaves unread: choose one "
+                            "of them")
 
     @classmethod
     def field_names(cls) -> tuple:

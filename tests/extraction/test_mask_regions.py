@@ -43,8 +43,12 @@ def test_busi_normal_images_need_no_masks_for_handcrafted_features(busi_dir, tmp
     assert not maskless.has_masks
     assert set(maskless.sample_hashes()).isdisjoint(spec.load().sample_hashes())  # never the masked rows
     assert extract(maskless, [], ["glcm"], cache=tmp_path / "c.h5", progress=False).computed
-    with pytest.raises(DataError, match="roi='mask' reads the masks"):
-        DataSpec(str(root), classes="benign", roi="mask", masks=False).load()
+    with pytest.raises(DataError, match="--roi mask crops to the masks, which --no-masks leaves unread"):
+        DataSpec(str(root), classes="benign", roi="mask", masks=False)
+    with pytest.raises(DataError, match="--slices max-mask chooses planes by the mask volumes"):
+        DataSpec(str(root), slices="max-mask", masks=False)
+    with pytest.raises(DataError, match=r"roi='mask' \(--roi mask\) crops to the masks"):
+        spec.load().with_roi("mask").without_masks()
 
 
 def test_the_cli_says_no_masks(busi_dir, tmp_path, capsys):
