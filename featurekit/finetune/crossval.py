@@ -276,8 +276,13 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, out=None, n_boot:
         warnings.warn(f"{len(task.classes)} classes: fine-tuned on all of them, scored as {task.positive!r} "
                       "against the rest (one-vs-rest, as the positive class asks; without it the run is "
                       "multi-class)", UserWarning, stacklevel=2)
+    if task.multiclass:
+        code_names = list(task.classes)
+    else:  # 1 = the positive class; 0 = the other one, or all the others
+        others = [c for c in dataset.class_names if c != task.positive]
+        code_names = [others[0] if len(others) == 1 else f"not {task.positive}", str(task.positive)]
     plan = plan_folds(cv, y01, dataset.groups, split=None if dataset.split is None else list(dataset.split),
-                      seed=int(config.seed))
+                      seed=int(config.seed), class_names=code_names)
     folds, protocol = plan.folds, plan.protocol
     groups = None if dataset.groups is None else np.asarray([str(v) for v in dataset.groups], dtype=object)
 

@@ -55,7 +55,7 @@ approximate; foreign splitters) is counted per metric in the results
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator, Literal, NamedTuple, overload
+from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence, overload
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
@@ -78,8 +78,11 @@ class CVSpecError(DataError):
     """A cross-validation specification that cannot be parsed, or is out of range for these data.
 
     A :class:`~featurekit.errors.DataError` (hence a ``ValueError``): e.g. more
-    folds than the smallest class has samples.
+    folds than the smallest class has samples. ``rephrase`` (None when the
+    message names no class) words it again with the class's name for its code.
     """
+
+    rephrase: Callable[[Sequence[str]], "CVSpecError"] | None = None
 
 
 class Fold(NamedTuple):
@@ -296,17 +299,22 @@ class StratifiedKFoldCV(_BaseCV):
         if k <= k_max:
             return
         small = classes.tolist()[int(np.argmin(per_class))]
-        if k_max >= 2:
-            reps = f"x{self.n_repeats}" if int(self.n_repeats) > 1 else ""
-            advice = f"use at most {k_max} folds (cv='{k_max}{reps}'), or holdout, or more data"
-        else:
-            advice = (f"no k-fold can put a {small!r} {unit} in every test fold: add data of that class "
-                      "or use a predefined split")
-        raise CVSpecError(
-            f"{k} stratified folds need at least {k} {unit}s of every class, but class {small!r} has "
-            f"{k_max} {unit}{'s' if k_max != 1 else ''}: {k - k_max} of the {k} test folds would hold none, "
-            f"and ROC AUC, sensitivity... would be undefined there; {advice}"
-        )
+        reps = f"x{self.n_repeats}" if int(self.n_repeats) > 1 else ""
+
+        def message(name) -> str:
+            if k_max >= 2:
+                advice = f"use at most {k_max} folds (cv {k_max}{reps}), or holdout, or more data"
+            else:
+                advice = (f"no k-fold can put a {name!r} {unit} in every test fold: add data of that class "
+                          "or use a predefined split")
+            return (f"{k} stratified folds need at least {k} {unit}s of every class, but class {name!r} has "
+                    f"{k_max} {unit}{'s' if k_max != 1 else ''}: {k - k_max} of the {k} test folds would hold "
+                    f"none, and ROC AUC, sensitivity... would be undefined there; {advice}")
+
+        error = CVSpecError(message(small))
+        if isinstance(small, (int, np.integer)):  # a class code: its name comes from the caller
+            error.rephrase = lambda names: CVSpecError(message(names[int(small)]))
+        raise error
 
 
 def _stratified_group_holdout(y: np.ndarray, groups: np.ndarray, test_size: float,

@@ -46,6 +46,7 @@ from featurekit.errors import DataError
 from featurekit.evaluation.estimators.classifiers import class_scores
 from featurekit.evaluation.estimators.fusion import LateFusionClassifier, fit_accepts
 from featurekit.evaluation.folds.protocols import (
+    CVSpecError,
     describe_protocol,
     inner_splits,
     iter_folds,
@@ -156,6 +157,7 @@ class FoldPlan:
 
 
 def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, split: Any = None,
+               class_names: Sequence[str] | None = None,
                seed: int = 0) -> FoldPlan:
     """The outer folds for binary labels ``y01`` (the fold source every engine uses).
 
@@ -166,7 +168,9 @@ def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, sp
         a splitter of :mod:`featurekit.evaluation.folds.protocols`, or any object with
         ``split(X, y, groups)`` (its folds are used as they are; a repeated
         splitter's folds are numbered per repeat).
-    y01 : array of {0, 1}
+    y01 : array of {0, 1} (or class codes 0..K-1)
+    class_names : sequence of str, optional
+        The name of each code of ``y01``, for errors that name a class.
     groups : array, optional
         Patient ids: featurekit's protocols then split by group.
     split : array of {"train", "val", "test"}, optional
@@ -182,7 +186,12 @@ def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, sp
             and not callable(getattr(cv, "iter_folds", None)):
         raise DataError(f"cv={cv!r} is neither a CV specification nor a splitter with split(X, y, groups)")
     splitter = parse_cv(cv, random_state=seed, split_labels=split if predefined else None)
-    folds = list(iter_folds(splitter, np.zeros((n, 1)), y01, g))
+    try:
+        folds = list(iter_folds(splitter, np.zeros((n, 1)), y01, g))
+    except CVSpecError as exc:  # say the class by its name (y01 holds codes)
+        if class_names is None or exc.rephrase is None:
+            raise
+        raise exc.rephrase(list(class_names)) from None
     if not folds:
         raise DataError(f"cv={splitter!r} made no folds")
     return FoldPlan(folds, describe_protocol(splitter, g is not None), g is not None, cv)
@@ -482,7 +491,12 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     sample_ids = np.asarray([str(i) for i in ids], dtype=object)
     if len(set(sample_ids)) != n:
         raise DataError("sample ids must be unique")
-    plan = plan_folds(cv, y01, groups, split=split_labels, seed=seed)
+    if classes is not None:
+        code_names = list(classes)
+    else:  # 1 = the positive class; 0 = the other one, or all the others
+        others = sorted({str(v) for v in y_arr.tolist()} - {str(positive)})
+        code_names = [others[0] if len(others) == 1 else f"not {positive}", str(positive)]
+    plan = plan_folds(cv, y01, groups, split=split_labels, seed=seed, class_names=code_names)
     g = None if groups is None else np.asarray([str(v) for v in np.asarray(groups)], dtype=object)
     folds = plan.folds
 

@@ -225,9 +225,9 @@ def test_parse_cv_errors_are_clear(spec, pattern):
 
 def test_kfold_refuses_more_folds_than_the_smallest_class_and_suggests_k():
     y = np.array(["benign"] * 5 + ["malignant"] * 2)
-    with pytest.raises(CVSpecError, match=r"class 'malignant' has 2 samples.*3 of the 5 test folds.*cv='2'"):
+    with pytest.raises(CVSpecError, match=r"class 'malignant' has 2 samples.*3 of the 5 test folds.*cv 2\b"):
         list(iter_folds("5", None, y))
-    with pytest.raises(CVSpecError, match=r"cv='2x3'"):
+    with pytest.raises(CVSpecError, match=r"cv 2x3"):
         list(StratifiedKFoldCV(3, 3).split(None, y))
     for f in iter_folds("2x3", None, y):  # the suggested k: every test fold holds both classes
         assert set(y[f.test_idx]) == {"benign", "malignant"}
@@ -240,7 +240,7 @@ def test_kfold_refuses_more_folds_than_the_smallest_class_and_suggests_k():
 def test_grouped_kfold_counts_groups_per_class():
     y = np.array(["b"] * 12 + ["m"] * 6)
     groups = np.r_[np.arange(12), [20, 20, 21, 21, 22, 22]]  # 6 malignant images, 3 patients
-    with pytest.raises(CVSpecError, match=r"4 groups of every class.*'m' has 3 groups.*cv='3'"):
+    with pytest.raises(CVSpecError, match=r"4 groups of every class.*'m' has 3 groups.*cv 3\b"):
         list(iter_folds(4, None, y, groups))
     folds = list(iter_folds(3, None, y, groups))
     assert len(folds) == 3 and all(set(y[f.test_idx]) == {"b", "m"} for f in folds)

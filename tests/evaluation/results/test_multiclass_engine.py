@@ -8,6 +8,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from featurekit.errors import DataError
 from featurekit.evaluation.estimators.classifiers import GroupedGridSearchCV, make_classifier
 from featurekit.evaluation.estimators.fusion import LateFusionClassifier
 from featurekit.evaluation.results.comparison import compare_aucs
@@ -172,3 +173,16 @@ def test_knn_search_never_asks_for_more_neighbours_than_its_inner_folds_hold():
     assert tried == {3, 5, 7, 11} and search.param_grid == grid  # the parameter itself stays as given
     assert cap_neighbors({"n_neighbors": [5, 9]}, 3) == {"n_neighbors": [3]}
     assert cap_neighbors([{"a__n_neighbors": [1, 2]}], 5) is None
+
+
+def test_a_class_too_small_for_the_folds_is_named():
+    X, y = _data(n=30)
+    y = y.copy()
+    y[np.flatnonzero(y == "malignant")[2:]] = "benign"  # two malignant samples left
+    with pytest.raises(DataError, match=r"class 'malignant' has 2 samples.*cv 2\b"):
+        cross_validate({"signal": _lr()}, X, y, cv="5", n_boot=0, classes=CLASSES)
+    with pytest.raises(DataError, match=r"class 'malignant' has 2 samples"):
+        cross_validate({"signal": _lr()}, X, y, cv="5", n_boot=0, positive="malignant")
+    two = y != "normal"
+    with pytest.raises(DataError, match=r"class 'malignant' has 2 samples"):
+        cross_validate({"signal": _lr()}, X[two], y[two], cv="5", n_boot=0, positive="malignant")
