@@ -38,6 +38,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import numpy as np
+
 from featurekit.data.spec import DataSpec
 from featurekit.errors import FeaturekitError
 from featurekit.finetune.config import FinetuneConfig
@@ -278,9 +280,35 @@ def stage_command(stage: FinetuneStage) -> str:
     return command
 
 
-def _data_problem(raw_data: Any, spec, where: str, study: Study) -> Optional[str]:
-    if not spec.missing():
+def _class_problem(spec, kind: str, where: str) -> Optional[str]:
+    """The data's classes against the step's ``classes`` and ``positive``, before anything runs.
+
+    Loads the sample list as the step will (no image is decoded; the near-duplicate
+    grouping and subsample, which read images or only pick rows, are left out): a
+    class that is not there, a positive class outside the classes, or two classes
+    without a positive one where results need it (evaluate, a cross-validated
+    finetune stage).
+    """
+    from featurekit.data import load_dataset
+
+    if spec.is_phantom:
         return None
+    classes = list(spec.classes) if spec.classes else None
+    try:
+        ds = load_dataset(spec.data, format=spec.format, classes=classes, positive=spec.positive, roi=spec.roi,
+                          window=spec.window, slices=spec.slices)
+    except FeaturekitError as exc:
+        return f"{where}: {exc}"
+    labelled = {int(v) for v in np.asarray(ds.labels) if v >= 0}
+    if kind in ("evaluate", "finetune") and len(labelled) == 2 and ds.positive is None:
+        return (f"{where}: two classes ({', '.join(ds.class_names)}) and no positive class: name the positive "
+                "one (positive = ...), or give three or more classes for the multi-class answer")
+    return None
+
+
+def _data_problem(raw_data: Any, spec, where: str, study: Study, kind: str = "") -> Optional[str]:
+    if not spec.missing():
+        return _class_problem(spec, kind, where)
     names = _VAR.findall(str(raw_data)) if isinstance(raw_data, str) else []
     names = [n for n in names if n in study.variables] or names
     if names:
@@ -339,7 +367,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
         step = build_step(kind, name, opts, where)
         p = PlannedStep(name, kind, step=step, command=cli_command(kind, opts))
         if kind != "report":
-            problem = _data_problem(own.get("data"), step.data, where, study)
+            problem = _data_problem(own.get("data"), step.data, where, study, kind)
             if problem:
                 problems.append(problem)
         if kind == "evaluate":
@@ -405,7 +433,9 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable,
             raise
         except FeaturekitError as exc:  # a reference to no earlier stage; the configuration's own checks
             raise StudyError(exc if str(exc).startswith(swhere) else f"{swhere}: {exc}") from None
-        problem = _data_problem({**own, **st}.get("data"), stage.data, swhere, study)
+        # a cross-validated stage scores two classes by the positive one; a single run trains on the classes
+        problem = _data_problem({**own, **st}.get("data"), stage.data, swhere, study,
+                                "finetune" if stage.run.cv is not None else "train")
         if problem:
             problems.append(problem)
         cfg = _hashable(stage.to_dict())

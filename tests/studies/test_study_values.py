@@ -8,7 +8,9 @@ finds all of it, since it is found when the study is planned.
 
 import textwrap
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from featurekit.cli import main
 from featurekit.studies import load_study, plan_study
@@ -21,11 +23,13 @@ name = "values"
 name = "compare"
 kind = "evaluate"
 data = "{data}"
+positive = "b"
 features = ["gabor"]
 [[steps]]
 name = "tune"
 kind = "finetune"
 data = "{data}"
+positive = "b"
 cv = "2"
 {tune}
 [[steps]]
@@ -37,7 +41,9 @@ kind = "report"
 
 def _study(tmp_path, tune="", report="", name="s.toml"):
     data = tmp_path / "images"
-    (data / "a").mkdir(parents=True, exist_ok=True)
+    for cls in ("a", "b"):  # two classes of one tiny image each: the plan lists the data's classes
+        (data / cls).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(data / cls / "x.png")
     path = tmp_path / name
     path.write_text(textwrap.dedent(STUDY.format(data=data, tune=tune, report=report)))
     return path
@@ -125,3 +131,17 @@ def test_dry_run_finds_a_report_of_nothing(tmp_path, capsys):
     run.mkdir()
     (run / "results.csv").write_text("feature_set\n")
     assert not plan_study(load_study(_study(tmp_path, report=f'runs = ["{run}"]', name="c.toml"))).problems
+
+
+def test_dry_run_checks_the_steps_classes_against_the_data(tmp_path, capsys):
+    study = _study(tmp_path)
+    assert not plan_study(load_study(study)).problems
+    for item, said in [("compare.positive=cancer", "positive class 'cancer' is not one of ['a', 'b']"),
+                       ("compare.classes=a,c", "no class folder for ['c']")]:
+        assert main(["run", str(study), "--dry-run", "--set", item]) == 2, item
+        assert said in capsys.readouterr().out, item
+    unnamed = tmp_path / "u.toml"
+    unnamed.write_text(study.read_text().replace('positive = "b"\n', ""))
+    problems = plan_study(load_study(unnamed)).problems
+    assert any("step 'compare': two classes (a, b) and no positive class" in p for p in problems), problems
+    assert any("step 'tune': two classes" in p for p in problems), problems  # its stage is cross-validated
