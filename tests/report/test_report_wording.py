@@ -41,6 +41,27 @@ def _run(folder, provenance, sets=("a", "b"), folds=5, repeats=1, test=None, kin
     return write_run(folder, rows, pred, {"positive": "malignant", "seed": 0, **provenance}, comparisons=comparisons)
 
 
+def test_a_merged_report_marks_nested_pairs_within_the_fusions_own_run(tmp_path):
+    """Two runs with rows of the same names: the later run's rows become name@run, and so do the parts
+    of its fusions, so a fusion is nested in its own run's part, not in the other run's namesake."""
+    from featurekit.evaluation.results.comparison import is_nested
+    from featurekit.evaluation.results.runfolder import read_runs
+
+    prov = {"cv": "5", "protocol": "stratified 5-fold"}
+    _run(tmp_path / "A", prov, sets=("a", "b"))
+    y = np.arange(N) % 2
+    pred = pd.concat([_predictions(s, y, 5, seed=i) for i, s in enumerate(("a", "b", "a+b"))], ignore_index=True)
+    meta = {("a", "logreg"): {"kind": "deep"}, ("b", "logreg"): {"kind": "deep"},
+            ("a+b", "logreg"): {"kind": "fused", "parts": "a+b"}}
+    write_run(tmp_path / "B", summarise_predictions(pred, meta, n_boot=0, protocol="stratified 5-fold"), pred,
+              {"positive": "malignant", "seed": 0, **prov})
+    _, results, _ = read_runs([tmp_path / "A", tmp_path / "B"])
+    parts = {(r["feature_set"], r["classifier"]): r.get("parts", "") for _, r in results.iterrows()}
+    assert parts[("a+b", "logreg")] == "a@B+b@B"
+    assert is_nested(("a+b", "logreg"), ("a@B", "logreg"), parts)
+    assert not is_nested(("a+b", "logreg"), ("a", "logreg"), parts)  # run A's row: not a part of B's fusion
+
+
 # ------------------------------------------------------------------ one function: provenance -> phrases
 PROTOCOLS = {
     "k-fold": ({"cv": "5", "protocol": "stratified 5-fold", "options": {"youden": "inner", "youden_cv": 3}}, 40,

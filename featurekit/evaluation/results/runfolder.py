@@ -84,13 +84,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from featurekit.errors import DataError, StorageError
 from featurekit.evaluation.results.summary import PREDICTION_COLUMNS
 from featurekit.io import StagedFolder, atomic_write_text, jsonable, refuse_existing, utc_now, versions
+from featurekit.specs import FusionSpec
 
 __all__ = [
     "RESULT_REQUIRED",
@@ -236,11 +237,19 @@ def read_run(folder: str | os.PathLike) -> RunFolder:
     return RunFolder(folder, results, predictions, provenance, comp, curves)
 
 
+def _renamed_parts(parts: Any, rename: Mapping[str, str]) -> Any:
+    """A fused row's ``parts`` (``"a+b"``) with the renamed feature sets' new names; other values as they are."""
+    if not isinstance(parts, str) or "+" not in parts:
+        return parts
+    return "+".join(rename.get(str(p), str(p)) for p in FusionSpec.parse(parts).parts)
+
+
 def read_runs(folders: Sequence[str | os.PathLike]) -> tuple[list[RunFolder], pd.DataFrame, pd.DataFrame]:
     """Read several run folders; merged results and predictions get a ``run`` column.
 
     Rows with the same (feature_set, classifier) in several runs are kept apart
-    by suffixing the later ones with ``@<run name>``.
+    by suffixing the later ones with ``@<run name>``, in the ``parts`` of that
+    run's fused rows too.
     """
     runs = [read_run(f) for f in folders]
     res_parts, pred_parts = [], []
@@ -255,6 +264,8 @@ def read_runs(folders: Sequence[str | os.PathLike]) -> tuple[list[RunFolder], pd
             rename = {fs: f"{fs}@{run.name}" for fs, _ in clash}
             res["feature_set"] = res["feature_set"].replace(rename)
             pred["feature_set"] = pred["feature_set"].replace(rename)
+            if "parts" in res.columns:  # a fusion of this run is made of this run's rows, renamed with them
+                res["parts"] = [_renamed_parts(p, rename) for p in res["parts"]]
         seen.update(zip(res["feature_set"], res["classifier"]))
         res_parts.append(res)
         pred_parts.append(pred)
