@@ -6,6 +6,7 @@ import sys
 import textwrap
 import warnings
 
+import numpy as np
 import pytest
 from conftest import random_dataset
 
@@ -62,14 +63,19 @@ def test_evaluate_runs_at_most_as_many_jobs_as_cores(two_cores, monkeypatch):
 
 def test_the_command_line_shows_a_warning_without_python_source(tmp_path):
     assert format_warning("careful", UserWarning, "/x/y.py", 3, "warnings.warn(...)") == "warning: careful\n"
+    from PIL import Image
+
     data = tmp_path / "images"
-    data.mkdir()
+    for cls in ("a", "b"):  # the plan reads the data's classes (no image decoded)
+        (data / cls).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(data / cls / "x.png")
     study = tmp_path / "s.toml"
     study.write_text(textwrap.dedent(f"""
         [[steps]]
         name = "compare"
         kind = "evaluate"
         data = "{data}"
+        positive = "b"
         features = ["gabor"]
         n_jobs = 100000
     """))
