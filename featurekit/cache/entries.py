@@ -103,7 +103,7 @@ class DatasetMeta:
         return cls(list(ds.ids), np.asarray(ds.labels, dtype=np.int64), list(ds.class_names),
                    ds.fingerprint(), ds.name or "", str(ds.source or ""), ds.positive,
                    None if ds.groups is None else np.asarray(ds.groups).astype(str), hashes, tuple(skipped),
-                   ds.reading(), getattr(ds, "group_kind", None))
+                   ds.reading(), ds.group_kind)
 
     @property
     def hashes(self) -> list[str]:

@@ -143,6 +143,7 @@ class Dataset:
         self.meta = {k: _readonly(np.asarray(v)) for k, v in (meta or {}).items()}
         self._fingerprint: Optional[str] = None
         self._hashes: list[Optional[str]] = [None] * len(self._ids)
+        self._presence: Optional[np.ndarray] = None  # mask_presence(), once decoded
         self._validate()
 
     @classmethod
@@ -371,6 +372,8 @@ class Dataset:
         new = Dataset(**fields)
         if (new.roi, new.roi_margin) == (self.roi, self.roi_margin):  # content hashes depend on the ROI
             new._hashes = [self._hashes[j] for j in (range(len(self)) if rows is None else rows)]
+        if self._presence is not None:  # the same mask files (whatever the ROI): their presence holds
+            new._presence = self._presence if rows is None else self._presence[rows]
         return new
 
     def _taken(self, idx: np.ndarray) -> dict:
@@ -524,11 +527,9 @@ class Dataset:
         presence = self.mask_presence()
         if presence is None or presence.all() or not presence.any():
             return
-        labels = np.asarray(self.labels)
-        per_class = [f"{self.class_names[c]}: {int(np.sum(~presence & (labels == c)))} of {int(np.sum(labels == c))}"
-                     for c in np.unique(labels[labels >= 0])]
+        per_class = self.count_by_class(~presence)
         example = self.image_path(int(np.flatnonzero(~presence)[0]))
-        counts = f"; without a mask, per class: {', '.join(per_class)}" if per_class else ""
+        counts = f"; without a mask, per class: {per_class}" if per_class else ""
         raise DataError(
             f"{self.source or self.name}: {int((~presence).sum())} of {len(presence)} images have no lesion mask "
             f"(e.g. {example}{counts}) and the others have one. Handcrafted features describe the masked region, "
@@ -537,15 +538,25 @@ class Dataset:
             "(Dataset.without_masks() in scripts: whole images for every image), or classes whose images all "
             "have masks.")
 
+    def count_by_class(self, flags: np.ndarray) -> str:
+        """``"benign: 1 of 63, malignant: 3 of 52"``: how many flagged samples each class has ('' unlabelled)."""
+        labels = np.asarray(self.labels)
+        return ", ".join(f"{self.class_names[c]}: {int(np.sum(flags & (labels == c)))} of {int(np.sum(labels == c))}"
+                         for c in np.unique(labels[labels >= 0]))
+
     def mask_presence(self) -> Optional[np.ndarray]:
         """Per sample, whether it has a non-empty mask (None when the dataset has no masks).
 
-        Decodes every mask file, no image (a normal image of BUSI has an empty
-        mask file; a normal MIAS film has no circle).
+        Decodes every mask file once, no image (a normal image of BUSI has an
+        empty mask file; a normal MIAS film has no circle); subsets and other
+        modifiers keep the answer, as they keep the content hashes.
         """
         if self._masks is None:
             return None
-        return np.array([self._masks.has(i) and self._masks.nonempty(i) for i in range(len(self))], dtype=bool)
+        if self._presence is None:
+            self._presence = _readonly(np.array([self._masks.has(i) and self._masks.nonempty(i)
+                                                 for i in range(len(self))], dtype=bool))
+        return self._presence
 
     def with_roi(self, roi: str, margin: float = 0.1) -> "Dataset":
         """Same samples with another region of interest (see the class docstring)."""

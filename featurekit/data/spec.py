@@ -159,10 +159,8 @@ def warn_uncropped(dataset) -> None:
     labelled = labels >= 0
     if presence is None or not presence[labelled].any() or presence[labelled].all():
         return
-    names = list(dataset.class_names)
     whole = ~presence & labelled
-    per_class = ", ".join(f"{names[c]}: {int(np.sum(whole & (labels == c)))} of {int(np.sum(labels == c))}"
-                          for c in np.unique(labels[labelled]))
+    per_class = dataset.count_by_class(whole)
     example = dataset.ids[int(np.flatnonzero(whole)[0])]
     warnings.warn(f"{dataset.source or dataset.name}: roi='mias' keeps {int(whole.sum())} of {int(labelled.sum())} "
                   f"films whole (no recorded circle, e.g. {example}; per class: {per_class}) while the others are "

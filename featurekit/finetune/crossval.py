@@ -51,7 +51,7 @@ import pandas as pd
 from featurekit.checkpoint import save_checkpoint
 from featurekit.devices import torch_device as resolve_device
 from featurekit.errors import DataError
-from featurekit.evaluation.results.crossval import plan_folds, run_provenance
+from featurekit.evaluation.results.crossval import binary_code_names, plan_folds, run_provenance
 from featurekit.evaluation.results.summary import proba_column
 from featurekit.evaluation.stats.metrics import youden_threshold
 from featurekit.executors import as_executor, exclusive_worker, in_dask_worker
@@ -276,11 +276,7 @@ def cross_validate(dataset, config: FinetuneConfig, cv="5", *, out=None, n_boot:
         warnings.warn(f"{len(task.classes)} classes: fine-tuned on all of them, scored as {task.positive!r} "
                       "against the rest (one-vs-rest, as the positive class asks; without it the run is "
                       "multi-class)", UserWarning, stacklevel=2)
-    if task.multiclass:
-        code_names = list(task.classes)
-    else:  # 1 = the positive class; 0 = the other one, or all the others
-        others = [c for c in dataset.class_names if c != task.positive]
-        code_names = [others[0] if len(others) == 1 else f"not {task.positive}", str(task.positive)]
+    code_names = list(task.classes) if task.multiclass else binary_code_names(dataset.class_names, task.positive)
     plan = plan_folds(cv, y01, dataset.groups, split=None if dataset.split is None else list(dataset.split),
                       seed=int(config.seed), class_names=code_names)
     folds, protocol = plan.folds, plan.protocol

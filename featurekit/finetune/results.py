@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from featurekit.evaluation.results.runfolder import write_run as write_run_folder
-from featurekit.evaluation.results.summary import PREDICTION_COLUMNS, prediction_classes, summarise_predictions  # noqa: F401  (PREDICTION_COLUMNS re-exported)
+from featurekit.evaluation.results.summary import PREDICTION_COLUMNS, summarise_predictions  # noqa: F401  (PREDICTION_COLUMNS re-exported)
 from featurekit.io import StagedFolder, atomic_call
 
 CURVE_COLUMNS = ["fold", "repeat", "epoch", "split", "loss", "metric"]
@@ -94,9 +94,8 @@ def write_run(folder, rows: pd.DataFrame, predictions: pd.DataFrame, curves: pd.
     already holding files of this run (fold checkpoints).
     """
     stage = stage if stage is not None else StagedFolder(folder, overwrite=overwrite, what="run folder")
-    from featurekit.report.figures import selected_epochs
+    from featurekit.report.figures import curve_metric_label, selected_epochs
 
-    label = "macro ROC AUC (one-vs-rest)" if prediction_classes(predictions) else "ROC AUC"
-    plot_curves(curves, stage.path / "training_curves.png", title=title, metric_label=label,
+    plot_curves(curves, stage.path / "training_curves.png", title=title, metric_label=curve_metric_label(predictions),
                 selected=selected_epochs(provenance))
     return write_run_folder(folder, rows, predictions, provenance, training_curves=curves, stage=stage)

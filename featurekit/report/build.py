@@ -324,9 +324,8 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
             warnings.simplefilter("ignore")
             # the runs' own settings: the same pair gets the same interval and p as in their comparisons.csv
             # (a binary run's are DeLong's, with no bootstrap unless asked)
-            settings = comparison_settings(folders)
-            if not task.multiclass:
-                settings = {"confidence": settings["confidence"]}
+            run_settings = comparison_settings(folders)
+            settings = run_settings if task.multiclass else {"confidence": run_settings["confidence"]}
             comps = compare_aucs(predictions, keys, parts=parts, warn=False, **settings)
             all_comps = compare_aucs(predictions, [(r["feature_set"], r["classifier"])
                                                    for _, r in ranked.iterrows()], parts=parts, warn=False,
@@ -337,7 +336,7 @@ def build_report(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str
         pf = pvalue_figure([f"{a} · {b}" for a, b in keys], p, nested, top_scores, adjusted, task)
         if pf is not None:
             items.append(pf)
-        vb = vs_best_table(all_comps, keys[0], task, confidence=comparison_settings(folders)["confidence"])
+        vb = vs_best_table(all_comps, keys[0], task, confidence=run_settings["confidence"])
         if vb is not None:
             items.append(vb)
         if bool(all_comps["nested"].any()) if not all_comps.empty else False:

@@ -561,6 +561,12 @@ def draw_training_curves(axes, curves: pd.DataFrame, selected: Mapping[tuple[int
         ax.legend(fontsize=8)
 
 
+def curve_metric_label(predictions: pd.DataFrame | None) -> str:
+    """What a fine-tuning's metric curve plots: the macro one-vs-rest AUC of a multi-class run, else ROC AUC."""
+    multiclass = predictions is not None and bool(prediction_classes(predictions))
+    return "macro ROC AUC (one-vs-rest)" if multiclass else "ROC AUC"
+
+
 def training_curves_figure(run) -> Figure | None:
     c = run.training_curves
     if c is None or c.empty or "epoch" not in c.columns:
@@ -568,9 +574,7 @@ def training_curves_figure(run) -> Figure | None:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     selected = selected_epochs(run.provenance)
-    predictions = getattr(run, "predictions", None)
-    multiclass = predictions is not None and bool(prediction_classes(predictions))
-    metric = "macro ROC AUC (one-vs-rest)" if multiclass else "ROC AUC"
+    metric = curve_metric_label(getattr(run, "predictions", None))
     draw_training_curves(axes, c, selected, metric_label=metric)
     fig.suptitle(f"Training curves: {run.name} (one line per fold and repeat)")
     fig.tight_layout()

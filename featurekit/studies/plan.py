@@ -280,25 +280,31 @@ def stage_command(stage: FinetuneStage) -> str:
     return command
 
 
-def _class_problem(spec, kind: str, where: str) -> Optional[str]:
+def _class_problem(spec, kind: str, where: str, loaded: dict) -> Optional[str]:
     """The data's classes against the step's ``classes`` and ``positive``, before anything runs.
 
     Loads the sample list as the step will (no image is decoded; the near-duplicate
     grouping and subsample, which read images or only pick rows, are left out): a
     class that is not there, a positive class outside the classes, or two classes
     without a positive one where results need it (evaluate, a cross-validated
-    finetune stage).
+    finetune stage). ``loaded`` holds the plan's sample lists (or their errors) by
+    what they were loaded with: steps on the same data read it once.
     """
     from featurekit.data import load_dataset
 
     if spec.is_phantom:
         return None
-    classes = list(spec.classes) if spec.classes else None
-    try:
-        ds = load_dataset(spec.data, format=spec.format, classes=classes, positive=spec.positive, roi=spec.roi,
-                          window=spec.window, slices=spec.slices)
-    except FeaturekitError as exc:
-        return f"{where}: {exc}"
+    key = (spec.data, spec.format, spec.classes, spec.positive, spec.roi, spec.window, spec.slices)
+    if key not in loaded:
+        try:
+            loaded[key] = load_dataset(spec.data, format=spec.format, classes=list(spec.classes or []) or None,
+                                       positive=spec.positive, roi=spec.roi, window=spec.window,
+                                       slices=spec.slices)
+        except FeaturekitError as exc:
+            loaded[key] = exc
+    ds = loaded[key]
+    if isinstance(ds, FeaturekitError):
+        return f"{where}: {ds}"
     labelled = {int(v) for v in np.asarray(ds.labels) if v >= 0}
     if kind in ("evaluate", "finetune") and len(labelled) == 2 and ds.positive is None:
         return (f"{where}: two classes ({', '.join(ds.class_names)}) and no positive class: name the positive "
@@ -306,9 +312,9 @@ def _class_problem(spec, kind: str, where: str) -> Optional[str]:
     return None
 
 
-def _data_problem(raw_data: Any, spec, where: str, study: Study, kind: str = "") -> Optional[str]:
+def _data_problem(raw_data: Any, spec, where: str, study: Study, kind: str, loaded: dict) -> Optional[str]:
     if not spec.missing():
-        return _class_problem(spec, kind, where)
+        return _class_problem(spec, kind, where, loaded)
     names = _VAR.findall(str(raw_data)) if isinstance(raw_data, str) else []
     names = [n for n in names if n in study.variables] or names
     if names:
@@ -343,6 +349,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
         else:
             _apply(steps, variables, key, value, origin)
     problems: list = []
+    loaded: dict = {}  # the steps' sample lists, read once per data specification
     ex = _Expander({**builtins, **variables}, study, problems)
     out_root = ex.var("out")
     planned: list[PlannedStep] = []
@@ -358,7 +365,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
         own = {k: v for k, v in raw.items() if k not in ("name", "kind", "skip", "stages")}
         if kind == "finetune":
             planned.append(_plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable, problems,
-                                          where))
+                                          loaded, where))
             continue
         conventions = {"evaluate": {"out": f"{out_root}/{name}"}, "report": {"out": out_root},
                        "extract": {}}[kind]
@@ -367,7 +374,7 @@ def plan_study(study: Study, profile: Optional[str] = None, overrides: Sequence[
         step = build_step(kind, name, opts, where)
         p = PlannedStep(name, kind, step=step, command=cli_command(kind, opts))
         if kind != "report":
-            problem = _data_problem(own.get("data"), step.data, where, study, kind)
+            problem = _data_problem(own.get("data"), step.data, where, study, kind, loaded)
             if problem:
                 problems.append(problem)
         if kind == "evaluate":
@@ -407,7 +414,8 @@ def merge_substitutions(study: Sequence[str], profile: Sequence[str]) -> list[st
     return out + [p for p in profile if substitution_topic(p) not in replaced]
 
 
-def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable, problems, where) -> PlannedStep:
+def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable, problems, loaded,
+                   where) -> PlannedStep:
     """The stages of a finetune step: options merged (stage > step > conventions), references resolved, hashed."""
     p = PlannedStep(raw["name"], "finetune")
     previous_name = None
@@ -435,7 +443,7 @@ def _plan_finetune(raw, own, out_root, ex, study, targets, earlier, unchainable,
             raise StudyError(exc if str(exc).startswith(swhere) else f"{swhere}: {exc}") from None
         # a cross-validated stage scores two classes by the positive one; a single run trains on the classes
         problem = _data_problem({**own, **st}.get("data"), stage.data, swhere, study,
-                                "finetune" if stage.run.cv is not None else "train")
+                                "finetune" if stage.run.cv is not None else "train", loaded)
         if problem:
             problems.append(problem)
         cfg = _hashable(stage.to_dict())

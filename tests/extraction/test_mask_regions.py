@@ -77,3 +77,16 @@ def test_a_scikit_learn_pipeline_refuses_the_same_data(tmp_path):
     fitted = make_pipeline(ImagesOf(ds.without_masks()), FirstOrderFeatures(), LogisticRegression())
     assert fitted.fit(np.asarray(ds.ids), ds.labels).predict_proba(np.asarray(ds.ids)).shape == (8, 2)
     FirstOrderFeatures().fit(_with_masks(empty_rows=[]))  # every image masked: fine
+
+
+def test_mask_presence_is_decoded_once_and_kept_by_subsets(monkeypatch):
+    ds = _with_masks(empty_rows=[])
+    calls = []
+    nonempty = type(ds._masks).nonempty
+    monkeypatch.setattr(type(ds._masks), "nonempty", lambda self, i: (calls.append(i), nonempty(self, i))[1])
+    first = ds.mask_presence()
+    assert first.all() and len(calls) == 8
+    ds.check_mask_regions()
+    sub = ds.subset([5, 1])
+    assert sub.mask_presence().tolist() == [True, True] and len(calls) == 8  # nothing decoded again
+    assert ds.without_masks().mask_presence() is None

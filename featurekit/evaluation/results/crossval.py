@@ -197,6 +197,13 @@ def plan_folds(cv: Any, y01: np.ndarray, groups: np.ndarray | None = None, *, sp
     return FoldPlan(folds, describe_protocol(splitter, g is not None), g is not None, cv)
 
 
+def binary_code_names(labels: Sequence[Any], positive: Any) -> list[str]:
+    """The names of a binary run's codes (for ``plan_folds``' ``class_names``): 0 = the other class, or
+    ``"not <positive>"`` when several classes stand against the positive one; 1 = the positive class."""
+    others = sorted({str(v) for v in labels} - {str(positive)})
+    return [others[0] if len(others) == 1 else f"not {positive}", str(positive)]
+
+
 def command_line(command: str | None = None) -> str:
     """The command line recorded with a run (default: this process's ``sys.argv``)."""
     return command if command is not None else " ".join(shlex.quote(a) for a in sys.argv)
@@ -491,11 +498,7 @@ def cross_validate(estimators: Mapping[str, Any], X: Any, y: Any = None, groups:
     sample_ids = np.asarray([str(i) for i in ids], dtype=object)
     if len(set(sample_ids)) != n:
         raise DataError("sample ids must be unique")
-    if classes is not None:
-        code_names = list(classes)
-    else:  # 1 = the positive class; 0 = the other one, or all the others
-        others = sorted({str(v) for v in y_arr.tolist()} - {str(positive)})
-        code_names = [others[0] if len(others) == 1 else f"not {positive}", str(positive)]
+    code_names = list(classes) if classes is not None else binary_code_names(y_arr.tolist(), positive)
     plan = plan_folds(cv, y01, groups, split=split_labels, seed=seed, class_names=code_names)
     g = None if groups is None else np.asarray([str(v) for v in np.asarray(groups)], dtype=object)
     folds = plan.folds
