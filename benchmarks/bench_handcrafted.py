@@ -158,14 +158,14 @@ def glcm_stages(images, masks, repeats: int) -> list:
 
     n = len(images)
     dists, angs = [1.0], [0.0, 45.0, 90.0, 135.0]
-    imgs, msks = load_images(images, masks)
+    imgs, msks = load_images(images, masks, keep_integers=True)  # as glcm_features reads them
     q = [quantize_levels(im, m, None, None, "roi", crop=True) for im, m in zip(imgs, msks)]
     lv, Ng = [v[0] for v in q], np.array([v[2] for v in q])
     P, G = count_matrices(lv, Ng, dists, angs, True)
     P = (P / P.sum(axis=(2, 3), keepdims=True)).reshape(-1, G, G)
     Ngr, two = np.repeat(Ng, 4), np.full(len(P), 2)
     steps = {
-        "input checks (load_images)": lambda: load_images(images, masks),
+        "input checks (load_images)": lambda: load_images(images, masks, keep_integers=True),
         "quantisation (mask box, uint8)": lambda: [quantize_levels(im, m, None, None, "roi", crop=True)
                                                    for im, m in zip(imgs, msks)],
         "counting (graycomatrix on the box)": lambda: count_matrices(lv, Ng, dists, angs, True),

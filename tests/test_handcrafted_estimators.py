@@ -279,8 +279,8 @@ def test_large_rgb_is_converted_in_blocks_by_the_one_rule():
 
 
 def test_integer_images_are_not_copied_by_families_that_read_blocks():
-    """Gabor and Haar-like read integer gray images block by block: a batch costs its
-    decoded size (no float64 copy, 8x an 8-bit image); GLCM gets float64 images."""
+    """Gabor, Haar-like and GLCM read integer gray images as they are: a batch costs its
+    decoded size (no float64 copy, 8x an 8-bit image), with the float64 copy's results."""
     from featurekit.handcrafted._input import prepare
 
     u8 = np.random.default_rng(8).integers(0, 256, (60, 50)).astype(np.uint8)
@@ -288,6 +288,6 @@ def test_integer_images_are_not_copied_by_families_that_read_blocks():
     assert kept is u8
     (conv,), _ = prepare([u8])
     assert conv.dtype == np.float64
-    assert GaborFeatures._keep_integers and HaarFeatures._keep_integers and not GLCMFeatures._keep_integers
-    for est in (GaborFeatures(frequencies=[0.25], orientations=2), HaarFeatures()):
+    assert GaborFeatures._keep_integers and HaarFeatures._keep_integers and GLCMFeatures._keep_integers
+    for est in (GaborFeatures(frequencies=[0.25], orientations=2), HaarFeatures(), GLCMFeatures()):
         np.testing.assert_array_equal(est.transform([u8]), est.transform([u8.astype(np.float64)]))

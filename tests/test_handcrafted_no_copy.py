@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from featurekit.errors import DataError
-from featurekit.handcrafted import FAMILIES, GLCMFeatures
+from featurekit.handcrafted import FAMILIES
 from featurekit.handcrafted._input import prepare
 
 
@@ -27,10 +27,17 @@ def test_float64_gray_images_are_kept_and_nan_still_rejected():
     assert np.shares_memory(col, imgs[0])
     (conv,), _ = prepare([imgs[0]])  # a family that writes gets its own copy
     assert conv is not imgs[0]
-    bad = imgs[0].copy()
-    bad[3, 4] = np.nan
-    with pytest.raises(DataError, match="image 1.*NaN"):
-        prepare([imgs[0], bad], keep_integers=True)
+    # every position and kind of non-finite value, also in a (H, W, 1) image's strided view
+    for where in ((0, 0), (3, 4), (29, 35)):
+        for value in (np.nan, np.inf, -np.inf):
+            bad = imgs[0].copy()
+            bad[where] = value
+            with pytest.raises(DataError, match="image 1.*(NaN|inf)"):
+                prepare([imgs[0], bad], keep_integers=True)
+            with pytest.raises(DataError, match="image 0.*(NaN|inf)"):
+                prepare([bad[..., None]], keep_integers=True)
+    huge = np.full((4, 5), 1e308)  # finite, though their sum is not
+    assert prepare([huge], keep_integers=True)[0][0] is huge
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -40,7 +47,7 @@ def test_every_family_reads_read_only_images_and_leaves_them_unchanged(name):
     for a in imgs:
         a.setflags(write=False)  # a write into the caller's array raises
     est = FAMILIES[name]()
-    assert est._keep_integers or isinstance(est, GLCMFeatures)
+    assert est._keep_integers  # every family only reads its images
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         got = est.featurize(imgs, masks)

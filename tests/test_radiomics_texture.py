@@ -293,18 +293,19 @@ def test_batch_equals_single_images(busi, family):
         np.testing.assert_allclose(FUNCS[family](images, masks), batch, rtol=1e-13, atol=0)
 
 
-def test_glrlm_runs_equal_whatever_layouts_are_grouped(busi):
-    """The runs of each (image, direction) layout are found in groups of layouts bounded by their
-    elements (glrlm._LAYOUT): one layout per group, or all in one, gives the same features."""
+def test_glrlm_runs_equal_whatever_tables_are_grouped(busi):
+    """The runs are counted in tables of a few images bounded by their cells (glrlm._TABLE_CELLS):
+    one image per table, all in one, or no table (each image's runs listed and sorted, the path
+    of 16-bit levels in a large box) gives the same features."""
     from featurekit.handcrafted import glrlm
 
     images = [g[:150, :180] for g, _ in busi]
     masks = [m[:150, :180] if m[:150, :180].sum() > 1 else None for _, m in busi]
     batch = glrlm_features(images, masks)
-    for bound in (1, 1 << 30):
+    for bound in (1, 5_000, 10_000, 20_000, 1 << 30):  # an image's table: 4 x (at most 12) x 181 cells
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(glrlm, "_LAYOUT", bound)
-            np.testing.assert_array_equal(glrlm_features(images, masks), batch)
+            mp.setattr(glrlm, "_TABLE_CELLS", bound)
+            np.testing.assert_allclose(glrlm_features(images, masks), batch, rtol=1e-13, atol=0)
 
 
 def test_glszm_zones_joined_only_at_corners():
@@ -317,23 +318,71 @@ def test_glszm_zones_joined_only_at_corners():
     assert f["GrayLevelNonUniformity"] == pytest.approx(1.0, rel=1e-14)
 
 
-def test_glszm_join_finds_the_connected_components():
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_zones8_equal_scipy_labels_per_level(dtype):
+    """The compiled zone scan finds the zones of scipy.ndimage.label (3 x 3 structure) of each
+    level: their levels and sizes, in the raster order of their first pixel; on random levels
+    (many small zones, corner contacts), a snake and a checkerboard (one zone of diagonals,
+    the union-find's long paths), and levels beyond 255."""
+    from scipy import ndimage
 
-    from featurekit.handcrafted.glszm import _join
+    from featurekit.handcrafted._kernels import zones8
 
     rng = np.random.default_rng(3)
-    n = 300
-    chain = rng.permutation(n)  # a path through every node in random order, a star, random edges
-    graphs = [(chain[:-1], chain[1:]), (np.full(n - 1, n - 1), np.arange(n - 1)),
-              (rng.integers(0, n, 200), rng.integers(0, n, 200))]
-    for a, b in graphs:
-        root = _join(a, b, n)
-        k, comp = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), connection="weak")
-        smallest = np.full(k, n)
-        np.minimum.at(smallest, comp, np.arange(n))
-        np.testing.assert_array_equal(root, smallest[comp])
+    snake = np.zeros((15, 17), int)
+    snake[1::4, 1:-1] = 1
+    snake[2::8, -2] = snake[4::8, 1] = snake[3::8, -2] = snake[5::8, 1] = 1
+    checker = np.indices((30, 31)).sum(axis=0) % 2 + 1
+    cases = [rng.integers(0, 4, (40, 37)), rng.integers(0, 2, (64, 64)) * rng.integers(1, 3, (64, 64)),
+             snake, checker, np.ones((5, 7), int)]
+    if dtype == np.uint16:
+        cases.append(rng.integers(0, 3, (30, 30)) * 400)
+    for k, lv in enumerate(cases):
+        lv = np.pad(lv, 1).astype(dtype)
+        level, size = zones8(lv)
+        first, want_level, want_size = [], [], []
+        for v in np.unique(lv[lv != 0]):
+            lab, n = ndimage.label(lv == v, structure=np.ones((3, 3)))
+            for z in range(1, n + 1):
+                where = np.flatnonzero(lab.ravel() == z)
+                first.append(where[0])
+                want_level.append(v)
+                want_size.append(where.size)
+        order = np.argsort(first)
+        np.testing.assert_array_equal(level, np.asarray(want_level)[order], err_msg=f"case {k}")
+        np.testing.assert_array_equal(size, np.asarray(want_size)[order], err_msg=f"case {k}")
+        assert size.sum() == np.count_nonzero(lv)
+
+
+def test_digitize_kernel_equals_numpy_digitize_on_and_near_edges():
+    """The quantisation kernel's bins equal numpy.digitize's for values on, just below and just
+    above every edge, irregular outer edges, few edges, clipping to a fixed range, a mask and
+    every pixel type, with the border of zeros where asked."""
+    from featurekit.handcrafted._kernels import digitize_masked
+
+    rng = np.random.default_rng(5)
+    for edges in (np.arange(-50.0, 300.0, 25.0), np.linspace(0.1, 0.9, 38), np.array([3.0, 4.0]),
+                  np.array([0.0, 1.0, 2.5]), np.r_[-1e-3, np.arange(0.0, 10.0, 0.7), 12.0]):
+        near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+        x = np.concatenate([near, rng.uniform(edges[0] - 1, edges[-1] + 1, 300)])
+        x = rng.permutation(x).reshape(1, -1)
+        mask = rng.random(x.shape) < 0.8
+        for pad in (0, 2):
+            out = np.zeros((1 + 2 * pad, x.shape[1] + 2 * pad), np.uint16)
+            digitize_masked(x, mask, edges, 0.0, 0.0, False, out, pad)
+            inner = out[pad : pad + 1, pad : pad + x.shape[1]]
+            np.testing.assert_array_equal(inner, np.where(mask, np.digitize(x, edges), 0))
+            assert not out.sum() - inner.sum()  # the border stays 0
+        lo, hi = float(edges[1]), float(edges[-2])
+        out = np.zeros(x.shape, np.uint16)
+        digitize_masked(x, None, edges, lo, hi, True, out, 0)
+        np.testing.assert_array_equal(out, np.digitize(np.clip(x, lo, hi), edges))
+    ints = rng.integers(0, 256, (20, 30))
+    edges = np.arange(0.0, 300.0, 25.0)
+    for dtype in (np.uint8, np.uint16, np.float64):
+        out = np.zeros(ints.shape, np.uint8)
+        digitize_masked(ints.astype(dtype)[:, ::2], None, edges, 0.0, 0.0, False, out[:, :15], 0)  # a strided view
+        np.testing.assert_array_equal(out[:, :15], np.digitize(ints[:, ::2], edges))
 
 
 def test_bad_input_raises_clear_errors():

@@ -91,25 +91,50 @@ def test_names_and_errors():
         shape2d_features([np.ones((3, 3))], spacing=(1, -1))
 
 
-def test_batch_equals_one_image_per_call_whatever_the_canvases(monkeypatch):
-    """The masks' boxes share canvases (bounded by _CANVAS pixels): every image's features are the
-    same alone, in one canvas with others, or in canvases of their own; masks touching the image's
-    edges, widths that are no multiple of 8 and non-contiguous masks included."""
-    from featurekit.handcrafted import shape2d
-
+def _random_masks():
     rng = np.random.default_rng(5)
     masks = [rng.random((h, w)) > p for h, w in ((13, 17), (40, 32), (7, 9), (25, 64))
              for p in (0.2, 0.6)]
     masks.append(np.ones((6, 10), bool))  # the whole image, every edge touched
     masks.append((rng.random((30, 22)) > 0.5)[:, ::-1])  # a non-contiguous view
-    masks = [m if m.any() else np.eye(*m.shape, dtype=bool) for m in masks]
+    masks.append(np.eye(9, dtype=bool))  # collinear vertices
+    one = np.zeros((5, 5), bool)
+    one[2, 2] = True
+    masks.append(one)
+    return [m if m.any() else np.eye(*m.shape, dtype=bool) for m in masks]
+
+
+def test_batch_equals_one_image_per_call_whatever_the_chunks(monkeypatch):
+    """Every image's features are the same alone, in one chunk with others, or in chunks of one
+    (bounded by _PIXELS); masks touching the image's edges, widths that are no multiple of 8 and
+    non-contiguous masks included."""
+    from featurekit.handcrafted import shape2d
+
+    masks = _random_masks()
     images = [np.zeros(m.shape) for m in masks]
     one = np.concatenate([shape2d_features([i], [m], features=list(SHAPE2D_ALL)) for i, m in zip(images, masks)])
     batch = shape2d_features(images, masks, features=list(SHAPE2D_ALL))
     np.testing.assert_array_equal(batch, one)
-    monkeypatch.setattr(shape2d, "_CANVAS", 600)  # a few images per canvas, the largest alone
-    assert len(shape2d._groups([m.shape for m in masks])) > 3
+    monkeypatch.setattr(shape2d, "_PIXELS", 1)  # one image per chunk
     np.testing.assert_array_equal(shape2d_features(images, masks, features=list(SHAPE2D_ALL)), one)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0), (0.7, 1.9)])
+def test_maximum_diameter_equals_all_vertex_pairs(spacing):
+    """The diameter found among the convex hull's vertices equals the largest distance over all
+    pairs of mesh vertices (the midpoints of the inside/outside pairs), with unequal spacing too."""
+    dy, dx = spacing
+    for m in _random_masks():
+        u = np.pad(m, 1)
+        r, c = np.nonzero(u[:-1] != u[1:])  # vertical pairs: vertex (r + 1/2, c)
+        ys, xs = [r + 0.5], [c.astype(float)]
+        r, c = np.nonzero(u[:, :-1] != u[:, 1:])  # horizontal pairs: vertex (r, c + 1/2)
+        ys.append(r.astype(float))
+        xs.append(c + 0.5)
+        y, x = np.concatenate(ys) * dy, np.concatenate(xs) * dx
+        want = np.sqrt(((y[:, None] - y[None]) ** 2 + (x[:, None] - x[None]) ** 2).max())
+        got = shape2d_features([np.zeros(m.shape)], [m], spacing=spacing, features=["MaximumDiameter"])[0, 0]
+        assert got == pytest.approx(want, rel=1e-12)
 
 
 def test_pixel_values_are_not_read():

@@ -58,8 +58,8 @@ Parameters shared by the three transformers, validated here once per call
 
 Memory. Every image becomes one ``float64`` gray array (8 bytes per pixel;
 an RGB image is converted in row blocks, so no ``(H, W, 3)`` float copy is
-made), except that families which only read their images (Gabor, Haar-like
-and every :class:`~featurekit.handcrafted._base.FamilyTransformer`) keep gray
+made), except that families which only read their images (all of them: Gabor,
+Haar-like, GLCM and every :class:`~featurekit.handcrafted._base.FamilyTransformer`) keep gray
 images that are integer (8/16-bit) or already ``float64`` as they are, without
 a copy (``keep_integers``; ``float64`` ones still checked for NaN/inf): a
 batch then costs its decoded size, not 8x it, and no time goes into copying.
@@ -180,8 +180,11 @@ def _one_image(a: np.ndarray, where: str, keep_integers: bool = False, read_pixe
     if keep_integers and (a.dtype.kind in "ui" or a.dtype == np.float64) and (a.ndim == 2 or a.shape[-1] == 1):
         # integers are exact in float64 wherever they are read, float64 is the type itself: no copy
         g = a if a.ndim == 2 else a[..., 0]
-        if g.dtype.kind == "f" and not np.isfinite(g).all():
-            _to_gray(g, where)  # raises the one NaN/inf error, naming the image
+        if g.dtype.kind == "f":
+            from featurekit.handcrafted._kernels import all_finite
+
+            if not all_finite(g):
+                _to_gray(g, where)  # raises the one NaN/inf error, naming the image
         return g
     if a.ndim == 3 and a.shape[-1] == 3 and a.size > 3 * _GRAY_BLOCK:
         out = np.empty(a.shape[:2], dtype=np.float64)

@@ -70,6 +70,7 @@ __all__ = [
     "MATRIX_KEYS",
     "check_distances",
     "neighbour_offsets",
+    "neighbour_steps",
     "quantized_rois",
     "aggregate",
     "aggregate_keys",
@@ -113,6 +114,11 @@ def neighbour_offsets(distances: Sequence[int]) -> List[Tuple[int, int]]:
     return out
 
 
+def neighbour_steps(distances: Sequence[int], width: int) -> np.ndarray:
+    """Flat offsets (int64) of :func:`neighbour_offsets` in a C-contiguous array ``width`` wide."""
+    return np.array([dr * width + dc for dr, dc in neighbour_offsets(distances)], dtype=np.int64)
+
+
 def quantized_rois(images, masks, bin_width, bin_count, quant_range, pad: int,
                    first: int = 0) -> Tuple[List[np.ndarray], np.ndarray]:
     """Levels of each mask's bounding box, ``1..N_g`` inside the mask, 0 outside and in a
@@ -120,13 +126,9 @@ def quantized_rois(images, masks, bin_width, bin_count, quant_range, pad: int,
     levels, top = [], []
     for k, (img, m) in enumerate(zip(images, masks)):
         try:
-            lv, _, lmax = quantize_levels(img, m, bin_width, bin_count, quant_range, crop=True)
+            lv, _, lmax = quantize_levels(img, m, bin_width, bin_count, quant_range, crop=True, pad=pad)
         except DataError as exc:
             raise DataError(f"image {first + k}: {exc}") from None
-        if pad:  # a zero border (np.pad's general machinery costs more than this copy)
-            padded = np.zeros((lv.shape[0] + 2 * pad, lv.shape[1] + 2 * pad), dtype=lv.dtype)
-            padded[pad:-pad, pad:-pad] = lv
-            lv = padded
         levels.append(lv)
         top.append(lmax)
     return levels, np.asarray(top, dtype=np.int64)

@@ -328,7 +328,7 @@ def glcm_features(
     binning = check_binning(bin_width, bin_count, quant_range)
     feats = _check_features(features)
     aggs = _check_aggregate(aggregate)
-    imgs, msks = load_images(images, masks, empty_mask)
+    imgs, msks = load_images(images, masks, empty_mask, keep_integers=True)  # read only: no float64 copy
     dev = resolve_device(device)
     fn = partial(_glcm_chunk, distances=distances, angles=angles, **binning, symmetric=bool(symmetric),
                  features=feats, aggregate=aggs, device=dev)
@@ -367,6 +367,9 @@ class GLCMFeatures(HandcraftedTransformer):
     feature_names_out_ : ndarray of str
     n_features_out_ : int
     """
+
+    #: the family only reads its images: integer and float64 gray images as they are
+    _keep_integers = True
 
     def __init__(
         self,

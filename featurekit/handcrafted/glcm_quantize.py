@@ -22,12 +22,12 @@ width 25 gives 164 levels); a range that would need more levels (a full 16-bit
 range with bin width 25: 2,622) raises :class:`~featurekit.errors.DataError`
 saying to set ``bin_count`` or the smallest ``bin_width`` that fits.
 
-Speed: 8- and 16-bit intensities (also after the float64 cast of
-:func:`featurekit.imageio.to_gray`) are binned on uint16 pixels, by an integer
-division for a whole bin width (the default) or else a lookup table over the
-ROI's range; other images get an O(1) arithmetic bin with ``numpy.digitize``
-near the edges. All equal ``numpy.digitize`` exactly (tests). The features
-only need the mask's bounding box, so :func:`quantize_levels` can quantise that
+Speed: one compiled pass finds the ROI's range and one writes each ROI pixel's bin
+(:mod:`featurekit.handcrafted._kernels`): guessed arithmetically from the uniform edges,
+then moved until it is ``numpy.digitize``'s bin exactly (tests), or, for whole-number
+pixels (8/16-bit, also as float64), looked up in a table of the ROI's values binned that
+way; no temporaries. The features only need the mask's bounding
+box, so :func:`quantize_levels` can quantise that
 box alone (``crop=True``), in ``uint8``/``uint16``.
 
 References
@@ -116,27 +116,6 @@ def bin_edges(lo: float, hi: float, bin_width=None, bin_count=None) -> np.ndarra
     return edges
 
 
-def _digitize(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``numpy.digitize(x, edges)`` (int64) for (nearly) uniform edges, in O(1) per pixel.
-
-    The bin is computed arithmetically; pixels within rounding of an edge, in
-    the first or last bins (whose edges may be irregular) get the exact
-    ``numpy.digitize`` result.
-    """
-    n = len(edges)
-    if n < 4:
-        return np.digitize(x, edges).astype(np.int64)
-    step = (edges[n - 2] - edges[1]) / (n - 3)
-    r = (x - edges[1]) * (1.0 / step)
-    f = np.floor(r)
-    k = f.astype(np.int64) + 2
-    frac = r - f
-    near = (frac < 1e-6) | (frac > 1 - 1e-6) | (k <= 1) | (k >= n - 1)
-    if near.any():
-        k[near] = np.digitize(x[near], edges)
-    return k
-
-
 def _too_many_levels(lmax: int, lo: float, hi: float, bin_width) -> DataError:
     # levels = floor(hi/w) - floor(lo/w) + 1 <= (hi - lo)/w + 2: the smallest width that fits
     w = (hi - lo) / (MAX_LEVELS - 2)
@@ -158,13 +137,15 @@ def quantize_levels(
     bin_count=None,
     quant_range: QuantRange = "roi",
     crop: bool = False,
+    pad: int = 0,
 ) -> Tuple[np.ndarray, int, int]:
     """Levels of one checked image: ``(levels, lowest level, highest level)`` in the ROI.
 
     Parameters
     ----------
     img : numpy.ndarray
-        ``float64`` ``(H, W)`` (as :func:`featurekit.handcrafted._input.check_images` gives).
+        ``float64``, ``uint8`` or ``uint16`` ``(H, W)`` (as
+        :func:`featurekit.handcrafted._input.check_images` gives).
     mask : numpy.ndarray or None
         Bool ``(H, W)``, not empty; levels outside are 0.
     bin_width, bin_count, quant_range
@@ -172,15 +153,20 @@ def quantize_levels(
     crop : bool
         Quantise only the bounding box of the mask (the pixels that can form a
         pair inside the ROI); the whole image when there is no mask.
+    pad : int
+        A border of ``pad`` zeros around the levels (the texture families'
+        neighbour lookups stay in the array).
 
     Returns
     -------
     levels : numpy.ndarray
         ``uint8`` when the binning has fewer than 255 bins, else ``uint16``;
-        ``(H, W)`` or the bounding box.
+        ``(H, W)`` or the bounding box, plus the border.
     lmin, lmax : int
         Lowest and highest level inside the ROI (``lmax`` is :math:`N_g`).
     """
+    from featurekit.handcrafted._kernels import digitize_masked, masked_range
+
     fixed = not isinstance(quant_range, str)
     box_mask = mask
     x = img
@@ -190,55 +176,25 @@ def quantize_levels(
         cols = np.flatnonzero(mask[r0:r1].any(axis=0))
         box = (slice(r0, r1), slice(cols[0], cols[-1] + 1))
         x, box_mask = img[box], mask[box]
+    rlo, rhi, integral = masked_range(x, box_mask, x.dtype.kind in "ui")
     if fixed:
         lo, hi = (float(v) for v in quant_range)
-        x = np.clip(x, lo, hi)
-    # 8/16-bit intensities (also as float64): the levels are computed on uint16 pixels
-    xi: np.ndarray | None = x
-    if x.dtype not in (np.uint8, np.uint16):  # those are uint16 values already
-        with np.errstate(invalid="ignore"):  # values beyond uint16 fail the test below
-            as_u16 = x.astype(np.uint16)
-        xi = as_u16 if (as_u16 == x).all() else None
-    roi_of = x if xi is None else xi
-    roi = roi_of if box_mask is None else roi_of[box_mask]
-    rlo, rhi = float(roi.min()), float(roi.max())
-    if not fixed:
-        lo, hi = (float(img.min()), float(img.max())) if quant_range == "image" else (rlo, rhi)
+        rlo, rhi = min(max(rlo, lo), hi), min(max(rhi, lo), hi)  # the ROI's range after clipping
+    elif quant_range == "image":
+        lo, hi = float(img.min()), float(img.max())
+    else:
+        lo, hi = rlo, rhi
     edges = bin_edges(lo, hi, bin_width, bin_count)
     lmin, lmax = bisect.bisect_right(edges, rlo), bisect.bisect_right(edges, rhi)  # = digitize
     if lmax > MAX_LEVELS:
         raise _too_many_levels(lmax, lo, rhi, bin_width)  # bin_count <= MAX_LEVELS
     dtype = np.uint8 if len(edges) < 255 else np.uint16  # every level is <= len(edges)
-    levels = None if xi is None else _integer_levels(xi, edges, rlo, rhi, bin_count is None, roi.size)
-    levels = (_digitize(x, edges) if levels is None else levels).astype(dtype, copy=False)
-    if box_mask is not None:
-        levels *= box_mask
+    levels = np.zeros((x.shape[0] + 2 * pad, x.shape[1] + 2 * pad), dtype=dtype)
+    # whole-number pixels (8/16-bit, also as float64) whose range is no larger than the box: a
+    # table of their bins (clipping to a range of whole numbers keeps them whole)
+    table = int(rhi - rlo) + 1 if integral and rlo.is_integer() and rhi.is_integer() else 0
+    if 0 < table <= max(1024, x.size):
+        digitize_masked(x, box_mask, edges, rlo, rhi, fixed, levels, pad, table)
+    else:
+        digitize_masked(x, box_mask, edges, lo, hi, fixed, levels, pad)
     return levels, lmin, lmax
-
-
-def _integer_levels(xi: np.ndarray, edges: np.ndarray, rlo: float, rhi: float, by_width: bool,
-                    n_roi: int) -> Optional[np.ndarray]:
-    """``numpy.digitize(xi, edges)`` (uint16) for the uint16 pixels whose values lie in
-    ``rlo..rhi`` (the ROI); other pixels get some level (the mask zeroes them).
-
-    Integer edges ``low + k w`` (a bin width on integer data, the default): level
-    ``= (x - (low - w)) // w``, uint16 arithmetic. Otherwise a lookup table over
-    ``rlo..rhi``, other pixels clipped into it; ``None`` when that table would be
-    larger than the ROI (a wide 16-bit range) and the arithmetic path is cheaper.
-    """
-    low, w = float(edges[0]), float(edges[1] - edges[0])
-    if by_width and low.is_integer() and w.is_integer() and len(edges) > 2 and 0 < w < 65536:
-        c = int(low - w)  # levels of x >= low are (x - c) // w >= 1
-        if 0 <= c:
-            t = xi - np.uint16(c)  # pixels below c wrap around: outside the ROI
-            t //= np.uint16(w)
-            return t
-        if rhi - c <= 65535:
-            t = xi + np.uint16(-c)  # pixels above 65535 + c wrap around: outside the ROI
-            t //= np.uint16(w)
-            return t
-    if rhi - rlo >= max(4096, 2 * n_roi):
-        return None
-    base = int(rlo)
-    lut = np.searchsorted(edges, np.arange(base, rhi + 1, dtype=np.float64), side="right").astype(np.uint16)
-    return np.take(lut, xi - np.uint16(base) if base else xi, mode="clip")

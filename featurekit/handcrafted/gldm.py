@@ -14,8 +14,9 @@ Pipeline, vectorised over a batch:
 1. **Quantisation** of the mask's bounding box to levels ``1..N_g`` (0
    outside), pyradiomics' rule (``bin_width`` default 25, or ``bin_count``;
    ``quant_range``), shared with GLCM: :mod:`featurekit.handcrafted._zones`.
-2. **Dependence counts**: one shifted comparison of the zero-padded box per
-   neighbour offset.
+2. **Dependence counts**: one compiled pass over the zero-padded box, each
+   pixel's neighbours compared with it
+   (:func:`featurekit.handcrafted._kernels.dependence_counts`).
 3. **Features** of all images at once from the sparse counts
    (:func:`featurekit.handcrafted._zones.matrix_features`), with
    :math:`N_z = N_p` (every mask pixel is one entry).
@@ -74,6 +75,7 @@ from featurekit.handcrafted._zones import (
     dense_entries,
     matrix_features,
     neighbour_offsets,
+    neighbour_steps,
     quantized_rois,
     texture_family,
     texture_params_doc,
@@ -117,38 +119,17 @@ def gldm_feature_names(features="all") -> List[str]:
     return prefixed("gldm", check_features(features, GLDM_FEATURES, "gldm"))
 
 
-def _dependence(lv: np.ndarray, offsets, pad: int, alpha: float, J1: int, G1: int) -> np.ndarray:
-    """Counts ``G1 * J1`` of (level, dependence count ``j``) of the mask pixels of the padded
-    box ``lv`` (``j - 1`` dependent neighbours; levels ``< G1``; level 0 counts the pixels
-    outside the mask)."""
-    H, W = lv.shape[0] - 2 * pad, lv.shape[1] - 2 * pad
-    x = lv if alpha < 1 else lv.astype(np.int32)
-    centre = x[pad : pad + H, pad : pad + W]
-    dep = np.ones((H, W), dtype=np.uint8 if J1 <= 256 else np.int32)
-    for dr, dc in offsets:
-        nb = x[pad + dr : pad + dr + H, pad + dc : pad + dc + W]
-        if alpha < 1:  # integer levels: dependent means equal (a neighbour outside the mask is 0)
-            dep += nb == centre
-        else:
-            dep += (nb != 0) & (np.abs(centre - nb) <= alpha)
-    # level * J1 + j in the narrowest type that holds it (bincount reads it once)
-    span = G1 * J1
-    code = np.multiply(lv[pad : pad + H, pad : pad + W], J1, casting="unsafe",
-                       dtype=np.uint8 if span <= 256 else np.uint16 if span <= 65536 else np.intp)
-    np.add(code, dep, out=code, casting="unsafe")
-    return np.bincount(code.ravel(), minlength=span)
-
-
 def _gldm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances, gldm_a, features,
                 first=0) -> np.ndarray:
     """Features ``(n, len(features))`` of a chunk of prepared images."""
     pad = max(distances)
     levels, top = quantized_rois(images, masks, bin_width, bin_count, quant_range, pad=pad, first=first)
-    offsets = neighbour_offsets(distances)
-    n, G1, J1 = len(levels), int(top.max()) + 1, len(offsets) + 2
+    from featurekit.handcrafted._kernels import dependence_counts
+
+    n, G1, J1 = len(levels), int(top.max()) + 1, len(neighbour_offsets(distances)) + 2
     counts = np.zeros((n, G1 * J1))
     for k, lv in enumerate(levels):
-        counts[k] = _dependence(lv, offsets, pad, gldm_a, J1, G1)
+        counts[k] = dependence_counts(lv, neighbour_steps(distances, lv.shape[1]), float(gldm_a), J1, G1).ravel()
     u, i, j, c = dense_entries(counts.reshape(n, G1, J1))
     return matrix_features(u, i, j, c, n, [_TABLE[f] for f in features])
 

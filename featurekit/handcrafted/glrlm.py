@@ -10,16 +10,13 @@ Pipeline, vectorised over a batch:
 1. **Quantisation** of the mask's bounding box to levels ``1..N_g`` (0
    outside), pyradiomics' rule (``bin_width`` default 25, or ``bin_count``;
    ``quant_range``), shared with GLCM: :mod:`featurekit.handcrafted._zones`.
-2. **Runs**: the box, padded with zeros, is read as one flat array whose
-   direction-``θ`` neighbours are a fixed stride apart (1, ``W``, ``W + 1``,
-   ``W - 1`` for a padded width ``W``); the elements of each residue class of
-   that stride, concatenated, list every line in direction ``θ`` separated
-   by zeros. The runs of many (image, direction) layouts are then the
-   constant non-zero segments of one array (one ``flatnonzero`` of its
-   changes); layouts are taken in groups of at most :data:`_LAYOUT` elements,
-   so that the group's temporaries stay in cache and in the process's heap
-   (one array for a whole chunk reaches megabytes, which the allocator hands
-   back to the system and faults in again on every call: ~25% slower).
+2. **Runs**: each line of the zero-padded box in each direction is walked
+   once, the positions where its level changes collected without a branch
+   per pixel, the runs between them keyed by (image, direction, level,
+   length (compiled: :func:`featurekit.handcrafted._kernels.glrlm_runs`),
+   counted in one table for the images whose tables fit :data:`_TABLE_CELLS`
+   together (else listed and sorted,
+   :func:`featurekit.handcrafted._zones.aggregate_keys`).
 3. **Features** per (image, direction) from the sparse counts
    (:func:`featurekit.handcrafted._zones.matrix_features`), then the
    **mean over the directions** that hold runs, as pyradiomics
@@ -71,6 +68,7 @@ from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
     aggregate_keys,
+    dense_entries,
     matrix_features,
     quantized_rois,
     texture_family,
@@ -108,39 +106,9 @@ def glrlm_feature_names(features="all") -> List[str]:
     return prefixed("glrlm", check_features(features, GLRLM_FEATURES, "glrlm"))
 
 
-#: Elements of the line layouts whose runs are found together: the group's temporaries (layout,
-#: changes, run positions and keys, about ten bytes per element) stay within a core's cache and
-#: are reused from group to group instead of being returned to the system and faulted in again.
-_LAYOUT = 1 << 18
-
-
-def _line_sizes(shape: Tuple[int, int]) -> List[Tuple[int, int]]:
-    """Per direction of :data:`GLRLM_ANGLES`, ``(stride, row length)`` of the layout of
-    :func:`_write_lines` for a padded box of ``shape`` (``stride`` rows)."""
-    size, W = shape[0] * shape[1], shape[1]
-    return [(1, size)] + [(s, size // s + 2) for s in (W + 1, W, W - 1)]
-
-
-def _write_lines(lv: np.ndarray, d: int, out: np.ndarray) -> None:
-    """Write the box's lines of direction ``d`` (index into :data:`GLRLM_ANGLES`) into ``out``,
-    each line led by a zero.
-
-    ``lv`` has a zero border, so a walk of stride ``s`` over its flat copy
-    leaves a line only through a border zero; the residue classes of ``s``
-    laid one after the other, each led by a zero, keep the lines apart.
-    ``out`` starts and ends with a zero, so no run crosses into the next layout.
-    """
-    flat = lv.ravel()
-    if d == 0:  # the rows, apart already (border column)
-        out[:] = flat
-        return
-    s, width = _line_sizes(lv.shape)[d]
-    m, rem = divmod(flat.size, s)
-    seq = out.reshape(s, width)
-    seq[:, 0] = 0
-    seq[:, 1 : m + 1] = flat[: m * s].reshape(m, s).T
-    seq[:rem, m + 1] = flat[m * s :]
-    seq[rem:, m + 1] = 0
+#: Cells of the count tables ``(4, levels, lengths)`` of the images counted together (int64);
+#: an image whose own table is larger (16-bit levels in a large box) lists its runs instead.
+_TABLE_CELLS = 1 << 20
 
 
 def _line_has_pair(lv: np.ndarray, d: int) -> bool:
@@ -150,41 +118,31 @@ def _line_has_pair(lv: np.ndarray, d: int) -> bool:
     return bool(np.bincount(line).max() >= 2)
 
 
-def _groups(sizes: List[int]) -> List[Tuple[int, int]]:
-    """Consecutive ranges of the layouts of ``sizes`` (elements) holding at most :data:`_LAYOUT`
-    elements together (a larger layout alone)."""
-    out, start, total = [], 0, 0
-    for k, size in enumerate(sizes):
-        if k > start and total + size > _LAYOUT:
-            out.append((start, k))
-            start, total = k, 0
-        total += size
-    out.append((start, len(sizes)))
-    return out
+def _run_entries(levels: List[np.ndarray], G1: int, J1: int) -> Tuple[np.ndarray, ...]:
+    """The distinct ``(unit, level, length, count)`` of the runs of the images ``levels``
+    (unit = image * 4 + direction): counted in one table for a few images at once, or, where
+    one image's table would exceed :data:`_TABLE_CELLS`, listed and sorted image by image."""
+    from featurekit.handcrafted._kernels import glrlm_runs
 
-
-def _run_entries(levels: List[np.ndarray], units: range, G1: int, J1: int) -> Tuple[np.ndarray, ...]:
-    """The distinct ``(unit, level, length, count)`` of the runs of ``units`` (unit = image * 4 +
-    direction), found in one array: the units' line layouts one after the other."""
-    lines = [_line_sizes(levels[t // 4].shape)[t % 4] for t in units]
-    starts = np.cumsum([0] + [s * w for s, w in lines])
-    x = np.empty(int(starts[-1]), dtype=np.result_type(*levels))
-    for k, t in enumerate(units):
-        _write_lines(levels[t // 4], t % 4, x[starts[k] : starts[k + 1]])
-    b = np.flatnonzero(x[1:] != x[:-1])
-    b += 1  # segment starts but the first (x[0] is a border zero, as every unit's first value)
-    length = np.empty_like(b)
-    np.subtract(b[1:], b[:-1], out=length[:-1])
-    length[-1] = x.size - b[-1]
-    # a run is at most a box side long; longer segments are outside the mask (level 0, dropped)
-    np.minimum(length, J1 - 1, out=length)
-    key = length  # (unit * G1 + level) * J1 + length, built in place
-    key += np.multiply(x[b], J1, dtype=np.int64)
-    edges = np.searchsorted(b, starts)  # the segments of each unit
-    for k in range(1, len(units)):
-        key[edges[k] : edges[k + 1]] += k * G1 * J1
-    u, i, j, c = aggregate_keys(key, len(units), G1, J1)
-    return u + units.start, i, j, c
+    cells, parts = 4 * G1 * J1, []
+    if cells <= _TABLE_CELLS:
+        group = _TABLE_CELLS // cells
+        none = np.empty(0, dtype=np.int64)
+        for a in range(0, len(levels), group):
+            part = levels[a : a + group]
+            counts = np.zeros((len(part), 4, G1, J1), dtype=np.int64)
+            for k, lv in enumerate(part):
+                glrlm_runs(lv, G1, J1, counts[k], none, 0)
+            u, i, j, c = dense_entries(counts.reshape(4 * len(part), G1, J1))
+            parts.append((u + 4 * a, i, j, c))
+    else:
+        no_table = np.zeros((0, 0, 0), dtype=np.int64)
+        for k, lv in enumerate(levels):
+            keys = np.empty(4 * np.count_nonzero(lv), dtype=np.int64)
+            n_keys = glrlm_runs(lv, G1, J1, no_table, keys, 0)
+            u, i, j, c = aggregate_keys(keys[:n_keys], 4, G1, J1)
+            parts.append((u + 4 * k, i, j, c))
+    return tuple(np.concatenate(v) for v in zip(*parts))
 
 
 def _glrlm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, first=0) -> np.ndarray:
@@ -192,9 +150,7 @@ def _glrlm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, 
     levels, top = quantized_rois(images, masks, bin_width, bin_count, quant_range, pad=1, first=first)
     n, G1 = len(levels), int(top.max()) + 1
     J1 = max(max(lv.shape) for lv in levels) + 1
-    sizes = [s * w for lv in levels for s, w in _line_sizes(lv.shape)]  # unit = image * 4 + direction
-    parts = [_run_entries(levels, range(a, b), G1, J1) for a, b in _groups(sizes)]
-    u, i, j, c = (np.concatenate(v) for v in zip(*parts))
+    u, i, j, c = _run_entries(levels, G1, J1)
     F = matrix_features(u, i, j, c, 4 * n, [_TABLE[f] for f in features]).reshape(n, 4, -1)
     runs = np.bincount(u, c, minlength=4 * n).reshape(n, 4)
     long_run = np.bincount(u, c * (j >= 2), minlength=4 * n).reshape(n, 4) > 0

@@ -9,14 +9,11 @@ Pipeline, vectorised over a batch:
 1. **Quantisation** of the mask's bounding box to levels ``1..N_g`` (0
    outside), pyradiomics' rule (``bin_width`` default 25, or ``bin_count``;
    ``quant_range``), shared with GLCM: :mod:`featurekit.handcrafted._zones`.
-2. **Zones**: one :func:`skimage.measure.label` per image of its
-   4-connected regions of equal value (0 = background; half the time of
-   8-connected labelling), sizes and levels from the rows' runs (a run lies
-   in one region: a ``bincount`` of the runs' labels weighted by their
-   lengths, fewer entries than pixels); regions of one level touching only
-   at a corner (two diagonal pixels whose common neighbours both have other
-   levels) are then joined into the 8-connected zones, for the whole batch
-   at once, by a union-find over those contacts.
+2. **Zones**: per image, each row's runs of equal level are joined with the
+   runs of the row above of that level that touch them, diagonally included
+   (a union-find forest of runs), and each zone's pixels summed (compiled:
+   :func:`featurekit.handcrafted._kernels.zones8`; the zones of
+   :func:`scipy.ndimage.label` with a 3 x 3 structure per level, tests).
 3. **Features** of all images at once from the sparse counts
    (:func:`featurekit.handcrafted._zones.matrix_features`).
 
@@ -95,76 +92,18 @@ def glszm_feature_names(features="all") -> List[str]:
     return prefixed("glszm", check_features(features, GLSZM_FEATURES, "glszm"))
 
 
-def _join(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    """Connected components of the graph of the edges ``(a, b)`` on the nodes ``0..n - 1``: each
-    node's smallest node of its component.
-
-    Union-find by rounds: every root hooks to the smallest root it shares an
-    edge with (``numpy.minimum.at``), then every node points to its root
-    (pointer jumping); parents only decrease, so the rounds end, when no edge
-    joins two roots.
-    """
-    parent = np.arange(n)
-    while True:
-        pa, pb = parent[a], parent[b]
-        apart = pa != pb
-        if not apart.any():
-            return parent
-        pa, pb = pa[apart], pb[apart]
-        np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))
-        while True:
-            up = parent[parent]
-            if np.array_equal(up, parent):
-                break
-            parent = up
-
-
 def _zones(levels: List[np.ndarray], G1: int) -> Tuple[np.ndarray, np.ndarray]:
     """``image * G1 + level`` and size of every 8-connected zone of equal non-zero level
-    (``levels`` with a zero border).
+    (``levels`` with a zero border): :func:`featurekit.handcrafted._kernels.zones8` per image."""
+    from featurekit.handcrafted._kernels import zones8
 
-    Each image's 4-connected zones are labelled (half the time of 8-connected
-    labelling); two of them are one 8-connected zone where they touch at a
-    corner: two diagonal pixels of one level whose two common neighbours both
-    have another level (a common neighbour of that level would join them
-    already). Those contacts, of all images at once, join the 4-connected
-    zones (:func:`_join`).
-    """
-    from skimage.measure import label
-
-    sizes, codes, src, dst, start = [], [], [], [], 0
+    codes, sizes = [], []
     for k, lv in enumerate(levels):
-        lab = label(lv, background=0, connectivity=1).ravel()
-        f, W = lv.ravel(), lv.shape[1]
-        s = np.flatnonzero(f[1:] != f[:-1])  # the rows' runs (the zero border ends every row)
-        s += 1
-        run_lab = lab[s]
-        size = np.bincount(run_lab, np.diff(s, append=f.size)).astype(np.int64)
-        code = np.zeros(size.size, dtype=np.int64)
-        code[run_lab] = f[s]  # every pixel of a zone has its level (label 0, outside: 0)
-        code += k * G1
-        # the corners of the 2x2 square at each flat position (the zero border ends every row)
-        tl, tr, bl, br = f[: -W - 1], f[1:-W], f[W:-1], f[W + 1 :]
-        for p, q, o1, o2, dp, dq in ((tl, br, tr, bl, 0, W + 1), (tr, bl, tl, br, 1, W)):
-            corner = p == q
-            corner &= p != o1
-            corner &= p != o2
-            corner &= p != 0
-            at = np.flatnonzero(corner)
-            if at.size:
-                src.append(lab[at + dp] + start)
-                dst.append(lab[at + dq] + start)
+        level, size = zones8(lv)
+        level += k * G1
+        codes.append(level)
         sizes.append(size)
-        codes.append(code)
-        start += size.size
-    size, code = np.concatenate(sizes), np.concatenate(codes)
-    if src:
-        zone = _join(np.concatenate(src), np.concatenate(dst), start)
-        size = np.bincount(zone, size, minlength=start).astype(np.int64)  # at each zone's smallest node
-        keep = zone == np.arange(start)
-        size, code = size[keep], code[keep]  # the 4-connected zones of one zone have its image and level
-    inside = code % G1 != 0  # the outside of each image (label 0) is no zone
-    return code[inside], size[inside]
+    return np.concatenate(codes), np.concatenate(sizes)
 
 
 def _glszm_chunk(images, masks, *, bin_width, bin_count, quant_range, features, first=0) -> np.ndarray:

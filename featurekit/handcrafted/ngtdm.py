@@ -29,10 +29,11 @@ definitions agree whenever every mask pixel has a neighbour in the mask.
 
 Pipeline, vectorised over a batch: quantisation of the mask's bounding box
 (pyradiomics' rule, shared with GLCM, :mod:`featurekit.handcrafted._zones`),
-neighbourhood sums and counts as separable box sums of the zero-padded box (a
-ring is the difference of two boxes), in integers; :math:`s_i` as the integer
-numerators :math:`|i \cdot count - total|` summed by ``bincount`` per (level,
-neighbour count) and divided once per pair (no division per pixel); and the
+one compiled pass over the zero-padded box for each pixel's neighbourhood
+count and sum (:func:`featurekit.handcrafted._kernels.neighbourhood_counts`),
+in integers; :math:`s_i` as the integer numerators :math:`|i \cdot count -
+total|` summed per (level, neighbour count) and divided once per pair (no
+division per pixel); and the
 five formulas for all images at once on ``(images, levels, levels)`` arrays
 of bounded size.
 
@@ -67,6 +68,7 @@ from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
     check_distances,
+    neighbour_steps,
     quantized_rois,
     texture_family,
     texture_params_doc,
@@ -84,49 +86,18 @@ def ngtdm_feature_names(features="all") -> List[str]:
     return prefixed("ngtdm", check_features(features, NGTDM_FEATURES, "ngtdm"))
 
 
-def _box_sums(x: np.ndarray, r: int, pad: int, H: int, W: int) -> np.ndarray:
-    """Sums of ``x`` over the ``(2r + 1)^2`` window around each pixel of the inner ``(H, W)``
-    region of ``x`` (a box padded by ``pad >= r >= 1``), separably: rows then columns."""
-    rows = x[pad - r : pad - r + H] + x[pad - r + 1 : pad - r + 1 + H]
-    for t in range(2, 2 * r + 1):
-        rows += x[pad - r + t : pad - r + t + H]
-    out = rows[:, pad - r : pad - r + W] + rows[:, pad - r + 1 : pad - r + 1 + W]
-    for t in range(2, 2 * r + 1):
-        out += rows[:, pad - r + t : pad - r + t + W]
-    return out
-
-
 def _level_sums(lv: np.ndarray, distances: Sequence[int], pad: int, G1: int) -> Tuple[np.ndarray, np.ndarray]:
     """``(n_i, s_i)`` of the padded box ``lv``, each of length ``G1`` (index 0: outside the mask).
 
-    The neighbourhood sums are differences of box sums: the ring at distance
-    ``d`` is the ``(2d + 1)^2`` box minus the ``(2d - 1)^2`` box.
+    The integer numerators :math:`|i m - t|` (``m`` neighbours in the mask, ``t`` the sum of
+    their levels) are summed per (level, ``m``) by
+    :func:`featurekit.handcrafted._kernels.neighbourhood_counts` and divided once per pair; a
+    pixel without a neighbour in the mask (``m = 0``) adds 0, as pyradiomics.
     """
-    H, W = lv.shape[0] - 2 * pad, lv.shape[1] - 2 * pad
-    cells = (2 * pad + 1) ** 2  # pixels of the largest box: its sums fit the narrow types below
-    x = lv.astype(np.int16 if cells * (G1 - 1) < 1 << 15 else np.int64)
-    m = (lv != 0).view(np.uint8) if cells < 1 << 8 else (lv != 0).astype(np.int32)
-    boxes: dict = {0: (x[pad : pad + H, pad : pad + W], m[pad : pad + H, pad : pad + W])}
-    for r in sorted({d for d in distances} | {d - 1 for d in distances}):
-        if r not in boxes:
-            boxes[r] = (_box_sums(x, r, pad, H, W), _box_sums(m, r, pad, H, W))
-    rings = [(boxes[d][0] - boxes[d - 1][0], boxes[d][1] - boxes[d - 1][1]) for d in distances]
-    total, count = rings[0]
-    for t, c in rings[1:]:
-        total, count = total + t, count + c
-    centre = boxes[0][0]
-    # |i - total / count| = |i * count - total| / count: integer numerators summed per (level,
-    # count), divided once per pair; count 0 (no neighbour in the mask) adds 0, as pyradiomics
-    num = centre * count.astype(centre.dtype, copy=False)
-    num -= total
-    np.abs(num, out=num)
-    K = cells
-    key = np.multiply(lv[pad : pad + H, pad : pad + W], K, dtype=np.intp)
-    key += count
-    key = key.ravel()
-    n_ic = np.bincount(key, minlength=G1 * K).reshape(G1, K)
-    s_ic = np.bincount(key, num.ravel(), minlength=G1 * K).reshape(G1, K)
-    return n_ic.sum(axis=1).astype(np.float64), (s_ic[:, 1:] / np.arange(1, K)).sum(axis=1)
+    from featurekit.handcrafted._kernels import neighbourhood_counts
+
+    n_im, s_im = neighbourhood_counts(lv, neighbour_steps(distances, lv.shape[1]), G1)
+    return n_im.sum(axis=1).astype(np.float64), (s_im[:, 1:] / np.arange(1, s_im.shape[1])).sum(axis=1)
 
 
 def _formulas(n_i: np.ndarray, s_i: np.ndarray) -> np.ndarray:
