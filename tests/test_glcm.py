@@ -21,7 +21,7 @@ from featurekit.handcrafted import (
     quantize,
 )
 from featurekit.handcrafted.glcm_counts import count_matrices, count_pairs
-from featurekit.handcrafted.glcm_quantize import MAX_LEVELS, quantize_levels
+from featurekit.handcrafted.glcm_quantize import MAX_LEVELS, bin_edges, quantize_levels
 from featurekit.imageio import read_image, read_mask
 
 EPS = np.spacing(1)
@@ -443,3 +443,33 @@ def test_estimator_names():
     ]
     names = GLCMFeatures().get_feature_names_out()
     assert len(names) == 34 and "glcm_Contrast_d1" in names and "glcm_MCC_d1" in names
+
+
+def test_quantisation_of_extreme_pixel_types_and_values():
+    """64-bit integer pixels are binned as their float64 values (as numpy.digitize reads them);
+    whole numbers beyond 2**52 or beyond int64, and ranges whose float64 edges coincide, get
+    numpy.digitize's bins, not a table lookup out of its range or a division by zero."""
+    rng = np.random.default_rng(4)
+    small = rng.integers(0, 256, (20, 20))
+    mask = np.ones((20, 20), bool)
+    high = small > 128
+    cases = [(small.astype(np.uint64), {}), (small.astype(np.int64), {"bin_count": 8}),
+             ((small + 2**60).astype(np.int64), {"bin_count": 8}),
+             (np.array([[0, 2**64 - 1]], np.uint64), {"bin_count": 8}),
+             (np.where(high, 1e19 + 2048, 1e19), {"bin_count": 2}),
+             (-np.where(high, 1e19, 1e19 + 2048), {"bin_count": 2}),
+             (np.where(high, 2.0**53 + 2, 2.0**53), {"bin_count": 2}),
+             (np.full((20, 20), 1e16), {"bin_count": 8})]
+    for img, binning in cases:
+        m = np.ones(img.shape, bool)
+        lv, lmin, lmax = quantize_levels(img, m, crop=True, **binning)
+        x = img.astype(np.float64)
+        edges = bin_edges(x.min(), x.max(), binning.get("bin_width"), binning.get("bin_count"))
+        want = np.digitize(x, edges)
+        np.testing.assert_array_equal(lv, want, err_msg=f"{img.dtype} {binning} {x.min():g}")
+        assert (lmin, lmax) == (want.min(), want.max())
+    for name in ("glcm", "glrlm", "glszm", "gldm", "ngtdm"):  # the families take them too
+        from featurekit.handcrafted import FAMILIES
+
+        np.testing.assert_array_equal(FAMILIES[name]().featurize([small.astype(np.uint64)], [mask]),
+                                      FAMILIES[name]().featurize([small.astype(np.float64)], [mask]))

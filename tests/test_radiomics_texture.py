@@ -468,3 +468,26 @@ def test_a_pyradiomics_parameter_file_gives_the_extractor_values(busi_dir, tmp_p
             res = extractor.execute(sitk.GetImageFromArray(img), sitk.GetImageFromArray(m.astype(np.uint8)))
             ref = [float(res[f"original_{name}"]) for name in t.get_feature_names_out()]
             np.testing.assert_allclose(ours[i], ref, rtol=2e-7)  # the cache's float32
+
+
+def test_kernels_work_where_numba_cannot_cache():
+    """Where no folder is writable for numba's cache (a read-only install without a home),
+    the kernels module still imports and computes, compiling in the process instead of
+    raising at import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numba.core.caching as c\n"
+        "impl = getattr(c, 'CacheImpl', None) or c._CacheImpl\n"  # (_CacheImpl in older numba)
+        "impl._locator_classes = []\n"  # no cache folder can be found
+        "import numpy as np\n"
+        "from featurekit.handcrafted import _kernels as k\n"
+        "assert not k.CACHE\n"
+        "lv = np.zeros((5, 6), np.uint8); lv[1:4, 1:3] = 2; lv[2, 4] = 2\n"
+        "level, size = k.zones8(lv)\n"
+        "print(level.tolist(), size.tolist())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == "[2, 2] [6, 1]"  # the 3 x 2 block, and the pixel two columns apart

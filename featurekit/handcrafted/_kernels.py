@@ -22,7 +22,8 @@ code, its cache and its import cost stay in one place.
 
 The kernels are compiled on their first call in a process (about a second each, once per
 input type) and the machine code is cached beside this file (numba's ``cache=True``; a
-read-only install caches in the user's cache folder), so later processes load it. This module
+read-only install caches in the user's cache folder), so later processes load it; where
+neither folder is writable (:data:`CACHE` is False) each process compiles them again. This module
 imports numba; the families import it only when they compute, so importing featurekit does not.
 """
 
@@ -37,7 +38,18 @@ __all__ = ["all_finite", "masked_range", "digitize_masked", "zones8", "dependenc
            "glrlm_runs", "shape_counts"]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _probe():  # pragma: no cover - compiled only to find out whether caching is possible
+    return 0
+
+
+try:  # numba caches beside this file, else in the user's cache folder
+    njit(cache=True)(_probe)
+    CACHE = True
+except RuntimeError:  # neither is writable (a read-only install without a home): compile in each process
+    CACHE = False
+
+
+@njit(cache=CACHE, nogil=True, fastmath={"reassoc"})
 def all_finite(x):  # pragma: no cover - compiled
     """Whether every value of the 2-D float array ``x`` is finite: the sum of ``v * 0`` is 0 for
     finite values and NaN once one is NaN or infinite (a sum the compiler vectorises; only
@@ -50,7 +62,7 @@ def all_finite(x):  # pragma: no cover - compiled
     return s == 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def masked_range(x, mask, whole):  # pragma: no cover - compiled
     """``(min, max, integral)`` of ``x`` (2-D) where ``mask`` (bool, same shape) is set, of all
     of ``x`` when ``mask`` is None (``(inf, -inf, True)`` when nothing is selected);
@@ -71,7 +83,7 @@ def masked_range(x, mask, whole):  # pragma: no cover - compiled
     return lo, hi, integral
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=CACHE, nogil=True, inline="always")
 def _bin(v, edges, e1, inv, uniform):  # pragma: no cover - compiled
     """``numpy.digitize(v, edges)``: guessed from the uniform inner edges, then moved until
     ``edges[k - 1] <= v < edges[k]``, which makes it exact whatever the guess's rounding."""
@@ -87,7 +99,7 @@ def _bin(v, edges, e1, inv, uniform):  # pragma: no cover - compiled
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def digitize_masked(x, mask, edges, lo, hi, clip, out, pad, table=0):  # pragma: no cover - compiled
     """Write ``numpy.digitize(v, edges)`` of each pixel ``v`` of ``x`` where ``mask`` (all when
     None) into ``out[r + pad, c + pad]`` (``out`` zeroed by the caller: other pixels stay 0).
@@ -97,7 +109,7 @@ def digitize_masked(x, mask, edges, lo, hi, clip, out, pad, table=0):  # pragma:
     bins are looked up in a table of those ``table`` values, binned once each.
     """
     n = edges.size
-    uniform = n >= 4
+    uniform = n >= 4 and edges[n - 2] > edges[1]  # (edges of huge values can coincide in float64)
     e1 = edges[1] if n > 1 else 0.0
     inv = (n - 3) / (edges[n - 2] - edges[1]) if uniform else 0.0
     if table > 0:
@@ -123,7 +135,7 @@ def digitize_masked(x, mask, edges, lo, hi, clip, out, pad, table=0):  # pragma:
             out[r + pad, c + pad] = _bin(v, edges, e1, inv, uniform)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _root(parent, p):  # pragma: no cover - compiled
     """The root of ``p`` in the forest ``parent``, halving the path on the way."""
     while parent[p] != p:
@@ -132,7 +144,7 @@ def _root(parent, p):  # pragma: no cover - compiled
     return p
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _unite(parent, p, q):  # pragma: no cover - compiled
     a, b = _root(parent, p), _root(parent, q)
     if a < b:
@@ -141,7 +153,7 @@ def _unite(parent, p, q):  # pragma: no cover - compiled
         parent[a] = b
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def zones8(levels):  # pragma: no cover - compiled
     """Level and size (pixels) of every 8-connected zone of equal non-zero value of the 2-D
     ``levels``, whose border (first and last rows and columns) is 0.
@@ -209,7 +221,7 @@ def zones8(levels):  # pragma: no cover - compiled
     return zone_level, zone_size
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _reach(steps):  # pragma: no cover - compiled
     r = 0
     for st in steps:
@@ -217,7 +229,7 @@ def _reach(steps):  # pragma: no cover - compiled
     return r
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _histogram(levels, value, K, G1):  # pragma: no cover - compiled
     """``(G1, K)`` counts of the pairs ``(levels[i], value[i])``, row 0 cleared. Four interleaved
     tables, so that runs of equal pairs do not wait on one counter."""
@@ -229,7 +241,7 @@ def _histogram(levels, value, K, G1):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def dependence_counts(levels, steps, alpha, J1, G1):  # pragma: no cover - compiled
     """``(G1, J1)`` counts of (level, dependence count ``j``) of the non-zero pixels of the 2-D
     C-contiguous ``levels`` (a border of zeros as wide as the largest step): ``j - 1`` is the
@@ -258,7 +270,7 @@ def dependence_counts(levels, steps, alpha, J1, G1):  # pragma: no cover - compi
     return _histogram(centre, dep, J1, G1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def neighbourhood_counts(levels, steps, G1):  # pragma: no cover - compiled
     """``(n, s)`` of the non-zero pixels of the 2-D C-contiguous ``levels`` (a border of zeros as
     wide as the largest step), by (level, number ``m`` of non-zero neighbours at the flat offsets
@@ -291,7 +303,7 @@ def neighbourhood_counts(levels, steps, G1):  # pragma: no cover - compiled
     return n_im, s_im
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def glrlm_runs(levels, G1, J1, counts, keys, unit):  # pragma: no cover - compiled
     """The runs of equal non-zero value of the 2-D C-contiguous ``levels`` (a border of zeros)
     along the rows, the diagonals down-right, the columns and the diagonals down-left (``d`` =
@@ -342,12 +354,12 @@ def glrlm_runs(levels, G1, J1, counts, keys, unit):  # pragma: no cover - compil
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _cross(oy, ox, ay, ax, by, bx):  # pragma: no cover - compiled
     return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def shape_counts(u, dy, dx):  # pragma: no cover - compiled
     """The sums the 2-D shape features are made of (:mod:`featurekit.handcrafted.shape2d`), of the
     C-contiguous uint8 2-D ``u`` of 0 and 1: a mask's bounding box with a border of zeros.

@@ -176,6 +176,8 @@ def quantize_levels(
         cols = np.flatnonzero(mask[r0:r1].any(axis=0))
         box = (slice(r0, r1), slice(cols[0], cols[-1] + 1))
         x, box_mask = img[box], mask[box]
+    if x.dtype.itemsize == 8 and x.dtype.kind in "ui":  # 64-bit integers are binned as float64 values
+        x = x.astype(np.float64)
     rlo, rhi, integral = masked_range(x, box_mask, x.dtype.kind in "ui")
     if fixed:
         lo, hi = (float(v) for v in quant_range)
@@ -191,8 +193,10 @@ def quantize_levels(
     dtype = np.uint8 if len(edges) < 255 else np.uint16  # every level is <= len(edges)
     levels = np.zeros((x.shape[0] + 2 * pad, x.shape[1] + 2 * pad), dtype=dtype)
     # whole-number pixels (8/16-bit, also as float64) whose range is no larger than the box: a
-    # table of their bins (clipping to a range of whole numbers keeps them whole)
-    table = int(rhi - rlo) + 1 if integral and rlo.is_integer() and rhi.is_integer() else 0
+    # table of their bins (clipping to a range of whole numbers keeps them whole); below 2**52 in
+    # magnitude, so that every value of the range is exact in float64 and in int64
+    exact = integral and rlo.is_integer() and rhi.is_integer() and max(-rlo, rhi) < 2.0**52
+    table = int(rhi - rlo) + 1 if exact else 0
     if 0 < table <= max(1024, x.size):
         digitize_masked(x, box_mask, edges, rlo, rhi, fixed, levels, pad, table)
     else:
