@@ -114,9 +114,10 @@ def neighbour_offsets(distances: Sequence[int]) -> List[Tuple[int, int]]:
     return out
 
 
-def neighbour_steps(distances: Sequence[int], width: int) -> np.ndarray:
-    """Flat offsets (int64) of :func:`neighbour_offsets` in a C-contiguous array ``width`` wide."""
-    return np.array([dr * width + dc for dr, dc in neighbour_offsets(distances)], dtype=np.int64)
+def neighbour_steps(offsets: np.ndarray, width: int) -> np.ndarray:
+    """Flat offsets (int64) of the ``(dr, dc)`` rows of ``offsets`` (:func:`neighbour_offsets` as an
+    array) in a C-contiguous array ``width`` wide."""
+    return offsets[:, 0] * width + offsets[:, 1]
 
 
 def quantized_rois(images, masks, bin_width, bin_count, quant_range, pad: int,

@@ -126,10 +126,11 @@ def _gldm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances, 
     levels, top = quantized_rois(images, masks, bin_width, bin_count, quant_range, pad=pad, first=first)
     from featurekit.handcrafted._kernels import dependence_counts
 
-    n, G1, J1 = len(levels), int(top.max()) + 1, len(neighbour_offsets(distances)) + 2
+    offsets = np.array(neighbour_offsets(distances), dtype=np.int64)
+    n, G1, J1 = len(levels), int(top.max()) + 1, len(offsets) + 2
     counts = np.zeros((n, G1 * J1))
     for k, lv in enumerate(levels):
-        counts[k] = dependence_counts(lv, neighbour_steps(distances, lv.shape[1]), float(gldm_a), J1, G1).ravel()
+        counts[k] = dependence_counts(lv, neighbour_steps(offsets, lv.shape[1]), float(gldm_a), J1, G1).ravel()
     u, i, j, c = dense_entries(counts.reshape(n, G1, J1))
     return matrix_features(u, i, j, c, n, [_TABLE[f] for f in features])
 

@@ -59,7 +59,7 @@ Features", https://pyradiomics.readthedocs.io/en/latest/features.html
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -68,6 +68,7 @@ from featurekit.handcrafted._params import check_features, prefixed
 from featurekit.handcrafted._zones import (
     _TextureTransformer,
     check_distances,
+    neighbour_offsets,
     neighbour_steps,
     quantized_rois,
     texture_family,
@@ -86,8 +87,9 @@ def ngtdm_feature_names(features="all") -> List[str]:
     return prefixed("ngtdm", check_features(features, NGTDM_FEATURES, "ngtdm"))
 
 
-def _level_sums(lv: np.ndarray, distances: Sequence[int], pad: int, G1: int) -> Tuple[np.ndarray, np.ndarray]:
-    """``(n_i, s_i)`` of the padded box ``lv``, each of length ``G1`` (index 0: outside the mask).
+def _level_sums(lv: np.ndarray, offsets: np.ndarray, G1: int) -> Tuple[np.ndarray, np.ndarray]:
+    """``(n_i, s_i)`` of the padded box ``lv``, each of length ``G1`` (index 0: outside the mask),
+    the neighbourhood ``offsets`` (``(dr, dc)`` rows).
 
     The integer numerators :math:`|i m - t|` (``m`` neighbours in the mask, ``t`` the sum of
     their levels) are summed per (level, ``m``) by
@@ -96,7 +98,7 @@ def _level_sums(lv: np.ndarray, distances: Sequence[int], pad: int, G1: int) -> 
     """
     from featurekit.handcrafted._kernels import neighbourhood_counts
 
-    n_im, s_im = neighbourhood_counts(lv, neighbour_steps(distances, lv.shape[1]), G1)
+    n_im, s_im = neighbourhood_counts(lv, neighbour_steps(offsets, lv.shape[1]), G1)
     return n_im.sum(axis=1).astype(np.float64), (s_im[:, 1:] / np.arange(1, s_im.shape[1])).sum(axis=1)
 
 
@@ -133,9 +135,10 @@ def _ngtdm_chunk(images, masks, *, bin_width, bin_count, quant_range, distances,
     pad = max(distances)
     levels, top = quantized_rois(images, masks, bin_width, bin_count, quant_range, pad=pad, first=first)
     n, G1 = len(levels), int(top.max()) + 1
+    offsets = np.array(neighbour_offsets(distances), dtype=np.int64)
     n_i, s_i = np.zeros((n, G1)), np.zeros((n, G1))
     for k, lv in enumerate(levels):
-        n_i[k], s_i[k] = _level_sums(lv, distances, pad, G1)
+        n_i[k], s_i[k] = _level_sums(lv, offsets, G1)
     n_i[:, 0] = s_i[:, 0] = 0.0  # outside the mask
     step = max(1, _CELLS // (G1 * G1))
     F = np.concatenate([_formulas(n_i[a : a + step], s_i[a : a + step]) for a in range(0, n, step)])
