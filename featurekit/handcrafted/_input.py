@@ -86,6 +86,7 @@ __all__ = [
     "load_images",
     "check_images",
     "check_masks",
+    "mask_box",
     "resolve_device",
     "chunks",
     "run_chunks",
@@ -278,6 +279,15 @@ def check_masks(
             continue
         out.append(m)
     return out
+
+
+def mask_box(mask: np.ndarray) -> Tuple[int, int, int, int]:
+    """Rows and columns ``(r0, r1, c0, c1)`` (half-open) of the bounding box of a checked,
+    non-empty bool mask (:func:`check_masks`); the columns are looked for in its rows only."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(mask[r0:r1].any(axis=0))
+    return r0, r1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _sample(X: Any, i: int):

@@ -45,6 +45,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from featurekit.errors import DataError
+from featurekit.handcrafted._input import mask_box
 
 __all__ = ["MAX_LEVELS", "DEFAULT_BIN_WIDTH", "check_quant", "check_binning", "bin_edges", "quantize_levels"]
 
@@ -171,11 +172,8 @@ def quantize_levels(
     box_mask = mask
     x = img
     if mask is not None and crop:
-        rows = np.flatnonzero(mask.any(axis=1))
-        r0, r1 = rows[0], rows[-1] + 1
-        cols = np.flatnonzero(mask[r0:r1].any(axis=0))
-        box = (slice(r0, r1), slice(cols[0], cols[-1] + 1))
-        x, box_mask = img[box], mask[box]
+        r0, r1, c0, c1 = mask_box(mask)
+        x, box_mask = img[r0:r1, c0:c1], mask[r0:r1, c0:c1]
     if x.dtype.itemsize == 8 and x.dtype.kind in "ui":  # 64-bit integers are binned as float64 values
         x = x.astype(np.float64)
     rlo, rhi, integral = masked_range(x, box_mask, x.dtype.kind in "ui")

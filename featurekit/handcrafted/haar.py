@@ -97,7 +97,7 @@ import numpy as np
 
 from featurekit.errors import DataError
 from featurekit.handcrafted._base import HandcraftedTransformer
-from featurekit.handcrafted._input import check_images, check_masks, check_shared, load_images, run_chunks
+from featurekit.handcrafted._input import check_images, check_masks, check_shared, load_images, mask_box, run_chunks
 
 __all__ = [
     "FEATURE_SETS",
@@ -409,9 +409,8 @@ def _resize(img: np.ndarray, mask: Optional[np.ndarray], window: Tuple[int, int]
     from featurekit.handcrafted._resize import resize
 
     if mask is not None:
-        rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        img = img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # a view: never copied whole
+        r0, r1, c0, c1 = mask_box(mask)
+        img = img[r0:r1, c0:c1]  # a view: never copied whole
     return resize(img, window)
 
 

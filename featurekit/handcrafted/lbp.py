@@ -40,6 +40,7 @@ import numpy as np
 
 from featurekit.errors import DataError
 from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function, transformer_doc
+from featurekit.handcrafted._input import mask_box
 
 __all__ = ["lbp_codes", "lbp_features", "lbp_feature_names", "LBPFeatures"]
 
@@ -130,9 +131,7 @@ def _lbp_chunk(images, masks, *, pairs, first=0) -> np.ndarray:
         if m is None:
             r0, r1, c0, c1 = 0, H, 0, W
         else:
-            rows = np.flatnonzero(m.any(axis=1))
-            cols = np.flatnonzero(m[rows[0] : rows[-1] + 1].any(axis=0))
-            r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            r0, r1, c0, c1 = mask_box(m)
         col = 0
         for R, P in pairs:
             e = int(math.ceil(R)) + 1  # the window holds every neighbour an ROI pixel reads

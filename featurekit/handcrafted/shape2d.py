@@ -55,6 +55,7 @@ from typing import List
 import numpy as np
 
 from featurekit.handcrafted._base import Family, FamilyTransformer, batch_function, transformer_doc
+from featurekit.handcrafted._input import mask_box
 from featurekit.handcrafted._params import check_features, check_spacing, prefixed
 
 __all__ = ["SHAPE2D_FEATURES", "SHAPE2D_ALL", "shape2d_features", "shape2d_feature_names", "Shape2DFeatures"]
@@ -81,14 +82,6 @@ def _check_names(features):
     if isinstance(features, str) and features == "all":
         return SHAPE2D_FEATURES
     return check_features(features, SHAPE2D_ALL, "shape2D")
-
-
-def _box(mask: np.ndarray):
-    """Rows and columns ``(r0, r1, c0, c1)`` of the bounding box of a non-empty bool mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    r0, r1 = int(rows[0]), int(rows[-1]) + 1
-    cols = np.flatnonzero(mask[r0:r1].any(axis=0))
-    return r0, r1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _features(counts: np.ndarray, d2: np.ndarray, dy: float, dx: float) -> np.ndarray:
@@ -138,7 +131,7 @@ def _shape_chunk(images, masks, *, dy, dx, features, first=0) -> np.ndarray:
         if m is None:
             (r0, r1, c0, c1), m = (0, img.shape[0], 0, img.shape[1]), np.ones(img.shape[:2], dtype=bool)
         else:
-            r0, r1, c0, c1 = _box(m)
+            r0, r1, c0, c1 = mask_box(m)
         u = np.zeros((r1 - r0 + 2, c1 - c0 + 2), dtype=np.uint8)  # the box with a border of zeros
         u[1:-1, 1:-1] = m[r0:r1, c0:c1]
         counts[k], d2[k] = shape_counts(u, dy, dx)
