@@ -14,9 +14,9 @@ Pipeline, vectorised over a batch:
 1. **Quantisation** of the mask's bounding box to levels ``1..N_g`` (0
    outside), pyradiomics' rule (``bin_width`` default 25, or ``bin_count``;
    ``quant_range``), shared with GLCM: :mod:`featurekit.handcrafted._zones`.
-2. **Dependence counts**: one compiled pass over the zero-padded box, each
-   pixel's neighbours compared with it
-   (:func:`featurekit.handcrafted._kernels.dependence_counts`).
+2. **Dependence counts**: per neighbour offset one compiled pass comparing
+   the zero-padded box with its shifted view, then one histogram of (level,
+   count) (:func:`featurekit.handcrafted._kernels.dependence_counts`).
 3. **Features** of all images at once from the sparse counts
    (:func:`featurekit.handcrafted._zones.matrix_features`), with
    :math:`N_z = N_p` (every mask pixel is one entry).
